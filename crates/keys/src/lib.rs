@@ -1,1 +1,76 @@
-//! Placeholder while the workspace is being laid out.
+//! Signing keys for Sigil.
+//!
+//! Everything that signs in Sigil — a CA issuing a certificate, a policy key
+//! signing a client's digest, an Authenticode or JAR signature — goes through
+//! one trait, [`SigningKey`]. The software backend, [`SoftwareKey`], keeps the
+//! private key in memory (PKCS#8, zeroized on drop) and signs with `aws-lc-rs`,
+//! which is 4–6× faster than the pure-Rust crates on this hot path (see
+//! `shared/STACK.md`). An HSM backend (PKCS#11) implements the same trait.
+//!
+//! ```
+//! use sigil_keys::{HashAlgorithm, KeyAlgorithm, RsaPadding, SigningKey, SoftwareKey};
+//!
+//! let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256)?;
+//! let digest = HashAlgorithm::Sha256.digest(b"artifact bytes");
+//! let signature = key.sign_digest(HashAlgorithm::Sha256, RsaPadding::Pkcs1v15, &digest)?;
+//! sigil_keys::verify_digest(
+//!     key.public_key_der(),
+//!     HashAlgorithm::Sha256,
+//!     RsaPadding::Pkcs1v15,
+//!     &digest,
+//!     &signature,
+//! )?;
+//! # Ok::<(), sigil_keys::KeyError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod algorithm;
+mod error;
+mod public_key;
+mod software;
+mod verify;
+
+pub use algorithm::{
+    HashAlgorithm, Hasher, KeyAlgorithm, KeyFamily, RsaPadding, SignatureAlgorithm,
+};
+pub use error::KeyError;
+pub use public_key::{PublicKeyInfo, inspect_public_key};
+pub use software::SoftwareKey;
+pub use verify::{verify_digest, verify_message};
+
+/// A private key that can sign, wherever it lives (memory, HSM).
+///
+/// Implementations must be cheap to share between threads: the server signs
+/// from many connections at once.
+pub trait SigningKey: Send + Sync {
+    /// The key's algorithm and size.
+    fn algorithm(&self) -> KeyAlgorithm;
+
+    /// The DER `SubjectPublicKeyInfo` of the public half.
+    fn public_key_der(&self) -> &[u8];
+
+    /// Signs a digest computed elsewhere (the client's, or a CMS signed-attributes hash).
+    ///
+    /// `padding` only matters for RSA keys. ECDSA signatures are DER-encoded
+    /// (`Ecdsa-Sig-Value`). Ed25519 keys cannot sign a digest and return
+    /// [`KeyError::DigestSigningUnsupported`].
+    fn sign_digest(
+        &self,
+        hash: HashAlgorithm,
+        padding: RsaPadding,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, KeyError>;
+
+    /// Signs a message: hashes it with `hash`, then signs the digest.
+    ///
+    /// Ed25519 keys sign the message itself (PureEdDSA) and ignore `hash`.
+    fn sign_message(
+        &self,
+        hash: HashAlgorithm,
+        padding: RsaPadding,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        self.sign_digest(hash, padding, &hash.digest(message))
+    }
+}
