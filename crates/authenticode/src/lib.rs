@@ -1,1 +1,69 @@
-//! Placeholder while the workspace is being laid out.
+//! Authenticode for Sigil: everything Sigil knows about signing Windows PE files.
+//!
+//! Sigil signs an executable without the executable leaving the build machine:
+//!
+//! 1. the **client** computes the Authenticode image digest of the file
+//!    ([`image_digest_file`]) and sends only the digest;
+//! 2. the **server** builds the signed content ([`SignedContent`], the
+//!    `SpcIndirectDataContent` carrying the digest) and the Authenticode signed
+//!    attributes ([`signed_attributes`]), and signs them into a PKCS#7
+//!    SignedData;
+//! 3. the **client** embeds the returned PKCS#7 into the file
+//!    ([`embed_signature`]), replacing an existing signature or nesting the new
+//!    one beside it ([`EmbedMode`]);
+//! 4. anyone can check the result locally ([`verify_file`]).
+//!
+//! PE headers are parsed with bounds checks on every offset ([`PeLayout`]);
+//! files are streamed through one fixed buffer, so memory stays flat whatever
+//! their size. The format references are Microsoft's "PE Format" and "Windows
+//! Authenticode Portable Executable Signature Format"; where practice differs
+//! from the documents, this crate does what signtool and osslsigncode do (see
+//! `docs/authenticode.md`).
+//!
+//! ```
+//! use sigil_authenticode::{SignedContent, image_digest};
+//! use sigil_keys::HashAlgorithm;
+//!
+//! # fn main() -> Result<(), sigil_authenticode::AuthenticodeError> {
+//! # let pe = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/pe/tiny64.exe")).unwrap();
+//! // Client: hash the image.
+//! let digest = image_digest(&mut std::io::Cursor::new(pe), HashAlgorithm::Sha256)?;
+//! assert_eq!(digest.layout.cert_table, None); // not signed yet
+//!
+//! // Server: the content to sign; CMS messageDigest covers `message_digest_input()`.
+//! let content = SignedContent::for_pe_image(digest.algorithm, &digest.digest)?;
+//! assert_eq!(content.econtent_der()[0], 0x30); // the SEQUENCE itself goes into eContent
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod checksum;
+mod content;
+mod digest;
+mod embed;
+mod error;
+mod nest;
+mod pe;
+mod signature;
+mod verify;
+mod wincert;
+
+pub use content::{
+    DigestInfo, MAX_PROGRAM_NAME_CHARS, MAX_URL_LEN, OBSOLETE_FILE_LINK, SPC_INDIRECT_DATA_OBJID,
+    SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID, SPC_NESTED_SIGNATURE_OBJID, SPC_PE_IMAGE_DATA_OBJID,
+    SPC_SP_OPUS_INFO_OBJID, SPC_STATEMENT_TYPE_OBJID, SignedContent,
+    SpcAttributeTypeAndOptionalValue, SpcIndirectDataContent, SpcLink, SpcPeImageData,
+    SpcSerializedObject, SpcSpOpusInfo, SpcString, content_type_attribute, signed_attributes,
+};
+pub use digest::{ImageDigest, image_digest, image_digest_file};
+pub use embed::{EmbedMode, EmbedReport, Placement, embed_signature};
+pub use error::{AuthenticodeError, PeError, Result};
+pub use pe::{CertificateTable, MAX_IMAGE_LEN, MAX_SECTIONS, PeKind, PeLayout, Section};
+pub use signature::{Check, MAX_NESTING_DEPTH, MAX_SIGNATURES};
+pub use verify::{SignatureReport, VerificationReport, verify, verify_file};
+pub use wincert::{
+    MAX_CERT_ENTRIES, MAX_CERT_TABLE_LEN, WIN_CERT_REVISION_2_0, WIN_CERT_TYPE_PKCS_SIGNED_DATA,
+};

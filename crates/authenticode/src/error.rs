@@ -1,0 +1,283 @@
+//! Errors, grouped by fault: the PE file is malformed ([`PeError`]), the
+//! embedded or supplied signature is malformed, the caller asked for
+//! something impossible, or the file system failed.
+
+use std::io;
+
+use const_oid::ObjectIdentifier;
+use thiserror::Error;
+
+/// The PE file is malformed or outside what Sigil accepts.
+///
+/// Every variant names the structure at fault; none of them is recoverable by
+/// retrying: the file has to be rebuilt (or is not a PE image at all).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeError {
+    /// The file ends before a header it must contain.
+    #[error(
+        "the file is truncated: the {what} needs {needed} bytes but the file has {file_len}; is it a complete PE image?"
+    )]
+    Truncated {
+        /// The structure that does not fit.
+        what: &'static str,
+        /// Bytes the structure needs from the start of the file.
+        needed: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// The file does not start with `MZ`.
+    #[error("not a PE image: the file does not start with the MS-DOS signature \"MZ\"")]
+    BadDosSignature,
+    /// `e_lfanew` points outside the file.
+    #[error(
+        "not a PE image: the MS-DOS header points to a PE header at offset {e_lfanew}, outside the {file_len}-byte file"
+    )]
+    PeHeaderOutOfFile {
+        /// The `e_lfanew` field.
+        e_lfanew: u32,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// The `PE\0\0` signature is missing.
+    #[error("not a PE image: no \"PE\\0\\0\" signature at offset {offset}")]
+    BadPeSignature {
+        /// Where the signature was expected.
+        offset: u64,
+    },
+    /// The optional header magic is neither PE32 nor PE32+.
+    #[error(
+        "unsupported optional header magic {magic:#06x}: only PE32 (0x10b) and PE32+ (0x20b) images can be signed"
+    )]
+    BadOptionalHeaderMagic {
+        /// The magic found.
+        magic: u16,
+    },
+    /// The optional header is too small to hold the certificate table entry.
+    #[error(
+        "the optional header is {size} bytes, too small to hold the CheckSum and Certificate Table fields ({needed} bytes needed)"
+    )]
+    OptionalHeaderTooSmall {
+        /// `SizeOfOptionalHeader`.
+        size: u16,
+        /// The size needed.
+        needed: u16,
+    },
+    /// `NumberOfRvaAndSizes` leaves no room for the Certificate Table (index 4).
+    #[error(
+        "the image declares {count} data directories; Authenticode needs at least 5 (the Certificate Table is entry 4)"
+    )]
+    TooFewDataDirectories {
+        /// `NumberOfRvaAndSizes`.
+        count: u32,
+    },
+    /// More sections than the PE format allows.
+    #[error("the image declares {count} sections; the PE format allows at most {max}")]
+    TooManySections {
+        /// `NumberOfSections`.
+        count: u16,
+        /// The limit.
+        max: u16,
+    },
+    /// The section table runs past the end of the file.
+    #[error(
+        "the section table ({count} entries at offset {offset}) runs past the end of the {file_len}-byte file"
+    )]
+    SectionTableOutOfFile {
+        /// Where the section table starts.
+        offset: u64,
+        /// `NumberOfSections`.
+        count: u16,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// A section's raw data lies (partly) outside the file, or inside the certificate table.
+    #[error(
+        "section {index} ({name}) has raw data at {start}..{end}, beyond the end of the image data at {limit}"
+    )]
+    SectionOutOfFile {
+        /// Index in the section table.
+        index: usize,
+        /// The section name, lossily decoded.
+        name: String,
+        /// `PointerToRawData`.
+        start: u64,
+        /// `PointerToRawData + SizeOfRawData`.
+        end: u64,
+        /// End of the image data (file length, or start of the certificate table).
+        limit: u64,
+    },
+    /// Two sections claim the same file bytes.
+    #[error("sections {first} and {second} overlap in the file (raw data ranges intersect)")]
+    SectionsOverlap {
+        /// Index of the earlier section.
+        first: usize,
+        /// Index of the section that starts inside it.
+        second: usize,
+    },
+    /// Exactly one of the certificate table's offset and size is zero.
+    #[error(
+        "the Certificate Table entry is inconsistent (offset {offset}, size {size}): both must be zero or both non-zero"
+    )]
+    CertificateTableInconsistent {
+        /// The entry's file offset.
+        offset: u32,
+        /// The entry's size.
+        size: u32,
+    },
+    /// The certificate table is outside the file or overlaps the headers.
+    #[error(
+        "the attribute certificate table (offset {offset}, size {size}) lies outside the image data (headers end at {headers_end}, file is {file_len} bytes)"
+    )]
+    CertificateTableOutOfBounds {
+        /// The table's file offset.
+        offset: u64,
+        /// The table's size.
+        size: u64,
+        /// End of the headers and section table.
+        headers_end: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// Data follows the certificate table (possible tampering, see MS12-024).
+    #[error(
+        "the attribute certificate table (offset {offset}, size {size}) is not at the end of the {file_len}-byte file; refusing a file with data after its signature"
+    )]
+    CertificateTableNotAtEnd {
+        /// The table's file offset.
+        offset: u64,
+        /// The table's size.
+        size: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// The certificate table does not start on an 8-byte boundary.
+    #[error(
+        "the attribute certificate table starts at offset {offset}, which is not 8-byte aligned"
+    )]
+    CertificateTableMisaligned {
+        /// The table's file offset.
+        offset: u64,
+    },
+    /// The file is larger than a PE image can be (its offsets are 32-bit).
+    #[error("the file is {len} bytes; PE images (and their signatures) are limited to {max} bytes")]
+    FileTooLarge {
+        /// The file's length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+}
+
+/// Why an Authenticode operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum AuthenticodeError {
+    /// Reading or writing a file failed.
+    #[error("I/O error while trying to {op}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The PE image is malformed.
+    #[error(transparent)]
+    Pe(#[from] PeError),
+    /// The file has no Authenticode signature.
+    #[error("the file is not signed (it has no attribute certificate table)")]
+    NotSigned,
+    /// The attribute certificate table does not hold a readable `WIN_CERTIFICATE` list.
+    #[error("the attribute certificate table is malformed: {reason}")]
+    BadCertificateTable {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The certificate table has no PKCS#7 `WIN_CERTIFICATE` entry.
+    #[error(
+        "the attribute certificate table holds no PKCS#7 signature (WIN_CERT_TYPE_PKCS_SIGNED_DATA, revision 2.0)"
+    )]
+    NoPkcs7Entry,
+    /// A signature (embedded, or handed in for embedding) is not valid Authenticode PKCS#7.
+    #[error("malformed Authenticode signature: {reason}")]
+    MalformedSignature {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A structure is larger than the limit Sigil accepts.
+    #[error("the {what} is {len} bytes; the limit is {max} bytes")]
+    TooLarge {
+        /// The structure.
+        what: &'static str,
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The signature names a digest algorithm Sigil does not support.
+    #[error("unsupported digest algorithm {oid}: Sigil supports SHA-256, SHA-384 and SHA-512")]
+    UnsupportedDigestAlgorithm {
+        /// The algorithm's object identifier.
+        oid: ObjectIdentifier,
+    },
+    /// A digest does not have its algorithm's length.
+    #[error("a {algorithm} digest is {expected} bytes long, got {actual}")]
+    DigestLength {
+        /// The algorithm.
+        algorithm: sigil_keys::HashAlgorithm,
+        /// Its output length.
+        expected: usize,
+        /// The length received.
+        actual: usize,
+    },
+    /// The signature to embed was made for a different file (or a modified one).
+    #[error(
+        "the signature covers image digest {signed} but this file's {algorithm} image digest is {actual}: it was signed for another file or the file changed since it was hashed"
+    )]
+    DigestMismatch {
+        /// The algorithm.
+        algorithm: sigil_keys::HashAlgorithm,
+        /// The digest in the signature (hex).
+        signed: String,
+        /// The digest of the file (hex).
+        actual: String,
+    },
+    /// A text field cannot be encoded (e.g. a program name outside Unicode's BMP).
+    #[error("invalid {field}: {reason}")]
+    InvalidText {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Encoding a DER structure failed.
+    #[error("encoding the {what} failed: {source}")]
+    Encode {
+        /// The structure.
+        what: &'static str,
+        /// The encoder's error.
+        source: der::Error,
+    },
+}
+
+impl AuthenticodeError {
+    /// Shorthand for an I/O error while doing `op`.
+    pub(crate) fn io(op: &'static str) -> impl FnOnce(io::Error) -> Self {
+        move |source| AuthenticodeError::Io { op, source }
+    }
+
+    /// Shorthand for a malformed signature.
+    pub(crate) fn malformed(reason: impl Into<String>) -> Self {
+        AuthenticodeError::MalformedSignature {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for an encoding failure of `what`.
+    pub(crate) fn encode(what: &'static str) -> impl FnOnce(der::Error) -> Self {
+        move |source| AuthenticodeError::Encode { what, source }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = AuthenticodeError> = std::result::Result<T, E>;
