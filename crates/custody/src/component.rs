@@ -1,22 +1,27 @@
 //! One custodian's key component and its text form.
 //!
-//! The text form is meant to be printed, read aloud and typed back:
+//! The text form is meant to be printed, read aloud and typed back, e.g.
 //!
 //! ```text
-//! SKC1-0203-9F3A-12C0-77B1-0E4D-....(16 groups of share)....-C3D4-E5F6
-//!  │ │  │ │  └ master-key id ┘        └ Shamir share y ┘       └checksum┘
-//!  │ │  │ └ threshold M (hex)
-//!  │ │  └ component index x (hex, 01..FF)
-//!  │ └ format version
-//!  └ "Sigil Key Component"
+//! SKC1-0203-9F3A-12C0-77B1-0E4D-0001-0203-...(16 groups)...-1E1F-942A-7F50
 //! ```
 //!
-//! After `SKC1` come 46 bytes as 92 uppercase hex digits in groups of four:
-//! index (1), threshold (1), master-key id (8), share (32), checksum (4). The
-//! checksum is the first 4 bytes of SHA-256 over a label and the 42 bytes before
-//! it, so a mistyped digit is caught when the component is entered (a random typo
-//! passes with probability 2⁻³²). It protects against typing errors, not against
-//! someone who forges a component: that is caught by the check values.
+//! `SKC` ("Sigil Key Component") and the format version `1`, then 46 bytes as 92
+//! uppercase hex digits in groups of four:
+//!
+//! | bytes | field | example |
+//! |---|---|---|
+//! | 1 | component index x, 1..=255 | `02` |
+//! | 1 | threshold M | `03` |
+//! | 8 | master-key id | `9F3A-12C0-77B1-0E4D` |
+//! | 32 | Shamir share y | 16 groups |
+//! | 4 | checksum | `942A-7F50` |
+//!
+//! The checksum is the first 4 bytes of SHA-256 over the label
+//! `"sigil key component v1\0"` and the 42 bytes before it, so a mistyped digit is
+//! caught when the component is entered (a random typo passes with probability
+//! 2⁻³²). It protects against typing errors, not against a forged component: that
+//! is caught by the check values.
 //!
 //! On input, dashes and white space anywhere are ignored and letters may be in
 //! either case.
@@ -271,6 +276,21 @@ pub(crate) mod tests {
             (back.index(), back.threshold(), back.key_id(), back.kcv()),
             (2, 3, c.key_id(), c.kcv())
         );
+    }
+
+    /// Pins the format. Written by an independent encoder (Python `hashlib`, following the
+    /// module documentation); also the fuzz seed `fuzz/corpus/key_component/valid_2_of_3`.
+    #[test]
+    fn known_answer_vector() {
+        const VECTOR: &str = "SKC1-0203-9F3A-12C0-77B1-0E4D-0001-0203-0405-0607-0809-0A0B-\
+                              0C0D-0E0F-1011-1213-1415-1617-1819-1A1B-1C1D-1E1F-942A-7F50";
+        let c = KeyComponent::parse(VECTOR).unwrap();
+        assert_eq!((c.index(), c.threshold()), (2, 3));
+        assert_eq!(c.key_id().to_string(), "9F3A12C077B10E4D");
+        assert!(c.share().iter().copied().eq(0..32));
+        // The share's KCV as `openssl enc -aes-256-ecb` computes it (docs/key-custody.md).
+        assert_eq!(c.kcv().to_string(), "F29000");
+        assert_eq!(*c.to_text(), VECTOR);
     }
 
     #[test]
