@@ -1,0 +1,363 @@
+//! Typed requests (client → server).
+//!
+//! Decoding is strict: the first field is `AO`, every field the command requires is present,
+//! no field the command does not take is accepted, and every value has its field's syntax.
+//! Business checks (does the policy exist, does the digest length match the hash algorithm)
+//! are the server's.
+
+use crate::command::Command;
+use crate::frame::{Direction, Frame};
+use crate::message::{Fields, MessageError};
+use crate::tag::Tag;
+use crate::types::{CorrelationId, HashAlgorithm, Password, RequestId};
+use crate::value;
+use crate::writer::{EncodeError, FrameWriter};
+
+/// A Host API request: one variant per command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `ECHO`: communication test.
+    Echo,
+    /// `TIME`: server time.
+    Time,
+    /// `RKLO`: log an identity in on this connection.
+    Login(Login),
+    /// `RKCP`: commands and permissions of this session.
+    Capabilities,
+    /// `RAFA`: issuance policies visible to this session.
+    ListPolicies,
+    /// `RAGA`: details of one issuance policy.
+    GetPolicy {
+        /// `PA`: the policy alias.
+        policy: String,
+    },
+    /// `RAUO`: upload a hash-signing request.
+    UploadHash(Upload),
+    /// `RAGO`: retrieve a hash-signing request.
+    RetrieveHash {
+        /// `RI`: the request id.
+        id: RequestId,
+    },
+    /// `RAUZ`: upload an Authenticode request.
+    UploadAuthenticode(AuthenticodeUpload),
+    /// `RAGZ`: retrieve an Authenticode request.
+    RetrieveAuthenticode {
+        /// `RI`: the request id.
+        id: RequestId,
+    },
+    /// `RAUJ`: upload a JAR request.
+    UploadJar(JarUpload),
+    /// `RAGJ`: retrieve a JAR request.
+    RetrieveJar {
+        /// `RI`: the request id.
+        id: RequestId,
+    },
+}
+
+/// `RKLO` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// `ID`: identity name.
+    pub identity: String,
+    /// `PW`: password.
+    pub password: Password,
+}
+
+/// Fields common to the three upload commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// `PA`: issuance policy alias.
+    pub policy: String,
+    /// `HA`: hash algorithm of the digest.
+    pub hash: HashAlgorithm,
+    /// `DG`: the digest computed by the client (for `RAUZ` the PE image digest, for `RAUJ`
+    /// the digest of the .SF file).
+    pub digest: Vec<u8>,
+    /// Description of the artifact for approvers and the audit log.
+    pub metadata: Metadata,
+}
+
+/// Optional description of the artifact, shown to approvers and kept in the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// `FN`: file name.
+    pub file_name: Option<String>,
+    /// `FS`: file size in bytes.
+    pub file_size: Option<u64>,
+    /// `BU`: build URL.
+    pub build_url: Option<String>,
+    /// `CM`: source commit.
+    pub commit: Option<String>,
+    /// `DS`: free-form description.
+    pub description: Option<String>,
+}
+
+/// `RAUZ` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticodeUpload {
+    /// Policy, hash algorithm, PE image digest and metadata.
+    pub upload: Upload,
+    /// `PN`: program name (`SpcSpOpusInfo.programName`).
+    pub program_name: Option<String>,
+    /// `PU`: program URL (`SpcSpOpusInfo.moreInfo`).
+    pub program_url: Option<String>,
+}
+
+/// `RAUJ` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JarUpload {
+    /// Policy, hash algorithm, .SF file digest and metadata.
+    pub upload: Upload,
+    /// `EC`: number of entries the .SF file covers.
+    pub entry_count: Option<u64>,
+    /// `SN`: signer name, the base name of `META-INF/<SN>.SF` and its block file.
+    pub signer_name: Option<String>,
+}
+
+impl Request {
+    /// The command code of the request.
+    pub fn command(&self) -> Command {
+        match self {
+            Self::Echo => Command::Echo,
+            Self::Time => Command::Time,
+            Self::Login(_) => Command::Login,
+            Self::Capabilities => Command::Capabilities,
+            Self::ListPolicies => Command::ListPolicies,
+            Self::GetPolicy { .. } => Command::GetPolicy,
+            Self::UploadHash(_) => Command::UploadHash,
+            Self::RetrieveHash { .. } => Command::RetrieveHash,
+            Self::UploadAuthenticode(_) => Command::UploadAuthenticode,
+            Self::RetrieveAuthenticode { .. } => Command::RetrieveAuthenticode,
+            Self::UploadJar(_) => Command::UploadJar,
+            Self::RetrieveJar { .. } => Command::RetrieveJar,
+        }
+    }
+
+    /// Reads a request from a frame. On error, answer with the frame's
+    /// [`context`](Frame::context) and [`MessageError::code`].
+    pub fn decode(frame: &Frame) -> Result<Request, MessageError> {
+        let mut f = Fields::new(frame);
+        let command = f.leading_command()?.ok_or(MessageError::MissingCommand)?;
+        f.optional(Tag::CORRELATION, CorrelationId::new)?;
+        let request = match command {
+            Command::Echo => Self::Echo,
+            Command::Time => Self::Time,
+            Command::Login => Self::Login(Login {
+                identity: f.required(Tag::IDENTITY, value::text)?,
+                password: f.required(Tag::PASSWORD, |raw| {
+                    value::secret(raw).map(Password::from_zeroizing)
+                })?,
+            }),
+            Command::Capabilities => Self::Capabilities,
+            Command::ListPolicies => Self::ListPolicies,
+            Command::GetPolicy => Self::GetPolicy {
+                policy: f.required(Tag::POLICY, value::text)?,
+            },
+            Command::UploadHash => Self::UploadHash(Upload::read(&mut f)?),
+            Command::RetrieveHash => Self::RetrieveHash {
+                id: f.required(Tag::REQUEST_ID, RequestId::new)?,
+            },
+            Command::UploadAuthenticode => Self::UploadAuthenticode(AuthenticodeUpload {
+                upload: Upload::read(&mut f)?,
+                program_name: f.optional(Tag::PROGRAM_NAME, value::text)?,
+                program_url: f.optional(Tag::PROGRAM_URL, value::text)?,
+            }),
+            Command::RetrieveAuthenticode => Self::RetrieveAuthenticode {
+                id: f.required(Tag::REQUEST_ID, RequestId::new)?,
+            },
+            Command::UploadJar => Self::UploadJar(JarUpload {
+                upload: Upload::read(&mut f)?,
+                entry_count: f.optional(Tag::ENTRY_COUNT, value::decimal_u64)?,
+                signer_name: f.optional(Tag::SIGNER_NAME, value::token)?,
+            }),
+            Command::RetrieveJar => Self::RetrieveJar {
+                id: f.required(Tag::REQUEST_ID, RequestId::new)?,
+            },
+            Command::Unknown(_) => return Err(MessageError::UnknownCommand { command }),
+        };
+        f.finish(command)?;
+        Ok(request)
+    }
+
+    /// Appends the request frame to `out`: `AO`, then `AG` when given, then the fields in
+    /// tag-table order. On error nothing is appended.
+    ///
+    /// A [`Login`] frame holds the password in clear: wipe `out` after sending it.
+    pub fn encode(
+        &self,
+        correlation: Option<&CorrelationId>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        FrameWriter::encode(out, Direction::Request, |w| {
+            w.token(Tag::COMMAND, self.command().as_str())?;
+            w.opt_token(Tag::CORRELATION, correlation.map(CorrelationId::as_str))?;
+            match self {
+                Self::Echo | Self::Time | Self::Capabilities | Self::ListPolicies => Ok(()),
+                Self::Login(login) => {
+                    w.text(Tag::IDENTITY, &login.identity)?;
+                    w.text(Tag::PASSWORD, login.password.expose())
+                }
+                Self::GetPolicy { policy } => w.text(Tag::POLICY, policy),
+                Self::UploadHash(upload) => upload.write(w),
+                Self::UploadAuthenticode(a) => {
+                    a.upload.write(w)?;
+                    w.opt_text(Tag::PROGRAM_NAME, a.program_name.as_deref())?;
+                    w.opt_text(Tag::PROGRAM_URL, a.program_url.as_deref())
+                }
+                Self::UploadJar(j) => {
+                    j.upload.write(w)?;
+                    w.opt_decimal(Tag::ENTRY_COUNT, j.entry_count)?;
+                    w.opt_token(Tag::SIGNER_NAME, j.signer_name.as_deref())
+                }
+                Self::RetrieveHash { id }
+                | Self::RetrieveAuthenticode { id }
+                | Self::RetrieveJar { id } => w.token(Tag::REQUEST_ID, id.as_str()),
+            }
+        })
+    }
+}
+
+impl Upload {
+    fn read(f: &mut Fields<'_>) -> Result<Self, MessageError> {
+        Ok(Self {
+            policy: f.required(Tag::POLICY, value::text)?,
+            hash: f.required(Tag::HASH, HashAlgorithm::parse)?,
+            digest: f.required(Tag::DIGEST, value::hex)?,
+            metadata: Metadata {
+                file_name: f.optional(Tag::FILE_NAME, value::text)?,
+                file_size: f.optional(Tag::FILE_SIZE, value::decimal_u64)?,
+                build_url: f.optional(Tag::BUILD_URL, value::text)?,
+                commit: f.optional(Tag::COMMIT, value::text)?,
+                description: f.optional(Tag::DESCRIPTION, value::text)?,
+            },
+        })
+    }
+
+    fn write(&self, w: &mut FrameWriter<'_>) -> Result<(), EncodeError> {
+        w.text(Tag::POLICY, &self.policy)?;
+        w.token(Tag::HASH, self.hash.as_str())?;
+        w.hex(Tag::DIGEST, &self.digest)?;
+        let m = &self.metadata;
+        w.opt_text(Tag::FILE_NAME, m.file_name.as_deref())?;
+        w.opt_decimal(Tag::FILE_SIZE, m.file_size)?;
+        w.opt_text(Tag::BUILD_URL, m.build_url.as_deref())?;
+        w.opt_text(Tag::COMMIT, m.commit.as_deref())?;
+        w.opt_text(Tag::DESCRIPTION, m.description.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error_code::ErrorCode;
+    use crate::value::ValueError;
+
+    fn decode(wire: &str) -> Result<Request, MessageError> {
+        Request::decode(&Frame::decode(wire.as_bytes(), Direction::Request).unwrap())
+    }
+
+    #[test]
+    fn echo_with_correlation() {
+        assert_eq!(decode("[AOECHO;AG1;]"), Ok(Request::Echo));
+        let mut out = Vec::new();
+        let id = CorrelationId::new("1").unwrap();
+        Request::Echo.encode(Some(&id), &mut out).unwrap();
+        assert_eq!(out, b"[AOECHO;AG1;]");
+    }
+
+    #[test]
+    fn login_decodes_the_password_and_hides_it() {
+        let request = decode("[AORKLO;IDjenkins;PWp%3Bss word;]").unwrap();
+        let Request::Login(login) = &request else {
+            panic!("not a login: {request:?}");
+        };
+        assert_eq!(login.identity, "jenkins");
+        assert_eq!(login.password.expose(), "p;ss word");
+        assert!(!format!("{request:?}").contains("ss word"));
+    }
+
+    #[test]
+    fn upload_with_metadata() {
+        let request =
+            decode("[AORAUZ;AG9;PArelease;HASHA256;DG00ff;FNsetup%20x.exe;FS1024;PNSigil;]")
+                .unwrap();
+        let expected = Request::UploadAuthenticode(AuthenticodeUpload {
+            upload: Upload {
+                policy: "release".into(),
+                hash: HashAlgorithm::Sha256,
+                digest: vec![0x00, 0xff],
+                metadata: Metadata {
+                    file_name: Some("setup x.exe".into()),
+                    file_size: Some(1024),
+                    ..Metadata::default()
+                },
+            },
+            program_name: Some("Sigil".into()),
+            program_url: None,
+        });
+        assert_eq!(request, expected);
+        let mut out = Vec::new();
+        request
+            .encode(Some(&CorrelationId::new("9").unwrap()), &mut out)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[AORAUZ;AG9;PArelease;HASHA256;DG00FF;FNsetup x.exe;FS1024;PNSigil;]"
+        );
+    }
+
+    #[test]
+    fn strictness() {
+        let cases = [
+            (
+                "[AGX;AOECHO;]",
+                MessageError::MissingCommand,
+                ErrorCode::MissingField,
+            ),
+            ("[]", MessageError::MissingCommand, ErrorCode::MissingField),
+            (
+                "[AOXXXX;]",
+                MessageError::UnknownCommand {
+                    command: Command::Unknown(*b"XXXX"),
+                },
+                ErrorCode::UnknownCommand,
+            ),
+            (
+                "[AORKLO;IDx;]",
+                MessageError::MissingField { tag: Tag::PASSWORD },
+                ErrorCode::MissingField,
+            ),
+            (
+                "[AOECHO;PAx;]",
+                MessageError::UnexpectedTag {
+                    command: Command::Echo,
+                    tag: Tag::POLICY,
+                },
+                ErrorCode::UnexpectedTag,
+            ),
+            (
+                "[AORAUO;PAx;HAMD5;DG00;]",
+                MessageError::Value {
+                    tag: Tag::HASH,
+                    error: ValueError::NotOneOf {
+                        expected: "SHA256, SHA384, SHA512",
+                    },
+                },
+                ErrorCode::BadValue,
+            ),
+            (
+                "[AOecho;]",
+                MessageError::Value {
+                    tag: Tag::COMMAND,
+                    error: ValueError::BadCommand,
+                },
+                ErrorCode::BadValue,
+            ),
+        ];
+        for (wire, error, code) in cases {
+            let got = decode(wire).unwrap_err();
+            assert_eq!(got, error, "{wire}");
+            assert_eq!(got.code(), code, "{wire}");
+        }
+    }
+}
