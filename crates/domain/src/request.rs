@@ -1,0 +1,802 @@
+//! Signing requests: metadata limits, the lifecycle and the approval quorum.
+//!
+//! ```text
+//! pending ──approve (quorum of distinct approvers)──▶ approved ──sign──▶ signed
+//!    │ └──deny──▶ denied           (0 approvals: created approved)   └──fail──▶ failed
+//!    └──expire_if_due(now)──▶ expired
+//! ```
+//! Every transition checks before it changes anything: an error leaves the request as it was.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::group::ApprovalGroup;
+use crate::names::{GroupName, IdentityName, PolicyAlias};
+use crate::permission::Permission;
+use crate::policy::{HashAlgorithm, IssuancePolicy, SigningFormat};
+use crate::session::Session;
+use crate::strenum::str_enum;
+
+/// Longest approval comment, denial reason or failure reason, in bytes.
+pub const COMMENT_MAX: usize = 1024;
+
+/// A signing request id (random UUID v4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(pub Uuid);
+
+impl RequestId {
+    /// A fresh random id.
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self(crate::random_uuid(rng))
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+str_enum! {
+    /// The metadata fields a client may send, each with its own length limit.
+    pub enum MetadataField ("metadata field") {
+        /// File name.
+        FileName = "file-name",
+        /// Build URL.
+        BuildUrl = "build-url",
+        /// Source commit.
+        Commit = "commit",
+        /// Free-form description.
+        Description = "description",
+        /// Program name (Authenticode `SpcSpOpusInfo`).
+        ProgramName = "program-name",
+        /// Program URL (Authenticode `SpcSpOpusInfo`).
+        ProgramUrl = "program-url",
+        /// JAR signer name (the `.SF`/block file base name).
+        SignerName = "signer-name",
+    }
+}
+
+impl MetadataField {
+    /// The longest accepted value, in bytes.
+    pub const fn limit(self) -> usize {
+        match self {
+            Self::FileName => 255,
+            Self::BuildUrl | Self::ProgramUrl => 2048,
+            Self::Commit => 128,
+            Self::Description => 1024,
+            Self::ProgramName => 256,
+            Self::SignerName => 8,
+        }
+    }
+}
+
+/// A metadata field exceeds its limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("metadata field {field} is {actual} bytes: at most {limit} are allowed")]
+pub struct MetadataError {
+    /// The field.
+    pub field: MetadataField,
+    /// Its limit.
+    pub limit: usize,
+    /// What was sent.
+    pub actual: usize,
+}
+
+/// What a client tells approvers about the artifact. All optional, all bounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestMetadata {
+    /// File name.
+    pub file_name: Option<String>,
+    /// File size in bytes.
+    pub file_size: Option<u64>,
+    /// Build URL.
+    pub build_url: Option<String>,
+    /// Source commit.
+    pub commit: Option<String>,
+    /// Free-form description.
+    pub description: Option<String>,
+    /// Program name.
+    pub program_name: Option<String>,
+    /// Program URL.
+    pub program_url: Option<String>,
+    /// Entries in a JAR.
+    pub entry_count: Option<u32>,
+    /// JAR signer name.
+    pub signer_name: Option<String>,
+}
+
+impl RequestMetadata {
+    fn fields(&self) -> [(MetadataField, Option<&String>); 7] {
+        [
+            (MetadataField::FileName, self.file_name.as_ref()),
+            (MetadataField::BuildUrl, self.build_url.as_ref()),
+            (MetadataField::Commit, self.commit.as_ref()),
+            (MetadataField::Description, self.description.as_ref()),
+            (MetadataField::ProgramName, self.program_name.as_ref()),
+            (MetadataField::ProgramUrl, self.program_url.as_ref()),
+            (MetadataField::SignerName, self.signer_name.as_ref()),
+        ]
+    }
+
+    /// Checks every field against its limit.
+    pub fn check(&self) -> Result<(), MetadataError> {
+        for (field, value) in self.fields() {
+            let actual = value.map_or(0, String::len);
+            if actual > field.limit() {
+                return Err(MetadataError {
+                    field,
+                    limit: field.limit(),
+                    actual,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who approved.
+    pub approver: IdentityName,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Comment (may be empty).
+    pub comment: String,
+}
+
+str_enum! {
+    /// The state of a request without its details (the indexed column, and list filters).
+    pub enum RequestStatus ("request state") {
+        /// Waiting for approvals.
+        Pending = "pending",
+        /// Quorum reached (or none needed), not signed yet.
+        Approved = "approved",
+        /// Signed: the result is available.
+        Signed = "signed",
+        /// Denied by an approver.
+        Denied = "denied",
+        /// Not approved in time.
+        Expired = "expired",
+        /// Signing failed.
+        Failed = "failed",
+    }
+}
+
+/// The state of a request with its details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RequestState {
+    /// Waiting for approvals.
+    Pending,
+    /// Quorum reached (or none needed).
+    Approved {
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// Signed.
+    Signed {
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        /// The signature (raw) or signature block (PKCS#7 DER).
+        #[serde(with = "crate::serde_hex")]
+        result: Vec<u8>,
+    },
+    /// Denied.
+    Denied {
+        /// By whom.
+        by: IdentityName,
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        /// Why.
+        reason: String,
+    },
+    /// Expired while pending.
+    Expired {
+        /// When it was noticed.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// Signing failed.
+    Failed {
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        /// Why (no secrets: shown to the requester).
+        reason: String,
+    },
+}
+
+impl RequestState {
+    /// The state without details.
+    pub fn status(&self) -> RequestStatus {
+        match self {
+            Self::Pending => RequestStatus::Pending,
+            Self::Approved { .. } => RequestStatus::Approved,
+            Self::Signed { .. } => RequestStatus::Signed,
+            Self::Denied { .. } => RequestStatus::Denied,
+            Self::Expired { .. } => RequestStatus::Expired,
+            Self::Failed { .. } => RequestStatus::Failed,
+        }
+    }
+}
+
+/// Why a transition or a read was refused. The request is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// Approve/deny on a request that is not pending.
+    #[error("the request is {state}, not pending: nothing to approve or deny")]
+    NotPending {
+        /// Its current state.
+        state: RequestStatus,
+    },
+    /// The request is past its expiry (call [`SigningRequest::expire_if_due`] and persist).
+    #[error("the request has expired: submit a new one")]
+    Expired,
+    /// The requester tried to approve its own request.
+    #[error("you cannot approve your own request")]
+    OwnRequest,
+    /// The identity already approved; it counts once.
+    #[error("you have already approved this request")]
+    AlreadyApproved,
+    /// The session lacks `signing:approve` or the approver is not logged in on it.
+    #[error("you do not have the signing:approve permission")]
+    NotPermitted,
+    /// The approver is not a member of the request's approval group.
+    #[error("you are not a member of the approval group {group}")]
+    NotMember {
+        /// The group.
+        group: GroupName,
+    },
+    /// No such request, or the session may not read it (not told apart).
+    #[error("no such signing request is available to you")]
+    NotFound,
+    /// Sign/fail on a request in the wrong state.
+    #[error("the request is {state}: it cannot be {action}")]
+    WrongState {
+        /// Its current state.
+        state: RequestStatus,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// A comment or reason is too long.
+    #[error("comment is {actual} bytes: at most {COMMENT_MAX} are allowed")]
+    CommentTooLong {
+        /// What was sent.
+        actual: usize,
+    },
+}
+
+/// What an approval achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalProgress {
+    /// Recorded; more distinct approvals are needed.
+    Recorded {
+        /// How many more.
+        remaining: u32,
+    },
+    /// Quorum reached: the request is approved and can be signed.
+    QuorumReached,
+}
+
+/// A signing request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningRequest {
+    id: RequestId,
+    format: SigningFormat,
+    policy: PolicyAlias,
+    hash: HashAlgorithm,
+    #[serde(with = "crate::serde_hex")]
+    digest: Vec<u8>,
+    metadata: RequestMetadata,
+    requester: IdentityName,
+    #[serde(with = "time::serde::rfc3339")]
+    created: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires: OffsetDateTime,
+    approvals_required: u32,
+    approval_group: Option<GroupName>,
+    approvals: Vec<Approval>,
+    state: RequestState,
+    /// Optimistic-concurrency counter kept by the store (not part of the serialized body).
+    #[serde(skip)]
+    revision: u64,
+}
+
+fn check_comment(comment: &str) -> Result<(), RequestError> {
+    if comment.len() > COMMENT_MAX {
+        Err(RequestError::CommentTooLong {
+            actual: comment.len(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// What a client uploads, after [`IssuancePolicy::check_upload`] accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Format.
+    pub format: SigningFormat,
+    /// Hash algorithm of the digest.
+    pub hash: HashAlgorithm,
+    /// The digest.
+    pub digest: Vec<u8>,
+    /// Metadata.
+    pub metadata: RequestMetadata,
+}
+
+impl SigningRequest {
+    /// A new request under `policy`. The policy's approvals and group are copied so that a
+    /// later policy change does not alter requests in flight. With 0 approvals required the
+    /// request starts `approved` and the service signs it within the upload.
+    pub fn new(
+        id: RequestId,
+        policy: &IssuancePolicy,
+        requester: IdentityName,
+        upload: Upload,
+        now: OffsetDateTime,
+    ) -> Self {
+        let approvals_required = policy.approvals_required();
+        Self {
+            id,
+            format: upload.format,
+            policy: policy.alias().clone(),
+            hash: upload.hash,
+            digest: upload.digest,
+            metadata: upload.metadata,
+            requester,
+            created: now,
+            expires: now + time::Duration::seconds(i64::from(policy.draft().request_lifetime_secs)),
+            approvals_required,
+            approval_group: policy.approval_group().cloned(),
+            approvals: Vec::new(),
+            state: if approvals_required == 0 {
+                RequestState::Approved { at: now }
+            } else {
+                RequestState::Pending
+            },
+            revision: 0,
+        }
+    }
+
+    /// Id.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+    /// Format.
+    pub fn format(&self) -> SigningFormat {
+        self.format
+    }
+    /// Policy alias.
+    pub fn policy(&self) -> &PolicyAlias {
+        &self.policy
+    }
+    /// Hash algorithm.
+    pub fn hash(&self) -> HashAlgorithm {
+        self.hash
+    }
+    /// Digest.
+    pub fn digest(&self) -> &[u8] {
+        &self.digest
+    }
+    /// Metadata.
+    pub fn metadata(&self) -> &RequestMetadata {
+        &self.metadata
+    }
+    /// Requester.
+    pub fn requester(&self) -> &IdentityName {
+        &self.requester
+    }
+    /// Creation time.
+    pub fn created(&self) -> OffsetDateTime {
+        self.created
+    }
+    /// Expiry time of the pending state.
+    pub fn expires(&self) -> OffsetDateTime {
+        self.expires
+    }
+    /// Approvals required (copied from the policy at creation).
+    pub fn approvals_required(&self) -> u32 {
+        self.approvals_required
+    }
+    /// Approval group (copied from the policy at creation).
+    pub fn approval_group(&self) -> Option<&GroupName> {
+        self.approval_group.as_ref()
+    }
+    /// Approvals recorded.
+    pub fn approvals(&self) -> &[Approval] {
+        &self.approvals
+    }
+    /// State with details.
+    pub fn state(&self) -> &RequestState {
+        &self.state
+    }
+    /// State without details.
+    pub fn status(&self) -> RequestStatus {
+        self.state.status()
+    }
+    /// The signed result, once signed.
+    pub fn result(&self) -> Option<&[u8]> {
+        match &self.state {
+            RequestState::Signed { result, .. } => Some(result),
+            _ => None,
+        }
+    }
+    /// The store's revision counter for optimistic concurrency.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+    /// Sets the revision counter: for stores, when loading or after an update.
+    pub fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+
+    /// Distinct approvers other than the requester: what counts towards the quorum (robust
+    /// even against a stored list that was tampered with).
+    pub fn counted_approvals(&self) -> usize {
+        let mut seen: Vec<&IdentityName> = Vec::with_capacity(self.approvals.len());
+        for a in &self.approvals {
+            if a.approver != self.requester && !seen.contains(&&a.approver) {
+                seen.push(&a.approver);
+            }
+        }
+        seen.len()
+    }
+
+    fn require_pending(&self, now: OffsetDateTime) -> Result<(), RequestError> {
+        if self.state != RequestState::Pending {
+            return Err(RequestError::NotPending {
+                state: self.status(),
+            });
+        }
+        if now >= self.expires {
+            return Err(RequestError::Expired);
+        }
+        Ok(())
+    }
+
+    fn require_approver(
+        &self,
+        who: &IdentityName,
+        session: &Session,
+        group: Option<&ApprovalGroup>,
+    ) -> Result<(), RequestError> {
+        if !session.has_identity(who) || !session.has(Permission::SigningApprove) {
+            return Err(RequestError::NotPermitted);
+        }
+        let Some(group_name) = &self.approval_group else {
+            return Err(RequestError::NotPermitted);
+        };
+        match group {
+            Some(g) if &g.name == group_name && g.is_member(who) => Ok(()),
+            _ => Err(RequestError::NotMember {
+                group: group_name.clone(),
+            }),
+        }
+    }
+
+    /// Records an approval by `approver` (logged in on `session`, a member of `group`, which
+    /// must be the request's group). The requester never approves its own request; an
+    /// identity counts once.
+    pub fn approve(
+        &mut self,
+        approver: &IdentityName,
+        session: &Session,
+        group: Option<&ApprovalGroup>,
+        comment: &str,
+        now: OffsetDateTime,
+    ) -> Result<ApprovalProgress, RequestError> {
+        self.require_pending(now)?;
+        check_comment(comment)?;
+        if approver == &self.requester {
+            return Err(RequestError::OwnRequest);
+        }
+        self.require_approver(approver, session, group)?;
+        if self.approvals.iter().any(|a| &a.approver == approver) {
+            return Err(RequestError::AlreadyApproved);
+        }
+        self.approvals.push(Approval {
+            approver: approver.clone(),
+            at: now,
+            comment: comment.to_owned(),
+        });
+        let counted = u32::try_from(self.counted_approvals()).unwrap_or(u32::MAX);
+        if counted >= self.approvals_required {
+            self.state = RequestState::Approved { at: now };
+            Ok(ApprovalProgress::QuorumReached)
+        } else {
+            Ok(ApprovalProgress::Recorded {
+                remaining: self.approvals_required - counted,
+            })
+        }
+    }
+
+    /// Denies the request. Any member of the approval group with `signing:approve` may deny.
+    pub fn deny(
+        &mut self,
+        by: &IdentityName,
+        session: &Session,
+        group: Option<&ApprovalGroup>,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), RequestError> {
+        self.require_pending(now)?;
+        check_comment(reason)?;
+        self.require_approver(by, session, group)?;
+        self.state = RequestState::Denied {
+            by: by.clone(),
+            at: now,
+            reason: reason.to_owned(),
+        };
+        Ok(())
+    }
+
+    /// Moves a pending request past its expiry to `expired`; returns whether it changed (the
+    /// service then persists it with an audit event).
+    pub fn expire_if_due(&mut self, now: OffsetDateTime) -> bool {
+        if self.state == RequestState::Pending && now >= self.expires {
+            self.state = RequestState::Expired { at: now };
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Stores the signing result of an approved request.
+    pub fn mark_signed(
+        &mut self,
+        result: Vec<u8>,
+        now: OffsetDateTime,
+    ) -> Result<(), RequestError> {
+        if self.status() != RequestStatus::Approved {
+            return Err(RequestError::WrongState {
+                state: self.status(),
+                action: "signed",
+            });
+        }
+        self.state = RequestState::Signed { at: now, result };
+        Ok(())
+    }
+
+    /// Records that signing an approved request failed.
+    pub fn mark_failed(&mut self, reason: &str, now: OffsetDateTime) -> Result<(), RequestError> {
+        if self.status() != RequestStatus::Approved {
+            return Err(RequestError::WrongState {
+                state: self.status(),
+                action: "marked failed",
+            });
+        }
+        self.state = RequestState::Failed {
+            at: now,
+            reason: crate::text::truncate(reason, COMMENT_MAX).to_owned(),
+        };
+        Ok(())
+    }
+
+    /// Only the requester, or a session with `signing:read-all`, may read a request; others get
+    /// [`RequestError::NotFound`], as for a request that does not exist.
+    pub fn check_read(&self, session: &Session) -> Result<(), RequestError> {
+        if session.has_identity(&self.requester) || session.has(Permission::SigningReadAll) {
+            Ok(())
+        } else {
+            Err(RequestError::NotFound)
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::identity::{Identity, IdentityKind};
+    use crate::permission::Interface;
+    use crate::policy::tests::policy;
+    use crate::role::tests::role;
+    use proptest::prelude::*;
+
+    pub(crate) fn t(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000 + secs)
+    }
+
+    pub(crate) fn request(approvals: u32) -> SigningRequest {
+        SigningRequest::new(
+            RequestId(Uuid::from_u128(7)),
+            &policy(approvals),
+            IdentityName::new("jenkins").unwrap(),
+            Upload {
+                format: SigningFormat::Hash,
+                hash: HashAlgorithm::Sha256,
+                digest: vec![0xab; 32],
+                metadata: RequestMetadata::default(),
+            },
+            t(0),
+        )
+    }
+
+    fn name(n: &str) -> IdentityName {
+        IdentityName::new(n).unwrap()
+    }
+
+    fn officers(members: &[&str]) -> ApprovalGroup {
+        ApprovalGroup {
+            name: GroupName::new("officers").unwrap(),
+            members: members.iter().map(|m| name(m)).collect(),
+        }
+    }
+
+    fn approver_session(who: &str, permissions: &[Permission]) -> Session {
+        let r = role("approver", 1, permissions);
+        let mut id = Identity::new(name(who), IdentityKind::Person);
+        id.roles.insert(r.name().clone());
+        let mut s = Session::new(Interface::Https);
+        s.login(&id, &[r]).unwrap();
+        s
+    }
+
+    fn approve_as(
+        r: &mut SigningRequest,
+        who: &str,
+        group: &ApprovalGroup,
+    ) -> Result<ApprovalProgress, RequestError> {
+        let s = approver_session(who, &[Permission::SigningApprove]);
+        r.approve(&name(who), &s, Some(group), "ok", t(10))
+    }
+
+    #[test]
+    fn quorum_of_distinct_approvers() {
+        let g = officers(&["alice", "bob", "jenkins"]);
+        let mut r = request(2);
+        assert_eq!(r.status(), RequestStatus::Pending);
+        assert_eq!(
+            approve_as(&mut r, "alice", &g),
+            Ok(ApprovalProgress::Recorded { remaining: 1 })
+        );
+        let before = r.clone();
+        assert_eq!(
+            approve_as(&mut r, "alice", &g),
+            Err(RequestError::AlreadyApproved)
+        );
+        assert_eq!(
+            approve_as(&mut r, "jenkins", &g),
+            Err(RequestError::OwnRequest)
+        );
+        assert_eq!(r, before, "errors change nothing");
+        assert_eq!(
+            approve_as(&mut r, "bob", &g),
+            Ok(ApprovalProgress::QuorumReached)
+        );
+        assert_eq!(r.status(), RequestStatus::Approved);
+        assert!(matches!(
+            approve_as(&mut r, "carol", &officers(&["carol"])),
+            Err(RequestError::NotPending { .. })
+        ));
+        r.mark_signed(vec![1, 2, 3], t(11)).unwrap();
+        assert_eq!(r.result(), Some(&[1u8, 2, 3][..]));
+        assert!(r.mark_signed(vec![], t(12)).is_err());
+    }
+
+    #[test]
+    fn membership_and_permission_are_both_needed() {
+        let g = officers(&["alice"]);
+        let mut r = request(1);
+        assert_eq!(
+            approve_as(&mut r, "mallory", &g),
+            Err(RequestError::NotMember {
+                group: g.name.clone()
+            })
+        );
+        let no_perm = approver_session("alice", &[Permission::AuditRead]);
+        assert_eq!(
+            r.approve(&name("alice"), &no_perm, Some(&g), "", t(1)),
+            Err(RequestError::NotPermitted)
+        );
+        let s = approver_session("alice", &[Permission::SigningApprove]);
+        assert_eq!(
+            r.approve(&name("bob"), &s, Some(&g), "", t(1)),
+            Err(RequestError::NotPermitted),
+            "approver must be logged in"
+        );
+        let other_group = ApprovalGroup {
+            name: GroupName::new("other").unwrap(),
+            members: g.members.clone(),
+        };
+        assert!(matches!(
+            r.approve(&name("alice"), &s, Some(&other_group), "", t(1)),
+            Err(RequestError::NotMember { .. })
+        ));
+        assert_eq!(
+            r.approve(
+                &name("alice"),
+                &s,
+                Some(&g),
+                &"x".repeat(COMMENT_MAX + 1),
+                t(1)
+            ),
+            Err(RequestError::CommentTooLong {
+                actual: COMMENT_MAX + 1
+            })
+        );
+        assert_eq!(r.approvals().len(), 0);
+    }
+
+    #[test]
+    fn deny_expire_and_read() {
+        let g = officers(&["alice"]);
+        let s = approver_session("alice", &[Permission::SigningApprove]);
+        let mut r = request(1);
+        r.deny(&name("alice"), &s, Some(&g), "not a release build", t(5))
+            .unwrap();
+        assert_eq!(r.status(), RequestStatus::Denied);
+        assert!(matches!(
+            r.deny(&name("alice"), &s, Some(&g), "", t(6)),
+            Err(RequestError::NotPending {
+                state: RequestStatus::Denied
+            })
+        ));
+
+        let mut r = request(1);
+        assert!(!r.expire_if_due(t(3599)));
+        assert_eq!(
+            r.approve(&name("alice"), &s, Some(&g), "", t(3600)),
+            Err(RequestError::Expired)
+        );
+        assert!(r.expire_if_due(t(3600)));
+        assert_eq!(r.status(), RequestStatus::Expired);
+        assert!(!r.expire_if_due(t(3601)));
+
+        assert_eq!(r.check_read(&s), Err(RequestError::NotFound));
+        let auditor = approver_session("audrey", &[Permission::SigningReadAll]);
+        assert_eq!(r.check_read(&auditor), Ok(()));
+        let requester = approver_session("jenkins", &[Permission::SigningRequest]);
+        assert_eq!(r.check_read(&requester), Ok(()));
+    }
+
+    #[test]
+    fn zero_approvals_starts_approved_and_serde_round_trips() {
+        let mut r = request(0);
+        assert_eq!(r.status(), RequestStatus::Approved);
+        r.mark_signed(vec![9; 4], t(1)).unwrap();
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"result\":\"09090909\""), "{json}");
+        assert_eq!(serde_json::from_str::<SigningRequest>(&json).unwrap(), r);
+        let mut f = request(0);
+        f.mark_failed("key unavailable", t(1)).unwrap();
+        assert_eq!(f.status(), RequestStatus::Failed);
+    }
+
+    proptest! {
+        /// Whatever sequence of identities tries to approve, the quorum counts only distinct
+        /// non-requester members, and the request is approved exactly when that count reaches
+        /// the policy's requirement.
+        #[test]
+        fn quorum_never_counts_requester_or_duplicates(
+            required in 1u32..5,
+            attempts in proptest::collection::vec(0usize..5, 0..20),
+        ) {
+            let people = ["jenkins", "a", "b", "c", "d"];
+            let g = officers(&people);
+            let mut r = request(required);
+            let mut distinct = std::collections::BTreeSet::new();
+            for i in attempts {
+                let who = people[i];
+                let res = approve_as(&mut r, who, &g);
+                if r.status() == RequestStatus::Pending || res.is_ok() {
+                    if who != "jenkins" { if res.is_ok() { distinct.insert(who); } }
+                    else { prop_assert_eq!(res, Err(RequestError::OwnRequest)); }
+                }
+                prop_assert_eq!(r.counted_approvals(), distinct.len());
+                prop_assert!(r.approvals().iter().all(|a| a.approver.as_str() != "jenkins"));
+                let approved = r.status() == RequestStatus::Approved;
+                prop_assert_eq!(approved, distinct.len() as u32 >= required);
+            }
+        }
+    }
+}
