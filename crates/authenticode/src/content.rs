@@ -6,9 +6,7 @@
 //! places; osslsigncode's encoding is reproduced byte for byte and checked by
 //! the tests against `osslsigncode extract-data`).
 
-use cms::signed_data::EncapsulatedContentInfo;
 use const_oid::ObjectIdentifier;
-use const_oid::db::rfc5911::ID_CONTENT_TYPE;
 use der::asn1::{Any, AnyRef, BitString, BmpString, Ia5String, OctetString, SetOfVec};
 use der::{Choice, Decode, Encode, EncodeValue, Sequence, Tagged};
 use sigil_keys::HashAlgorithm;
@@ -177,12 +175,12 @@ pub struct SpcSpOpusInfo {
 /// contents without its tag and length (RFC 5652 §5.4: "only the octets
 /// comprising the value of the eContent").
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignedContent {
+pub struct AuthenticodeContent {
     der: Vec<u8>,
     header_len: usize,
 }
 
-impl SignedContent {
+impl AuthenticodeContent {
     /// The content for a PE image with this image digest.
     pub fn for_pe_image(algorithm: HashAlgorithm, image_digest: &[u8]) -> Result<Self> {
         check_digest_len(algorithm, image_digest)?;
@@ -226,7 +224,7 @@ impl SignedContent {
         let any = AnyRef::from_der(&der)
             .map_err(|e| AuthenticodeError::malformed(format!("not one DER element: {e}")))?;
         let header_len = der.len() - any.value().len();
-        Ok(SignedContent { der, header_len })
+        Ok(AuthenticodeContent { der, header_len })
     }
 
     /// The DER `SpcIndirectDataContent` SEQUENCE (the eContent).
@@ -237,16 +235,6 @@ impl SignedContent {
     /// The bytes the CMS `messageDigest` attribute is computed over: the SEQUENCE's contents.
     pub fn message_digest_input(&self) -> &[u8] {
         self.der.get(self.header_len..).unwrap_or_default()
-    }
-
-    /// The CMS `EncapsulatedContentInfo`: type `SPC_INDIRECT_DATA_OBJID`, the SEQUENCE as eContent.
-    pub fn encapsulated_content_info(&self) -> Result<EncapsulatedContentInfo> {
-        Ok(EncapsulatedContentInfo {
-            econtent_type: SPC_INDIRECT_DATA_OBJID,
-            econtent: Some(
-                Any::from_der(&self.der).map_err(AuthenticodeError::encode("eContent"))?,
-            ),
-        })
     }
 }
 
@@ -301,11 +289,6 @@ pub fn signed_attributes(
     ])
 }
 
-/// The CMS `contentType` signed attribute for Authenticode (`SPC_INDIRECT_DATA_OBJID`).
-pub fn content_type_attribute() -> Result<Attribute> {
-    attribute(ID_CONTENT_TYPE, &SPC_INDIRECT_DATA_OBJID, "contentType")
-}
-
 /// An attribute with one value.
 fn attribute<T: EncodeValue + Tagged>(
     oid: ObjectIdentifier,
@@ -354,7 +337,8 @@ mod tests {
 
     #[test]
     fn pe_content_has_osslsigncode_layout() {
-        let content = SignedContent::for_pe_image(HashAlgorithm::Sha256, &[0xab; 32]).unwrap();
+        let content =
+            AuthenticodeContent::for_pe_image(HashAlgorithm::Sha256, &[0xab; 32]).unwrap();
         let der = content.econtent_der();
         // SEQUENCE { SEQUENCE { OID 1.3.6.1.4.1.311.2.1.15, SEQUENCE { BIT STRING 0x80/7, [0] { [2] { [0] "<<<Obsolete>>>" } } } } ...
         let expected_prefix = hex::decode(
@@ -380,7 +364,7 @@ mod tests {
 
     #[test]
     fn wrong_digest_length_is_refused() {
-        let err = SignedContent::for_pe_image(HashAlgorithm::Sha384, &[0; 32]).unwrap_err();
+        let err = AuthenticodeContent::for_pe_image(HashAlgorithm::Sha384, &[0; 32]).unwrap_err();
         assert!(matches!(
             err,
             AuthenticodeError::DigestLength {

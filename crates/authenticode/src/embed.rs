@@ -21,10 +21,7 @@ use crate::digest::{HashedRanges, STREAM_BUFFER_LEN};
 use crate::error::{AuthenticodeError, PeError, Result};
 use crate::nest::add_nested_signature;
 use crate::pe::{CertificateTable, MAX_IMAGE_LEN, PeLayout, to_usize};
-use crate::signature::{
-    AuthenticodeSignature, Check, check_message_digest, check_signer_signature, first_der_element,
-    hex,
-};
+use crate::signature::{AuthenticodeSignature, first_der_element, hex};
 use crate::wincert::{MAX_CERT_TABLE_LEN, encode_table, parse_table};
 
 /// What to do with a signature the file already has.
@@ -170,7 +167,7 @@ pub fn embed_signature(
     })
 }
 
-/// Decodes a signature to embed and checks what can be checked without the file.
+/// Decodes a signature to embed and checks it completely, except for the image digest.
 fn checked_signature(pkcs7_der: &[u8]) -> Result<AuthenticodeSignature> {
     if first_der_element(pkcs7_der)?.len() != pkcs7_der.len() {
         return Err(AuthenticodeError::malformed(
@@ -178,16 +175,7 @@ fn checked_signature(pkcs7_der: &[u8]) -> Result<AuthenticodeSignature> {
         ));
     }
     let signature = AuthenticodeSignature::from_der(pkcs7_der)?;
-    for (what, check) in [
-        ("messageDigest", check_message_digest(&signature)),
-        ("signer signature", check_signer_signature(&signature)),
-    ] {
-        if let Check::Failed(reason) = check {
-            return Err(AuthenticodeError::malformed(format!(
-                "{what} check failed: {reason}"
-            )));
-        }
-    }
+    sigil_pki::cms::verify(pkcs7_der, sigil_pki::cms::VerifyContent::Encapsulated)?;
     Ok(signature)
 }
 

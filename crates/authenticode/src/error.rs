@@ -242,6 +242,9 @@ pub enum AuthenticodeError {
         /// The digest of the file (hex).
         actual: String,
     },
+    /// Building or verifying the CMS SignedData failed.
+    #[error(transparent)]
+    Cms(#[from] sigil_pki::cms::CmsError),
     /// A text field cannot be encoded (e.g. a program name outside Unicode's BMP).
     #[error("invalid {field}: {reason}")]
     InvalidText {

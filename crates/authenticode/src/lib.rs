@@ -4,10 +4,10 @@
 //!
 //! 1. the **client** computes the Authenticode image digest of the file
 //!    ([`image_digest_file`]) and sends only the digest;
-//! 2. the **server** builds the signed content ([`SignedContent`], the
+//! 2. the **server** builds the signed content ([`AuthenticodeContent`], the
 //!    `SpcIndirectDataContent` carrying the digest) and the Authenticode signed
 //!    attributes ([`signed_attributes`]), and signs them into a PKCS#7
-//!    SignedData;
+//!    SignedData with `sigil_pki::cms` ([`sign_image_digest`]);
 //! 3. the **client** embeds the returned PKCS#7 into the file
 //!    ([`embed_signature`]), replacing an existing signature or nesting the new
 //!    one beside it ([`EmbedMode`]);
@@ -21,7 +21,7 @@
 //! `docs/authenticode.md`).
 //!
 //! ```
-//! use sigil_authenticode::{SignedContent, image_digest};
+//! use sigil_authenticode::{AuthenticodeContent, image_digest};
 //! use sigil_keys::HashAlgorithm;
 //!
 //! # fn main() -> Result<(), sigil_authenticode::AuthenticodeError> {
@@ -31,7 +31,7 @@
 //! assert_eq!(digest.layout.cert_table, None); // not signed yet
 //!
 //! // Server: the content to sign; CMS messageDigest covers `message_digest_input()`.
-//! let content = SignedContent::for_pe_image(digest.algorithm, &digest.digest)?;
+//! let content = AuthenticodeContent::for_pe_image(digest.algorithm, &digest.digest)?;
 //! assert_eq!(content.econtent_der()[0], 0x30); // the SEQUENCE itself goes into eContent
 //! # Ok(())
 //! # }
@@ -47,21 +47,23 @@ mod embed;
 mod error;
 mod nest;
 mod pe;
+mod sign;
 mod signature;
 mod verify;
 mod wincert;
 
 pub use content::{
-    DigestInfo, MAX_PROGRAM_NAME_CHARS, MAX_URL_LEN, OBSOLETE_FILE_LINK, SPC_INDIRECT_DATA_OBJID,
-    SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID, SPC_NESTED_SIGNATURE_OBJID, SPC_PE_IMAGE_DATA_OBJID,
-    SPC_SP_OPUS_INFO_OBJID, SPC_STATEMENT_TYPE_OBJID, SignedContent,
+    AuthenticodeContent, DigestInfo, MAX_PROGRAM_NAME_CHARS, MAX_URL_LEN, OBSOLETE_FILE_LINK,
+    SPC_INDIRECT_DATA_OBJID, SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID, SPC_NESTED_SIGNATURE_OBJID,
+    SPC_PE_IMAGE_DATA_OBJID, SPC_SP_OPUS_INFO_OBJID, SPC_STATEMENT_TYPE_OBJID,
     SpcAttributeTypeAndOptionalValue, SpcIndirectDataContent, SpcLink, SpcPeImageData,
-    SpcSerializedObject, SpcSpOpusInfo, SpcString, content_type_attribute, signed_attributes,
+    SpcSerializedObject, SpcSpOpusInfo, SpcString, signed_attributes,
 };
 pub use digest::{ImageDigest, image_digest, image_digest_file};
 pub use embed::{EmbedMode, EmbedReport, Placement, embed_signature};
 pub use error::{AuthenticodeError, PeError, Result};
 pub use pe::{CertificateTable, MAX_IMAGE_LEN, MAX_SECTIONS, PeKind, PeLayout, Section};
+pub use sign::sign_image_digest;
 pub use signature::{Check, MAX_NESTING_DEPTH, MAX_SIGNATURES};
 pub use verify::{SignatureReport, VerificationReport, verify, verify_file};
 pub use wincert::{

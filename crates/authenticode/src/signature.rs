@@ -1,13 +1,13 @@
 //! Reading an Authenticode PKCS#7 `ContentInfo` (embedded in a file, or handed in for embedding).
 
-use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use ::cms::cert::CertificateChoices;
+use ::cms::content_info::ContentInfo;
+use ::cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use const_oid::ObjectIdentifier;
-use const_oid::db::rfc5911::{ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNED_DATA};
-use const_oid::db::rfc5912;
-use der::asn1::{ObjectIdentifier as Oid, OctetString};
+use const_oid::db::rfc5911::ID_SIGNED_DATA;
 use der::{Decode, Encode, Header, SliceReader, Tag, Tagged};
-use sigil_keys::{HashAlgorithm, RsaPadding};
+use sigil_keys::HashAlgorithm;
+use sigil_pki::cms::{self, CmsError, VerifyContent};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
@@ -42,8 +42,8 @@ pub(crate) struct AuthenticodeSignature {
     pub(crate) image_algorithm: std::result::Result<HashAlgorithm, ObjectIdentifier>,
     /// The signed image digest.
     pub(crate) image_digest: Vec<u8>,
-    /// The eContent's value octets (what `messageDigest` covers).
-    pub(crate) econtent_value: Vec<u8>,
+    /// The DER `ContentInfo`.
+    pub(crate) der: Vec<u8>,
 }
 
 impl AuthenticodeSignature {
@@ -92,7 +92,7 @@ impl AuthenticodeSignature {
             return Err(AuthenticodeError::malformed("SignedData has no SignerInfo"));
         }
         Ok(AuthenticodeSignature {
-            econtent_value: econtent.value().to_vec(),
+            der: der.to_vec(),
             signed_data,
             image_algorithm,
             image_digest,
@@ -109,11 +109,21 @@ impl AuthenticodeSignature {
         let sid = &self.signer_info()?.sid;
         let certificates = self.signed_data.certificates.as_ref()?;
         certificates.0.iter().find_map(|choice| match choice {
-            cms::cert::CertificateChoices::Certificate(cert) => {
-                matches_sid(cert, sid).then_some(cert)
-            }
+            CertificateChoices::Certificate(cert) => matches_sid(cert, sid).then_some(cert),
             _ => None,
         })
+    }
+
+    /// The CMS check: `messageDigest` over the `SpcIndirectDataContent`, `contentType`,
+    /// and the signer's signature with its certificate's key (not the chain).
+    pub(crate) fn cms_check(&self) -> Check {
+        match cms::verify(&self.der, VerifyContent::Encapsulated) {
+            Ok(_) => Check::Passed,
+            Err(e @ (CmsError::UnsupportedDigest(_) | CmsError::UnsupportedSignature(_))) => {
+                Check::NotChecked(e.to_string())
+            }
+            Err(e) => Check::Failed(e.to_string()),
+        }
     }
 
     /// The DER `ContentInfo`s of the nested signatures in the first SignerInfo's unsigned attributes.
@@ -162,105 +172,6 @@ impl Check {
     /// Whether the check ran and passed.
     pub fn passed(&self) -> bool {
         matches!(self, Check::Passed)
-    }
-}
-
-/// Checks the signed `contentType` and `messageDigest` attributes against the eContent.
-pub(crate) fn check_message_digest(sig: &AuthenticodeSignature) -> Check {
-    let Some(signer) = sig.signer_info() else {
-        return Check::Failed("no SignerInfo".into());
-    };
-    let Some(attrs) = signer.signed_attrs.as_ref() else {
-        return Check::Failed("the SignerInfo has no signed attributes".into());
-    };
-    let Some(hash) = HashAlgorithm::from_oid(&signer.digest_alg.oid) else {
-        return Check::NotChecked(format!(
-            "the signer's digest algorithm {} is not supported",
-            signer.digest_alg.oid
-        ));
-    };
-    let single = |oid: ObjectIdentifier| {
-        let mut values = attrs
-            .iter()
-            .filter(|a| a.oid == oid)
-            .flat_map(|a| a.values.iter());
-        match (values.next(), values.next()) {
-            (Some(value), None) => Some(value),
-            _ => None,
-        }
-    };
-    match single(ID_CONTENT_TYPE).map(|v| v.decode_as::<Oid>()) {
-        Some(Ok(oid)) if oid == SPC_INDIRECT_DATA_OBJID => {}
-        _ => {
-            return Check::Failed(
-                "the contentType signed attribute is missing, repeated or not SPC_INDIRECT_DATA"
-                    .into(),
-            );
-        }
-    }
-    let Some(Ok(signed)) = single(ID_MESSAGE_DIGEST).map(|v| v.decode_as::<OctetString>()) else {
-        return Check::Failed("the messageDigest signed attribute is missing or repeated".into());
-    };
-    let computed = hash.digest(&sig.econtent_value);
-    if signed.as_bytes() == computed.as_slice() {
-        Check::Passed
-    } else {
-        Check::Failed(format!(
-            "messageDigest is {} but the SpcIndirectDataContent hashes to {}",
-            hex(signed.as_bytes()),
-            hex(&computed)
-        ))
-    }
-}
-
-/// Verifies the SignerInfo's signature over its signed attributes with the signer certificate's key.
-///
-/// This checks the cryptography only, not the certificate chain or its trust.
-pub(crate) fn check_signer_signature(sig: &AuthenticodeSignature) -> Check {
-    let Some(signer) = sig.signer_info() else {
-        return Check::Failed("no SignerInfo".into());
-    };
-    let Some(cert) = sig.signer_certificate() else {
-        return Check::Failed(
-            "the signer's certificate is not among the signature's certificates".into(),
-        );
-    };
-    let Some(hash) = HashAlgorithm::from_oid(&signer.digest_alg.oid) else {
-        return Check::NotChecked(format!(
-            "the signer's digest algorithm {} is not supported",
-            signer.digest_alg.oid
-        ));
-    };
-    let padding = match signer.signature_algorithm.oid {
-        rfc5912::ID_RSASSA_PSS => RsaPadding::Pss,
-        rfc5912::RSA_ENCRYPTION
-        | rfc5912::SHA_256_WITH_RSA_ENCRYPTION
-        | rfc5912::SHA_384_WITH_RSA_ENCRYPTION
-        | rfc5912::SHA_512_WITH_RSA_ENCRYPTION
-        | rfc5912::ID_EC_PUBLIC_KEY
-        | rfc5912::ECDSA_WITH_SHA_256
-        | rfc5912::ECDSA_WITH_SHA_384
-        | rfc5912::ECDSA_WITH_SHA_512 => RsaPadding::Pkcs1v15,
-        other => {
-            return Check::NotChecked(format!("unsupported signature algorithm {other}"));
-        }
-    };
-    let Some(attrs) = signer.signed_attrs.as_ref() else {
-        return Check::Failed("the SignerInfo has no signed attributes".into());
-    };
-    // RFC 5652 §5.4: the signature covers the DER of the SET OF attributes (tag 0x31).
-    let (Ok(message), Ok(spki)) = (
-        attrs.to_der(),
-        cert.tbs_certificate().subject_public_key_info().to_der(),
-    ) else {
-        return Check::Failed("the signed attributes or the public key do not re-encode".into());
-    };
-    match sigil_keys::verify_message(&spki, hash, padding, &message, signer.signature.as_bytes()) {
-        Ok(()) => Check::Passed,
-        Err(sigil_keys::KeyError::BadSignature) => {
-            Check::Failed("the signature does not verify with the signer certificate's key".into())
-        }
-        Err(e) => Check::NotChecked(format!("the signer's key cannot be used: {e}")),
     }
 }
 

@@ -1,10 +1,10 @@
 //! Local verification of an Authenticode-signed PE file (`sigil verify FILE`).
 //!
 //! For the primary signature and every nested one: the image digest signed in
-//! `SpcIndirectDataContent` against the file's, the `messageDigest` signed
-//! attribute against the `SpcIndirectDataContent`, and the SignerInfo's
-//! signature against the signer certificate's public key. Plus the PE
-//! checksum. The file is read once, whatever the number of signatures.
+//! `SpcIndirectDataContent` against the file's, and the CMS checks of
+//! `sigil_pki::cms::verify` (the `messageDigest` signed attribute against the
+//! `SpcIndirectDataContent`, the SignerInfo's signature against the signer
+//! certificate's public key). Plus the PE checksum. The file is read once, whatever the number of signatures.
 //!
 //! Not checked here: whether the signer certificate chains to a trusted root,
 //! its validity period, key usage and revocation, and timestamps. Those are
@@ -23,8 +23,7 @@ use crate::embed::read_cert_table;
 use crate::error::{AuthenticodeError, Result};
 use crate::pe::PeLayout;
 use crate::signature::{
-    AuthenticodeSignature, Check, MAX_NESTING_DEPTH, MAX_SIGNATURES, check_message_digest,
-    check_signer_signature, first_der_element, hex,
+    AuthenticodeSignature, Check, MAX_NESTING_DEPTH, MAX_SIGNATURES, first_der_element, hex,
 };
 use crate::wincert::{MAX_CERT_TABLE_LEN, parse_table};
 
@@ -70,16 +69,16 @@ pub struct SignatureReport {
     pub computed_digest: Option<Vec<u8>>,
     /// Signed image digest = file's image digest.
     pub image_digest: Check,
-    /// `messageDigest` = digest of the `SpcIndirectDataContent`, and `contentType` is right.
-    pub message_digest: Check,
-    /// The SignerInfo's signature verifies with the signer certificate's key.
-    pub signer_signature: Check,
+    /// The CMS check: `messageDigest` = digest of the `SpcIndirectDataContent`,
+    /// `contentType` is `SPC_INDIRECT_DATA`, and the SignerInfo's signature
+    /// verifies with the signer certificate's key.
+    pub signature: Check,
 }
 
 impl SignatureReport {
-    /// Whether all three checks passed.
+    /// Whether both checks passed.
     pub fn is_valid(&self) -> bool {
-        self.image_digest.passed() && self.message_digest.passed() && self.signer_signature.passed()
+        self.image_digest.passed() && self.signature.passed()
     }
 }
 
@@ -147,8 +146,7 @@ pub fn verify<R: Read + Seek>(reader: &mut R) -> Result<VerificationReport> {
                 signed_digest: sig.image_digest.clone(),
                 computed_digest,
                 image_digest,
-                message_digest: check_message_digest(sig),
-                signer_signature: check_signer_signature(sig),
+                signature: sig.cms_check(),
             }
         })
         .collect();

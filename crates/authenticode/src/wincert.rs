@@ -23,8 +23,9 @@ pub const WIN_CERT_REVISION_2_0: u16 = 0x0200;
 pub const WIN_CERT_TYPE_PKCS_SIGNED_DATA: u16 = 0x0002;
 /// Length of the `WIN_CERTIFICATE` header.
 const HEADER_LEN: usize = 8;
-/// Largest attribute certificate table Sigil reads or writes (real ones are tens of KiB).
-pub const MAX_CERT_TABLE_LEN: u64 = 16 << 20;
+/// Largest attribute certificate table Sigil reads or writes (real ones are tens of KiB):
+/// what `sigil_pki::cms` verifies, plus the entry header.
+pub const MAX_CERT_TABLE_LEN: u64 = sigil_pki::cms::MAX_SIGNED_DATA_LEN as u64 + HEADER_LEN as u64;
 /// Most `WIN_CERTIFICATE` entries read from one table.
 pub const MAX_CERT_ENTRIES: usize = 16;
 
