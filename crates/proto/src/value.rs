@@ -363,11 +363,14 @@ pub(crate) fn decimal_u64(raw: &str) -> Result<u64, ValueError> {
     parse_decimal(raw.as_bytes())
 }
 
-/// Parses an RFC 3339 date-time, normalised to UTC.
+/// Parses an RFC 3339 date-time, normalised to UTC. A time whose UTC year is outside
+/// 0000–9999 (`0000-01-01T00:30:00+01:00`) is refused: it could not be written back.
 pub(crate) fn time(raw: &str) -> Result<OffsetDateTime, ValueError> {
     OffsetDateTime::parse(raw, &Rfc3339)
-        .map(|t| t.to_offset(time::UtcOffset::UTC))
-        .map_err(|_| ValueError::BadTime)
+        .ok()
+        .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .ok_or(ValueError::BadTime)
 }
 
 /// Items of a list value, each decoded by `item`.
@@ -448,9 +451,9 @@ pub(crate) fn write_decimal(out: &mut Vec<u8>, value: u64) {
 /// Appends an RFC 3339 date-time in UTC with second precision (`2025-01-31T12:00:00Z`).
 pub(crate) fn write_time(out: &mut Vec<u8>, value: OffsetDateTime) -> Result<(), ValueError> {
     let utc = value
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .map_err(|_| ValueError::BadTime)?;
+        .checked_to_offset(time::UtcOffset::UTC)
+        .and_then(|t| t.replace_nanosecond(0).ok())
+        .ok_or(ValueError::BadTime)?;
     utc.format_into(out, &Rfc3339)
         .map(drop)
         .map_err(|_| ValueError::BadTime)
@@ -581,6 +584,16 @@ mod tests {
         write_time(&mut out, t).unwrap();
         assert_eq!(out, b"2025-01-31T12:00:00Z");
         assert_eq!(time("2025-01-31"), Err(ValueError::BadTime));
+        assert_eq!(time("0000-01-01T00:30:00+01:00"), Err(ValueError::BadTime));
+        assert!(time("9999-12-31T23:59:59Z").is_ok());
+        // Would be year 10000 in UTC: refused, not a panic.
+        assert_eq!(time("9999-12-31T23:30:00-01:00"), Err(ValueError::BadTime));
+        let far = time::OffsetDateTime::from_unix_timestamp(253_402_300_799)
+            .unwrap()
+            .to_offset(time::UtcOffset::from_hms(-1, 0, 0).unwrap());
+        let mut out = Vec::new();
+        write_time(&mut out, far).unwrap();
+        assert_eq!(out, b"9999-12-31T23:59:59Z");
         validate(ValueClass::Time, &out).unwrap();
     }
 }
