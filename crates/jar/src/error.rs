@@ -348,6 +348,9 @@ pub enum JarError {
         /// Why.
         reason: &'static str,
     },
+    /// Building or checking the PKCS#7 signature block failed.
+    #[error("signature block: {0}")]
+    Cms(#[from] sigil_pki::cms::CmsError),
     /// The archive changed between computing the `.SF` and writing the signed JAR.
     #[error("{path} changed since its signature file was computed; sign it again")]
     ArchiveChanged {

@@ -11,7 +11,8 @@
 //! Sigil never moves the archive: the **client** computes the manifest and the
 //! `.SF` ([`prepare`]), sends only the digest of the `.SF`
 //! ([`PreparedJar::signature_file_digest`]), the **server** returns the
-//! signature block, and the client writes the signed JAR
+//! signature block ([`sign_signature_file_digest`], on the `sigil_pki::cms`
+//! builder), and the client writes the signed JAR
 //! ([`PreparedJar::write_signed`]): new META-INF files first, every other
 //! entry copied byte for byte, atomically. [`verify`] checks a signed JAR's
 //! digests locally.
@@ -41,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+mod block;
 mod digest;
 mod error;
 pub mod limits;
@@ -51,6 +53,7 @@ mod signer;
 mod verify;
 
 pub use archive::{Archive, Entry, Source};
+pub use block::{SignatureBlock, sign_signature_file_digest};
 pub use digest::{DigestAlgorithm, Hasher};
 pub use error::{ArchiveError, JarError, ManifestError};
 pub use manifest::{Attribute, Manifest, Section};

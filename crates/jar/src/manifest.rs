@@ -25,7 +25,7 @@
 //! signature files digest those raw bytes; a section that is not modified is
 //! written back byte for byte, so other signers' `.SF` files stay valid.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::error::ManifestError;
 use crate::limits::{
@@ -156,6 +156,8 @@ impl Section {
 pub struct Manifest {
     main: Section,
     sections: Vec<Section>,
+    /// Entry name → position in `sections` (names are unique).
+    index: HashMap<String, usize>,
 }
 
 impl Manifest {
@@ -164,10 +166,7 @@ impl Manifest {
         let mut main = Section::new();
         main.set("Manifest-Version", "1.0");
         main.set("Created-By", created_by);
-        Self {
-            main,
-            sections: Vec::new(),
-        }
+        Self::with_main(main)
     }
 
     /// A manifest whose main section is `main`.
@@ -175,6 +174,7 @@ impl Manifest {
         Self {
             main,
             sections: Vec::new(),
+            index: HashMap::new(),
         }
     }
 
@@ -195,17 +195,29 @@ impl Manifest {
 
     /// The individual section for entry `name` (exact match, as the JDK).
     pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name() == Some(name))
+        self.index.get(name).and_then(|&i| self.sections.get(i))
     }
 
-    /// The individual sections, for changes.
-    pub fn sections_mut(&mut self) -> &mut [Section] {
-        &mut self.sections
+    /// The individual section for entry `name`, for changes (its `Name` must
+    /// not be changed).
+    pub fn section_mut(&mut self, name: &str) -> Option<&mut Section> {
+        self.index.get(name).and_then(|&i| self.sections.get_mut(i))
     }
 
-    /// Appends an individual section.
+    /// Appends an individual section, or replaces the section of the same name.
     pub fn push_section(&mut self, section: Section) {
-        self.sections.push(section);
+        let name = section.name().unwrap_or_default().to_owned();
+        match self
+            .index
+            .get(&name)
+            .and_then(|&i| self.sections.get_mut(i))
+        {
+            Some(existing) => *existing = section,
+            None => {
+                self.index.insert(name, self.sections.len());
+                self.sections.push(section);
+            }
+        }
     }
 
     /// Serializes: unmodified sections byte for byte, others as CRLF lines of at
@@ -235,9 +247,7 @@ impl Manifest {
         }
         let mut parser = Parser {
             bytes,
-            main: None,
-            sections: Vec::new(),
-            names: HashSet::new(),
+            manifest: Manifest::default(),
             current: Pending::new(0, true),
         };
         for (number, line) in lines(bytes).enumerate() {
@@ -306,9 +316,7 @@ impl Pending {
 
 struct Parser<'a> {
     bytes: &'a [u8],
-    main: Option<Section>,
-    sections: Vec<Section>,
-    names: HashSet<String>,
+    manifest: Manifest,
     current: Pending,
 }
 
@@ -394,17 +402,17 @@ impl Parser<'_> {
             terminated: pending.blank_seen,
         };
         if pending.main {
-            self.main = Some(section);
+            self.manifest.main = section;
         } else {
-            let name = section.name().unwrap_or_default().to_owned();
-            if !self.names.insert(name.clone()) {
+            let name = section.name().unwrap_or_default();
+            if self.manifest.index.contains_key(name) {
                 let line = self.bytes.get(..pending.start).unwrap_or_default();
                 return Err(ManifestError::DuplicateSection {
                     line: count_lines(line) + 1,
-                    name,
+                    name: name.to_owned(),
                 });
             }
-            self.sections.push(section);
+            self.manifest.push_section(section);
         }
         Ok(())
     }
@@ -413,10 +421,7 @@ impl Parser<'_> {
         let last = std::mem::replace(&mut self.current, Pending::new(0, false));
         let end = self.bytes.len();
         self.close(last, end)?;
-        Ok(Manifest {
-            main: self.main.unwrap_or_default(),
-            sections: self.sections,
-        })
+        Ok(self.manifest)
     }
 }
 

@@ -1,7 +1,6 @@
 //! Client side: compute the manifest and the signature file, then write the
 //! signed JAR around the signature block the server returns.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -80,23 +79,15 @@ pub fn prepare_archive<S: Source>(
         .entries()
         .iter()
         .any(|e| is_signature_file(e.name()) && !options.signer.owns_entry(e.name()));
-    let index: HashMap<String, usize> = manifest
-        .sections()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.name().map(|n| (n.to_owned(), i)))
-        .collect();
-
     for entry in archive.entries() {
         if entry.is_directory() || is_signature_related(entry.name()) {
             continue;
         }
-        let existing = index.get(entry.name()).copied();
         // With other signers present, also compute the algorithms already in
         // the section: a section whose digests are all correct is kept byte
         // for byte so that their signatures stay valid.
         let mut algorithms = vec![options.digest];
-        if other_signers && let Some(section) = existing.and_then(|i| manifest.sections().get(i)) {
+        if other_signers && let Some(section) = manifest.section(entry.name()) {
             for a in digest_attributes(section) {
                 if !algorithms.contains(&a.0) {
                     algorithms.push(a.0);
@@ -109,7 +100,7 @@ pub fn prepare_archive<S: Source>(
             .find(|(a, _)| *a == options.digest)
             .map(|(_, d)| base64(d))
             .unwrap_or_default();
-        match existing.and_then(|i| manifest.sections_mut().get_mut(i)) {
+        match manifest.section_mut(entry.name()) {
             Some(section) => {
                 if keep_section(section, &digests, options.digest, other_signers) {
                     continue;

@@ -3,12 +3,16 @@
 //! What is checked here, as the JDK's `JarVerifier` does: every entry's
 //! content against its manifest digests, every `.SF` against the manifest
 //! (whole-manifest digest, or main-attributes and per-section digests), and
-//! which entries no signer covers. What is **not** checked yet: the PKCS#7
-//! signature in each block over its `.SF` and the signer's certificate chain;
-//! see [`check_block_signature`].
+//! which entries no signer covers, and each block's PKCS#7 signature over
+//! its `.SF` ([`check_block_signature`]). What is **not** checked here: the
+//! signer's certificate chain up to a trusted root (the report gives each
+//! signer certificate so that the caller can).
 
 use std::collections::HashSet;
 use std::path::Path;
+
+use der::Encode as _;
+use sigil_pki::cms::{self, VerifyContent};
 
 use crate::archive::{Archive, Entry, Source, is_signature_related};
 use crate::digest::{DigestAlgorithm, unbase64};
@@ -35,8 +39,8 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     /// Signed by at least one signer, every signer's `.SF` consistent with the
-    /// manifest, no entry tampered with, none left unsigned. The signature
-    /// blocks themselves are not yet checked (see [`check_block_signature`]).
+    /// manifest and its block's signature valid, no entry tampered with, none
+    /// left unsigned. Trust in the signer certificates is the caller's to decide.
     pub fn is_intact(&self) -> bool {
         !self.signers.is_empty()
             && self.signers.iter().all(SignerReport::is_intact)
@@ -72,33 +76,59 @@ pub struct SignerReport {
 }
 
 impl SignerReport {
-    /// A block is present and the `.SF` is consistent with the manifest.
+    /// The block's signature is valid and the `.SF` is consistent with the manifest.
     pub fn is_intact(&self) -> bool {
-        self.block_file.is_some()
+        matches!(self.block_signature, BlockSignatureStatus::Valid { .. })
             && self.digest_algorithm.is_some()
             && (self.manifest_digest_matches
                 || (self.main_attributes_match != Some(false) && self.invalid_sections.is_empty()))
     }
 }
 
-/// Whether the PKCS#7 signature of a block over its `.SF` was checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The cryptographic check of a signature block over its `.SF`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BlockSignatureStatus {
-    /// Not checked: the verification helpers of `sigil-keys` are not wired in
-    /// yet. Use `jarsigner -verify` for the cryptographic check meanwhile.
-    NotVerified,
+    /// The PKCS#7 signature verifies over the `.SF` with the signer
+    /// certificate it carries. The certificate chain is **not** validated
+    /// against a trust anchor here: check `signer_certificate` against the
+    /// trusted roots (or use `jarsigner -verify -keystore`).
+    Valid {
+        /// The signer certificate's subject (RFC 4514).
+        subject: String,
+        /// The signer certificate (DER).
+        signer_certificate: Vec<u8>,
+    },
+    /// The block does not verify (or has no block file).
+    Invalid {
+        /// Why.
+        reason: String,
+    },
 }
 
-/// The cryptographic check of a signature block (PKCS#7 SignedData) over its
-/// `.SF`: signer's signature, message-digest attribute and certificate chain.
-///
-/// **Not implemented yet**: it will use the `sigil-keys` verification helpers
-/// once they land, and until then always answers
-/// [`BlockSignatureStatus::NotVerified`] — it never claims a signature is good.
+/// Checks a signature block (detached PKCS#7 `SignedData`) over its `.SF`:
+/// message-digest attribute, content type, and every signer's signature
+/// with its certificate (through `sigil_pki::cms::verify`).
 pub fn check_block_signature(signature_file: &[u8], block: &[u8]) -> BlockSignatureStatus {
-    let _ = (signature_file, block);
-    BlockSignatureStatus::NotVerified
+    match cms::verify(block, VerifyContent::Detached(signature_file)) {
+        Ok(signers) => match signers.first() {
+            Some(s) => match s.certificate.to_der() {
+                Ok(der) => BlockSignatureStatus::Valid {
+                    subject: s.certificate.tbs_certificate().subject().to_string(),
+                    signer_certificate: der,
+                },
+                Err(e) => BlockSignatureStatus::Invalid {
+                    reason: e.to_string(),
+                },
+            },
+            None => BlockSignatureStatus::Invalid {
+                reason: "no signer".into(),
+            },
+        },
+        Err(e) => BlockSignatureStatus::Invalid {
+            reason: e.to_string(),
+        },
+    }
 }
 
 /// Verifies the JAR at `path`.
@@ -214,7 +244,9 @@ fn check_signer<S: Source>(
             let bytes = archive.read_entry(e, MAX_SIGNATURE_BLOCK_BYTES)?;
             check_block_signature(&sf_bytes, &bytes)
         }
-        None => BlockSignatureStatus::NotVerified,
+        None => BlockSignatureStatus::Invalid {
+            reason: format!("no signature block (.RSA, .EC or .DSA) for {sf_name}"),
+        },
     };
 
     let algorithm = DigestAlgorithm::ALL

@@ -42,6 +42,7 @@ const CENTRAL_HEADER_LEN: usize = 46;
 const LOCAL_HEADER_LEN: usize = 30;
 const MAX_COMMENT_LEN: usize = 0xFFFF;
 const STREAM_BUFFER: usize = 64 * 1024;
+const MIN_STREAM_BUFFER: u64 = 512;
 
 /// One entry of the central directory, checked against its local header.
 #[derive(Clone, Debug)]
@@ -223,7 +224,7 @@ impl<S: Source> Archive<S> {
         &self.entries
     }
 
-    /// The entry named exactly `name`.
+    /// The entry named exactly `name` (a linear scan).
     pub fn entry(&self, name: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.name == name)
     }
@@ -259,7 +260,11 @@ impl<S: Source> Archive<S> {
                 });
             }
         };
-        let mut buf = vec![0u8; STREAM_BUFFER];
+        // Small entries (most of a JAR) get a small buffer.
+        let size = entry
+            .uncompressed_size
+            .clamp(MIN_STREAM_BUFFER, STREAM_BUFFER as u64);
+        let mut buf = vec![0u8; usize::try_from(size).unwrap_or(STREAM_BUFFER)];
         let mut total: u64 = 0;
         let mut crc = crc32fast::Hasher::new();
         loop {
