@@ -50,7 +50,9 @@ pub enum FrameError {
         buffered: usize,
     },
     /// The frame is larger than the limit of its direction.
-    #[error("the frame is larger than {limit} bytes")]
+    #[error(
+        "the frame is larger than {limit} bytes: send less per frame (limits in docs/host-api.md)"
+    )]
     TooLarge {
         /// The limit, brackets included.
         limit: usize,
@@ -330,10 +332,10 @@ impl Frame {
         }
         match tag.class() {
             Some(class) => value::validate(class, raw_value.as_bytes()),
-            None => value::validate_unknown(raw_value.as_bytes()),
+            None => value::check_frame_bytes(raw_value.as_bytes()),
         }
         .map_err(|error| FrameError::Value { tag, error })?;
-        self.raw.push_str(&tag.to_string());
+        self.raw.extend(tag.as_bytes().map(char::from));
         let start = self.raw.len();
         self.raw.push_str(raw_value);
         let end = self.raw.len();
@@ -467,7 +469,7 @@ fn parse_fields(content: &[u8], direction: Direction) -> Result<Vec<Field>, Fram
         let (tag, value) = split_tag(body).ok_or(FrameError::MalformedTag { index })?;
         let checked = match (tag.class(), direction) {
             (Some(class), _) => value::validate(class, value),
-            (None, Direction::Response) => value::validate_unknown(value),
+            (None, Direction::Response) => value::check_frame_bytes(value),
             (None, Direction::Request) => return Err(FrameError::UnknownTag { tag }),
         };
         checked.map_err(|error| FrameError::Value { tag, error })?;

@@ -72,11 +72,16 @@ impl<'f> Fields<'f> {
         Self { frame, used: 0 }
     }
 
-    fn mark(&mut self, index: usize) {
-        self.used |= u32::try_from(index)
+    /// The bit of a field position in `used` (positions are below [`MAX_FIELDS`]).
+    fn bit(index: usize) -> u64 {
+        u32::try_from(index)
             .ok()
             .and_then(|i| 1u64.checked_shl(i))
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    fn mark(&mut self, index: usize) {
+        self.used |= Self::bit(index);
     }
 
     fn take(&mut self, tag: Tag) -> Option<&'f str> {
@@ -126,13 +131,7 @@ impl<'f> Fields<'f> {
 
     /// Fails on the first field that was not read.
     pub(crate) fn finish(self, command: Command) -> Result<(), MessageError> {
-        let unread = (0..self.frame.len()).find(|i| {
-            let bit = u32::try_from(*i)
-                .ok()
-                .and_then(|i| 1u64.checked_shl(i))
-                .unwrap_or(0);
-            self.used & bit == 0
-        });
+        let unread = (0..self.frame.len()).find(|i| self.used & Self::bit(*i) == 0);
         match unread.and_then(|i| self.frame.fields().nth(i)) {
             Some((tag, _)) => Err(MessageError::UnexpectedTag { command, tag }),
             None => Ok(()),

@@ -156,9 +156,7 @@ pub(crate) const fn is_frame_byte(byte: u8) -> bool {
 /// Checks a raw value against its class. Allocation-free: the frame decoder calls it on every
 /// field of every frame.
 pub(crate) fn validate(class: ValueClass, raw: &[u8]) -> Result<(), ValueError> {
-    if let Some(&byte) = raw.iter().find(|b| !is_frame_byte(**b)) {
-        return Err(ValueError::ForbiddenByte { byte });
-    }
+    check_frame_bytes(raw)?;
     if let Some(limit) = class.max_len()
         && raw.len() > limit
     {
@@ -174,8 +172,9 @@ pub(crate) fn validate(class: ValueClass, raw: &[u8]) -> Result<(), ValueError> 
     }
 }
 
-/// Checks the only rule for values of tags this version does not know: frame bytes.
-pub(crate) fn validate_unknown(raw: &[u8]) -> Result<(), ValueError> {
+/// Checks that a value holds only frame bytes: the only rule for the value of a tag this
+/// version does not know, and the first rule for all others.
+pub(crate) fn check_frame_bytes(raw: &[u8]) -> Result<(), ValueError> {
     match raw.iter().find(|b| !is_frame_byte(**b)) {
         Some(&byte) => Err(ValueError::ForbiddenByte { byte }),
         None => Ok(()),
