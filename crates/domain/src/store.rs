@@ -52,6 +52,12 @@ pub enum StoreError {
         /// What conflicts, phrased for the user (e.g. "identity alice already exists").
         what: String,
     },
+    /// The store is not configured correctly (e.g. an unsupported database URL).
+    #[error("storage is misconfigured: {what}")]
+    Config {
+        /// What to fix.
+        what: String,
+    },
     /// The database failed or stored data could not be read.
     #[error("storage failed while {operation}: see the server log for details")]
     Database {

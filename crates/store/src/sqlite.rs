@@ -1,0 +1,221 @@
+//! The SQLite backend: one writer task with group commit, a pool of read-only readers.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sigil_domain::store::StoreResult;
+use sigil_domain::{AuditDraft, AuditEvent, Change, StoreError};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Sqlite};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::convert::db;
+
+type Db = Sqlite;
+type Backend = SqliteStore;
+/// SQLite has one writer at a time anyway (`BEGIN IMMEDIATE` takes the write lock).
+const READ_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+
+#[expect(
+    clippy::duplicate_mod,
+    reason = "the shared SQL is compiled once per backend on purpose (see queries.rs)"
+)]
+#[path = "queries.rs"]
+mod queries;
+
+/// Tuning of the SQLite backend.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Read-only connections in the read pool.
+    pub readers: u32,
+    /// Most write calls applied in one transaction (one fsync).
+    pub max_batch: usize,
+    /// Write calls that may wait for the writer before callers are held back.
+    pub queue: usize,
+    /// How long a connection waits for a lock held by another process.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            readers: 4,
+            max_batch: 512,
+            queue: 8192,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Job {
+    changes: Vec<Change>,
+    audit: AuditDraft,
+    reply: oneshot::Sender<StoreResult<AuditEvent>>,
+}
+
+/// SQLite store. Writes are queued to one writer task that group-commits them: it takes every
+/// queued call (up to `max_batch`), applies each inside its own savepoint (a failing call is
+/// rolled back alone and fails only its caller), chains the audit events in apply order,
+/// commits once with `synchronous=FULL`, and only then acknowledges the callers. So every
+/// acknowledged write and its audit event are durable, and one fsync serves many requests.
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    readers: SqlitePool,
+    writer: JoinHandle<()>,
+}
+
+fn connect_options(path: &Path, busy_timeout: Duration) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(busy_timeout)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        let base = connect_options(path, options.busy_timeout);
+        let mut writer = SqliteConnection::connect_with(&base.clone().create_if_missing(true))
+            .await
+            .map_err(db("opening the SQLite database"))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut writer)
+            .await
+            .map_err(|e| StoreError::Database {
+                operation: "migrating the SQLite database",
+                detail: e.to_string(),
+            })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(db("opening SQLite readers"))?;
+        let (jobs, queue) = mpsc::channel(options.queue.max(1));
+        let writer = tokio::spawn(run_writer(writer, queue, options.max_batch.max(1)));
+        Ok(Self {
+            jobs,
+            readers,
+            writer,
+        })
+    }
+
+    /// Finishes queued writes and closes every connection.
+    pub async fn close(self) {
+        drop(self.jobs);
+        if let Err(e) = self.writer.await {
+            tracing::error!("SQLite writer task ended abnormally: {e}");
+        }
+        self.readers.close().await;
+    }
+
+    async fn reader(&self) -> StoreResult<PoolConnection<Sqlite>> {
+        self.readers
+            .acquire()
+            .await
+            .map_err(db("getting a read connection"))
+    }
+
+    async fn commit_changes(
+        &self,
+        changes: Vec<Change>,
+        audit: AuditDraft,
+    ) -> StoreResult<AuditEvent> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Database {
+            operation: "writing",
+            detail: "the SQLite writer task has stopped".to_owned(),
+        };
+        self.jobs
+            .send(Job {
+                changes,
+                audit,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut work = Vec::with_capacity(batch.len());
+        for job in batch.drain(..) {
+            replies.push(job.reply);
+            work.push((job.changes, job.audit));
+        }
+        match write_batch(&mut conn, work).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A caller that went away does not undo a committed write.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!("SQLite batch commit failed: {}", e.log_detail());
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+    if let Err(e) = conn.close().await {
+        tracing::warn!("closing the SQLite writer connection: {e}");
+    }
+}
+
+/// One transaction for the whole batch, one savepoint per call. Returns each call's result,
+/// or an error for all of them if the transaction itself failed (nothing was committed then).
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    work: Vec<(Vec<Change>, AuditDraft)>,
+) -> StoreResult<Vec<StoreResult<AuditEvent>>> {
+    let mut tx = conn
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db("starting a write transaction"))?;
+    let start = queries::read_head(&mut tx).await?;
+    let mut head = start;
+    let mut results = Vec::with_capacity(work.len());
+    for (changes, audit) in work {
+        let mut savepoint = tx.begin().await.map_err(db("creating a savepoint"))?;
+        match queries::apply_and_audit(&mut savepoint, &changes, audit, &head).await {
+            Ok(event) => {
+                savepoint
+                    .commit()
+                    .await
+                    .map_err(db("releasing a savepoint"))?;
+                head = event.head();
+                results.push(Ok(event));
+            }
+            Err(e) => {
+                savepoint
+                    .rollback()
+                    .await
+                    .map_err(db("rolling back a savepoint"))?;
+                results.push(Err(e));
+            }
+        }
+    }
+    if head != start {
+        queries::write_head(&mut tx, &head).await?;
+    }
+    tx.commit().await.map_err(db("committing a write batch"))?;
+    Ok(results)
+}
