@@ -125,6 +125,33 @@ impl Pki {
         pki
     }
 
+    /// Issues a code-signing certificate from the root for the PEM private key
+    /// `key` (made elsewhere, e.g. by `sigil-keys`); returns the certificate path.
+    pub(crate) fn issue_for_key(&self, key: &Path, name: &str) -> PathBuf {
+        let csr = self.dir.join(format!("{name}.csr"));
+        let cert = self.dir.join(format!("{name}.pem"));
+        run(Command::new("openssl")
+            .args(["req", "-new", "-subj"])
+            .arg(format!("/CN={name}/O=Sigil Tests"))
+            .arg("-key")
+            .arg(key)
+            .arg("-out")
+            .arg(&csr));
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "3650", "-set_serial", "4243"])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&self.root)
+            .arg("-CAkey")
+            .arg(self.dir.join("root.key"))
+            .arg("-extfile")
+            .arg(self.dir.join("signer.ext"))
+            .arg("-out")
+            .arg(&cert));
+        cert
+    }
+
     /// Adds a certificate to the truststore.
     pub(crate) fn trust(&self, cert: &Path, alias: &str) {
         run(Command::new("keytool")
