@@ -209,6 +209,8 @@ impl PreparedJar {
             tmp.as_file().sync_all()
         };
         write(&mut tmp).map_err(io_out)?;
+        // Close the source before renaming over it (required on Windows).
+        drop(archive);
         if let Ok(meta) = fs::metadata(source) {
             fs::set_permissions(tmp.path(), meta.permissions()).map_err(JarError::io(output))?;
         }

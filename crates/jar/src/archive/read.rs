@@ -354,12 +354,15 @@ fn read_end_record<S: Source>(source: &S, len: u64) -> Result<EndRecord, Archive
     if !read_exact_at(source, &mut tail, tail_start)? {
         return Err(ArchiveError::NotAnArchive);
     }
+    let Some(last_start) = tail.len().checked_sub(EOCD_LEN) else {
+        return Err(ArchiveError::NotAnArchive);
+    };
     // The last end record whose comment runs exactly to the end of the file.
-    let found = (0..=tail.len().saturating_sub(EOCD_LEN)).rev().find(|&i| {
+    let found = (0..=last_start).rev().find(|&i| {
         let mut c = Cursor::new(tail.get(i..).unwrap_or_default());
         c.u32() == Some(EOCD_SIG)
             && c.bytes(16).is_some()
-            && c.u16().map(usize::from) == Some(tail.len() - i - EOCD_LEN)
+            && c.u16().map(usize::from) == Some(last_start - i)
     });
     let Some(i) = found else {
         return Err(ArchiveError::NotAnArchive);
@@ -839,4 +842,30 @@ fn check_no_overlap(entries: &[Entry], cd_offset: u64) -> Result<(), ArchiveErro
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_inputs_that_look_like_an_end_record_are_refused() {
+        for len in 0..EOCD_LEN {
+            let mut data = EOCD_SIG.to_le_bytes().to_vec();
+            data.resize(len.max(4), 0);
+            data.truncate(len);
+            assert!(matches!(
+                Archive::from_source(data),
+                Err(ArchiveError::NotAnArchive)
+            ));
+        }
+    }
+
+    #[test]
+    fn an_empty_archive_opens() {
+        let mut data = EOCD_SIG.to_le_bytes().to_vec();
+        data.resize(EOCD_LEN, 0);
+        let a = Archive::from_source(data).unwrap();
+        assert!(a.entries().is_empty());
+    }
 }
