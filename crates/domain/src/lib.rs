@@ -93,7 +93,7 @@ pub use request::{
     Approval, ApprovalProgress, MetadataError, MetadataField, RequestError, RequestId,
     RequestMetadata, RequestState, RequestStatus, SigningRequest, Upload,
 };
-pub use role::{Role, RoleClass, RoleDraft, RoleError, RoleType};
+pub use role::{Role, RoleClass, RoleDraft, RoleError, RoleType, builtin_roles};
 pub use session::{LoginProgress, PendingRole, Session, SessionFull};
 pub use settings::{CommandCode, EnabledCommands, Settings};
 pub use store::{BoxFuture, Change, RequestFilter, Store, StoreError, StoreResult};

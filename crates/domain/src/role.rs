@@ -170,6 +170,63 @@ impl Role {
     }
 }
 
+/// The roles `sigil init` creates, as a starting point administrators can change:
+///
+/// | role | type | logins required | interfaces | permissions |
+/// |---|---|---|---|---|
+/// | `administrator` | administrator | 2 | https | every `admin:*`, `ca:*`, `keys:add`, `audit:*`, `signing:read-all` |
+/// | `approver` | approver | 1 | https | `signing:approve`, `signing:read-all` |
+/// | `application` | application | 1 | host-api, https | `signing:request` |
+///
+/// Approvers get `signing:read-all` because they must see the requests they judge.
+pub fn builtin_roles() -> Vec<Role> {
+    use Permission as P;
+    // The definitions are constants (checked by a test), so `ok()` loses nothing.
+    let make =
+        |name: &str, role_type, logins_required, interfaces: &[Interface], permissions: &[P]| {
+            let draft = RoleDraft {
+                name: RoleName::new(name).ok()?,
+                role_type,
+                class: RoleClass::Principal,
+                logins_required,
+                permissions: permissions.iter().copied().collect(),
+                interfaces: interfaces.iter().copied().collect(),
+            };
+            Role::new(draft).ok()
+        };
+    let admin_permissions: Vec<P> = P::ALL
+        .iter()
+        .copied()
+        .filter(|p| !matches!(p, P::SigningRequest | P::SigningApprove))
+        .collect();
+    [
+        make(
+            "administrator",
+            RoleType::Administrator,
+            2,
+            &[Interface::Https],
+            &admin_permissions,
+        ),
+        make(
+            "approver",
+            RoleType::Approver,
+            1,
+            &[Interface::Https],
+            &[P::SigningApprove, P::SigningReadAll],
+        ),
+        make(
+            "application",
+            RoleType::Application,
+            1,
+            Interface::ALL,
+            &[P::SigningRequest],
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -202,6 +259,19 @@ pub(crate) mod tests {
             Role::new(draft),
             Err(RoleError::NoInterface { .. })
         ));
+    }
+
+    #[test]
+    fn builtin_roles_are_valid() {
+        let roles = builtin_roles();
+        assert_eq!(roles.len(), 3);
+        let admin = &roles[0];
+        assert_eq!(admin.logins_required(), 2);
+        assert!(admin.grants(Permission::CaExportClearKey));
+        assert!(admin.grants(Permission::AdminCommands));
+        assert!(!admin.grants(Permission::SigningApprove));
+        assert!(roles[1].grants(Permission::SigningApprove));
+        assert!(roles[2].allows(Interface::HostApi));
     }
 
     #[test]
