@@ -17,6 +17,9 @@ type Backend = PgStore;
 /// checks inside the transaction see the latest committed rows (READ COMMITTED takes a fresh
 /// snapshot per statement, after the lock is granted).
 const READ_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
+/// PostgreSQL enforces column types, so the rows are read as they are.
+const READ_AUDIT: &str = "SELECT seq, time_ns, identity, source, interface, action, object, \
+    outcome, details, prev_hash, hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
 
 #[expect(
     clippy::duplicate_mod,

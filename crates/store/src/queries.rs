@@ -4,7 +4,8 @@
 //! and each copy is concrete code for its driver, so no generic bounds are needed.
 //!
 //! The parent module supplies `Db`, `Backend` (the store type, with `reader()` and
-//! `commit_changes()`), and `READ_HEAD` (PostgreSQL adds `FOR UPDATE`).
+//! `commit_changes()`), `READ_HEAD` (PostgreSQL adds `FOR UPDATE`) and `READ_AUDIT` (SQLite
+//! casts every column, because a row edited with the `sqlite3` shell may hold any type).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +19,7 @@ use sigil_domain::{
 };
 use sqlx::Row;
 
-use super::{Backend, Db, READ_HEAD};
+use super::{Backend, Db, READ_AUDIT, READ_HEAD};
 use crate::convert::{
     constraint, corrupt, db, from_json, from_ns, hash32, page, parse, to_i64, to_json, to_ns,
     to_u64,
@@ -835,22 +836,32 @@ fn certificate_from_row(row: &DbRow) -> StoreResult<CertificateRecord> {
     })
 }
 
+/// A text column of an audit row, read even if an edit left bytes that are not UTF-8 (SQLite
+/// allows that); the replacement characters then fail the event's hash check.
+fn audit_text(row: &DbRow, column: &'static str) -> StoreResult<Option<String>> {
+    match row.try_get::<Option<String>, _>(column) {
+        Ok(text) => Ok(text),
+        Err(_) => Ok(get::<Option<Vec<u8>>>(row, column)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())),
+    }
+}
+
 /// Reads an audit row without failing on tampered values: whatever does not parse is kept in
 /// a form that fails the hash check, so `verify` names the event instead of erroring.
 fn event_from_row(row: &DbRow) -> StoreResult<AuditEvent> {
-    let details_text: String = get(row, "details")?;
+    let details_text = audit_text(row, "details")?.unwrap_or_default();
     let details = serde_json::from_str::<BTreeMap<String, String>>(&details_text)
         .unwrap_or_else(|_| BTreeMap::from([("unreadable-details".to_owned(), details_text)]));
     let seq: i64 = get(row, "seq")?;
     Ok(AuditEvent {
         seq: u64::try_from(seq).unwrap_or(0),
         time: from_ns(get(row, "time_ns")?)?,
-        identity: get(row, "identity")?,
-        source: get(row, "source")?,
-        interface: get(row, "interface")?,
-        action: get(row, "action")?,
-        object: get(row, "object")?,
-        outcome: get(row, "outcome")?,
+        identity: audit_text(row, "identity")?,
+        source: audit_text(row, "source")?,
+        interface: audit_text(row, "interface")?,
+        action: audit_text(row, "action")?.unwrap_or_default(),
+        object: audit_text(row, "object")?,
+        outcome: audit_text(row, "outcome")?.unwrap_or_default(),
         details,
         prev_hash: hash32(&get::<Vec<u8>>(row, "prev_hash")?),
         hash: hash32(&get::<Vec<u8>>(row, "hash")?),
@@ -1191,18 +1202,15 @@ impl Store for Backend {
 
     fn read_audit(&self, from_seq: u64, limit: u32) -> BoxFuture<'_, StoreResult<Vec<AuditEvent>>> {
         Box::pin(async move {
-            sqlx::query(
-                "SELECT seq, time_ns, identity, source, interface, action, object, outcome, \
-                 details, prev_hash, hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2",
-            )
-            .bind(i64::try_from(from_seq).unwrap_or(i64::MAX))
-            .bind(page(limit))
-            .fetch_all(&mut *self.reader().await?)
-            .await
-            .map_err(db("reading audit events"))?
-            .iter()
-            .map(event_from_row)
-            .collect()
+            sqlx::query(READ_AUDIT)
+                .bind(i64::try_from(from_seq).unwrap_or(i64::MAX))
+                .bind(page(limit))
+                .fetch_all(&mut *self.reader().await?)
+                .await
+                .map_err(db("reading audit events"))?
+                .iter()
+                .map(event_from_row)
+                .collect()
         })
     }
 

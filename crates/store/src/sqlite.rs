@@ -20,6 +20,15 @@ type Db = Sqlite;
 type Backend = SqliteStore;
 /// SQLite has one writer at a time anyway (`BEGIN IMMEDIATE` takes the write lock).
 const READ_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+/// SQLite keeps whatever type an edit stores in a column; the casts turn any value back into
+/// the column's type, so that a tampered row is read, fails its hash check and is named by
+/// verification instead of failing the read.
+const READ_AUDIT: &str = "SELECT seq, CAST(time_ns AS INTEGER) AS time_ns, \
+    CAST(identity AS TEXT) AS identity, CAST(source AS TEXT) AS source, \
+    CAST(interface AS TEXT) AS interface, CAST(action AS TEXT) AS action, \
+    CAST(object AS TEXT) AS object, CAST(outcome AS TEXT) AS outcome, \
+    CAST(details AS TEXT) AS details, CAST(prev_hash AS BLOB) AS prev_hash, \
+    CAST(hash AS BLOB) AS hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
 
 #[expect(
     clippy::duplicate_mod,
