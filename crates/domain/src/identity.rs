@@ -453,9 +453,15 @@ impl LoginDecision {
 /// disabled; locked (both before the secret is checked, so a locked account gives no password
 /// oracle); certificate binding; the secret (a failure counts towards lockout); interfaces.
 pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
+    // Burns the time of one password verification, so that an unknown name or an identity
+    // without a password cannot be told from a wrong password by timing.
+    let dummy_hash = |password: &[u8]| {
+        let _ = hash_with_salt(password, &attempt.password_params, &[0u8; SALT_LEN]);
+        false
+    };
     let Some(identity) = attempt.identity else {
         if let Secret::Password(password) = attempt.secret {
-            let _ = hash_with_salt(password, &attempt.password_params, &[0u8; SALT_LEN]);
+            dummy_hash(password);
         }
         return LoginDecision::refuse(LoginRefusal::AuthFailed);
     };
@@ -469,10 +475,10 @@ pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
         return LoginDecision::refuse(LoginRefusal::CertMismatch);
     }
     let secret_ok = match attempt.secret {
-        Secret::Password(password) => identity
-            .password
-            .as_ref()
-            .is_some_and(|hash| verify_password(password, hash)),
+        Secret::Password(password) => match &identity.password {
+            Some(hash) => verify_password(password, hash),
+            None => dummy_hash(password),
+        },
         Secret::ApiKey { token, record } => record.is_some_and(|record| {
             // Evaluate both sides so that a wrong owner takes as long as a wrong secret.
             let owner = record.identity == identity.name;
