@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::archive::write::ZipWriter;
 use crate::archive::{Archive, Entry, MANIFEST_NAME, Source, is_manifest, is_signature_related};
 use crate::digest::{DigestAlgorithm, MultiHasher, base64, unbase64};
-use crate::error::{ArchiveError, JarError};
+use crate::error::{ArchiveError, JarError, ManifestError};
 use crate::limits::{MAX_MANIFEST_BYTES, MAX_SIGNATURE_BLOCK_BYTES};
 use crate::manifest::{Manifest, Section, is_valid_value};
 use crate::signature_file::build_signature_file;
@@ -62,7 +62,7 @@ pub fn prepare_archive<S: Source>(
 ) -> Result<PreparedJar, JarError> {
     if !is_valid_value(&options.created_by) {
         return Err(JarError::InvalidCreatedBy(
-            crate::error::ManifestError::InvalidValueToWrite {
+            ManifestError::InvalidValueToWrite {
                 header: "Created-By".into(),
             },
         ));
@@ -95,11 +95,8 @@ pub fn prepare_archive<S: Source>(
             }
         }
         let digests = digest_entry(archive, entry, &algorithms)?;
-        let ours = digests
-            .iter()
-            .find(|(a, _)| *a == options.digest)
-            .map(|(_, d)| base64(d))
-            .unwrap_or_default();
+        // Ours comes first.
+        let ours = digests.first().map(|(_, d)| base64(d)).unwrap_or_default();
         match manifest.section_mut(entry.name()) {
             Some(section) => {
                 if keep_section(section, &digests, options.digest, other_signers) {
