@@ -87,6 +87,21 @@ impl Harness {
         };
     }
 
+    /// Another store on the same database, as a second Sigil node (PostgreSQL) or a second
+    /// process (SQLite) would open it.
+    async fn second(&self) -> Arc<dyn Store> {
+        match &self.target {
+            Target::Sqlite { path, .. } => Arc::new(
+                SqliteStore::open(path, SqliteOptions::default())
+                    .await
+                    .unwrap(),
+            ),
+            Target::Postgres { options } => {
+                Arc::new(PgStore::connect_with((**options).clone()).await.unwrap())
+            }
+        }
+    }
+
     /// Runs raw SQL on the database behind the store's back (to tamper with rows).
     async fn raw(&self, sql: &str) {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
@@ -188,6 +203,7 @@ conformance!(
     chain_detects_reordered_pair,
     concurrent_writers_all_acknowledged,
     failures_in_a_batch_fail_only_their_caller,
+    two_nodes_share_one_chain,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1351,4 +1367,29 @@ async fn failures_in_a_batch_fail_only_their_caller(h: Harness) {
     }
     assert_eq!(h.store.list_identities().await.unwrap().len(), 50);
     assert_eq!(verify(h.store.as_ref()).await.unwrap().seq, 51);
+}
+
+async fn two_nodes_share_one_chain(h: Harness) {
+    let other = h.second().await;
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                h.store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move {
+                let draft = AuditDraft::new(now(), "login", Outcome::Success)
+                    .identity(&format!("node{}-user{i}", i % 2));
+                store.commit(vec![], draft).await.unwrap().seq
+            })
+        })
+        .collect();
+    let mut seqs = BTreeSet::new();
+    for t in tasks {
+        assert!(seqs.insert(t.await.unwrap()));
+    }
+    assert_eq!(seqs, (1..=200).collect::<BTreeSet<u64>>());
+    assert_eq!(verify(h.store.as_ref()).await.unwrap().seq, 200);
+    assert_eq!(verify(other.as_ref()).await.unwrap().seq, 200);
 }
