@@ -1,7 +1,9 @@
 //! The PKCS#12 integrity MAC: RFC 7292 Appendix B key derivation and HMAC.
 
 use hmac::{EagerHash, Hmac, KeyInit, Mac};
-use sigil_keys::{HashAlgorithm, Hasher};
+use sha2::Digest;
+use sigil_keys::HashAlgorithm;
+use zeroize::Zeroize;
 use zeroize::Zeroizing;
 
 /// The password as RFC 7292 Appendix B.1 wants it for the MAC key: a BMPString
@@ -42,13 +44,22 @@ fn mac_key(
             input.extend(part.iter().cycle().take(len));
         }
     }
-    let mut a = Zeroizing::new(hash.digest(&input));
-    for _ in 1..iterations {
-        let mut hasher = Hasher::new(hash);
-        hasher.update(&a);
-        *a = hasher.finalize();
+    match hash {
+        HashAlgorithm::Sha256 => iterate::<sha2::Sha256>(&input, iterations),
+        HashAlgorithm::Sha384 => iterate::<sha2::Sha384>(&input, iterations),
+        HashAlgorithm::Sha512 => iterate::<sha2::Sha512>(&input, iterations),
     }
-    a
+}
+
+/// `H^iterations(input)`, hashing in place so the loop allocates nothing.
+fn iterate<D: Digest>(input: &[u8], iterations: u32) -> Zeroizing<Vec<u8>> {
+    let mut a = D::digest(input);
+    for _ in 1..iterations {
+        a = D::digest(&a);
+    }
+    let out = Zeroizing::new(a.to_vec());
+    a.as_mut_slice().zeroize();
+    out
 }
 
 /// Computes the MAC over `data` (the `AuthenticatedSafe` DER).
