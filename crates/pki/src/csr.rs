@@ -65,8 +65,9 @@ impl Csr {
     }
 
     fn from_der(der: &[u8]) -> Result<Self, PkiError> {
-        let raw = RawCertReq::from_der(der).map_err(|e| decode_error(WHAT, e))?;
+        // The typed decode first: its errors say what is wrong.
         let request = CertReq::from_der(der).map_err(|e| decode_error(WHAT, e))?;
+        let raw = RawCertReq::from_der(der).map_err(|e| decode_error(WHAT, e))?;
         if request.info.attributes.len() > MAX_CSR_ATTRIBUTES {
             return Err(PkiError::TooMany {
                 what: "CSR attribute",

@@ -92,7 +92,7 @@ pub enum PkiError {
     UnsupportedKey(#[source] KeyError),
     /// The signature algorithm is not one Sigil verifies.
     #[error(
-        "unsupported signature algorithm {0}: Sigil accepts RSA PKCS#1 v1.5 or PSS with SHA-256/384/512, ECDSA with SHA-256/384/512 and Ed25519"
+        "unsupported signature algorithm {0}: Sigil accepts RSA PKCS#1 v1.5 or PSS with SHA-256/384/512 (PSS with MGF1 over the same hash and a salt as long as the hash: openssl -sigopt rsa_pss_saltlen:digest), ECDSA with SHA-256/384/512, and Ed25519"
     )]
     UnsupportedSignatureAlgorithm(ObjectIdentifier),
     /// The CSR's signature does not verify with the key it carries.

@@ -1,6 +1,6 @@
 //! Validity periods of certificates.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use x509_cert::time::{Time, Validity};
 
@@ -46,7 +46,9 @@ impl ValidityPeriod {
     ///
     /// Refused: an end not after the start, an end already in the past, a
     /// period longer than [`MAX_VALIDITY_DAYS`], or dates before 1970 or after 9999.
+    /// Times are truncated to whole seconds, the precision certificates carry.
     pub fn new(not_before: SystemTime, not_after: SystemTime) -> Result<Self, PkiError> {
+        let (not_before, not_after) = (whole_seconds(not_before)?, whole_seconds(not_after)?);
         let span = not_after.duration_since(not_before).map_err(|_| {
             PkiError::InvalidValidity("the end of the validity is before its start".into())
         })?;
@@ -93,6 +95,14 @@ impl ValidityPeriod {
     }
 }
 
+/// Truncates to whole seconds since 1970 (certificates cannot say more, nor earlier).
+fn whole_seconds(time: SystemTime) -> Result<SystemTime, PkiError> {
+    let since_epoch = time
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| PkiError::InvalidValidity("dates must lie between 1970 and 9999".into()))?;
+    Ok(UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs()))
+}
+
 /// Formats a time for error messages (`2031-05-01T12:00:00Z`).
 pub(crate) fn display_time(time: SystemTime) -> String {
     Time::try_from(time)
@@ -119,5 +129,15 @@ mod tests {
         assert!(ValidityPeriod::new(now, now).is_err());
         // A period that started in the past but has not ended is fine.
         assert!(ValidityPeriod::days_from(past, 30).is_ok());
+        // Whole seconds, as in a certificate.
+        let period = ValidityPeriod::days_from_now(1).unwrap();
+        assert_eq!(
+            period
+                .not_after()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos(),
+            0
+        );
     }
 }

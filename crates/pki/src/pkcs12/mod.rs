@@ -678,3 +678,116 @@ fn random(buf: &mut [u8]) -> Result<(), Pkcs12Error> {
 fn malformed(what: &'static str) -> impl Fn(der::Error) -> Pkcs12Error {
     move |e| Pkcs12Error::Malformed(format!("{what}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+    use sigil_keys::KeyAlgorithm;
+
+    use super::*;
+    use crate::ca::{CaCertificate, IssueRequest, NewCa, issue};
+    use crate::{DistinguishedName, Profile, ValidityPeriod};
+
+    /// Few iterations: these tests check the container, not the work factor.
+    const TEST_ITERATIONS: u32 = 64;
+
+    struct Sample {
+        key: SoftwareKey,
+        leaf: Certificate,
+        chain: Vec<Certificate>,
+        p12: Vec<u8>,
+    }
+
+    fn sample() -> &'static Sample {
+        static SAMPLE: OnceLock<Sample> = OnceLock::new();
+        SAMPLE.get_or_init(|| {
+            let ca_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+            let validity = ValidityPeriod::new(
+                SystemTime::now(),
+                SystemTime::now() + Duration::from_secs(86400),
+            )
+            .unwrap();
+            let ca = CaCertificate::self_signed(
+                &NewCa {
+                    name: "root",
+                    key_ref: "k",
+                    subject: &DistinguishedName::parse("CN=P12 Test Root").unwrap(),
+                    validity,
+                    path_len: None,
+                },
+                &ca_key,
+            )
+            .unwrap();
+            let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+            let leaf = issue(
+                &ca,
+                &ca_key,
+                IssueRequest::PublicKey {
+                    subject: &DistinguishedName::parse("CN=leaf").unwrap(),
+                    public_key_der: key.public_key_der(),
+                },
+                Profile::TlsClient,
+                validity,
+                &[],
+            )
+            .unwrap();
+            let chain = vec![ca.certificate().clone()];
+            let p12 =
+                export_with_iterations(&key, &leaf, &chain, "leaf", "pw", TEST_ITERATIONS).unwrap();
+            Sample {
+                key,
+                leaf,
+                chain,
+                p12,
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn write_then_read_round_trips(
+            password in "\\PC{0,40}",
+            name in "[\\p{L}\\p{N} ._-]{1,40}"
+                .prop_filter("BMP only", |n| n.chars().all(|c| u32::from(c) <= 0xFFFF)),
+        ) {
+            let s = sample();
+            let p12 = export_with_iterations(&s.key, &s.leaf, &s.chain, &name, &password, TEST_ITERATIONS)
+                .unwrap();
+            let parsed = Pkcs12File::parse(&p12).unwrap();
+            prop_assert_eq!(parsed.kdf_iterations(), 3 * u64::from(TEST_ITERATIONS));
+            let contents = parsed.decrypt(&password).unwrap();
+            prop_assert_eq!(contents.key.public_key_der(), s.key.public_key_der());
+            prop_assert_eq!(&contents.certificate, &s.leaf);
+            prop_assert_eq!(&contents.chain, &s.chain);
+            prop_assert_eq!(contents.friendly_name.as_deref(), Some(name.as_str()));
+            let wrong = format!("{password}x");
+            prop_assert!(matches!(parsed.decrypt(&wrong), Err(Pkcs12Error::WrongPassword)));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn mutated_files_never_panic(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        ) {
+            let mut p12 = sample().p12.clone();
+            for (position, value) in edits {
+                let at = position % p12.len();
+                p12[at] ^= value | 1;
+            }
+            // Iterations may have been mutated upwards: only open cheap files.
+            if let Ok(parsed) = Pkcs12File::parse(&p12)
+                && parsed.kdf_iterations() <= 10_000
+            {
+                let _ = parsed.decrypt("pw");
+            }
+        }
+    }
+}
