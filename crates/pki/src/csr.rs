@@ -99,7 +99,7 @@ impl Csr {
     pub fn verify(&self) -> Result<VerifiedCsr, PkiError> {
         let info = &self.request.info;
         let public_key_der = info.public_key.to_der()?;
-        let key_algorithm = sigalg::verify(
+        let public_key = sigalg::verify(
             &public_key_der,
             &self.request.algorithm,
             &self.info_der,
@@ -109,11 +109,9 @@ impl Csr {
             sigalg::VerifyError::Pki(e) => e,
             sigalg::VerifyError::BadSignature => PkiError::BadCsrSignature,
         })?;
-        let public_key =
-            sigil_keys::inspect_public_key(&public_key_der).map_err(PkiError::UnsupportedKey)?;
         Ok(VerifiedCsr {
             subject: info.subject.clone().into(),
-            key_algorithm,
+            key_algorithm: public_key.algorithm,
             public_key_der: public_key.der,
             sans: requested_sans(&self.request)?,
         })

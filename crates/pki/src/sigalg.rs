@@ -6,7 +6,7 @@ use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5912, rfc8410};
 use der::Sequence;
 use der::asn1::Null;
-use sigil_keys::{HashAlgorithm, KeyAlgorithm, KeyFamily, RsaPadding};
+use sigil_keys::{HashAlgorithm, KeyFamily, PublicKeyInfo, RsaPadding};
 use spki::AlgorithmIdentifierOwned;
 
 use crate::PkiError;
@@ -142,14 +142,14 @@ fn digest_algorithm(id: &AlgorithmIdentifierOwned) -> Option<HashAlgorithm> {
 
 /// Verifies `signature` over `message` with the key in `spki_der`, made with `algorithm`.
 ///
-/// Returns the key's algorithm. A key of a different family than the signature
+/// Returns the parsed key. A key of a different family than the signature
 /// algorithm, or of an unsupported type, is an error.
 pub(crate) fn verify(
     spki_der: &[u8],
     algorithm: &AlgorithmIdentifierOwned,
     message: &[u8],
     signature: &[u8],
-) -> Result<KeyAlgorithm, VerifyError> {
+) -> Result<PublicKeyInfo, VerifyError> {
     let params = signature_params(algorithm).map_err(VerifyError::Pki)?;
     let key = sigil_keys::inspect_public_key(spki_der)
         .map_err(|e| VerifyError::Pki(PkiError::UnsupportedKey(e)))?;
@@ -160,7 +160,7 @@ pub(crate) fn verify(
     }
     sigil_keys::verify_message(spki_der, params.hash, params.padding, message, signature)
         .map_err(|_| VerifyError::BadSignature)?;
-    Ok(key.algorithm)
+    Ok(key)
 }
 
 /// Why [`verify`] failed: the inputs were not acceptable, or the signature is wrong.

@@ -270,6 +270,11 @@ pub(crate) fn export_with_iterations(
     ]
     .to_der()?;
 
+    seal(&auth_safe, password, iterations)
+}
+
+/// Wraps an `AuthenticatedSafe` into a PFX with a fresh HMAC-SHA256 integrity MAC.
+fn seal(auth_safe: &[u8], password: &str, iterations: u32) -> Result<Vec<u8>, Pkcs12Error> {
     let mut mac_salt = [0u8; SALT_LEN];
     random(&mut mac_salt)?;
     let digest = mac::compute(
@@ -277,11 +282,11 @@ pub(crate) fn export_with_iterations(
         password,
         &mac_salt,
         iterations,
-        &auth_safe,
+        auth_safe,
     );
     let pfx = Pfx {
         version: 3,
-        auth_safe: data_content(&auth_safe)?,
+        auth_safe: data_content(auth_safe)?,
         mac_data: Some(MacData {
             mac: DigestInfo {
                 algorithm: HashAlgorithm::Sha256.algorithm_identifier(),
@@ -770,8 +775,59 @@ mod tests {
         }
     }
 
+    /// Unencrypted bags (a keyBag and certBags), as DER `SafeContents`.
+    fn plain_bags() -> &'static [u8] {
+        static BAGS: OnceLock<Vec<u8>> = OnceLock::new();
+        BAGS.get_or_init(|| {
+            let s = sample();
+            let attributes = SetOfVec::try_from(vec![
+                single_attribute(
+                    FRIENDLY_NAME,
+                    Any::encode_from(&BmpString::from_utf8("k").unwrap()).unwrap(),
+                )
+                .unwrap(),
+            ])
+            .unwrap();
+            let key_bag = SafeBag {
+                bag_id: KEY_BAG,
+                bag_value: Any::from_der(&s.key.to_pkcs8_der()).unwrap(),
+                bag_attributes: Some(attributes.clone()),
+            };
+            let bags = vec![
+                key_bag,
+                cert_bag(&s.leaf.to_der().unwrap(), Some(attributes)).unwrap(),
+                cert_bag(&s.chain[0].to_der().unwrap(), None).unwrap(),
+            ];
+            bags.to_der().unwrap()
+        })
+    }
+
+    #[test]
+    fn plain_bags_read_back() {
+        let auth_safe = vec![data_content(plain_bags()).unwrap()].to_der().unwrap();
+        let p12 = seal(&auth_safe, "pw", TEST_ITERATIONS).unwrap();
+        let contents = import(&p12, "pw").unwrap();
+        assert_eq!(contents.certificate, sample().leaf);
+        assert_eq!(contents.friendly_name.as_deref(), Some("k"));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Mutated bags behind a valid MAC reach the bag, attribute and key parsers.
+        #[test]
+        fn mutated_bags_behind_a_valid_mac_never_panic(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        ) {
+            let mut bags = plain_bags().to_vec();
+            for (position, value) in edits {
+                let at = position % bags.len();
+                bags[at] ^= value | 1;
+            }
+            let auth_safe = vec![data_content(&bags).unwrap()].to_der().unwrap();
+            let p12 = seal(&auth_safe, "pw", 1).unwrap();
+            let _ = import(&p12, "pw");
+        }
 
         #[test]
         fn mutated_files_never_panic(
