@@ -169,7 +169,7 @@ pub struct Pkcs12Contents {
     pub friendly_name: Option<String>,
 }
 
-/// Writes a PKCS#12 file holding `key`, its `certificate` and `chain` (issuers, leaf excluded or not).
+/// Writes a PKCS#12 file holding `key`, its `certificate` and the rest of the `chain` (a copy of the leaf in `chain` is written once).
 ///
 /// `friendly_name` becomes the keytool alias. The password must have at
 /// least [`MIN_EXPORT_PASSWORD_CHARS`] characters.
