@@ -8,20 +8,22 @@
 
 use const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME;
 use const_oid::db::rfc5912::ID_EXTENSION_REQ;
-use der::asn1::{AnyRef, BitStringRef};
+use der::asn1::{AnyRef, BitString, BitStringRef, SetOfVec};
 use der::{Decode, Encode, Sequence};
 use sigil_keys::{KeyAlgorithm, SigningKey};
-use x509_cert::builder::Builder;
-use x509_cert::ext::Extension;
+use signature::Signer;
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::SubjectAltName;
-use x509_cert::request::{CertReq, RequestBuilder};
+use x509_cert::ext::{Extension, ToExtension};
+use x509_cert::request::{CertReq, CertReqInfo, ExtensionReq, Version};
 
 use crate::dn::DistinguishedName;
 use crate::error::decode_error;
 use crate::pem::{CSR_LABEL, decode_blocks, encode};
 use crate::profile::Profile;
 use crate::san::{MAX_SANS, San, general_names};
-use crate::signer::{KeySigner, RawSignature};
+use crate::signer::KeySigner;
 use crate::{PkiError, sigalg};
 
 /// The largest CSR read (PEM or DER).
@@ -216,7 +218,10 @@ fn requested_sans(request: &CertReq) -> Result<Vec<San>, PkiError> {
 /// Makes a CSR for a key Sigil holds, signed with it (the hash that matches the key, PKCS#1 v1.5 for RSA).
 ///
 /// This is how the Host API listener gets its certificate: generate a key,
-/// build a CSR here, have the CA issue it, load the chain.
+/// build a CSR here, have the CA issue it, load the chain. The
+/// `CertificationRequestInfo` is assembled here rather than with
+/// `x509_cert`'s `RequestBuilder`, which always adds an `extensionRequest`
+/// attribute — empty when there are no SANs, which RFC 2985 (`SIZE (1..MAX)`) forbids.
 pub fn build_csr(
     key: &dyn SigningKey,
     subject: &DistinguishedName,
@@ -225,13 +230,59 @@ pub fn build_csr(
     if subject.is_empty() {
         return Err(PkiError::EmptySubject);
     }
-    let mut builder = RequestBuilder::new(subject.as_name().clone())?;
+    let mut attributes = SetOfVec::new();
     if !sans.is_empty() {
-        builder.add_extension(&SubjectAltName(general_names(sans)?))?;
+        let san = (&SubjectAltName(general_names(sans)?)).to_extension(subject.as_name(), &[])?;
+        attributes.insert(Attribute::try_from(ExtensionReq(vec![san]))?)?;
     }
-    let request = builder.build::<_, RawSignature>(&KeySigner::with_default_hash(key))?;
+    let info = CertReqInfo {
+        version: Version::V1,
+        subject: subject.as_name().clone(),
+        public_key: SubjectPublicKeyInfoOwned::from_der(key.public_key_der())?,
+        attributes,
+    };
+    let signer = KeySigner::with_default_hash(key);
+    let signature = signer
+        .try_sign(&info.to_der()?)
+        .map_err(|e| PkiError::Builder(format!("signing the CSR: {e}")))?;
+    let request = CertReq {
+        info,
+        algorithm: signer
+            .algorithm()
+            .algorithm_identifier()
+            .map_err(PkiError::Signing)?,
+        signature: BitString::from_bytes(&signature.0)?,
+    };
     let csr = Csr::from_der(&request.to_der()?)?;
     // Check what we made, as every signature Sigil hands out is checked.
     csr.verify()?;
     Ok(csr)
+}
+
+#[cfg(test)]
+mod tests {
+    use sigil_keys::SoftwareKey;
+
+    use super::*;
+
+    #[test]
+    fn extension_request_only_when_there_are_sans() {
+        let key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let subject = DistinguishedName::parse("CN=csr").unwrap();
+        let plain = build_csr(&key, &subject, &[]).unwrap();
+        assert!(plain.as_cert_req().info.attributes.is_empty());
+        assert!(plain.verify().unwrap().sans().is_empty());
+        let sans = [San::parse("csr.example").unwrap()];
+        let with_sans = build_csr(&key, &subject, &sans).unwrap();
+        assert_eq!(with_sans.as_cert_req().info.attributes.len(), 1);
+        assert_eq!(with_sans.verify().unwrap().sans(), &sans);
+        assert!(matches!(
+            build_csr(
+                &key,
+                &DistinguishedName::from(x509_cert::name::Name::default()),
+                &[]
+            ),
+            Err(PkiError::EmptySubject)
+        ));
+    }
 }

@@ -349,6 +349,12 @@ fn csr_from_build_csr_verifies_with_openssl_and_issues() {
         KeyAlgorithm::Ed25519,
     ] {
         let key = SoftwareKey::generate(algorithm).unwrap();
+        // Without SANs too: OpenSSL must accept the request.
+        let plain = build_csr(&key, &dn("CN=plain"), &[]).unwrap();
+        let plain_path = write(dir.path(), "plain.pem", plain.to_pem().unwrap());
+        let (ok, out) = openssl(["req", "-verify", "-noout", "-in", &plain_path]);
+        assert!(ok, "{algorithm}: {out}");
+
         let sans = [
             San::parse("sigil.example").unwrap(),
             San::parse("::1").unwrap(),
