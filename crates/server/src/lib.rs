@@ -1,1 +1,20 @@
-//! Placeholder while the workspace is being laid out.
+//! # sigil-server: the Sigil server
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | `[server]` settings of `DATA/sigil.toml` |
+//! | [`state`] | what every handler shares ([`AppState`]) |
+//! | [`vault`] | sealing new keys, opening sealed keys, the opened-key cache |
+//! | [`tls`] | rustls configurations of both listeners, swapped live |
+//! | [`error`] | [`ServerError`] |
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod state;
+pub mod tls;
+pub mod vault;
+
+pub use config::ServerConfig;
+pub use error::ServerError;
+pub use state::AppState;

@@ -1,0 +1,156 @@
+//! Server configuration: the `[server]` table of `DATA/sigil.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServerError;
+
+/// Name of the configuration file inside a data directory.
+pub const CONFIG_FILE: &str = "sigil.toml";
+/// Default Host API address.
+pub const DEFAULT_HOST_API: &str = "127.0.0.1:9100";
+/// Default HTTPS API address.
+pub const DEFAULT_HTTPS: &str = "127.0.0.1:8443";
+
+/// Settings of a running server, resolved (absolute data directory, parsed addresses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The data directory (database, key file, certificates).
+    pub data_dir: PathBuf,
+    /// Host API listener address (mutual TLS).
+    pub host_api: SocketAddr,
+    /// HTTPS API listener address.
+    pub https: SocketAddr,
+    /// Database URL: `sqlite://FILE` (relative to the data directory) or `postgres://…`.
+    pub database: String,
+    /// A connection with no complete request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Failed logins in a row before an identity is locked (used when the store has no
+    /// setting yet).
+    pub lockout_threshold: u32,
+}
+
+/// The file's shape (`[server]` table); every key optional.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerTable,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerTable {
+    data_dir: Option<PathBuf>,
+    host_api: Option<String>,
+    https: Option<String>,
+    database: Option<String>,
+    idle_timeout_secs: Option<u64>,
+    lockout_threshold: Option<u32>,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            host_api: SocketAddr::from(([127, 0, 0, 1], 9100)),
+            https: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            database: "sqlite://sigil.db".to_owned(),
+            idle_timeout: Duration::from_secs(300),
+            lockout_threshold: 5,
+        }
+    }
+
+    /// Reads a configuration file; relative paths in it are relative to its directory.
+    pub fn load(path: &Path) -> Result<Self, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ServerError::io(path, e))?;
+        let file: FileConfig = toml::from_str(&text)
+            .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let table = file.server;
+        let data_dir = match table.data_dir {
+            Some(dir) if dir.is_absolute() => dir,
+            Some(dir) => base.join(dir),
+            None => base.to_path_buf(),
+        };
+        let mut config = Self::for_data_dir(data_dir);
+        let addr = |key: &str, value: &str| -> Result<SocketAddr, ServerError> {
+            value.parse().map_err(|_| {
+                ServerError::Config(format!(
+                    "{}: [server] {key} = {value:?} is not an address like 127.0.0.1:9100",
+                    path.display()
+                ))
+            })
+        };
+        if let Some(value) = &table.host_api {
+            config.host_api = addr("host_api", value)?;
+        }
+        if let Some(value) = &table.https {
+            config.https = addr("https", value)?;
+        }
+        if let Some(database) = table.database {
+            config.database = database;
+        }
+        if let Some(secs) = table.idle_timeout_secs {
+            config.idle_timeout = Duration::from_secs(secs.max(1));
+        }
+        if let Some(threshold) = table.lockout_threshold {
+            config.lockout_threshold = threshold;
+        }
+        Ok(config)
+    }
+
+    /// Writes the configuration as `DATA/sigil.toml` (data_dir = ".").
+    pub fn to_toml(&self) -> String {
+        let file = FileConfig {
+            server: ServerTable {
+                data_dir: Some(PathBuf::from(".")),
+                host_api: Some(self.host_api.to_string()),
+                https: Some(self.https.to_string()),
+                database: Some(self.database.clone()),
+                idle_timeout_secs: Some(self.idle_timeout.as_secs()),
+                lockout_threshold: Some(self.lockout_threshold),
+            },
+        };
+        toml::to_string(&file).unwrap_or_default()
+    }
+
+    /// The database URL with a relative SQLite path resolved against the data directory.
+    pub fn database_url(&self) -> String {
+        match self.database.strip_prefix("sqlite://") {
+            Some(file) if !Path::new(file).is_absolute() => {
+                format!("sqlite://{}", self.data_dir.join(file).display())
+            }
+            _ => self.database.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::for_data_dir(dir.path());
+        config.host_api = "127.0.0.1:19100".parse().unwrap();
+        config.lockout_threshold = 3;
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, config.to_toml()).unwrap();
+        assert_eq!(ServerConfig::load(&path).unwrap(), config);
+    }
+
+    #[test]
+    fn bad_address_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, "[server]\nhttps = \"nowhere\"\n").unwrap();
+        let err = ServerConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("https"), "{err}");
+    }
+}

@@ -1,0 +1,53 @@
+//! The server's error type: what failed, phrased for the operator or the client.
+
+use sigil_domain::StoreError;
+use thiserror::Error;
+
+/// Why a server operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Configuration file or option problem.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Reading or writing a file of the deployment failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Master key or sealed key problem.
+    #[error(transparent)]
+    Custody(#[from] sigil_custody::CustodyError),
+    /// Key generation or signing failed.
+    #[error(transparent)]
+    Key(#[from] sigil_keys::KeyError),
+    /// Certificate or CA operation failed.
+    #[error(transparent)]
+    Pki(#[from] sigil_pki::PkiError),
+    /// TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// A record that should exist does not.
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// The deployment is in a state that does not allow the operation.
+    #[error("{0}")]
+    State(String),
+}
+
+impl ServerError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs Sigil's whole test suite on a fresh machine.
+#
+# 1. Installs the system packages the tests need when they are missing
+#    (Debian/Ubuntu: apt-get, as root or through sudo).
+# 2. Starts a throw-away PostgreSQL on a loopback port so the storage
+#    conformance suite runs against both backends (SQLite always).
+# 3. Checks formatting and lints, then runs every test of the workspace.
+#
+# Tests start the real server on loopback ports and hand signatures to the
+# independent verifiers: openssl, osslsigncode, jarsigner/keytool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- 1. system packages -------------------------------------------------------
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need openssl openssl
+need osslsigncode osslsigncode
+need x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64
+need i686-w64-mingw32-gcc gcc-mingw-w64-i686
+need jarsigner openjdk-17-jdk-headless
+need keytool openjdk-17-jdk-headless
+need sqlite3 sqlite3
+need zip zip
+need unzip unzip
+python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
+pg_bin=""
+for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")" /usr/lib/postgresql/*/bin; do
+  if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then pg_bin="$dir"; break; fi
+done
+[ -n "$pg_bin" ] || missing+=(postgresql)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  # De-duplicate while keeping order.
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++')
+  log "installing missing packages: ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "error: missing packages (${missing[*]}) and neither root nor sudo is available: install them and re-run" >&2
+    exit 1
+  fi
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+  for dir in /usr/lib/postgresql/*/bin; do
+    if [ -z "$pg_bin" ] && [ -x "$dir/initdb" ]; then pg_bin="$dir"; fi
+  done
+fi
+
+# --- 2. PostgreSQL for the conformance suite ---------------------------------
+pg_dir="$(mktemp -d /tmp/sigil-pg.XXXXXX)"
+pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 54329)"
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+  # PostgreSQL refuses to run as root.
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
+  chown postgres "$pg_dir"
+  as_pg=(runuser -u postgres --)
+fi
+stop_pg() { "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
+trap stop_pg EXIT
+log "starting PostgreSQL on 127.0.0.1:$pg_port"
+"${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust --no-sync >/dev/null
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+  -o "-h 127.0.0.1 -p $pg_port -k $pg_dir -F" start >/dev/null
+export SIGIL_TEST_PG_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
+# --- 3. checks and tests -------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo test"
+cargo test --workspace --locked "$@"
