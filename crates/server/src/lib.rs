@@ -7,10 +7,16 @@
 //! | [`vault`] | sealing new keys, opening sealed keys, the opened-key cache |
 //! | [`tls`] | rustls configurations of both listeners, swapped live |
 //! | [`error`] | [`ServerError`] |
+//! | [`service`] | operations shared by both interfaces |
+//! | `hostapi` | the Host API connection handler |
+//! | `https` | the HTTPS JSON API |
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod error;
+mod hostapi;
+mod https;
+pub mod service;
 pub mod state;
 pub mod tls;
 pub mod vault;

@@ -1,0 +1,1 @@
+//! The Host API listener side: one task per mutual-TLS connection, frames in, responses out.

@@ -1,0 +1,1 @@
+//! The HTTPS JSON API (axum): sessions with dual control, administration, approvals.

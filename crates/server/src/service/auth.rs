@@ -1,0 +1,1 @@
+//! Logging identities in on a session (both interfaces): the login decision, lockout, audit.

@@ -1,0 +1,1 @@
+//! PKI operations: CA containers, certificates, revocation, CRLs, PKCS#12 export, listener chains.

@@ -1,0 +1,1 @@
+//! Signing requests: upload, read, approve, deny, and producing the signature.
