@@ -1,1 +1,981 @@
 //! PKI operations: CA containers, certificates, revocation, CRLs, PKCS#12 export, listener chains.
+//!
+//! Every function takes the shared [`AppState`], the name of the acting identity (recorded in
+//! the audit event) and typed arguments. **Permission checks are the caller's job**; each
+//! function names the permission its caller must have checked:
+//!
+//! | function | permission |
+//! |---|---|
+//! | [`create_ca`] | `ca:add` |
+//! | [`list_cas`], [`get_ca`], [`list_certificates`], [`get_certificate`] | `ca:list` |
+//! | [`issue_certificate`] | `ca:issue` (and `keys:add` when Sigil generates the key) |
+//! | [`revoke_certificate`] | `ca:revoke` |
+//! | [`crl`] | `ca:export` (public material) |
+//! | [`export_pkcs12`] | `ca:export-clear-key`, and the setting `allow_export_with_password` (checked here) |
+//! | [`listener_csr`] | `keys:add` |
+//! | [`load_listener_chain`] | `ca:upload` |
+//!
+//! The work is done by [`Pki`], which needs only a store and a key vault, so that `init`
+//! and `quickstart` use the same code before any server runs.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sigil_domain::{
+    AuditDraft, CaName, CaRecord, CertProfile, CertificateRecord, Change, Interface, KeyId,
+    ListenerChain, Outcome, Revocation, RevocationReason, SealedKey, SerialNumber, Store,
+    StoreError,
+};
+use sigil_keys::{KeyAlgorithm, SigningKey};
+use sigil_pki::ca::{CaCertificate, IssueRequest, NewCa, build_chain, issue};
+use sigil_pki::pkcs12::Pkcs12Error;
+use sigil_pki::x509_cert::Certificate;
+use sigil_pki::x509_cert::der::{Decode, Encode};
+use sigil_pki::{
+    CrlContent, Csr, DistinguishedName, PkiError, Profile, San, ValidityPeriod, build_crl,
+    build_csr, pem,
+};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::ServiceError;
+use crate::error::ServerError;
+use crate::state::AppState;
+use crate::tls::{ClientAuth, ListenerIdentity};
+use crate::vault::KeyVault;
+
+/// How long a CRL Sigil builds stays current (its `nextUpdate`).
+pub const CRL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Key algorithm of listener keys Sigil generates.
+pub const LISTENER_KEY_ALGORITHM: KeyAlgorithm = KeyAlgorithm::EcdsaP256;
+/// Validity of listener certificates issued by `init` (the CA/Browser Forum maximum).
+pub const LISTENER_VALIDITY_DAYS: u32 = 397;
+/// ALPN protocols the HTTPS listener offers.
+pub const HTTPS_ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+/// Name recorded as the actor of what the server does on its own (CRLs for the listeners).
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// Reads a key algorithm name: `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256` (or
+/// `ecdsa-p256`), `ec-p384` (or `ecdsa-p384`), `ed25519`.
+pub fn parse_key_algorithm(text: &str) -> Result<KeyAlgorithm, ServiceError> {
+    let lower = text.trim().to_ascii_lowercase();
+    let canonical = match lower.as_str() {
+        "ec-p256" | "p256" | "p-256" => "ecdsa-p256",
+        "ec-p384" | "p384" | "p-384" => "ecdsa-p384",
+        other => other,
+    };
+    canonical.parse().map_err(|_| {
+        ServiceError::Invalid(format!(
+            "unknown key algorithm {text:?}: use rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384 or ed25519"
+        ))
+    })
+}
+
+/// The JSON/CLI name of a key algorithm (`ec-p256` rather than `ecdsa-p256`).
+pub fn key_algorithm_name(algorithm: KeyAlgorithm) -> &'static str {
+    match algorithm {
+        KeyAlgorithm::EcdsaP256 => "ec-p256",
+        KeyAlgorithm::EcdsaP384 => "ec-p384",
+        other => other.as_str(),
+    }
+}
+
+/// A new CA container.
+#[derive(Debug, Clone)]
+pub struct NewCaArgs {
+    /// Container name.
+    pub name: CaName,
+    /// Key algorithm of the CA key Sigil generates and seals.
+    pub key_algorithm: KeyAlgorithm,
+    /// Subject DN, e.g. `CN=Jenkins Code Signing CA,O=Example`.
+    pub subject: String,
+    /// Validity in days.
+    pub validity_days: u32,
+    /// Issuing CA for an intermediate; `None` for a self-signed root.
+    pub parent: Option<CaName>,
+    /// `pathLenConstraint` (`None`: no limit).
+    pub path_len: Option<u8>,
+}
+
+/// Where the subject key of a new certificate comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A CSR (PEM or DER); its self-signature is verified first.
+    Csr(Vec<u8>),
+    /// Sigil generates the key and keeps it sealed.
+    Generate(KeyAlgorithm),
+}
+
+/// A certificate to issue.
+#[derive(Debug, Clone)]
+pub struct IssueArgs {
+    /// Issuing CA container.
+    pub issuer: CaName,
+    /// Certificate profile.
+    pub profile: CertProfile,
+    /// Subject DN. Required for a generated key; for a CSR, overrides the CSR's subject.
+    pub subject: Option<String>,
+    /// Subject alternative names (`DNS:name`, `IP:addr` or bare). For a CSR, empty means
+    /// "what the CSR asks for".
+    pub sans: Vec<String>,
+    /// Validity in days.
+    pub validity_days: u32,
+    /// Where the key comes from.
+    pub key: KeySource,
+}
+
+/// A certificate with its chain.
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    /// The stored record.
+    pub record: CertificateRecord,
+    /// DER certificates, leaf first, up to the root.
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl IssuedCertificate {
+    /// The leaf as PEM.
+    pub fn pem(&self) -> Result<String, ServiceError> {
+        pem::encode("CERTIFICATE", &self.record.der).map_err(pki_error)
+    }
+
+    /// The chain as PEM, leaf first.
+    pub fn chain_pem(&self) -> Result<String, ServiceError> {
+        chain_pem(&self.chain)
+    }
+}
+
+/// A signed CRL.
+#[derive(Debug, Clone)]
+pub struct Crl {
+    /// The CA.
+    pub ca: CaName,
+    /// Its `cRLNumber`.
+    pub number: u64,
+    /// DER.
+    pub der: Vec<u8>,
+    /// PEM (`X509 CRL`).
+    pub pem: String,
+}
+
+/// A CSR for a new listener key.
+#[derive(Debug, Clone)]
+pub struct ListenerCsr {
+    /// The sealed key to name when loading the chain.
+    pub key_id: KeyId,
+    /// The CSR as PEM.
+    pub csr_pem: String,
+}
+
+/// Creates a CA container (permission `ca:add`).
+pub async fn create_ca(
+    state: &AppState,
+    actor: &str,
+    args: NewCaArgs,
+) -> Result<CaRecord, ServiceError> {
+    Pki::new(state, actor).create_ca(&args).await
+}
+
+/// All CA containers (permission `ca:list`).
+pub async fn list_cas(state: &AppState) -> Result<Vec<CaRecord>, ServiceError> {
+    Ok(state.store.list_cas().await?)
+}
+
+/// One CA container (permission `ca:list`).
+pub async fn get_ca(state: &AppState, name: &CaName) -> Result<CaRecord, ServiceError> {
+    state
+        .store
+        .get_ca(name)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("CA {name}")))
+}
+
+/// Issues a certificate (permission `ca:issue`, plus `keys:add` for a generated key).
+pub async fn issue_certificate(
+    state: &AppState,
+    actor: &str,
+    args: IssueArgs,
+) -> Result<IssuedCertificate, ServiceError> {
+    Pki::new(state, actor).issue(&args).await
+}
+
+/// Certificates issued by `issuer`, or all (permission `ca:list`).
+pub async fn list_certificates(
+    state: &AppState,
+    issuer: Option<&CaName>,
+) -> Result<Vec<CertificateRecord>, ServiceError> {
+    Ok(state.store.list_certificates(issuer).await?)
+}
+
+/// One certificate with its chain (permission `ca:list`).
+pub async fn get_certificate(
+    state: &AppState,
+    serial: &SerialNumber,
+) -> Result<IssuedCertificate, ServiceError> {
+    let pki = Pki::new(state, SYSTEM_ACTOR);
+    let record = pki.certificate(serial).await?;
+    let chain = pki.chain_of(&record.der).await?;
+    Ok(IssuedCertificate { record, chain })
+}
+
+/// Revokes a certificate and rebuilds the listeners' TLS configurations, so that a revoked
+/// client certificate is refused from the next handshake on (permission `ca:revoke`).
+pub async fn revoke_certificate(
+    state: &AppState,
+    actor: &str,
+    serial: &SerialNumber,
+    reason: RevocationReason,
+) -> Result<CertificateRecord, ServiceError> {
+    let record = Pki::new(state, actor).revoke(serial, reason).await?;
+    refresh_tls(state).await?;
+    Ok(record)
+}
+
+/// Builds and signs a fresh CRL of `ca` (permission `ca:export`).
+pub async fn crl(state: &AppState, actor: &str, ca: &CaName) -> Result<Crl, ServiceError> {
+    let pki = Pki::new(state, actor);
+    let record = pki.ca_record(ca).await?;
+    pki.build_crl(&record).await
+}
+
+/// Exports a certificate and its Sigil-held private key as a PKCS#12 file protected by
+/// `password` (at least 12 characters). Refused unless the deployment's setting
+/// `allow_export_with_password` is on (permission `ca:export-clear-key`).
+pub async fn export_pkcs12(
+    state: &AppState,
+    actor: &str,
+    serial: &SerialNumber,
+    password: &str,
+) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+    Pki::new(state, actor).export_pkcs12(serial, password).await
+}
+
+/// Generates a new listener key (sealed) and a CSR for it (permission `keys:add`). Sign the
+/// CSR with a `tls-server` profile (here or elsewhere) and load the chain with
+/// [`load_listener_chain`].
+pub async fn listener_csr(
+    state: &AppState,
+    actor: &str,
+    interface: Interface,
+    subject: Option<&str>,
+    sans: &[String],
+) -> Result<ListenerCsr, ServiceError> {
+    Pki::new(state, actor)
+        .listener_csr(interface, subject, sans)
+        .await
+}
+
+/// Loads a listener certificate chain (PEM or DER, leaf first) for the sealed key `key_id`
+/// and swaps it into the running listener: new connections get it at once (permission
+/// `ca:upload`).
+pub async fn load_listener_chain(
+    state: &AppState,
+    actor: &str,
+    interface: Interface,
+    key_id: KeyId,
+    chain: &[u8],
+) -> Result<(), ServiceError> {
+    let certificates = pem::parse_certificates(chain).map_err(pki_error)?;
+    let ders = certificates
+        .iter()
+        .map(|c| c.to_der().map_err(|e| pki_error(e.into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Pki::new(state, actor)
+        .put_listener_chain(interface, key_id, ders)
+        .await?;
+    refresh_tls(state).await?;
+    Ok(())
+}
+
+/// Rebuilds both listeners' TLS configurations from the store (listener chains, client CAs,
+/// CRLs) and swaps them in. Connections already open keep theirs.
+pub async fn refresh_tls(state: &AppState) -> Result<(), ServiceError> {
+    let (host_api, https) = listener_tls_configs(state.store.as_ref(), &state.vault).await?;
+    state.host_api_tls.replace(host_api);
+    state.https_tls.replace(https);
+    Ok(())
+}
+
+/// The TLS configurations of the Host API listener (client certificate required) and the
+/// HTTPS listener (client certificate optional), from what the store holds: each listener's
+/// chain and sealed key, every CA container as a client CA, and a fresh CRL for every CA that
+/// has revoked something.
+pub async fn listener_tls_configs(
+    store: &dyn Store,
+    vault: &KeyVault,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<rustls::ServerConfig>), ServerError> {
+    let pki = Pki {
+        store,
+        vault,
+        actor: SYSTEM_ACTOR,
+        now: now(),
+    };
+    let cas = store.list_cas().await?;
+    let ca_ders: Vec<Vec<u8>> = cas.iter().map(|ca| ca.certificate_der.clone()).collect();
+    let mut crls = Vec::new();
+    for ca in &cas {
+        let revoked = store.list_certificates(Some(&ca.name)).await?;
+        if revoked.iter().any(|c| c.revocation.is_some()) {
+            let crl = pki.build_crl(ca).await.map_err(|e| {
+                ServerError::State(format!("cannot build the CRL of CA {}: {e}", ca.name))
+            })?;
+            crls.push(crl.der);
+        }
+    }
+    let host_api = listener_identity(store, vault, Interface::HostApi).await?;
+    let https = listener_identity(store, vault, Interface::Https).await?;
+    let host_api = crate::tls::server_config(
+        &host_api,
+        ClientAuth::Required {
+            cas: &ca_ders,
+            crls: &crls,
+        },
+        &[],
+    )?;
+    let https = crate::tls::server_config(
+        &https,
+        ClientAuth::Optional {
+            cas: &ca_ders,
+            crls: &crls,
+        },
+        HTTPS_ALPN,
+    )?;
+    Ok((host_api, https))
+}
+
+async fn listener_identity(
+    store: &dyn Store,
+    vault: &KeyVault,
+    interface: Interface,
+) -> Result<ListenerIdentity, ServerError> {
+    let chain = store.get_listener_chain(interface).await?.ok_or_else(|| {
+        ServerError::State(format!(
+            "the {interface} listener has no certificate: this data directory was not initialised \
+             completely; initialise a new one with `sigil init`"
+        ))
+    })?;
+    let key = vault.key(store, chain.key_id).await?;
+    Ok(ListenerIdentity {
+        chain: chain.certificates,
+        key_pkcs8: key.to_pkcs8_der(),
+    })
+}
+
+/// The current time in whole seconds.
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+/// PKI operations over a store and a key vault, on behalf of `actor`.
+pub struct Pki<'a> {
+    /// Where records go.
+    pub store: &'a dyn Store,
+    /// Seals new keys, opens CA keys.
+    pub vault: &'a KeyVault,
+    /// Who acts (for the audit log).
+    pub actor: &'a str,
+    /// The time of the operation (whole seconds).
+    pub now: OffsetDateTime,
+}
+
+impl<'a> Pki<'a> {
+    /// Operations on the server's store and vault.
+    pub fn new(state: &'a AppState, actor: &'a str) -> Self {
+        Self {
+            store: state.store.as_ref(),
+            vault: &state.vault,
+            actor,
+            now: state.now(),
+        }
+    }
+
+    fn audit(&self, action: &str, object: &str) -> AuditDraft {
+        AuditDraft::new(self.now, action, Outcome::Success)
+            .identity(self.actor)
+            .object(object)
+    }
+
+    /// A stored CA record.
+    pub async fn ca_record(&self, name: &CaName) -> Result<CaRecord, ServiceError> {
+        self.store
+            .get_ca(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("CA {name}")))
+    }
+
+    /// A stored certificate.
+    pub async fn certificate(
+        &self,
+        serial: &SerialNumber,
+    ) -> Result<CertificateRecord, ServiceError> {
+        self.store
+            .get_certificate(serial)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("certificate {serial}")))
+    }
+
+    /// A CA container with its opened key.
+    async fn ca_with_key(
+        &self,
+        record: &CaRecord,
+    ) -> Result<(CaCertificate, Arc<sigil_keys::SoftwareKey>), ServiceError> {
+        let ca = CaCertificate::load(
+            record.name.as_str(),
+            &record.key_id.to_string(),
+            record.parent.as_ref().map(CaName::as_str),
+            &record.certificate_der,
+        )
+        .map_err(|e| internal(format!("stored CA {} is unreadable: {e}", record.name)))?;
+        let key = self.vault.key(self.store, record.key_id).await?;
+        Ok((ca, key))
+    }
+
+    /// Every CA certificate, for chain building.
+    async fn ca_certificates(&self) -> Result<Vec<Certificate>, ServiceError> {
+        self.store
+            .list_cas()
+            .await?
+            .iter()
+            .map(|ca| {
+                Certificate::from_der(&ca.certificate_der)
+                    .map_err(|e| internal(format!("stored CA {} is unreadable: {e}", ca.name)))
+            })
+            .collect()
+    }
+
+    /// The chain of a certificate (DER, leaf first, up to its root).
+    pub async fn chain_of(&self, der: &[u8]) -> Result<Vec<Vec<u8>>, ServiceError> {
+        let leaf = Certificate::from_der(der)
+            .map_err(|e| internal(format!("stored certificate is unreadable: {e}")))?;
+        let chain = build_chain(&leaf, &self.ca_certificates().await?).map_err(pki_error)?;
+        chain
+            .iter()
+            .map(|c| c.to_der().map_err(|e| pki_error(e.into())))
+            .collect()
+    }
+
+    /// Creates a CA container: a new sealed key and a self-signed or parent-signed
+    /// certificate, stored together in one commit.
+    pub async fn create_ca(&self, args: &NewCaArgs) -> Result<CaRecord, ServiceError> {
+        if self.store.get_ca(&args.name).await?.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "CA {} already exists: choose another name",
+                args.name
+            )));
+        }
+        let subject = DistinguishedName::parse(&args.subject).map_err(pki_error)?;
+        let validity = ValidityPeriod::days_from_now(args.validity_days).map_err(pki_error)?;
+        let parent = match &args.parent {
+            Some(name) => Some(self.ca_record(name).await?),
+            None => None,
+        };
+        let (key, sealed) = self
+            .vault
+            .generate(args.key_algorithm, CertProfile::Ca, self.now)?;
+        let key_ref = sealed.id.to_string();
+        let new = NewCa {
+            name: args.name.as_str(),
+            key_ref: &key_ref,
+            subject: &subject,
+            validity,
+            path_len: args.path_len,
+        };
+        let mut changes = vec![Change::AddSealedKey(Box::new(sealed.clone()))];
+        let ca = match &parent {
+            None => CaCertificate::self_signed(&new, key.as_ref()).map_err(pki_error)?,
+            Some(parent_record) => {
+                let (parent_ca, parent_key) = self.ca_with_key(parent_record).await?;
+                let ca = CaCertificate::intermediate(
+                    &new,
+                    key.public_key_der(),
+                    &parent_ca,
+                    parent_key.as_ref(),
+                )
+                .map_err(pki_error)?;
+                // The parent issued it: recorded so that it can be listed and revoked.
+                changes.push(Change::AddCertificate(Box::new(certificate_record(
+                    ca.certificate(),
+                    &parent_record.name,
+                    CertProfile::Ca,
+                    Some(sealed.id),
+                )?)));
+                ca
+            }
+        };
+        let record = CaRecord {
+            name: args.name.clone(),
+            key_id: sealed.id,
+            certificate_der: ca.certificate().to_der().map_err(|e| pki_error(e.into()))?,
+            parent: args.parent.clone(),
+            next_serial: 1,
+            next_crl_number: 1,
+        };
+        // The CA row comes after its certificate row's key but before anything refers to it.
+        changes.insert(1, Change::CreateCa(Box::new(record.clone())));
+        let audit = self
+            .audit("ca.create", args.name.as_str())
+            .detail("subject", &args.subject)
+            .detail("key_algorithm", key_algorithm_name(args.key_algorithm))
+            .detail(
+                "parent",
+                args.parent.as_ref().map_or("(root)", CaName::as_str),
+            );
+        self.store.commit(changes, audit).await?;
+        Ok(record)
+    }
+
+    /// Issues a certificate from a verified CSR or for a key Sigil generates and seals.
+    pub async fn issue(&self, args: &IssueArgs) -> Result<IssuedCertificate, ServiceError> {
+        let profile = pki_profile(args.profile);
+        if profile == Profile::Ca {
+            return Err(ServiceError::Invalid(
+                "a CA certificate is made by creating a CA container (POST /cas with a parent), not issued".into(),
+            ));
+        }
+        let issuer = self.ca_record(&args.issuer).await?;
+        let (ca, ca_key) = self.ca_with_key(&issuer).await?;
+        let validity = ValidityPeriod::days_from_now(args.validity_days).map_err(pki_error)?;
+        let mut sans = args
+            .sans
+            .iter()
+            .map(|s| San::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pki_error)?;
+        let subject = args
+            .subject
+            .as_deref()
+            .map(DistinguishedName::parse)
+            .transpose()
+            .map_err(pki_error)?;
+
+        let (public_key_der, subject, sealed) = match &args.key {
+            KeySource::Csr(bytes) => {
+                let verified = Csr::parse(bytes)
+                    .and_then(|csr| csr.verify())
+                    .map_err(pki_error)?;
+                verified.check_profile(profile).map_err(pki_error)?;
+                if sans.is_empty() {
+                    sans = verified.sans().to_vec();
+                }
+                let subject = subject.unwrap_or_else(|| verified.subject().clone());
+                (verified.public_key_der().to_vec(), subject, None)
+            }
+            KeySource::Generate(algorithm) => {
+                let subject = subject.ok_or_else(|| {
+                    ServiceError::Invalid(
+                        "a subject is needed when Sigil generates the key, e.g. CN=release-signing"
+                            .into(),
+                    )
+                })?;
+                profile.check_key(*algorithm).map_err(pki_error)?;
+                let (key, sealed) = self.vault.generate(*algorithm, args.profile, self.now)?;
+                (key.public_key_der().to_vec(), subject, Some(sealed))
+            }
+        };
+        let request = IssueRequest::PublicKey {
+            subject: &subject,
+            public_key_der: &public_key_der,
+        };
+        // Serials are 126 random bits; a clash is drawn again rather than reported.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let certificate = issue(&ca, ca_key.as_ref(), request, profile, validity, &sans)
+                .map_err(pki_error)?;
+            let record = certificate_record(
+                &certificate,
+                &issuer.name,
+                args.profile,
+                sealed.as_ref().map(|s| s.id),
+            )?;
+            let mut changes = Vec::new();
+            if let Some(sealed) = &sealed {
+                changes.push(Change::AddSealedKey(Box::new(sealed.clone())));
+            }
+            changes.push(Change::AddCertificate(Box::new(record.clone())));
+            let audit = self
+                .audit("certificate.issue", record.serial.as_str())
+                .detail("issuer", issuer.name.as_str())
+                .detail("profile", args.profile.as_str())
+                .detail("subject", &record.subject)
+                .detail(
+                    "key",
+                    if sealed.is_some() {
+                        "generated by Sigil"
+                    } else {
+                        "from CSR"
+                    },
+                );
+            match self.store.commit(changes, audit).await {
+                Ok(_) => {
+                    let chain = self.chain_of(&record.der).await?;
+                    return Ok(IssuedCertificate { record, chain });
+                }
+                Err(StoreError::Conflict { .. }) if attempts < 3 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Marks a certificate revoked.
+    pub async fn revoke(
+        &self,
+        serial: &SerialNumber,
+        reason: RevocationReason,
+    ) -> Result<CertificateRecord, ServiceError> {
+        let mut record = self.certificate(serial).await?;
+        if let Some(revocation) = record.revocation {
+            return Err(ServiceError::Conflict(format!(
+                "certificate {serial} was already revoked at {} ({})",
+                rfc3339(revocation.at),
+                revocation.reason
+            )));
+        }
+        let revocation = Revocation {
+            at: self.now,
+            reason,
+        };
+        let audit = self
+            .audit("certificate.revoke", serial.as_str())
+            .detail("issuer", record.issuer.as_str())
+            .detail("reason", reason.as_str());
+        self.store
+            .commit(
+                vec![Change::RevokeCertificate {
+                    serial: serial.clone(),
+                    revocation,
+                }],
+                audit,
+            )
+            .await?;
+        record.revocation = Some(revocation);
+        Ok(record)
+    }
+
+    /// Builds and signs the next CRL of a CA (its number is stored before it is returned).
+    pub async fn build_crl(&self, record: &CaRecord) -> Result<Crl, ServiceError> {
+        let (ca, key) = self.ca_with_key(record).await?;
+        let mut revoked = Vec::new();
+        for certificate in self.store.list_certificates(Some(&record.name)).await? {
+            if let Some(revocation) = certificate.revocation {
+                revoked.push(sigil_pki::Revocation {
+                    serial: x509_serial(&certificate.serial)?,
+                    revoked_at: SystemTime::from(revocation.at),
+                    reason: pki_reason(revocation.reason),
+                });
+            }
+        }
+        let number = record.next_crl_number.max(1);
+        let this_update = SystemTime::from(self.now);
+        let crl = build_crl(
+            &ca,
+            key.as_ref(),
+            &CrlContent {
+                number,
+                this_update,
+                next_update: this_update + CRL_LIFETIME,
+                revoked: &revoked,
+            },
+        )
+        .map_err(pki_error)?;
+        let der = crl.to_der().map_err(|e| pki_error(e.into()))?;
+        let pem = pem::encode(pem::CRL_LABEL, &der).map_err(pki_error)?;
+        let audit = self
+            .audit("ca.crl", record.name.as_str())
+            .detail("number", &number.to_string())
+            .detail("revoked", &revoked.len().to_string());
+        self.store
+            .commit(
+                vec![Change::UpdateCaCounters {
+                    name: record.name.clone(),
+                    next_serial: record.next_serial,
+                    next_crl_number: number + 1,
+                }],
+                audit,
+            )
+            .await?;
+        Ok(Crl {
+            ca: record.name.clone(),
+            number,
+            der,
+            pem,
+        })
+    }
+
+    /// Exports a Sigil-held key with its certificate and chain as PKCS#12.
+    pub async fn export_pkcs12(
+        &self,
+        serial: &SerialNumber,
+        password: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let settings = self.store.settings().await?;
+        if !settings.allow_export_with_password {
+            return Err(ServiceError::Refused {
+                code: sigil_proto::ErrorCode::NotPermitted,
+                message:
+                    "exporting private keys is turned off for this deployment: an administrator \
+                          must first enable the setting allow_export_with_password"
+                        .into(),
+            });
+        }
+        let record = self.certificate(serial).await?;
+        let key_id = record.key_id.ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "Sigil does not hold the private key of certificate {serial} (it was issued from a CSR)"
+            ))
+        })?;
+        let key = self.vault.key(self.store, key_id).await?;
+        let chain = self.chain_of(&record.der).await?;
+        let certificates = chain
+            .iter()
+            .map(|der| {
+                Certificate::from_der(der)
+                    .map_err(|e| internal(format!("stored certificate is unreadable: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let leaf = certificates
+            .first()
+            .ok_or_else(|| internal("empty certificate chain".into()))?;
+        let friendly_name = friendly_name(&record);
+        let file = sigil_pki::pkcs12::export(
+            key.as_ref(),
+            leaf,
+            certificates.get(1..).unwrap_or_default(),
+            &friendly_name,
+            password,
+        )
+        .map_err(pkcs12_error)?;
+        self.store
+            .commit(
+                vec![],
+                self.audit("certificate.export-key", serial.as_str())
+                    .detail("format", "pkcs12"),
+            )
+            .await?;
+        Ok(Zeroizing::new(file))
+    }
+
+    /// Generates and seals a listener key and returns a CSR for it.
+    pub async fn listener_csr(
+        &self,
+        interface: Interface,
+        subject: Option<&str>,
+        sans: &[String],
+    ) -> Result<ListenerCsr, ServiceError> {
+        let sans = sans
+            .iter()
+            .map(|s| San::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(pki_error)?;
+        let subject = match subject {
+            Some(text) => text.to_owned(),
+            None => format!(
+                "CN={}",
+                sans.first()
+                    .map_or_else(|| "localhost".to_owned(), san_value)
+            ),
+        };
+        let subject = DistinguishedName::parse(&subject).map_err(pki_error)?;
+        let (key, sealed) =
+            self.vault
+                .generate(LISTENER_KEY_ALGORITHM, CertProfile::TlsServer, self.now)?;
+        let csr = build_csr(key.as_ref(), &subject, &sans).map_err(pki_error)?;
+        let csr_pem = csr.to_pem().map_err(pki_error)?;
+        let audit = self
+            .audit("listener.csr", interface.as_str())
+            .detail("key_id", &sealed.id.to_string())
+            .detail("subject", &subject.to_string());
+        let key_id = sealed.id;
+        self.store
+            .commit(vec![Change::AddSealedKey(Box::new(sealed))], audit)
+            .await?;
+        Ok(ListenerCsr { key_id, csr_pem })
+    }
+
+    /// Checks and stores a listener chain (DER, leaf first) for the sealed key `key_id`.
+    pub async fn put_listener_chain(
+        &self,
+        interface: Interface,
+        key_id: KeyId,
+        chain: Vec<Vec<u8>>,
+    ) -> Result<(), ServiceError> {
+        if chain.is_empty() || chain.len() > sigil_domain::pki::MAX_CHAIN_LEN {
+            return Err(ServiceError::Invalid(format!(
+                "a listener chain holds 1 to {} certificates, leaf first",
+                sigil_domain::pki::MAX_CHAIN_LEN
+            )));
+        }
+        let sealed: SealedKey = self
+            .store
+            .get_sealed_key(key_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("key {key_id}")))?;
+        let leaf = chain
+            .first()
+            .map(|der| Certificate::from_der(der))
+            .transpose()
+            .map_err(|e| ServiceError::Invalid(format!("the first certificate is malformed: {e}")))?
+            .ok_or_else(|| ServiceError::Invalid("the chain is empty".into()))?;
+        let leaf_key = leaf
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| pki_error(e.into()))?;
+        if leaf_key != sealed.public_key_der {
+            return Err(ServiceError::Invalid(format!(
+                "the first certificate of the chain is not for key {key_id}: put the listener's \
+                 certificate first, then its issuers"
+            )));
+        }
+        // Build a configuration once, so that a chain rustls would refuse is never stored.
+        let key = self.vault.key(self.store, key_id).await?;
+        let identity = ListenerIdentity {
+            chain: chain.clone(),
+            key_pkcs8: key.to_pkcs8_der(),
+        };
+        crate::tls::server_config(
+            &identity,
+            ClientAuth::Optional {
+                cas: &[],
+                crls: &[],
+            },
+            &[],
+        )
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let audit = self
+            .audit("listener.chain", interface.as_str())
+            .detail("key_id", &key_id.to_string())
+            .detail("certificates", &chain.len().to_string());
+        self.store
+            .commit(
+                vec![Change::PutListenerChain {
+                    interface,
+                    chain: ListenerChain {
+                        key_id,
+                        certificates: chain,
+                    },
+                }],
+                audit,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The record of an issued certificate.
+pub(crate) fn certificate_record(
+    certificate: &Certificate,
+    issuer: &CaName,
+    profile: CertProfile,
+    key_id: Option<KeyId>,
+) -> Result<CertificateRecord, ServiceError> {
+    let tbs = certificate.tbs_certificate();
+    let serial = SerialNumber::from_bytes(tbs.serial_number().as_bytes())
+        .map_err(|e| internal(e.to_string()))?;
+    let validity = tbs.validity();
+    Ok(CertificateRecord {
+        serial,
+        issuer: issuer.clone(),
+        profile,
+        subject: DistinguishedName::from(tbs.subject().clone()).to_string(),
+        der: certificate.to_der().map_err(|e| pki_error(e.into()))?,
+        not_before: OffsetDateTime::from(validity.not_before.to_system_time()),
+        not_after: OffsetDateTime::from(validity.not_after.to_system_time()),
+        key_id,
+        revocation: None,
+    })
+}
+
+/// PEM of DER certificates, in order.
+pub fn chain_pem(chain: &[Vec<u8>]) -> Result<String, ServiceError> {
+    let mut out = String::new();
+    for der in chain {
+        out.push_str(&pem::encode("CERTIFICATE", der).map_err(pki_error)?);
+    }
+    Ok(out)
+}
+
+fn friendly_name(record: &CertificateRecord) -> String {
+    // keytool's alias: the CN when there is one, else the serial.
+    DistinguishedName::parse(&record.subject)
+        .ok()
+        .and_then(|dn| dn.common_name())
+        .filter(|cn| !cn.is_empty() && cn.len() <= 64)
+        .unwrap_or_else(|| record.serial.to_string())
+}
+
+fn san_value(san: &San) -> String {
+    let text = san.to_string();
+    text.split_once(':')
+        .map_or(text.clone(), |(_, value)| value.to_owned())
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
+
+fn x509_serial(
+    serial: &SerialNumber,
+) -> Result<sigil_pki::x509_cert::serial_number::SerialNumber, ServiceError> {
+    let text = serial.as_str();
+    let padded = if text.len() % 2 == 1 {
+        format!("0{text}")
+    } else {
+        text.to_owned()
+    };
+    let bytes = hex::decode(padded).map_err(|e| internal(e.to_string()))?;
+    sigil_pki::x509_cert::serial_number::SerialNumber::new(&bytes)
+        .map_err(|e| internal(format!("serial {serial}: {e}")))
+}
+
+/// The `sigil-pki` profile of a stored profile.
+pub fn pki_profile(profile: CertProfile) -> Profile {
+    match profile {
+        CertProfile::Ca => Profile::Ca,
+        CertProfile::TlsServer => Profile::TlsServer,
+        CertProfile::TlsClient => Profile::TlsClient,
+        CertProfile::CodeSigning => Profile::CodeSigning,
+        CertProfile::Timestamping => Profile::Timestamping,
+    }
+}
+
+fn pki_reason(reason: RevocationReason) -> sigil_pki::RevocationReason {
+    use sigil_pki::RevocationReason as R;
+    match reason {
+        RevocationReason::Unspecified => R::Unspecified,
+        RevocationReason::KeyCompromise => R::KeyCompromise,
+        RevocationReason::CaCompromise => R::CaCompromise,
+        RevocationReason::AffiliationChanged => R::AffiliationChanged,
+        RevocationReason::Superseded => R::Superseded,
+        RevocationReason::CessationOfOperation => R::CessationOfOperation,
+        RevocationReason::CertificateHold => R::CertificateHold,
+        RevocationReason::PrivilegeWithdrawn => R::PrivilegeWithdrawn,
+    }
+}
+
+fn internal(message: String) -> ServiceError {
+    tracing::error!(error = %message, "PKI failure");
+    ServiceError::Internal(message)
+}
+
+/// A PKI error as the caller sees it: bad input is `Invalid`, Sigil's own failures `Internal`.
+pub(crate) fn pki_error(error: PkiError) -> ServiceError {
+    match error {
+        PkiError::Signing(_) | PkiError::Builder(_) | PkiError::Random | PkiError::Encoding(_) => {
+            internal(error.to_string())
+        }
+        PkiError::CaKeyMismatch(_) => internal(error.to_string()),
+        other => ServiceError::Invalid(other.to_string()),
+    }
+}
+
+fn pkcs12_error(error: Pkcs12Error) -> ServiceError {
+    match error {
+        Pkcs12Error::PasswordTooShort
+        | Pkcs12Error::PasswordTooLong
+        | Pkcs12Error::InvalidFriendlyName(_) => ServiceError::Invalid(error.to_string()),
+        other => internal(other.to_string()),
+    }
+}
