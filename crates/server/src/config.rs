@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sigil_domain::PasswordParams;
 
 use crate::error::ServerError;
 
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     /// Failed logins in a row before an identity is locked (used when the store has no
     /// setting yet).
     pub lockout_threshold: u32,
+    /// argon2id cost of new password hashes (not in the file: tests lower it).
+    pub password_params: PasswordParams,
 }
 
 /// The file's shape (`[server]` table); every key optional.
@@ -62,6 +65,7 @@ impl ServerConfig {
             database: "sqlite://sigil.db".to_owned(),
             idle_timeout: Duration::from_secs(300),
             lockout_threshold: 5,
+            password_params: PasswordParams::RECOMMENDED,
         }
     }
 

@@ -40,6 +40,9 @@ pub enum ServerError {
     /// The deployment is in a state that does not allow the operation.
     #[error("{0}")]
     State(String),
+    /// A service operation (PKI, identities) failed.
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
 }
 
 impl ServerError {

@@ -3,6 +3,11 @@
 //! | module | job |
 //! |---|---|
 //! | [`config`] | `[server]` settings of `DATA/sigil.toml` |
+//! | [`paths`] | the data directory's layout, secret files |
+//! | [`profile`] | client profiles written for administrators and clients |
+//! | [`init`] | creating a deployment ([`init()`]) |
+//! | [`server`] | starting both listeners ([`start`]), graceful shutdown |
+//! | [`quickstart`] | the demonstration deployment |
 //! | [`state`] | what every handler shares ([`AppState`]) |
 //! | [`vault`] | sealing new keys, opening sealed keys, the opened-key cache |
 //! | [`tls`] | rustls configurations of both listeners, swapped live |
@@ -16,6 +21,9 @@ pub mod config;
 pub mod error;
 mod hostapi;
 mod https;
+pub mod init;
+pub mod paths;
+pub mod profile;
 pub mod service;
 pub mod state;
 pub mod tls;
@@ -23,4 +31,5 @@ pub mod vault;
 
 pub use config::ServerConfig;
 pub use error::ServerError;
+pub use init::{InitOptions, InitReport, MasterKeySource, init};
 pub use state::AppState;

@@ -83,6 +83,7 @@ impl From<crate::ServerError> for ServiceError {
         match error {
             crate::ServerError::Store(e) => e.into(),
             crate::ServerError::NotFound(what) => Self::NotFound(what),
+            crate::ServerError::Service(e) => e,
             other => {
                 tracing::error!(error = %other, "server failure");
                 Self::Internal(other.to_string())
