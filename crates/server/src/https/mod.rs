@@ -1,1 +1,123 @@
-//! The HTTPS JSON API (axum): sessions with dual control, administration, approvals.
+//! The HTTPS JSON API (axum): sessions with dual control, administration, approvals, PKI.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`error`] | JSON error bodies and HTTP statuses |
+//! | [`sessions`] | bearer-token session registry (15 minutes idle) |
+//! | [`extract`] | extractors: the caller's session, JSON bodies, paths and queries with JSON errors |
+//! | [`login`] | `health`, `login` (dual control by logging in again with the token), `logout` |
+//! | [`admin`] | identities, roles, commands, settings, groups, policies, audit |
+//! | [`pki`] | CAs, certificates, revocation, CRLs, PKCS#12 export, listener certificates |
+//!
+//! Routes and bodies are documented in `docs/https-api.md`.
+
+mod admin;
+mod error;
+mod extract;
+mod login;
+mod pki;
+mod sessions;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::state::AppState;
+use error::ApiError;
+use sessions::Sessions;
+
+/// Largest accepted request body (a certificate chain or CSR is a few KiB).
+pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every HTTPS handler shares.
+#[derive(Clone)]
+pub(crate) struct Https {
+    /// The server state shared with the Host API.
+    pub(crate) app: Arc<AppState>,
+    /// Live HTTPS sessions.
+    pub(crate) sessions: Arc<Sessions>,
+}
+
+/// The HTTPS API router (`/api/v1/...`), served by [`crate::server`] on the HTTPS listener.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let https = Https {
+        app: state,
+        sessions: Arc::new(Sessions::new(
+            sessions::IDLE_TIMEOUT,
+            sessions::MAX_SESSIONS,
+        )),
+    };
+    let api = Router::new()
+        .route("/health", get(login::health))
+        .route("/login", post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/session", get(login::show_session))
+        .route(
+            "/identities",
+            get(admin::list_identities).post(admin::create_identity),
+        )
+        .route(
+            "/identities/{name}",
+            get(admin::get_identity)
+                .put(admin::update_identity)
+                .delete(admin::delete_identity),
+        )
+        .route("/identities/{name}/unlock", post(admin::unlock_identity))
+        .route("/identities/{name}/password", post(admin::set_password))
+        .route("/identities/{name}/api-keys", post(admin::create_api_key))
+        .route("/roles", get(admin::list_roles).post(admin::create_role))
+        .route(
+            "/roles/{name}",
+            get(admin::get_role)
+                .put(admin::update_role)
+                .delete(admin::delete_role),
+        )
+        .route("/commands", get(admin::list_commands))
+        .route("/commands/{code}", put(admin::set_command))
+        .route(
+            "/settings",
+            get(admin::get_settings).put(admin::update_settings),
+        )
+        .route("/groups", get(admin::list_groups).post(admin::create_group))
+        .route(
+            "/groups/{name}",
+            get(admin::get_group)
+                .put(admin::update_group)
+                .delete(admin::delete_group),
+        )
+        .route(
+            "/policies",
+            get(admin::list_policies).post(admin::create_policy),
+        )
+        .route(
+            "/policies/{alias}",
+            get(admin::get_policy).delete(admin::delete_policy),
+        )
+        .route("/audit", get(admin::read_audit))
+        .route("/audit/verify", get(admin::verify_audit))
+        .route("/cas", get(pki::list_cas).post(pki::create_ca))
+        .route("/cas/{name}", get(pki::get_ca))
+        .route("/cas/{name}/crl", get(pki::crl))
+        .route(
+            "/certificates",
+            get(pki::list_certificates).post(pki::issue_certificate),
+        )
+        .route("/certificates/{serial}", get(pki::get_certificate))
+        .route("/certificates/{serial}/revoke", post(pki::revoke))
+        .route("/certificates/{serial}/export", post(pki::export))
+        .route("/listeners/{listener}/csr", post(pki::listener_csr))
+        .route("/listeners/{listener}/chain", put(pki::load_chain))
+        .fallback(not_found)
+        .with_state(https);
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API route: see docs/https-api.md for the routes under /api/v1")
+}

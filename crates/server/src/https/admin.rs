@@ -1,0 +1,642 @@
+//! Administration routes: identities, roles, commands, settings, groups, policies, audit.
+//! Each decodes its input, calls [`crate::service::admin`] (which checks the permission and
+//! audits), and encodes the result.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sigil_domain::{
+    ApprovalGroup, CommandCode, GroupName, HashAlgorithm, IdentityKind, IdentityName, Interface,
+    Permission, PolicyAlias, Role, RoleClass, RoleDraft, RoleName, RsaScheme, SerialNumber,
+    SigningFormat,
+};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::Https;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller, PathArg, QueryArg, parse};
+use super::views::{AuditView, GroupView, IdentityView, PolicyView, RoleView};
+use crate::service::admin as svc;
+
+fn names<T>(items: &[String]) -> Result<BTreeSet<T>, ApiError>
+where
+    T: std::str::FromStr + Ord,
+    T::Err: std::fmt::Display,
+{
+    items.iter().map(|s| parse::<T>(s)).collect()
+}
+
+// ---- identities ---------------------------------------------------------------------------
+
+/// `POST /identities` body.
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewIdentityBody {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    require_client_certificate: bool,
+}
+
+/// `GET /identities`.
+pub(crate) async fn list_identities(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<IdentityView>>> {
+    let list = svc::list_identities(&h.app, &caller.session).await?;
+    Ok(Json(list.iter().map(IdentityView::from).collect()))
+}
+
+/// `GET /identities/{name}`.
+pub(crate) async fn get_identity(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+) -> ApiResult<Json<IdentityView>> {
+    let name: IdentityName = parse(&name)?;
+    let identity = svc::get_identity(&h.app, &caller.session, &name).await?;
+    Ok(Json(IdentityView::from(&identity)))
+}
+
+/// `POST /identities`: the password is returned once when the server generated it.
+pub(crate) async fn create_identity(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(body): Body<NewIdentityBody>,
+) -> ApiResult<(StatusCode, Json<IdentityView>)> {
+    let args = svc::NewIdentity {
+        name: parse(&body.name)?,
+        kind: parse::<IdentityKind>(&body.kind)?,
+        roles: names(&body.roles)?,
+        password: body.password.as_ref().map(|p| Zeroizing::new(p.clone())),
+        require_client_certificate: body.require_client_certificate,
+    };
+    let created = svc::create_identity(&h.app, &caller.session, args).await?;
+    let mut view = IdentityView::from(&created.identity);
+    view.password = created.generated_password.map(|p| p.to_string());
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// `PUT /identities/{name}` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateIdentityBody {
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    require_client_certificate: Option<bool>,
+}
+
+/// `PUT /identities/{name}`.
+pub(crate) async fn update_identity(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+    Body(body): Body<UpdateIdentityBody>,
+) -> ApiResult<Json<IdentityView>> {
+    let name: IdentityName = parse(&name)?;
+    let update = svc::IdentityUpdate {
+        roles: body.roles.as_deref().map(names).transpose()?,
+        enabled: body.enabled,
+        require_client_certificate: body.require_client_certificate,
+    };
+    let identity = svc::update_identity(&h.app, &caller.session, &name, update).await?;
+    Ok(Json(IdentityView::from(&identity)))
+}
+
+/// `DELETE /identities/{name}`.
+pub(crate) async fn delete_identity(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+) -> ApiResult<StatusCode> {
+    let name: IdentityName = parse(&name)?;
+    svc::delete_identity(&h.app, &caller.session, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /identities/{name}/unlock`.
+pub(crate) async fn unlock_identity(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+) -> ApiResult<Json<IdentityView>> {
+    let name: IdentityName = parse(&name)?;
+    let identity = svc::unlock_identity(&h.app, &caller.session, &name).await?;
+    Ok(Json(IdentityView::from(&identity)))
+}
+
+/// `POST /identities/{name}/password` body.
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordBody {
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `POST /identities/{name}/password` answer.
+#[derive(Serialize, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct PasswordSet {
+    identity: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+}
+
+/// `POST /identities/{name}/password`: sets the given password or generates one (returned once).
+pub(crate) async fn set_password(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+    Body(body): Body<PasswordBody>,
+) -> ApiResult<Json<PasswordSet>> {
+    let name: IdentityName = parse(&name)?;
+    let password = body.password.as_ref().map(|p| Zeroizing::new(p.clone()));
+    let generated = svc::set_password(&h.app, &caller.session, &name, password).await?;
+    Ok(Json(PasswordSet {
+        identity: name.to_string(),
+        password: generated.map(|p| p.to_string()),
+    }))
+}
+
+/// `POST /identities/{name}/api-keys` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiKeyBody {
+    #[serde(default)]
+    label: String,
+}
+
+/// A new API key: the token is shown once.
+#[derive(Serialize, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct ApiKeyView {
+    id: String,
+    identity: String,
+    label: String,
+    token: String,
+}
+
+/// `POST /identities/{name}/api-keys`.
+pub(crate) async fn create_api_key(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+    Body(body): Body<ApiKeyBody>,
+) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
+    let name: IdentityName = parse(&name)?;
+    let key = svc::create_api_key(&h.app, &caller.session, &name, &body.label).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ApiKeyView {
+            id: key.record.id.to_string(),
+            identity: name.to_string(),
+            label: key.record.label.clone(),
+            token: key.token.to_string(),
+        }),
+    ))
+}
+
+// ---- roles --------------------------------------------------------------------------------
+
+/// `POST /roles` and `PUT /roles/{name}` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(rename = "type")]
+    role_type: String,
+    #[serde(default)]
+    class: Option<String>,
+    logins_required: u32,
+    #[serde(default)]
+    permissions: Vec<String>,
+    interfaces: Vec<String>,
+}
+
+fn role_from(body: RoleBody, name: &str) -> Result<Role, ApiError> {
+    let permissions: BTreeSet<Permission> = names(&body.permissions)?;
+    let interfaces: BTreeSet<Interface> = names(&body.interfaces)?;
+    Role::new(RoleDraft {
+        name: parse::<RoleName>(name)?,
+        role_type: parse(&body.role_type)?,
+        class: match &body.class {
+            Some(c) => parse(c)?,
+            None => RoleClass::Principal,
+        },
+        logins_required: body.logins_required,
+        permissions,
+        interfaces,
+    })
+    .map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+/// `GET /roles`.
+pub(crate) async fn list_roles(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<RoleView>>> {
+    let roles = svc::list_roles(&h.app, &caller.session).await?;
+    Ok(Json(roles.iter().map(RoleView::from).collect()))
+}
+
+/// `GET /roles/{name}`.
+pub(crate) async fn get_role(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+) -> ApiResult<Json<RoleView>> {
+    let name: RoleName = parse(&name)?;
+    let roles = svc::list_roles(&h.app, &caller.session).await?;
+    let role = roles
+        .iter()
+        .find(|r| r.name() == &name)
+        .ok_or_else(|| ApiError::not_found(format!("role {name} does not exist")))?;
+    Ok(Json(RoleView::from(role)))
+}
+
+/// `POST /roles`.
+pub(crate) async fn create_role(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(mut body): Body<RoleBody>,
+) -> ApiResult<(StatusCode, Json<RoleView>)> {
+    let name = body
+        .name
+        .take()
+        .ok_or_else(|| ApiError::invalid("the role needs a \"name\""))?;
+    let role = role_from(body, &name)?;
+    let role = svc::create_role(&h.app, &caller.session, role).await?;
+    Ok((StatusCode::CREATED, Json(RoleView::from(&role))))
+}
+
+/// `PUT /roles/{name}`: replaces the definition.
+pub(crate) async fn update_role(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+    Body(body): Body<RoleBody>,
+) -> ApiResult<Json<RoleView>> {
+    if body.name.as_deref().is_some_and(|n| n != name) {
+        return Err(ApiError::invalid(
+            "the body's \"name\" differs from the URL: roles cannot be renamed",
+        ));
+    }
+    let role = role_from(body, &name)?;
+    let role = svc::update_role(&h.app, &caller.session, role).await?;
+    Ok(Json(RoleView::from(&role)))
+}
+
+/// `DELETE /roles/{name}`.
+pub(crate) async fn delete_role(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+) -> ApiResult<StatusCode> {
+    let name: RoleName = parse(&name)?;
+    svc::delete_role(&h.app, &caller.session, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- commands and settings ----------------------------------------------------------------
+
+/// One Host API command.
+#[derive(Serialize)]
+pub(crate) struct CommandView {
+    code: String,
+    enabled: bool,
+}
+
+fn known_commands() -> Vec<CommandCode> {
+    sigil_proto::Command::KNOWN
+        .iter()
+        .filter_map(|c| CommandCode::new(c.as_str()).ok())
+        .collect()
+}
+
+/// `GET /commands`.
+pub(crate) async fn list_commands(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<CommandView>>> {
+    let list = svc::list_commands(&h.app, &caller.session, &known_commands()).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|(code, enabled)| CommandView {
+                code: code.to_string(),
+                enabled,
+            })
+            .collect(),
+    ))
+}
+
+/// `PUT /commands/{code}` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommandBody {
+    enabled: bool,
+}
+
+/// `PUT /commands/{code}`.
+pub(crate) async fn set_command(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(code): PathArg<String>,
+    Body(body): Body<CommandBody>,
+) -> ApiResult<Json<CommandView>> {
+    let code = CommandCode::new(&code).map_err(|e| ApiError::invalid(e.to_string()))?;
+    if !known_commands().contains(&code) {
+        return Err(ApiError::not_found(format!(
+            "the Host API has no command {code}: GET /api/v1/commands lists them"
+        )));
+    }
+    svc::set_command(&h.app, &caller.session, code, body.enabled).await?;
+    Ok(Json(CommandView {
+        code: code.to_string(),
+        enabled: body.enabled,
+    }))
+}
+
+/// `GET /settings`.
+pub(crate) async fn get_settings(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<sigil_domain::Settings>> {
+    Ok(Json(svc::get_settings(&h.app, &caller.session).await?))
+}
+
+/// `PUT /settings` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SettingsBody {
+    #[serde(default)]
+    allow_export_with_password: Option<bool>,
+    #[serde(default)]
+    lockout_threshold: Option<u32>,
+}
+
+/// `PUT /settings`.
+pub(crate) async fn update_settings(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(body): Body<SettingsBody>,
+) -> ApiResult<Json<sigil_domain::Settings>> {
+    let update = svc::SettingsUpdate {
+        allow_export_with_password: body.allow_export_with_password,
+        lockout_threshold: body.lockout_threshold,
+    };
+    Ok(Json(
+        svc::update_settings(&h.app, &caller.session, update).await?,
+    ))
+}
+
+// ---- groups -------------------------------------------------------------------------------
+
+/// `POST /groups` and `PUT /groups/{name}` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupBody {
+    #[serde(default)]
+    name: Option<String>,
+    members: Vec<String>,
+}
+
+/// `GET /groups`.
+pub(crate) async fn list_groups(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<GroupView>>> {
+    let groups = svc::list_groups(&h.app, &caller.session).await?;
+    Ok(Json(groups.iter().map(GroupView::from).collect()))
+}
+
+/// `GET /groups/{name}`.
+pub(crate) async fn get_group(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+) -> ApiResult<Json<GroupView>> {
+    let name: GroupName = parse(&name)?;
+    let groups = svc::list_groups(&h.app, &caller.session).await?;
+    let group = groups
+        .iter()
+        .find(|g| g.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("group {name} does not exist")))?;
+    Ok(Json(GroupView::from(group)))
+}
+
+/// `POST /groups`.
+pub(crate) async fn create_group(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(body): Body<GroupBody>,
+) -> ApiResult<(StatusCode, Json<GroupView>)> {
+    let name = body
+        .name
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("the group needs a \"name\""))?;
+    let group = ApprovalGroup {
+        name: parse(name)?,
+        members: names(&body.members)?,
+    };
+    let group = svc::create_group(&h.app, &caller.session, group).await?;
+    Ok((StatusCode::CREATED, Json(GroupView::from(&group))))
+}
+
+/// `PUT /groups/{name}`: replaces the members.
+pub(crate) async fn update_group(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+    Body(body): Body<GroupBody>,
+) -> ApiResult<Json<GroupView>> {
+    if body.name.as_deref().is_some_and(|n| n != name) {
+        return Err(ApiError::invalid(
+            "the body's \"name\" differs from the URL: groups cannot be renamed",
+        ));
+    }
+    let group = ApprovalGroup {
+        name: parse(&name)?,
+        members: names(&body.members)?,
+    };
+    let group = svc::update_group(&h.app, &caller.session, group).await?;
+    Ok(Json(GroupView::from(&group)))
+}
+
+/// `DELETE /groups/{name}`.
+pub(crate) async fn delete_group(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(name): PathArg<String>,
+) -> ApiResult<StatusCode> {
+    let name: GroupName = parse(&name)?;
+    svc::delete_group(&h.app, &caller.session, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- policies -----------------------------------------------------------------------------
+
+/// `POST /policies` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PolicyBody {
+    alias: String,
+    certificate: String,
+    #[serde(default)]
+    rsa_scheme: Option<String>,
+    approvals_required: u32,
+    #[serde(default)]
+    approval_group: Option<String>,
+    hashes: Vec<String>,
+    formats: Vec<String>,
+    request_lifetime_secs: u32,
+    roles: Vec<String>,
+}
+
+/// `GET /policies`.
+pub(crate) async fn list_policies(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<PolicyView>>> {
+    let list = svc::list_policies(&h.app, &caller.session).await?;
+    Ok(Json(list.iter().map(PolicyView::from).collect()))
+}
+
+/// `GET /policies/{alias}`.
+pub(crate) async fn get_policy(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(alias): PathArg<String>,
+) -> ApiResult<Json<PolicyView>> {
+    let alias: PolicyAlias = parse(&alias)?;
+    let policy = svc::get_policy(&h.app, &caller.session, &alias).await?;
+    Ok(Json(PolicyView::from(&policy)))
+}
+
+/// `POST /policies`.
+pub(crate) async fn create_policy(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(body): Body<PolicyBody>,
+) -> ApiResult<(StatusCode, Json<PolicyView>)> {
+    if body.hashes.is_empty() || body.formats.is_empty() {
+        return Err(ApiError::invalid(
+            "a policy must allow at least one hash (sha256, sha384, sha512) and one format (hash, authenticode, jar)",
+        ));
+    }
+    let args = svc::NewPolicy {
+        alias: parse(&body.alias)?,
+        certificate: SerialNumber::from_hex(&body.certificate)
+            .map_err(|e| ApiError::invalid(e.to_string()))?,
+        rsa_scheme: match &body.rsa_scheme {
+            Some(s) => parse::<RsaScheme>(s)?,
+            None => RsaScheme::Pkcs1v15,
+        },
+        approvals_required: body.approvals_required,
+        approval_group: body.approval_group.as_deref().map(parse).transpose()?,
+        hashes: names::<HashAlgorithm>(&body.hashes)?,
+        formats: names::<SigningFormat>(&body.formats)?,
+        request_lifetime_secs: body.request_lifetime_secs,
+        roles: names(&body.roles)?,
+    };
+    let policy = svc::create_policy(&h.app, &caller.session, args).await?;
+    Ok((StatusCode::CREATED, Json(PolicyView::from(&policy))))
+}
+
+/// `DELETE /policies/{alias}`.
+pub(crate) async fn delete_policy(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(alias): PathArg<String>,
+) -> ApiResult<StatusCode> {
+    let alias: PolicyAlias = parse(&alias)?;
+    svc::delete_policy(&h.app, &caller.session, &alias).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- audit --------------------------------------------------------------------------------
+
+/// `GET /audit` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditQuery {
+    #[serde(default)]
+    from: Option<u64>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /audit?from=&limit=`: events in order from sequence number `from` (default 1).
+pub(crate) async fn read_audit(
+    State(h): State<Https>,
+    caller: Caller,
+    QueryArg(q): QueryArg<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditView>>> {
+    let events = svc::read_audit(
+        &h.app,
+        &caller.session,
+        q.from.unwrap_or(1),
+        q.limit.unwrap_or(100),
+    )
+    .await?;
+    Ok(Json(events))
+}
+
+/// A chain break.
+#[derive(Serialize)]
+pub(crate) struct BreakView {
+    seq: u64,
+    kind: String,
+    message: String,
+}
+
+/// `GET /audit/verify` answer.
+#[derive(Serialize)]
+pub(crate) struct VerifyView {
+    ok: bool,
+    events: u64,
+    head_seq: u64,
+    #[serde(rename = "break", skip_serializing_if = "Option::is_none")]
+    broken: Option<BreakView>,
+}
+
+/// `GET /audit/verify`.
+pub(crate) async fn verify_audit(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<VerifyView>> {
+    let report = svc::verify_audit(&h.app, &caller.session).await?;
+    Ok(Json(VerifyView {
+        ok: report.broken.is_none(),
+        events: report.events,
+        head_seq: report.head_seq,
+        broken: report.broken.map(|b| BreakView {
+            seq: b.seq,
+            kind: break_kind(&b.kind).to_owned(),
+            message: b.to_string(),
+        }),
+    }))
+}
+
+fn break_kind(kind: &sigil_domain::BreakKind) -> &'static str {
+    use sigil_domain::BreakKind as K;
+    match kind {
+        K::Altered => "altered",
+        K::Reordered { .. } => "reordered",
+        K::Missing { .. } => "missing",
+        K::OutOfOrder { .. } => "out-of-order",
+        K::Unlinked => "unlinked",
+        K::TailMissing { .. } => "tail-missing",
+        K::HeadMismatch => "head-mismatch",
+        K::BeyondHead { .. } => "beyond-head",
+        _ => "broken",
+    }
+}

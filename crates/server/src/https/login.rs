@@ -1,0 +1,300 @@
+//! `GET /health`, `POST /login`, `POST /logout`, `GET /session`.
+//!
+//! A login without a bearer token opens a new session; a login **with** the token of a live
+//! session adds a second (third, …) identity to it. That is how dual control works over HTTPS:
+//! a role needing two logins grants its permissions once two distinct identities holding it
+//! are logged in on the same session.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sigil_domain::{Interface, LoginProgress, Session};
+use sigil_proto::ErrorCode;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::Https;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller, bearer, source};
+use crate::server::PeerInfo;
+use crate::service::ServiceError;
+
+/// `GET /health` answer.
+#[derive(Serialize)]
+pub(crate) struct Health {
+    status: &'static str,
+    version: &'static str,
+}
+
+/// `GET /api/v1/health`: no session needed.
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// `POST /login` body. The password is wiped from memory when the body is dropped.
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginBody {
+    identity: String,
+    password: String,
+}
+
+/// A role still waiting for logins.
+#[derive(Serialize)]
+pub(crate) struct PendingView {
+    role: String,
+    more_logins_needed: u32,
+}
+
+/// The state of a session, as login and `GET /session` report it.
+#[derive(Serialize)]
+pub(crate) struct SessionView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<String>,
+    identities: Vec<String>,
+    logins_still_required: u32,
+    pending: Vec<PendingView>,
+    permissions: Vec<String>,
+}
+
+fn view(session: &Session, token: Option<String>) -> SessionView {
+    let progress = LoginProgress {
+        already_logged_in: false,
+        pending: session.pending(),
+    };
+    SessionView {
+        session: token,
+        identities: session.identities().iter().map(|i| i.to_string()).collect(),
+        logins_still_required: progress.logins_still_required(),
+        pending: progress
+            .pending
+            .iter()
+            .map(|p| PendingView {
+                role: p.role.to_string(),
+                more_logins_needed: p.more_logins_needed,
+            })
+            .collect(),
+        permissions: session
+            .permissions()
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
+    }
+}
+
+/// What the connection tells about the caller (address, client certificate).
+pub(crate) struct Peer {
+    source: Option<std::net::SocketAddr>,
+    info: Option<PeerInfo>,
+    token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self {
+            source: source(parts),
+            info: parts.extensions.get::<PeerInfo>().cloned(),
+            token: bearer(parts)?,
+        })
+    }
+}
+
+/// `POST /api/v1/login`.
+pub(crate) async fn login(
+    State(https): State<Https>,
+    peer: Peer,
+    Body(body): Body<LoginBody>,
+) -> ApiResult<Json<SessionView>> {
+    let now = Instant::now();
+    let mut session = match &peer.token {
+        Some(token) => https.sessions.get(token, now).ok_or_else(|| {
+            ApiError::not_logged_in(
+                "the session is unknown or expired: log in without the Authorization header to start a new one",
+            )
+        })?,
+        None => Session::new(Interface::Https),
+    };
+    let peer_cn = peer
+        .info
+        .as_ref()
+        .and_then(|i| i.client_certificate.as_deref())
+        .and_then(|der| certificate_cn(der));
+    let source = peer.source.map(|s| s.to_string());
+    let progress = authenticate(
+        &https.app,
+        &mut session,
+        &body.identity,
+        body.password.as_bytes(),
+        peer_cn.as_deref(),
+        source.as_deref(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    if progress.already_logged_in {
+        return Err(ServiceError::refused(
+            ErrorCode::AlreadyLoggedIn,
+            format!(
+                "identity {} is already logged in on this session: dual control needs a different identity",
+                body.identity
+            ),
+        )
+        .into());
+    }
+    let token = match peer.token {
+        Some(token) => {
+            if !https.sessions.put(&token, session.clone(), now) {
+                return Err(ApiError::not_logged_in(
+                    "the session ended during the login: log in again",
+                ));
+            }
+            None
+        }
+        None => Some(
+            https
+                .sessions
+                .create(session.clone(), now)
+                .map_err(|_| {
+                    ApiError::from(ServiceError::refused(
+                        ErrorCode::ServerBusy,
+                        "too many open sessions: retry later or log out unused sessions",
+                    ))
+                })?
+                .to_string(),
+        ),
+    };
+    Ok(Json(view(&session, token)))
+}
+
+/// `POST /api/v1/logout`: ends the session of the bearer token.
+pub(crate) async fn logout(
+    State(https): State<Https>,
+    peer: Peer,
+) -> ApiResult<Json<serde_json::Value>> {
+    let token = peer
+        .token
+        .ok_or_else(|| ApiError::not_logged_in("send Authorization: Bearer <token> to log out"))?;
+    if !https.sessions.remove(&token) {
+        return Err(ApiError::not_logged_in(
+            "the session is unknown or already ended",
+        ));
+    }
+    Ok(Json(serde_json::json!({ "logged_out": true })))
+}
+
+/// `GET /api/v1/session`: who is logged in and what the session may do.
+pub(crate) async fn show_session(caller: Caller) -> Json<SessionView> {
+    Json(view(&caller.session, None))
+}
+
+/// The CN of a DER certificate's subject.
+fn certificate_cn(der: &[u8]) -> Option<String> {
+    use sigil_pki::x509_cert::der::Decode;
+    let certificate = sigil_pki::x509_cert::Certificate::from_der(der).ok()?;
+    sigil_pki::DistinguishedName::from(certificate.tbs_certificate().subject().clone())
+        .common_name()
+}
+
+/// Checks a password login and adds the identity to `session`: the domain's login decision
+/// (lockout, disabled, certificate binding, interfaces), the failure counter, an audit event
+/// for success and failure.
+async fn authenticate(
+    state: &crate::AppState,
+    session: &mut Session,
+    name: &str,
+    password: &[u8],
+    peer_cn: Option<&str>,
+    source: Option<&str>,
+) -> Result<LoginProgress, ServiceError> {
+    use sigil_domain::{
+        AuditDraft, Change, IdentityName, LoginAttempt, LoginRefusal, Outcome, Secret, decide_login,
+    };
+    let identity = match IdentityName::new(name) {
+        Ok(n) => state.store.get_identity(&n).await?,
+        Err(_) => None,
+    };
+    let roles: Vec<sigil_domain::Role> = match &identity {
+        Some(identity) => state
+            .store
+            .list_roles()
+            .await?
+            .into_iter()
+            .filter(|r| identity.roles.contains(r.name()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let threshold = state.store.settings().await?.lockout_threshold;
+    let params = state.password_params;
+    let password = zeroize::Zeroizing::new(password.to_vec());
+    let peer_cn_owned = peer_cn.map(str::to_owned);
+    let (identity, roles, decision) = tokio::task::spawn_blocking(move || {
+        let decision = decide_login(&LoginAttempt {
+            identity: identity.as_ref(),
+            roles: &roles,
+            secret: Secret::Password(&password),
+            peer_cn: peer_cn_owned.as_deref(),
+            interface: Interface::Https,
+            lockout_threshold: threshold,
+            password_params: params,
+        });
+        (identity, roles, decision)
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("login task failed: {e}")))?;
+    let mut draft = AuditDraft::new(state.now(), "login", Outcome::Success)
+        .identity(name)
+        .interface(Interface::Https);
+    if let Some(source) = source {
+        draft = draft.source(source);
+    }
+    let changes = match (&identity, decision.state_change) {
+        (Some(identity), Some(change)) => vec![Change::RecordLogin {
+            identity: identity.name.clone(),
+            change,
+        }],
+        _ => Vec::new(),
+    };
+    if let Err(refusal) = decision.result {
+        let mut draft = AuditDraft::new(state.now(), "login", Outcome::Failure)
+            .identity(name)
+            .interface(Interface::Https)
+            .detail("reason", &refusal.to_string());
+        if let Some(source) = source {
+            draft = draft.source(source);
+        }
+        if decision.locks_now {
+            draft = draft.detail("locked", "true");
+        }
+        state.store.commit(changes, draft).await?;
+        let code = match refusal {
+            LoginRefusal::Locked => ErrorCode::IdentityLocked,
+            LoginRefusal::Disabled => ErrorCode::IdentityDisabled,
+            LoginRefusal::CertMismatch => ErrorCode::CertMismatch,
+            LoginRefusal::InterfaceNotAllowed => ErrorCode::NotPermitted,
+            _ => ErrorCode::AuthFailed,
+        };
+        let message = if decision.locks_now {
+            "authentication failed, and the identity is now locked after too many failed logins: ask an administrator to unlock it".to_owned()
+        } else {
+            refusal.to_string()
+        };
+        return Err(ServiceError::refused(code, message));
+    }
+    let Some(identity) = identity else {
+        return Err(ServiceError::refused(
+            ErrorCode::AuthFailed,
+            LoginRefusal::AuthFailed.to_string(),
+        ));
+    };
+    let progress = session.login(&identity, &roles).map_err(|e| {
+        ServiceError::refused(ErrorCode::ServerBusy, format!("{e}: start a new session"))
+    })?;
+    state.store.commit(changes, draft).await?;
+    Ok(progress)
+}

@@ -1,0 +1,227 @@
+//! JSON shapes of records, as the API returns them (independent of the stored forms).
+
+use serde::Serialize;
+use sigil_domain::{
+    ApprovalGroup, AuditEvent, CaRecord, CertificateRecord, Identity, IssuancePolicy, Role,
+};
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use crate::service::ServiceError;
+
+/// RFC 3339 text of a time.
+pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// An identity (never its password hash).
+#[derive(Serialize)]
+pub(crate) struct IdentityView {
+    name: String,
+    kind: String,
+    enabled: bool,
+    locked: bool,
+    failed_logins: u32,
+    roles: Vec<String>,
+    has_password: bool,
+    require_client_certificate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) password: Option<String>,
+}
+
+impl From<&Identity> for IdentityView {
+    fn from(i: &Identity) -> Self {
+        Self {
+            name: i.name.to_string(),
+            kind: i.kind.as_str().to_owned(),
+            enabled: i.enabled,
+            locked: i.locked,
+            failed_logins: i.failed_logins,
+            roles: i.roles.iter().map(ToString::to_string).collect(),
+            has_password: i.password.is_some(),
+            require_client_certificate: i.require_client_certificate,
+            password: None,
+        }
+    }
+}
+
+impl Drop for IdentityView {
+    fn drop(&mut self) {
+        if let Some(p) = self.password.as_mut() {
+            zeroize::Zeroize::zeroize(p);
+        }
+    }
+}
+
+/// A role; `type` as in the contract.
+#[derive(Serialize)]
+pub(crate) struct RoleView {
+    name: String,
+    #[serde(rename = "type")]
+    role_type: String,
+    class: String,
+    logins_required: u32,
+    permissions: Vec<String>,
+    interfaces: Vec<String>,
+}
+
+impl From<&Role> for RoleView {
+    fn from(r: &Role) -> Self {
+        Self {
+            name: r.name().to_string(),
+            role_type: r.role_type().as_str().to_owned(),
+            class: r.class().as_str().to_owned(),
+            logins_required: r.logins_required(),
+            permissions: r
+                .permissions()
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            interfaces: r
+                .interfaces()
+                .iter()
+                .map(|i| i.as_str().to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// An approval group.
+#[derive(Serialize)]
+pub(crate) struct GroupView {
+    name: String,
+    members: Vec<String>,
+}
+
+impl From<&ApprovalGroup> for GroupView {
+    fn from(g: &ApprovalGroup) -> Self {
+        Self {
+            name: g.name.to_string(),
+            members: g.members.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// An issuance policy.
+#[derive(Serialize)]
+pub(crate) struct PolicyView {
+    alias: String,
+    certificate: String,
+    key_id: String,
+    rsa_scheme: String,
+    approvals_required: u32,
+    approval_group: Option<String>,
+    hashes: Vec<String>,
+    formats: Vec<String>,
+    request_lifetime_secs: u32,
+    roles: Vec<String>,
+}
+
+impl From<&IssuancePolicy> for PolicyView {
+    fn from(p: &IssuancePolicy) -> Self {
+        let d = p.draft();
+        Self {
+            alias: d.alias.to_string(),
+            certificate: d.certificate.to_string(),
+            key_id: d.key_id.to_string(),
+            rsa_scheme: d.rsa_scheme.as_str().to_owned(),
+            approvals_required: d.approvals_required,
+            approval_group: d.approval_group.as_ref().map(ToString::to_string),
+            hashes: d.hashes.iter().map(|h| h.as_str().to_owned()).collect(),
+            formats: d.formats.iter().map(|f| f.as_str().to_owned()).collect(),
+            request_lifetime_secs: d.request_lifetime_secs,
+            roles: d.roles.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// A revocation.
+#[derive(Serialize)]
+pub(crate) struct RevocationView {
+    at: String,
+    reason: String,
+}
+
+/// A certificate, with PEM and (when known) its chain.
+#[derive(Serialize)]
+pub(crate) struct CertificateView {
+    serial: String,
+    subject: String,
+    issuer: String,
+    profile: String,
+    not_before: String,
+    not_after: String,
+    key_id: Option<String>,
+    revocation: Option<RevocationView>,
+    pem: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain_pem: Option<String>,
+}
+
+impl CertificateView {
+    /// The view of `record`, with `chain` (DER, leaf first) when given.
+    pub(crate) fn new(
+        record: &CertificateRecord,
+        chain: Option<&[Vec<u8>]>,
+    ) -> Result<Self, ApiError> {
+        let pem = crate::service::pki::chain_pem(std::slice::from_ref(&record.der))?;
+        let chain_pem = chain.map(crate::service::pki::chain_pem).transpose()?;
+        Ok(Self {
+            serial: record.serial.to_string(),
+            subject: record.subject.clone(),
+            issuer: record.issuer.to_string(),
+            profile: record.profile.as_str().to_owned(),
+            not_before: rfc3339(record.not_before),
+            not_after: rfc3339(record.not_after),
+            key_id: record.key_id.map(|k| k.to_string()),
+            revocation: record.revocation.as_ref().map(|r| RevocationView {
+                at: rfc3339(r.at),
+                reason: r.reason.as_str().to_owned(),
+            }),
+            pem,
+            chain_pem,
+        })
+    }
+}
+
+/// A CA container.
+#[derive(Serialize)]
+pub(crate) struct CaView {
+    name: String,
+    parent: Option<String>,
+    key_id: String,
+    certificate_pem: String,
+    subject: Option<String>,
+    not_after: Option<String>,
+}
+
+impl CaView {
+    /// The view of `record`.
+    pub(crate) fn new(record: &CaRecord) -> Result<Self, ServiceError> {
+        use sigil_pki::x509_cert::der::Decode;
+        let certificate_pem =
+            crate::service::pki::chain_pem(std::slice::from_ref(&record.certificate_der))?;
+        let parsed = sigil_pki::x509_cert::Certificate::from_der(&record.certificate_der).ok();
+        let subject = parsed.as_ref().map(|c| {
+            sigil_pki::DistinguishedName::from(c.tbs_certificate().subject().clone()).to_string()
+        });
+        let not_after = parsed.as_ref().and_then(|c| {
+            let t = c.tbs_certificate().validity().not_after.to_unix_duration();
+            OffsetDateTime::from_unix_timestamp(i64::try_from(t.as_secs()).ok()?)
+                .ok()
+                .map(rfc3339)
+        });
+        Ok(Self {
+            name: record.name.to_string(),
+            parent: record.parent.as_ref().map(ToString::to_string),
+            key_id: record.key_id.to_string(),
+            certificate_pem,
+            subject,
+            not_after,
+        })
+    }
+}
+
+/// Audit events are returned as stored (hashes as hex).
+pub(crate) type AuditView = AuditEvent;

@@ -1,0 +1,920 @@
+//! Administration (both interfaces may call it; the HTTPS API does): identities, roles,
+//! approval groups, issuance policies, Host API commands, settings, and reading and verifying
+//! the audit log.
+//!
+//! Every function takes the caller's [`Session`], checks the permission it needs first (an
+//! administrator role with logins-required 2 grants nothing until a second administrator has
+//! logged in on the same session), validates, and commits its change together with an audit
+//! event. Refusals of a permission are audited too.
+
+use std::collections::BTreeSet;
+
+use sigil_domain::audit::ChainBreak;
+use sigil_domain::identity::API_KEY_LABEL_MAX;
+use sigil_domain::store::MAX_PAGE;
+use sigil_domain::{
+    ApprovalGroup, AuditDraft, AuditEvent, CertProfile, ChainHead, ChainVerifier, Change,
+    CommandCode, GroupName, HashAlgorithm, Identity, IdentityKind, IdentityName, IssuancePolicy,
+    NewApiKey, Outcome, PasswordParams, Permission, PolicyAlias, PolicyDraft, Role, RoleName,
+    RsaScheme, SerialNumber, Session, Settings, SigningFormat, generate_api_key, hash_password,
+};
+use sigil_proto::ErrorCode;
+use zeroize::Zeroizing;
+
+use crate::paths::generate_password;
+use crate::service::ServiceError;
+use crate::state::AppState;
+
+/// Length of generated identity passwords (letters and digits, about 143 bits).
+pub const GENERATED_PASSWORD_LEN: usize = 24;
+
+/// The name audit events carry for the session's principal.
+pub fn actor(session: &Session) -> &str {
+    session
+        .principal()
+        .map_or("anonymous", IdentityName::as_str)
+}
+
+/// An audit event by the session's principal on its interface.
+pub fn audit(state: &AppState, session: &Session, action: &str, outcome: Outcome) -> AuditDraft {
+    AuditDraft::new(state.now(), action, outcome)
+        .identity(actor(session))
+        .interface(session.interface())
+}
+
+/// Refuses (and audits the refusal) unless an active role of the session grants `permission`.
+/// The message says what is missing, including logins still needed for dual control.
+pub async fn require(
+    state: &AppState,
+    session: &Session,
+    permission: Permission,
+    action: &str,
+) -> Result<(), ServiceError> {
+    if session.principal().is_none() {
+        return Err(ServiceError::refused(
+            ErrorCode::NotLoggedIn,
+            "not logged in: log in first (POST /api/v1/login)",
+        ));
+    }
+    if session.has(permission) {
+        return Ok(());
+    }
+    let pending: Vec<String> = session
+        .pending()
+        .iter()
+        .map(|p| {
+            format!(
+                "role {} needs {} more login(s) by other identities holding it on this session",
+                p.role, p.more_logins_needed
+            )
+        })
+        .collect();
+    let hint = if pending.is_empty() {
+        "ask an administrator for a role that grants it".to_owned()
+    } else {
+        format!(
+            "{}; log them in with this session's token",
+            pending.join("; ")
+        )
+    };
+    let draft = audit(state, session, action, Outcome::Failure)
+        .detail("reason", "not permitted")
+        .detail("permission", permission.as_str());
+    state.store.commit(Vec::new(), draft).await?;
+    Err(ServiceError::refused(
+        ErrorCode::NotPermitted,
+        format!("this needs permission {permission}, which the session does not have: {hint}"),
+    ))
+}
+
+/// Hashes a password off the async runtime (argon2id is deliberately slow).
+pub async fn hash_password_blocking(
+    password: Zeroizing<String>,
+    params: PasswordParams,
+) -> Result<sigil_domain::PasswordHash, ServiceError> {
+    tokio::task::spawn_blocking(move || {
+        hash_password(password.as_bytes(), &params, &mut rand::rng())
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("password hashing task failed: {e}")))?
+    .map_err(|e| ServiceError::Invalid(e.to_string()))
+}
+
+// ---- identities ---------------------------------------------------------------------------
+
+/// A new identity.
+#[derive(Debug)]
+pub struct NewIdentity {
+    /// Name.
+    pub name: IdentityName,
+    /// Person or application.
+    pub kind: IdentityKind,
+    /// Roles (each must exist).
+    pub roles: BTreeSet<RoleName>,
+    /// The password; `None` generates one (returned once).
+    pub password: Option<Zeroizing<String>>,
+    /// Bind the identity to a client certificate whose CN is its name.
+    pub require_client_certificate: bool,
+}
+
+/// A created identity and, when the server generated it, its password (show it once).
+#[derive(Debug)]
+pub struct CreatedIdentity {
+    /// The stored identity.
+    pub identity: Identity,
+    /// The generated password.
+    pub generated_password: Option<Zeroizing<String>>,
+}
+
+/// Changes to an identity; `None` keeps a field.
+#[derive(Debug, Default)]
+pub struct IdentityUpdate {
+    /// New role set.
+    pub roles: Option<BTreeSet<RoleName>>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// Client-certificate binding.
+    pub require_client_certificate: Option<bool>,
+}
+
+async fn check_roles_exist(
+    state: &AppState,
+    roles: &BTreeSet<RoleName>,
+) -> Result<(), ServiceError> {
+    for role in roles {
+        if state.store.get_role(role).await?.is_none() {
+            return Err(ServiceError::Invalid(format!(
+                "role {role} does not exist: create it first or list roles with GET /api/v1/roles"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn load_identity(state: &AppState, name: &IdentityName) -> Result<Identity, ServiceError> {
+    state
+        .store
+        .get_identity(name)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("identity {name}")))
+}
+
+/// All identities (`admin:identities`).
+pub async fn list_identities(
+    state: &AppState,
+    session: &Session,
+) -> Result<Vec<Identity>, ServiceError> {
+    require(state, session, Permission::AdminIdentities, "identity.list").await?;
+    Ok(state.store.list_identities().await?)
+}
+
+/// One identity (`admin:identities`).
+pub async fn get_identity(
+    state: &AppState,
+    session: &Session,
+    name: &IdentityName,
+) -> Result<Identity, ServiceError> {
+    require(state, session, Permission::AdminIdentities, "identity.show").await?;
+    load_identity(state, name).await
+}
+
+/// Creates an identity (`admin:identities`). The password is never logged or audited.
+pub async fn create_identity(
+    state: &AppState,
+    session: &Session,
+    args: NewIdentity,
+) -> Result<CreatedIdentity, ServiceError> {
+    require(
+        state,
+        session,
+        Permission::AdminIdentities,
+        "identity.create",
+    )
+    .await?;
+    check_roles_exist(state, &args.roles).await?;
+    let (password, generated) = match args.password {
+        Some(password) => (password, false),
+        None => (generate_password(GENERATED_PASSWORD_LEN), true),
+    };
+    let hash = hash_password_blocking(password.clone(), state.password_params).await?;
+    let mut identity = Identity::new(args.name, args.kind);
+    identity.roles = args.roles;
+    identity.password = Some(hash);
+    identity.require_client_certificate = args.require_client_certificate;
+    let draft = audit(state, session, "identity.create", Outcome::Success)
+        .object(identity.name.as_str())
+        .detail("kind", identity.kind.as_str())
+        .detail("roles", &join(&identity.roles))
+        .detail(
+            "require_client_certificate",
+            &identity.require_client_certificate.to_string(),
+        )
+        .detail("password", if generated { "generated" } else { "given" });
+    state
+        .store
+        .commit(
+            vec![Change::CreateIdentity(Box::new(identity.clone()))],
+            draft,
+        )
+        .await?;
+    Ok(CreatedIdentity {
+        identity,
+        generated_password: generated.then_some(password),
+    })
+}
+
+/// Changes an identity's roles, enabled flag or certificate binding (`admin:identities`).
+pub async fn update_identity(
+    state: &AppState,
+    session: &Session,
+    name: &IdentityName,
+    update: IdentityUpdate,
+) -> Result<Identity, ServiceError> {
+    require(
+        state,
+        session,
+        Permission::AdminIdentities,
+        "identity.update",
+    )
+    .await?;
+    let mut identity = load_identity(state, name).await?;
+    let mut draft =
+        audit(state, session, "identity.update", Outcome::Success).object(name.as_str());
+    if let Some(roles) = update.roles {
+        check_roles_exist(state, &roles).await?;
+        draft = draft.detail("roles", &join(&roles));
+        identity.roles = roles;
+    }
+    if let Some(enabled) = update.enabled {
+        draft = draft.detail("enabled", &enabled.to_string());
+        identity.enabled = enabled;
+    }
+    if let Some(bind) = update.require_client_certificate {
+        draft = draft.detail("require_client_certificate", &bind.to_string());
+        identity.require_client_certificate = bind;
+    }
+    state
+        .store
+        .commit(
+            vec![Change::UpdateIdentity(Box::new(identity.clone()))],
+            draft,
+        )
+        .await?;
+    Ok(identity)
+}
+
+/// Deletes an identity with its API keys and group memberships (`admin:identities`). An
+/// identity cannot delete itself (that would end the ceremony that authorised it).
+pub async fn delete_identity(
+    state: &AppState,
+    session: &Session,
+    name: &IdentityName,
+) -> Result<(), ServiceError> {
+    require(
+        state,
+        session,
+        Permission::AdminIdentities,
+        "identity.delete",
+    )
+    .await?;
+    if session.has_identity(name) {
+        return Err(ServiceError::Conflict(format!(
+            "identity {name} is logged in on this session: another administrator must delete it"
+        )));
+    }
+    load_identity(state, name).await?;
+    let draft = audit(state, session, "identity.delete", Outcome::Success).object(name.as_str());
+    state
+        .store
+        .commit(vec![Change::DeleteIdentity(name.clone())], draft)
+        .await?;
+    Ok(())
+}
+
+/// Clears an identity's lockout and failure counter (`admin:identities`).
+pub async fn unlock_identity(
+    state: &AppState,
+    session: &Session,
+    name: &IdentityName,
+) -> Result<Identity, ServiceError> {
+    require(
+        state,
+        session,
+        Permission::AdminIdentities,
+        "identity.unlock",
+    )
+    .await?;
+    let mut identity = load_identity(state, name).await?;
+    identity.unlock();
+    let draft = audit(state, session, "identity.unlock", Outcome::Success).object(name.as_str());
+    state
+        .store
+        .commit(
+            vec![Change::UpdateIdentity(Box::new(identity.clone()))],
+            draft,
+        )
+        .await?;
+    Ok(identity)
+}
+
+/// Sets an identity's password (`admin:identities`); `None` generates one, which is returned.
+pub async fn set_password(
+    state: &AppState,
+    session: &Session,
+    name: &IdentityName,
+    password: Option<Zeroizing<String>>,
+) -> Result<Option<Zeroizing<String>>, ServiceError> {
+    require(
+        state,
+        session,
+        Permission::AdminIdentities,
+        "identity.password",
+    )
+    .await?;
+    let mut identity = load_identity(state, name).await?;
+    let (password, generated) = match password {
+        Some(password) => (password, false),
+        None => (generate_password(GENERATED_PASSWORD_LEN), true),
+    };
+    identity.password =
+        Some(hash_password_blocking(password.clone(), state.password_params).await?);
+    let draft = audit(state, session, "identity.password", Outcome::Success)
+        .object(name.as_str())
+        .detail("password", if generated { "generated" } else { "given" });
+    state
+        .store
+        .commit(vec![Change::UpdateIdentity(Box::new(identity))], draft)
+        .await?;
+    Ok(generated.then_some(password))
+}
+
+/// Creates an API key for an identity (`admin:identities`); the token is returned once and
+/// only its hash is stored.
+pub async fn create_api_key(
+    state: &AppState,
+    session: &Session,
+    name: &IdentityName,
+    label: &str,
+) -> Result<NewApiKey, ServiceError> {
+    require(
+        state,
+        session,
+        Permission::AdminIdentities,
+        "identity.api-key",
+    )
+    .await?;
+    if label.len() > API_KEY_LABEL_MAX {
+        return Err(ServiceError::Invalid(format!(
+            "API key label is {} bytes: use at most {API_KEY_LABEL_MAX}",
+            label.len()
+        )));
+    }
+    load_identity(state, name).await?;
+    let key = generate_api_key(name.clone(), label, state.now(), &mut rand::rng());
+    let draft = audit(state, session, "identity.api-key", Outcome::Success)
+        .object(name.as_str())
+        .detail("key_id", key.record.id.as_str())
+        .detail("label", label);
+    state
+        .store
+        .commit(vec![Change::AddApiKey(key.record.clone())], draft)
+        .await?;
+    Ok(key)
+}
+
+// ---- roles --------------------------------------------------------------------------------
+
+async fn load_role(state: &AppState, name: &RoleName) -> Result<Role, ServiceError> {
+    state
+        .store
+        .get_role(name)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("role {name}")))
+}
+
+fn role_audit(draft: AuditDraft, role: &Role) -> AuditDraft {
+    draft
+        .object(role.name().as_str())
+        .detail("type", role.role_type().as_str())
+        .detail("logins_required", &role.logins_required().to_string())
+        .detail("permissions", &join(role.permissions()))
+        .detail("interfaces", &join(role.interfaces()))
+}
+
+/// All roles (`admin:roles`).
+pub async fn list_roles(state: &AppState, session: &Session) -> Result<Vec<Role>, ServiceError> {
+    require(state, session, Permission::AdminRoles, "role.list").await?;
+    Ok(state.store.list_roles().await?)
+}
+
+/// Creates a role (`admin:roles`).
+pub async fn create_role(
+    state: &AppState,
+    session: &Session,
+    role: Role,
+) -> Result<Role, ServiceError> {
+    require(state, session, Permission::AdminRoles, "role.create").await?;
+    let draft = role_audit(
+        audit(state, session, "role.create", Outcome::Success),
+        &role,
+    );
+    state
+        .store
+        .commit(vec![Change::CreateRole(role.clone())], draft)
+        .await?;
+    Ok(role)
+}
+
+/// Replaces a role's definition (`admin:roles`). Sessions already open keep the definition
+/// they logged in with.
+pub async fn update_role(
+    state: &AppState,
+    session: &Session,
+    role: Role,
+) -> Result<Role, ServiceError> {
+    require(state, session, Permission::AdminRoles, "role.update").await?;
+    load_role(state, role.name()).await?;
+    let draft = role_audit(
+        audit(state, session, "role.update", Outcome::Success),
+        &role,
+    );
+    state
+        .store
+        .commit(vec![Change::UpdateRole(role.clone())], draft)
+        .await?;
+    Ok(role)
+}
+
+/// Deletes a role no identity holds (`admin:roles`).
+pub async fn delete_role(
+    state: &AppState,
+    session: &Session,
+    name: &RoleName,
+) -> Result<(), ServiceError> {
+    require(state, session, Permission::AdminRoles, "role.delete").await?;
+    load_role(state, name).await?;
+    let holders: Vec<String> = state
+        .store
+        .list_identities()
+        .await?
+        .into_iter()
+        .filter(|i| i.roles.contains(name))
+        .map(|i| i.name.to_string())
+        .collect();
+    if !holders.is_empty() {
+        return Err(ServiceError::Conflict(format!(
+            "role {name} is held by {}: remove it from them first",
+            holders.join(", ")
+        )));
+    }
+    let draft = audit(state, session, "role.delete", Outcome::Success).object(name.as_str());
+    state
+        .store
+        .commit(vec![Change::DeleteRole(name.clone())], draft)
+        .await?;
+    Ok(())
+}
+
+// ---- commands and settings ----------------------------------------------------------------
+
+/// Host API commands and whether each is enabled (`admin:commands`). `known` lists the
+/// commands the server implements; enabled codes the server does not know are listed too.
+pub async fn list_commands(
+    state: &AppState,
+    session: &Session,
+    known: &[CommandCode],
+) -> Result<Vec<(CommandCode, bool)>, ServiceError> {
+    require(state, session, Permission::AdminCommands, "command.list").await?;
+    let enabled = state.store.enabled_commands().await?;
+    let mut all: BTreeSet<CommandCode> = known.iter().copied().collect();
+    all.extend(enabled.iter().copied());
+    Ok(all
+        .into_iter()
+        .map(|code| (code, enabled.contains(&code)))
+        .collect())
+}
+
+/// Enables or disables a Host API command (`admin:commands`).
+pub async fn set_command(
+    state: &AppState,
+    session: &Session,
+    code: CommandCode,
+    enabled: bool,
+) -> Result<(), ServiceError> {
+    require(state, session, Permission::AdminCommands, "command.set").await?;
+    let draft = audit(state, session, "command.set", Outcome::Success)
+        .object(code.as_str())
+        .detail("enabled", &enabled.to_string());
+    state
+        .store
+        .commit(vec![Change::SetCommandEnabled { code, enabled }], draft)
+        .await?;
+    Ok(())
+}
+
+/// The settings (`admin:settings`).
+pub async fn get_settings(state: &AppState, session: &Session) -> Result<Settings, ServiceError> {
+    require(state, session, Permission::AdminSettings, "settings.show").await?;
+    Ok(state.store.settings().await?)
+}
+
+/// Changes to the settings; `None` keeps a value.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SettingsUpdate {
+    /// Allow exporting private keys as password-protected PKCS#12.
+    pub allow_export_with_password: Option<bool>,
+    /// Failed logins before lockout.
+    pub lockout_threshold: Option<u32>,
+}
+
+/// Changes settings (`admin:settings`).
+pub async fn update_settings(
+    state: &AppState,
+    session: &Session,
+    update: SettingsUpdate,
+) -> Result<Settings, ServiceError> {
+    require(state, session, Permission::AdminSettings, "settings.update").await?;
+    let mut settings = state.store.settings().await?;
+    if let Some(allow) = update.allow_export_with_password {
+        settings.allow_export_with_password = allow;
+    }
+    if let Some(threshold) = update.lockout_threshold {
+        settings.lockout_threshold = threshold;
+    }
+    settings
+        .validate()
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    let mut draft = audit(state, session, "settings.update", Outcome::Success);
+    for (key, value) in settings.to_pairs() {
+        draft = draft.detail(key, &value);
+    }
+    state
+        .store
+        .commit(vec![Change::PutSettings(settings.clone())], draft)
+        .await?;
+    Ok(settings)
+}
+
+// ---- approval groups ----------------------------------------------------------------------
+
+async fn check_members(state: &AppState, group: &ApprovalGroup) -> Result<(), ServiceError> {
+    if group.members.len() > sigil_domain::group::MAX_GROUP_MEMBERS {
+        return Err(ServiceError::Invalid(format!(
+            "group {} has {} members: at most {} are allowed",
+            group.name,
+            group.members.len(),
+            sigil_domain::group::MAX_GROUP_MEMBERS
+        )));
+    }
+    for member in &group.members {
+        if state.store.get_identity(member).await?.is_none() {
+            return Err(ServiceError::Invalid(format!(
+                "identity {member} does not exist: create it before adding it to a group"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// All approval groups (`admin:groups`).
+pub async fn list_groups(
+    state: &AppState,
+    session: &Session,
+) -> Result<Vec<ApprovalGroup>, ServiceError> {
+    require(state, session, Permission::AdminGroups, "group.list").await?;
+    Ok(state.store.list_groups().await?)
+}
+
+/// Creates an approval group (`admin:groups`).
+pub async fn create_group(
+    state: &AppState,
+    session: &Session,
+    group: ApprovalGroup,
+) -> Result<ApprovalGroup, ServiceError> {
+    require(state, session, Permission::AdminGroups, "group.create").await?;
+    check_members(state, &group).await?;
+    let draft = audit(state, session, "group.create", Outcome::Success)
+        .object(group.name.as_str())
+        .detail("members", &join(&group.members));
+    state
+        .store
+        .commit(vec![Change::CreateGroup(group.clone())], draft)
+        .await?;
+    Ok(group)
+}
+
+/// Replaces a group's members (`admin:groups`).
+pub async fn update_group(
+    state: &AppState,
+    session: &Session,
+    group: ApprovalGroup,
+) -> Result<ApprovalGroup, ServiceError> {
+    require(state, session, Permission::AdminGroups, "group.update").await?;
+    if state.store.get_group(&group.name).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("group {}", group.name)));
+    }
+    check_members(state, &group).await?;
+    let draft = audit(state, session, "group.update", Outcome::Success)
+        .object(group.name.as_str())
+        .detail("members", &join(&group.members));
+    state
+        .store
+        .commit(vec![Change::UpdateGroup(group.clone())], draft)
+        .await?;
+    Ok(group)
+}
+
+/// Deletes a group no policy names (`admin:groups`).
+pub async fn delete_group(
+    state: &AppState,
+    session: &Session,
+    name: &GroupName,
+) -> Result<(), ServiceError> {
+    require(state, session, Permission::AdminGroups, "group.delete").await?;
+    if state.store.get_group(name).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("group {name}")));
+    }
+    let users: Vec<String> = state
+        .store
+        .list_policies()
+        .await?
+        .into_iter()
+        .filter(|p| p.approval_group() == Some(name))
+        .map(|p| p.alias().to_string())
+        .collect();
+    if !users.is_empty() {
+        return Err(ServiceError::Conflict(format!(
+            "group {name} approves for policies {}: change or delete them first",
+            users.join(", ")
+        )));
+    }
+    let draft = audit(state, session, "group.delete", Outcome::Success).object(name.as_str());
+    state
+        .store
+        .commit(vec![Change::DeleteGroup(name.clone())], draft)
+        .await?;
+    Ok(())
+}
+
+// ---- issuance policies --------------------------------------------------------------------
+
+/// A new issuance policy; the key comes from the certificate.
+#[derive(Debug, Clone)]
+pub struct NewPolicy {
+    /// Alias.
+    pub alias: PolicyAlias,
+    /// Serial of a code-signing certificate with a Sigil-held key.
+    pub certificate: SerialNumber,
+    /// RSA scheme.
+    pub rsa_scheme: RsaScheme,
+    /// Approvals required (0 = signed at once).
+    pub approvals_required: u32,
+    /// Approval group (required when approvals are).
+    pub approval_group: Option<GroupName>,
+    /// Allowed hashes (at least one).
+    pub hashes: BTreeSet<HashAlgorithm>,
+    /// Allowed formats (at least one).
+    pub formats: BTreeSet<SigningFormat>,
+    /// Request lifetime in seconds.
+    pub request_lifetime_secs: u32,
+    /// Roles whose sessions may use the policy (each must exist).
+    pub roles: BTreeSet<RoleName>,
+}
+
+/// Validates a policy against the store: the certificate exists, is a valid code-signing
+/// certificate with a Sigil-held key and not revoked; the group and roles exist.
+async fn validate_policy(
+    state: &AppState,
+    args: NewPolicy,
+) -> Result<IssuancePolicy, ServiceError> {
+    let certificate = state
+        .store
+        .get_certificate(&args.certificate)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "certificate {} does not exist: issue a code-signing certificate first (POST /api/v1/certificates)",
+                args.certificate
+            ))
+        })?;
+    let key_id = certificate.key_id.ok_or_else(|| {
+        ServiceError::Invalid(format!(
+            "certificate {} has no Sigil-held key: issue one with a generated key (key_algorithm) to sign with it",
+            args.certificate
+        ))
+    })?;
+    if certificate.profile != CertProfile::CodeSigning {
+        return Err(ServiceError::Invalid(format!(
+            "certificate {} has profile {}: policies sign with code-signing certificates",
+            args.certificate, certificate.profile
+        )));
+    }
+    if certificate.revocation.is_some() {
+        return Err(ServiceError::Invalid(format!(
+            "certificate {} is revoked: issue a new one",
+            args.certificate
+        )));
+    }
+    if certificate.not_after <= state.now() {
+        return Err(ServiceError::Invalid(format!(
+            "certificate {} expired on {}: issue a new one",
+            args.certificate, certificate.not_after
+        )));
+    }
+    if let Some(group) = &args.approval_group
+        && state.store.get_group(group).await?.is_none()
+    {
+        return Err(ServiceError::Invalid(format!(
+            "approval group {group} does not exist: create it first (POST /api/v1/groups)"
+        )));
+    }
+    check_roles_exist(state, &args.roles).await?;
+    IssuancePolicy::new(PolicyDraft {
+        alias: args.alias,
+        certificate: args.certificate,
+        key_id,
+        rsa_scheme: args.rsa_scheme,
+        approvals_required: args.approvals_required,
+        approval_group: args.approval_group,
+        hashes: args.hashes,
+        formats: args.formats,
+        request_lifetime_secs: args.request_lifetime_secs,
+        roles: args.roles,
+    })
+    .map_err(|e| ServiceError::Invalid(e.to_string()))
+}
+
+/// All policies (`admin:policies`).
+pub async fn list_policies(
+    state: &AppState,
+    session: &Session,
+) -> Result<Vec<IssuancePolicy>, ServiceError> {
+    require(state, session, Permission::AdminPolicies, "policy.list").await?;
+    Ok(state.store.list_policies().await?)
+}
+
+/// One policy (`admin:policies`).
+pub async fn get_policy(
+    state: &AppState,
+    session: &Session,
+    alias: &PolicyAlias,
+) -> Result<IssuancePolicy, ServiceError> {
+    require(state, session, Permission::AdminPolicies, "policy.show").await?;
+    state
+        .store
+        .get_policy(alias)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("policy {alias}")))
+}
+
+/// Creates an issuance policy (`admin:policies`).
+pub async fn create_policy(
+    state: &AppState,
+    session: &Session,
+    args: NewPolicy,
+) -> Result<IssuancePolicy, ServiceError> {
+    require(state, session, Permission::AdminPolicies, "policy.create").await?;
+    let policy = validate_policy(state, args).await?;
+    let d = policy.draft();
+    let draft = audit(state, session, "policy.create", Outcome::Success)
+        .object(d.alias.as_str())
+        .detail("certificate", d.certificate.as_str())
+        .detail("approvals_required", &d.approvals_required.to_string())
+        .detail(
+            "approval_group",
+            d.approval_group.as_ref().map_or("", GroupName::as_str),
+        )
+        .detail("hashes", &join(&d.hashes))
+        .detail("formats", &join(&d.formats))
+        .detail("roles", &join(&d.roles));
+    state
+        .store
+        .commit(vec![Change::CreatePolicy(Box::new(policy.clone()))], draft)
+        .await?;
+    Ok(policy)
+}
+
+/// Deletes a policy no request refers to (`admin:policies`).
+pub async fn delete_policy(
+    state: &AppState,
+    session: &Session,
+    alias: &PolicyAlias,
+) -> Result<(), ServiceError> {
+    require(state, session, Permission::AdminPolicies, "policy.delete").await?;
+    if state.store.get_policy(alias).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("policy {alias}")));
+    }
+    let draft = audit(state, session, "policy.delete", Outcome::Success).object(alias.as_str());
+    state
+        .store
+        .commit(vec![Change::DeletePolicy(alias.clone())], draft)
+        .await?;
+    Ok(())
+}
+
+// ---- audit --------------------------------------------------------------------------------
+
+/// Up to `limit` audit events from sequence number `from` (`audit:read`).
+pub async fn read_audit(
+    state: &AppState,
+    session: &Session,
+    from: u64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, ServiceError> {
+    require(state, session, Permission::AuditRead, "audit.read").await?;
+    let limit = if limit == 0 {
+        MAX_PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    };
+    Ok(state.store.read_audit(from, limit).await?)
+}
+
+/// The result of verifying the whole audit chain.
+#[derive(Debug, Clone)]
+pub struct ChainReport {
+    /// Events checked.
+    pub events: u64,
+    /// The stored head's sequence number.
+    pub head_seq: u64,
+    /// The first break, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+/// Verifies the whole audit chain against the stored head (`audit:read`), page by page.
+pub async fn verify_audit(
+    state: &AppState,
+    session: &Session,
+) -> Result<ChainReport, ServiceError> {
+    require(state, session, Permission::AuditRead, "audit.verify").await?;
+    // Read to the end, then the head; events appended meanwhile are read on the next pass,
+    // so a head beyond the last event read means events are missing at the end.
+    let mut verifier = ChainVerifier::new(ChainHead::GENESIS);
+    let mut events = 0u64;
+    let mut last_seq = 0u64;
+    let mut broken = None;
+    let head = loop {
+        let page = state
+            .store
+            .read_audit(last_seq.saturating_add(1), MAX_PAGE)
+            .await?;
+        if page.is_empty() {
+            let head = state.store.audit_head().await?;
+            if head.seq <= last_seq || last_seq == u64::MAX {
+                break head;
+            }
+            // Appended while reading: read them too (or find them missing).
+            let more = state
+                .store
+                .read_audit(last_seq.saturating_add(1), 1)
+                .await?;
+            if more.is_empty() {
+                break head;
+            }
+            continue;
+        }
+        let mut stop = false;
+        for event in &page {
+            if let Err(e) = verifier.push(event) {
+                broken = Some(e);
+                stop = true;
+                break;
+            }
+            events += 1;
+            last_seq = event.seq;
+        }
+        if stop {
+            break state.store.audit_head().await?;
+        }
+    };
+    if broken.is_none()
+        && let Err(e) = verifier.clone().finish(Some(&head))
+    {
+        broken = Some(e);
+    }
+    let outcome = if broken.is_some() {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    };
+    let mut draft = audit(state, session, "audit.verify", outcome)
+        .detail("events", &events.to_string())
+        .detail("head_seq", &head.seq.to_string());
+    if let Some(b) = &broken {
+        draft = draft.detail("break", &b.to_string());
+    }
+    state.store.commit(Vec::new(), draft).await?;
+    Ok(ChainReport {
+        events,
+        head_seq: head.seq,
+        broken,
+    })
+}
+
+fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
