@@ -2,6 +2,7 @@
 //! once. Handlers decode their wire format, call a service function with the caller's
 //! session, and encode the result or the [`ServiceError`].
 
+pub mod admin;
 pub mod auth;
 pub mod pki;
 pub mod requests;
