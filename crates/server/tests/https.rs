@@ -1,0 +1,963 @@
+//! The HTTPS JSON API against the real server: `init` + `start` on 127.0.0.1:0, real TLS
+//! (trusting only DATA/ca/root.pem), the generated administrator passwords, real SQLite.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sigil_server::RunningServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// A minimal HTTP/1.1-over-TLS client (one request per connection), so the test checks the
+/// wire format itself: status line, JSON body, headers.
+#[derive(Clone)]
+struct Client {
+    addr: SocketAddr,
+    tls: TlsConnector,
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+impl Reply {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+}
+
+impl Client {
+    fn new(addr: SocketAddr, root_ca: &Path) -> Self {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(root_ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Self {
+            addr,
+            tls: TlsConnector::from(Arc::new(config)),
+        }
+    }
+
+    async fn raw(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
+        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = self.tls.connect(name, tcp).await.unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        head.push_str("\r\n");
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(body).await.unwrap();
+        tls.flush().await.unwrap();
+        let mut out = Vec::new();
+        // The server may close without close_notify after the reply; what was read counts.
+        let _ = tls.read_to_end(&mut out).await;
+        parse_reply(&out)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.raw(method, &format!("/api/v1{path}"), token, body.as_bytes())
+            .await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call("PUT", path, Some(token), Some(body)).await
+    }
+
+    /// Logs `identity` in, on the session of `token` when given.
+    async fn login(&self, token: Option<&str>, identity: &str, password: &str) -> Reply {
+        self.call(
+            "POST",
+            "/login",
+            token,
+            Some(json!({"identity": identity, "password": password})),
+        )
+        .await
+    }
+}
+
+fn parse_reply(bytes: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP header in {text:?}"));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    let body = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
+    };
+    Reply { status, body }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+}
+
+/// A started deployment with both administrators' passwords.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    server: RunningServer,
+    client: Client,
+    admins: Vec<(String, String)>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let (dir, data, report) = common::deployment().await;
+        let server = sigil_server::start(common::config(&data)).await.unwrap();
+        let client = Client::new(server.https_addr(), &report.root_ca);
+        let admins = report
+            .admin_names
+            .iter()
+            .zip(&report.admin_password_files)
+            .map(|(name, file)| {
+                (
+                    name.clone(),
+                    std::fs::read_to_string(file).unwrap().trim().to_owned(),
+                )
+            })
+            .collect();
+        Self {
+            _dir: dir,
+            server,
+            client,
+            admins,
+        }
+    }
+
+    /// A session with both administrators logged in (dual control met).
+    async fn admin_session(&self) -> String {
+        let (n1, p1) = &self.admins[0];
+        let (n2, p2) = &self.admins[1];
+        let first = self.client.login(None, n1, p1).await;
+        assert_eq!(first.status, 200, "{first:?}");
+        let token = first.body["session"].as_str().unwrap().to_owned();
+        let second = self.client.login(Some(&token), n2, p2).await;
+        assert_eq!(second.status, 200, "{second:?}");
+        assert_eq!(second.body["logins_still_required"], 0, "{second:?}");
+        token
+    }
+
+    /// Creates a person identity holding `roles`; returns its generated password.
+    async fn person(&self, admin: &str, name: &str, roles: &[&str]) -> String {
+        let r = self
+            .client
+            .post(
+                "/identities",
+                admin,
+                json!({"name": name, "kind": "person", "roles": roles}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body["password"].as_str().unwrap().to_owned()
+    }
+}
+
+fn auditor_role() -> Value {
+    json!({
+        "name": "auditor", "type": "approver", "class": "principal", "logins_required": 1,
+        "permissions": ["audit:read"], "interfaces": ["https"]
+    })
+}
+
+#[tokio::test]
+async fn health_needs_no_session_and_everything_else_does() {
+    let f = Fixture::new().await;
+    let r = f.client.call("GET", "/health", None, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["status"], "ok");
+    assert!(r.body["version"].is_string());
+
+    let r = f.client.call("GET", "/roles", None, None).await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{r:?}");
+    let r = f.client.get("/roles", "0123456789abcdef").await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{r:?}");
+    assert!(r.message().contains("log in again"), "{r:?}");
+
+    let r = f.client.call("GET", "/no-such-route", None, None).await;
+    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{r:?}");
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_administrator_cannot_change_a_role_two_can() {
+    let f = Fixture::new().await;
+    let (n1, p1) = &f.admins[0];
+    let (n2, p2) = &f.admins[1];
+    let first = f.client.login(None, n1, p1).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.body["logins_still_required"], 1, "{first:?}");
+    assert_eq!(first.body["pending"][0]["role"], "administrator");
+    assert_eq!(first.body["pending"][0]["more_logins_needed"], 1);
+    assert_eq!(first.body["permissions"], json!([]));
+    let token = first.body["session"].as_str().unwrap().to_owned();
+
+    // One administrator alone: refused, and nothing changes.
+    let r = f.client.post("/roles", &token, auditor_role()).await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    assert!(r.message().contains("admin:roles"), "{r:?}");
+    assert!(r.message().contains("1 more login"), "{r:?}");
+    let r = f
+        .client
+        .put(
+            "/roles/administrator",
+            &token,
+            json!({"type": "administrator", "logins_required": 1,
+                   "permissions": ["admin:roles"], "interfaces": ["https"]}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+
+    // The same administrator again does not count twice.
+    let again = f.client.login(Some(&token), n1, p1).await;
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "ALREADY_LOGGED_IN"),
+        "{again:?}"
+    );
+
+    // A second, distinct administrator on the same session: dual control is met.
+    let second = f.client.login(Some(&token), n2, p2).await;
+    assert_eq!(second.status, 200, "{second:?}");
+    assert_eq!(second.body["logins_still_required"], 0);
+    assert!(
+        second.body.get("session").is_none(),
+        "the token stays the same"
+    );
+    assert_eq!(second.body["identities"], json!([n1, n2]));
+    let permissions = second.body["permissions"].as_array().unwrap();
+    assert!(permissions.contains(&json!("admin:roles")), "{second:?}");
+
+    let r = f.client.post("/roles", &token, auditor_role()).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["type"], "approver");
+    let r = f.client.post("/roles", &token, auditor_role()).await;
+    assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{r:?}");
+
+    let mut changed = auditor_role();
+    changed["permissions"] = json!(["audit:read", "audit:export"]);
+    let r = f.client.put("/roles/auditor", &token, changed).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["permissions"], json!(["audit:read", "audit:export"]));
+    let r = f.client.get("/roles/auditor", &token).await;
+    assert_eq!(r.body["permissions"], json!(["audit:read", "audit:export"]));
+
+    // Bad definitions are refused with the reason.
+    let mut bad = auditor_role();
+    bad["name"] = json!("zero");
+    bad["logins_required"] = json!(0);
+    let r = f.client.post("/roles", &token, bad).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    assert!(r.message().contains("logins required"), "{r:?}");
+    let mut bad = auditor_role();
+    bad["name"] = json!("typo");
+    bad["permissions"] = json!(["audit:everything"]);
+    let r = f.client.post("/roles", &token, bad).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+
+    // A role held by an identity cannot be deleted; an unused one can.
+    let r = f
+        .client
+        .call("DELETE", "/roles/administrator", Some(&token), None)
+        .await;
+    assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{r:?}");
+    let r = f
+        .client
+        .call("DELETE", "/roles/auditor", Some(&token), None)
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+
+    // Logout ends the session.
+    let r = f.client.call("POST", "/logout", Some(&token), None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f.client.get("/roles", &token).await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{r:?}");
+
+    // Every refusal and change is in the audit log, and the chain verifies.
+    let token = f.admin_session().await;
+    let r = f.client.get("/audit?from=1&limit=1000", &token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let events = r.body.as_array().unwrap();
+    let find = |action: &str, outcome: &str| {
+        events
+            .iter()
+            .any(|e| e["action"] == action && e["outcome"] == outcome)
+    };
+    assert!(find("role.create", "failure"), "{events:?}");
+    assert!(find("role.create", "success"));
+    assert!(find("role.update", "success"));
+    assert!(find("role.delete", "success"));
+    assert!(find("login", "success"));
+    let r = f.client.get("/audit/verify", &token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["ok"], true, "{r:?}");
+    assert!(r.body["events"].as_u64().unwrap() >= events.len() as u64);
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_role_with_one_login_works_after_one_login() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f.client.post("/roles", &admin, auditor_role()).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let password = f.person(&admin, "carol", &["auditor"]).await;
+    assert!(
+        password.len() >= 24,
+        "a generated password is returned once"
+    );
+    let r = f.client.get("/identities/carol", &admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.get("password").is_none(), "never shown again: {r:?}");
+    assert_eq!(r.body["has_password"], true);
+
+    let login = f.client.login(None, "carol", &password).await;
+    assert_eq!(login.status, 200, "{login:?}");
+    assert_eq!(login.body["logins_still_required"], 0);
+    assert_eq!(login.body["permissions"], json!(["audit:read"]));
+    let token = login.body["session"].as_str().unwrap();
+    let r = f.client.get("/audit?limit=5", token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body.as_array().unwrap().len(), 5);
+    let r = f.client.get("/audit/verify", token).await;
+    assert_eq!(r.body["ok"], true, "{r:?}");
+    // ...and nothing the role does not grant.
+    let r = f.client.get("/identities", token).await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    assert!(r.message().contains("admin:identities"), "{r:?}");
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_lock_the_identity_until_unlocked() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f
+        .client
+        .put("/settings", &admin, json!({"lockout_threshold": 3}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["lockout_threshold"], 3);
+    assert_eq!(r.body["allow_export_with_password"], false);
+    let r = f
+        .client
+        .put("/settings", &admin, json!({"lockout_threshold": 0}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f.client.post("/roles", &admin, auditor_role()).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let password = f.person(&admin, "dave", &["auditor"]).await;
+
+    // An unknown name and a wrong password look the same.
+    let unknown = f.client.login(None, "nobody", "wrong-password-123").await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (401, "AUTH_FAILED"),
+        "{unknown:?}"
+    );
+    for attempt in 1..=3 {
+        let r = f.client.login(None, "dave", "wrong-password-123").await;
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "AUTH_FAILED"),
+            "attempt {attempt}: {r:?}"
+        );
+        assert_eq!(r.message() == unknown.message(), attempt < 3, "{r:?}");
+    }
+    // Locked now: even the right password is refused, without checking it.
+    let r = f.client.login(None, "dave", &password).await;
+    assert_eq!((r.status, r.code()), (423, "IDENTITY_LOCKED"), "{r:?}");
+    let r = f.client.get("/identities/dave", &admin).await;
+    assert_eq!(r.body["locked"], true, "{r:?}");
+    assert_eq!(r.body["failed_logins"], 3, "{r:?}");
+
+    let r = f
+        .client
+        .post("/identities/dave/unlock", &admin, json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["locked"], false);
+    let r = f.client.login(None, "dave", &password).await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Disabled identities cannot log in.
+    let r = f
+        .client
+        .put("/identities/dave", &admin, json!({"enabled": false}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f.client.login(None, "dave", &password).await;
+    assert_eq!((r.status, r.code()), (403, "IDENTITY_DISABLED"), "{r:?}");
+
+    // A new password set by an administrator replaces the old one.
+    let r = f
+        .client
+        .put("/identities/dave", &admin, json!({"enabled": true}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/identities/dave/password",
+            &admin,
+            json!({"password": "a-new-long-password"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.body.get("password").is_none(),
+        "a given password is not echoed"
+    );
+    let r = f.client.login(None, "dave", &password).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = f.client.login(None, "dave", "a-new-long-password").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/identities/dave/password",
+            &admin,
+            json!({"password": "short"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+
+    // The audit log has the failures, the lock and the unlock, and no password.
+    let r = f.client.get("/audit?limit=1000", &admin).await;
+    let text = r.body.to_string();
+    assert!(text.contains("\"identity.unlock\""), "{text}");
+    assert!(text.contains("\"locked\":\"true\""), "{text}");
+    assert!(!text.contains(&password) && !text.contains("a-new-long-password"));
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn identities_groups_and_policies() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+
+    // A code-signing CA and a certificate with a Sigil-held key.
+    let r = f
+        .client
+        .post(
+            "/cas",
+            &admin,
+            json!({"name": "codesign", "key_algorithm": "ec-p256",
+                   "subject": "CN=Test Code Signing CA,O=Sigil Tests", "validity_days": 365}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(
+        r.body["certificate_pem"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    let r = f
+        .client
+        .post(
+            "/certificates",
+            &admin,
+            json!({"issuer": "codesign", "profile": "code-signing",
+                   "subject": "CN=Release Signing,O=Sigil Tests", "validity_days": 90,
+                   "key_algorithm": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let serial = r.body["serial"].as_str().unwrap().to_owned();
+    assert!(r.body["key_id"].is_string());
+    assert!(
+        r.body["chain_pem"]
+            .as_str()
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count()
+            >= 2
+    );
+
+    // The same certificate from a CSR: no Sigil-held key.
+    let dir = tempfile::tempdir().unwrap();
+    let (_key, csr) = common::openssl_csr(dir.path(), "external");
+    let r = f
+        .client
+        .post(
+            "/certificates",
+            &admin,
+            json!({"issuer": "codesign", "profile": "code-signing", "validity_days": 30,
+                   "csr_pem": String::from_utf8(csr).unwrap()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let csr_serial = r.body["serial"].as_str().unwrap().to_owned();
+    assert!(r.body["key_id"].is_null());
+
+    // Roles, identities, a group.
+    let r = f
+        .client
+        .post(
+            "/roles",
+            &admin,
+            json!({"name": "builder", "type": "application", "logins_required": 1,
+                   "permissions": ["signing:request"], "interfaces": ["host-api", "https"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/identities",
+            &admin,
+            json!({"name": "jenkins", "kind": "application", "roles": ["builder"],
+                   "password": "jenkins-password-1", "require_client_certificate": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(
+        r.body.get("password").is_none(),
+        "a given password is not echoed"
+    );
+    assert_eq!(r.body["require_client_certificate"], true);
+    let r = f
+        .client
+        .post("/identities", &admin, json!({"name": "x", "kind": "robot"}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/identities",
+            &admin,
+            json!({"name": "y", "kind": "person", "roles": ["ghost"]}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    assert!(r.message().contains("ghost"), "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/identities",
+            &admin,
+            json!({"name": "jenkins", "kind": "person"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{r:?}");
+
+    let key = f
+        .client
+        .post(
+            "/identities/jenkins/api-keys",
+            &admin,
+            json!({"label": "ci"}),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{key:?}");
+    assert!(key.body["token"].as_str().unwrap().starts_with("sigil_"));
+
+    let approver_password = f.person(&admin, "alice", &[]).await;
+    assert!(!approver_password.is_empty());
+    let r = f
+        .client
+        .post(
+            "/groups",
+            &admin,
+            json!({"name": "release-approvers", "members": ["alice"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/groups",
+            &admin,
+            json!({"name": "bad", "members": ["nobody"]}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+
+    // Policies: validated against the store.
+    let policy = |alias: &str, certificate: &str, group: Option<&str>, hashes: Value| {
+        json!({"alias": alias, "certificate": certificate, "rsa_scheme": "pkcs1v15",
+               "approvals_required": if group.is_some() { 1 } else { 0 },
+               "approval_group": group, "hashes": hashes, "formats": ["hash"],
+               "request_lifetime_secs": 3600, "roles": ["builder"]})
+    };
+    let r = f
+        .client
+        .post(
+            "/policies",
+            &admin,
+            policy(
+                "release",
+                &serial,
+                Some("release-approvers"),
+                json!(["sha256"]),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["approval_group"], "release-approvers");
+    let r = f
+        .client
+        .post(
+            "/policies",
+            &admin,
+            policy("p1", "abcdef", None, json!(["sha256"])),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "INVALID"),
+        "unknown certificate: {r:?}"
+    );
+    let r = f
+        .client
+        .post(
+            "/policies",
+            &admin,
+            policy("p2", &csr_serial, None, json!(["sha256"])),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "no key: {r:?}");
+    assert!(r.message().contains("no Sigil-held key"), "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/policies",
+            &admin,
+            policy("p3", &serial, Some("nope"), json!(["sha256"])),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "INVALID"),
+        "unknown group: {r:?}"
+    );
+    let r = f
+        .client
+        .post("/policies", &admin, policy("p4", &serial, None, json!([])))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "no hashes: {r:?}");
+    let r = f
+        .client
+        .post(
+            "/policies",
+            &admin,
+            policy("release", &serial, None, json!(["sha256"])),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{r:?}");
+
+    let r = f.client.get("/policies", &admin).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{r:?}");
+    let r = f.client.get("/policies/release", &admin).await;
+    assert_eq!(r.body["certificate"], serial.as_str());
+
+    // A group named by a policy cannot be deleted.
+    let r = f
+        .client
+        .call("DELETE", "/groups/release-approvers", Some(&admin), None)
+        .await;
+    assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{r:?}");
+    let r = f
+        .client
+        .put(
+            "/groups/release-approvers",
+            &admin,
+            json!({"members": ["alice", "jenkins"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["members"], json!(["alice", "jenkins"]));
+
+    // Revocation shows up on the certificate and in the CRL.
+    let r = f
+        .client
+        .post(
+            &format!("/certificates/{csr_serial}/revoke"),
+            &admin,
+            json!({"reason": "superseded"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["revocation"]["reason"], "superseded");
+    let r = f.client.get("/cas/codesign/crl", &admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let crl = dir.path().join("crl.pem");
+    std::fs::write(&crl, r.body["crl_pem"].as_str().unwrap()).unwrap();
+    let text = common::run_ok(
+        "openssl",
+        &["crl", "-in", crl.to_str().unwrap(), "-noout", "-text"],
+    );
+    assert!(
+        text.to_ascii_lowercase()
+            .contains(&csr_serial.to_ascii_lowercase()),
+        "{text}"
+    );
+
+    let r = f.client.get("/certificates?issuer=codesign", &admin).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 2, "{r:?}");
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn commands_can_be_disabled_and_enabled() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f.client.get("/commands", &admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let echo = |body: &Value| {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == "ECHO")
+            .map(|c| c["enabled"].clone())
+    };
+    assert_eq!(echo(&r.body), Some(json!(true)), "{r:?}");
+    let r = f
+        .client
+        .put("/commands/ECHO", &admin, json!({"enabled": false}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f.client.get("/commands", &admin).await;
+    assert_eq!(echo(&r.body), Some(json!(false)), "{r:?}");
+    let r = f
+        .client
+        .put("/commands/ECHO", &admin, json!({"enabled": true}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f.client.get("/commands", &admin).await;
+    assert_eq!(echo(&r.body), Some(json!(true)), "{r:?}");
+
+    let r = f
+        .client
+        .put("/commands/ZZZZ", &admin, json!({"enabled": true}))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{r:?}");
+    let r = f
+        .client
+        .put("/commands/echo", &admin, json!({"enabled": true}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f
+        .client
+        .put("/commands/ECHO", &admin, json!({"enabled": "yes"}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn key_export_is_refused_while_the_setting_is_off_and_opens_with_openssl_when_on() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f
+        .client
+        .post(
+            "/cas",
+            &admin,
+            json!({"name": "issuing", "key_algorithm": "ec-p256",
+                   "subject": "CN=Export Test CA", "validity_days": 365}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/certificates",
+            &admin,
+            json!({"issuer": "issuing", "profile": "tls-client", "subject": "CN=exported",
+                   "validity_days": 30, "key_algorithm": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let serial = r.body["serial"].as_str().unwrap().to_owned();
+    let export = format!("/certificates/{serial}/export");
+    let p12_password = "export-password-123";
+
+    let r = f.client.get("/settings", &admin).await;
+    assert_eq!(
+        r.body["allow_export_with_password"], false,
+        "off by default: {r:?}"
+    );
+    let r = f
+        .client
+        .post(&export, &admin, json!({"password": p12_password}))
+        .await;
+    assert!(r.status == 403 || r.status == 400, "{r:?}");
+    assert!(r.message().contains("allow_export_with_password"), "{r:?}");
+
+    let r = f
+        .client
+        .put(
+            "/settings",
+            &admin,
+            json!({"allow_export_with_password": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f
+        .client
+        .post(&export, &admin, json!({"password": p12_password}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(r.body["pkcs12_base64"].as_str().unwrap())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exported.p12");
+    std::fs::write(&file, der).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-in",
+            file.to_str().unwrap(),
+            "-info",
+            "-noout",
+            "-passin",
+            "env:SIGIL_TEST_P12",
+        ])
+        .env("SIGIL_TEST_P12", p12_password)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-in",
+            file.to_str().unwrap(),
+            "-nodes",
+            "-passin",
+            "env:SIGIL_TEST_P12",
+        ])
+        .env("SIGIL_TEST_P12", p12_password)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("PRIVATE KEY") && text.contains("CN = exported"),
+        "{text}"
+    );
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-in",
+            file.to_str().unwrap(),
+            "-info",
+            "-noout",
+            "-passin",
+            "env:SIGIL_TEST_P12",
+        ])
+        .env("SIGIL_TEST_P12", "the-wrong-password")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a wrong password must not open it");
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f
+        .client
+        .raw("POST", "/api/v1/roles", Some(&admin), b"{not json")
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f
+        .client
+        .post("/roles", &admin, json!({"name": "r", "unknown_field": 1}))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f.client.get("/identities/bad%20name", &admin).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f.client.get("/identities/ghost", &admin).await;
+    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{r:?}");
+    let r = f.client.get("/audit?from=x", &admin).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let r = f
+        .client
+        .raw("POST", "/api/v1/roles", Some(&admin), &big)
+        .await;
+    assert_eq!(r.status, 413, "{r:?}");
+    let r = f.client.login(None, "admin1", "").await;
+    assert_eq!(r.status, 401, "{r:?}");
+    f.server.shutdown().await;
+}
