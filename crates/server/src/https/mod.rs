@@ -22,6 +22,9 @@ mod views;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -116,6 +119,23 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .nest("/api/v1", api)
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::map_response(json_limit_error))
+}
+
+/// tower-http answers an oversized body with plain text; clients get the API's JSON error.
+async fn json_limit_error(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && response.headers().get(CONTENT_TYPE)
+            != Some(&HeaderValue::from_static("application/json"))
+    {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "INVALID",
+            format!("the request body is larger than {BODY_LIMIT} bytes"),
+        )
+        .into_response();
+    }
+    response
 }
 
 async fn not_found() -> ApiError {
