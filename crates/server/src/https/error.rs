@@ -59,11 +59,13 @@ impl ApiError {
     }
 
     /// The HTTP status.
+    #[cfg(test)]
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
     /// The error code.
+    #[cfg(test)]
     pub(crate) fn code(&self) -> &str {
         &self.code
     }
