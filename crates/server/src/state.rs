@@ -26,6 +26,24 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// State over an opened store and vault; the password cost comes from the configuration.
+    pub fn new(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        vault: KeyVault,
+        host_api_tls: SwappableConfig,
+        https_tls: SwappableConfig,
+    ) -> Self {
+        Self {
+            password_params: config.password_params,
+            config,
+            store,
+            vault,
+            host_api_tls,
+            https_tls,
+        }
+    }
+
     /// The current time, truncated to whole seconds (what the store and the wire keep).
     pub fn now(&self) -> OffsetDateTime {
         let now = OffsetDateTime::now_utc();

@@ -61,12 +61,14 @@ pub fn run_ok(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `openssl s_client` against `addr`, sending `input` and waiting for the server to close or
-/// answer; returns (success, stdout, stderr).
+/// `openssl s_client` against `addr` (server name `localhost`, verifying the server against
+/// `ca`), with `extra` arguments, writing `input` then closing stdin. Returns (exit success,
+/// stdout, stderr).
 pub fn s_client(
     addr: SocketAddr,
     ca: &Path,
     cert_key: Option<(&Path, &Path)>,
+    extra: &[&str],
     input: &[u8],
 ) -> (bool, String, String) {
     use std::io::Write;
@@ -79,7 +81,6 @@ pub fn s_client(
         "-CAfile".into(),
         ca.display().to_string(),
         "-verify_return_error".into(),
-        "-quiet".into(),
     ];
     if let Some((cert, key)) = cert_key {
         args.extend([
@@ -89,6 +90,7 @@ pub fn s_client(
             key.display().to_string(),
         ]);
     }
+    args.extend(extra.iter().map(|a| a.to_string()));
     let mut child = Command::new("openssl")
         .args(&args)
         .stdin(Stdio::piped())
@@ -98,16 +100,39 @@ pub fn s_client(
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input).unwrap();
-    // Keep stdin open until the server answers or closes: `-quiet` implies -ign_eof.
-    let out = {
-        drop(stdin);
-        child.wait_with_output().unwrap()
-    };
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A client key and CSR made by openssl (EC P-256) with subject `/CN=<cn>`; returns the key
+/// path and the CSR PEM.
+pub fn openssl_csr(dir: &Path, cn: &str) -> (PathBuf, Vec<u8>) {
+    let key = dir.join(format!("{cn}.key"));
+    let csr = dir.join(format!("{cn}.csr"));
+    run_ok(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-subj",
+            &format!("/CN={cn}"),
+            "-out",
+            csr.to_str().unwrap(),
+        ],
+    );
+    (key, std::fs::read(&csr).unwrap())
 }
 
 /// Mode bits of a file.
