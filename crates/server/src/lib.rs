@@ -24,6 +24,7 @@ mod https;
 pub mod init;
 pub mod paths;
 pub mod profile;
+pub mod quickstart;
 pub mod server;
 pub mod service;
 pub mod state;

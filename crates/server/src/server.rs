@@ -65,6 +65,15 @@ pub struct RunningServer {
 /// A deployment whose master key is split into key components cannot start this way: use
 /// [`unseal_with_components`] and [`start_with_master_key`].
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let (store, master) = open_with_key_file(&config).await?;
+    launch(config, store, master).await
+}
+
+/// Opens the store of a deployment whose master key is in the development key file, and
+/// reads the key (with the warning the file deserves, every time).
+pub(crate) async fn open_with_key_file(
+    config: &ServerConfig,
+) -> Result<(Arc<dyn Store>, MasterKey), ServerError> {
     let store = sigil_store::open(&config.database_url()).await?;
     let record = custody_record(store.as_ref()).await?;
     let master = match record.scheme() {
@@ -91,7 +100,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             )));
         }
     };
-    launch(config, store, master).await
+    Ok((store, master))
 }
 
 /// Starts with a master key already unsealed (from [`unseal_with_components`]); it is
