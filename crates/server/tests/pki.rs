@@ -50,12 +50,12 @@ async fn cas_and_certificates_verify_with_openssl() {
     let root_pem = write_pem(
         dir.path(),
         "root.pem",
-        &pki::chain_pem(&[root.certificate_der.clone()]).unwrap(),
+        &pki::chain_pem(std::slice::from_ref(&root.certificate_der)).unwrap(),
     );
     let inter_pem = write_pem(
         dir.path(),
         "inter.pem",
-        &pki::chain_pem(&[inter.certificate_der.clone()]).unwrap(),
+        &pki::chain_pem(std::slice::from_ref(&inter.certificate_der)).unwrap(),
     );
     let out = common::run_ok(
         "openssl",
