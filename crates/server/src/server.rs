@@ -88,8 +88,8 @@ pub(crate) async fn open_with_key_file(
         } => {
             return Err(ServerError::State(format!(
                 "this deployment's master key is split into key components ({threshold} of \
-                 {count} needed): start the server with the custodians' components (sigil \
-                 server --unseal) instead of a key file"
+                 {count} needed) and there is no key file to read: start the server with \
+                 {threshold} of the custodians' components"
             )));
         }
         _ => {
