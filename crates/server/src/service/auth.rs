@@ -1,1 +1,143 @@
 //! Logging identities in on a session (both interfaces): the login decision, lockout, audit.
+//!
+//! The password check runs on the blocking pool (argon2id takes tens of milliseconds), the
+//! failure counter moves atomically in the store, and every attempt — success or refusal — is
+//! an audit event committed together with the counter change.
+
+use sigil_domain::{
+    AuditDraft, Change, IdentityName, LoginAttempt, LoginProgress, LoginRefusal, Outcome, Role,
+    Secret, Session, decide_login,
+};
+use sigil_proto::ErrorCode;
+use zeroize::Zeroizing;
+
+use super::ServiceError;
+use crate::AppState;
+
+/// Who is logging in and from where, besides the password.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoginContext<'a> {
+    /// CN of the TLS client certificate, when the connection presented one (checked against
+    /// identities bound to a certificate).
+    pub peer_cn: Option<&'a str>,
+    /// Source address, for the audit log.
+    pub source: Option<&'a str>,
+}
+
+/// Checks `password` for the identity `name` and, when accepted, adds the identity to
+/// `session` (dual control: a role applies once enough distinct holders logged in).
+///
+/// Refusals: `AUTH_FAILED` (unknown name or wrong password, not told apart),
+/// `IDENTITY_LOCKED`, `IDENTITY_DISABLED`, `CERT_MISMATCH`, `NOT_PERMITTED` (no role of the
+/// identity may be used on the session's interface), `ALREADY_LOGGED_IN` (the identity is
+/// already on this session: dual control needs a different one), `SERVER_BUSY` (session full).
+/// Returns the progress; [`LoginProgress::logins_still_required`] is what `RKLO` answers.
+pub async fn login(
+    state: &AppState,
+    session: &mut Session,
+    name: &str,
+    password: &[u8],
+    context: LoginContext<'_>,
+) -> Result<LoginProgress, ServiceError> {
+    let interface = session.interface();
+    let identity = match IdentityName::new(name) {
+        Ok(n) => state.store.get_identity(&n).await?,
+        Err(_) => None,
+    };
+    let roles: Vec<Role> = match &identity {
+        Some(identity) => state
+            .store
+            .list_roles()
+            .await?
+            .into_iter()
+            .filter(|r| identity.roles.contains(r.name()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let threshold = state.store.settings().await?.lockout_threshold;
+    let params = state.password_params;
+    let password = Zeroizing::new(password.to_vec());
+    let peer_cn = context.peer_cn.map(str::to_owned);
+    // argon2id is CPU work: keep it off the async workers.
+    let (identity, roles, decision) = tokio::task::spawn_blocking(move || {
+        let decision = decide_login(&LoginAttempt {
+            identity: identity.as_ref(),
+            roles: &roles,
+            secret: Secret::Password(&password),
+            peer_cn: peer_cn.as_deref(),
+            interface,
+            lockout_threshold: threshold,
+            password_params: params,
+        });
+        (identity, roles, decision)
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("login task failed: {e}")))?;
+
+    let draft = |outcome: Outcome| {
+        let mut draft = AuditDraft::new(state.now(), "login", outcome)
+            .identity(name)
+            .interface(interface);
+        if let Some(source) = context.source {
+            draft = draft.source(source);
+        }
+        draft
+    };
+    let changes = match (&identity, decision.state_change) {
+        (Some(identity), Some(change)) => vec![Change::RecordLogin {
+            identity: identity.name.clone(),
+            change,
+        }],
+        _ => Vec::new(),
+    };
+    if let Err(refusal) = decision.result {
+        let mut event = draft(Outcome::Failure).detail("reason", &refusal.to_string());
+        if decision.locks_now {
+            event = event.detail("locked", "true");
+        }
+        state.store.commit(changes, event).await?;
+        return Err(refusal_error(&refusal, decision.locks_now));
+    }
+    let Some(identity) = identity else {
+        // decide_login never accepts a missing identity; answer as for a wrong password.
+        return Err(ServiceError::refused(
+            ErrorCode::AuthFailed,
+            LoginRefusal::AuthFailed.to_string(),
+        ));
+    };
+    if session.has_identity(&identity.name) {
+        let event = draft(Outcome::Failure).detail("reason", "already logged in on this session");
+        state.store.commit(changes, event).await?;
+        return Err(ServiceError::refused(
+            ErrorCode::AlreadyLoggedIn,
+            format!(
+                "identity {name} is already logged in on this session: dual control needs a different identity"
+            ),
+        ));
+    }
+    // Log in on a copy so that a failed audit write leaves the session unchanged.
+    let mut next = session.clone();
+    let progress = next.login(&identity, &roles).map_err(|e| {
+        ServiceError::refused(ErrorCode::ServerBusy, format!("{e}: start a new session"))
+    })?;
+    state.store.commit(changes, draft(Outcome::Success)).await?;
+    *session = next;
+    Ok(progress)
+}
+
+/// The wire error of a login refusal.
+fn refusal_error(refusal: &LoginRefusal, locked_now: bool) -> ServiceError {
+    let code = match refusal {
+        LoginRefusal::Locked => ErrorCode::IdentityLocked,
+        LoginRefusal::Disabled => ErrorCode::IdentityDisabled,
+        LoginRefusal::CertMismatch => ErrorCode::CertMismatch,
+        LoginRefusal::InterfaceNotAllowed => ErrorCode::NotPermitted,
+        _ => ErrorCode::AuthFailed,
+    };
+    let message = if locked_now {
+        "authentication failed, and the identity is now locked after too many failed logins: ask an administrator to unlock it".to_owned()
+    } else {
+        refusal.to_string()
+    };
+    ServiceError::refused(code, message)
+}

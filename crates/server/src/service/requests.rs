@@ -1,1 +1,456 @@
-//! Signing requests: upload, read, approve, deny, and producing the signature.
+//! Signing requests: upload, read, list, approve, deny, and producing the signature.
+//!
+//! Shared by the Host API (`RAU*`/`RAG*`) and the HTTPS API (`/requests`). Every transition
+//! is one store commit with its audit event (object: the request id). Concurrent changes to
+//! one request are caught by the store's revision check; the loser reloads and retries.
+//!
+//! Who may read a request: its requester, a session with `signing:read-all`, and an approver
+//! (`signing:approve`) who is a member of the request's approval group — approvers must see
+//! what they judge. Everyone else gets `REQUEST_NOT_FOUND`, as for an unknown id.
+
+use sigil_domain::{
+    ApprovalProgress, AuditDraft, Change, IdentityName, Outcome, Permission, RequestError,
+    RequestFilter, RequestId, RequestStatus, Session, SigningRequest, Upload, UploadError,
+};
+use sigil_proto::ErrorCode;
+
+use super::ServiceError;
+use super::signing;
+use crate::AppState;
+
+/// How often a transition is retried after losing a revision race.
+const MAX_RETRIES: usize = 5;
+
+/// Submits a signing request under the policy `policy` (an alias) for the session's principal.
+///
+/// Refusals: `NOT_LOGGED_IN`, `POLICY_NOT_FOUND` (unknown or not visible to the session),
+/// `FORMAT_NOT_ALLOWED`, `HASH_NOT_ALLOWED`, `DIGEST_LENGTH`, `METADATA_TOO_LARGE`. Nothing is
+/// stored on a refusal (but the audit event). When the policy requires no approval the
+/// request is signed before this returns; if that fails the request is stored as failed and
+/// the answer is `SIGNING_FAILED`.
+pub async fn upload(
+    state: &AppState,
+    session: &Session,
+    policy: &str,
+    upload: Upload,
+) -> Result<SigningRequest, ServiceError> {
+    let requester = principal(session)?.clone();
+    let found = match sigil_domain::PolicyAlias::new(policy) {
+        Ok(alias) => state.store.get_policy(&alias).await?,
+        Err(_) => None,
+    };
+    let checked = sigil_domain::check_upload(
+        found.as_ref(),
+        session,
+        upload.format,
+        upload.hash,
+        upload.digest.len(),
+        &upload.metadata,
+    );
+    let now = state.now();
+    let policy = match (found, checked) {
+        (Some(policy), Ok(())) => policy,
+        (_, Err(refusal)) => {
+            let error = upload_error(&refusal);
+            let draft = audit(state, session, "request.create", Outcome::Failure)
+                .detail("policy", policy)
+                .detail("format", upload.format.as_str())
+                .detail("reason", &refusal.to_string());
+            state.store.commit(Vec::new(), draft).await?;
+            return Err(error);
+        }
+        (None, Ok(())) => {
+            return Err(ServiceError::refused(
+                ErrorCode::PolicyNotFound,
+                UploadError::PolicyNotFound.to_string(),
+            ));
+        }
+    };
+    let id = RequestId::generate(&mut rand::rng());
+    let request = SigningRequest::new(id, &policy, requester, upload, now);
+    let mut draft = audit(state, session, "request.create", Outcome::Success)
+        .object(&id.to_string())
+        .detail("policy", policy.alias().as_str())
+        .detail("format", request.format().as_str())
+        .detail("hash", request.hash().as_str())
+        .detail("digest", &hex::encode(request.digest()))
+        .detail(
+            "approvals_required",
+            &request.approvals_required().to_string(),
+        );
+    if let Some(name) = &request.metadata().file_name {
+        draft = draft.detail("file_name", name);
+    }
+    state
+        .store
+        .commit(vec![Change::CreateRequest(Box::new(request))], draft)
+        .await?;
+    let stored = load(state, id).await?;
+    if stored.status() != RequestStatus::Approved {
+        return Ok(stored);
+    }
+    // No approval needed: sign before answering.
+    let signed = sign_approved(state, stored).await?;
+    if let sigil_domain::RequestState::Failed { reason, .. } = signed.state() {
+        return Err(ServiceError::refused(
+            ErrorCode::SigningFailed,
+            format!("request {id}: {reason}"),
+        ));
+    }
+    Ok(signed)
+}
+
+/// One request, as the session may see it. A pending request past its expiry is moved to
+/// `expired` (and persisted) first; an approved request whose signature is missing (the server
+/// stopped in between) is signed now.
+///
+/// Refusals: `NOT_LOGGED_IN`, `REQUEST_NOT_FOUND` (unknown or not readable by the session).
+pub async fn get(
+    state: &AppState,
+    session: &Session,
+    id: RequestId,
+) -> Result<SigningRequest, ServiceError> {
+    principal(session)?;
+    let request = readable(state, session, id).await?;
+    let request = expire_if_due(state, request).await?;
+    if request.status() == RequestStatus::Approved {
+        return sign_approved(state, request).await;
+    }
+    Ok(request)
+}
+
+/// Requests matching `filter` that the session may read, newest first. Pending requests past
+/// their expiry are reported (and persisted) as expired.
+pub async fn list(
+    state: &AppState,
+    session: &Session,
+    filter: RequestFilter,
+) -> Result<Vec<SigningRequest>, ServiceError> {
+    principal(session)?;
+    let mut filter = filter;
+    let read_all = session.has(Permission::SigningReadAll);
+    let approver = session.has(Permission::SigningApprove);
+    if !read_all && !approver {
+        // Only one's own requests: narrow the query to the principal.
+        match &filter.requester {
+            Some(requester) if !session.has_identity(requester) => return Ok(Vec::new()),
+            Some(_) => {}
+            None => filter.requester = session.principal().cloned(),
+        }
+    }
+    let groups = if read_all {
+        Vec::new()
+    } else {
+        state.store.list_groups().await?
+    };
+    let mut out = Vec::new();
+    for request in state.store.list_requests(&filter).await? {
+        if read_all || may_read(session, &request, &groups) {
+            out.push(expire_if_due(state, request).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// Approves request `id` as an identity of `session` (a member of the request's approval
+/// group holding `signing:approve`, never the requester, each identity once). When the quorum
+/// is reached the request is signed before this returns; the answer is then `signed` (or
+/// `failed`, with the reason).
+///
+/// Refusals: `NOT_LOGGED_IN`, `NOT_PERMITTED` (no `signing:approve`, not a member, own
+/// request, already approved), `REQUEST_NOT_FOUND`, `REQUEST_NOT_PENDING`, `INVALID`
+/// (comment too long).
+pub async fn approve(
+    state: &AppState,
+    session: &Session,
+    id: RequestId,
+    comment: &str,
+) -> Result<SigningRequest, ServiceError> {
+    let updated = transition(
+        state,
+        session,
+        id,
+        "request.approve",
+        |request, group, now| {
+            let approver = acting_identity(session, request, group);
+            request
+                .approve(&approver, session, group, comment, now)
+                .map(|progress| {
+                    let detail = match progress {
+                        ApprovalProgress::QuorumReached => "quorum reached".to_owned(),
+                        ApprovalProgress::Recorded { remaining } => {
+                            format!("{remaining} more approval(s) needed")
+                        }
+                    };
+                    (approver, detail)
+                })
+        },
+    )
+    .await?;
+    if updated.status() == RequestStatus::Approved {
+        return sign_approved(state, updated).await;
+    }
+    Ok(updated)
+}
+
+/// Denies request `id` with `reason` (any member of the approval group holding
+/// `signing:approve`; the reason reaches the requester).
+///
+/// Refusals: as for [`approve`].
+pub async fn deny(
+    state: &AppState,
+    session: &Session,
+    id: RequestId,
+    reason: &str,
+) -> Result<SigningRequest, ServiceError> {
+    transition(state, session, id, "request.deny", |request, group, now| {
+        let by = acting_identity(session, request, group);
+        request
+            .deny(&by, session, group, reason, now)
+            .map(|()| (by, "denied".to_owned()))
+    })
+    .await
+}
+
+/// Loads, checks and applies an approve/deny `change`, retrying on a revision conflict, and
+/// commits it with an audit event. Refusals are audited too.
+async fn transition<F>(
+    state: &AppState,
+    session: &Session,
+    id: RequestId,
+    action: &str,
+    change: F,
+) -> Result<SigningRequest, ServiceError>
+where
+    F: Fn(
+        &mut SigningRequest,
+        Option<&sigil_domain::ApprovalGroup>,
+        time::OffsetDateTime,
+    ) -> Result<(IdentityName, String), RequestError>,
+{
+    principal(session)?;
+    if !session.has(Permission::SigningApprove) {
+        return Err(ServiceError::refused(
+            ErrorCode::NotPermitted,
+            "approving and denying need the signing:approve permission: log in as an approver",
+        ));
+    }
+    for _ in 0..MAX_RETRIES {
+        let request = readable(state, session, id).await?;
+        let mut request = expire_if_due(state, request).await?;
+        let group = match request.approval_group() {
+            Some(name) => state.store.get_group(name).await?,
+            None => None,
+        };
+        let now = state.now();
+        let (actor, detail) = match change(&mut request, group.as_ref(), now) {
+            Ok(done) => done,
+            Err(refusal) => {
+                let draft = audit(state, session, action, Outcome::Failure)
+                    .object(&id.to_string())
+                    .detail("reason", &refusal.to_string());
+                state.store.commit(Vec::new(), draft).await?;
+                return Err(request_error(&refusal));
+            }
+        };
+        let draft = audit(state, session, action, Outcome::Success)
+            .identity(actor.as_str())
+            .object(&id.to_string())
+            .detail("result", &detail);
+        match state
+            .store
+            .commit(vec![Change::UpdateRequest(Box::new(request))], draft)
+            .await
+        {
+            Ok(_) => return load(state, id).await,
+            Err(sigil_domain::StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::refused(
+        ErrorCode::ServerBusy,
+        "the request kept changing while this change was applied: retry",
+    ))
+}
+
+/// Signs an approved request and stores the result (or the failure). Returns the stored
+/// request; when another task stored a result first, that one.
+async fn sign_approved(
+    state: &AppState,
+    request: SigningRequest,
+) -> Result<SigningRequest, ServiceError> {
+    let id = request.id();
+    let outcome = signing::sign(state, &request).await;
+    let mut request = request;
+    let now = state.now();
+    let draft = AuditDraft::new(now, "request.sign", Outcome::Success)
+        .identity(request.requester().as_str())
+        .object(&id.to_string());
+    let draft = match outcome {
+        Ok(result) => {
+            request
+                .mark_signed(result, now)
+                .map_err(|e| request_error(&e))?;
+            draft.detail("policy", request.policy().as_str())
+        }
+        Err(failure) => {
+            tracing::warn!(request = %id, error = %failure, "signing failed");
+            request
+                .mark_failed(&failure.to_string(), now)
+                .map_err(|e| request_error(&e))?;
+            AuditDraft::new(now, "request.sign", Outcome::Failure)
+                .identity(request.requester().as_str())
+                .object(&id.to_string())
+                .detail("reason", &failure.to_string())
+        }
+    };
+    match state
+        .store
+        .commit(vec![Change::UpdateRequest(Box::new(request))], draft)
+        .await
+    {
+        // A concurrent reader signed it first: theirs stands.
+        Ok(_) | Err(sigil_domain::StoreError::Conflict { .. }) => load(state, id).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Moves a pending request past its expiry to `expired` and persists it (once: a lost race
+/// means another task did it).
+async fn expire_if_due(
+    state: &AppState,
+    mut request: SigningRequest,
+) -> Result<SigningRequest, ServiceError> {
+    let now = state.now();
+    if !request.expire_if_due(now) {
+        return Ok(request);
+    }
+    let id = request.id();
+    let draft = AuditDraft::new(now, "request.expire", Outcome::Success)
+        .identity(request.requester().as_str())
+        .object(&id.to_string());
+    match state
+        .store
+        .commit(vec![Change::UpdateRequest(Box::new(request))], draft)
+        .await
+    {
+        Ok(_) | Err(sigil_domain::StoreError::Conflict { .. }) => load(state, id).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The request if the session may read it, else `REQUEST_NOT_FOUND`.
+async fn readable(
+    state: &AppState,
+    session: &Session,
+    id: RequestId,
+) -> Result<SigningRequest, ServiceError> {
+    let request = state.store.get_request(id).await?.ok_or_else(not_found)?;
+    if request.check_read(session).is_ok() {
+        return Ok(request);
+    }
+    if session.has(Permission::SigningApprove)
+        && let Some(name) = request.approval_group()
+        && let Some(group) = state.store.get_group(name).await?
+        && session.identities().iter().any(|i| group.is_member(i))
+    {
+        return Ok(request);
+    }
+    Err(not_found())
+}
+
+/// [`readable`] without the store, for lists.
+fn may_read(
+    session: &Session,
+    request: &SigningRequest,
+    groups: &[sigil_domain::ApprovalGroup],
+) -> bool {
+    if request.check_read(session).is_ok() {
+        return true;
+    }
+    session.has(Permission::SigningApprove)
+        && request.approval_group().is_some_and(|name| {
+            groups
+                .iter()
+                .any(|g| &g.name == name && session.identities().iter().any(|i| g.is_member(i)))
+        })
+}
+
+/// Which logged-in identity acts on `request`: the first member of its group that is not the
+/// requester; failing that the principal (so the domain names the right refusal).
+fn acting_identity(
+    session: &Session,
+    request: &SigningRequest,
+    group: Option<&sigil_domain::ApprovalGroup>,
+) -> IdentityName {
+    session
+        .identities()
+        .iter()
+        .find(|i| *i != request.requester() && group.is_some_and(|g| g.is_member(i)))
+        .or_else(|| session.principal())
+        .cloned()
+        .unwrap_or_else(|| request.requester().clone())
+}
+
+async fn load(state: &AppState, id: RequestId) -> Result<SigningRequest, ServiceError> {
+    state.store.get_request(id).await?.ok_or_else(not_found)
+}
+
+fn principal(session: &Session) -> Result<&IdentityName, ServiceError> {
+    session
+        .principal()
+        .ok_or_else(|| ServiceError::refused(ErrorCode::NotLoggedIn, "not logged in: log in first"))
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::refused(
+        ErrorCode::RequestNotFound,
+        RequestError::NotFound.to_string(),
+    )
+}
+
+fn audit(state: &AppState, session: &Session, action: &str, outcome: Outcome) -> AuditDraft {
+    let mut draft = AuditDraft::new(state.now(), action, outcome).interface(session.interface());
+    if let Some(principal) = session.principal() {
+        draft = draft.identity(principal.as_str());
+    }
+    draft
+}
+
+/// The wire error of an upload refusal.
+pub fn upload_error(refusal: &UploadError) -> ServiceError {
+    let code = match refusal {
+        UploadError::PolicyNotFound => ErrorCode::PolicyNotFound,
+        UploadError::HashNotAllowed { .. } => ErrorCode::HashNotAllowed,
+        UploadError::FormatNotAllowed { .. } => ErrorCode::FormatNotAllowed,
+        UploadError::DigestLength { .. } => ErrorCode::DigestLength,
+        UploadError::Metadata(_) => ErrorCode::MetadataTooLarge,
+        _ => ErrorCode::BadValue,
+    };
+    let message = match refusal {
+        UploadError::HashNotAllowed { .. } => {
+            format!("{refusal}: use one the policy lists (RAGA, `sigil policies show`)")
+        }
+        UploadError::FormatNotAllowed { .. } => {
+            format!("{refusal}: use a policy that allows it")
+        }
+        UploadError::DigestLength { .. } => format!("{refusal}: send the whole digest"),
+        UploadError::Metadata(_) => format!("{refusal}: shorten it"),
+        _ => refusal.to_string(),
+    };
+    ServiceError::refused(code, message)
+}
+
+/// The wire error of a refused transition or read.
+pub fn request_error(refusal: &RequestError) -> ServiceError {
+    let code = match refusal {
+        RequestError::NotPending { .. } | RequestError::Expired => ErrorCode::RequestNotPending,
+        RequestError::NotFound => ErrorCode::RequestNotFound,
+        RequestError::CommentTooLong { .. } => {
+            return ServiceError::Invalid(format!("{refusal}: shorten it"));
+        }
+        RequestError::WrongState { .. } => ErrorCode::RequestNotPending,
+        _ => ErrorCode::NotPermitted,
+    };
+    ServiceError::refused(code, refusal.to_string())
+}

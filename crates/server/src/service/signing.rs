@@ -1,0 +1,196 @@
+//! Producing a signature for an approved request: the policy's key and certificate chain,
+//! then raw hash signing, Authenticode or JAR, on the blocking pool.
+//!
+//! Every raw signature is verified against the certificate's public key before it is kept
+//! (the CMS builder does the same for Authenticode and JAR), so a faulty key never yields a
+//! bad signature silently.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sigil_domain::{HashAlgorithm, IssuancePolicy, RsaScheme, SigningFormat, SigningRequest};
+use sigil_keys::{RsaPadding, SigningKey, SoftwareKey};
+use sigil_pki::cms::CmsSigner;
+use sigil_pki::x509_cert::Certificate;
+use sigil_pki::x509_cert::der::{Decode, Encode};
+
+use super::ServiceError;
+use crate::AppState;
+use crate::service::pki::Pki;
+
+/// Why a signature could not be made. The message is safe to show to the requester (no key
+/// material); details beyond it go to the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SigningError(pub String);
+
+/// The key algorithm name of a policy's key, as `RAGA` reports it (e.g. `rsa-3072`).
+pub async fn key_algorithm(
+    state: &AppState,
+    policy: &IssuancePolicy,
+) -> Result<String, ServiceError> {
+    let sealed = state
+        .store
+        .get_sealed_key(policy.draft().key_id)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::Internal(format!(
+                "the key of policy {} is missing from the store",
+                policy.alias()
+            ))
+        })?;
+    Ok(sealed.algorithm)
+}
+
+/// The policy's certificate chain, DER, signer first, up to its root.
+pub async fn certificate_chain(
+    state: &AppState,
+    policy: &IssuancePolicy,
+) -> Result<Vec<Vec<u8>>, ServiceError> {
+    let serial = &policy.draft().certificate;
+    let record = state.store.get_certificate(serial).await?.ok_or_else(|| {
+        ServiceError::Internal(format!(
+            "the certificate {serial} of policy {} is missing from the store",
+            policy.alias()
+        ))
+    })?;
+    let pki = Pki::new(state, "system");
+    pki.chain_of(&record.der).await
+}
+
+/// Signs `request` (which must be approved) under its policy's current key and certificate.
+/// The CPU work runs on the blocking pool.
+pub async fn sign(state: &AppState, request: &SigningRequest) -> Result<Vec<u8>, SigningError> {
+    let policy = state
+        .store
+        .get_policy(request.policy())
+        .await
+        .map_err(|e| internal("reading the policy", &e))?
+        .ok_or_else(|| {
+            SigningError(format!(
+                "policy {} no longer exists: submit the request under another policy",
+                request.policy()
+            ))
+        })?;
+    let key = state
+        .vault
+        .key(state.store.as_ref(), policy.draft().key_id)
+        .await
+        .map_err(|e| internal("opening the policy's key", &e))?;
+    let chain = certificate_chain(state, &policy)
+        .await
+        .map_err(|e| internal("reading the certificate chain", &e))?;
+    let job = Job {
+        key,
+        chain,
+        format: request.format(),
+        hash: keys_hash(request.hash()),
+        padding: match policy.draft().rsa_scheme {
+            RsaScheme::Pkcs1v15 => RsaPadding::Pkcs1v15,
+            RsaScheme::Pss => RsaPadding::Pss,
+        },
+        digest: request.digest().to_vec(),
+        program_name: request.metadata().program_name.clone(),
+        program_url: request.metadata().program_url.clone(),
+    };
+    tokio::task::spawn_blocking(move || job.run())
+        .await
+        .map_err(|e| internal("the signing task", &e))?
+}
+
+/// The blocking part of a signature.
+struct Job {
+    key: Arc<SoftwareKey>,
+    chain: Vec<Vec<u8>>,
+    format: SigningFormat,
+    hash: sigil_keys::HashAlgorithm,
+    padding: RsaPadding,
+    digest: Vec<u8>,
+    program_name: Option<String>,
+    program_url: Option<String>,
+}
+
+impl Job {
+    fn run(self) -> Result<Vec<u8>, SigningError> {
+        let certificates = self
+            .chain
+            .iter()
+            .map(|der| Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| internal("reading the certificate chain", &e))?;
+        let (certificate, rest) = certificates
+            .split_first()
+            .ok_or_else(|| SigningError("the policy's certificate chain is empty".to_owned()))?;
+        match self.format {
+            SigningFormat::Hash => {
+                let signature = self
+                    .key
+                    .sign_digest(self.hash, self.padding, &self.digest)
+                    .map_err(|e| SigningError(format!("signing failed: {e}")))?;
+                let spki = certificate
+                    .tbs_certificate()
+                    .subject_public_key_info()
+                    .to_der()
+                    .map_err(|e| internal("encoding the certificate's public key", &e))?;
+                sigil_keys::verify_digest(&spki, self.hash, self.padding, &self.digest, &signature)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "a signature did not verify against the policy's certificate");
+                        SigningError(
+                            "the signature did not verify against the policy's certificate: the key and certificate do not match; tell an administrator".to_owned(),
+                        )
+                    })?;
+                Ok(signature)
+            }
+            SigningFormat::Authenticode => {
+                let signer = self.signer(certificate, rest);
+                sigil_authenticode::sign_image_digest(
+                    &signer,
+                    &self.digest,
+                    self.program_name.as_deref(),
+                    self.program_url.as_deref(),
+                )
+                .map_err(|e| {
+                    SigningError(format!("building the Authenticode signature failed: {e}"))
+                })
+            }
+            SigningFormat::Jar => {
+                let signer = self.signer(certificate, rest);
+                sigil_jar::sign_signature_file_digest(&signer, &self.digest, SystemTime::now())
+                    .map(|block| block.der)
+                    .map_err(|e| {
+                        SigningError(format!("building the JAR signature block failed: {e}"))
+                    })
+            }
+        }
+    }
+
+    fn signer<'a>(
+        &'a self,
+        certificate: &'a Certificate,
+        chain: &'a [Certificate],
+    ) -> CmsSigner<'a> {
+        CmsSigner {
+            key: self.key.as_ref(),
+            certificate,
+            chain,
+            hash: self.hash,
+            padding: self.padding,
+        }
+    }
+}
+
+/// The keys crate's name for a hash algorithm.
+pub fn keys_hash(hash: HashAlgorithm) -> sigil_keys::HashAlgorithm {
+    match hash {
+        HashAlgorithm::Sha256 => sigil_keys::HashAlgorithm::Sha256,
+        HashAlgorithm::Sha384 => sigil_keys::HashAlgorithm::Sha384,
+        HashAlgorithm::Sha512 => sigil_keys::HashAlgorithm::Sha512,
+    }
+}
+
+fn internal(what: &str, error: &dyn std::fmt::Display) -> SigningError {
+    tracing::error!(error = %error, "{what} failed while signing");
+    SigningError(format!(
+        "{what} failed on the server: tell an administrator (the server log has the details)"
+    ))
+}
