@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod pki;
 pub mod requests;
+pub mod signing;
 
 use sigil_domain::StoreError;
 use sigil_proto::ErrorCode;
