@@ -192,6 +192,26 @@ async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revo
             || String::from_utf8_lossy(&out.stderr).contains("revoked")
     );
 
+    // A CA container created while the server runs is a client CA from then on.
+    pki::create_ca(
+        server.state(),
+        "test",
+        NewCaArgs {
+            name: CaName::new("build-clients").unwrap(),
+            key_algorithm: sigil_keys::KeyAlgorithm::EcdsaP256,
+            subject: "CN=Build Clients CA".into(),
+            validity_days: 365,
+            parent: None,
+            path_len: Some(0),
+        },
+    )
+    .await
+    .unwrap();
+    let (cert3, key3, _) =
+        client_certificate(&server, dir.path(), "build-clients", "builder").await;
+    let (ok, text) = handshake_tls12(&server, &root, Some((&cert3, &key3)));
+    assert!(ok, "{text}");
+
     // Another client certificate of the same CA still works.
     let (cert2, key2, _) =
         client_certificate(&server, dir.path(), "system-tls-root", "other").await;

@@ -167,13 +167,17 @@ pub struct ListenerCsr {
     pub csr_pem: String,
 }
 
-/// Creates a CA container (permission `ca:add`).
+/// Creates a CA container (permission `ca:add`). Every CA container is a client CA of the
+/// listeners, so their TLS configurations are rebuilt: certificates of the new CA are
+/// accepted from the next handshake on.
 pub async fn create_ca(
     state: &AppState,
     actor: &str,
     args: NewCaArgs,
 ) -> Result<CaRecord, ServiceError> {
-    Pki::new(state, actor).create_ca(&args).await
+    let record = Pki::new(state, actor).create_ca(&args).await?;
+    refresh_tls(state).await?;
+    Ok(record)
 }
 
 /// All CA containers (permission `ca:list`).
