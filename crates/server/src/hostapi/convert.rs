@@ -1,0 +1,85 @@
+//! Wire types (`sigil-proto`) ↔ domain types (`sigil-domain`).
+
+use sigil_domain::{HashAlgorithm, RequestMetadata, RequestState, SigningFormat, SigningRequest};
+use sigil_proto::{Metadata, Outcome, RequestStatus, SignFormat};
+
+use crate::service::ServiceError;
+
+/// The domain's hash algorithm for a wire one.
+pub(crate) fn hash_from_wire(hash: sigil_proto::HashAlgorithm) -> HashAlgorithm {
+    match hash {
+        sigil_proto::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
+        sigil_proto::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
+        sigil_proto::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
+    }
+}
+
+/// The wire hash algorithm for a domain one.
+pub(crate) fn hash_to_wire(hash: HashAlgorithm) -> sigil_proto::HashAlgorithm {
+    match hash {
+        HashAlgorithm::Sha256 => sigil_proto::HashAlgorithm::Sha256,
+        HashAlgorithm::Sha384 => sigil_proto::HashAlgorithm::Sha384,
+        HashAlgorithm::Sha512 => sigil_proto::HashAlgorithm::Sha512,
+    }
+}
+
+/// The wire format for a domain one.
+pub(crate) fn format_to_wire(format: SigningFormat) -> SignFormat {
+    match format {
+        SigningFormat::Hash => SignFormat::Hash,
+        SigningFormat::Authenticode => SignFormat::Authenticode,
+        SigningFormat::Jar => SignFormat::Jar,
+    }
+}
+
+/// The metadata fields common to every upload.
+pub(crate) fn metadata(wire: Metadata) -> RequestMetadata {
+    RequestMetadata {
+        file_name: wire.file_name,
+        file_size: wire.file_size,
+        build_url: wire.build_url,
+        commit: wire.commit,
+        description: wire.description,
+        ..RequestMetadata::default()
+    }
+}
+
+/// A JAR entry count, which the store keeps as 32 bits.
+pub(crate) fn entry_count(count: Option<u64>) -> Result<Option<u32>, ServiceError> {
+    count
+        .map(|c| {
+            u32::try_from(c).map_err(|_| {
+                ServiceError::refused(
+                    sigil_proto::ErrorCode::BadValue,
+                    format!("EC (ENTRY_COUNT) {c} is too large: at most {}", u32::MAX),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The request-status fields of a request.
+pub(crate) fn status(request: &SigningRequest) -> Result<RequestStatus, ServiceError> {
+    let id = sigil_proto::RequestId::new(request.id().to_string())
+        .map_err(|e| ServiceError::Internal(format!("request id as a token: {e}")))?;
+    let outcome = match request.state() {
+        RequestState::Pending => Outcome::Pending,
+        RequestState::Approved { .. } => Outcome::Approved,
+        RequestState::Signed { result, .. } => Outcome::Signed {
+            result: result.clone(),
+        },
+        RequestState::Denied { reason, .. } => Outcome::Denied {
+            reason: (!reason.is_empty()).then(|| reason.clone()),
+        },
+        RequestState::Expired { .. } => Outcome::Expired,
+        RequestState::Failed { .. } => Outcome::Failed,
+    };
+    let pending = matches!(request.state(), RequestState::Pending);
+    Ok(RequestStatus {
+        id,
+        outcome,
+        approvals_required: request.approvals_required(),
+        approvals_received: u32::try_from(request.counted_approvals()).unwrap_or(u32::MAX),
+        expires: pending.then(|| request.expires()),
+    })
+}

@@ -1,0 +1,369 @@
+//! One connection's session and the commands.
+//!
+//! Every request goes through, in order: the enabled-command list (`COMMAND_DISABLED`), the
+//! typed decode (field errors), the login requirement (`NOT_LOGGED_IN`) and the permission
+//! table (`NOT_PERMITTED`) — see [`requirement`] and `docs/host-api.md`. The three refusals
+//! are audit events.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sigil_domain::{
+    AuditDraft, CommandCode, Interface, Outcome, Permission, PolicyAlias, Session, SigningFormat,
+    SigningRequest, Upload,
+};
+use sigil_proto::{
+    Command, CorrelationId, ErrorCode, Frame, PolicyInfo, Request, Response, SignFormat,
+};
+
+use super::convert;
+use crate::AppState;
+use crate::service::ServiceError;
+use crate::service::auth::{self, LoginContext};
+use crate::service::requests;
+use crate::service::signing;
+
+/// What a command needs from the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requirement {
+    /// Nothing: answered before any login.
+    None,
+    /// A logged-in identity and one of these permissions.
+    AnyOf(&'static [Permission]),
+}
+
+/// The permission table of the Host API.
+pub(crate) fn requirement(command: Command) -> Requirement {
+    const REQUEST: &[Permission] = &[Permission::SigningRequest];
+    const RETRIEVE: &[Permission] = &[Permission::SigningRequest, Permission::SigningReadAll];
+    match command {
+        Command::Echo | Command::Time | Command::Login | Command::Capabilities => Requirement::None,
+        Command::ListPolicies
+        | Command::GetPolicy
+        | Command::UploadHash
+        | Command::UploadAuthenticode
+        | Command::UploadJar => Requirement::AnyOf(REQUEST),
+        Command::RetrieveHash | Command::RetrieveAuthenticode | Command::RetrieveJar => {
+            Requirement::AnyOf(RETRIEVE)
+        }
+        // Unknown commands never get here (the decoder refuses them); refuse anyway.
+        Command::Unknown(_) => Requirement::AnyOf(&[]),
+    }
+}
+
+/// The state of one Host API connection.
+pub(crate) struct Connection {
+    state: Arc<AppState>,
+    session: Session,
+    peer: SocketAddr,
+    source: String,
+    peer_cn: Option<String>,
+}
+
+impl Connection {
+    /// A connection with no identity logged in yet.
+    pub(crate) fn new(state: Arc<AppState>, peer: SocketAddr, peer_cn: Option<String>) -> Self {
+        Self {
+            state,
+            session: Session::new(Interface::HostApi),
+            peer,
+            source: peer.to_string(),
+            peer_cn,
+        }
+    }
+
+    /// Answers one frame; returns the response and the correlation id to echo.
+    pub(crate) async fn handle(&mut self, frame: Frame) -> (Response, Option<CorrelationId>) {
+        let context = frame.context();
+        let response = match self.answer(&frame).await {
+            Ok(response) => response,
+            Err(error) => {
+                if let ServiceError::Internal(detail) = &error {
+                    tracing::error!(peer = %self.peer, "Host API command failed: {detail}");
+                }
+                context.failure(error.host_api_code(), error.to_string())
+            }
+        };
+        (response, context.correlation)
+    }
+
+    async fn answer(&mut self, frame: &Frame) -> Result<Response, ServiceError> {
+        if let Some(command) = frame.command()
+            && !matches!(command, Command::Unknown(_))
+        {
+            self.check_enabled(command).await?;
+        }
+        let request =
+            Request::decode(frame).map_err(|e| ServiceError::refused(e.code(), e.to_string()))?;
+        let command = request.command();
+        self.authorize(command).await?;
+        let state = self.state.clone();
+        let state = state.as_ref();
+        Ok(match request {
+            Request::Echo => Response::Echo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            Request::Time => Response::Time { time: state.now() },
+            Request::Login(login) => {
+                let progress = auth::login(
+                    state,
+                    &mut self.session,
+                    &login.identity,
+                    login.password.expose().as_bytes(),
+                    LoginContext {
+                        peer_cn: self.peer_cn.as_deref(),
+                        source: Some(&self.source),
+                    },
+                )
+                .await?;
+                Response::Login {
+                    logins_remaining: progress.logins_still_required(),
+                }
+            }
+            Request::Capabilities => self.capabilities().await?,
+            Request::ListPolicies => {
+                let policies = state
+                    .store
+                    .list_policies()
+                    .await?
+                    .into_iter()
+                    .filter(|p| p.visible_to(&self.session))
+                    .map(|p| p.alias().as_str().to_owned())
+                    .collect();
+                Response::ListPolicies { policies }
+            }
+            Request::GetPolicy { policy } => Response::GetPolicy(self.policy_info(&policy).await?),
+            Request::UploadHash(upload) => {
+                let request = self
+                    .upload(SigningFormat::Hash, upload, Default::default())
+                    .await?;
+                Response::UploadHash(convert::status(&request)?)
+            }
+            Request::UploadAuthenticode(a) => {
+                let extra = sigil_domain::RequestMetadata {
+                    program_name: a.program_name,
+                    program_url: a.program_url,
+                    ..Default::default()
+                };
+                let request = self
+                    .upload(SigningFormat::Authenticode, a.upload, extra)
+                    .await?;
+                Response::UploadAuthenticode(convert::status(&request)?)
+            }
+            Request::UploadJar(j) => {
+                let extra = sigil_domain::RequestMetadata {
+                    entry_count: convert::entry_count(j.entry_count)?,
+                    signer_name: j.signer_name,
+                    ..Default::default()
+                };
+                let request = self.upload(SigningFormat::Jar, j.upload, extra).await?;
+                Response::UploadJar(convert::status(&request)?)
+            }
+            Request::RetrieveHash { id } => {
+                Response::RetrieveHash(self.retrieve(SigningFormat::Hash, &id).await?)
+            }
+            Request::RetrieveAuthenticode { id } => Response::RetrieveAuthenticode(
+                self.retrieve(SigningFormat::Authenticode, &id).await?,
+            ),
+            Request::RetrieveJar { id } => {
+                Response::RetrieveJar(self.retrieve(SigningFormat::Jar, &id).await?)
+            }
+        })
+    }
+
+    /// `COMMAND_DISABLED` unless an administrator enabled `command`. Read from the store on
+    /// every request, so a change takes effect at once.
+    async fn check_enabled(&self, command: Command) -> Result<(), ServiceError> {
+        let enabled = self.state.store.enabled_commands().await?;
+        let on = CommandCode::new(command.as_str()).is_ok_and(|code| enabled.contains(&code));
+        if on {
+            return Ok(());
+        }
+        self.refused(command, ErrorCode::CommandDisabled, "command disabled")
+            .await?;
+        Err(ServiceError::refused(
+            ErrorCode::CommandDisabled,
+            format!(
+                "command {command} is disabled on this server: ask an administrator to enable it"
+            ),
+        ))
+    }
+
+    /// `NOT_LOGGED_IN` / `NOT_PERMITTED` per [`requirement`].
+    async fn authorize(&self, command: Command) -> Result<(), ServiceError> {
+        match self.permitted(command) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.refused(command, error.host_api_code(), &error.to_string())
+                    .await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// [`authorize`](Self::authorize) without the audit event.
+    fn permitted(&self, command: Command) -> Result<(), ServiceError> {
+        let Requirement::AnyOf(permissions) = requirement(command) else {
+            return Ok(());
+        };
+        if self.session.principal().is_none() {
+            return Err(ServiceError::refused(
+                ErrorCode::NotLoggedIn,
+                format!("command {command} needs a logged-in identity: log in with RKLO first"),
+            ));
+        }
+        if permissions.iter().any(|p| self.session.has(*p)) {
+            return Ok(());
+        }
+        let needed: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+        let pending = self
+            .session
+            .pending()
+            .iter()
+            .map(|p| {
+                format!(
+                    "role {} needs {} more login(s)",
+                    p.role, p.more_logins_needed
+                )
+            })
+            .collect::<Vec<_>>();
+        let hint = if pending.is_empty() {
+            "use an identity whose role grants it".to_owned()
+        } else {
+            format!("complete dual control first ({})", pending.join(", "))
+        };
+        Err(ServiceError::refused(
+            ErrorCode::NotPermitted,
+            format!(
+                "command {command} needs the permission {}: {hint}",
+                needed.join(" or ")
+            ),
+        ))
+    }
+
+    /// Records a refused command in the audit log.
+    async fn refused(
+        &self,
+        command: Command,
+        code: ErrorCode,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
+        let mut draft = AuditDraft::new(self.state.now(), "hostapi.refused", Outcome::Failure)
+            .interface(Interface::HostApi)
+            .source(&self.source)
+            .object(command.as_str())
+            .detail("code", code.as_str())
+            .detail("reason", reason);
+        if let Some(principal) = self.session.principal() {
+            draft = draft.identity(principal.as_str());
+        }
+        self.state.store.commit(Vec::new(), draft).await?;
+        Ok(())
+    }
+
+    /// `RKCP`: the enabled commands this session may use now, and its permissions.
+    async fn capabilities(&self) -> Result<Response, ServiceError> {
+        let enabled = self.state.store.enabled_commands().await?;
+        let commands = Command::KNOWN
+            .iter()
+            .copied()
+            .filter(|c| CommandCode::new(c.as_str()).is_ok_and(|code| enabled.contains(&code)))
+            .filter(|c| self.permitted(*c).is_ok())
+            .collect();
+        let permissions = self
+            .session
+            .permissions()
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        Ok(Response::Capabilities {
+            commands,
+            permissions,
+        })
+    }
+
+    /// `RAGA`.
+    async fn policy_info(&self, alias: &str) -> Result<PolicyInfo, ServiceError> {
+        let state = self.state.as_ref();
+        let policy = match PolicyAlias::new(alias) {
+            Ok(alias) => state.store.get_policy(&alias).await?,
+            Err(_) => None,
+        }
+        .filter(|p| p.visible_to(&self.session))
+        .ok_or_else(|| requests::upload_error(&sigil_domain::UploadError::PolicyNotFound))?;
+        let chain = signing::certificate_chain(state, &policy).await?;
+        let draft = policy.draft();
+        Ok(PolicyInfo {
+            policy: policy.alias().as_str().to_owned(),
+            key_algorithm: signing::key_algorithm(state, &policy).await?,
+            certificate_chain: chain.concat(),
+            allowed_hashes: draft
+                .hashes
+                .iter()
+                .copied()
+                .map(convert::hash_to_wire)
+                .collect(),
+            allowed_formats: draft
+                .formats
+                .iter()
+                .copied()
+                .map(convert::format_to_wire)
+                .collect::<Vec<SignFormat>>(),
+            approvals_required: policy.approvals_required(),
+        })
+    }
+
+    /// `RAU*`.
+    async fn upload(
+        &self,
+        format: SigningFormat,
+        wire: sigil_proto::Upload,
+        extra: sigil_domain::RequestMetadata,
+    ) -> Result<SigningRequest, ServiceError> {
+        let metadata = sigil_domain::RequestMetadata {
+            program_name: extra.program_name,
+            program_url: extra.program_url,
+            entry_count: extra.entry_count,
+            signer_name: extra.signer_name,
+            ..convert::metadata(wire.metadata)
+        };
+        let upload = Upload {
+            format,
+            hash: convert::hash_from_wire(wire.hash),
+            digest: wire.digest,
+            metadata,
+        };
+        requests::upload(self.state.as_ref(), &self.session, &wire.policy, upload).await
+    }
+
+    /// `RAG*`: a request of another format is `REQUEST_NOT_FOUND`, like an unknown one.
+    async fn retrieve(
+        &self,
+        format: SigningFormat,
+        id: &sigil_proto::RequestId,
+    ) -> Result<sigil_proto::RequestStatus, ServiceError> {
+        let not_found = || {
+            ServiceError::refused(
+                ErrorCode::RequestNotFound,
+                format!(
+                    "no {format} signing request {id} is available to you: check the id and the retrieve command"
+                ),
+            )
+        };
+        let uuid = uuid::Uuid::parse_str(id.as_str()).map_err(|_| not_found())?;
+        let request = requests::get(
+            self.state.as_ref(),
+            &self.session,
+            sigil_domain::RequestId(uuid),
+        )
+        .await
+        .map_err(|e| match e.host_api_code() {
+            ErrorCode::RequestNotFound => not_found(),
+            _ => e,
+        })?;
+        if request.format() != format {
+            return Err(not_found());
+        }
+        convert::status(&request)
+    }
+}
