@@ -3,7 +3,12 @@
 //! typed message), one frame per iteration and a pipelined burst through `FrameDecoder`.
 //!
 //! `cargo bench -p sigil-proto --bench frames`
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::hint::black_box;
 
