@@ -1,0 +1,1223 @@
+//! The Host API against the real server: `init` + `start` on 127.0.0.1:0, mutual TLS with
+//! client certificates issued by the deployment's System TLS CA Root, real SQLite. The test
+//! client is rustls + the `sigil-proto` codec; one test uses `openssl s_client`.
+//!
+//! Covers the bad-input catalogue of the server-core issue (framing, fields, logins, commands,
+//! permissions) and of the signing-requests issue (policies, digests, metadata, reads,
+//! approvals), hash signing checked with `openssl dgst -verify`, the approval workflow,
+//! expiry and a restart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::Digest;
+use sigil_domain::{
+    ApprovalGroup, AuditDraft, CaName, CertProfile, Change, CommandCode, GroupName,
+    HashAlgorithm as DomainHash, Identity, IdentityKind, IdentityName, Interface, IssuancePolicy,
+    Outcome, PasswordParams, Permission, PolicyAlias, PolicyDraft, RequestFilter,
+    RequestId as DomainRequestId, RequestMetadata, Role, RoleClass, RoleDraft, RoleName, RoleType,
+    RsaScheme, Session, Settings, SigningFormat, SigningRequest, hash_password,
+};
+use sigil_proto::{
+    Direction, ErrorCode, Frame, FrameDecoder, HashAlgorithm, Metadata, Outcome as Wire, Password,
+    Request, RequestId, RequestStatus, Response, Upload,
+};
+use sigil_server::service::auth::{self, LoginContext};
+use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::requests;
+use sigil_server::{AppState, RunningServer, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+const PASSWORD: &str = "correct horse; battery";
+
+// ---- the deployment -------------------------------------------------------------------
+
+/// A running deployment with identities, a code-signing CA, keys and policies.
+struct World {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    server: Option<RunningServer>,
+    root: PathBuf,
+    /// (cert chain PEM, key PEM) paths per client certificate CN.
+    jenkins: (PathBuf, PathBuf),
+    other: (PathBuf, PathBuf),
+}
+
+impl World {
+    fn server(&self) -> &RunningServer {
+        self.server.as_ref().unwrap()
+    }
+
+    fn state(&self) -> Arc<AppState> {
+        self.server().state().clone()
+    }
+
+    async fn connect(&self) -> Client {
+        Client::connect(self.server(), &self.root, &self.jenkins).await
+    }
+
+    async fn connect_as(&self, cert: &(PathBuf, PathBuf)) -> Client {
+        Client::connect(self.server(), &self.root, cert).await
+    }
+
+    /// A Host API connection with `name` logged in (its own password).
+    async fn logged_in(&self, name: &str) -> Client {
+        let mut client = self.connect().await;
+        let r = client.login(name, PASSWORD).await;
+        assert_eq!(
+            r,
+            Response::Login {
+                logins_remaining: 0
+            },
+            "login of {name}"
+        );
+        client
+    }
+
+    async fn restart(&mut self) {
+        self.server.take().unwrap().shutdown().await;
+        self.server = Some(sigil_server::start(config(&self.data)).await.unwrap());
+    }
+}
+
+fn config(data: &Path) -> ServerConfig {
+    common::config(data)
+}
+
+fn name(n: &str) -> IdentityName {
+    IdentityName::new(n).unwrap()
+}
+
+fn identity(n: &str, roles: &[&str]) -> Identity {
+    let mut id = Identity::new(name(n), IdentityKind::Person);
+    id.roles = roles.iter().map(|r| RoleName::new(*r).unwrap()).collect();
+    id.password = Some(
+        hash_password(
+            PASSWORD.as_bytes(),
+            &PasswordParams::INSECURE_FOR_TESTS,
+            &mut rand::rng(),
+        )
+        .unwrap(),
+    );
+    id
+}
+
+async fn commit(state: &AppState, changes: Vec<Change>) {
+    state
+        .store
+        .commit(
+            changes,
+            AuditDraft::new(state.now(), "test.setup", Outcome::Success).identity("test"),
+        )
+        .await
+        .unwrap();
+}
+
+/// A `tls-client` certificate for an openssl-made key with CN `cn`.
+async fn client_certificate(state: &AppState, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
+    let (key, csr) = common::openssl_csr(dir, cn);
+    let issued = pki::issue_certificate(
+        state,
+        "test",
+        IssueArgs {
+            issuer: CaName::new("system-tls-root").unwrap(),
+            profile: CertProfile::TlsClient,
+            subject: None,
+            sans: vec![],
+            validity_days: 30,
+            key: KeySource::Csr(csr),
+        },
+    )
+    .await
+    .unwrap();
+    let cert = dir.join(format!("{cn}.pem"));
+    std::fs::write(&cert, issued.chain_pem().unwrap()).unwrap();
+    (cert, key)
+}
+
+/// A code-signing certificate with a Sigil-held key of `algorithm`; returns (serial, key id).
+async fn code_signing(
+    state: &AppState,
+    cn: &str,
+    algorithm: sigil_keys::KeyAlgorithm,
+) -> (sigil_domain::SerialNumber, sigil_domain::KeyId) {
+    let issued = pki::issue_certificate(
+        state,
+        "test",
+        IssueArgs {
+            issuer: CaName::new("code-ca").unwrap(),
+            profile: CertProfile::CodeSigning,
+            subject: Some(format!("CN={cn}")),
+            sans: vec![],
+            validity_days: 30,
+            key: KeySource::Generate(algorithm),
+        },
+    )
+    .await
+    .unwrap();
+    (issued.record.serial, issued.record.key_id.unwrap())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn policy(
+    alias: &str,
+    cert: &(sigil_domain::SerialNumber, sigil_domain::KeyId),
+    scheme: RsaScheme,
+    approvals: u32,
+    hashes: &[DomainHash],
+    formats: &[SigningFormat],
+    roles: &[&str],
+) -> Change {
+    Change::CreatePolicy(Box::new(
+        IssuancePolicy::new(PolicyDraft {
+            alias: PolicyAlias::new(alias).unwrap(),
+            certificate: cert.0.clone(),
+            key_id: cert.1,
+            rsa_scheme: scheme,
+            approvals_required: approvals,
+            approval_group: (approvals > 0).then(|| GroupName::new("release-approvers").unwrap()),
+            hashes: hashes.iter().copied().collect(),
+            formats: formats.iter().copied().collect(),
+            request_lifetime_secs: 3600,
+            roles: roles.iter().map(|r| RoleName::new(*r).unwrap()).collect(),
+        })
+        .unwrap(),
+    ))
+}
+
+async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+async fn world_with(adjust: impl FnOnce(&mut ServerConfig)) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let report = sigil_server::init(&common::options(&data)).await.unwrap();
+    let mut cfg = config(&data);
+    adjust(&mut cfg);
+    let server = sigil_server::start(cfg).await.unwrap();
+    let state = server.state().clone();
+
+    let jenkins = client_certificate(&state, dir.path(), "jenkins").await;
+    let other = client_certificate(&state, dir.path(), "other").await;
+
+    pki::create_ca(
+        &state,
+        "test",
+        NewCaArgs {
+            name: CaName::new("code-ca").unwrap(),
+            key_algorithm: sigil_keys::KeyAlgorithm::EcdsaP256,
+            subject: "CN=Jenkins Code Signing CA".into(),
+            validity_days: 365,
+            parent: Some(CaName::new("system-tls-root").unwrap()),
+            path_len: Some(0),
+        },
+    )
+    .await
+    .unwrap();
+    let rsa = code_signing(&state, "RSA signer", sigil_keys::KeyAlgorithm::Rsa2048).await;
+    let ec = code_signing(&state, "EC signer", sigil_keys::KeyAlgorithm::EcdsaP256).await;
+
+    let watcher = Role::new(RoleDraft {
+        name: RoleName::new("watcher").unwrap(),
+        role_type: RoleType::Application,
+        class: RoleClass::Principal,
+        logins_required: 1,
+        permissions: [Permission::AuditRead].into_iter().collect(),
+        interfaces: [Interface::HostApi].into_iter().collect(),
+    })
+    .unwrap();
+    let mut bound = identity("jenkins", &["application"]);
+    bound.require_client_certificate = true;
+    let mut locked = identity("locky", &["application"]);
+    locked.locked = true;
+    let mut disabled = identity("off", &["application"]);
+    disabled.enabled = false;
+    let mut changes = vec![
+        Change::CreateRole(watcher),
+        Change::CreateIdentity(Box::new(bound)),
+        Change::CreateIdentity(Box::new(identity("builder2", &["application"]))),
+        Change::CreateIdentity(Box::new(identity("watcher", &["watcher"]))),
+        Change::CreateIdentity(Box::new(locked)),
+        Change::CreateIdentity(Box::new(disabled)),
+        Change::CreateIdentity(Box::new(identity("alice", &["approver"]))),
+        Change::CreateIdentity(Box::new(identity("bob", &["approver"]))),
+        Change::CreateIdentity(Box::new(identity("carol", &["approver"]))),
+        Change::CreateIdentity(Box::new(identity("dave", &["approver"]))),
+        Change::CreateIdentity(Box::new(identity("selfie", &["application", "approver"]))),
+        Change::CreateGroup(ApprovalGroup {
+            name: GroupName::new("release-approvers").unwrap(),
+            members: ["alice", "bob", "carol", "selfie"]
+                .into_iter()
+                .map(name)
+                .collect(),
+        }),
+    ];
+    use DomainHash::{Sha256, Sha384, Sha512};
+    use SigningFormat::{Authenticode, Hash, Jar};
+    let app = &["application"];
+    changes.extend([
+        policy(
+            "rsa-pkcs1",
+            &rsa,
+            RsaScheme::Pkcs1v15,
+            0,
+            &[Sha256, Sha384, Sha512],
+            &[Hash, Authenticode, Jar],
+            app,
+        ),
+        policy(
+            "rsa-pss",
+            &rsa,
+            RsaScheme::Pss,
+            0,
+            &[Sha256, Sha384],
+            &[Hash],
+            app,
+        ),
+        policy(
+            "ec",
+            &ec,
+            RsaScheme::Pkcs1v15,
+            0,
+            &[Sha256, Sha384],
+            &[Hash, Authenticode, Jar],
+            app,
+        ),
+        policy(
+            "two",
+            &ec,
+            RsaScheme::Pkcs1v15,
+            2,
+            &[Sha256],
+            &[Hash, Authenticode],
+            app,
+        ),
+        policy(
+            "narrow",
+            &rsa,
+            RsaScheme::Pkcs1v15,
+            0,
+            &[Sha384],
+            &[Hash],
+            app,
+        ),
+        policy(
+            "hidden",
+            &rsa,
+            RsaScheme::Pkcs1v15,
+            0,
+            &[Sha256],
+            &[Hash],
+            &["administrator"],
+        ),
+    ]);
+    commit(&state, changes).await;
+    drop(state);
+    World {
+        root: report.root_ca,
+        dir,
+        data,
+        server: Some(server),
+        jenkins,
+        other,
+    }
+}
+
+// ---- the test client --------------------------------------------------------------------
+
+/// A Host API client: rustls with a client certificate, the proto codec, nothing else.
+struct Client {
+    stream: TlsStream<TcpStream>,
+    decoder: FrameDecoder,
+    frames: VecDeque<Frame>,
+    next_ag: u64,
+}
+
+impl Client {
+    async fn connect(server: &RunningServer, root: &Path, cert: &(PathBuf, PathBuf)) -> Client {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(root).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert.0)
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(&cert.1).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+        let tcp = TcpStream::connect(server.host_api_addr()).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let stream = TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        Client {
+            stream,
+            decoder: FrameDecoder::new(Direction::Response),
+            frames: VecDeque::new(),
+            next_ag: 1,
+        }
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+        self.stream.flush().await.unwrap();
+    }
+
+    /// The next response frame, `None` once the server closed.
+    async fn recv_frame(&mut self) -> Option<Frame> {
+        let mut buf = vec![0u8; 64 * 1024];
+        while self.frames.is_empty() {
+            let n = self.stream.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+            for frame in self.decoder.feed(&buf[..n]) {
+                self.frames.push_back(frame.unwrap());
+            }
+        }
+        self.frames.pop_front()
+    }
+
+    async fn recv(&mut self) -> Response {
+        let frame = self
+            .recv_frame()
+            .await
+            .expect("the server closed the connection");
+        Response::decode(&frame).unwrap()
+    }
+
+    /// The next frame's `AG`, then the response.
+    async fn recv_with_ag(&mut self) -> (Option<String>, Response) {
+        let frame = self
+            .recv_frame()
+            .await
+            .expect("the server closed the connection");
+        let ag = frame.correlation().map(|c| c.as_str().to_owned());
+        (ag, Response::decode(&frame).unwrap())
+    }
+
+    /// Whether the server closed the connection (after any pending frames).
+    async fn closed(&mut self) -> bool {
+        self.recv_frame().await.is_none()
+    }
+
+    async fn call(&mut self, request: Request) -> Response {
+        let ag = sigil_proto::CorrelationId::new(self.next_ag.to_string()).unwrap();
+        self.next_ag += 1;
+        let mut out = Vec::new();
+        request.encode(Some(&ag), &mut out).unwrap();
+        self.send_raw(&out).await;
+        let (echoed, response) = self.recv_with_ag().await;
+        assert_eq!(echoed.as_deref(), Some(ag.as_str()), "AG echoed");
+        response
+    }
+
+    async fn login(&mut self, identity: &str, password: &str) -> Response {
+        self.call(Request::Login(sigil_proto::Login {
+            identity: identity.into(),
+            password: Password::new(password),
+        }))
+        .await
+    }
+
+    async fn upload_hash(&mut self, policy: &str, hash: HashAlgorithm, digest: &[u8]) -> Response {
+        self.call(Request::UploadHash(upload(policy, hash, digest)))
+            .await
+    }
+
+    async fn retrieve_hash(&mut self, id: &RequestId) -> Response {
+        self.call(Request::RetrieveHash { id: id.clone() }).await
+    }
+}
+
+fn upload(policy: &str, hash: HashAlgorithm, digest: &[u8]) -> Upload {
+    Upload {
+        policy: policy.into(),
+        hash,
+        digest: digest.to_vec(),
+        metadata: Metadata {
+            file_name: Some("firmware.bin".into()),
+            file_size: Some(1234),
+            ..Metadata::default()
+        },
+    }
+}
+
+#[track_caller]
+fn failure(response: &Response) -> (ErrorCode, String) {
+    match response {
+        Response::Failure(f) => (f.code.clone(), f.message.clone()),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_code(response: &Response, code: ErrorCode) {
+    let (got, message) = failure(response);
+    assert_eq!(got, code, "{message}");
+    assert!(!message.is_empty());
+}
+
+#[track_caller]
+fn status(response: &Response) -> &RequestStatus {
+    match response {
+        Response::UploadHash(s)
+        | Response::RetrieveHash(s)
+        | Response::UploadAuthenticode(s)
+        | Response::RetrieveAuthenticode(s)
+        | Response::UploadJar(s)
+        | Response::RetrieveJar(s) => s,
+        other => panic!("expected a request status, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn signature(response: &Response) -> Vec<u8> {
+    match &status(response).outcome {
+        Wire::Signed { result } => result.clone(),
+        other => panic!("expected SIGNED, got {other:?}"),
+    }
+}
+
+/// An HTTPS-interface session with `who` logged in (approvers use the HTTPS interface).
+async fn approver(state: &AppState, who: &str) -> Session {
+    let mut session = Session::new(Interface::Https);
+    auth::login(
+        state,
+        &mut session,
+        who,
+        PASSWORD.as_bytes(),
+        LoginContext::default(),
+    )
+    .await
+    .unwrap();
+    session
+}
+
+fn domain_id(id: &RequestId) -> DomainRequestId {
+    DomainRequestId(uuid::Uuid::parse_str(id.as_str()).unwrap())
+}
+
+/// Writes the signer certificate's public key as PEM (from the RAGA chain).
+fn public_key_pem(dir: &Path, chain: &[u8], file: &str) -> PathBuf {
+    use sigil_pki::x509_cert::der::{Decode, Encode};
+    let mut reader = sigil_pki::x509_cert::der::SliceReader::new(chain).unwrap();
+    let leaf = sigil_pki::x509_cert::Certificate::decode(&mut reader).unwrap();
+    let der_path = dir.join(format!("{file}.der"));
+    std::fs::write(&der_path, leaf.to_der().unwrap()).unwrap();
+    let pem = common::run_ok(
+        "openssl",
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            der_path.to_str().unwrap(),
+            "-pubkey",
+            "-noout",
+        ],
+    );
+    let path = dir.join(format!("{file}.pub.pem"));
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// `openssl dgst -<hash> -verify pub -signature sig file [sigopts]` succeeds.
+fn openssl_verify(hash: &str, public: &Path, sig: &[u8], file: &Path, sigopts: &[&str]) {
+    let sig_path = file.with_extension("sig");
+    std::fs::write(&sig_path, sig).unwrap();
+    let mut args = vec![
+        "dgst".to_owned(),
+        format!("-{hash}"),
+        "-verify".into(),
+        public.display().to_string(),
+        "-signature".into(),
+        sig_path.display().to_string(),
+    ];
+    for opt in sigopts {
+        args.push("-sigopt".into());
+        args.push((*opt).into());
+    }
+    args.push(file.display().to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = common::run_ok("openssl", &args);
+    assert!(out.contains("Verified OK"), "{out}");
+}
+
+async fn request_count(state: &AppState) -> usize {
+    state
+        .store
+        .list_requests(&RequestFilter::default())
+        .await
+        .unwrap()
+        .len()
+}
+
+// ---- framing and commands -----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_s_client_echo() {
+    // A short idle timeout: `s_client -quiet` keeps reading after its input ends, so the
+    // server's idle close is what ends the exchange.
+    let world = world_with(|c| c.idle_timeout = Duration::from_secs(1)).await;
+    let (cert, key) = &world.jenkins;
+    let (_ok, out, err) = common::s_client(
+        world.server().host_api_addr(),
+        &world.root,
+        Some((cert, key)),
+        &["-quiet"],
+        b"[AOECHO;AG1;]",
+    );
+    assert!(out.starts_with("[AOECHO;"), "{out}\n{err}");
+    assert!(out.contains("ANY;") && out.contains("AG1;"), "{out}");
+    assert!(
+        out.contains(&format!("VS{};", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_are_answered_and_fatal_ones_close() {
+    let world = world().await;
+    let mut c = world.connect().await;
+
+    // Pipelining: three requests in one write, three answers in order.
+    c.send_raw(b"[AOECHO;AG1;]\n[AOTIME;AG2;] [AOECHO;AG3;]")
+        .await;
+    for ag in ["1", "2", "3"] {
+        let (echoed, response) = c.recv_with_ag().await;
+        assert_eq!(echoed.as_deref(), Some(ag));
+        assert!(response.is_success(), "{response:?}");
+    }
+
+    // Errors with clear boundaries: answered, the connection stays open.
+    c.send_raw(b"[AOSIGN;AG4;]").await;
+    let (ag, r) = c.recv_with_ag().await;
+    assert_eq!(ag.as_deref(), Some("4"));
+    assert_code(&r, ErrorCode::UnknownCommand);
+    assert_eq!(r.command().unwrap().as_str(), "SIGN");
+    c.send_raw(b"[AOECHO;AG5;ZZx;]").await;
+    assert_code(&c.recv().await, ErrorCode::UnknownTag);
+    c.send_raw(b"[AOECHO;AG6;AG7;]").await;
+    assert_code(&c.recv().await, ErrorCode::DuplicateTag);
+    c.send_raw(b"[AORAUO;AG8;PArsa-pkcs1;HASHA256;DGxyz;]")
+        .await;
+    let (ag, r) = c.recv_with_ag().await;
+    assert_eq!(ag.as_deref(), Some("8"));
+    assert_code(&r, ErrorCode::BadHex);
+    c.send_raw(b"[AOECHO;AG9;PWx;]").await;
+    assert_code(&c.recv().await, ErrorCode::UnexpectedTag);
+    c.send_raw(b"[AORAGA;]").await;
+    assert_code(&c.recv().await, ErrorCode::MissingField);
+    assert!(c.call(Request::Echo).await.is_success());
+
+    // Missing `]`: FRAME_SYNTAX, then the server closes.
+    c.send_raw(b"[AOECHO;AG10;[AOECHO;]").await;
+    let (ag, r) = c.recv_with_ag().await;
+    assert_eq!(ag.as_deref(), Some("10"));
+    assert_code(&r, ErrorCode::FrameSyntax);
+    assert!(c.closed().await);
+
+    // Bytes outside a frame.
+    let mut c = world.connect().await;
+    c.send_raw(b"hello").await;
+    assert_code(&c.recv().await, ErrorCode::FrameSyntax);
+    assert!(c.closed().await);
+
+    // Over the size limit: answered as soon as the limit is passed, then closed.
+    let mut c = world.connect().await;
+    let mut big = b"[AOECHO;AG11;DS".to_vec();
+    big.extend(std::iter::repeat_n(
+        b'a',
+        sigil_proto::MAX_REQUEST_FRAME_LEN + 10,
+    ));
+    c.send_raw(&big).await;
+    let (ag, r) = c.recv_with_ag().await;
+    assert_eq!(ag.as_deref(), Some("11"));
+    assert_code(&r, ErrorCode::FrameTooLarge);
+    assert!(c.closed().await);
+
+    // Truncated: the client closes its side inside a frame.
+    let mut c = world.connect().await;
+    c.send_raw(b"[AOECHO;AG12;").await;
+    c.stream.shutdown().await.unwrap();
+    let (ag, r) = c.recv_with_ag().await;
+    assert_eq!(ag.as_deref(), Some("12"));
+    assert_code(&r, ErrorCode::TruncatedFrame);
+    assert!(c.closed().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_lockout_and_certificate_binding() {
+    let world = world().await;
+    let state = world.state();
+    commit(
+        &state,
+        vec![Change::PutSettings(Settings {
+            lockout_threshold: 3,
+            ..Settings::default()
+        })],
+    )
+    .await;
+
+    let mut c = world.connect().await;
+    // Nothing but ECHO/TIME/RKLO/RKCP before a login.
+    assert_code(&c.call(Request::ListPolicies).await, ErrorCode::NotLoggedIn);
+    match c.call(Request::Capabilities).await {
+        Response::Capabilities {
+            commands,
+            permissions,
+        } => {
+            let codes: Vec<&str> = commands.iter().map(|c| c.as_str()).collect();
+            assert_eq!(codes, ["ECHO", "TIME", "RKLO", "RKCP"]);
+            assert!(permissions.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Wrong password, unknown identity: one code. Lockout after 3 failures; then even the
+    // right password is refused.
+    assert_code(&c.login("nobody", PASSWORD).await, ErrorCode::AuthFailed);
+    for _ in 0..2 {
+        assert_code(&c.login("builder2", "wrong").await, ErrorCode::AuthFailed);
+    }
+    let (code, message) = failure(&c.login("builder2", "wrong").await);
+    assert_eq!(code, ErrorCode::AuthFailed);
+    assert!(message.contains("locked"), "{message}");
+    assert_code(
+        &c.login("builder2", PASSWORD).await,
+        ErrorCode::IdentityLocked,
+    );
+    let stored = state
+        .store
+        .get_identity(&name("builder2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.locked);
+    assert_eq!(stored.failed_logins, 3);
+
+    assert_code(&c.login("locky", PASSWORD).await, ErrorCode::IdentityLocked);
+    assert_code(&c.login("off", PASSWORD).await, ErrorCode::IdentityDisabled);
+    // An identity whose roles do not allow the Host API.
+    assert_code(&c.login("alice", PASSWORD).await, ErrorCode::NotPermitted);
+
+    // jenkins is bound to its certificate: refused with another CN.
+    let mut other = world.connect_as(&world.other).await;
+    assert_code(
+        &other.login("jenkins", PASSWORD).await,
+        ErrorCode::CertMismatch,
+    );
+    let mut c = world.connect().await;
+    assert_eq!(
+        c.login("jenkins", PASSWORD).await,
+        Response::Login {
+            logins_remaining: 0
+        }
+    );
+    assert_code(
+        &c.login("jenkins", PASSWORD).await,
+        ErrorCode::AlreadyLoggedIn,
+    );
+    match c.call(Request::Capabilities).await {
+        Response::Capabilities {
+            commands,
+            permissions,
+        } => {
+            assert_eq!(commands.len(), sigil_proto::Command::KNOWN.len());
+            assert_eq!(permissions, ["signing:request"]);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Logged in, but the role does not grant the command.
+    let mut w = world.connect().await;
+    assert_eq!(
+        w.login("watcher", PASSWORD).await,
+        Response::Login {
+            logins_remaining: 0
+        }
+    );
+    assert_code(
+        &w.call(Request::ListPolicies).await,
+        ErrorCode::NotPermitted,
+    );
+
+    // A disabled command, on a connection that is already open.
+    commit(
+        &state,
+        vec![Change::SetCommandEnabled {
+            code: CommandCode::new("TIME").unwrap(),
+            enabled: false,
+        }],
+    )
+    .await;
+    assert_code(&c.call(Request::Time).await, ErrorCode::CommandDisabled);
+    match c.call(Request::Capabilities).await {
+        Response::Capabilities { commands, .. } => {
+            assert!(!commands.iter().any(|c| c.as_str() == "TIME"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c.call(Request::Echo).await.is_success());
+
+    // Refusals are in the audit log.
+    let events = state.store.read_audit(0, 1000).await.unwrap();
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "hostapi.refused")
+        .collect();
+    assert!(refused.len() >= 3, "{refused:?}");
+    let failed_logins = events
+        .iter()
+        .filter(|e| e.action == "login" && e.outcome == "failure")
+        .count();
+    assert!(failed_logins >= 8, "{failed_logins}");
+}
+
+// ---- hash signing ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_signing_with_no_approval_verifies_with_openssl() {
+    let world = world().await;
+    let mut c = world.logged_in("jenkins").await;
+    let dir = world.dir.path();
+
+    match c.call(Request::ListPolicies).await {
+        Response::ListPolicies { policies } => {
+            let set: BTreeSet<&str> = policies.iter().map(String::as_str).collect();
+            assert_eq!(
+                set,
+                BTreeSet::from(["ec", "narrow", "rsa-pkcs1", "rsa-pss", "two"])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let file = dir.join("artifact.bin");
+    std::fs::write(&file, b"the firmware image\n".repeat(1000)).unwrap();
+    let content = std::fs::read(&file).unwrap();
+
+    let cases: [(&str, &str, HashAlgorithm, Vec<u8>, Vec<&str>, &str); 5] = [
+        (
+            "rsa-pkcs1",
+            "sha256",
+            HashAlgorithm::Sha256,
+            sha2::Sha256::digest(&content).to_vec(),
+            vec![],
+            "rsa-2048",
+        ),
+        (
+            "rsa-pkcs1",
+            "sha512",
+            HashAlgorithm::Sha512,
+            sha2::Sha512::digest(&content).to_vec(),
+            vec![],
+            "rsa-2048",
+        ),
+        (
+            "rsa-pss",
+            "sha256",
+            HashAlgorithm::Sha256,
+            sha2::Sha256::digest(&content).to_vec(),
+            vec!["rsa_padding_mode:pss", "rsa_pss_saltlen:32"],
+            "rsa-2048",
+        ),
+        (
+            "ec",
+            "sha256",
+            HashAlgorithm::Sha256,
+            sha2::Sha256::digest(&content).to_vec(),
+            vec![],
+            "ecdsa-p256",
+        ),
+        (
+            "ec",
+            "sha384",
+            HashAlgorithm::Sha384,
+            sha2::Sha384::digest(&content).to_vec(),
+            vec![],
+            "ecdsa-p256",
+        ),
+    ];
+    for (alias, hash_name, hash, digest, sigopts, algorithm) in cases {
+        let info = match c
+            .call(Request::GetPolicy {
+                policy: alias.into(),
+            })
+            .await
+        {
+            Response::GetPolicy(info) => info,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(info.key_algorithm, algorithm);
+        assert_eq!(info.approvals_required, 0);
+        let public = public_key_pem(dir, &info.certificate_chain, alias);
+
+        let uploaded = c.upload_hash(alias, hash, &digest).await;
+        let st = status(&uploaded);
+        assert_eq!(st.approvals_required, 0);
+        assert_eq!(st.expires, None);
+        let sig = signature(&uploaded);
+        openssl_verify(hash_name, &public, &sig, &file, &sigopts);
+
+        // Retrieval gives the same signature.
+        let again = c.retrieve_hash(&st.id).await;
+        assert_eq!(signature(&again), sig);
+    }
+
+    // The chain is signer first, then the code-signing CA, then the root.
+    let info = match c
+        .call(Request::GetPolicy {
+            policy: "ec".into(),
+        })
+        .await
+    {
+        Response::GetPolicy(info) => info,
+        other => panic!("{other:?}"),
+    };
+    let chain_file = dir.join("chain.der");
+    std::fs::write(&chain_file, &info.certificate_chain).unwrap();
+    let mut reader = sigil_pki::x509_cert::der::SliceReader::new(&info.certificate_chain).unwrap();
+    let mut subjects = Vec::new();
+    use sigil_pki::x509_cert::der::{Decode, Reader};
+    while !reader.is_finished() {
+        let cert = sigil_pki::x509_cert::Certificate::decode(&mut reader).unwrap();
+        subjects.push(cert.tbs_certificate().subject().to_string());
+    }
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    assert!(subjects[0].contains("EC signer"), "{subjects:?}");
+    assert!(
+        subjects[1].contains("Jenkins Code Signing CA"),
+        "{subjects:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_and_read_refusals_store_nothing() {
+    let world = world().await;
+    let state = world.state();
+    let mut c = world.logged_in("jenkins").await;
+    let d256 = [0x11u8; 32];
+    let before = request_count(&state).await;
+
+    assert_code(
+        &c.upload_hash("no-such-policy", HashAlgorithm::Sha256, &d256)
+            .await,
+        ErrorCode::PolicyNotFound,
+    );
+    assert_code(
+        &c.upload_hash("hidden", HashAlgorithm::Sha256, &d256).await,
+        ErrorCode::PolicyNotFound,
+    );
+    assert_code(
+        &c.call(Request::GetPolicy {
+            policy: "hidden".into(),
+        })
+        .await,
+        ErrorCode::PolicyNotFound,
+    );
+    assert_code(
+        &c.upload_hash("ec", HashAlgorithm::Sha256, &[0x11; 31])
+            .await,
+        ErrorCode::DigestLength,
+    );
+    assert_code(
+        &c.upload_hash("ec", HashAlgorithm::Sha384, &d256).await,
+        ErrorCode::DigestLength,
+    );
+    assert_code(
+        &c.upload_hash("narrow", HashAlgorithm::Sha256, &d256).await,
+        ErrorCode::HashNotAllowed,
+    );
+    assert_code(
+        &c.call(Request::UploadJar(sigil_proto::JarUpload {
+            upload: upload("narrow", HashAlgorithm::Sha384, &[0x11; 48]),
+            entry_count: Some(3),
+            signer_name: Some("SIGIL".into()),
+        }))
+        .await,
+        ErrorCode::FormatNotAllowed,
+    );
+    let mut big = upload("ec", HashAlgorithm::Sha256, &d256);
+    big.metadata.file_name = Some("x".repeat(300));
+    assert_code(
+        &c.call(Request::UploadHash(big)).await,
+        ErrorCode::MetadataTooLarge,
+    );
+    let mut big = upload("ec", HashAlgorithm::Sha256, &d256);
+    big.metadata.description = Some("d".repeat(2000));
+    assert_code(
+        &c.call(Request::UploadHash(big)).await,
+        ErrorCode::MetadataTooLarge,
+    );
+    assert_eq!(
+        request_count(&state).await,
+        before,
+        "a refused upload stored a request"
+    );
+
+    // Another identity's request is not found; so is a request of another kind, and an id
+    // that is not one.
+    let mut b = world.logged_in("builder2").await;
+    let theirs = status(&b.upload_hash("two", HashAlgorithm::Sha256, &d256).await).clone();
+    assert_eq!(theirs.outcome, Wire::Pending);
+    assert_code(
+        &c.retrieve_hash(&theirs.id).await,
+        ErrorCode::RequestNotFound,
+    );
+    assert_code(
+        &b.call(Request::RetrieveJar {
+            id: theirs.id.clone(),
+        })
+        .await,
+        ErrorCode::RequestNotFound,
+    );
+    assert_code(
+        &b.retrieve_hash(&RequestId::new("not-a-uuid").unwrap())
+            .await,
+        ErrorCode::RequestNotFound,
+    );
+    assert_code(
+        &b.retrieve_hash(&RequestId::new(uuid::Uuid::new_v4().to_string()).unwrap())
+            .await,
+        ErrorCode::RequestNotFound,
+    );
+    // The owner reads it.
+    assert_eq!(
+        status(&b.retrieve_hash(&theirs.id).await).outcome,
+        Wire::Pending
+    );
+}
+
+// ---- approvals --------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
+    let world = world().await;
+    let state = world.state();
+    let dir = world.dir.path();
+    let mut c = world.logged_in("jenkins").await;
+    let file = dir.join("release.bin");
+    std::fs::write(&file, b"release 1.0").unwrap();
+    let digest = sha2::Sha256::digest(std::fs::read(&file).unwrap()).to_vec();
+
+    let up = c.upload_hash("two", HashAlgorithm::Sha256, &digest).await;
+    let st = status(&up).clone();
+    assert_eq!(st.outcome, Wire::Pending);
+    assert_eq!((st.approvals_required, st.approvals_received), (2, 0));
+    assert!(st.expires.is_some());
+    let id = domain_id(&st.id);
+
+    let alice = approver(&state, "alice").await;
+    let after_one = requests::approve(&state, &alice, id, "looks good")
+        .await
+        .unwrap();
+    assert_eq!(after_one.counted_approvals(), 1);
+    let r = c.retrieve_hash(&st.id).await;
+    assert_eq!(status(&r).outcome, Wire::Pending);
+    assert_eq!(status(&r).approvals_received, 1);
+
+    // The same approver twice counts once (refused); a non-member is refused.
+    let again = requests::approve(&state, &alice, id, "again")
+        .await
+        .unwrap_err();
+    assert_eq!(again.host_api_code(), ErrorCode::NotPermitted, "{again}");
+    let dave = approver(&state, "dave").await;
+    let err = requests::approve(&state, &dave, id, "").await.unwrap_err();
+    assert_eq!(err.host_api_code(), ErrorCode::NotPermitted, "{err}");
+    // The requester itself (no signing:approve on its session).
+    let mut jenkins_https = Session::new(Interface::Https);
+    auth::login(
+        &state,
+        &mut jenkins_https,
+        "builder2",
+        PASSWORD.as_bytes(),
+        LoginContext::default(),
+    )
+    .await
+    .unwrap();
+    let err = requests::approve(&state, &jenkins_https, id, "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.host_api_code(), ErrorCode::NotPermitted, "{err}");
+    assert_eq!(status(&c.retrieve_hash(&st.id).await).approvals_received, 1);
+
+    // A second distinct approver: signed within the approval.
+    let bob = approver(&state, "bob").await;
+    let signed = requests::approve(&state, &bob, id, "ok").await.unwrap();
+    assert!(signed.result().is_some(), "{:?}", signed.state());
+    let r = c.retrieve_hash(&st.id).await;
+    assert_eq!(status(&r).approvals_received, 2);
+    let sig = signature(&r);
+    let info = match c
+        .call(Request::GetPolicy {
+            policy: "two".into(),
+        })
+        .await
+    {
+        Response::GetPolicy(info) => info,
+        other => panic!("{other:?}"),
+    };
+    let public = public_key_pem(dir, &info.certificate_chain, "two");
+    openssl_verify("sha256", &public, &sig, &file, &[]);
+
+    // Not pending any more.
+    let carol = approver(&state, "carol").await;
+    let err = requests::approve(&state, &carol, id, "").await.unwrap_err();
+    assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
+    let err = requests::deny(&state, &carol, id, "late")
+        .await
+        .unwrap_err();
+    assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
+
+    // The requester's own approval, by an identity that is also an approver.
+    let mut selfie = world.logged_in("selfie").await;
+    let own = status(
+        &selfie
+            .upload_hash("two", HashAlgorithm::Sha256, &digest)
+            .await,
+    )
+    .clone();
+    let selfie_https = approver(&state, "selfie").await;
+    let err = requests::approve(&state, &selfie_https, domain_id(&own.id), "mine")
+        .await
+        .unwrap_err();
+    assert_eq!(err.host_api_code(), ErrorCode::NotPermitted, "{err}");
+    assert!(err.to_string().contains("own"), "{err}");
+
+    // A denial with its reason reaches RAGO.
+    let denied = requests::deny(&state, &carol, domain_id(&own.id), "not a release build")
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), sigil_domain::RequestStatus::Denied);
+    match &status(&selfie.retrieve_hash(&own.id).await).outcome {
+        Wire::Denied { reason } => assert_eq!(reason.as_deref(), Some("not a release build")),
+        other => panic!("{other:?}"),
+    }
+
+    // Every transition is an audit event naming the request.
+    let events = state.store.read_audit(0, 1000).await.unwrap();
+    let object = st.id.as_str();
+    let actions: Vec<&str> = events
+        .iter()
+        .filter(|e| e.object.as_deref() == Some(object) && e.outcome == "success")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "request.create",
+            "request.approve",
+            "request.approve",
+            "request.sign"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
+    let mut world = world().await;
+    let state = world.state();
+
+    // A request created two hours ago under a one-hour lifetime.
+    let policy = state
+        .store
+        .get_policy(&PolicyAlias::new("two").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let old = SigningRequest::new(
+        DomainRequestId(uuid::Uuid::new_v4()),
+        &policy,
+        name("jenkins"),
+        sigil_domain::Upload {
+            format: SigningFormat::Hash,
+            hash: DomainHash::Sha256,
+            digest: vec![7; 32],
+            metadata: RequestMetadata::default(),
+        },
+        state.now() - time::Duration::hours(2),
+    );
+    let old_id = RequestId::new(old.id().to_string()).unwrap();
+    commit(&state, vec![Change::CreateRequest(Box::new(old.clone()))]).await;
+    let mut c = world.logged_in("jenkins").await;
+    assert_eq!(
+        status(&c.retrieve_hash(&old_id).await).outcome,
+        Wire::Expired
+    );
+    let stored = state.store.get_request(old.id()).await.unwrap().unwrap();
+    assert_eq!(stored.status(), sigil_domain::RequestStatus::Expired);
+    let alice = approver(&state, "alice").await;
+    let err = requests::approve(&state, &alice, old.id(), "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
+
+    // Pending across a restart, then approved and signed.
+    let st = status(&c.upload_hash("two", HashAlgorithm::Sha256, &[9; 32]).await).clone();
+    drop(c);
+    drop(state);
+    world.restart().await;
+    let state = world.state();
+    let mut c = world.logged_in("jenkins").await;
+    assert_eq!(
+        status(&c.retrieve_hash(&st.id).await).outcome,
+        Wire::Pending
+    );
+    for who in ["alice", "bob"] {
+        let session = approver(&state, who).await;
+        requests::approve(&state, &session, domain_id(&st.id), "")
+            .await
+            .unwrap();
+    }
+    let sig = signature(&c.retrieve_hash(&st.id).await);
+    assert!(!sig.is_empty());
+
+    // The requester lists its own requests only; an approver sees its group's.
+    let jenkins_session = {
+        let mut s = Session::new(Interface::Https);
+        auth::login(
+            &state,
+            &mut s,
+            "builder2",
+            PASSWORD.as_bytes(),
+            LoginContext::default(),
+        )
+        .await
+        .unwrap();
+        s
+    };
+    let theirs = requests::list(&state, &jenkins_session, RequestFilter::default())
+        .await
+        .unwrap();
+    assert!(theirs.is_empty());
+    let all = requests::list(&state, &alice, RequestFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+}
