@@ -1,7 +1,7 @@
 //! One connection's session and the commands.
 //!
-//! Every request goes through, in order: the enabled-command list (`COMMAND_DISABLED`), the
-//! typed decode (field errors), the login requirement (`NOT_LOGGED_IN`) and the permission
+//! Every request goes through, in order: the typed decode (field errors), the enabled-command
+//! list (`COMMAND_DISABLED`), the login requirement (`NOT_LOGGED_IN`) and the permission
 //! table (`NOT_PERMITTED`) — see [`requirement`] and `docs/host-api.md`. The three refusals
 //! are audit events.
 
@@ -88,14 +88,10 @@ impl Connection {
     }
 
     async fn answer(&mut self, frame: &Frame) -> Result<Response, ServiceError> {
-        if let Some(command) = frame.command()
-            && !matches!(command, Command::Unknown(_))
-        {
-            self.check_enabled(command).await?;
-        }
         let request =
             Request::decode(frame).map_err(|e| ServiceError::refused(e.code(), e.to_string()))?;
         let command = request.command();
+        self.check_enabled(command).await?;
         self.authorize(command).await?;
         let state = self.state.clone();
         let state = state.as_ref();
