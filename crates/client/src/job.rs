@@ -1,0 +1,206 @@
+//! Signing jobs: which format a file is signed in, and the digest computed for it locally.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use sha2::Digest;
+use sigil_jar::{DigestAlgorithm, PreparedJar, SignOptions as JarOptions, SignerName};
+use sigil_proto::HashAlgorithm;
+
+use crate::error::{ClientError, Result};
+
+/// The signature format of a job (the wire's `SignFormat`).
+pub use sigil_proto::SignFormat as Format;
+
+/// What `--format` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatChoice {
+    /// Decide per file: PE → Authenticode, `.jar/.war/.ear/.aar` → JAR, else hash.
+    Auto,
+    /// The same format for every file.
+    Fixed(Format),
+}
+
+/// Archive extensions signed as JARs by `--format auto`.
+pub const JAR_EXTENSIONS: [&str; 4] = ["jar", "war", "ear", "aar"];
+
+/// One file to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The file.
+    pub path: PathBuf,
+    /// The format it is signed in.
+    pub format: Format,
+}
+
+impl Job {
+    /// Plans a job for `path`, detecting the format when `choice` is [`FormatChoice::Auto`].
+    pub fn plan(path: &Path, choice: FormatChoice) -> Result<Self> {
+        let format = match choice {
+            FormatChoice::Fixed(format) => format,
+            FormatChoice::Auto => detect_format(path)?,
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            format,
+        })
+    }
+}
+
+/// Detects the format of a file: a PE image (`MZ`, then `PE\0\0` at `e_lfanew`) is
+/// Authenticode, a `.jar/.war/.ear/.aar` archive is JAR, anything else is a hash signature.
+pub fn detect_format(path: &Path) -> Result<Format> {
+    let mut file =
+        File::open(path).map_err(|e| ClientError::file(path, format!("cannot open: {e}")))?;
+    if is_pe(&mut file).map_err(|e| ClientError::file(path, format!("cannot read: {e}")))? {
+        return Ok(Format::Authenticode);
+    }
+    let is_jar = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| JAR_EXTENSIONS.iter().any(|j| j.eq_ignore_ascii_case(e)));
+    Ok(if is_jar { Format::Jar } else { Format::Hash })
+}
+
+/// Whether the file starts with a DOS header whose `e_lfanew` points at a PE signature.
+fn is_pe(file: &mut File) -> std::io::Result<bool> {
+    let mut dos = [0u8; 64];
+    if read_full(file, &mut dos)? < dos.len() || dos[..2] != *b"MZ" {
+        return Ok(false);
+    }
+    let e_lfanew = u32::from_le_bytes([dos[60], dos[61], dos[62], dos[63]]);
+    file.seek(SeekFrom::Start(u64::from(e_lfanew)))?;
+    let mut signature = [0u8; 4];
+    Ok(read_full(file, &mut signature)? == 4 && signature == *b"PE\0\0")
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let Some(rest) = buf.get_mut(filled..) else {
+            break;
+        };
+        match file.read(rest)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// A job with its digest computed, ready to upload.
+#[derive(Debug, Clone)]
+pub struct PreparedJob {
+    /// The job.
+    pub job: Job,
+    /// The digest sent to the server (file hash, image digest or `.SF` digest).
+    pub digest: Vec<u8>,
+    /// The file's size.
+    pub file_size: u64,
+    /// For a JAR: the manifest and `.SF` waiting for the signature block.
+    pub jar: Option<PreparedJar>,
+}
+
+impl PreparedJob {
+    /// Computes the job's digest with `hash`. A JAR's signer name is derived from `policy`.
+    pub fn prepare(job: Job, hash: HashAlgorithm, policy: &str) -> Result<Self> {
+        let path = job.path.clone();
+        let file_size = std::fs::metadata(&path)
+            .map_err(|e| ClientError::file(&path, format!("cannot read: {e}")))?
+            .len();
+        let (digest, jar) = match job.format {
+            Format::Hash => (file_digest(&path, hash)?, None),
+            Format::Authenticode => {
+                let image =
+                    sigil_authenticode::image_digest_file(&path, keys_hash(hash)).map_err(|e| {
+                        ClientError::file(&path, format!("not a signable PE image: {e}"))
+                    })?;
+                (image.digest, None)
+            }
+            Format::Jar => {
+                let signer =
+                    SignerName::from_alias(policy).map_err(|e| ClientError::file(&path, e))?;
+                let prepared = sigil_jar::prepare(&path, &JarOptions::new(signer, jar_hash(hash)))
+                    .map_err(|e| ClientError::file(&path, format!("not a signable JAR: {e}")))?;
+                (prepared.signature_file_digest(), Some(prepared))
+            }
+        };
+        Ok(Self {
+            job,
+            digest,
+            file_size,
+            jar,
+        })
+    }
+}
+
+/// Streams a file through `hash`.
+pub fn file_digest(path: &Path, hash: HashAlgorithm) -> Result<Vec<u8>> {
+    let file =
+        File::open(path).map_err(|e| ClientError::file(path, format!("cannot open: {e}")))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut hasher = Hasher::new(hash);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| ClientError::file(path, format!("cannot read: {e}")))?;
+        let Some(chunk) = buf.get(..n) else { break };
+        if n == 0 {
+            break;
+        }
+        hasher.update(chunk);
+    }
+    Ok(hasher.finish())
+}
+
+enum Hasher {
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    fn new(hash: HashAlgorithm) -> Self {
+        match hash {
+            HashAlgorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
+            HashAlgorithm::Sha384 => Self::Sha384(sha2::Sha384::new()),
+            HashAlgorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha256(h) => h.update(data),
+            Self::Sha384(h) => h.update(data),
+            Self::Sha512(h) => h.update(data),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Self::Sha256(h) => h.finalize().to_vec(),
+            Self::Sha384(h) => h.finalize().to_vec(),
+            Self::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// The wire hash algorithm as `sigil_keys` names it.
+pub fn keys_hash(hash: HashAlgorithm) -> sigil_keys::HashAlgorithm {
+    match hash {
+        HashAlgorithm::Sha256 => sigil_keys::HashAlgorithm::Sha256,
+        HashAlgorithm::Sha384 => sigil_keys::HashAlgorithm::Sha384,
+        HashAlgorithm::Sha512 => sigil_keys::HashAlgorithm::Sha512,
+    }
+}
+
+/// The wire hash algorithm as the JAR code names it.
+pub fn jar_hash(hash: HashAlgorithm) -> DigestAlgorithm {
+    match hash {
+        HashAlgorithm::Sha256 => DigestAlgorithm::Sha256,
+        HashAlgorithm::Sha384 => DigestAlgorithm::Sha384,
+        HashAlgorithm::Sha512 => DigestAlgorithm::Sha512,
+    }
+}

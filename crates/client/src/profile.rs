@@ -1,0 +1,231 @@
+//! The client profile (TOML): where the server is, what to trust, who logs in.
+//!
+//! Relative paths are relative to the profile file. Passwords are never in the profile:
+//! each identity names an environment variable (default `SIGIL_PASSWORD`) and optionally a
+//! password file; the sources are tried in that order, then an interactive prompt when
+//! standard input is a terminal, else the error names the variable to set.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::error::{ClientError, Result};
+
+/// Environment variable read for the PKCS#12 password when the profile names no file.
+pub const P12_PASSWORD_ENV: &str = "SIGIL_P12_PASSWORD";
+/// Default environment variable of an identity's password.
+pub const DEFAULT_PASSWORD_ENV: &str = "SIGIL_PASSWORD";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    host_api: Option<String>,
+    https: Option<String>,
+    #[serde(default = "default_server_name")]
+    server_name: String,
+    ca_certificate: PathBuf,
+    pkcs12: Option<PathBuf>,
+    pkcs12_password_file: Option<PathBuf>,
+    #[serde(default)]
+    identity: Vec<IdentityFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityFile {
+    name: String,
+    #[serde(default = "default_password_env")]
+    password_env: String,
+    password_file: Option<PathBuf>,
+}
+
+fn default_server_name() -> String {
+    "localhost".into()
+}
+
+fn default_password_env() -> String {
+    DEFAULT_PASSWORD_ENV.into()
+}
+
+/// A loaded client profile, with every path resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The profile file.
+    pub path: PathBuf,
+    /// Host API address (`host:port`), when the profile has one.
+    pub host_api: Option<String>,
+    /// HTTPS API base URL, when the profile has one.
+    pub https: Option<String>,
+    /// TLS name checked in the server's certificate.
+    pub server_name: String,
+    /// The CA certificate(s) (PEM) the server's certificate must chain to.
+    pub ca_certificate: PathBuf,
+    /// Client certificate and key (PKCS#12), needed for the Host API.
+    pub pkcs12: Option<PathBuf>,
+    /// File holding the PKCS#12 password.
+    pub pkcs12_password_file: Option<PathBuf>,
+    /// Identities to log in, in order.
+    pub identities: Vec<IdentityConfig>,
+}
+
+/// One `[[identity]]` of a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityConfig {
+    /// Identity name.
+    pub name: String,
+    /// Environment variable holding the password.
+    pub password_env: String,
+    /// File holding the password (used when the variable is unset).
+    pub password_file: Option<PathBuf>,
+}
+
+/// Where secrets come from: the process environment and terminal, or (in tests) a stand-in.
+pub trait SecretSource {
+    /// The value of an environment variable, if set.
+    fn var(&self, name: &str) -> Option<Zeroizing<String>>;
+    /// Asks the user; `None` when there is no terminal to ask on.
+    fn prompt(&self, question: &str) -> Option<Zeroizing<String>>;
+}
+
+/// The real environment and, when standard input is a terminal, a no-echo prompt.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessSecrets;
+
+impl SecretSource for ProcessSecrets {
+    fn var(&self, name: &str) -> Option<Zeroizing<String>> {
+        std::env::var(name).ok().map(Zeroizing::new)
+    }
+
+    fn prompt(&self, question: &str) -> Option<Zeroizing<String>> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        rpassword::prompt_password(question)
+            .ok()
+            .map(Zeroizing::new)
+    }
+}
+
+impl Profile {
+    /// Reads and checks the profile at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ClientError::Profile {
+            path: path.to_path_buf(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses profile text; relative paths are resolved against `path`'s directory.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let bad = |message: String| ClientError::Profile {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file: ProfileFile =
+            toml::from_str(text).map_err(|e| bad(format!("not a valid client profile: {e}")))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let mut identities = Vec::with_capacity(file.identity.len());
+        for id in file.identity {
+            if id.name.is_empty() {
+                return Err(bad("an [[identity]] has an empty name".into()));
+            }
+            if identities
+                .iter()
+                .any(|i: &IdentityConfig| i.name == id.name)
+            {
+                return Err(bad(format!("identity {:?} is listed twice", id.name)));
+            }
+            identities.push(IdentityConfig {
+                name: id.name,
+                password_env: id.password_env,
+                password_file: id.password_file.map(resolve),
+            });
+        }
+        if file.host_api.is_none() && file.https.is_none() {
+            return Err(bad(
+                "it names neither host_api nor https: add the server's address".into(),
+            ));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            host_api: file.host_api,
+            https: file.https,
+            server_name: file.server_name,
+            ca_certificate: resolve(file.ca_certificate),
+            pkcs12: file.pkcs12.map(resolve),
+            pkcs12_password_file: file.pkcs12_password_file.map(resolve),
+            identities,
+        })
+    }
+
+    /// The password of `identity`: its environment variable, else its password file, else a
+    /// prompt on a terminal, else an error naming the variable to set.
+    pub fn identity_password(
+        &self,
+        identity: &IdentityConfig,
+        secrets: &dyn SecretSource,
+    ) -> Result<Zeroizing<String>> {
+        if let Some(value) = secrets.var(&identity.password_env) {
+            return Ok(value);
+        }
+        if let Some(file) = &identity.password_file {
+            return read_secret_file(file);
+        }
+        secrets
+            .prompt(&format!("Password for {}: ", identity.name))
+            .ok_or_else(|| {
+                ClientError::Secret(format!(
+                    "no password for identity {}: set the environment variable {} (or add \
+                     password_file to {})",
+                    identity.name,
+                    identity.password_env,
+                    self.path.display()
+                ))
+            })
+    }
+
+    /// The PKCS#12 password: `pkcs12_password_file`, else `SIGIL_P12_PASSWORD`, else a
+    /// prompt on a terminal.
+    pub fn pkcs12_password(&self, secrets: &dyn SecretSource) -> Result<Zeroizing<String>> {
+        if let Some(file) = &self.pkcs12_password_file {
+            return read_secret_file(file);
+        }
+        if let Some(value) = secrets.var(P12_PASSWORD_ENV) {
+            return Ok(value);
+        }
+        secrets.prompt("PKCS#12 password: ").ok_or_else(|| {
+            ClientError::Secret(format!(
+                "no password for the PKCS#12 file: set {P12_PASSWORD_ENV} (or add \
+                     pkcs12_password_file to {})",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// The Host API address, or an error saying the profile lacks it.
+    pub fn host_api_address(&self) -> Result<&str> {
+        self.host_api
+            .as_deref()
+            .ok_or_else(|| ClientError::Profile {
+                path: self.path.clone(),
+                message: "no host_api address: add host_api = \"HOST:PORT\"".into(),
+            })
+    }
+}
+
+/// Reads a secret file, without its trailing line break.
+pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        ClientError::Secret(format!(
+            "cannot read the secret file {}: {e}",
+            path.display()
+        ))
+    })?);
+    Ok(Zeroizing::new(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}

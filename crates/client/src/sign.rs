@@ -1,0 +1,509 @@
+//! Signing many files on one connection: upload every digest (pipelined), wait for the
+//! pending requests with a polling back-off, retrieve, and write each result locally.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sigil_authenticode::{EmbedMode, Placement};
+use sigil_jar::SignatureBlockKind;
+use sigil_proto::{
+    AuthenticodeUpload, ErrorCode, HashAlgorithm, JarUpload, Metadata, Outcome, Request, RequestId,
+    RequestState, RequestStatus, Upload,
+};
+
+use crate::connection::{Connection, retrieve_request, status};
+use crate::error::{ClientError, ErrorKind, Result};
+use crate::job::{Format, Job, PreparedJob};
+
+/// First delay between two polls of pending requests.
+pub const FIRST_POLL: Duration = Duration::from_secs(1);
+/// Longest delay between two polls (the delay doubles up to this).
+pub const MAX_POLL: Duration = Duration::from_secs(15);
+/// Requests sent per pipelined batch (bounds the memory of one batch).
+pub const BATCH: usize = 256;
+
+/// How to sign.
+#[derive(Debug, Clone)]
+pub struct SignOptions {
+    /// Issuance policy alias.
+    pub policy: String,
+    /// Hash algorithm of the digests.
+    pub hash: HashAlgorithm,
+    /// How long to wait for approvals before giving up (the requests stay on the server).
+    pub wait: Duration,
+    /// Authenticode: keep an existing signature and nest the new one.
+    pub append: bool,
+    /// Where to write the result of a single file (default: in place, or `FILE.sig`).
+    pub output: Option<PathBuf>,
+    /// Resume an existing request instead of uploading (single file).
+    pub request_id: Option<RequestId>,
+    /// Metadata recorded with every request (file name and size are filled in per file).
+    pub metadata: Metadata,
+    /// Authenticode program name.
+    pub program_name: Option<String>,
+    /// Authenticode program URL.
+    pub program_url: Option<String>,
+    /// First polling delay (default [`FIRST_POLL`]).
+    pub first_poll: Duration,
+    /// Longest polling delay (default [`MAX_POLL`]).
+    pub max_poll: Duration,
+}
+
+impl SignOptions {
+    /// Options with the defaults: SHA-256, 30 minutes of waiting, replace, no metadata.
+    pub fn new(policy: impl Into<String>) -> Self {
+        Self {
+            policy: policy.into(),
+            hash: HashAlgorithm::Sha256,
+            wait: Duration::from_secs(30 * 60),
+            append: false,
+            output: None,
+            request_id: None,
+            metadata: Metadata::default(),
+            program_name: None,
+            program_url: None,
+            first_poll: FIRST_POLL,
+            max_poll: MAX_POLL,
+        }
+    }
+}
+
+/// How one file ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Signed; the result was written to `output`.
+    Signed {
+        /// The file written (the signed file, or `FILE.sig`).
+        output: PathBuf,
+        /// What was done, for a person.
+        detail: String,
+    },
+    /// An approver denied the request.
+    Denied {
+        /// The approver's reason.
+        reason: Option<String>,
+    },
+    /// Not approved within the policy's request lifetime.
+    Expired,
+    /// Approved, but the server failed to sign.
+    Failed,
+    /// Still not final when `--wait` ran out; the request id lets a later run resume.
+    TimedOut {
+        /// The last state seen.
+        state: RequestState,
+    },
+    /// The server refused the request.
+    Refused {
+        /// The server's code.
+        code: ErrorCode,
+        /// The server's message.
+        message: String,
+    },
+    /// A local error: the file could not be read, digested, or the result written.
+    Error {
+        /// Class of the error.
+        kind: ErrorKind,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl JobOutcome {
+    /// Short name: `signed`, `denied`, `expired`, `failed`, `timed-out`, `refused`, `error`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Signed { .. } => "signed",
+            Self::Denied { .. } => "denied",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+            Self::TimedOut { .. } => "timed-out",
+            Self::Refused { .. } => "refused",
+            Self::Error { .. } => "error",
+        }
+    }
+
+    fn from_error(error: &ClientError) -> Self {
+        match error {
+            ClientError::Server { code, message, .. } => Self::Refused {
+                code: code.clone(),
+                message: message.clone(),
+            },
+            other => Self::Error {
+                kind: other.kind(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The result of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult {
+    /// The file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// The server's request id, once uploaded.
+    pub request_id: Option<RequestId>,
+    /// How it ended.
+    pub outcome: JobOutcome,
+}
+
+/// Progress reports (all methods default to doing nothing).
+pub trait Progress {
+    /// All files are digested; `count` requests are about to be uploaded.
+    fn uploading(&self, _count: usize) {}
+    /// A request was accepted by the server.
+    fn uploaded(&self, _path: &Path, _id: &RequestId, _state: RequestState) {}
+    /// `pending` requests are still waiting; the next poll is in `delay`.
+    fn waiting(&self, _pending: usize, _delay: Duration) {}
+    /// A file is done.
+    fn finished(&self, _result: &JobResult) {}
+}
+
+/// A [`Progress`] that reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Digests every job; the ones that cannot be prepared come back as finished results.
+pub fn prepare_jobs(jobs: Vec<Job>, options: &SignOptions) -> (Vec<PreparedJob>, Vec<JobResult>) {
+    let mut prepared = Vec::with_capacity(jobs.len());
+    let mut failed = Vec::new();
+    for job in jobs {
+        let (path, format) = (job.path.clone(), job.format);
+        match PreparedJob::prepare(job, options.hash, &options.policy) {
+            Ok(p) => prepared.push(p),
+            Err(e) => failed.push(JobResult {
+                path,
+                format,
+                request_id: None,
+                outcome: JobOutcome::from_error(&e),
+            }),
+        }
+    }
+    (prepared, failed)
+}
+
+/// A job on its way: uploaded, waiting for its final state.
+struct Tracked {
+    prepared: PreparedJob,
+    id: RequestId,
+    state: RequestState,
+}
+
+/// Signs the prepared jobs on `conn` (logged in): uploads, waits, retrieves and writes.
+/// Returns one result per job, in the given order. An `Err` means the connection failed
+/// (the requests already uploaded stay on the server).
+pub async fn sign_jobs(
+    conn: &mut Connection,
+    jobs: Vec<PreparedJob>,
+    options: &SignOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<JobResult>> {
+    if options.output.is_some() && jobs.len() > 1 {
+        return Err(ClientError::Usage(
+            "--output works only with a single file: sign several files in place".into(),
+        ));
+    }
+    let order: Vec<PathBuf> = jobs.iter().map(|j| j.job.path.clone()).collect();
+    let mut results: Vec<JobResult> = Vec::with_capacity(jobs.len());
+
+    // A JAR's block file is named after the key type: ask the policy once.
+    let block_kind = if jobs.iter().any(|j| j.job.format == Format::Jar) {
+        let info = conn.get_policy(&options.policy).await?;
+        block_kind(&info.key_algorithm)
+    } else {
+        None
+    };
+
+    progress.uploading(jobs.len());
+    let mut tracked = Vec::with_capacity(jobs.len());
+    let done = |result: JobResult, results: &mut Vec<JobResult>| {
+        progress.finished(&result);
+        results.push(result);
+    };
+    let answers = match &options.request_id {
+        Some(id) => {
+            if jobs.len() != 1 {
+                return Err(ClientError::Usage(
+                    "--request-id resumes one request: give exactly one file".into(),
+                ));
+            }
+            let requests: Vec<Request> = jobs
+                .iter()
+                .map(|j| retrieve_request(j.job.format, id.clone()))
+                .collect();
+            conn.pipeline(&requests).await?
+        }
+        None => {
+            let mut answers = Vec::with_capacity(jobs.len());
+            for batch in jobs.chunks(BATCH) {
+                let requests: Vec<Request> =
+                    batch.iter().map(|j| upload_request(j, options)).collect();
+                answers.extend(conn.pipeline(&requests).await?);
+            }
+            answers
+        }
+    };
+    for (prepared, answer) in jobs.into_iter().zip(answers) {
+        let (path, format) = (prepared.job.path.clone(), prepared.job.format);
+        let command = upload_request(&prepared, options).command();
+        match crate::connection::into_result(command, answer).and_then(status) {
+            Ok(s) => {
+                progress.uploaded(&path, &s.id, s.outcome.state());
+                let id = s.id.clone();
+                match finish(&prepared, s, options, block_kind) {
+                    Some(outcome) => done(
+                        JobResult {
+                            path,
+                            format,
+                            request_id: Some(id),
+                            outcome,
+                        },
+                        &mut results,
+                    ),
+                    None => tracked.push(Tracked {
+                        prepared,
+                        state: RequestState::Pending,
+                        id,
+                    }),
+                }
+            }
+            Err(e) => done(
+                JobResult {
+                    path,
+                    format,
+                    request_id: None,
+                    outcome: JobOutcome::from_error(&e),
+                },
+                &mut results,
+            ),
+        }
+    }
+
+    let deadline = Instant::now() + options.wait;
+    let mut delay = options.first_poll;
+    while !tracked.is_empty() {
+        let now = Instant::now();
+        if now >= deadline {
+            for t in tracked.drain(..) {
+                done(
+                    JobResult {
+                        path: t.prepared.job.path.clone(),
+                        format: t.prepared.job.format,
+                        request_id: Some(t.id),
+                        outcome: JobOutcome::TimedOut { state: t.state },
+                    },
+                    &mut results,
+                );
+            }
+            break;
+        }
+        let sleep = delay.min(deadline - now);
+        progress.waiting(tracked.len(), sleep);
+        tokio::time::sleep(sleep).await;
+        delay = (delay * 2).min(options.max_poll);
+
+        let mut still = Vec::with_capacity(tracked.len());
+        let mut pending = tracked.into_iter();
+        loop {
+            let batch: Vec<Tracked> = pending.by_ref().take(BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let requests: Vec<Request> = batch
+                .iter()
+                .map(|t| retrieve_request(t.prepared.job.format, t.id.clone()))
+                .collect();
+            let answers = conn.pipeline(&requests).await?;
+            for (mut t, answer) in batch.into_iter().zip(answers) {
+                let command = retrieve_request(t.prepared.job.format, t.id.clone()).command();
+                let outcome = match crate::connection::into_result(command, answer).and_then(status)
+                {
+                    Ok(s) => {
+                        t.state = s.outcome.state();
+                        finish(&t.prepared, s, options, block_kind)
+                    }
+                    Err(e) => Some(JobOutcome::from_error(&e)),
+                };
+                match outcome {
+                    Some(outcome) => done(
+                        JobResult {
+                            path: t.prepared.job.path.clone(),
+                            format: t.prepared.job.format,
+                            request_id: Some(t.id),
+                            outcome,
+                        },
+                        &mut results,
+                    ),
+                    None => still.push(t),
+                }
+            }
+        }
+        tracked = still;
+    }
+
+    // Back to the order the files were given in.
+    results.sort_by_key(|r| {
+        order
+            .iter()
+            .position(|p| *p == r.path)
+            .unwrap_or(usize::MAX)
+    });
+    Ok(results)
+}
+
+/// The upload request of a prepared job.
+fn upload_request(job: &PreparedJob, options: &SignOptions) -> Request {
+    let mut metadata = options.metadata.clone();
+    metadata.file_name = job
+        .job
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    metadata.file_size = Some(job.file_size);
+    let upload = Upload {
+        policy: options.policy.clone(),
+        hash: options.hash,
+        digest: job.digest.clone(),
+        metadata,
+    };
+    match job.job.format {
+        Format::Hash => Request::UploadHash(upload),
+        Format::Authenticode => Request::UploadAuthenticode(AuthenticodeUpload {
+            upload,
+            program_name: options.program_name.clone(),
+            program_url: options.program_url.clone(),
+        }),
+        Format::Jar => Request::UploadJar(JarUpload {
+            upload,
+            entry_count: None,
+            signer_name: job.jar.as_ref().map(|p| p.signer().as_str().to_owned()),
+        }),
+    }
+}
+
+/// The JAR block kind for a policy key algorithm (`rsa-*` → `.RSA`, `ec*` → `.EC`).
+pub fn block_kind(key_algorithm: &str) -> Option<SignatureBlockKind> {
+    let k = key_algorithm.to_ascii_lowercase();
+    if k.starts_with("rsa") {
+        Some(SignatureBlockKind::Rsa)
+    } else if k.starts_with("ec") {
+        Some(SignatureBlockKind::Ec)
+    } else {
+        None
+    }
+}
+
+/// The outcome of a request in `status`, writing the result when signed; `None` while
+/// it is still pending or approved.
+fn finish(
+    job: &PreparedJob,
+    status: RequestStatus,
+    options: &SignOptions,
+    block_kind: Option<SignatureBlockKind>,
+) -> Option<JobOutcome> {
+    match status.outcome {
+        Outcome::Pending | Outcome::Approved => None,
+        Outcome::Denied { reason } => Some(JobOutcome::Denied { reason }),
+        Outcome::Expired => Some(JobOutcome::Expired),
+        Outcome::Failed => Some(JobOutcome::Failed),
+        Outcome::Signed { result } => Some(match write_result(job, &result, options, block_kind) {
+            Ok((output, detail)) => JobOutcome::Signed { output, detail },
+            Err(e) => JobOutcome::Error {
+                kind: ErrorKind::Other,
+                message: e.to_string(),
+            },
+        }),
+    }
+}
+
+/// Writes a signature where it belongs; returns the file written and a description.
+fn write_result(
+    job: &PreparedJob,
+    result: &[u8],
+    options: &SignOptions,
+    block_kind: Option<SignatureBlockKind>,
+) -> Result<(PathBuf, String)> {
+    let path = &job.job.path;
+    match job.job.format {
+        Format::Hash => {
+            let output = options.output.clone().unwrap_or_else(|| sig_path(path));
+            write_atomic(&output, result)?;
+            Ok((output, format!("raw signature, {} bytes", result.len())))
+        }
+        Format::Authenticode => {
+            let output = options.output.clone().unwrap_or_else(|| path.clone());
+            let mode = if options.append {
+                EmbedMode::Append
+            } else {
+                EmbedMode::Replace
+            };
+            let report = sigil_authenticode::embed_signature(path, &output, result, mode)
+                .map_err(|e| ClientError::file(path, format!("cannot embed the signature: {e}")))?;
+            let placement = match report.placement {
+                Placement::Primary => "signature embedded",
+                Placement::Replaced => "previous signature replaced",
+                Placement::Nested => "signature nested",
+            };
+            Ok((output, placement.to_owned()))
+        }
+        Format::Jar => {
+            let output = options.output.clone().unwrap_or_else(|| path.clone());
+            let prepared = job
+                .jar
+                .as_ref()
+                .ok_or_else(|| ClientError::file(path, "the JAR was not prepared"))?;
+            let kind = block_kind.ok_or_else(|| {
+                ClientError::file(
+                    path,
+                    "the policy's key algorithm has no JAR signature block type (RSA or EC needed)",
+                )
+            })?;
+            prepared
+                .write_signed(path, result, kind, &output)
+                .map_err(|e| {
+                    ClientError::file(path, format!("cannot write the signed JAR: {e}"))
+                })?;
+            Ok((
+                output,
+                format!(
+                    "META-INF/{}.SF and .{} written",
+                    prepared.signer().as_str(),
+                    kind.extension()
+                ),
+            ))
+        }
+    }
+}
+
+/// `FILE.sig` next to `FILE`.
+pub fn sig_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+/// Writes `data` to `path` through a temporary file renamed over it.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.sigil-tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let write = || -> std::io::Result<()> {
+        std::fs::write(&tmp, data)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        ClientError::file(path, format!("cannot write the signature: {e}"))
+    })
+}
