@@ -1039,3 +1039,219 @@ async fn listener_csr_signed_and_loaded_over_the_api_takes_effect_without_a_rest
     assert_eq!(r.status, 200, "{r:?}");
     f.server.shutdown().await;
 }
+
+/// Uploads a hash-signing request as `identity` (over the service layer, as the Host API does).
+async fn upload(f: &Fixture, identity: &str, password: &str, policy: &str, file: &str) -> String {
+    use sigil_domain::{HashAlgorithm, Interface, RequestMetadata, Session, SigningFormat, Upload};
+    use sigil_server::service::auth::{LoginContext, login};
+    let state = f.server.state();
+    let mut session = Session::new(Interface::HostApi);
+    login(
+        state,
+        &mut session,
+        identity,
+        password.as_bytes(),
+        LoginContext::default(),
+    )
+    .await
+    .unwrap();
+    let upload = Upload {
+        format: SigningFormat::Hash,
+        hash: HashAlgorithm::Sha256,
+        digest: vec![0xab; 32],
+        metadata: RequestMetadata {
+            file_name: Some(file.to_owned()),
+            file_size: Some(123_456),
+            build_url: Some("https://ci.example/job/7".to_owned()),
+            commit: Some("0123abcd".to_owned()),
+            ..RequestMetadata::default()
+        },
+    };
+    let request = sigil_server::service::requests::upload(state, &session, policy, upload)
+        .await
+        .unwrap();
+    request.id().to_string()
+}
+
+#[tokio::test]
+async fn approvers_see_what_they_judge_and_approve_or_deny() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f
+        .client
+        .post(
+            "/cas",
+            &admin,
+            json!({"name": "codesign", "key_algorithm": "ec-p256",
+                   "subject": "CN=Approval Test CA", "validity_days": 365}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/certificates",
+            &admin,
+            json!({"issuer": "codesign", "profile": "code-signing", "subject": "CN=Release",
+                   "validity_days": 90, "key_algorithm": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let serial = r.body["serial"].as_str().unwrap().to_owned();
+    let r = f
+        .client
+        .post(
+            "/identities",
+            &admin,
+            json!({"name": "jenkins", "kind": "application", "roles": ["application"],
+                   "password": "jenkins-password-1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let alice = f.person(&admin, "alice", &["approver"]).await;
+    let bob = f.person(&admin, "bob", &["approver"]).await;
+    let mallory = f.person(&admin, "mallory", &["approver"]).await;
+    let r = f
+        .client
+        .post(
+            "/groups",
+            &admin,
+            json!({"name": "release-approvers", "members": ["alice", "bob"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/policies",
+            &admin,
+            json!({"alias": "two-approvals", "certificate": serial, "approvals_required": 2,
+                   "approval_group": "release-approvers", "hashes": ["sha256"], "formats": ["hash"],
+                   "request_lifetime_secs": 3600, "roles": ["application"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+
+    let first = upload(
+        &f,
+        "jenkins",
+        "jenkins-password-1",
+        "two-approvals",
+        "app.exe",
+    )
+    .await;
+    let second = upload(
+        &f,
+        "jenkins",
+        "jenkins-password-1",
+        "two-approvals",
+        "lib.dll",
+    )
+    .await;
+
+    let login = |name: &'static str, password: String| {
+        let client = f.client.clone();
+        async move {
+            let r = client.login(None, name, &password).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            r.body["session"].as_str().unwrap().to_owned()
+        }
+    };
+    let alice = login("alice", alice).await;
+    let bob = login("bob", bob).await;
+    let mallory = login("mallory", mallory).await;
+    let jenkins = login("jenkins", "jenkins-password-1".to_owned()).await;
+
+    // The approver sees everything needed to judge.
+    let r = f.client.get("/requests?state=pending", &alice).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body.as_array().unwrap().len(), 2, "{r:?}");
+    let r = f.client.get(&format!("/requests/{first}"), &alice).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let v = &r.body;
+    assert_eq!(v["state"], "pending");
+    assert_eq!(v["requester"], "jenkins");
+    assert_eq!(v["policy"], "two-approvals");
+    assert_eq!(v["format"], "hash");
+    assert_eq!(v["hash"], "sha256");
+    assert_eq!(v["digest"], "ab".repeat(32));
+    assert_eq!(v["metadata"]["file_name"], "app.exe");
+    assert_eq!(v["metadata"]["file_size"], 123_456);
+    assert_eq!(v["metadata"]["build_url"], "https://ci.example/job/7");
+    assert_eq!(v["metadata"]["commit"], "0123abcd");
+    assert!(v["age_secs"].as_i64().unwrap() >= 0);
+    assert!(v["created"].is_string() && v["expires"].is_string());
+    assert_eq!(v["approvals_required"], 2);
+    assert_eq!(v["approval_group"], "release-approvers");
+
+    // Quorum: two distinct approvers; the same one twice counts once.
+    let approve = format!("/requests/{first}/approve");
+    let r = f
+        .client
+        .post(&approve, &alice, json!({"comment": "looks right"}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["state"], "pending");
+    assert_eq!(r.body["approvals"][0]["approver"], "alice");
+    assert_eq!(r.body["approvals"][0]["comment"], "looks right");
+    let r = f
+        .client
+        .post(&approve, &alice, json!({"comment": "again"}))
+        .await;
+    assert!(r.status == 403 || r.status == 409, "{r:?}");
+    let r = f
+        .client
+        .post(&approve, &mallory, json!({"comment": "not a member"}))
+        .await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    let r = f
+        .client
+        .post(&approve, &jenkins, json!({"comment": "my own"}))
+        .await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    let r = f.client.post(&approve, &bob, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["state"], "signed", "{r:?}");
+    assert_eq!(r.body["approvals"].as_array().unwrap().len(), 2);
+    let r = f.client.post(&approve, &bob, json!({})).await;
+    assert_eq!((r.status, r.code()), (409, "REQUEST_NOT_PENDING"), "{r:?}");
+
+    // A denial needs a reason and reaches the requester.
+    let deny = format!("/requests/{second}/deny");
+    let r = f.client.post(&deny, &bob, json!({})).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f
+        .client
+        .post(&deny, &bob, json!({"comment": "unexpected build"}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["state"], "denied");
+    assert_eq!(r.body["reason"], "unexpected build");
+    assert_eq!(r.body["denied_by"], "bob");
+    let r = f.client.get(&format!("/requests/{second}"), &jenkins).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["reason"], "unexpected build");
+
+    // The requester sees only its own requests; unknown and malformed ids are refused.
+    let r = f.client.get("/requests", &jenkins).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 2, "{r:?}");
+    let r = f.client.get("/requests?requester=alice", &jenkins).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 0, "{r:?}");
+    let r = f.client.get("/requests?state=bogus", &jenkins).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f
+        .client
+        .get("/requests/00000000-0000-4000-8000-000000000000", &alice)
+        .await;
+    assert_eq!((r.status, r.code()), (404, "REQUEST_NOT_FOUND"), "{r:?}");
+    let r = f.client.get("/requests/not-a-uuid", &alice).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+
+    // Every transition is audited; the chain verifies.
+    let r = f.client.get("/audit?limit=1000", &admin).await;
+    let text = r.body.to_string();
+    assert!(text.contains("\"request.approve\"") && text.contains("\"request.deny\""));
+    let r = f.client.get("/audit/verify", &admin).await;
+    assert_eq!(r.body["ok"], true, "{r:?}");
+    f.server.shutdown().await;
+}

@@ -20,6 +20,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller, bearer, source};
 use crate::server::PeerInfo;
 use crate::service::ServiceError;
+use crate::service::auth::LoginContext;
 
 /// `GET /health` answer.
 #[derive(Serialize)]
@@ -127,26 +128,17 @@ pub(crate) async fn login(
         .and_then(|i| i.client_certificate.as_deref())
         .and_then(|der| certificate_cn(der));
     let source = peer.source.map(|s| s.to_string());
-    let progress = authenticate(
+    crate::service::auth::login(
         &https.app,
         &mut session,
         &body.identity,
         body.password.as_bytes(),
-        peer_cn.as_deref(),
-        source.as_deref(),
+        LoginContext {
+            peer_cn: peer_cn.as_deref(),
+            source: source.as_deref(),
+        },
     )
-    .await
-    .map_err(ApiError::from)?;
-    if progress.already_logged_in {
-        return Err(ServiceError::refused(
-            ErrorCode::AlreadyLoggedIn,
-            format!(
-                "identity {} is already logged in on this session: dual control needs a different identity",
-                body.identity
-            ),
-        )
-        .into());
-    }
+    .await?;
     let token = match peer.token {
         Some(token) => {
             if !https.sessions.put(&token, session.clone(), now) {
@@ -199,102 +191,4 @@ fn certificate_cn(der: &[u8]) -> Option<String> {
     let certificate = sigil_pki::x509_cert::Certificate::from_der(der).ok()?;
     sigil_pki::DistinguishedName::from(certificate.tbs_certificate().subject().clone())
         .common_name()
-}
-
-/// Checks a password login and adds the identity to `session`: the domain's login decision
-/// (lockout, disabled, certificate binding, interfaces), the failure counter, an audit event
-/// for success and failure.
-async fn authenticate(
-    state: &crate::AppState,
-    session: &mut Session,
-    name: &str,
-    password: &[u8],
-    peer_cn: Option<&str>,
-    source: Option<&str>,
-) -> Result<LoginProgress, ServiceError> {
-    use sigil_domain::{
-        AuditDraft, Change, IdentityName, LoginAttempt, LoginRefusal, Outcome, Secret, decide_login,
-    };
-    let identity = match IdentityName::new(name) {
-        Ok(n) => state.store.get_identity(&n).await?,
-        Err(_) => None,
-    };
-    let roles: Vec<sigil_domain::Role> = match &identity {
-        Some(identity) => state
-            .store
-            .list_roles()
-            .await?
-            .into_iter()
-            .filter(|r| identity.roles.contains(r.name()))
-            .collect(),
-        None => Vec::new(),
-    };
-    let threshold = state.store.settings().await?.lockout_threshold;
-    let params = state.password_params;
-    let password = zeroize::Zeroizing::new(password.to_vec());
-    let peer_cn_owned = peer_cn.map(str::to_owned);
-    let (identity, roles, decision) = tokio::task::spawn_blocking(move || {
-        let decision = decide_login(&LoginAttempt {
-            identity: identity.as_ref(),
-            roles: &roles,
-            secret: Secret::Password(&password),
-            peer_cn: peer_cn_owned.as_deref(),
-            interface: Interface::Https,
-            lockout_threshold: threshold,
-            password_params: params,
-        });
-        (identity, roles, decision)
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(format!("login task failed: {e}")))?;
-    let mut draft = AuditDraft::new(state.now(), "login", Outcome::Success)
-        .identity(name)
-        .interface(Interface::Https);
-    if let Some(source) = source {
-        draft = draft.source(source);
-    }
-    let changes = match (&identity, decision.state_change) {
-        (Some(identity), Some(change)) => vec![Change::RecordLogin {
-            identity: identity.name.clone(),
-            change,
-        }],
-        _ => Vec::new(),
-    };
-    if let Err(refusal) = decision.result {
-        let mut draft = AuditDraft::new(state.now(), "login", Outcome::Failure)
-            .identity(name)
-            .interface(Interface::Https)
-            .detail("reason", &refusal.to_string());
-        if let Some(source) = source {
-            draft = draft.source(source);
-        }
-        if decision.locks_now {
-            draft = draft.detail("locked", "true");
-        }
-        state.store.commit(changes, draft).await?;
-        let code = match refusal {
-            LoginRefusal::Locked => ErrorCode::IdentityLocked,
-            LoginRefusal::Disabled => ErrorCode::IdentityDisabled,
-            LoginRefusal::CertMismatch => ErrorCode::CertMismatch,
-            LoginRefusal::InterfaceNotAllowed => ErrorCode::NotPermitted,
-            _ => ErrorCode::AuthFailed,
-        };
-        let message = if decision.locks_now {
-            "authentication failed, and the identity is now locked after too many failed logins: ask an administrator to unlock it".to_owned()
-        } else {
-            refusal.to_string()
-        };
-        return Err(ServiceError::refused(code, message));
-    }
-    let Some(identity) = identity else {
-        return Err(ServiceError::refused(
-            ErrorCode::AuthFailed,
-            LoginRefusal::AuthFailed.to_string(),
-        ));
-    };
-    let progress = session.login(&identity, &roles).map_err(|e| {
-        ServiceError::refused(ErrorCode::ServerBusy, format!("{e}: start a new session"))
-    })?;
-    state.store.commit(changes, draft).await?;
-    Ok(progress)
 }

@@ -1,0 +1,176 @@
+//! Signing-request routes: list, show, approve, deny. The checks (who may read, who may
+//! approve, quorum, expiry, signing once approved) are [`crate::service::requests`]'s; this
+//! module shows an approver everything needed to judge a request.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use sigil_domain::{RequestFilter, RequestId, RequestMetadata, RequestState, SigningRequest};
+use time::OffsetDateTime;
+
+use super::Https;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller, PathArg, QueryArg, parse};
+use super::views::rfc3339;
+use crate::service::requests as svc;
+
+/// One approval.
+#[derive(Serialize)]
+pub(crate) struct ApprovalView {
+    approver: String,
+    at: String,
+    comment: String,
+}
+
+/// A signing request as approvers and requesters see it.
+#[derive(Serialize)]
+pub(crate) struct RequestView {
+    id: String,
+    state: String,
+    policy: String,
+    format: String,
+    hash: String,
+    digest: String,
+    metadata: RequestMetadata,
+    requester: String,
+    created: String,
+    expires: String,
+    age_secs: i64,
+    approvals_required: u32,
+    approval_group: Option<String>,
+    approvals: Vec<ApprovalView>,
+    /// Who denied it (for a denied request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    denied_by: Option<String>,
+    /// The denial or failure reason.
+    reason: Option<String>,
+    /// When it reached its current state (not for pending requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_at: Option<String>,
+}
+
+impl RequestView {
+    fn new(request: &SigningRequest, now: OffsetDateTime) -> Self {
+        let (denied_by, reason, state_at) = match request.state() {
+            RequestState::Pending => (None, None, None),
+            RequestState::Approved { at }
+            | RequestState::Signed { at, .. }
+            | RequestState::Expired { at } => (None, None, Some(*at)),
+            RequestState::Denied { by, at, reason } => {
+                (Some(by.to_string()), Some(reason.clone()), Some(*at))
+            }
+            RequestState::Failed { at, reason } => (None, Some(reason.clone()), Some(*at)),
+        };
+        Self {
+            id: request.id().to_string(),
+            state: request.status().as_str().to_owned(),
+            policy: request.policy().to_string(),
+            format: request.format().as_str().to_owned(),
+            hash: request.hash().as_str().to_owned(),
+            digest: hex::encode(request.digest()),
+            metadata: request.metadata().clone(),
+            requester: request.requester().to_string(),
+            created: rfc3339(request.created()),
+            expires: rfc3339(request.expires()),
+            age_secs: (now - request.created()).whole_seconds().max(0),
+            approvals_required: request.approvals_required(),
+            approval_group: request.approval_group().map(ToString::to_string),
+            approvals: request
+                .approvals()
+                .iter()
+                .map(|a| ApprovalView {
+                    approver: a.approver.to_string(),
+                    at: rfc3339(a.at),
+                    comment: a.comment.clone(),
+                })
+                .collect(),
+            denied_by,
+            reason,
+            state_at: state_at.map(rfc3339),
+        }
+    }
+}
+
+fn request_id(text: &str) -> Result<RequestId, ApiError> {
+    text.parse::<uuid::Uuid>()
+        .map(RequestId)
+        .map_err(|_| ApiError::invalid(format!("{text:?} is not a request id (a UUID)")))
+}
+
+/// `GET /requests` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    requester: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /requests?state=&policy=&requester=&limit=`: the requests the session may read.
+pub(crate) async fn list(
+    State(h): State<Https>,
+    caller: Caller,
+    QueryArg(q): QueryArg<ListQuery>,
+) -> ApiResult<Json<Vec<RequestView>>> {
+    let filter = RequestFilter {
+        state: q.state.as_deref().map(parse).transpose()?,
+        requester: q.requester.as_deref().map(parse).transpose()?,
+        policy: q.policy.as_deref().map(parse).transpose()?,
+        limit: q.limit.unwrap_or(100),
+    };
+    let list = svc::list(&h.app, &caller.session, filter).await?;
+    let now = h.app.now();
+    Ok(Json(
+        list.iter().map(|r| RequestView::new(r, now)).collect(),
+    ))
+}
+
+/// `GET /requests/{id}`.
+pub(crate) async fn show(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(id): PathArg<String>,
+) -> ApiResult<Json<RequestView>> {
+    let request = svc::get(&h.app, &caller.session, request_id(&id)?).await?;
+    Ok(Json(RequestView::new(&request, h.app.now())))
+}
+
+/// `POST /requests/{id}/approve` and `/deny` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommentBody {
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /requests/{id}/approve`: signed before the answer when the quorum is reached.
+pub(crate) async fn approve(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(id): PathArg<String>,
+    Body(body): Body<CommentBody>,
+) -> ApiResult<Json<RequestView>> {
+    let request = svc::approve(&h.app, &caller.session, request_id(&id)?, &body.comment).await?;
+    Ok(Json(RequestView::new(&request, h.app.now())))
+}
+
+/// `POST /requests/{id}/deny`: the comment is the reason the requester sees.
+pub(crate) async fn deny(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(id): PathArg<String>,
+    Body(body): Body<CommentBody>,
+) -> ApiResult<Json<RequestView>> {
+    if body.comment.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "a denial needs a \"comment\": the reason the requester will see",
+        ));
+    }
+    let request = svc::deny(&h.app, &caller.session, request_id(&id)?, &body.comment).await?;
+    Ok(Json(RequestView::new(&request, h.app.now())))
+}
