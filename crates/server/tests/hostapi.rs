@@ -276,7 +276,24 @@ async fn hash_signing_with_no_approval_verifies_with_openssl() {
     std::fs::write(&file, b"the firmware image\n".repeat(1000)).unwrap();
     let content = std::fs::read(&file).unwrap();
 
-    let cases: [(&str, &str, HashAlgorithm, Vec<u8>, Vec<&str>, &str); 5] = [
+    // (policy, openssl digest, hash, digest, -sigopt values, key algorithm)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        HashAlgorithm,
+        Vec<u8>,
+        Vec<&'a str>,
+        &'a str,
+    );
+    let cases: [Case<'_>; 6] = [
+        (
+            "rsa-pss",
+            "sha384",
+            HashAlgorithm::Sha384,
+            sha2::Sha384::digest(&content).to_vec(),
+            vec!["rsa_padding_mode:pss", "rsa_pss_saltlen:48"],
+            "rsa-2048",
+        ),
         (
             "rsa-pkcs1",
             "sha256",
