@@ -586,6 +586,9 @@ async fn identities_groups_and_policies() {
         "a given password is not echoed"
     );
     assert_eq!(r.body["require_client_certificate"], true);
+    // Bound to a client certificate: a login without one is refused.
+    let r = f.client.login(None, "jenkins", "jenkins-password-1").await;
+    assert_eq!((r.status, r.code()), (403, "CERT_MISMATCH"), "{r:?}");
     let r = f
         .client
         .post("/identities", &admin, json!({"name": "x", "kind": "robot"}))
