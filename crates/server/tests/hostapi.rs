@@ -692,3 +692,63 @@ async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
         .unwrap();
     assert_eq!(all.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_pipelined_uploads_on_one_connection_are_answered_in_order() {
+    let world = world().await;
+    let mut c = world.logged_in("jenkins").await;
+    const N: usize = 300;
+    let mut out = Vec::new();
+    let mut digests = Vec::new();
+    for i in 0..N {
+        let digest = sha2::Sha256::digest(format!("file {i}")).to_vec();
+        let ag = sigil_proto::CorrelationId::new(format!("f{i}")).unwrap();
+        Request::UploadHash(upload("ec", HashAlgorithm::Sha256, &digest))
+            .encode(Some(&ag), &mut out)
+            .unwrap();
+        digests.push(digest);
+    }
+    // All requests in one write, before reading anything.
+    c.send_raw(&out).await;
+    let mut signatures = Vec::new();
+    for i in 0..N {
+        let (ag, response) = c.recv_with_ag().await;
+        assert_eq!(ag, Some(format!("f{i}")), "answers come in request order");
+        signatures.push(signature(&response));
+    }
+    // Each signature is over its own digest (checked against the certificate's key).
+    let info = match c
+        .call(Request::GetPolicy {
+            policy: "ec".into(),
+        })
+        .await
+    {
+        Response::GetPolicy(info) => info,
+        other => panic!("{other:?}"),
+    };
+    let spki = {
+        use sigil_pki::x509_cert::der::{Decode, Encode};
+        let mut reader =
+            sigil_pki::x509_cert::der::SliceReader::new(&info.certificate_chain).unwrap();
+        let leaf = sigil_pki::x509_cert::Certificate::decode(&mut reader).unwrap();
+        leaf.tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap()
+    };
+    for (digest, sig) in digests.iter().zip(&signatures) {
+        sigil_keys::verify_digest(
+            &spki,
+            sigil_keys::HashAlgorithm::Sha256,
+            sigil_keys::RsaPadding::Pkcs1v15,
+            digest,
+            sig,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        request_count(&world.state()).await,
+        N,
+        "one stored request per upload"
+    );
+}
