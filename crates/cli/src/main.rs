@@ -1,1 +1,113 @@
-fn main() {}
+//! `sigil`: the code-signing server and its command-line client.
+//!
+//! `sigil server|init|quickstart` run and set up a server; `sigil sign|policies` talk to the
+//! Host API with a client profile; `sigil request|identity|role|…|audit` use the HTTPS API
+//! with a profile whose identities are logged in on one session (dual control); `sigil
+//! verify` checks signatures locally. Exit codes: see [`exit`] and `docs/cli.md`.
+
+mod admin;
+mod api;
+mod exit;
+mod serve;
+mod sign;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sigil: a self-hosted code-signing server and its client.
+#[derive(Parser, Debug)]
+#[command(name = "sigil", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Action,
+}
+
+#[derive(Subcommand, Debug)]
+enum Action {
+    /// Run the server (initialises an empty data directory first).
+    Server(serve::ServerArgs),
+    /// Create a new deployment: database, master key, TLS CA, administrators.
+    Init(serve::InitArgs),
+    /// Create a ready-to-try demonstration (CI identity, approver, policies) and run the server.
+    Quickstart(serve::QuickstartArgs),
+    /// Sign files through the Host API.
+    Sign(sign::SignArgs),
+    /// List the signing policies of a profile, or show one and save its certificate chain.
+    Policies(sign::PoliciesArgs),
+    /// Verify a signed file locally (Authenticode, JAR, or a raw signature).
+    Verify(verify::VerifyArgs),
+    /// Signing requests: list, show, approve, deny (HTTPS API).
+    Request(admin::RequestArgs),
+    /// Identities (HTTPS API, administrators).
+    Identity(admin::IdentityArgs),
+    /// Roles (HTTPS API, administrators).
+    Role(admin::ResourceArgs),
+    /// Approval groups (HTTPS API, administrators).
+    Group(admin::ResourceArgs),
+    /// Issuance policies (HTTPS API, administrators).
+    Policy(admin::ResourceArgs),
+    /// Certificate authorities (HTTPS API, administrators).
+    Ca(admin::CaArgs),
+    /// Certificates (HTTPS API, administrators).
+    Cert(admin::CertArgs),
+    /// Enable or disable Host API commands (HTTPS API, administrators).
+    Command(admin::CommandArgs),
+    /// Server settings (HTTPS API, administrators).
+    Settings(admin::SettingsArgs),
+    /// The audit log: list events, verify the hash chain (online or offline).
+    Audit(admin::AuditArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let server_command = matches!(
+        cli.command,
+        Action::Server(_) | Action::Init(_) | Action::Quickstart(_)
+    );
+    let filter = std::env::var("RUST_LOG")
+        .unwrap_or_else(|_| if server_command { "info" } else { "warn" }.to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::OTHER);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(exit::code_of(&error))
+        }
+    }
+}
+
+async fn run(command: Action) -> anyhow::Result<u8> {
+    match command {
+        Action::Server(args) => serve::server(args).await,
+        Action::Init(args) => serve::init(args).await,
+        Action::Quickstart(args) => serve::quickstart(args).await,
+        Action::Sign(args) => sign::sign(args).await,
+        Action::Policies(args) => sign::policies(args).await,
+        Action::Verify(args) => verify::verify(args),
+        Action::Request(args) => admin::request(args).await,
+        Action::Identity(args) => admin::identity(args).await,
+        Action::Role(args) => admin::resource("roles", args).await,
+        Action::Group(args) => admin::resource("groups", args).await,
+        Action::Policy(args) => admin::resource("policies", args).await,
+        Action::Ca(args) => admin::ca(args).await,
+        Action::Cert(args) => admin::cert(args).await,
+        Action::Command(args) => admin::command(args).await,
+        Action::Settings(args) => admin::settings(args).await,
+        Action::Audit(args) => admin::audit(args).await,
+    }
+}

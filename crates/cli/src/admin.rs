@@ -1,0 +1,972 @@
+//! Subcommands over the HTTPS API (requests and administration), and the offline audit check.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
+
+use crate::api::{Api, segment};
+use crate::exit;
+
+/// The profile whose identities log in (`--profile`, or `SIGIL_PROFILE`).
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ProfileArg {
+    /// Client profile (TOML) whose [[identity]] entries log in on one session.
+    #[arg(long, short = 'p', env = "SIGIL_PROFILE", global = true)]
+    profile: Option<PathBuf>,
+}
+
+impl ProfileArg {
+    async fn login(&self) -> Result<Api> {
+        let path = self
+            .profile
+            .as_deref()
+            .ok_or_else(|| exit::usage("give --profile FILE (or set SIGIL_PROFILE)"))?;
+        Api::login(path).await
+    }
+}
+
+fn print(value: &Value) -> Result<u8> {
+    if !value.is_null() {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    }
+    Ok(exit::OK)
+}
+
+/// Runs one call on a fresh session and prints the answer.
+async fn one(profile: &ProfileArg, call: impl AsyncFnOnce(&Api) -> Result<Value>) -> Result<u8> {
+    let api = profile.login().await?;
+    let answer = call(&api).await;
+    api.logout().await;
+    print(&answer?)
+}
+
+/// Reads a JSON body from a file (`-`: standard input).
+fn read_json(path: &Path) -> Result<Value> {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| exit::usage(format!("{} is not JSON: {e}", path.display())))
+}
+
+/// Reads a secret: from `file` when given, else from the environment variable `env`, else a
+/// prompt on a terminal; `None` when none applies and `optional`.
+fn read_secret(file: Option<&Path>, env: &str, prompt: &str) -> Result<Option<Zeroizing<String>>> {
+    if let Some(file) = file {
+        return Ok(Some(sigil_client::profile::read_secret_file(file)?));
+    }
+    if let Ok(value) = std::env::var(env) {
+        return Ok(Some(Zeroizing::new(value)));
+    }
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let value = rpassword::prompt_password(prompt).context("cannot read the password")?;
+        if !value.is_empty() {
+            return Ok(Some(Zeroizing::new(value)));
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/// `sigil request`.
+#[derive(Args, Debug)]
+pub(crate) struct RequestArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: RequestAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum RequestAction {
+    /// List signing requests (newest first).
+    List {
+        /// Only this state: pending, approved, signed, denied, expired, failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Only this requester.
+        #[arg(long)]
+        requester: Option<String>,
+        /// At most this many (default 100).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one request.
+    Show { id: String },
+    /// Approve a request (signed at once when the quorum is reached).
+    Approve {
+        id: String,
+        /// Comment recorded with the approval.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Deny a request; the comment is the reason the requester sees.
+    Deny {
+        id: String,
+        /// The reason (required).
+        #[arg(long)]
+        comment: String,
+    },
+}
+
+pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
+    match args.action {
+        RequestAction::List {
+            state,
+            policy,
+            requester,
+            limit,
+            json,
+        } => {
+            let mut query = Vec::new();
+            for (k, v) in [
+                ("state", state),
+                ("policy", policy),
+                ("requester", requester),
+            ] {
+                if let Some(v) = v {
+                    query.push(format!("{k}={}", segment(&v)));
+                }
+            }
+            if let Some(limit) = limit {
+                query.push(format!("limit={limit}"));
+            }
+            let path = if query.is_empty() {
+                "/requests".to_owned()
+            } else {
+                format!("/requests?{}", query.join("&"))
+            };
+            let api = args.profile.login().await?;
+            let answer = api.get(&path).await;
+            api.logout().await;
+            let answer = answer?;
+            if json {
+                return print(&answer);
+            }
+            println!(
+                "{:<28} {:<9} {:<18} {:<13} {:<12} {:>9}  FILE",
+                "ID", "STATE", "POLICY", "FORMAT", "REQUESTER", "APPROVALS"
+            );
+            for r in answer.as_array().map(Vec::as_slice).unwrap_or_default() {
+                let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
+                let approvals = format!(
+                    "{}/{}",
+                    r.get("approvals")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len),
+                    r.get("approvals_required")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                );
+                let file = r
+                    .get("metadata")
+                    .and_then(|m| m.get("file_name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                println!(
+                    "{:<28} {:<9} {:<18} {:<13} {:<12} {:>9}  {file}",
+                    s("id"),
+                    s("state"),
+                    s("policy"),
+                    s("format"),
+                    s("requester"),
+                    approvals
+                );
+            }
+            Ok(exit::OK)
+        }
+        RequestAction::Show { id } => {
+            one(&args.profile, async |api| {
+                api.get(&format!("/requests/{}", segment(&id))).await
+            })
+            .await
+        }
+        RequestAction::Approve { id, comment } => {
+            let body = match comment {
+                Some(c) => json!({ "comment": c }),
+                None => json!({}),
+            };
+            one(&args.profile, async |api| {
+                api.post(&format!("/requests/{}/approve", segment(&id)), &body)
+                    .await
+            })
+            .await
+        }
+        RequestAction::Deny { id, comment } => {
+            one(&args.profile, async |api| {
+                api.post(
+                    &format!("/requests/{}/deny", segment(&id)),
+                    &json!({ "comment": comment }),
+                )
+                .await
+            })
+            .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic resources (roles, groups, policies)
+
+/// `sigil role|group|policy`: records as JSON.
+#[derive(Args, Debug)]
+pub(crate) struct ResourceArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: ResourceAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum ResourceAction {
+    /// List them.
+    List,
+    /// Show one.
+    Show { name: String },
+    /// Create one from a JSON body (the fields are in docs/https-api.md).
+    Create {
+        /// JSON file with the record (`-`: standard input).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Replace one from a JSON body.
+    Update {
+        name: String,
+        /// JSON file with the new record (`-`: standard input).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Delete one.
+    Delete { name: String },
+}
+
+pub(crate) async fn resource(kind: &str, args: ResourceArgs) -> Result<u8> {
+    let base = format!("/{kind}");
+    match args.action {
+        ResourceAction::List => one(&args.profile, async |api| api.get(&base).await).await,
+        ResourceAction::Show { name } => {
+            one(&args.profile, async |api| {
+                api.get(&format!("{base}/{}", segment(&name))).await
+            })
+            .await
+        }
+        ResourceAction::Create { file } => {
+            let body = read_json(&file)?;
+            one(&args.profile, async |api| api.post(&base, &body).await).await
+        }
+        ResourceAction::Update { name, file } => {
+            let body = read_json(&file)?;
+            one(&args.profile, async |api| {
+                api.put(&format!("{base}/{}", segment(&name)), &body).await
+            })
+            .await
+        }
+        ResourceAction::Delete { name } => {
+            one(&args.profile, async |api| {
+                api.delete(&format!("{base}/{}", segment(&name))).await
+            })
+            .await
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identities
+
+/// `sigil identity`.
+#[derive(Args, Debug)]
+pub(crate) struct IdentityArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: IdentityAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum IdentityAction {
+    /// List identities.
+    List,
+    /// Show one identity.
+    Show { name: String },
+    /// Create an identity; without --password-file (or SIGIL_NEW_PASSWORD) the server
+    /// generates the password and it is printed once.
+    Create {
+        name: String,
+        /// person or application.
+        #[arg(long, default_value = "person")]
+        kind: String,
+        /// Role to grant (repeat for several).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Bind the identity to a TLS client certificate whose CN is its name.
+        #[arg(long)]
+        require_client_certificate: bool,
+        /// File holding the password to set.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Change roles, enable/disable, certificate binding.
+    Update {
+        name: String,
+        /// The new roles (replace the old ones; repeat for several).
+        #[arg(long = "role")]
+        roles: Option<Vec<String>>,
+        /// Enable (true) or disable (false).
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// Require a client certificate whose CN is the name.
+        #[arg(long)]
+        require_client_certificate: Option<bool>,
+    },
+    /// Delete an identity.
+    Delete { name: String },
+    /// Clear the lock after too many failed logins.
+    Unlock { name: String },
+    /// Set a new password (from --password-file or SIGIL_NEW_PASSWORD), or have the server
+    /// generate one.
+    Password {
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Create an API key (the token is printed once).
+    ApiKey {
+        name: String,
+        #[arg(long)]
+        label: String,
+    },
+}
+
+/// Environment variable with a password to set (`identity create`, `identity password`).
+const NEW_PASSWORD_ENV: &str = "SIGIL_NEW_PASSWORD";
+
+pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
+    let p = &args.profile;
+    match args.action {
+        IdentityAction::List => one(p, async |api| api.get("/identities").await).await,
+        IdentityAction::Show { name } => {
+            one(p, async |api| {
+                api.get(&format!("/identities/{}", segment(&name))).await
+            })
+            .await
+        }
+        IdentityAction::Create {
+            name,
+            kind,
+            roles,
+            require_client_certificate,
+            password_file,
+        } => {
+            let mut body = json!({
+                "name": name, "kind": kind, "roles": roles,
+                "require_client_certificate": require_client_certificate,
+            });
+            if let Some(pw) = new_password(password_file.as_deref())? {
+                insert(&mut body, "password", Value::String(pw.to_string()));
+            }
+            one(p, async |api| api.post("/identities", &body).await).await
+        }
+        IdentityAction::Update {
+            name,
+            roles,
+            enabled,
+            require_client_certificate,
+        } => {
+            let mut body = json!({});
+            if let Some(r) = roles {
+                insert(&mut body, "roles", json!(r));
+            }
+            if let Some(e) = enabled {
+                insert(&mut body, "enabled", json!(e));
+            }
+            if let Some(r) = require_client_certificate {
+                insert(&mut body, "require_client_certificate", json!(r));
+            }
+            one(p, async |api| {
+                api.put(&format!("/identities/{}", segment(&name)), &body)
+                    .await
+            })
+            .await
+        }
+        IdentityAction::Delete { name } => {
+            one(p, async |api| {
+                api.delete(&format!("/identities/{}", segment(&name))).await
+            })
+            .await
+        }
+        IdentityAction::Unlock { name } => {
+            one(p, async |api| {
+                api.post(
+                    &format!("/identities/{}/unlock", segment(&name)),
+                    &json!({}),
+                )
+                .await
+            })
+            .await
+        }
+        IdentityAction::Password {
+            name,
+            password_file,
+        } => {
+            let body = match new_password(password_file.as_deref())? {
+                Some(pw) => json!({ "password": pw.as_str() }),
+                None => json!({}),
+            };
+            one(p, async |api| {
+                api.post(&format!("/identities/{}/password", segment(&name)), &body)
+                    .await
+            })
+            .await
+        }
+        IdentityAction::ApiKey { name, label } => {
+            one(p, async |api| {
+                api.post(
+                    &format!("/identities/{}/api-keys", segment(&name)),
+                    &json!({ "label": label }),
+                )
+                .await
+            })
+            .await
+        }
+    }
+}
+
+/// A password to set: `--password-file`, else `SIGIL_NEW_PASSWORD`; `None`: let the server
+/// generate one.
+fn new_password(file: Option<&Path>) -> Result<Option<Zeroizing<String>>> {
+    if let Some(file) = file {
+        return Ok(Some(sigil_client::profile::read_secret_file(file)?));
+    }
+    Ok(std::env::var(NEW_PASSWORD_ENV).ok().map(Zeroizing::new))
+}
+
+fn insert(body: &mut Value, key: &str, value: Value) {
+    if let Some(map) = body.as_object_mut() {
+        map.insert(key.to_owned(), value);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CAs and certificates
+
+/// `sigil ca`.
+#[derive(Args, Debug)]
+pub(crate) struct CaArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: CaAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum CaAction {
+    /// List CAs.
+    List,
+    /// Show one CA.
+    Show { name: String },
+    /// Create a CA (a root, or an intermediate with --parent).
+    Create {
+        name: String,
+        /// rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384, ed25519.
+        #[arg(long)]
+        key_algorithm: String,
+        /// Subject, e.g. "CN=Example Code Signing CA,O=Example".
+        #[arg(long)]
+        subject: String,
+        #[arg(long, default_value_t = 3650)]
+        validity_days: u32,
+        /// Parent CA (intermediate).
+        #[arg(long)]
+        parent: Option<String>,
+        /// Path length constraint.
+        #[arg(long)]
+        path_len: Option<u32>,
+    },
+    /// A freshly signed CRL (PEM), printed or written to --out.
+    Crl {
+        name: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
+    let p = &args.profile;
+    match args.action {
+        CaAction::List => one(p, async |api| api.get("/cas").await).await,
+        CaAction::Show { name } => {
+            one(p, async |api| {
+                api.get(&format!("/cas/{}", segment(&name))).await
+            })
+            .await
+        }
+        CaAction::Create {
+            name,
+            key_algorithm,
+            subject,
+            validity_days,
+            parent,
+            path_len,
+        } => {
+            let mut body = json!({"name": name, "key_algorithm": key_algorithm,
+                "subject": subject, "validity_days": validity_days});
+            if let Some(parent) = parent {
+                insert(&mut body, "parent", json!(parent));
+            }
+            if let Some(n) = path_len {
+                insert(&mut body, "path_len", json!(n));
+            }
+            one(p, async |api| api.post("/cas", &body).await).await
+        }
+        CaAction::Crl { name, out } => {
+            let api = p.login().await?;
+            let answer = api.get(&format!("/cas/{}/crl", segment(&name))).await;
+            api.logout().await;
+            let answer = answer?;
+            let pem = answer
+                .get("crl_pem")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            write_or_print(out.as_deref(), pem)
+        }
+    }
+}
+
+fn write_or_print(out: Option<&Path>, text: &str) -> Result<u8> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(exit::OK)
+}
+
+/// `sigil cert`.
+#[derive(Args, Debug)]
+pub(crate) struct CertArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: CertAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum CertAction {
+    /// List certificates (of one issuer with --issuer).
+    List {
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Show one certificate; --out writes its chain (PEM).
+    Show {
+        serial: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Issue a certificate from a CSR (--csr) or with a key Sigil generates and seals
+    /// (--key-algorithm).
+    Issue {
+        #[arg(long)]
+        issuer: String,
+        /// Certificate profile, e.g. code-signing, tls-server, tls-client.
+        #[arg(long)]
+        profile_name: String,
+        #[arg(long)]
+        subject: String,
+        /// Subject alternative name (repeat for several).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        #[arg(long, default_value_t = 365)]
+        validity_days: u32,
+        /// PEM CSR file.
+        #[arg(long, conflicts_with = "key_algorithm")]
+        csr: Option<PathBuf>,
+        /// Generate the key in Sigil.
+        #[arg(long)]
+        key_algorithm: Option<String>,
+        /// Write the certificate chain (PEM) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Revoke a certificate.
+    Revoke {
+        serial: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Export a certificate and its Sigil-held key as PKCS#12 (setting-gated). The
+    /// password comes from --password-file, SIGIL_EXPORT_PASSWORD or a prompt.
+    Export {
+        serial: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
+    let p = &args.profile;
+    match args.action {
+        CertAction::List { issuer } => {
+            let path = match issuer {
+                Some(i) => format!("/certificates?issuer={}", segment(&i)),
+                None => "/certificates".to_owned(),
+            };
+            one(p, async |api| api.get(&path).await).await
+        }
+        CertAction::Show { serial, out } => {
+            let api = p.login().await?;
+            let answer = api
+                .get(&format!("/certificates/{}", segment(&serial)))
+                .await;
+            api.logout().await;
+            let answer = answer?;
+            if let Some(out) = out {
+                let chain = answer
+                    .get("chain_pem")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                write_or_print(Some(&out), chain)?;
+            }
+            print(&answer)
+        }
+        CertAction::Issue {
+            issuer,
+            profile_name,
+            subject,
+            sans,
+            validity_days,
+            csr,
+            key_algorithm,
+            out,
+        } => {
+            let mut body = json!({"issuer": issuer, "profile": profile_name, "subject": subject,
+                "validity_days": validity_days});
+            if !sans.is_empty() {
+                insert(&mut body, "sans", json!(sans));
+            }
+            if let Some(csr) = csr {
+                let pem = std::fs::read_to_string(&csr)
+                    .with_context(|| format!("cannot read {}", csr.display()))?;
+                insert(&mut body, "csr_pem", json!(pem));
+            }
+            if let Some(k) = key_algorithm {
+                insert(&mut body, "key_algorithm", json!(k));
+            }
+            let api = p.login().await?;
+            let answer = api.post("/certificates", &body).await;
+            api.logout().await;
+            let answer = answer?;
+            if let Some(out) = out {
+                let chain = answer
+                    .get("chain_pem")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                write_or_print(Some(&out), chain)?;
+            }
+            print(&answer)
+        }
+        CertAction::Revoke { serial, reason } => {
+            let body = match reason {
+                Some(r) => json!({ "reason": r }),
+                None => json!({}),
+            };
+            one(p, async |api| {
+                api.post(&format!("/certificates/{}/revoke", segment(&serial)), &body)
+                    .await
+            })
+            .await
+        }
+        CertAction::Export {
+            serial,
+            out,
+            password_file,
+        } => {
+            let password = read_secret(
+                password_file.as_deref(),
+                "SIGIL_EXPORT_PASSWORD",
+                "PKCS#12 export password: ",
+            )?
+            .ok_or_else(|| {
+                exit::usage("no export password: give --password-file or set SIGIL_EXPORT_PASSWORD")
+            })?;
+            let body = json!({ "password": password.as_str() });
+            let api = p.login().await?;
+            let answer = api
+                .post(&format!("/certificates/{}/export", segment(&serial)), &body)
+                .await;
+            api.logout().await;
+            let answer = answer?;
+            let b64 = answer
+                .get("pkcs12_base64")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let der = base64_decode(b64).context("the server's PKCS#12 is not base64")?;
+            std::fs::write(&out, der).with_context(|| format!("cannot write {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Standard base64 (with padding) decoding.
+fn base64_decode(text: &str) -> Result<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        match c {
+            b'A'..=b'Z' => Some(u32::from(c - b'A')),
+            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+    let clean: Vec<u8> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut acc = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            let v = value(*c).ok_or_else(|| anyhow::anyhow!("bad base64 character"))?;
+            acc |= v << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        let take = match chunk.len() {
+            4 => 3,
+            3 => 2,
+            2 => 1,
+            _ => anyhow::bail!("truncated base64"),
+        };
+        out.extend(bytes.iter().skip(1).take(take));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands and settings
+
+/// `sigil command`.
+#[derive(Args, Debug)]
+pub(crate) struct CommandArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: CommandAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum CommandAction {
+    /// List the Host API commands and whether they are enabled.
+    List,
+    /// Enable a Host API command (e.g. RAUO).
+    Enable { code: String },
+    /// Disable a Host API command.
+    Disable { code: String },
+}
+
+pub(crate) async fn command(args: CommandArgs) -> Result<u8> {
+    let p = &args.profile;
+    match args.action {
+        CommandAction::List => one(p, async |api| api.get("/commands").await).await,
+        CommandAction::Enable { code } => set_command(p, &code, true).await,
+        CommandAction::Disable { code } => set_command(p, &code, false).await,
+    }
+}
+
+async fn set_command(p: &ProfileArg, code: &str, enabled: bool) -> Result<u8> {
+    one(p, async |api| {
+        api.put(
+            &format!("/commands/{}", segment(code)),
+            &json!({ "enabled": enabled }),
+        )
+        .await
+    })
+    .await
+}
+
+/// `sigil settings`.
+#[derive(Args, Debug)]
+pub(crate) struct SettingsArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: SettingsAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum SettingsAction {
+    /// Show the settings.
+    Show,
+    /// Change settings.
+    Set {
+        /// Allow exporting a Sigil-held key as PKCS#12.
+        #[arg(long)]
+        allow_export_with_password: Option<bool>,
+        /// Failed logins before an identity is locked (1-100).
+        #[arg(long)]
+        lockout_threshold: Option<u32>,
+    },
+}
+
+pub(crate) async fn settings(args: SettingsArgs) -> Result<u8> {
+    let p = &args.profile;
+    match args.action {
+        SettingsAction::Show => one(p, async |api| api.get("/settings").await).await,
+        SettingsAction::Set {
+            allow_export_with_password,
+            lockout_threshold,
+        } => {
+            let mut body = Map::new();
+            if let Some(v) = allow_export_with_password {
+                body.insert("allow_export_with_password".into(), json!(v));
+            }
+            if let Some(v) = lockout_threshold {
+                body.insert("lockout_threshold".into(), json!(v));
+            }
+            if body.is_empty() {
+                return Err(exit::usage(
+                    "nothing to set: give --allow-export-with-password or --lockout-threshold",
+                ));
+            }
+            let body = Value::Object(body);
+            one(p, async |api| api.put("/settings", &body).await).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+/// `sigil audit`.
+#[derive(Args, Debug)]
+pub(crate) struct AuditArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: AuditAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditAction {
+    /// List audit events.
+    List {
+        /// First sequence number (default 1).
+        #[arg(long)]
+        from: Option<u64>,
+        /// At most this many (default 100, at most 1000).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Verify the hash chain: through the server (--profile), or offline on the
+    /// database of a data directory (--data DIR, the server may be stopped).
+    Verify {
+        /// Data directory (offline check).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+pub(crate) async fn audit(args: AuditArgs) -> Result<u8> {
+    let p = &args.profile;
+    match args.action {
+        AuditAction::List { from, limit } => {
+            let path = format!(
+                "/audit?from={}&limit={}",
+                from.unwrap_or(1),
+                limit.unwrap_or(100)
+            );
+            one(p, async |api| api.get(&path).await).await
+        }
+        AuditAction::Verify { data: Some(data) } => verify_offline(&data).await,
+        AuditAction::Verify { data: None } => {
+            let api = p.login().await?;
+            let answer = api.get("/audit/verify").await;
+            api.logout().await;
+            let answer = answer?;
+            print(&answer)?;
+            if answer.get("ok").and_then(Value::as_bool) == Some(true) {
+                Ok(exit::OK)
+            } else {
+                Err(exit::fail(
+                    exit::OTHER,
+                    "the audit chain is broken (see `break`)",
+                ))
+            }
+        }
+    }
+}
+
+/// Reads the whole chain from the database and names the first broken event.
+async fn verify_offline(data: &Path) -> Result<u8> {
+    use sigil_domain::{ChainHead, ChainVerifier};
+    let config = sigil_server::ServerConfig::load(&data.join("sigil.toml")).map_err(|e| {
+        exit::usage(format!(
+            "{}: not a Sigil data directory: {e}",
+            data.display()
+        ))
+    })?;
+    let store = sigil_store::open(&config.database_url())
+        .await
+        .with_context(|| format!("cannot open the database of {}", data.display()))?;
+    let head = store
+        .audit_head()
+        .await
+        .context("cannot read the audit head")?;
+    let mut verifier = ChainVerifier::new(ChainHead::GENESIS);
+    let mut next = 1u64;
+    let mut count = 0u64;
+    loop {
+        let events = store
+            .read_audit(next, 1000)
+            .await
+            .context("cannot read the audit log")?;
+        let Some(last) = events.last() else { break };
+        next = last.seq.saturating_add(1);
+        for event in &events {
+            if let Err(broken) = verifier.push(event) {
+                return Err(exit::fail(
+                    exit::OTHER,
+                    format!(
+                        "the audit chain is broken at event {}: {broken} (checked {count} events \
+                         before it)",
+                        broken.seq
+                    ),
+                ));
+            }
+            count += 1;
+        }
+    }
+    match verifier.finish(Some(&head)) {
+        Ok(end) => {
+            println!("audit chain intact: {count} events, head {}", end.seq);
+            Ok(exit::OK)
+        }
+        Err(broken) => Err(exit::fail(
+            exit::OTHER,
+            format!(
+                "the audit chain is broken at event {}: {broken}",
+                broken.seq
+            ),
+        )),
+    }
+}

@@ -1,0 +1,297 @@
+//! `sigil server`, `sigil init` and `sigil quickstart`.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use sigil_server::{InitOptions, InitReport, MasterKeySource, ServerConfig};
+use zeroize::Zeroizing;
+
+use crate::exit;
+
+/// Default data directory.
+const DEFAULT_DATA: &str = "./sigil-data";
+
+/// `sigil server` options.
+#[derive(Args, Debug)]
+pub(crate) struct ServerArgs {
+    /// Data directory (initialised first when empty or missing).
+    #[arg(long, conflicts_with = "config")]
+    data: Option<PathBuf>,
+    /// Server configuration file (sigil.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A file holding one key component (SKC1-…); repeat M times for a deployment whose
+    /// master key is split into components. Without it, components are asked for on the
+    /// terminal when the deployment needs them.
+    #[arg(long = "component-file")]
+    component_files: Vec<PathBuf>,
+}
+
+/// `sigil init` options.
+#[derive(Args, Debug)]
+pub(crate) struct InitArgs {
+    /// The new data directory (must be missing or empty).
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// Extra DNS name or IP for the listener certificates (repeat for several).
+    #[arg(long = "hostname")]
+    hostnames: Vec<String>,
+    /// Split the master key into N key components, any M of which unseal the server
+    /// (M/N, e.g. 2/3). Without it a development key file is written.
+    #[arg(long, value_parser = parse_components)]
+    components: Option<(u8, u8)>,
+    /// Host API listener address.
+    #[arg(long)]
+    host_api: Option<SocketAddr>,
+    /// HTTPS listener address.
+    #[arg(long)]
+    https: Option<SocketAddr>,
+}
+
+/// `sigil quickstart` options.
+#[derive(Args, Debug)]
+pub(crate) struct QuickstartArgs {
+    /// Data directory (created when missing; reused when it is a Sigil data directory).
+    #[arg(long, default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// Only provision and print the instructions; do not run the server.
+    #[arg(long)]
+    no_server: bool,
+}
+
+fn parse_components(text: &str) -> Result<(u8, u8), String> {
+    let (m, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: write M/N, e.g. 2/3"))?;
+    let m: u8 = m
+        .parse()
+        .map_err(|_| format!("{text:?}: M is not a number"))?;
+    let n: u8 = n
+        .parse()
+        .map_err(|_| format!("{text:?}: N is not a number"))?;
+    if m == 0 || m > n {
+        return Err(format!("{text:?}: need 1 ≤ M ≤ N"));
+    }
+    Ok((m, n))
+}
+
+fn print_init_report(report: &InitReport) {
+    println!("Initialised {}", report.data_dir.display());
+    println!("  configuration:  {}", report.config_file.display());
+    println!(
+        "  TLS root CA:    {} (clients pin this)",
+        report.root_ca.display()
+    );
+    println!("  admin profile:  {}", report.admin_profile.display());
+    for (name, file) in report.admin_names.iter().zip(&report.admin_password_files) {
+        println!(
+            "  administrator {name}: password in {} (mode 0600)",
+            file.display()
+        );
+    }
+    println!(
+        "  master key id {} (check value {})",
+        report.master_key_id, report.master_kcv
+    );
+    if let Some(file) = &report.master_key_file {
+        println!(
+            "  WARNING: development master key file {} — for production use --components M/N",
+            file.display()
+        );
+    }
+    for c in &report.key_components {
+        println!(
+            "  key component {} (any {} unseal; check value {}): {}",
+            c.index,
+            c.threshold,
+            c.kcv,
+            c.text.as_str()
+        );
+    }
+    if !report.key_components.is_empty() {
+        println!("  Give each component to its custodian now: they are not stored anywhere.");
+    }
+    println!("  Host API {} · HTTPS {}", report.host_api, report.https);
+}
+
+pub(crate) async fn init(args: InitArgs) -> Result<u8> {
+    let mut options = InitOptions::new(&args.data);
+    options.hostnames = args.hostnames;
+    if let Some((threshold, count)) = args.components {
+        options.master_key = MasterKeySource::Components { threshold, count };
+    }
+    if let Some(a) = args.host_api {
+        options.host_api = a;
+    }
+    if let Some(a) = args.https {
+        options.https = a;
+    }
+    let report = sigil_server::init(&options)
+        .await
+        .with_context(|| format!("cannot initialise {}", args.data.display()))?;
+    print_init_report(&report);
+    Ok(exit::OK)
+}
+
+pub(crate) async fn server(args: ServerArgs) -> Result<u8> {
+    let config_path = match (&args.config, &args.data) {
+        (Some(config), _) => config.clone(),
+        (None, data) => {
+            let data = data.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+            let config = data.join("sigil.toml");
+            if !config.is_file() {
+                if !sigil_server::init::is_empty_dir(&data)? {
+                    return Err(exit::usage(format!(
+                        "{} is not empty and has no sigil.toml: give the data directory of a \
+                         deployment, or an empty one to initialise",
+                        data.display()
+                    )));
+                }
+                let report = sigil_server::init(&InitOptions::new(&data))
+                    .await
+                    .with_context(|| format!("cannot initialise {}", data.display()))?;
+                print_init_report(&report);
+            }
+            config
+        }
+    };
+    let config = ServerConfig::load(&config_path)
+        .map_err(|e| exit::usage(format!("{}: {e}", config_path.display())))?;
+    run_server(config, &args.component_files).await
+}
+
+async fn run_server(config: ServerConfig, component_files: &[PathBuf]) -> Result<u8> {
+    let running = if component_files.is_empty() {
+        match sigil_server::start(config.clone()).await {
+            Ok(r) => r,
+            Err(e)
+                if e.to_string().contains("key components") && std::io::stdin().is_terminal() =>
+            {
+                eprintln!("{e}");
+                let components = prompt_components()?;
+                start_with_components(config, &components).await?
+            }
+            Err(e) => return Err(e).context("cannot start the server"),
+        }
+    } else {
+        let mut components = Vec::new();
+        for file in component_files {
+            components.push(sigil_client::profile::read_secret_file(file)?);
+        }
+        start_with_components(config, &components).await?
+    };
+    println!(
+        "Sigil is running: Host API on {} · HTTPS on {} (Ctrl-C to stop)",
+        running.host_api_addr(),
+        running.https_addr()
+    );
+    running.run_until_signal().await;
+    println!("Sigil stopped.");
+    Ok(exit::OK)
+}
+
+async fn start_with_components(
+    config: ServerConfig,
+    components: &[Zeroizing<String>],
+) -> Result<sigil_server::RunningServer> {
+    let master = sigil_server::server::unseal_with_components(&config, components)
+        .await
+        .context("cannot unseal the master key with these components")?;
+    sigil_server::server::start_with_master_key(config, master)
+        .await
+        .context("cannot start the server")
+}
+
+fn prompt_components() -> Result<Vec<Zeroizing<String>>> {
+    let mut components = Vec::new();
+    loop {
+        let text = rpassword::prompt_password(format!(
+            "key component {} (empty line when done): ",
+            components.len() + 1
+        ))
+        .context("cannot read a key component")?;
+        if text.trim().is_empty() {
+            break;
+        }
+        components.push(Zeroizing::new(text.trim().to_owned()));
+    }
+    Ok(components)
+}
+
+pub(crate) async fn quickstart(args: QuickstartArgs) -> Result<u8> {
+    let report = sigil_server::quickstart::provision(&args.data)
+        .await
+        .with_context(|| format!("cannot provision the quickstart in {}", args.data.display()))?;
+    if let Some(init) = &report.init {
+        print_init_report(init);
+    }
+    print_quickstart(&report, &args.data);
+    if args.no_server {
+        return Ok(exit::OK);
+    }
+    let config = ServerConfig::load(&report.config_file)
+        .map_err(|e| exit::usage(format!("{}: {e}", report.config_file.display())))?;
+    run_server(config, &[]).await
+}
+
+fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &Path) {
+    let d = data.display();
+    println!();
+    println!("Quickstart ready in {d}.");
+    println!("  policies: {}", report.policies.join(", "));
+    println!("  CI profile:       {}", report.jenkins_profile.display());
+    println!("  approver profile: {}", report.approver_profile.display());
+    println!();
+    println!("The profiles read their passwords from files next to them; to use the environment");
+    println!("instead (as a CI job would), remove password_file / pkcs12_password_file and:");
+    println!();
+    println!(
+        "  export SIGIL_PASSWORD='{}'",
+        report.jenkins_password.as_str()
+    );
+    println!(
+        "  export SIGIL_P12_PASSWORD='{}'",
+        report.jenkins_p12_password.as_str()
+    );
+    println!();
+    println!("In another terminal, sign a file at once (policy release, no approval):");
+    println!();
+    println!("  echo hello > hello.txt");
+    println!(
+        "  sigil sign --profile {} --policy release hello.txt",
+        report.jenkins_profile.display()
+    );
+    println!(
+        "  sigil policies --profile {} show release --chain-out chain.pem",
+        report.jenkins_profile.display()
+    );
+    println!("  openssl x509 -in chain.pem -pubkey -noout > release.pub");
+    println!("  openssl dgst -sha256 -verify release.pub -signature hello.txt.sig hello.txt");
+    println!();
+    println!("Sign with an approval (policy release-approved): the first command waits;");
+    println!("approve from a third terminal:");
+    println!();
+    println!(
+        "  sigil sign --profile {} --policy release-approved --wait 10m hello.txt",
+        report.jenkins_profile.display()
+    );
+    println!(
+        "  sigil request list --profile {} --state pending",
+        report.approver_profile.display()
+    );
+    println!(
+        "  sigil request approve --profile {} REQUEST_ID --comment 'looks good'",
+        report.approver_profile.display()
+    );
+    println!();
+    println!("Administration (two administrators log in on one session):");
+    println!(
+        "  sigil identity list --profile {}",
+        report.admin_profile.display()
+    );
+    println!("  sigil audit verify --data {d}");
+    println!();
+}

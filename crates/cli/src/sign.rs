@@ -1,0 +1,557 @@
+//! `sigil sign` and `sigil policies`: the Host API side of the CLI.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use sigil_client::profile::ProcessSecrets;
+use sigil_client::sign::{prepare_jobs, sign_jobs};
+use sigil_client::{
+    Connection, Format, FormatChoice, Job, JobOutcome, JobResult, Profile, Progress, SignOptions,
+};
+use sigil_proto::{HashAlgorithm, Metadata, RequestId, RequestState};
+
+use crate::exit;
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum FormatArg {
+    /// PE images → authenticode, .jar/.war/.ear/.aar → jar, anything else → hash.
+    Auto,
+    /// Raw signature over the file's hash, written to FILE.sig.
+    Hash,
+    /// Authenticode signature embedded into the PE file.
+    Authenticode,
+    /// JAR signature (META-INF/*.SF and block) written into the archive.
+    Jar,
+}
+
+/// `--hash`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum HashArg {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// `sigil sign` options.
+#[derive(Args, Debug)]
+pub(crate) struct SignArgs {
+    /// Client profile (TOML) with the Host API address, CA, client certificate and identities.
+    #[arg(long, short = 'p', env = "SIGIL_PROFILE")]
+    profile: PathBuf,
+    /// Issuance policy alias.
+    #[arg(long)]
+    policy: String,
+    /// Signature format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+    /// Hash algorithm.
+    #[arg(long, value_enum, default_value_t = HashArg::Sha256)]
+    hash: HashArg,
+    /// How long to wait for approvals: e.g. 90s, 30m, 2h (0: do not wait).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    wait: Duration,
+    /// Resume waiting for an existing request (one file).
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Print one JSON object per file instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Authenticode: keep the existing signature and nest the new one.
+    #[arg(long)]
+    append: bool,
+    /// Write the result here instead of in place / FILE.sig (one file only).
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    /// Build URL recorded with the request.
+    #[arg(long, env = "BUILD_URL")]
+    build_url: Option<String>,
+    /// Source commit recorded with the request.
+    #[arg(long)]
+    commit: Option<String>,
+    /// Description shown to approvers.
+    #[arg(long)]
+    description: Option<String>,
+    /// Authenticode program name.
+    #[arg(long)]
+    program_name: Option<String>,
+    /// Authenticode program URL.
+    #[arg(long)]
+    program_url: Option<String>,
+    /// Files or glob patterns (quote globs to let sigil expand them).
+    #[arg(required = true)]
+    files: Vec<String>,
+}
+
+/// Parses `90s`, `30m`, `2h`, `1d` or a plain number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 30m or 2h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Expands the arguments: an existing path is taken as is, anything else as a glob that must
+/// match at least one file.
+pub(crate) fn expand_files(args: &[String]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for arg in args {
+        let path = Path::new(arg);
+        if path.exists() {
+            files.push(path.to_path_buf());
+            continue;
+        }
+        let matches =
+            glob::glob(arg).map_err(|e| exit::usage(format!("bad pattern {arg:?}: {e}")))?;
+        let before = files.len();
+        for entry in matches {
+            let entry = entry.map_err(|e| exit::usage(format!("{arg}: {e}")))?;
+            if entry.is_file() {
+                files.push(entry);
+            }
+        }
+        if files.len() == before {
+            return Err(exit::usage(format!(
+                "{arg}: no such file, and no file matches it"
+            )));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(f.clone()));
+    Ok(files)
+}
+
+/// The exit code of one file's outcome.
+pub(crate) fn outcome_code(outcome: &JobOutcome) -> u8 {
+    match outcome {
+        JobOutcome::Signed { .. } => exit::OK,
+        JobOutcome::Denied { .. } => exit::DENIED,
+        JobOutcome::Expired => exit::EXPIRED,
+        JobOutcome::TimedOut { .. } => exit::TIMED_OUT,
+        JobOutcome::Failed => exit::SERVER_FAILED,
+        JobOutcome::Refused { code, .. } => match code {
+            sigil_proto::ErrorCode::Internal | sigil_proto::ErrorCode::SigningFailed => {
+                exit::SERVER_FAILED
+            }
+            _ => exit::REFUSED,
+        },
+        JobOutcome::Error { kind, .. } => exit::of_kind(*kind),
+    }
+}
+
+/// Progress on a terminal (a bar) or as log lines.
+struct Report {
+    bar: Option<ProgressBar>,
+    json: bool,
+}
+
+impl Report {
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Progress for Report {
+    fn uploading(&self, count: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(count as u64);
+            bar.set_message("uploading");
+        } else if !self.json {
+            eprintln!("uploading {count} request(s)");
+        }
+    }
+
+    fn uploaded(&self, path: &Path, id: &RequestId, state: RequestState) {
+        if self.bar.is_none() && !self.json && state == RequestState::Pending {
+            eprintln!("{}: request {id} is waiting for approval", path.display());
+        }
+    }
+
+    fn waiting(&self, pending: usize, delay: Duration) {
+        match &self.bar {
+            Some(bar) => bar.set_message(format!("{pending} waiting for approval")),
+            None if !self.json => eprintln!(
+                "{pending} request(s) waiting for approval; next check in {} s",
+                delay.as_secs()
+            ),
+            None => {}
+        }
+    }
+
+    fn finished(&self, result: &JobResult) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        if !self.json {
+            self.line(describe(result));
+        }
+    }
+}
+
+fn describe(result: &JobResult) -> String {
+    let path = result.path.display();
+    let id = result
+        .request_id
+        .as_ref()
+        .map(|id| format!(" (request {id})"))
+        .unwrap_or_default();
+    match &result.outcome {
+        JobOutcome::Signed { output, detail } => {
+            format!("signed {path}{id}: {detail} → {}", output.display())
+        }
+        JobOutcome::Denied { reason } => format!(
+            "DENIED {path}{id}: {}",
+            reason.as_deref().unwrap_or("no reason given")
+        ),
+        JobOutcome::Expired => format!("EXPIRED {path}{id}: not approved in time; sign again"),
+        JobOutcome::Failed => {
+            format!("FAILED {path}{id}: the server could not sign; see the server log")
+        }
+        JobOutcome::TimedOut { state } => format!(
+            "TIMED OUT {path}{id}: still {state} — resume with --request-id{}",
+            result
+                .request_id
+                .as_ref()
+                .map(|i| format!(" {i}"))
+                .unwrap_or_default()
+        ),
+        JobOutcome::Refused { code, message } => format!("REFUSED {path}{id}: {code}: {message}"),
+        JobOutcome::Error { message, .. } => format!("ERROR {path}: {message}"),
+    }
+}
+
+fn to_json(result: &JobResult) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "file": result.path.display().to_string(),
+        "format": result.format.as_str().to_ascii_lowercase(),
+        "request_id": result.request_id.as_ref().map(|i| i.as_str().to_owned()),
+        "outcome": result.outcome.name(),
+        "exit_code": outcome_code(&result.outcome),
+    });
+    let extra = match &result.outcome {
+        JobOutcome::Signed { output, detail } => {
+            serde_json::json!({"output": output.display().to_string(), "detail": detail})
+        }
+        JobOutcome::Denied { reason } => serde_json::json!({ "reason": reason }),
+        JobOutcome::TimedOut { state } => serde_json::json!({ "state": state.as_str() }),
+        JobOutcome::Refused { code, message } => {
+            serde_json::json!({"code": code.to_string(), "message": message})
+        }
+        JobOutcome::Error { message, .. } => serde_json::json!({ "message": message }),
+        JobOutcome::Expired | JobOutcome::Failed => serde_json::json!({}),
+    };
+    if let (Some(map), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, x) in extra {
+            map.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
+    let files = expand_files(&args.files)?;
+    if args.output.is_some() && files.len() != 1 {
+        return Err(exit::usage("--output works with exactly one file"));
+    }
+    if args.request_id.is_some() && files.len() != 1 {
+        return Err(exit::usage(
+            "--request-id resumes one request: give exactly one file",
+        ));
+    }
+    let request_id = match &args.request_id {
+        Some(id) => Some(
+            RequestId::new(id.clone())
+                .map_err(|e| exit::usage(format!("--request-id {id:?}: {e}")))?,
+        ),
+        None => None,
+    };
+    let choice = match args.format {
+        FormatArg::Auto => FormatChoice::Auto,
+        FormatArg::Hash => FormatChoice::Fixed(Format::Hash),
+        FormatArg::Authenticode => FormatChoice::Fixed(Format::Authenticode),
+        FormatArg::Jar => FormatChoice::Fixed(Format::Jar),
+    };
+    let mut options = SignOptions::new(args.policy.clone());
+    options.hash = match args.hash {
+        HashArg::Sha256 => HashAlgorithm::Sha256,
+        HashArg::Sha384 => HashAlgorithm::Sha384,
+        HashArg::Sha512 => HashAlgorithm::Sha512,
+    };
+    options.wait = args.wait;
+    options.append = args.append;
+    options.output = args.output.clone();
+    options.request_id = request_id;
+    options.metadata = Metadata {
+        build_url: args.build_url.clone(),
+        commit: args.commit.clone(),
+        description: args.description.clone(),
+        ..Metadata::default()
+    };
+    options.program_name = args.program_name.clone();
+    options.program_url = args.program_url.clone();
+
+    let profile = Profile::load(&args.profile)?;
+    let bar = (!args.json && std::io::stderr().is_terminal() && files.len() > 1).then(|| {
+        let bar = ProgressBar::new(files.len() as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let report = Report {
+        bar,
+        json: args.json,
+    };
+
+    // Digest every file first (no connection is held open meanwhile).
+    if let Some(bar) = &report.bar {
+        bar.set_message("digesting");
+    }
+    let mut results = Vec::new();
+    let mut jobs = Vec::with_capacity(files.len());
+    for file in &files {
+        match Job::plan(file, choice) {
+            Ok(job) => jobs.push(job),
+            Err(e) => results.push(JobResult {
+                path: file.clone(),
+                format: Format::Hash,
+                request_id: None,
+                outcome: JobOutcome::Error {
+                    kind: e.kind(),
+                    message: e.to_string(),
+                },
+            }),
+        }
+    }
+    let (prepared, failed) = prepare_jobs(jobs, &options);
+    for r in &failed {
+        report.finished(r);
+    }
+    results.extend(failed);
+
+    if !prepared.is_empty() {
+        let mut conn = Connection::connect(&profile, &ProcessSecrets).await?;
+        let remaining = conn.login_profile(&profile, &ProcessSecrets).await?;
+        if remaining > 0 {
+            return Err(exit::fail(
+                exit::REFUSED,
+                format!(
+                    "the login needs {remaining} more identity(ies) holding the role: add \
+                     them as [[identity]] to {}",
+                    args.profile.display()
+                ),
+            ));
+        }
+        results.extend(sign_jobs(&mut conn, prepared, &options, &report).await?);
+    }
+    if let Some(bar) = &report.bar {
+        bar.finish_and_clear();
+    }
+    // Keep the order of the command line.
+    results.sort_by_key(|r| {
+        files
+            .iter()
+            .position(|f| *f == r.path)
+            .unwrap_or(usize::MAX)
+    });
+    if args.json {
+        for r in &results {
+            println!("{}", to_json(r));
+        }
+    }
+    let code = results
+        .iter()
+        .map(|r| outcome_code(&r.outcome))
+        .max()
+        .unwrap_or(exit::OK);
+    if !args.json && results.len() > 1 {
+        let signed = results
+            .iter()
+            .filter(|r| matches!(r.outcome, JobOutcome::Signed { .. }))
+            .count();
+        eprintln!("{signed} of {} file(s) signed", results.len());
+    }
+    Ok(code)
+}
+
+/// `sigil policies`.
+#[derive(Args, Debug)]
+pub(crate) struct PoliciesArgs {
+    /// Client profile (TOML).
+    #[arg(long, short = 'p', env = "SIGIL_PROFILE")]
+    profile: PathBuf,
+    #[command(subcommand)]
+    action: Option<PoliciesAction>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum PoliciesAction {
+    /// Show one policy; --chain-out writes its certificate chain (PEM, signer first).
+    Show {
+        alias: String,
+        #[arg(long)]
+        chain_out: Option<PathBuf>,
+    },
+}
+
+pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
+    let profile = Profile::load(&args.profile)?;
+    let mut conn = Connection::connect(&profile, &ProcessSecrets).await?;
+    conn.login_profile(&profile, &ProcessSecrets).await?;
+    match args.action {
+        None => {
+            for alias in conn.list_policies().await? {
+                println!("{alias}");
+            }
+        }
+        Some(PoliciesAction::Show { alias, chain_out }) => {
+            let info = conn.get_policy(&alias).await?;
+            let chain = split_der_chain(&info.certificate_chain);
+            println!("policy:             {}", info.policy);
+            println!("key algorithm:      {}", info.key_algorithm);
+            println!(
+                "hashes:             {}",
+                info.allowed_hashes
+                    .iter()
+                    .map(|h| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "formats:            {}",
+                info.allowed_formats
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!("approvals required: {}", info.approvals_required);
+            println!("certificates:       {}", chain.len());
+            if let Some(out) = chain_out {
+                let mut pem = String::new();
+                for der in &chain {
+                    pem.push_str(&to_pem(der));
+                }
+                std::fs::write(&out, pem)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                println!("chain written to {}", out.display());
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Splits concatenated DER certificates (each a SEQUENCE with a definite length).
+fn split_der_chain(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(len) = der_len(bytes) {
+        let Some((cert, rest)) = bytes.split_at_checked(len) else {
+            break;
+        };
+        out.push(cert.to_vec());
+        bytes = rest;
+    }
+    out
+}
+
+/// Total length of the DER element at the start of `bytes`.
+fn der_len(bytes: &[u8]) -> Option<usize> {
+    let first = *bytes.get(1)?;
+    if first < 0x80 {
+        return Some(2 + usize::from(first));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let mut len = 0usize;
+    for i in 0..n {
+        len = (len << 8) | usize::from(*bytes.get(2 + i)?);
+    }
+    Some(2 + n + len)
+}
+
+fn to_pem(der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
+    for chunk in der.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let idx = ((n >> (18 - 6 * i)) & 63) as usize;
+                b64.push(char::from(ALPHABET.get(idx).copied().unwrap_or(b'A')));
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    let bytes = b64.as_bytes();
+    for line in bytes.chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn der_chain_split() {
+        let a = [0x30, 0x03, 1, 2, 3];
+        let b = [0x30, 0x81, 0x01, 9];
+        let mut both = a.to_vec();
+        both.extend_from_slice(&b);
+        assert_eq!(split_der_chain(&both), vec![a.to_vec(), b.to_vec()]);
+    }
+
+    #[test]
+    fn pem_round_trip_with_base64_padding() {
+        let pem = to_pem(b"abcd");
+        assert!(pem.contains("YWJjZA==\n"));
+    }
+}

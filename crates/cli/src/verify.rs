@@ -1,0 +1,197 @@
+//! `sigil verify`: local verification of Authenticode, JAR and raw signatures.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use sigil_client::{Format, detect_format};
+use sigil_keys::RsaPadding;
+use sigil_pki::x509_cert::der::Encode;
+use sigil_proto::HashAlgorithm;
+
+use crate::exit;
+use crate::sign::HashArg;
+
+/// `sigil verify` options.
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    /// The signed file (a PE image, a JAR, or the file a raw signature covers).
+    file: PathBuf,
+    /// Raw signature (`FILE.sig` from `sigil sign --format hash`); needs --certificate.
+    #[arg(long, requires = "certificate")]
+    signature: Option<PathBuf>,
+    /// Signer certificate (PEM; the first certificate is used) for --signature.
+    #[arg(long)]
+    certificate: Option<PathBuf>,
+    /// Hash algorithm of a raw signature.
+    #[arg(long, value_enum, default_value_t = HashArg::Sha256)]
+    hash: HashArg,
+}
+
+pub(crate) fn verify(args: VerifyArgs) -> Result<u8> {
+    if let Some(signature) = &args.signature {
+        let certificate = args
+            .certificate
+            .as_ref()
+            .ok_or_else(|| exit::usage("--signature needs --certificate cert.pem"))?;
+        return verify_raw(&args, signature, certificate);
+    }
+    match detect_format(&args.file)? {
+        Format::Authenticode => verify_authenticode(&args),
+        Format::Jar => verify_jar(&args),
+        Format::Hash => Err(exit::usage(format!(
+            "{} is neither a PE image nor a JAR: give --signature FILE.sig --certificate cert.pem",
+            args.file.display()
+        ))),
+    }
+}
+
+fn verify_authenticode(args: &VerifyArgs) -> Result<u8> {
+    let report = sigil_authenticode::verify_file(&args.file).with_context(|| {
+        format!(
+            "{}: cannot verify the Authenticode signature",
+            args.file.display()
+        )
+    })?;
+    println!("{}: Authenticode", args.file.display());
+    for s in &report.signatures {
+        let indent = "  ".repeat(s.depth + 1);
+        println!(
+            "{indent}signature {} ({}): {}",
+            s.depth,
+            if s.depth == 0 { "primary" } else { "nested" },
+            if s.is_valid() { "valid" } else { "INVALID" }
+        );
+        println!(
+            "{indent}  signer:       {}",
+            s.signer_subject
+                .as_deref()
+                .unwrap_or("(certificate not included)")
+        );
+        println!(
+            "{indent}  issuer:       {}",
+            s.signer_issuer.as_deref().unwrap_or("-")
+        );
+        println!("{indent}  image digest: {:?}", s.image_digest);
+        println!("{indent}  signature:    {:?}", s.signature);
+    }
+    println!(
+        "  PE checksum: {} (stored {:#010x}, computed {:#010x})",
+        if report.checksum_matches() {
+            "ok"
+        } else {
+            "MISMATCH"
+        },
+        report.stored_checksum,
+        report.computed_checksum
+    );
+    println!(
+        "  (the signer's chain of trust is not checked here: use osslsigncode verify -CAfile)"
+    );
+    verdict(report.is_valid())
+}
+
+fn verify_jar(args: &VerifyArgs) -> Result<u8> {
+    let report = sigil_jar::verify(&args.file)
+        .with_context(|| format!("{}: cannot verify the JAR", args.file.display()))?;
+    println!(
+        "{}: JAR, {} entries checked",
+        args.file.display(),
+        report.entries_checked
+    );
+    for s in &report.signers {
+        println!(
+            "  signer {} ({}{}): {}",
+            s.name,
+            s.signature_file,
+            s.block_file
+                .as_ref()
+                .map(|b| format!(", {b}"))
+                .unwrap_or_default(),
+            if s.is_intact() { "valid" } else { "INVALID" }
+        );
+        match &s.block_signature {
+            sigil_jar::BlockSignatureStatus::Valid { subject, .. } => {
+                println!("    certificate: {subject}");
+            }
+            sigil_jar::BlockSignatureStatus::Invalid { reason } => {
+                println!("    block signature: {reason}");
+            }
+            _ => {}
+        }
+        for section in &s.invalid_sections {
+            println!("    .SF section does not match the manifest: {section}");
+        }
+    }
+    for e in &report.tampered_entries {
+        println!("  TAMPERED: {e}");
+    }
+    for e in &report.unsigned_entries {
+        println!("  UNSIGNED: {e}");
+    }
+    println!("  (trust in the signer certificate is not checked here: use jarsigner -verify)");
+    verdict(report.is_intact())
+}
+
+fn verify_raw(args: &VerifyArgs, signature: &PathBuf, certificate: &PathBuf) -> Result<u8> {
+    let hash = match args.hash {
+        HashArg::Sha256 => HashAlgorithm::Sha256,
+        HashArg::Sha384 => HashAlgorithm::Sha384,
+        HashArg::Sha512 => HashAlgorithm::Sha512,
+    };
+    let digest = sigil_client::job::file_digest(&args.file, hash)?;
+    let sig = std::fs::read(signature)
+        .with_context(|| format!("cannot read the signature {}", signature.display()))?;
+    let pem = std::fs::read(certificate)
+        .with_context(|| format!("cannot read the certificate {}", certificate.display()))?;
+    let certs = sigil_pki::pem::parse_certificates(&pem).map_err(|e| {
+        exit::usage(format!(
+            "{}: no PEM certificate: {e}",
+            certificate.display()
+        ))
+    })?;
+    let cert = certs
+        .first()
+        .ok_or_else(|| exit::usage(format!("{} holds no certificate", certificate.display())))?;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .context("cannot encode the certificate's public key")?;
+    let keys_hash = sigil_client::job::keys_hash(hash);
+    let found = [RsaPadding::Pkcs1v15, RsaPadding::Pss]
+        .into_iter()
+        .find(|padding| {
+            sigil_keys::verify_digest(&spki, keys_hash, *padding, &digest, &sig).is_ok()
+        });
+    println!(
+        "{}: raw signature {} by {}",
+        args.file.display(),
+        signature.display(),
+        cert.tbs_certificate().subject()
+    );
+    match found {
+        Some(padding) => {
+            println!(
+                "  signature over the {} digest: valid ({padding:?} for RSA keys)",
+                hash.as_str()
+            );
+            verdict(true)
+        }
+        None => {
+            println!(
+                "  signature over the {} digest: INVALID (wrong file, key or hash?)",
+                hash.as_str()
+            );
+            verdict(false)
+        }
+    }
+}
+
+fn verdict(valid: bool) -> Result<u8> {
+    if valid {
+        Ok(exit::OK)
+    } else {
+        Err(exit::fail(exit::OTHER, "verification failed"))
+    }
+}
