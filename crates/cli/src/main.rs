@@ -7,6 +7,7 @@
 
 mod admin;
 mod api;
+mod bench;
 mod exit;
 mod serve;
 mod sign;
@@ -58,6 +59,8 @@ enum Action {
     Settings(admin::SettingsArgs),
     /// The audit log: list events, verify the hash chain (online or offline).
     Audit(admin::AuditArgs),
+    /// Load generator for the Host API (hash signing, pipelined, many connections).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -109,5 +112,6 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Command(args) => admin::command(args).await,
         Action::Settings(args) => admin::settings(args).await,
         Action::Audit(args) => admin::audit(args).await,
+        Action::Bench(args) => bench::execute(&args).await.map(|()| exit::OK),
     }
 }
