@@ -354,6 +354,18 @@ async fn one_administrator_cannot_change_a_role_two_can() {
     };
     assert!(find("role.create", "failure"), "{events:?}");
     assert!(find("role.create", "success"));
+    let created = events
+        .iter()
+        .find(|e| e["action"] == "role.create" && e["outcome"] == "success")
+        .unwrap();
+    assert_eq!(created["interface"], "https", "{created:?}");
+    assert!(
+        created["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "admin changes record the source address: {created:?}"
+    );
     assert!(find("role.update", "success"));
     assert!(find("role.delete", "success"));
     assert!(find("login", "success"));

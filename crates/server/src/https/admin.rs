@@ -50,7 +50,7 @@ pub(crate) async fn list_identities(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<IdentityView>>> {
-    let list = svc::list_identities(&h.app, &caller.session).await?;
+    let list = svc::list_identities(&h.app, &caller.actor()).await?;
     Ok(Json(list.iter().map(IdentityView::from).collect()))
 }
 
@@ -61,7 +61,7 @@ pub(crate) async fn get_identity(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
-    let identity = svc::get_identity(&h.app, &caller.session, &name).await?;
+    let identity = svc::get_identity(&h.app, &caller.actor(), &name).await?;
     Ok(Json(IdentityView::from(&identity)))
 }
 
@@ -78,7 +78,7 @@ pub(crate) async fn create_identity(
         password: body.password.as_ref().map(|p| Zeroizing::new(p.clone())),
         require_client_certificate: body.require_client_certificate,
     };
-    let created = svc::create_identity(&h.app, &caller.session, args).await?;
+    let created = svc::create_identity(&h.app, &caller.actor(), args).await?;
     let mut view = IdentityView::from(&created.identity);
     view.password = created.generated_password.map(|p| p.to_string());
     Ok((StatusCode::CREATED, Json(view)))
@@ -109,7 +109,7 @@ pub(crate) async fn update_identity(
         enabled: body.enabled,
         require_client_certificate: body.require_client_certificate,
     };
-    let identity = svc::update_identity(&h.app, &caller.session, &name, update).await?;
+    let identity = svc::update_identity(&h.app, &caller.actor(), &name, update).await?;
     Ok(Json(IdentityView::from(&identity)))
 }
 
@@ -120,7 +120,7 @@ pub(crate) async fn delete_identity(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<StatusCode> {
     let name: IdentityName = parse(&name)?;
-    svc::delete_identity(&h.app, &caller.session, &name).await?;
+    svc::delete_identity(&h.app, &caller.actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -131,7 +131,7 @@ pub(crate) async fn unlock_identity(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
-    let identity = svc::unlock_identity(&h.app, &caller.session, &name).await?;
+    let identity = svc::unlock_identity(&h.app, &caller.actor(), &name).await?;
     Ok(Json(IdentityView::from(&identity)))
 }
 
@@ -160,7 +160,7 @@ pub(crate) async fn set_password(
 ) -> ApiResult<Json<PasswordSet>> {
     let name: IdentityName = parse(&name)?;
     let password = body.password.as_ref().map(|p| Zeroizing::new(p.clone()));
-    let generated = svc::set_password(&h.app, &caller.session, &name, password).await?;
+    let generated = svc::set_password(&h.app, &caller.actor(), &name, password).await?;
     Ok(Json(PasswordSet {
         identity: name.to_string(),
         password: generated.map(|p| p.to_string()),
@@ -192,7 +192,7 @@ pub(crate) async fn create_api_key(
     Body(body): Body<ApiKeyBody>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
     let name: IdentityName = parse(&name)?;
-    let key = svc::create_api_key(&h.app, &caller.session, &name, &body.label).await?;
+    let key = svc::create_api_key(&h.app, &caller.actor(), &name, &body.label).await?;
     Ok((
         StatusCode::CREATED,
         Json(ApiKeyView {
@@ -244,7 +244,7 @@ pub(crate) async fn list_roles(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<RoleView>>> {
-    let roles = svc::list_roles(&h.app, &caller.session).await?;
+    let roles = svc::list_roles(&h.app, &caller.actor()).await?;
     Ok(Json(roles.iter().map(RoleView::from).collect()))
 }
 
@@ -255,7 +255,7 @@ pub(crate) async fn get_role(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<RoleView>> {
     let name: RoleName = parse(&name)?;
-    let roles = svc::list_roles(&h.app, &caller.session).await?;
+    let roles = svc::list_roles(&h.app, &caller.actor()).await?;
     let role = roles
         .iter()
         .find(|r| r.name() == &name)
@@ -274,7 +274,7 @@ pub(crate) async fn create_role(
         .take()
         .ok_or_else(|| ApiError::invalid("the role needs a \"name\""))?;
     let role = role_from(body, &name)?;
-    let role = svc::create_role(&h.app, &caller.session, role).await?;
+    let role = svc::create_role(&h.app, &caller.actor(), role).await?;
     Ok((StatusCode::CREATED, Json(RoleView::from(&role))))
 }
 
@@ -291,7 +291,7 @@ pub(crate) async fn update_role(
         ));
     }
     let role = role_from(body, &name)?;
-    let role = svc::update_role(&h.app, &caller.session, role).await?;
+    let role = svc::update_role(&h.app, &caller.actor(), role).await?;
     Ok(Json(RoleView::from(&role)))
 }
 
@@ -302,7 +302,7 @@ pub(crate) async fn delete_role(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<StatusCode> {
     let name: RoleName = parse(&name)?;
-    svc::delete_role(&h.app, &caller.session, &name).await?;
+    svc::delete_role(&h.app, &caller.actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -327,7 +327,7 @@ pub(crate) async fn list_commands(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<CommandView>>> {
-    let list = svc::list_commands(&h.app, &caller.session, &known_commands()).await?;
+    let list = svc::list_commands(&h.app, &caller.actor(), &known_commands()).await?;
     Ok(Json(
         list.into_iter()
             .map(|(code, enabled)| CommandView {
@@ -358,7 +358,7 @@ pub(crate) async fn set_command(
             "the Host API has no command {code}: GET /api/v1/commands lists them"
         )));
     }
-    svc::set_command(&h.app, &caller.session, code, body.enabled).await?;
+    svc::set_command(&h.app, &caller.actor(), code, body.enabled).await?;
     Ok(Json(CommandView {
         code: code.to_string(),
         enabled: body.enabled,
@@ -370,7 +370,7 @@ pub(crate) async fn get_settings(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<sigil_domain::Settings>> {
-    Ok(Json(svc::get_settings(&h.app, &caller.session).await?))
+    Ok(Json(svc::get_settings(&h.app, &caller.actor()).await?))
 }
 
 /// `PUT /settings` body.
@@ -394,7 +394,7 @@ pub(crate) async fn update_settings(
         lockout_threshold: body.lockout_threshold,
     };
     Ok(Json(
-        svc::update_settings(&h.app, &caller.session, update).await?,
+        svc::update_settings(&h.app, &caller.actor(), update).await?,
     ))
 }
 
@@ -414,7 +414,7 @@ pub(crate) async fn list_groups(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<GroupView>>> {
-    let groups = svc::list_groups(&h.app, &caller.session).await?;
+    let groups = svc::list_groups(&h.app, &caller.actor()).await?;
     Ok(Json(groups.iter().map(GroupView::from).collect()))
 }
 
@@ -425,7 +425,7 @@ pub(crate) async fn get_group(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<GroupView>> {
     let name: GroupName = parse(&name)?;
-    let groups = svc::list_groups(&h.app, &caller.session).await?;
+    let groups = svc::list_groups(&h.app, &caller.actor()).await?;
     let group = groups
         .iter()
         .find(|g| g.name == name)
@@ -447,7 +447,7 @@ pub(crate) async fn create_group(
         name: parse(name)?,
         members: names(&body.members)?,
     };
-    let group = svc::create_group(&h.app, &caller.session, group).await?;
+    let group = svc::create_group(&h.app, &caller.actor(), group).await?;
     Ok((StatusCode::CREATED, Json(GroupView::from(&group))))
 }
 
@@ -467,7 +467,7 @@ pub(crate) async fn update_group(
         name: parse(&name)?,
         members: names(&body.members)?,
     };
-    let group = svc::update_group(&h.app, &caller.session, group).await?;
+    let group = svc::update_group(&h.app, &caller.actor(), group).await?;
     Ok(Json(GroupView::from(&group)))
 }
 
@@ -478,7 +478,7 @@ pub(crate) async fn delete_group(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<StatusCode> {
     let name: GroupName = parse(&name)?;
-    svc::delete_group(&h.app, &caller.session, &name).await?;
+    svc::delete_group(&h.app, &caller.actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -506,7 +506,7 @@ pub(crate) async fn list_policies(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<PolicyView>>> {
-    let list = svc::list_policies(&h.app, &caller.session).await?;
+    let list = svc::list_policies(&h.app, &caller.actor()).await?;
     Ok(Json(list.iter().map(PolicyView::from).collect()))
 }
 
@@ -517,7 +517,7 @@ pub(crate) async fn get_policy(
     PathArg(alias): PathArg<String>,
 ) -> ApiResult<Json<PolicyView>> {
     let alias: PolicyAlias = parse(&alias)?;
-    let policy = svc::get_policy(&h.app, &caller.session, &alias).await?;
+    let policy = svc::get_policy(&h.app, &caller.actor(), &alias).await?;
     Ok(Json(PolicyView::from(&policy)))
 }
 
@@ -547,7 +547,7 @@ pub(crate) async fn create_policy(
         request_lifetime_secs: body.request_lifetime_secs,
         roles: names(&body.roles)?,
     };
-    let policy = svc::create_policy(&h.app, &caller.session, args).await?;
+    let policy = svc::create_policy(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(PolicyView::from(&policy))))
 }
 
@@ -558,7 +558,7 @@ pub(crate) async fn delete_policy(
     PathArg(alias): PathArg<String>,
 ) -> ApiResult<StatusCode> {
     let alias: PolicyAlias = parse(&alias)?;
-    svc::delete_policy(&h.app, &caller.session, &alias).await?;
+    svc::delete_policy(&h.app, &caller.actor(), &alias).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -582,7 +582,7 @@ pub(crate) async fn read_audit(
 ) -> ApiResult<Json<Vec<AuditView>>> {
     let events = svc::read_audit(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         q.from.unwrap_or(1),
         q.limit.unwrap_or(100),
     )
@@ -613,7 +613,7 @@ pub(crate) async fn verify_audit(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<VerifyView>> {
-    let report = svc::verify_audit(&h.app, &caller.session).await?;
+    let report = svc::verify_audit(&h.app, &caller.actor()).await?;
     Ok(Json(VerifyView {
         ok: report.broken.is_none(),
         events: report.events,

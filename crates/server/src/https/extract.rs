@@ -47,6 +47,18 @@ pub(crate) fn bearer(parts: &Parts) -> Result<Option<Zeroizing<String>>, ApiErro
 pub(crate) struct Caller {
     /// The session as of this request.
     pub(crate) session: Session,
+    /// The peer address, for the audit log.
+    pub(crate) source: Option<String>,
+}
+
+impl Caller {
+    /// The caller as the administration service takes it.
+    pub(crate) fn actor(&self) -> crate::service::admin::Caller<'_> {
+        crate::service::admin::Caller {
+            session: &self.session,
+            source: self.source.as_deref(),
+        }
+    }
 }
 
 impl FromRequestParts<Https> for Caller {
@@ -63,7 +75,10 @@ impl FromRequestParts<Https> for Caller {
                 "the session is unknown or expired after 15 minutes idle: log in again",
             )
         })?;
-        Ok(Self { session })
+        Ok(Self {
+            session,
+            source: source(parts).map(|s| s.to_string()),
+        })
     }
 }
 

@@ -44,7 +44,7 @@ pub(crate) async fn list_cas(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<CaView>>> {
-    require(&h.app, &caller.session, Permission::CaList, "ca.list").await?;
+    require(&h.app, &caller.actor(), Permission::CaList, "ca.list").await?;
     let cas = svc::list_cas(&h.app).await?;
     Ok(Json(
         cas.iter().map(CaView::new).collect::<Result<Vec<_>, _>>()?,
@@ -57,7 +57,7 @@ pub(crate) async fn get_ca(
     caller: Caller,
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<CaView>> {
-    require(&h.app, &caller.session, Permission::CaList, "ca.show").await?;
+    require(&h.app, &caller.actor(), Permission::CaList, "ca.show").await?;
     let name: CaName = parse(&name)?;
     Ok(Json(CaView::new(&svc::get_ca(&h.app, &name).await?)?))
 }
@@ -68,7 +68,7 @@ pub(crate) async fn create_ca(
     caller: Caller,
     Body(body): Body<NewCaBody>,
 ) -> ApiResult<(StatusCode, Json<CaView>)> {
-    require(&h.app, &caller.session, Permission::CaAdd, "ca.create").await?;
+    require(&h.app, &caller.actor(), Permission::CaAdd, "ca.create").await?;
     let args = svc::NewCaArgs {
         name: parse(&body.name)?,
         key_algorithm: svc::parse_key_algorithm(&body.key_algorithm)?,
@@ -77,7 +77,7 @@ pub(crate) async fn create_ca(
         parent: body.parent.as_deref().map(parse).transpose()?,
         path_len: body.path_len,
     };
-    let record = svc::create_ca(&h.app, actor(&caller.session), args).await?;
+    let record = svc::create_ca(&h.app, actor(&caller.actor()), args).await?;
     Ok((StatusCode::CREATED, Json(CaView::new(&record)?)))
 }
 
@@ -95,9 +95,9 @@ pub(crate) async fn crl(
     caller: Caller,
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<CrlView>> {
-    require(&h.app, &caller.session, Permission::CaExport, "ca.crl").await?;
+    require(&h.app, &caller.actor(), Permission::CaExport, "ca.crl").await?;
     let name: CaName = parse(&name)?;
-    let crl = svc::crl(&h.app, actor(&caller.session), &name).await?;
+    let crl = svc::crl(&h.app, actor(&caller.actor()), &name).await?;
     Ok(Json(CrlView {
         ca: crl.ca.to_string(),
         number: crl.number,
@@ -123,7 +123,7 @@ pub(crate) async fn list_certificates(
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     require(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         Permission::CaList,
         "certificate.list",
     )
@@ -145,7 +145,7 @@ pub(crate) async fn get_certificate(
 ) -> ApiResult<Json<CertificateView>> {
     require(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         Permission::CaList,
         "certificate.show",
     )
@@ -182,7 +182,7 @@ pub(crate) async fn issue_certificate(
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     require(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         Permission::CaIssue,
         "certificate.issue",
     )
@@ -192,7 +192,7 @@ pub(crate) async fn issue_certificate(
         (None, Some(algorithm)) => {
             require(
                 &h.app,
-                &caller.session,
+                &caller.actor(),
                 Permission::KeysAdd,
                 "certificate.issue",
             )
@@ -213,7 +213,7 @@ pub(crate) async fn issue_certificate(
         validity_days: body.validity_days,
         key,
     };
-    let issued = svc::issue_certificate(&h.app, actor(&caller.session), args).await?;
+    let issued = svc::issue_certificate(&h.app, actor(&caller.actor()), args).await?;
     Ok((
         StatusCode::CREATED,
         Json(CertificateView::new(&issued.record, Some(&issued.chain))?),
@@ -237,7 +237,7 @@ pub(crate) async fn revoke(
 ) -> ApiResult<Json<CertificateView>> {
     require(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         Permission::CaRevoke,
         "certificate.revoke",
     )
@@ -247,7 +247,7 @@ pub(crate) async fn revoke(
         None => RevocationReason::Unspecified,
     };
     let record =
-        svc::revoke_certificate(&h.app, actor(&caller.session), &serial(&text)?, reason).await?;
+        svc::revoke_certificate(&h.app, actor(&caller.actor()), &serial(&text)?, reason).await?;
     Ok(Json(CertificateView::new(&record, None)?))
 }
 
@@ -275,13 +275,13 @@ pub(crate) async fn export(
 ) -> ApiResult<Json<ExportView>> {
     require(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         Permission::CaExportClearKey,
         "certificate.export",
     )
     .await?;
     let serial = serial(&text)?;
-    let p12 = svc::export_pkcs12(&h.app, actor(&caller.session), &serial, &body.password).await?;
+    let p12 = svc::export_pkcs12(&h.app, actor(&caller.actor()), &serial, &body.password).await?;
     Ok(Json(ExportView {
         serial: serial.to_string(),
         pkcs12_base64: base64::engine::general_purpose::STANDARD.encode(p12.as_slice()),
@@ -323,11 +323,11 @@ pub(crate) async fn listener_csr(
     PathArg(which): PathArg<String>,
     Body(body): Body<CsrBody>,
 ) -> ApiResult<Json<CsrView>> {
-    require(&h.app, &caller.session, Permission::KeysAdd, "listener.csr").await?;
+    require(&h.app, &caller.actor(), Permission::KeysAdd, "listener.csr").await?;
     let interface = listener(&which)?;
     let csr = svc::listener_csr(
         &h.app,
-        actor(&caller.session),
+        actor(&caller.actor()),
         interface,
         body.subject.as_deref(),
         &body.sans,
@@ -365,7 +365,7 @@ pub(crate) async fn load_chain(
 ) -> ApiResult<Json<ChainLoaded>> {
     require(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         Permission::CaUpload,
         "listener.chain",
     )
@@ -378,7 +378,7 @@ pub(crate) async fn load_chain(
         .map_err(|_| ApiError::invalid("key_id is not the UUID a listener CSR returned"))?;
     svc::load_listener_chain(
         &h.app,
-        actor(&caller.session),
+        actor(&caller.actor()),
         interface,
         key_id,
         body.chain_pem.as_bytes(),

@@ -28,6 +28,34 @@ use crate::state::AppState;
 /// Length of generated identity passwords (letters and digits, about 143 bits).
 pub const GENERATED_PASSWORD_LEN: usize = 24;
 
+/// Who calls an administration function: the session, and where the request came from (for
+/// the audit log). Dereferences to the [`Session`].
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The caller's session.
+    pub session: &'a Session,
+    /// The peer address, when known.
+    pub source: Option<&'a str>,
+}
+
+impl<'a> Caller<'a> {
+    /// A caller without a known source address.
+    pub fn new(session: &'a Session) -> Self {
+        Self {
+            session,
+            source: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Caller<'_> {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        self.session
+    }
+}
+
 /// The name audit events carry for the session's principal.
 pub fn actor(session: &Session) -> &str {
     session
@@ -36,17 +64,21 @@ pub fn actor(session: &Session) -> &str {
 }
 
 /// An audit event by the session's principal on its interface.
-pub fn audit(state: &AppState, session: &Session, action: &str, outcome: Outcome) -> AuditDraft {
-    AuditDraft::new(state.now(), action, outcome)
+pub fn audit(state: &AppState, session: &Caller<'_>, action: &str, outcome: Outcome) -> AuditDraft {
+    let draft = AuditDraft::new(state.now(), action, outcome)
         .identity(actor(session))
-        .interface(session.interface())
+        .interface(session.interface());
+    match session.source {
+        Some(source) => draft.source(source),
+        None => draft,
+    }
 }
 
 /// Refuses (and audits the refusal) unless an active role of the session grants `permission`.
 /// The message says what is missing, including logins still needed for dual control.
 pub async fn require(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     permission: Permission,
     action: &str,
 ) -> Result<(), ServiceError> {
@@ -162,7 +194,7 @@ async fn load_identity(state: &AppState, name: &IdentityName) -> Result<Identity
 /// All identities (`admin:identities`).
 pub async fn list_identities(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
 ) -> Result<Vec<Identity>, ServiceError> {
     require(state, session, Permission::AdminIdentities, "identity.list").await?;
     Ok(state.store.list_identities().await?)
@@ -171,7 +203,7 @@ pub async fn list_identities(
 /// One identity (`admin:identities`).
 pub async fn get_identity(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     name: &IdentityName,
 ) -> Result<Identity, ServiceError> {
     require(state, session, Permission::AdminIdentities, "identity.show").await?;
@@ -181,7 +213,7 @@ pub async fn get_identity(
 /// Creates an identity (`admin:identities`). The password is never logged or audited.
 pub async fn create_identity(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     args: NewIdentity,
 ) -> Result<CreatedIdentity, ServiceError> {
     require(
@@ -226,7 +258,7 @@ pub async fn create_identity(
 /// Changes an identity's roles, enabled flag or certificate binding (`admin:identities`).
 pub async fn update_identity(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     name: &IdentityName,
     update: IdentityUpdate,
 ) -> Result<Identity, ServiceError> {
@@ -267,7 +299,7 @@ pub async fn update_identity(
 /// identity cannot delete itself (that would end the ceremony that authorised it).
 pub async fn delete_identity(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     name: &IdentityName,
 ) -> Result<(), ServiceError> {
     require(
@@ -294,7 +326,7 @@ pub async fn delete_identity(
 /// Clears an identity's lockout and failure counter (`admin:identities`).
 pub async fn unlock_identity(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     name: &IdentityName,
 ) -> Result<Identity, ServiceError> {
     require(
@@ -320,7 +352,7 @@ pub async fn unlock_identity(
 /// Sets an identity's password (`admin:identities`); `None` generates one, which is returned.
 pub async fn set_password(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     name: &IdentityName,
     password: Option<Zeroizing<String>>,
 ) -> Result<Option<Zeroizing<String>>, ServiceError> {
@@ -352,7 +384,7 @@ pub async fn set_password(
 /// only its hash is stored.
 pub async fn create_api_key(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     name: &IdentityName,
     label: &str,
 ) -> Result<NewApiKey, ServiceError> {
@@ -402,7 +434,7 @@ fn role_audit(draft: AuditDraft, role: &Role) -> AuditDraft {
 }
 
 /// All roles (`admin:roles`).
-pub async fn list_roles(state: &AppState, session: &Session) -> Result<Vec<Role>, ServiceError> {
+pub async fn list_roles(state: &AppState, session: &Caller<'_>) -> Result<Vec<Role>, ServiceError> {
     require(state, session, Permission::AdminRoles, "role.list").await?;
     Ok(state.store.list_roles().await?)
 }
@@ -410,7 +442,7 @@ pub async fn list_roles(state: &AppState, session: &Session) -> Result<Vec<Role>
 /// Creates a role (`admin:roles`).
 pub async fn create_role(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     role: Role,
 ) -> Result<Role, ServiceError> {
     require(state, session, Permission::AdminRoles, "role.create").await?;
@@ -429,7 +461,7 @@ pub async fn create_role(
 /// they logged in with.
 pub async fn update_role(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     role: Role,
 ) -> Result<Role, ServiceError> {
     require(state, session, Permission::AdminRoles, "role.update").await?;
@@ -448,7 +480,7 @@ pub async fn update_role(
 /// Deletes a role no identity holds (`admin:roles`).
 pub async fn delete_role(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     name: &RoleName,
 ) -> Result<(), ServiceError> {
     require(state, session, Permission::AdminRoles, "role.delete").await?;
@@ -481,7 +513,7 @@ pub async fn delete_role(
 /// commands the server implements; enabled codes the server does not know are listed too.
 pub async fn list_commands(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     known: &[CommandCode],
 ) -> Result<Vec<(CommandCode, bool)>, ServiceError> {
     require(state, session, Permission::AdminCommands, "command.list").await?;
@@ -497,7 +529,7 @@ pub async fn list_commands(
 /// Enables or disables a Host API command (`admin:commands`).
 pub async fn set_command(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     code: CommandCode,
     enabled: bool,
 ) -> Result<(), ServiceError> {
@@ -513,7 +545,10 @@ pub async fn set_command(
 }
 
 /// The settings (`admin:settings`).
-pub async fn get_settings(state: &AppState, session: &Session) -> Result<Settings, ServiceError> {
+pub async fn get_settings(
+    state: &AppState,
+    session: &Caller<'_>,
+) -> Result<Settings, ServiceError> {
     require(state, session, Permission::AdminSettings, "settings.show").await?;
     Ok(state.store.settings().await?)
 }
@@ -530,7 +565,7 @@ pub struct SettingsUpdate {
 /// Changes settings (`admin:settings`).
 pub async fn update_settings(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     update: SettingsUpdate,
 ) -> Result<Settings, ServiceError> {
     require(state, session, Permission::AdminSettings, "settings.update").await?;
@@ -579,7 +614,7 @@ async fn check_members(state: &AppState, group: &ApprovalGroup) -> Result<(), Se
 /// All approval groups (`admin:groups`).
 pub async fn list_groups(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
 ) -> Result<Vec<ApprovalGroup>, ServiceError> {
     require(state, session, Permission::AdminGroups, "group.list").await?;
     Ok(state.store.list_groups().await?)
@@ -588,7 +623,7 @@ pub async fn list_groups(
 /// Creates an approval group (`admin:groups`).
 pub async fn create_group(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     group: ApprovalGroup,
 ) -> Result<ApprovalGroup, ServiceError> {
     require(state, session, Permission::AdminGroups, "group.create").await?;
@@ -606,7 +641,7 @@ pub async fn create_group(
 /// Replaces a group's members (`admin:groups`).
 pub async fn update_group(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     group: ApprovalGroup,
 ) -> Result<ApprovalGroup, ServiceError> {
     require(state, session, Permission::AdminGroups, "group.update").await?;
@@ -627,7 +662,7 @@ pub async fn update_group(
 /// Deletes a group no policy names (`admin:groups`).
 pub async fn delete_group(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     name: &GroupName,
 ) -> Result<(), ServiceError> {
     require(state, session, Permission::AdminGroups, "group.delete").await?;
@@ -747,7 +782,7 @@ async fn validate_policy(
 /// All policies (`admin:policies`).
 pub async fn list_policies(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
 ) -> Result<Vec<IssuancePolicy>, ServiceError> {
     require(state, session, Permission::AdminPolicies, "policy.list").await?;
     Ok(state.store.list_policies().await?)
@@ -756,7 +791,7 @@ pub async fn list_policies(
 /// One policy (`admin:policies`).
 pub async fn get_policy(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     alias: &PolicyAlias,
 ) -> Result<IssuancePolicy, ServiceError> {
     require(state, session, Permission::AdminPolicies, "policy.show").await?;
@@ -770,7 +805,7 @@ pub async fn get_policy(
 /// Creates an issuance policy (`admin:policies`).
 pub async fn create_policy(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     args: NewPolicy,
 ) -> Result<IssuancePolicy, ServiceError> {
     require(state, session, Permission::AdminPolicies, "policy.create").await?;
@@ -797,7 +832,7 @@ pub async fn create_policy(
 /// Deletes a policy no request refers to (`admin:policies`).
 pub async fn delete_policy(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     alias: &PolicyAlias,
 ) -> Result<(), ServiceError> {
     require(state, session, Permission::AdminPolicies, "policy.delete").await?;
@@ -817,7 +852,7 @@ pub async fn delete_policy(
 /// Up to `limit` audit events from sequence number `from` (`audit:read`).
 pub async fn read_audit(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     from: u64,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, ServiceError> {
@@ -844,7 +879,7 @@ pub struct ChainReport {
 /// Verifies the whole audit chain against the stored head (`audit:read`), page by page.
 pub async fn verify_audit(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
 ) -> Result<ChainReport, ServiceError> {
     require(state, session, Permission::AuditRead, "audit.verify").await?;
     // Read to the end, then the head; events appended meanwhile are read on the next pass,
