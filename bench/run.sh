@@ -69,6 +69,16 @@ best_of() {
   echo "$best"
 }
 have() { command -v "$1" > /dev/null 2>&1; }
+# timed KEY N CMD...: records the best of N runs of CMD, or marks KEY missing with the error.
+timed() {
+  local key=$1 n=$2 t
+  shift 2
+  if t=$(best_of "$n" "$@"); then
+    record "$key" "$t"
+  else
+    missing "$key" "$1 failed: $(tail -1 "$WORK/cmd.err")"
+  fi
+}
 
 log "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), nproc $CORES, $(date -u +%FT%TZ)"
 log "work directory: $WORK"
@@ -235,7 +245,7 @@ EOF
       record "sigil_$k" "$(json_field requests_per_sec < "$WORK/bench-$key.json")"
       record "sigil_${k}_p99" "$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["latency"]["p99_us"]/1000)' "$WORK/bench-$key.json")"
     else
-      missing "sigil_$k" "sigil_${k}_p99" "sigil bench failed: $(tail -1 "$WORK/bench-$key.err")"
+      missing "sigil_$k" "sigil_${k}_p99" "sigil bench failed: $(grep -m1 . "$WORK/bench-$key.err")"
     fi
   fi
 done
@@ -273,10 +283,14 @@ EOF
   x86_64-w64-mingw32-gcc -O1 -s -o "$PE" "$WORK/big.c"
   log "PE size $(stat -c %s "$PE") bytes"
   cat "$PE" > /dev/null   # warm the page cache for every contender alike
-  record dgst_pe "$(best_of 3 openssl dgst -sha256 "$PE")"
+  timed dgst_pe 3 openssl dgst -sha256 "$PE"
   if [[ "$LOCAL_OK" == 1 ]] && have osslsigncode; then
-    record osslsigncode_pe "$(best_of 3 osslsigncode sign -pkcs12 "$WORK/local.p12" -readpass "$WORK/local.pass" \
-      -h sha256 -in "$PE" -out "$WORK/big-osslsigncode.exe")"
+    osslsign() {
+      rm -f "$WORK/big-osslsigncode.exe"   # osslsigncode refuses to overwrite its output
+      osslsigncode sign -pkcs12 "$WORK/local.p12" -readpass "$WORK/local.pass" \
+        -h sha256 -in "$PE" -out "$WORK/big-osslsigncode.exe"
+    }
+    timed osslsigncode_pe 3 osslsign
     rm -f "$WORK/big-osslsigncode.exe"
   else
     missing osslsigncode_pe "osslsigncode (or the local PKCS#12 key) is not available"
@@ -315,7 +329,7 @@ EOF
   if [[ "$LOCAL_OK" == 1 ]] && have jarsigner; then
     jarsign() { jarsigner -keystore "$WORK/local.p12" -storetype PKCS12 -storepass:file "$WORK/local.pass" \
       -digestalg SHA-256 -sigalg SHA256withRSA -signedjar "$WORK/app-jarsigner.jar" "$JAR" bench; }
-    record jarsigner_jar "$(best_of 3 jarsign)"
+    timed jarsigner_jar 3 jarsign
   else
     missing jarsigner_jar "jarsigner (JDK) or the local PKCS#12 key is not available"
   fi

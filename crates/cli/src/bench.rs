@@ -1,39 +1,25 @@
 //! `sigil bench`: a load generator for the Host API, like `redis-benchmark`.
 //!
-//! It opens N mutual-TLS connections with a client profile, logs each in once, and keeps K
-//! hash-signing requests in flight on each (pipelining, matched by correlation id) for the
-//! given duration: `RAUO` upload; a policy with 0 approvals answers `SIGNED` with the
-//! signature at once, otherwise the request is fetched with `RAGO` until it is final. A request
-//! counts as done when its signature arrives; its latency runs from writing the upload to
-//! reading the signature. It reports requests/s, latency percentiles, errors by code and, with
-//! `--server-pid`, the CPU time the server process used during the run (from /proc).
+//! It opens N mutual-TLS connections with a client profile (`sigil_client`), logs each in
+//! once, and sends batches of K pipelined hash-signing requests on each for the given
+//! duration: `RAUO` upload; a policy with 0 approvals answers `SIGNED` with the signature at
+//! once, otherwise the request is fetched with `RAGO` in the next batch until it is final. A
+//! request counts as done when its signature arrives; its latency runs from writing its batch
+//! to reading the batch that brought the signature. It reports requests/s, latency
+//! percentiles, errors by code and, with `--server-pid`, the CPU time the server process used
+//! during the run (from /proc).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::{Deserialize, Serialize};
-use sigil_pki::x509_cert::der::Encode;
-use sigil_proto::{
-    CorrelationId, Direction, FrameDecoder, Login, Metadata, Outcome, Password, Request,
-    RequestStatus, Response, Upload,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
-};
+use serde::Serialize;
+use sigil_client::profile::ProcessSecrets;
+use sigil_client::{Connection, Profile};
+use sigil_proto::{Metadata, Outcome, Request, Response, Upload};
 
-/// How long to wait for the answers still in flight when the duration is over.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a single connection may take to connect, handshake and log in.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Clock ticks per second of /proc/PID/stat times (`USER_HZ`, 100 on every Linux ABI).
 const USER_HZ: f64 = 100.0;
 
@@ -56,7 +42,7 @@ pub(crate) struct BenchArgs {
     /// How long to send requests, e.g. `10s`, `500ms`, `2m`.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Requests kept in flight on each connection.
+    /// Requests pipelined in each batch on each connection.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
     /// Hash algorithm of the digests sent (`sha256`, `sha384`, `sha512`).
@@ -210,20 +196,19 @@ pub(crate) async fn run(args: &BenchArgs) -> Result<BenchReport> {
     })?;
     let wire_hash = sigil_proto::HashAlgorithm::parse(key_hash.as_str())
         .map_err(|_| anyhow!("hash {} is not a Host API hash", key_hash.as_str()))?;
-    let target = Target::load(&args.profile, args.identity.as_deref())?;
+    let profile = load_profile(&args.profile, args.identity.as_deref())?;
 
-    // Connect and log in everything first, so handshakes and password hashing stay out of
+    // Connect and log in everything first, so handshakes and password checks stay out of
     // the measured interval.
-    let mut sessions = Vec::with_capacity(args.connections);
+    let mut connections = Vec::with_capacity(args.connections);
     for n in 0..args.connections {
-        let session = tokio::time::timeout(CONNECT_TIMEOUT, target.open())
+        let connection = open(&profile)
             .await
-            .map_err(|_| anyhow!("connection {n}: no login answer within {CONNECT_TIMEOUT:?}"))?
-            .with_context(|| format!("connection {n} to {}", target.address))?;
-        sessions.push(session);
+            .with_context(|| format!("connection {n} (profile {})", args.profile.display()))?;
+        connections.push(connection);
     }
-    let key_algorithm = match sessions.first_mut() {
-        Some(session) => session.policy_key_algorithm(&args.policy).await?,
+    let key_algorithm = match connections.first_mut() {
+        Some(connection) => Some(policy_key_algorithm(connection, &args.policy).await?),
         None => None,
     };
 
@@ -233,8 +218,8 @@ pub(crate) async fn run(args: &BenchArgs) -> Result<BenchReport> {
     };
     let start = Instant::now();
     let deadline = start + args.duration;
-    let mut tasks = Vec::with_capacity(sessions.len());
-    for (n, session) in sessions.into_iter().enumerate() {
+    let mut tasks = Vec::with_capacity(connections.len());
+    for (n, connection) in connections.into_iter().enumerate() {
         let job = Job {
             connection: n,
             policy: args.policy.clone(),
@@ -243,7 +228,7 @@ pub(crate) async fn run(args: &BenchArgs) -> Result<BenchReport> {
             pipeline: args.pipeline,
             deadline,
         };
-        tasks.push(tokio::spawn(session.drive(job)));
+        tasks.push(tokio::spawn(drive(connection, job)));
     }
     let mut tally = Tally::default();
     for task in tasks {
@@ -386,383 +371,139 @@ impl Tally {
     }
 }
 
-/// The client profile fields `sigil bench` needs (the profile contract in the docs; other
-/// fields are ignored).
-#[derive(Deserialize)]
-struct ProfileFile {
-    host_api: String,
-    #[serde(default = "default_server_name")]
-    server_name: String,
-    ca_certificate: PathBuf,
-    pkcs12: Option<PathBuf>,
-    pkcs12_password_file: Option<PathBuf>,
-    #[serde(default)]
-    identity: Vec<ProfileIdentity>,
-}
-
-#[derive(Deserialize)]
-struct ProfileIdentity {
-    name: String,
-    #[serde(default = "default_password_env")]
-    password_env: String,
-    password_file: Option<PathBuf>,
-}
-
-fn default_server_name() -> String {
-    "localhost".into()
-}
-
-fn default_password_env() -> String {
-    "SIGIL_PASSWORD".into()
-}
-
-/// Where and as whom to connect, loaded once and shared by all connections.
-struct Target {
-    address: String,
-    server_name: ServerName<'static>,
-    connector: TlsConnector,
-    identity: String,
-    password: Password,
-}
-
-impl Target {
-    fn load(profile: &Path, identity: Option<&str>) -> Result<Self> {
-        let text = std::fs::read_to_string(profile)
-            .with_context(|| format!("cannot read the profile {}", profile.display()))?;
-        let file: ProfileFile = toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid client profile", profile.display()))?;
-        let base = profile.parent().unwrap_or(Path::new("."));
-        let resolve = |p: &Path| base.join(p);
-
-        let chosen = match identity {
-            Some(name) => file
-                .identity
-                .iter()
-                .find(|i| i.name == name)
-                .ok_or_else(|| anyhow!("identity {name:?} is not in {}", profile.display()))?,
-            None => file
-                .identity
-                .first()
-                .ok_or_else(|| anyhow!("{} names no [[identity]] to log in", profile.display()))?,
-        };
-        let password = match std::env::var(&chosen.password_env) {
-            Ok(value) => Password::new(value),
-            Err(_) => match &chosen.password_file {
-                Some(path) => Password::new(read_secret(&resolve(path))?),
-                None => bail!(
-                    "no password for {}: set {} or add password_file to the profile",
-                    chosen.name,
-                    chosen.password_env
-                ),
-            },
-        };
-
-        let ca_path = resolve(&file.ca_certificate);
-        let ca_pem = std::fs::read(&ca_path)
-            .with_context(|| format!("cannot read the CA certificate {}", ca_path.display()))?;
-        let mut roots = rustls::RootCertStore::empty();
-        let cas = sigil_pki::pem::parse_certificates(&ca_pem)
-            .with_context(|| format!("{} holds no PEM certificate", ca_path.display()))?;
-        for ca in &cas {
-            roots
-                .add(CertificateDer::from(ca.to_der()?))
-                .with_context(|| format!("bad CA certificate in {}", ca_path.display()))?;
-        }
-
-        let p12_rel = file.pkcs12.as_ref().ok_or_else(|| {
-            anyhow!(
-                "{} has no pkcs12 client certificate: the Host API needs one",
-                profile.display()
-            )
-        })?;
-        let p12_path = resolve(p12_rel);
-        let p12_password = match &file.pkcs12_password_file {
-            Some(path) => read_secret(&resolve(path))?,
-            None => std::env::var("SIGIL_P12_PASSWORD").map_err(|_| {
-                anyhow!("no PKCS#12 password: set SIGIL_P12_PASSWORD or pkcs12_password_file")
-            })?,
-        };
-        let p12 = std::fs::read(&p12_path)
-            .with_context(|| format!("cannot read {}", p12_path.display()))?;
-        let contents = sigil_pki::pkcs12::import(&p12, &p12_password)
-            .with_context(|| format!("cannot open {} (wrong password?)", p12_path.display()))?;
-        drop(Password::new(p12_password));
-        let mut chain = vec![CertificateDer::from(contents.certificate.to_der()?)];
-        for cert in &contents.chain {
-            chain.push(CertificateDer::from(cert.to_der()?));
-        }
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            contents.key.to_pkcs8_der().to_vec(),
-        ));
-
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("TLS setup")?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .context("the client certificate and key in the PKCS#12 do not match")?;
-        let server_name = ServerName::try_from(file.server_name.clone())
-            .with_context(|| format!("bad server_name {:?}", file.server_name))?;
-        Ok(Self {
-            address: file.host_api,
-            server_name,
-            connector: TlsConnector::from(Arc::new(config)),
-            identity: chosen.name.clone(),
-            password,
-        })
-    }
-
-    /// Connects, handshakes and logs in.
-    async fn open(&self) -> Result<Session> {
-        let tcp = TcpStream::connect(&self.address)
-            .await
-            .with_context(|| format!("cannot connect to the Host API at {}", self.address))?;
-        tcp.set_nodelay(true)?;
-        let tls = self
-            .connector
-            .connect(self.server_name.clone(), tcp)
-            .await
-            .context("TLS handshake failed (CA, server name or client certificate)")?;
-        let mut session = Session {
-            stream: tls,
-            decoder: FrameDecoder::new(Direction::Response),
-            out: Vec::with_capacity(8192),
-            read_buf: vec![0; 64 * 1024],
-            pending: Vec::new(),
-        };
-        let login = Request::Login(Login {
-            identity: self.identity.clone(),
-            password: self.password.clone(),
-        });
-        let answer = session.call(&login).await;
-        // The login frame held the password in clear.
-        session.out.fill(0);
-        session.out.clear();
-        match answer? {
-            Response::Login {
-                logins_remaining: 0,
-            } => Ok(session),
-            Response::Login { logins_remaining } => bail!(
-                "{} needs {logins_remaining} more login(s) before signing: benchmark with an \
-                 identity whose role needs one login",
-                self.identity
-            ),
-            Response::Failure(f) => bail!(
-                "login as {} refused: {} {}",
-                self.identity,
-                f.code,
-                f.message
-            ),
-            other => bail!("unexpected answer to the login: {other:?}"),
+/// Loads the profile, keeping only `identity` when one is named.
+fn load_profile(path: &Path, identity: Option<&str>) -> Result<Profile> {
+    let mut profile = Profile::load(path)?;
+    if let Some(name) = identity {
+        profile.identities.retain(|i| i.name == name);
+        if profile.identities.is_empty() {
+            bail!("identity {name:?} is not in the profile {}", path.display());
         }
     }
+    Ok(profile)
 }
 
-/// Reads a secret file, trimming the trailing newline.
-fn read_secret(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the secret file {}", path.display()))?;
-    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+/// Connects with the profile's client certificate and logs its identities in.
+async fn open(profile: &Profile) -> Result<Connection> {
+    let mut connection = Connection::connect(profile, &ProcessSecrets).await?;
+    let remaining = connection.login_profile(profile, &ProcessSecrets).await?;
+    if remaining > 0 {
+        bail!(
+            "the profile's identities need {remaining} more login(s) before they may sign: \
+             benchmark with an identity whose role needs one login"
+        );
+    }
+    Ok(connection)
 }
 
-/// One logged-in connection.
-struct Session {
-    stream: TlsStream<TcpStream>,
-    decoder: FrameDecoder,
-    out: Vec<u8>,
-    read_buf: Vec<u8>,
-    /// Answers decoded but not yet consumed, with their correlation id.
-    pending: Vec<(Option<CorrelationId>, Response)>,
+/// The policy's key algorithm, as the server reports it (`RAGA`).
+async fn policy_key_algorithm(connection: &mut Connection, policy: &str) -> Result<String> {
+    let info = connection
+        .get_policy(policy)
+        .await
+        .with_context(|| format!("policy {policy}"))?;
+    if info.approvals_required > 0 {
+        eprintln!(
+            "warning: policy {policy} needs {} approval(s): its requests stay pending and \
+             count as errors; benchmark a policy with 0 approvals",
+            info.approvals_required
+        );
+    }
+    Ok(info.key_algorithm)
 }
 
-/// A request in flight: when its upload was written.
+/// A request of the current batch: an upload, or the retrieve of one that was not signed
+/// yet, with the time its upload was sent.
 struct InFlight {
     started: Instant,
+    request: Request,
 }
 
-impl Session {
-    /// Sends one request and waits for its answer (setup only: no pipelining).
-    async fn call(&mut self, request: &Request) -> Result<Response> {
-        self.out.clear();
-        request
-            .encode(None, &mut self.out)
-            .context("cannot encode the request")?;
-        self.stream.write_all(&self.out).await?;
-        self.stream.flush().await?;
-        loop {
-            if !self.pending.is_empty() {
-                return Ok(self.pending.remove(0).1);
-            }
-            self.read_some().await?;
+/// Sends batches of `job.pipeline` pipelined requests until the deadline. A request's
+/// latency runs from the write of its upload batch to the read of the batch that brought
+/// its signature (with `--pipeline 1`, exactly one request's round trip).
+async fn drive(mut connection: Connection, job: Job) -> Result<Tally> {
+    let mut tally = Tally::default();
+    let mut counter: u64 = 0;
+    // Retrieves still to send (requests answered APPROVED: signing under way).
+    let mut carried: Vec<InFlight> = Vec::new();
+    loop {
+        let now = Instant::now();
+        let mut batch = std::mem::take(&mut carried);
+        while now < job.deadline && batch.len() < job.pipeline {
+            counter += 1;
+            // A distinct digest per request, as real builds send.
+            let digest = job
+                .key_hash
+                .digest(format!("sigil bench {} {counter}", job.connection).as_bytes());
+            batch.push(InFlight {
+                started: now,
+                request: Request::UploadHash(Upload {
+                    policy: job.policy.clone(),
+                    hash: job.hash,
+                    digest,
+                    metadata: Metadata::default(),
+                }),
+            });
         }
-    }
-
-    /// The policy's key algorithm (`RAGA`), or `None` when the server does not say.
-    async fn policy_key_algorithm(&mut self, policy: &str) -> Result<Option<String>> {
-        let answer = self
-            .call(&Request::GetPolicy {
-                policy: policy.to_owned(),
-            })
-            .await?;
-        match answer {
-            Response::GetPolicy(info) => {
-                if info.approvals_required > 0 {
-                    eprintln!(
-                        "warning: policy {policy} needs {} approval(s): requests will stay \
-                         pending; benchmark a policy with 0 approvals",
-                        info.approvals_required
-                    );
-                }
-                Ok(Some(info.key_algorithm))
-            }
-            Response::Failure(f) => bail!("policy {policy}: {} {}", f.code, f.message),
-            _ => Ok(None),
+        if batch.is_empty() {
+            return Ok(tally);
         }
-    }
-
-    /// Reads what the server sent and decodes the complete frames into `pending`.
-    async fn read_some(&mut self) -> Result<()> {
-        let n = self.stream.read(&mut self.read_buf).await?;
-        if n == 0 {
-            self.decoder
-                .finish()
-                .map_err(|e| anyhow!("the server closed the connection mid-frame: {e}"))?;
-            bail!("the server closed the connection");
-        }
-        let mut input = self.read_buf.get(..n).unwrap_or_default();
-        while let Some(frame) = self.decoder.decode(&mut input) {
-            let frame = frame.map_err(|e| anyhow!("bad frame from the server: {e}"))?;
-            let response =
-                Response::decode(&frame).map_err(|e| anyhow!("bad answer from the server: {e}"))?;
-            self.pending.push((frame.correlation(), response));
-        }
-        Ok(())
-    }
-
-    /// Keeps `job.pipeline` requests in flight until the deadline, then drains.
-    async fn drive(mut self, job: Job) -> Result<Tally> {
-        let mut tally = Tally::default();
-        let mut in_flight: HashMap<String, InFlight> = HashMap::with_capacity(job.pipeline);
-        let mut counter: u64 = 0;
-        let drain_until = job.deadline + DRAIN_TIMEOUT;
-        loop {
-            let now = Instant::now();
-            self.out.clear();
-            if now < job.deadline {
-                while in_flight.len() < job.pipeline {
-                    counter += 1;
-                    let correlation = format!("{}.{counter}", job.connection);
-                    // A distinct digest per request, as real builds send.
-                    let digest = job
-                        .key_hash
-                        .digest(format!("sigil bench {} {counter}", job.connection).as_bytes());
-                    let request = Request::UploadHash(Upload {
-                        policy: job.policy.clone(),
-                        hash: job.hash,
-                        digest,
-                        metadata: Metadata::default(),
-                    });
-                    request
-                        .encode(
-                            Some(&CorrelationId::new(correlation.clone())?),
-                            &mut self.out,
-                        )
-                        .context("cannot encode the upload")?;
-                    in_flight.insert(correlation, InFlight { started: now });
-                }
-            }
-            if in_flight.is_empty() {
-                return Ok(tally);
-            }
-            if now > drain_until {
-                for _ in 0..in_flight.len() {
-                    tally.error(
-                        "TIMEOUT".into(),
-                        format!("no answer within {DRAIN_TIMEOUT:?} after the run ended"),
-                    );
-                }
-                return Ok(tally);
-            }
-            if !self.out.is_empty() {
-                self.stream.write_all(&self.out).await?;
-                self.stream.flush().await?;
-            }
-            if self.pending.is_empty() {
-                match tokio::time::timeout_at(drain_until.into(), self.read_some()).await {
-                    Ok(read) => read?,
-                    Err(_) => continue,
-                }
-            }
-            self.out.clear();
-            for (correlation, response) in std::mem::take(&mut self.pending) {
-                self.handle(correlation, response, &mut in_flight, &mut tally)?;
-            }
-            if !self.out.is_empty() {
-                self.stream.write_all(&self.out).await?;
-                self.stream.flush().await?;
+        let requests: Vec<Request> = batch.iter().map(|f| f.request.clone()).collect();
+        let answers = connection.pipeline(&requests).await?;
+        let done = Instant::now();
+        for (item, answer) in batch.into_iter().zip(answers) {
+            if let Some(retrieve) = book(item.started, done, answer, &mut tally) {
+                carried.push(InFlight {
+                    started: item.started,
+                    request: retrieve,
+                });
             }
         }
     }
+}
 
-    /// Books one answer; queues a `RAGO` in `out` when the request is not final yet.
-    fn handle(
-        &mut self,
-        correlation: Option<CorrelationId>,
-        response: Response,
-        in_flight: &mut HashMap<String, InFlight>,
-        tally: &mut Tally,
-    ) -> Result<()> {
-        let Some(key) = correlation.map(|c| c.as_str().to_owned()) else {
-            // The server could not read a frame we sent: nothing to match it with.
-            if let Response::Failure(f) = &response {
-                tally.error(f.code.to_string(), format!("{} {}", f.code, f.message));
-                return Ok(());
-            }
-            bail!("the server answered without the correlation id: {response:?}");
-        };
-        let Some(started) = in_flight.get(&key).map(|f| f.started) else {
-            bail!("the server answered correlation id {key}, which is not in flight");
-        };
-        let status: RequestStatus = match response {
-            Response::UploadHash(status) | Response::RetrieveHash(status) => status,
-            Response::Failure(f) => {
-                in_flight.remove(&key);
-                tally.error(f.code.to_string(), format!("{} {}", f.code, f.message));
-                return Ok(());
-            }
-            other => bail!("unexpected answer during the run: {other:?}"),
-        };
-        match status.outcome {
-            Outcome::Signed { result } if !result.is_empty() => {
-                in_flight.remove(&key);
-                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                tally.latencies.push(micros);
-            }
-            Outcome::Approved => {
-                // Signing is under way: fetch it again under the same correlation id.
-                Request::RetrieveHash { id: status.id }
-                    .encode(Some(&CorrelationId::new(key)?), &mut self.out)
-                    .context("cannot encode the retrieve")?;
-            }
-            outcome => {
-                in_flight.remove(&key);
-                let state = outcome.state().as_str().to_owned();
-                let message = match outcome {
-                    Outcome::Pending => format!(
-                        "request {} is PENDING: the policy needs approvals; benchmark a policy \
-                         with 0 approvals",
-                        status.id
-                    ),
-                    Outcome::Signed { .. } => {
-                        format!("request {} SIGNED without a signature", status.id)
-                    }
-                    _ => format!("request {} ended {state}", status.id),
-                };
-                tally.error(state, message);
-            }
+/// Books one answer; returns the retrieve to send when the request is not final yet.
+fn book(started: Instant, done: Instant, answer: Response, tally: &mut Tally) -> Option<Request> {
+    let status = match answer {
+        Response::UploadHash(status) | Response::RetrieveHash(status) => status,
+        Response::Failure(f) => {
+            tally.error(f.code.to_string(), format!("{}: {}", f.code, f.message));
+            return None;
         }
-        Ok(())
+        other => {
+            tally.error(
+                "UNEXPECTED".into(),
+                format!("unexpected answer to a hash upload: {other:?}"),
+            );
+            return None;
+        }
+    };
+    match status.outcome {
+        Outcome::Signed { result } if !result.is_empty() => {
+            let micros = done.saturating_duration_since(started).as_micros();
+            tally
+                .latencies
+                .push(u64::try_from(micros).unwrap_or(u64::MAX));
+            None
+        }
+        Outcome::Approved => Some(Request::RetrieveHash { id: status.id }),
+        outcome => {
+            let state = outcome.state().as_str().to_owned();
+            let message = match outcome {
+                Outcome::Pending => format!(
+                    "request {} is PENDING: the policy needs approvals; benchmark a policy \
+                     with 0 approvals",
+                    status.id
+                ),
+                Outcome::Signed { .. } => {
+                    format!("request {} is SIGNED without a signature", status.id)
+                }
+                _ => format!("request {} ended {state}", status.id),
+            };
+            tally.error(state, message);
+            None
+        }
     }
 }
 
@@ -798,10 +539,12 @@ mod tests {
         let mut options = sigil_server::InitOptions::new(dir.path().join("data"));
         options.host_api = "127.0.0.1:0".parse().unwrap();
         options.https = "127.0.0.1:0".parse().unwrap();
+        options.password_params = sigil_domain::PasswordParams::INSECURE_FOR_TESTS;
         let demo = sigil_server::quickstart::provision_with(&options)
             .await
             .unwrap();
-        let config = sigil_server::ServerConfig::load(&demo.config_file).unwrap();
+        let mut config = sigil_server::ServerConfig::load(&demo.config_file).unwrap();
+        config.password_params = sigil_domain::PasswordParams::INSECURE_FOR_TESTS;
         let server = sigil_server::start(config).await.unwrap();
         // The profile names port 0 (what init wrote): point it at the bound listener.
         let mut profile: toml::Table =
