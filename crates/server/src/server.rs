@@ -360,7 +360,7 @@ async fn accept_host_api(
             let _guard = guard;
             let _ = tcp.set_nodelay(true);
             if let Some(stream) = handshake(acceptor, tcp, peer, "host-api", &mut shutdown).await {
-                serve_host_api(state, stream, peer, shutdown).await;
+                crate::hostapi::serve_connection(state, stream, peer, shutdown).await;
             }
         });
     }
@@ -445,29 +445,4 @@ async fn wait_for_shutdown(shutdown: &mut watch::Receiver<bool>) {
             return;
         }
     }
-}
-
-// ---- Wiring to the Host API and HTTPS handlers -------------------------------------------
-// TEMPORARY until `hostapi::serve_connection` lands (another engineer): the Host API
-// connection is held open, reading and discarding, until the client closes or shutdown.
-
-async fn serve_host_api(
-    _state: Arc<AppState>,
-    mut stream: TlsStream<TcpStream>,
-    _peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = [0u8; 1024];
-    loop {
-        tokio::select! {
-            read = stream.read(&mut buf) => {
-                if !matches!(read, Ok(n) if n > 0) {
-                    break;
-                }
-            }
-            _ = wait_for_shutdown(&mut shutdown) => break,
-        }
-    }
-    let _ = stream.shutdown().await;
 }

@@ -62,10 +62,31 @@ fn handshake_tls12(
     (ok, format!("{out}\n{err}"))
 }
 
+/// `ECHO` over TLS 1.3 with openssl s_client; returns stdout (the reply, if any) and stderr.
+/// The server closes the connection after its (short, in these tests) idle timeout.
+fn echo(server: &RunningServer, root: &Path, cert_key: Option<(&Path, &Path)>) -> (String, String) {
+    let (_, out, err) = common::s_client(
+        server.host_api_addr(),
+        root,
+        cert_key,
+        &["-tls1_3", "-quiet"],
+        b"[AOECHO;AG1;]",
+    );
+    (out, err)
+}
+
+/// The test configuration with a short idle timeout, so that s_client's wait for the server
+/// to close ends soon.
+fn short_idle(data: &Path) -> sigil_server::ServerConfig {
+    let mut config = common::config(data);
+    config.idle_timeout = std::time::Duration::from_secs(2);
+    config
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revocation() {
     let (dir, data, report) = common::deployment().await;
-    let server = sigil_server::start(common::config(&data)).await.unwrap();
+    let server = sigil_server::start(short_idle(&data)).await.unwrap();
     let root = report.root_ca.clone();
 
     // No client certificate: refused.
@@ -89,6 +110,17 @@ async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revo
         b"",
     );
     assert!(ok && err.contains("TLSv1.3"), "{out}\n{err}");
+
+    // ECHO over TLS 1.3, as a raw client does it.
+    let (out, err) = echo(&server, &root, Some((&cert, &key)));
+    assert!(out.starts_with("[AOECHO;"), "{out}\n{err}");
+    assert!(out.contains("ANY;") && out.contains("AG1;"), "{out}");
+    let (out, err) = echo(&server, &root, None);
+    assert!(
+        !out.contains("AOECHO"),
+        "answered without a client certificate: {out}"
+    );
+    assert!(err.contains("alert"), "{err}");
 
     // A self-signed certificate from outside: refused.
     let stranger_key = dir.path().join("stranger.key");
@@ -127,6 +159,12 @@ async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revo
     .unwrap();
     let (ok, text) = handshake_tls12(&server, &root, Some((&cert, &key)));
     assert!(!ok, "a revoked certificate was accepted:\n{text}");
+    let (out, err) = echo(&server, &root, Some((&cert, &key)));
+    assert!(
+        !out.contains("AOECHO"),
+        "answered a revoked certificate: {out}"
+    );
+    assert!(err.contains("alert"), "{err}");
     let again = pki::revoke_certificate(
         server.state(),
         "test",
@@ -445,4 +483,74 @@ async fn the_data_directory_holds_no_clear_private_key() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_an_open_host_api_connection_after_its_answer() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let (dir, data, report) = common::deployment().await;
+    let server = sigil_server::start(common::config(&data)).await.unwrap();
+    let (cert, key, _) =
+        client_certificate(&server, dir.path(), "system-tls-root", "jenkins").await;
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-tls1_3",
+            "-servername",
+            "localhost",
+            "-verify_return_error",
+        ])
+        .arg("-connect")
+        .arg(server.host_api_addr().to_string())
+        .arg("-CAfile")
+        .arg(&report.root_ca)
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Keep stdin open: the client never closes; only the server's shutdown ends the session.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"[AOECHO;AG7;]").unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (answered_tx, answered) = tokio::sync::oneshot::channel();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut answered_tx = Some(answered_tx);
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+            if out.contains(&b']') {
+                if let Some(tx) = answered_tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        out
+    });
+    // The answer arrived; the connection is open and idle (its idle timeout is minutes).
+    tokio::time::timeout(std::time::Duration::from_secs(60), answered)
+        .await
+        .expect("no ECHO answer")
+        .unwrap();
+    server.shutdown().await;
+    // The server closed the connection: the client's output ends, with the ECHO answer in it.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), reader)
+        .await
+        .expect("the connection stayed open after shutdown")
+        .unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("[AOECHO;") && out.contains("AG7;"), "{out}");
+    drop(stdin);
+    let _ = child.wait();
 }
