@@ -530,10 +530,10 @@ async fn shutdown_closes_an_open_host_api_connection_after_its_answer() {
                 break;
             }
             out.extend_from_slice(&buf[..n]);
-            if out.contains(&b']') {
-                if let Some(tx) = answered_tx.take() {
-                    let _ = tx.send(());
-                }
+            if out.contains(&b']')
+                && let Some(tx) = answered_tx.take()
+            {
+                let _ = tx.send(());
             }
         }
         out
