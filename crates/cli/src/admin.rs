@@ -30,7 +30,7 @@ impl ProfileArg {
 
 fn print(value: &Value) -> Result<u8> {
     if !value.is_null() {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        out!("{}", serde_json::to_string_pretty(value)?);
     }
     Ok(exit::OK)
 }
@@ -157,9 +157,14 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
             if json {
                 return print(&answer);
             }
-            println!(
-                "{:<28} {:<9} {:<18} {:<13} {:<12} {:>9}  FILE",
-                "ID", "STATE", "POLICY", "FORMAT", "REQUESTER", "APPROVALS"
+            out!(
+                "{:<36} {:<9} {:<18} {:<13} {:<12} {:>9}  FILE",
+                "ID",
+                "STATE",
+                "POLICY",
+                "FORMAT",
+                "REQUESTER",
+                "APPROVALS"
             );
             for r in answer.as_array().map(Vec::as_slice).unwrap_or_default() {
                 let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
@@ -177,8 +182,8 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
                     .and_then(|m| m.get("file_name"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                println!(
-                    "{:<28} {:<9} {:<18} {:<13} {:<12} {:>9}  {file}",
+                out!(
+                    "{:<36} {:<9} {:<18} {:<13} {:<12} {:>9}  {file}",
                     s("id"),
                     s("state"),
                     s("policy"),
@@ -553,7 +558,7 @@ fn write_or_print(out: Option<&Path>, text: &str) -> Result<u8> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
-        None => print!("{text}"),
+        None => out!("{}", text.trim_end()),
     }
     Ok(exit::OK)
 }
@@ -958,7 +963,7 @@ async fn verify_offline(data: &Path) -> Result<u8> {
     }
     match verifier.finish(Some(&head)) {
         Ok(end) => {
-            println!("audit chain intact: {count} events, head {}", end.seq);
+            out!("audit chain intact: {count} events, head {}", end.seq);
             Ok(exit::OK)
         }
         Err(broken) => Err(exit::fail(

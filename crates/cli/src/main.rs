@@ -5,6 +5,14 @@
 //! with a profile whose identities are logged in on one session (dual control); `sigil
 //! verify` checks signatures locally. Exit codes: see [`exit`] and `docs/cli.md`.
 
+/// `println!` that ignores a closed standard output (`sigil … | head` must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod admin;
 mod api;
 mod bench;

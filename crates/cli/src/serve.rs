@@ -79,31 +79,32 @@ fn parse_components(text: &str) -> Result<(u8, u8), String> {
 }
 
 fn print_init_report(report: &InitReport) {
-    println!("Initialised {}", report.data_dir.display());
-    println!("  configuration:  {}", report.config_file.display());
-    println!(
+    out!("Initialised {}", report.data_dir.display());
+    out!("  configuration:  {}", report.config_file.display());
+    out!(
         "  TLS root CA:    {} (clients pin this)",
         report.root_ca.display()
     );
-    println!("  admin profile:  {}", report.admin_profile.display());
+    out!("  admin profile:  {}", report.admin_profile.display());
     for (name, file) in report.admin_names.iter().zip(&report.admin_password_files) {
-        println!(
+        out!(
             "  administrator {name}: password in {} (mode 0600)",
             file.display()
         );
     }
-    println!(
+    out!(
         "  master key id {} (check value {})",
-        report.master_key_id, report.master_kcv
+        report.master_key_id,
+        report.master_kcv
     );
     if let Some(file) = &report.master_key_file {
-        println!(
+        out!(
             "  WARNING: development master key file {} — for production use --components M/N",
             file.display()
         );
     }
     for c in &report.key_components {
-        println!(
+        out!(
             "  key component {} (any {} unseal; check value {}): {}",
             c.index,
             c.threshold,
@@ -112,9 +113,9 @@ fn print_init_report(report: &InitReport) {
         );
     }
     if !report.key_components.is_empty() {
-        println!("  Give each component to its custodian now: they are not stored anywhere.");
+        out!("  Give each component to its custodian now: they are not stored anywhere.");
     }
-    println!("  Host API {} · HTTPS {}", report.host_api, report.https);
+    out!("  Host API {} · HTTPS {}", report.host_api, report.https);
 }
 
 pub(crate) async fn init(args: InitArgs) -> Result<u8> {
@@ -183,13 +184,13 @@ async fn run_server(config: ServerConfig, component_files: &[PathBuf]) -> Result
         }
         start_with_components(config, &components).await?
     };
-    println!(
+    out!(
         "Sigil is running: Host API on {} · HTTPS on {} (Ctrl-C to stop)",
         running.host_api_addr(),
         running.https_addr()
     );
     running.run_until_signal().await;
-    println!("Sigil stopped.");
+    out!("Sigil stopped.");
     Ok(exit::OK)
 }
 
@@ -239,59 +240,59 @@ pub(crate) async fn quickstart(args: QuickstartArgs) -> Result<u8> {
 
 fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &Path) {
     let d = data.display();
-    println!();
-    println!("Quickstart ready in {d}.");
-    println!("  policies: {}", report.policies.join(", "));
-    println!("  CI profile:       {}", report.jenkins_profile.display());
-    println!("  approver profile: {}", report.approver_profile.display());
-    println!();
-    println!("The profiles read their passwords from files next to them; to use the environment");
-    println!("instead (as a CI job would), remove password_file / pkcs12_password_file and:");
-    println!();
-    println!(
+    out!();
+    out!("Quickstart ready in {d}.");
+    out!("  policies: {}", report.policies.join(", "));
+    out!("  CI profile:       {}", report.jenkins_profile.display());
+    out!("  approver profile: {}", report.approver_profile.display());
+    out!();
+    out!("The profiles read their passwords from files next to them; to use the environment");
+    out!("instead (as a CI job would), remove password_file / pkcs12_password_file and:");
+    out!();
+    out!(
         "  export SIGIL_PASSWORD='{}'",
         report.jenkins_password.as_str()
     );
-    println!(
+    out!(
         "  export SIGIL_P12_PASSWORD='{}'",
         report.jenkins_p12_password.as_str()
     );
-    println!();
-    println!("In another terminal, sign a file at once (policy release, no approval):");
-    println!();
-    println!("  echo hello > hello.txt");
-    println!(
+    out!();
+    out!("In another terminal, sign a file at once (policy release, no approval):");
+    out!();
+    out!("  echo hello > hello.txt");
+    out!(
         "  sigil sign --profile {} --policy release hello.txt",
         report.jenkins_profile.display()
     );
-    println!(
+    out!(
         "  sigil policies --profile {} show release --chain-out chain.pem",
         report.jenkins_profile.display()
     );
-    println!("  openssl x509 -in chain.pem -pubkey -noout > release.pub");
-    println!("  openssl dgst -sha256 -verify release.pub -signature hello.txt.sig hello.txt");
-    println!();
-    println!("Sign with an approval (policy release-approved): the first command waits;");
-    println!("approve from a third terminal:");
-    println!();
-    println!(
+    out!("  openssl x509 -in chain.pem -pubkey -noout > release.pub");
+    out!("  openssl dgst -sha256 -verify release.pub -signature hello.txt.sig hello.txt");
+    out!();
+    out!("Sign with an approval (policy release-approved): the first command waits;");
+    out!("approve from a third terminal:");
+    out!();
+    out!(
         "  sigil sign --profile {} --policy release-approved --wait 10m hello.txt",
         report.jenkins_profile.display()
     );
-    println!(
+    out!(
         "  sigil request list --profile {} --state pending",
         report.approver_profile.display()
     );
-    println!(
+    out!(
         "  sigil request approve --profile {} REQUEST_ID --comment 'looks good'",
         report.approver_profile.display()
     );
-    println!();
-    println!("Administration (two administrators log in on one session):");
-    println!(
+    out!();
+    out!("Administration (two administrators log in on one session):");
+    out!(
         "  sigil identity list --profile {}",
         report.admin_profile.display()
     );
-    println!("  sigil audit verify --data {d}");
-    println!();
+    out!("  sigil audit verify --data {d}");
+    out!();
 }

@@ -382,7 +382,7 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     });
     if args.json {
         for r in &results {
-            println!("{}", to_json(r));
+            out!("{}", to_json(r));
         }
     }
     let code = results
@@ -427,15 +427,15 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
     match args.action {
         None => {
             for alias in conn.list_policies().await? {
-                println!("{alias}");
+                out!("{alias}");
             }
         }
         Some(PoliciesAction::Show { alias, chain_out }) => {
             let info = conn.get_policy(&alias).await?;
             let chain = split_der_chain(&info.certificate_chain);
-            println!("policy:             {}", info.policy);
-            println!("key algorithm:      {}", info.key_algorithm);
-            println!(
+            out!("policy:             {}", info.policy);
+            out!("key algorithm:      {}", info.key_algorithm);
+            out!(
                 "hashes:             {}",
                 info.allowed_hashes
                     .iter()
@@ -443,7 +443,7 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            println!(
+            out!(
                 "formats:            {}",
                 info.allowed_formats
                     .iter()
@@ -451,8 +451,8 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            println!("approvals required: {}", info.approvals_required);
-            println!("certificates:       {}", chain.len());
+            out!("approvals required: {}", info.approvals_required);
+            out!("certificates:       {}", chain.len());
             if let Some(out) = chain_out {
                 let mut pem = String::new();
                 for der in &chain {
@@ -460,7 +460,7 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                 }
                 std::fs::write(&out, pem)
                     .with_context(|| format!("cannot write {}", out.display()))?;
-                println!("chain written to {}", out.display());
+                out!("chain written to {}", out.display());
             }
         }
     }

@@ -53,29 +53,29 @@ fn verify_authenticode(args: &VerifyArgs) -> Result<u8> {
             args.file.display()
         )
     })?;
-    println!("{}: Authenticode", args.file.display());
+    out!("{}: Authenticode", args.file.display());
     for s in &report.signatures {
         let indent = "  ".repeat(s.depth + 1);
-        println!(
+        out!(
             "{indent}signature {} ({}): {}",
             s.depth,
             if s.depth == 0 { "primary" } else { "nested" },
             if s.is_valid() { "valid" } else { "INVALID" }
         );
-        println!(
+        out!(
             "{indent}  signer:       {}",
             s.signer_subject
                 .as_deref()
                 .unwrap_or("(certificate not included)")
         );
-        println!(
+        out!(
             "{indent}  issuer:       {}",
             s.signer_issuer.as_deref().unwrap_or("-")
         );
-        println!("{indent}  image digest: {:?}", s.image_digest);
-        println!("{indent}  signature:    {:?}", s.signature);
+        out!("{indent}  image digest: {:?}", s.image_digest);
+        out!("{indent}  signature:    {:?}", s.signature);
     }
-    println!(
+    out!(
         "  PE checksum: {} (stored {:#010x}, computed {:#010x})",
         if report.checksum_matches() {
             "ok"
@@ -85,22 +85,20 @@ fn verify_authenticode(args: &VerifyArgs) -> Result<u8> {
         report.stored_checksum,
         report.computed_checksum
     );
-    println!(
-        "  (the signer's chain of trust is not checked here: use osslsigncode verify -CAfile)"
-    );
+    out!("  (the signer's chain of trust is not checked here: use osslsigncode verify -CAfile)");
     verdict(report.is_valid())
 }
 
 fn verify_jar(args: &VerifyArgs) -> Result<u8> {
     let report = sigil_jar::verify(&args.file)
         .with_context(|| format!("{}: cannot verify the JAR", args.file.display()))?;
-    println!(
+    out!(
         "{}: JAR, {} entries checked",
         args.file.display(),
         report.entries_checked
     );
     for s in &report.signers {
-        println!(
+        out!(
             "  signer {} ({}{}): {}",
             s.name,
             s.signature_file,
@@ -112,24 +110,24 @@ fn verify_jar(args: &VerifyArgs) -> Result<u8> {
         );
         match &s.block_signature {
             sigil_jar::BlockSignatureStatus::Valid { subject, .. } => {
-                println!("    certificate: {subject}");
+                out!("    certificate: {subject}");
             }
             sigil_jar::BlockSignatureStatus::Invalid { reason } => {
-                println!("    block signature: {reason}");
+                out!("    block signature: {reason}");
             }
             _ => {}
         }
         for section in &s.invalid_sections {
-            println!("    .SF section does not match the manifest: {section}");
+            out!("    .SF section does not match the manifest: {section}");
         }
     }
     for e in &report.tampered_entries {
-        println!("  TAMPERED: {e}");
+        out!("  TAMPERED: {e}");
     }
     for e in &report.unsigned_entries {
-        println!("  UNSIGNED: {e}");
+        out!("  UNSIGNED: {e}");
     }
-    println!("  (trust in the signer certificate is not checked here: use jarsigner -verify)");
+    out!("  (trust in the signer certificate is not checked here: use jarsigner -verify)");
     verdict(report.is_intact())
 }
 
@@ -164,7 +162,7 @@ fn verify_raw(args: &VerifyArgs, signature: &PathBuf, certificate: &PathBuf) -> 
         .find(|padding| {
             sigil_keys::verify_digest(&spki, keys_hash, *padding, &digest, &sig).is_ok()
         });
-    println!(
+    out!(
         "{}: raw signature {} by {}",
         args.file.display(),
         signature.display(),
@@ -172,14 +170,14 @@ fn verify_raw(args: &VerifyArgs, signature: &PathBuf, certificate: &PathBuf) -> 
     );
     match found {
         Some(padding) => {
-            println!(
+            out!(
                 "  signature over the {} digest: valid ({padding:?} for RSA keys)",
                 hash.as_str()
             );
             verdict(true)
         }
         None => {
-            println!(
+            out!(
                 "  signature over the {} digest: INVALID (wrong file, key or hash?)",
                 hash.as_str()
             );
