@@ -300,6 +300,29 @@ async fn one_administrator_cannot_change_a_role_two_can() {
     let r = f.client.post("/roles", &token, auditor_role()).await;
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.body["type"], "approver");
+
+    // Changes that would leave nobody able to administer are refused.
+    let r = f
+        .client
+        .put(
+            &format!("/identities/{n2}"),
+            &token,
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{r:?}");
+    let r = f
+        .client
+        .put(
+            "/roles/administrator",
+            &token,
+            json!({"type": "administrator", "logins_required": 3,
+                   "permissions": ["admin:roles"], "interfaces": ["https"]}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{r:?}");
+    let r = f.client.call("PATCH", "/roles", Some(&token), None).await;
+    assert_eq!((r.status, r.code()), (405, "INVALID"), "{r:?}");
     let r = f.client.post("/roles", &token, auditor_role()).await;
     assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{r:?}");
 

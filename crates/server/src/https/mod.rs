@@ -120,6 +120,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/requests/{id}/approve", post(requests::approve))
         .route("/requests/{id}/deny", post(requests::deny))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(https);
     Router::new()
         .nest("/api/v1", api)
@@ -142,6 +143,14 @@ async fn json_limit_error(response: Response) -> Response {
         .into_response();
     }
     response
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "INVALID",
+        "this route does not take this HTTP method: see docs/https-api.md",
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -285,6 +285,7 @@ pub async fn update_identity(
         draft = draft.detail("require_client_certificate", &bind.to_string());
         identity.require_client_certificate = bind;
     }
+    keep_administrable(state, Some((&identity, false)), None).await?;
     state
         .store
         .commit(
@@ -314,7 +315,8 @@ pub async fn delete_identity(
             "identity {name} is logged in on this session: another administrator must delete it"
         )));
     }
-    load_identity(state, name).await?;
+    let existing = load_identity(state, name).await?;
+    keep_administrable(state, Some((&existing, true)), None).await?;
     let draft = audit(state, session, "identity.delete", Outcome::Success).object(name.as_str());
     state
         .store
@@ -414,6 +416,50 @@ pub async fn create_api_key(
     Ok(key)
 }
 
+/// Whether some role granting `admin:roles` on HTTPS is held by enough enabled identities to
+/// be activated: a change that breaks this would leave nobody able to administer roles.
+pub fn administrable(roles: &[Role], identities: &[Identity]) -> bool {
+    roles.iter().any(|role| {
+        role.grants(Permission::AdminRoles)
+            && role.allows(sigil_domain::Interface::Https)
+            && identities
+                .iter()
+                .filter(|i| i.enabled && i.roles.contains(role.name()))
+                .count()
+                >= role.logins_required() as usize
+    })
+}
+
+/// Refuses a change after which the deployment could no longer be administered. `identity`
+/// replaces (or, with `deleted`, removes) the stored identity of that name; `role` replaces
+/// the stored role of that name.
+async fn keep_administrable(
+    state: &AppState,
+    identity: Option<(&Identity, bool)>,
+    role: Option<&Role>,
+) -> Result<(), ServiceError> {
+    let mut identities = state.store.list_identities().await?;
+    let mut roles = state.store.list_roles().await?;
+    let before = administrable(&roles, &identities);
+    if let Some((changed, deleted)) = identity {
+        identities.retain(|i| i.name != changed.name);
+        if !deleted {
+            identities.push(changed.clone());
+        }
+    }
+    if let Some(changed) = role {
+        roles.retain(|r| r.name() != changed.name());
+        roles.push(changed.clone());
+    }
+    // A deployment that was not administrable may be repaired step by step.
+    if before && !administrable(&roles, &identities) {
+        return Err(ServiceError::Conflict(
+            "refused: after this change no role granting admin:roles on https would have enough enabled identities to log in (the deployment could no longer be administered); add another administrator first".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 // ---- roles --------------------------------------------------------------------------------
 
 async fn load_role(state: &AppState, name: &RoleName) -> Result<Role, ServiceError> {
@@ -466,6 +512,7 @@ pub async fn update_role(
 ) -> Result<Role, ServiceError> {
     require(state, session, Permission::AdminRoles, "role.update").await?;
     load_role(state, role.name()).await?;
+    keep_administrable(state, None, Some(&role)).await?;
     let draft = role_audit(
         audit(state, session, "role.update", Outcome::Success),
         &role,
@@ -952,4 +999,39 @@ fn join<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigil_domain::{Interface, RoleClass, RoleDraft, RoleType};
+
+    fn admin_role(logins: u32) -> Role {
+        Role::new(RoleDraft {
+            name: RoleName::new("administrator").unwrap(),
+            role_type: RoleType::Administrator,
+            class: RoleClass::Principal,
+            logins_required: logins,
+            permissions: [Permission::AdminRoles].into_iter().collect(),
+            interfaces: [Interface::Https].into_iter().collect(),
+        })
+        .unwrap()
+    }
+
+    fn admin(name: &str, enabled: bool) -> Identity {
+        let mut i = Identity::new(IdentityName::new(name).unwrap(), IdentityKind::Person);
+        i.roles.insert(RoleName::new("administrator").unwrap());
+        i.enabled = enabled;
+        i
+    }
+
+    #[test]
+    fn administrable_needs_enough_enabled_holders() {
+        let two = [admin_role(2)];
+        assert!(administrable(&two, &[admin("a", true), admin("b", true)]));
+        assert!(!administrable(&two, &[admin("a", true), admin("b", false)]));
+        assert!(!administrable(&two, &[admin("a", true)]));
+        assert!(administrable(&[admin_role(1)], &[admin("a", true)]));
+        assert!(!administrable(&[], &[admin("a", true)]));
+    }
 }
