@@ -758,6 +758,35 @@ async fn identities_groups_and_policies() {
     assert_eq!(r.body.as_array().unwrap().len(), 1, "{r:?}");
     let r = f.client.get("/policies/release", &admin).await;
     assert_eq!(r.body["certificate"], serial.as_str());
+    let mut changed = policy(
+        "release",
+        &serial,
+        Some("release-approvers"),
+        json!(["sha256", "sha512"]),
+    );
+    changed["approvals_required"] = json!(2);
+    let r = f.client.put("/policies/release", &admin, changed).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["approvals_required"], 2);
+    assert_eq!(r.body["hashes"], json!(["sha256", "sha512"]));
+    let r = f
+        .client
+        .put(
+            "/policies/release",
+            &admin,
+            policy("other", &serial, None, json!(["sha256"])),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f
+        .client
+        .put(
+            "/policies/ghost",
+            &admin,
+            policy("ghost", &serial, None, json!(["sha256"])),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{r:?}");
 
     // A group named by a policy cannot be deleted.
     let r = f

@@ -488,7 +488,8 @@ pub(crate) async fn delete_group(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PolicyBody {
-    alias: String,
+    #[serde(default)]
+    alias: Option<String>,
     certificate: String,
     #[serde(default)]
     rsa_scheme: Option<String>,
@@ -521,19 +522,14 @@ pub(crate) async fn get_policy(
     Ok(Json(PolicyView::from(&policy)))
 }
 
-/// `POST /policies`.
-pub(crate) async fn create_policy(
-    State(h): State<Https>,
-    caller: Caller,
-    Body(body): Body<PolicyBody>,
-) -> ApiResult<(StatusCode, Json<PolicyView>)> {
+fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError> {
     if body.hashes.is_empty() || body.formats.is_empty() {
         return Err(ApiError::invalid(
             "a policy must allow at least one hash (sha256, sha384, sha512) and one format (hash, authenticode, jar)",
         ));
     }
-    let args = svc::NewPolicy {
-        alias: parse(&body.alias)?,
+    Ok(svc::NewPolicy {
+        alias: parse(alias)?,
         certificate: SerialNumber::from_hex(&body.certificate)
             .map_err(|e| ApiError::invalid(e.to_string()))?,
         rsa_scheme: match &body.rsa_scheme {
@@ -546,9 +542,39 @@ pub(crate) async fn create_policy(
         formats: names::<SigningFormat>(&body.formats)?,
         request_lifetime_secs: body.request_lifetime_secs,
         roles: names(&body.roles)?,
-    };
+    })
+}
+
+/// `POST /policies`.
+pub(crate) async fn create_policy(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(mut body): Body<PolicyBody>,
+) -> ApiResult<(StatusCode, Json<PolicyView>)> {
+    let alias = body
+        .alias
+        .take()
+        .ok_or_else(|| ApiError::invalid("the policy needs an \"alias\""))?;
+    let args = policy_args(body, &alias)?;
     let policy = svc::create_policy(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(PolicyView::from(&policy))))
+}
+
+/// `PUT /policies/{alias}`: replaces the definition.
+pub(crate) async fn update_policy(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(alias): PathArg<String>,
+    Body(body): Body<PolicyBody>,
+) -> ApiResult<Json<PolicyView>> {
+    if body.alias.as_deref().is_some_and(|a| a != alias) {
+        return Err(ApiError::invalid(
+            "the body's \"alias\" differs from the URL: policies cannot be renamed",
+        ));
+    }
+    let args = policy_args(body, &alias)?;
+    let policy = svc::update_policy(&h.app, &caller.actor(), args).await?;
+    Ok(Json(PolicyView::from(&policy)))
 }
 
 /// `DELETE /policies/{alias}`.

@@ -99,7 +99,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/policies/{alias}",
-            get(admin::get_policy).delete(admin::delete_policy),
+            get(admin::get_policy)
+                .put(admin::update_policy)
+                .delete(admin::delete_policy),
         )
         .route("/audit", get(admin::read_audit))
         .route("/audit/verify", get(admin::verify_audit))

@@ -857,8 +857,43 @@ pub async fn create_policy(
 ) -> Result<IssuancePolicy, ServiceError> {
     require(state, session, Permission::AdminPolicies, "policy.create").await?;
     let policy = validate_policy(state, args).await?;
+    let draft = policy_audit(
+        audit(state, session, "policy.create", Outcome::Success),
+        &policy,
+    );
+    state
+        .store
+        .commit(vec![Change::CreatePolicy(Box::new(policy.clone()))], draft)
+        .await?;
+    Ok(policy)
+}
+
+/// Replaces a policy's definition (`admin:policies`), validated as on creation. Requests
+/// already submitted keep the approvals and group they were created with.
+pub async fn update_policy(
+    state: &AppState,
+    session: &Caller<'_>,
+    args: NewPolicy,
+) -> Result<IssuancePolicy, ServiceError> {
+    require(state, session, Permission::AdminPolicies, "policy.update").await?;
+    if state.store.get_policy(&args.alias).await?.is_none() {
+        return Err(ServiceError::NotFound(format!("policy {}", args.alias)));
+    }
+    let policy = validate_policy(state, args).await?;
+    let draft = policy_audit(
+        audit(state, session, "policy.update", Outcome::Success),
+        &policy,
+    );
+    state
+        .store
+        .commit(vec![Change::UpdatePolicy(Box::new(policy.clone()))], draft)
+        .await?;
+    Ok(policy)
+}
+
+fn policy_audit(draft: AuditDraft, policy: &IssuancePolicy) -> AuditDraft {
     let d = policy.draft();
-    let draft = audit(state, session, "policy.create", Outcome::Success)
+    draft
         .object(d.alias.as_str())
         .detail("certificate", d.certificate.as_str())
         .detail("approvals_required", &d.approvals_required.to_string())
@@ -868,12 +903,7 @@ pub async fn create_policy(
         )
         .detail("hashes", &join(&d.hashes))
         .detail("formats", &join(&d.formats))
-        .detail("roles", &join(&d.roles));
-    state
-        .store
-        .commit(vec![Change::CreatePolicy(Box::new(policy.clone()))], draft)
-        .await?;
-    Ok(policy)
+        .detail("roles", &join(&d.roles))
 }
 
 /// Deletes a policy no request refers to (`admin:policies`).
