@@ -119,57 +119,38 @@ health_ok() {
 wait_up() {
   for _ in $(seq 300); do
     kill -0 "$1" 2>/dev/null || return 1
-    if [[ -f "$DATA/sigil.toml" && -f "$DATA/clients/jenkins.toml" ]]; then
-      HTTPS_PORT=$(python3 -c 'import sys,tomllib; print(tomllib.load(open(sys.argv[1],"rb"))["server"]["https"].rsplit(":",1)[1])' "$DATA/sigil.toml")
-      health_ok && return 0
-    fi
+    health_ok && return 0
     sleep 0.2
   done
   return 1
 }
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# Free loopback ports, so a server already running on 9100/8443 is never measured by mistake.
+read -r HOST_PORT HTTPS_PORT < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
 
-if ! has_subcommand quickstart || ! has_subcommand server; then
-  echo "MISSING: 'sigil quickstart' and 'sigil server' must both be subcommands of $SIGIL (the CLI has not landed them)" >&2
+if ! has_subcommand init || ! has_subcommand quickstart || ! has_subcommand server; then
+  echo "MISSING: 'sigil init', 'sigil quickstart' and 'sigil server' must all be subcommands of $SIGIL" >&2
 else
-  if has_subcommand init; then
-    # Initialise first so the listeners can be moved to free loopback ports: a server already
-    # running on 9100/8443 must not be measured by mistake.
-    "$SIGIL" init --data "$DATA" > "$WORK/init.log" 2>&1 || { echo "MISSING: sigil init failed:" >&2; sed 's/^/  | /' "$WORK/init.log" >&2; }
-    if [[ -f "$DATA/sigil.toml" ]]; then
-      python3 - "$DATA/sigil.toml" <<'EOF'
-import re, socket, sys
-path = sys.argv[1]
-socks = [socket.socket() for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-host_api, https = (s.getsockname()[1] for s in socks)
-text = open(path).read()
-text = re.sub(r'(?m)^host_api\s*=.*$', f'host_api = "127.0.0.1:{host_api}"', text)
-text = re.sub(r'(?m)^https\s*=.*$', f'https = "127.0.0.1:{https}"', text)
-open(path, "w").write(text)
-EOF
-    fi
-  fi
-  log "sigil quickstart --data $DATA (provisions the demo, then stopped)"
-  "$SIGIL" quickstart --data "$DATA" > "$WORK/quickstart.log" 2>&1 &
-  QS_PID=$!
-  if wait_up "$QS_PID"; then
-    stop "$QS_PID"
+  log "sigil init + quickstart --no-server (data: $DATA, host api :$HOST_PORT, https :$HTTPS_PORT)"
+  if "$SIGIL" init --data "$DATA" --host-api "127.0.0.1:$HOST_PORT" --https "127.0.0.1:$HTTPS_PORT" \
+       > "$WORK/init.log" 2>&1 \
+     && "$SIGIL" quickstart --data "$DATA" --no-server > "$WORK/quickstart.log" 2>&1; then
     log "sigil server --data $DATA"
     "$SIGIL" server --data "$DATA" > "$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     if wait_up "$SERVER_PID"; then
       SERVER_OK=1
-      log "server pid $SERVER_PID, https port $HTTPS_PORT"
+      log "server pid $SERVER_PID"
     else
       echo "MISSING: 'sigil server --data $DATA' did not come up; its log:" >&2
       sed 's/^/  | /' "$WORK/server.log" >&2
     fi
   else
-    stop "$QS_PID"
-    echo "MISSING: 'sigil quickstart --data $DATA' did not provision and serve; its log:" >&2
-    sed 's/^/  | /' "$WORK/quickstart.log" >&2
+    echo "MISSING: provisioning with 'sigil init' / 'sigil quickstart --no-server' failed:" >&2
+    cat "$WORK/init.log" "$WORK/quickstart.log" 2>/dev/null | grep -iv "password\|export" | sed 's/^/  | /' >&2
   fi
 fi
 PROFILE="$DATA/clients/jenkins.toml"
@@ -272,6 +253,16 @@ sigil_sign_ready() {
   if ! has_subcommand sign; then missing "$@" "'sigil sign' is not a subcommand of $SIGIL"; return 1; fi
 }
 
+# --- 5b. the fixed cost of one `sigil sign` run (process start, PKCS#12, TLS, login, 1 request) -
+if sigil_sign_ready sigil_fixed; then
+  echo "tiny" > "$WORK/tiny.txt"
+  sign_tiny() {
+    rm -f "$WORK/tiny.sig"
+    "$SIGIL" sign --profile "$PROFILE" --policy "$SIGN_POLICY" --format hash -o "$WORK/tiny.sig" "$WORK/tiny.txt"
+  }
+  timed sigil_fixed 3 sign_tiny
+fi
+
 # --- 6. a 200 MB PE: sigil sign vs osslsigncode vs openssl dgst ----------------------------------
 PE="$WORK/big.exe"
 if have x86_64-w64-mingw32-gcc; then
@@ -296,11 +287,14 @@ EOF
     missing osslsigncode_pe "osslsigncode (or the local PKCS#12 key) is not available"
   fi
   if sigil_sign_ready sigil_pe; then
-    sign_pe() { cp --reflink=auto "$PE" "$WORK/big-sigil.exe" && "$SIGIL" sign --profile "$PROFILE" --policy "$SIGN_POLICY" --format authenticode "$WORK/big-sigil.exe"; }
-    # The copy is not part of the signing: time it alone and subtract it.
-    copy_pe() { cp --reflink=auto "$PE" "$WORK/big-sigil.exe"; }
-    if t_sign=$(best_of 3 sign_pe) && t_copy=$(best_of 3 copy_pe); then
-      record sigil_pe "$(python3 -c 'import sys; print(f"{max(float(sys.argv[1]) - float(sys.argv[2]), 0):.3f}")' "$t_sign" "$t_copy")"
+    # Like osslsigncode -in/-out: read the PE, write the signed copy.
+    sign_pe() {
+      rm -f "$WORK/big-sigil.exe"
+      "$SIGIL" sign --profile "$PROFILE" --policy "$SIGN_POLICY" --format authenticode \
+        -o "$WORK/big-sigil.exe" "$PE"
+    }
+    if t=$(best_of 3 sign_pe); then
+      record sigil_pe "$t"
     else
       missing sigil_pe "sigil sign --format authenticode failed: $(tail -2 "$WORK/cmd.err" | tr '\n' ' ')"
     fi
@@ -334,7 +328,12 @@ EOF
     missing jarsigner_jar "jarsigner (JDK) or the local PKCS#12 key is not available"
   fi
   if sigil_sign_ready sigil_jar; then
-    sign_jar() { cp "$JAR" "$WORK/app-sigil.jar" && "$SIGIL" sign --profile "$PROFILE" --policy "$SIGN_POLICY" --format jar "$WORK/app-sigil.jar"; }
+    # Like jarsigner -signedjar: read the JAR, write the signed copy.
+    sign_jar() {
+      rm -f "$WORK/app-sigil.jar"
+      "$SIGIL" sign --profile "$PROFILE" --policy "$SIGN_POLICY" --format jar \
+        -o "$WORK/app-sigil.jar" "$JAR"
+    }
     if t=$(best_of 3 sign_jar); then
       record sigil_jar "$t"
     else
@@ -387,6 +386,7 @@ print(line(head))
 print(line(["-" * w for w in widths]))
 for x in rows:
     print(line(x))
+print(f"fixed cost of one 'sigil sign' run (5-byte file, hash format): {show('sigil_fixed', '{:.3f}')} s")
 p99 = [f"{k}: {show('sigil_' + k.replace('-', '') + '_p99', '{:.2f}')} ms" for k in ("rsa-2048", "rsa-3072", "ec-p256")]
 print("p99 latency  " + ", ".join(p99))
 gaps = sorted({v for v in r.values() if v.startswith("MISSING")})
