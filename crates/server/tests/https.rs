@@ -167,6 +167,7 @@ struct Fixture {
     client: Client,
     admins: Vec<(String, String)>,
     root_ca: std::path::PathBuf,
+    data: std::path::PathBuf,
 }
 
 impl Fixture {
@@ -191,6 +192,7 @@ impl Fixture {
             client,
             admins,
             root_ca: report.root_ca.clone(),
+            data,
         }
     }
 
@@ -1320,5 +1322,46 @@ async fn approvers_see_what_they_judge_and_approve_or_deny() {
     assert!(text.contains("\"request.approve\"") && text.contains("\"request.deny\""));
     let r = f.client.get("/audit/verify", &admin).await;
     assert_eq!(r.body["ok"], true, "{r:?}");
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn audit_verify_names_an_edited_and_a_deleted_event() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f.client.post("/roles", &admin, auditor_role()).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = f.client.get("/audit/verify", &admin).await;
+    assert_eq!(r.body["ok"], true, "{r:?}");
+    assert!(r.body.get("break").is_none(), "{r:?}");
+    let events = r.body["events"].as_u64().unwrap();
+    assert!(events >= 4, "{r:?}");
+
+    let db = f.data.join("sigil.db");
+    let sql = |statement: &str| {
+        common::run_ok("sqlite3", &[db.to_str().unwrap(), statement]);
+    };
+    sql("UPDATE audit_events SET action = 'role.delete' WHERE action = 'role.create'");
+    let r = f.client.get("/audit/verify", &admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["ok"], false, "{r:?}");
+    assert_eq!(r.body["break"]["kind"], "altered", "{r:?}");
+    let seq = r.body["break"]["seq"].as_u64().unwrap();
+    assert!(
+        r.body["break"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("audit event {seq} ")),
+        "{r:?}"
+    );
+    sql("UPDATE audit_events SET action = 'role.create' WHERE action = 'role.delete'");
+    let r = f.client.get("/audit/verify", &admin).await;
+    assert_eq!(r.body["ok"], true, "restored: {r:?}");
+
+    sql("DELETE FROM audit_events WHERE seq = 2");
+    let r = f.client.get("/audit/verify", &admin).await;
+    assert_eq!(r.body["ok"], false, "{r:?}");
+    assert_eq!(r.body["break"]["kind"], "missing", "{r:?}");
+    assert_eq!(r.body["break"]["seq"], 2, "{r:?}");
     f.server.shutdown().await;
 }
