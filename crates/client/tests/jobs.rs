@@ -1,0 +1,154 @@
+//! Job planning: format detection and the client-side digests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+
+use sigil_client::job::file_digest;
+use sigil_client::{Format, FormatChoice, Job, PreparedJob, detect_format};
+use sigil_proto::HashAlgorithm;
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(rel)
+}
+
+#[test]
+fn pe_images_are_authenticode_by_their_header_not_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["tiny64.exe", "tiny32.exe"] {
+        assert_eq!(
+            detect_format(&testdata(&format!("pe/{name}"))).unwrap(),
+            Format::Authenticode
+        );
+    }
+    // A PE renamed keeps its format.
+    let renamed = dir.path().join("program.bin");
+    std::fs::copy(testdata("pe/tiny64.exe"), &renamed).unwrap();
+    assert_eq!(detect_format(&renamed).unwrap(), Format::Authenticode);
+    // MZ without a PE signature at e_lfanew, and a .exe that is text, are hashed.
+    for name in [
+        "bad-pe-signature.exe",
+        "not-a-pe.exe",
+        "pe-offset-out-of-file.exe",
+    ] {
+        assert_eq!(
+            detect_format(&testdata(&format!("pe/{name}"))).unwrap(),
+            Format::Hash,
+            "{name}"
+        );
+    }
+    let short = dir.path().join("mz.exe");
+    std::fs::write(&short, b"MZ").unwrap();
+    assert_eq!(detect_format(&short).unwrap(), Format::Hash);
+}
+
+#[test]
+fn archives_are_jar_by_extension_and_everything_else_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, format) in [
+        ("app.jar", Format::Jar),
+        ("app.WAR", Format::Jar),
+        ("app.ear", Format::Jar),
+        ("lib.aar", Format::Jar),
+        ("app.zip", Format::Hash),
+        ("notes.txt", Format::Hash),
+        ("noext", Format::Hash),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, b"PK\x03\x04 not really").unwrap();
+        assert_eq!(detect_format(&path).unwrap(), format, "{name}");
+    }
+    let missing = detect_format(&dir.path().join("missing.jar")).unwrap_err();
+    assert!(missing.to_string().contains("missing.jar"), "{missing}");
+}
+
+#[test]
+fn a_fixed_format_overrides_detection() {
+    let job = Job::plan(
+        &testdata("pe/tiny64.exe"),
+        FormatChoice::Fixed(Format::Hash),
+    )
+    .unwrap();
+    assert_eq!(job.format, Format::Hash);
+    let job = Job::plan(&testdata("pe/tiny64.exe"), FormatChoice::Auto).unwrap();
+    assert_eq!(job.format, Format::Authenticode);
+}
+
+#[test]
+fn digests_match_openssl_and_the_authenticode_image_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("abc.txt");
+    std::fs::write(&file, b"abc").unwrap();
+    // FIPS 180-4 test vectors for "abc".
+    assert_eq!(
+        hex::encode(file_digest(&file, HashAlgorithm::Sha256).unwrap()),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        hex::encode(file_digest(&file, HashAlgorithm::Sha384).unwrap()),
+        "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"
+    );
+    // Larger than one read buffer.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![0x5au8; 3 * 1024 * 1024 + 17]).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha512", "-r"])
+        .arg(&big)
+        .output()
+        .expect("openssl must be installed");
+    let expected = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        hex::encode(file_digest(&big, HashAlgorithm::Sha512).unwrap()),
+        expected
+    );
+
+    let pe = testdata("pe/tiny64.exe");
+    let job = Job::plan(&pe, FormatChoice::Auto).unwrap();
+    let prepared = PreparedJob::prepare(job, HashAlgorithm::Sha256, "release").unwrap();
+    let image =
+        sigil_authenticode::image_digest_file(&pe, sigil_keys::HashAlgorithm::Sha256).unwrap();
+    assert_eq!(prepared.digest, image.digest);
+    assert_eq!(prepared.file_size, std::fs::metadata(&pe).unwrap().len());
+}
+
+#[test]
+fn a_jar_is_prepared_with_a_signer_named_after_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("c");
+    std::fs::create_dir_all(content.join("a")).unwrap();
+    std::fs::write(content.join("a/b.txt"), "hello\n").unwrap();
+    let jar = dir.path().join("app.jar");
+    let out = std::process::Command::new("jar")
+        .arg("cf")
+        .arg(&jar)
+        .arg("-C")
+        .arg(&content)
+        .arg(".")
+        .output()
+        .expect("the JDK's jar tool must be installed");
+    assert!(out.status.success(), "{out:?}");
+    let job = Job::plan(&jar, FormatChoice::Auto).unwrap();
+    assert_eq!(job.format, Format::Jar);
+    let prepared = PreparedJob::prepare(job, HashAlgorithm::Sha384, "release-approved").unwrap();
+    let jar_prepared = prepared.jar.as_ref().unwrap();
+    assert_eq!(jar_prepared.signer().as_str(), "RELEASE-");
+    assert_eq!(prepared.digest, jar_prepared.signature_file_digest());
+    assert_eq!(prepared.digest.len(), 48);
+
+    // Not a JAR at all: a clear error naming the file.
+    let fake = dir.path().join("fake.jar");
+    std::fs::write(&fake, "text").unwrap();
+    let job = Job::plan(&fake, FormatChoice::Auto).unwrap();
+    let err = PreparedJob::prepare(job, HashAlgorithm::Sha256, "release").unwrap_err();
+    assert!(err.to_string().contains("fake.jar"), "{err}");
+}
