@@ -179,7 +179,7 @@ impl Progress for Report {
         if let Some(bar) = &self.bar {
             bar.set_length(count as u64);
             bar.set_message("uploading");
-        } else if !self.json {
+        } else if !self.json && count > 1 {
             eprintln!("uploading {count} request(s)");
         }
     }
