@@ -882,6 +882,19 @@ enum AuditAction {
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// Write events as JSON lines (to --out, or standard output): through the server
+    /// (--profile), or offline from the database of a data directory (--data DIR).
+    Export {
+        /// First sequence number (default 1).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Data directory (offline export).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Verify the hash chain: through the server (--profile), or offline on the
     /// database of a data directory (--data DIR, the server may be stopped).
     Verify {
@@ -902,6 +915,7 @@ pub(crate) async fn audit(args: AuditArgs) -> Result<u8> {
             );
             one(p, async |api| api.get(&path).await).await
         }
+        AuditAction::Export { from, out, data } => export(p, from.unwrap_or(1), out, data).await,
         AuditAction::Verify { data: Some(data) } => verify_offline(&data).await,
         AuditAction::Verify { data: None } => {
             let api = p.login().await?;
@@ -919,6 +933,103 @@ pub(crate) async fn audit(args: AuditArgs) -> Result<u8> {
             }
         }
     }
+}
+
+/// Page size of an audit export.
+const AUDIT_PAGE: u32 = 1000;
+
+async fn export(
+    p: &ProfileArg,
+    from: u64,
+    out: Option<PathBuf>,
+    data: Option<PathBuf>,
+) -> Result<u8> {
+    use std::io::Write as _;
+    let mut sink: Box<dyn std::io::Write> = match &out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut next = from.max(1);
+    let mut count = 0u64;
+    match data {
+        Some(data) => {
+            let store = open_store(&data).await?;
+            loop {
+                let events = store
+                    .read_audit(next, AUDIT_PAGE)
+                    .await
+                    .context("cannot read the audit log")?;
+                let Some(last) = events.last() else { break };
+                next = last.seq.saturating_add(1);
+                for event in &events {
+                    writeln!(sink, "{}", serde_json::to_string(&event_json(event))?)?;
+                    count += 1;
+                }
+            }
+        }
+        None => {
+            let api = p.login().await?;
+            let result: Result<()> = async {
+                loop {
+                    let page = api
+                        .get(&format!("/audit?from={next}&limit={AUDIT_PAGE}"))
+                        .await?;
+                    let events = page.as_array().cloned().unwrap_or_default();
+                    let Some(last) = events.last() else { break };
+                    let seq = last
+                        .get("seq")
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| anyhow::anyhow!("the server's audit events have no seq"))?;
+                    next = seq.saturating_add(1);
+                    for event in &events {
+                        writeln!(sink, "{}", serde_json::to_string(event)?)?;
+                        count += 1;
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            api.logout().await;
+            result?;
+        }
+    }
+    sink.flush()?;
+    if let Some(path) = out {
+        eprintln!("{count} events written to {}", path.display());
+    }
+    Ok(exit::OK)
+}
+
+/// An audit event as JSON (hashes as lowercase hex).
+fn event_json(e: &sigil_domain::AuditEvent) -> Value {
+    json!({
+        "seq": e.seq,
+        "time": e.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "identity": e.identity,
+        "source": e.source,
+        "interface": e.interface,
+        "action": e.action,
+        "object": e.object,
+        "outcome": e.outcome,
+        "details": e.details,
+        "prev_hash": hex::encode(e.prev_hash),
+        "hash": hex::encode(e.hash),
+    })
+}
+
+async fn open_store(data: &Path) -> Result<std::sync::Arc<dyn sigil_domain::Store>> {
+    let config = sigil_server::ServerConfig::load(&data.join("sigil.toml")).map_err(|e| {
+        exit::usage(format!(
+            "{}: not a Sigil data directory: {e}",
+            data.display()
+        ))
+    })?;
+    sigil_store::open(&config.database_url())
+        .await
+        .with_context(|| format!("cannot open the database of {}", data.display()))
 }
 
 /// Reads the whole chain from the database and names the first broken event.
@@ -973,5 +1084,97 @@ async fn verify_offline(data: &Path) -> Result<u8> {
                 broken.seq
             ),
         )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listener certificates
+
+/// `sigil listener`: replace a listener's TLS certificate without a restart.
+#[derive(Args, Debug)]
+pub(crate) struct ListenerArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: ListenerAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum ListenerAction {
+    /// Generate a new key for a listener (host-api or https) and write its CSR; prints the
+    /// key id to give to `load-chain`.
+    Csr {
+        /// host-api or https.
+        listener: String,
+        /// Subject, e.g. "CN=sigil.example.com".
+        #[arg(long)]
+        subject: Option<String>,
+        /// Subject alternative name (repeat for several).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Write the CSR (PEM) here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Load the signed certificate chain (PEM, leaf first) for the key of `csr`.
+    LoadChain {
+        /// host-api or https.
+        listener: String,
+        /// The key id printed by `csr`.
+        #[arg(long)]
+        key_id: String,
+        /// The chain (PEM).
+        #[arg(long)]
+        chain: PathBuf,
+    },
+}
+
+pub(crate) async fn listener(args: ListenerArgs) -> Result<u8> {
+    let p = &args.profile;
+    match args.action {
+        ListenerAction::Csr {
+            listener,
+            subject,
+            sans,
+            out,
+        } => {
+            let mut body = json!({});
+            if let Some(s) = subject {
+                insert(&mut body, "subject", json!(s));
+            }
+            if !sans.is_empty() {
+                insert(&mut body, "sans", json!(sans));
+            }
+            let api = p.login().await?;
+            let answer = api
+                .post(&format!("/listeners/{}/csr", segment(&listener)), &body)
+                .await;
+            api.logout().await;
+            let answer = answer?;
+            let key_id = answer
+                .get("key_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            eprintln!("key id: {key_id} (give it to `sigil listener load-chain --key-id`)");
+            let csr = answer
+                .get("csr_pem")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            write_or_print(out.as_deref(), csr)
+        }
+        ListenerAction::LoadChain {
+            listener,
+            key_id,
+            chain,
+        } => {
+            let pem = std::fs::read_to_string(&chain)
+                .with_context(|| format!("cannot read {}", chain.display()))?;
+            let body = json!({ "key_id": key_id, "chain_pem": pem });
+            one(p, async |api| {
+                api.put(&format!("/listeners/{}/chain", segment(&listener)), &body)
+                    .await
+            })
+            .await
+        }
     }
 }

@@ -65,7 +65,9 @@ enum Action {
     Command(admin::CommandArgs),
     /// Server settings (HTTPS API, administrators).
     Settings(admin::SettingsArgs),
-    /// The audit log: list events, verify the hash chain (online or offline).
+    /// Listener TLS certificates: CSR, then load the signed chain (no restart).
+    Listener(admin::ListenerArgs),
+    /// The audit log: list, export as JSON lines, verify the hash chain (online or offline).
     Audit(admin::AuditArgs),
     /// Load generator for the Host API (hash signing, pipelined, many connections).
     Bench(bench::BenchArgs),
@@ -119,6 +121,7 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Cert(args) => admin::cert(args).await,
         Action::Command(args) => admin::command(args).await,
         Action::Settings(args) => admin::settings(args).await,
+        Action::Listener(args) => admin::listener(args).await,
         Action::Audit(args) => admin::audit(args).await,
         Action::Bench(args) => bench::execute(&args).await.map(|()| exit::OK),
     }

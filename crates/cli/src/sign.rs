@@ -76,6 +76,10 @@ pub(crate) struct SignArgs {
     /// Description shown to approvers.
     #[arg(long)]
     description: Option<String>,
+    /// JAR signer name: base name of META-INF/NAME.SF and its block (1-8 of A-Z 0-9 _ -;
+    /// default derived from the policy alias).
+    #[arg(long)]
+    signer_name: Option<String>,
     /// Authenticode program name.
     #[arg(long)]
     program_name: Option<String>,
@@ -311,6 +315,7 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         ..Metadata::default()
     };
     options.program_name = args.program_name.clone();
+    options.signer_name = args.signer_name.clone();
     options.program_url = args.program_url.clone();
 
     let profile = Profile::load(&args.profile)?;

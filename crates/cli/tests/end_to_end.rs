@@ -622,6 +622,35 @@ async fn approvals_denials_timeouts_and_refusals_have_their_exit_codes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact"));
 
+    // Audit export: offline and through the server, one JSON line per event.
+    let out = sigil(args(&["audit", "export", "--data", p(&world.data)]), &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let offline: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(offline.len() > 10);
+    for (i, e) in offline.iter().enumerate() {
+        assert_eq!(e["seq"].as_u64(), Some(i as u64 + 1));
+    }
+    assert!(offline.iter().any(|e| e["action"] == "request.deny"));
+    let exported = dir.join("audit.jsonl");
+    let out = sigil(
+        args(&[
+            "audit",
+            "export",
+            "--profile",
+            p(&world.admin),
+            "--out",
+            p(&exported),
+        ]),
+        &dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let online = std::fs::read_to_string(&exported).unwrap();
+    assert!(online.lines().count() >= offline.len());
+
     // Connection refused → 7.
     let port = world.server.host_api_addr().port();
     world.server.shutdown().await;
@@ -638,6 +667,23 @@ async fn approvals_denials_timeouts_and_refusals_have_their_exit_codes() {
     )
     .await;
     assert_eq!(out.status.code(), Some(7), "{}\nport {port}", text(&out));
+
+    // An edited event breaks the chain; the offline check names it.
+    let db = world.data.join("sigil.db");
+    run_ok(
+        "sqlite3",
+        &[
+            p(&db),
+            "UPDATE audit_events SET action = 'edited' WHERE seq = 5",
+        ],
+    );
+    let out = sigil(args(&["audit", "verify", "--data", p(&world.data)]), &dir).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("event 5"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,17 @@ pub struct PreparedJob {
 impl PreparedJob {
     /// Computes the job's digest with `hash`. A JAR's signer name is derived from `policy`.
     pub fn prepare(job: Job, hash: HashAlgorithm, policy: &str) -> Result<Self> {
+        Self::prepare_with(job, hash, policy, None)
+    }
+
+    /// [`prepare`](Self::prepare) with an explicit JAR signer name (1 to 8 characters of
+    /// `A-Z 0-9 _ -`) instead of the one derived from the policy alias.
+    pub fn prepare_with(
+        job: Job,
+        hash: HashAlgorithm,
+        policy: &str,
+        signer_name: Option<&str>,
+    ) -> Result<Self> {
         let path = job.path.clone();
         let file_size = std::fs::metadata(&path)
             .map_err(|e| ClientError::file(&path, format!("cannot read: {e}")))?
@@ -119,8 +130,11 @@ impl PreparedJob {
                 (image.digest, None)
             }
             Format::Jar => {
-                let signer =
-                    SignerName::from_alias(policy).map_err(|e| ClientError::file(&path, e))?;
+                let signer = match signer_name {
+                    Some(name) => SignerName::new(name),
+                    None => SignerName::from_alias(policy),
+                }
+                .map_err(|e| ClientError::file(&path, e))?;
                 let prepared = sigil_jar::prepare(&path, &JarOptions::new(signer, jar_hash(hash)))
                     .map_err(|e| ClientError::file(&path, format!("not a signable JAR: {e}")))?;
                 (prepared.signature_file_digest(), Some(prepared))

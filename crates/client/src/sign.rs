@@ -39,6 +39,8 @@ pub struct SignOptions {
     pub request_id: Option<RequestId>,
     /// Metadata recorded with every request (file name and size are filled in per file).
     pub metadata: Metadata,
+    /// JAR signer name (base name of `META-INF/<NAME>.SF`); default derived from the policy.
+    pub signer_name: Option<String>,
     /// Authenticode program name.
     pub program_name: Option<String>,
     /// Authenticode program URL.
@@ -60,6 +62,7 @@ impl SignOptions {
             output: None,
             request_id: None,
             metadata: Metadata::default(),
+            signer_name: None,
             program_name: None,
             program_url: None,
             first_poll: FIRST_POLL,
@@ -172,7 +175,12 @@ pub fn prepare_jobs(jobs: Vec<Job>, options: &SignOptions) -> (Vec<PreparedJob>,
     let mut failed = Vec::new();
     for job in jobs {
         let (path, format) = (job.path.clone(), job.format);
-        match PreparedJob::prepare(job, options.hash, &options.policy) {
+        match PreparedJob::prepare_with(
+            job,
+            options.hash,
+            &options.policy,
+            options.signer_name.as_deref(),
+        ) {
             Ok(p) => prepared.push(p),
             Err(e) => failed.push(JobResult {
                 path,
@@ -209,12 +217,27 @@ pub async fn sign_jobs(
     let order: Vec<PathBuf> = jobs.iter().map(|j| j.job.path.clone()).collect();
     let mut results: Vec<JobResult> = Vec::with_capacity(jobs.len());
 
-    // A JAR's block file is named after the key type: ask the policy once.
-    let block_kind = if jobs.iter().any(|j| j.job.format == Format::Jar) {
-        let info = conn.get_policy(&options.policy).await?;
-        block_kind(&info.key_algorithm)
-    } else {
-        None
+    // Check the policy once (RAGA) before uploading anything; a JAR's block file is also
+    // named after the policy's key type. A refusal here refuses every file alike.
+    let block_kind = match conn.get_policy(&options.policy).await {
+        Ok(info) => block_kind(&info.key_algorithm),
+        Err(e @ ClientError::Server { .. }) => {
+            let outcome = JobOutcome::from_error(&e);
+            return Ok(jobs
+                .into_iter()
+                .map(|j| {
+                    let result = JobResult {
+                        path: j.job.path,
+                        format: j.job.format,
+                        request_id: None,
+                        outcome: outcome.clone(),
+                    };
+                    progress.finished(&result);
+                    result
+                })
+                .collect());
+        }
+        Err(e) => return Err(e),
     };
 
     progress.uploading(jobs.len());

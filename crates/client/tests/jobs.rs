@@ -145,6 +145,17 @@ fn a_jar_is_prepared_with_a_signer_named_after_the_policy() {
     assert_eq!(prepared.digest, jar_prepared.signature_file_digest());
     assert_eq!(prepared.digest.len(), 48);
 
+    // An explicit signer name wins; an invalid one is refused before anything is sent.
+    let job = Job::plan(&jar, FormatChoice::Auto).unwrap();
+    let named =
+        PreparedJob::prepare_with(job.clone(), HashAlgorithm::Sha256, "release", Some("acme"))
+            .unwrap();
+    assert_eq!(named.jar.as_ref().unwrap().signer().as_str(), "ACME");
+    let err =
+        PreparedJob::prepare_with(job, HashAlgorithm::Sha256, "release", Some("much-too-long"))
+            .unwrap_err();
+    assert!(err.to_string().contains("8 characters"), "{err}");
+
     // Not a JAR at all: a clear error naming the file.
     let fake = dir.path().join("fake.jar");
     std::fs::write(&fake, "text").unwrap();
