@@ -752,3 +752,69 @@ async fn hundreds_of_pipelined_uploads_on_one_connection_are_answered_in_order()
         "one stored request per upload"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_control_on_one_connection_and_shutdown_closes_it() {
+    let mut world = world().await;
+    let state = world.state();
+    let pair = sigil_domain::Role::new(sigil_domain::RoleDraft {
+        name: sigil_domain::RoleName::new("pair").unwrap(),
+        role_type: sigil_domain::RoleType::Application,
+        class: sigil_domain::RoleClass::Principal,
+        logins_required: 2,
+        permissions: [sigil_domain::Permission::SigningRequest]
+            .into_iter()
+            .collect(),
+        interfaces: [Interface::HostApi].into_iter().collect(),
+    })
+    .unwrap();
+    commit(
+        &state,
+        vec![
+            Change::CreateRole(pair),
+            Change::CreateIdentity(Box::new(identity("p1", &["pair"]))),
+            Change::CreateIdentity(Box::new(identity("p2", &["pair"]))),
+        ],
+    )
+    .await;
+    drop(state);
+
+    let mut c = world.connect().await;
+    // One of two: logged in, but the role is not active yet.
+    assert_eq!(
+        c.login("p1", PASSWORD).await,
+        Response::Login {
+            logins_remaining: 1
+        }
+    );
+    let (code, message) = failure(&c.call(Request::ListPolicies).await);
+    assert_eq!(code, ErrorCode::NotPermitted);
+    assert!(message.contains("1 more login"), "{message}");
+    // The same identity again does not count twice.
+    assert_code(&c.login("p1", PASSWORD).await, ErrorCode::AlreadyLoggedIn);
+    // A second holder completes it.
+    assert_eq!(
+        c.login("p2", PASSWORD).await,
+        Response::Login {
+            logins_remaining: 0
+        }
+    );
+    assert_eq!(
+        c.call(Request::ListPolicies).await,
+        Response::ListPolicies { policies: vec![] }
+    );
+
+    // Logins belong to the connection: a new one starts empty.
+    let mut fresh = world.connect().await;
+    assert_code(
+        &fresh.call(Request::ListPolicies).await,
+        ErrorCode::NotLoggedIn,
+    );
+
+    // Shutdown closes idle connections.
+    let server = world.server.take().unwrap();
+    let stopping = tokio::spawn(server.shutdown());
+    assert!(c.closed().await);
+    assert!(fresh.closed().await);
+    stopping.await.unwrap();
+}
