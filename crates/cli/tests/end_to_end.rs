@@ -265,6 +265,65 @@ async fn sign_hash_authenticode_jar_and_bulk_verified_independently() {
     let out = sigil(args(&["verify", "tiny64.exe"]), dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
+    // --append nests a second (SHA-256) signature; both verify.
+    let out = sigil(
+        args(&[
+            "sign",
+            "--profile",
+            p(&world.jenkins),
+            "--policy",
+            "release",
+            "--append",
+            "tiny64.exe",
+        ]),
+        dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nested"),
+        "{}",
+        text(&out)
+    );
+    let out = sigil(args(&["verify", "tiny64.exe"]), dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("signature 1 (nested): valid"),
+        "{}",
+        text(&out)
+    );
+    let checked = run_ok(
+        "osslsigncode",
+        &["verify", "-CAfile", p(&root), "-in", p(&pe)],
+    );
+    assert!(checked.contains("Signature verification: ok"), "{checked}");
+
+    // --output leaves the input untouched; the copy is signed (replacing its signature).
+    let before = std::fs::read(&pe).unwrap();
+    let out = sigil(
+        args(&[
+            "sign",
+            "--profile",
+            p(&world.jenkins),
+            "--policy",
+            "release",
+            "-o",
+            "copy.exe",
+            "tiny64.exe",
+        ]),
+        dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(std::fs::read(&pe).unwrap(), before);
+    let out = sigil(args(&["verify", "copy.exe"]), dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("nested"),
+        "{}",
+        text(&out)
+    );
+
     // JAR, detected from the extension, written in place; jarsigner -strict with the root.
     let content = dir.join("jar-content");
     std::fs::create_dir_all(content.join("com/example")).unwrap();
