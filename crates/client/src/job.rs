@@ -4,7 +4,6 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use sha2::Digest;
 use sigil_jar::{DigestAlgorithm, PreparedJar, SignOptions as JarOptions, SignerName};
 use sigil_proto::HashAlgorithm;
 
@@ -169,35 +168,25 @@ pub fn file_digest(path: &Path, hash: HashAlgorithm) -> Result<Vec<u8>> {
     Ok(hasher.finish())
 }
 
-enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha384(sha2::Sha384),
-    Sha512(sha2::Sha512),
-}
+/// Streaming hash over aws-lc (SHA extensions of the CPU where it has them).
+struct Hasher(aws_lc_rs::digest::Context);
 
 impl Hasher {
     fn new(hash: HashAlgorithm) -> Self {
-        match hash {
-            HashAlgorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
-            HashAlgorithm::Sha384 => Self::Sha384(sha2::Sha384::new()),
-            HashAlgorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
-        }
+        let algorithm = match hash {
+            HashAlgorithm::Sha256 => &aws_lc_rs::digest::SHA256,
+            HashAlgorithm::Sha384 => &aws_lc_rs::digest::SHA384,
+            HashAlgorithm::Sha512 => &aws_lc_rs::digest::SHA512,
+        };
+        Self(aws_lc_rs::digest::Context::new(algorithm))
     }
 
     fn update(&mut self, data: &[u8]) {
-        match self {
-            Self::Sha256(h) => h.update(data),
-            Self::Sha384(h) => h.update(data),
-            Self::Sha512(h) => h.update(data),
-        }
+        self.0.update(data);
     }
 
     fn finish(self) -> Vec<u8> {
-        match self {
-            Self::Sha256(h) => h.finalize().to_vec(),
-            Self::Sha384(h) => h.finalize().to_vec(),
-            Self::Sha512(h) => h.finalize().to_vec(),
-        }
+        self.0.finish().as_ref().to_vec()
     }
 }
 
