@@ -57,7 +57,40 @@ impl Api {
                 profile_path.display()
             ))
         })?;
-        let base = format!("{}/api/v1", base.trim_end_matches('/'));
+        // Check the certificate for `server_name` (as the Host API does) while connecting to
+        // the address in the URL.
+        let mut url = reqwest::Url::parse(&base).map_err(|e| {
+            exit::usage(format!(
+                "{}: https {base:?} is not a URL: {e}",
+                profile_path.display()
+            ))
+        })?;
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let mut resolve = None;
+        if !host.eq_ignore_ascii_case(&profile.server_name) {
+            use std::net::ToSocketAddrs;
+            let addrs: Vec<std::net::SocketAddr> = (host.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| ApiError::Connection {
+                    url: base.clone(),
+                    detail: format!("cannot resolve {host}: {e}"),
+                })?
+                .collect();
+            url.set_host(Some(&profile.server_name)).map_err(|e| {
+                exit::usage(format!(
+                    "{}: server_name {:?} cannot be a URL host: {e}",
+                    profile_path.display(),
+                    profile.server_name
+                ))
+            })?;
+            resolve = Some(addrs);
+        }
+        let base = format!("{}/api/v1", url.as_str().trim_end_matches('/'));
         let pem = std::fs::read(&profile.ca_certificate).with_context(|| {
             format!(
                 "cannot read the CA certificate {}",
@@ -67,7 +100,11 @@ impl Api {
         let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
             format!("no PEM certificate in {}", profile.ca_certificate.display())
         })?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(addrs) = &resolve {
+            builder = builder.resolve_to_addrs(&profile.server_name, addrs);
+        }
+        let http = builder
             .tls_certs_only(certs)
             .timeout(Duration::from_secs(120))
             .build()

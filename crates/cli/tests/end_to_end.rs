@@ -681,6 +681,25 @@ async fn approvals_denials_timeouts_and_refusals_have_their_exit_codes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("audit chain intact"));
 
+    // The HTTPS API checks the server certificate for the profile's server_name → 7.
+    let wrong = world.approver.with_file_name("wrong-name.toml");
+    let profile = std::fs::read_to_string(&world.approver).unwrap();
+    std::fs::write(
+        &wrong,
+        profile.replace(
+            "server_name = \"localhost\"",
+            "server_name = \"wrong.example\"",
+        ),
+    )
+    .unwrap();
+    let out = sigil(args(&["request", "list", "--profile", p(&wrong)]), &dir).await;
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrong.example"),
+        "{}",
+        text(&out)
+    );
+
     // Audit export: offline and through the server, one JSON line per event.
     let out = sigil(args(&["audit", "export", "--data", p(&world.data)]), &dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
