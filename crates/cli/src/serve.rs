@@ -175,6 +175,12 @@ async fn run_server(config: ServerConfig, component_files: &[PathBuf]) -> Result
                 let components = prompt_components()?;
                 start_with_components(config, &components).await?
             }
+            Err(e) if e.to_string().contains("key components") => {
+                return Err(exit::usage(format!(
+                    "{e}: give each with --component-file FILE, or start the server on a \
+                     terminal to type them"
+                )));
+            }
             Err(e) => return Err(e).context("cannot start the server"),
         }
     } else {

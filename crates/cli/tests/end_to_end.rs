@@ -810,3 +810,94 @@ async fn a_request_not_approved_in_its_lifetime_exits_5() {
     assert_eq!(line["outcome"], "expired");
     world.server.shutdown().await;
 }
+
+#[test]
+fn init_with_key_components_then_server_unsealed_from_files_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_sigil");
+    let out = Command::new(bin)
+        .args([
+            "init",
+            "--data",
+            p(&data),
+            "--components",
+            "2/3",
+            "--host-api",
+        ])
+        .args([
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+            "--hostname",
+            "sigil.test",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let components: Vec<&str> = stdout
+        .split_whitespace()
+        .filter(|w| w.starts_with("SKC1-"))
+        .collect();
+    assert_eq!(components.len(), 3, "{stdout}");
+    assert!(!data.join("master.key").exists());
+    // A non-empty data directory is refused.
+    let again = Command::new(bin)
+        .args(["init", "--data", p(&data)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(again.status.code(), Some(0), "{}", text(&again));
+
+    // Without components (and no terminal): a usage error that says what to give.
+    let out = Command::new(bin)
+        .args(["server", "--data", p(&data)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--component-file"));
+
+    // Two of the three components unseal it.
+    let files: Vec<PathBuf> = [components[0], components[2]]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let f = dir.path().join(format!("c{i}.txt"));
+            std::fs::write(&f, format!("{c}\n")).unwrap();
+            f
+        })
+        .collect();
+    let mut child = Command::new(bin)
+        .args(["server", "--data", p(&data)])
+        .args([
+            "--component-file",
+            p(&files[0]),
+            "--component-file",
+            p(&files[1]),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let running = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("Sigil is running"))
+        .expect("the server did not start");
+    assert!(running.contains("Host API on 127.0.0.1:"), "{running}");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(rest.iter().any(|l| l == "Sigil stopped."), "{rest:?}");
+}
