@@ -355,6 +355,15 @@ pub fn retrieve_request(format: Format, id: RequestId) -> Request {
     }
 }
 
+/// The retrieve command of a format.
+pub fn retrieve_command(format: Format) -> Command {
+    match format {
+        Format::Hash => Command::RetrieveHash,
+        Format::Authenticode => Command::RetrieveAuthenticode,
+        Format::Jar => Command::RetrieveJar,
+    }
+}
+
 /// A failure answer as an error; any other answer as is.
 pub fn into_result(command: Command, answer: Response) -> Result<Response> {
     match answer {

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use sigil_authenticode::{EmbedMode, Placement};
 use sigil_jar::SignatureBlockKind;
 use sigil_proto::{
-    AuthenticodeUpload, ErrorCode, HashAlgorithm, JarUpload, Metadata, Outcome, Request, RequestId,
-    RequestState, RequestStatus, Upload,
+    AuthenticodeUpload, Command, ErrorCode, HashAlgorithm, JarUpload, Metadata, Outcome, Request,
+    RequestId, RequestState, RequestStatus, Upload,
 };
 
-use crate::connection::{Connection, retrieve_request, status};
+use crate::connection::{Connection, retrieve_command, retrieve_request, status};
 use crate::error::{ClientError, ErrorKind, Result};
 use crate::job::{Format, Job, PreparedJob};
 
@@ -271,7 +271,10 @@ pub async fn sign_jobs(
     };
     for (prepared, answer) in jobs.into_iter().zip(answers) {
         let (path, format) = (prepared.job.path.clone(), prepared.job.format);
-        let command = upload_request(&prepared, options).command();
+        let command = match options.request_id {
+            Some(_) => retrieve_command(format),
+            None => upload_command(format),
+        };
         match crate::connection::into_result(command, answer).and_then(status) {
             Ok(s) => {
                 progress.uploaded(&path, &s.id, s.outcome.state());
@@ -341,7 +344,7 @@ pub async fn sign_jobs(
                 .collect();
             let answers = conn.pipeline(&requests).await?;
             for (mut t, answer) in batch.into_iter().zip(answers) {
-                let command = retrieve_request(t.prepared.job.format, t.id.clone()).command();
+                let command = retrieve_command(t.prepared.job.format);
                 let outcome = match crate::connection::into_result(command, answer).and_then(status)
                 {
                     Ok(s) => {
@@ -375,6 +378,15 @@ pub async fn sign_jobs(
             .unwrap_or(usize::MAX)
     });
     Ok(results)
+}
+
+/// The upload command of a format.
+fn upload_command(format: Format) -> Command {
+    match format {
+        Format::Hash => Command::UploadHash,
+        Format::Authenticode => Command::UploadAuthenticode,
+        Format::Jar => Command::UploadJar,
+    }
 }
 
 /// The upload request of a prepared job.
