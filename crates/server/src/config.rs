@@ -15,6 +15,8 @@ pub const CONFIG_FILE: &str = "sigil.toml";
 pub const DEFAULT_HOST_API: &str = "127.0.0.1:9100";
 /// Default HTTPS API address.
 pub const DEFAULT_HTTPS: &str = "127.0.0.1:8443";
+/// Default of `max_connections`, per listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// Settings of a running server, resolved (absolute data directory, parsed addresses).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct ServerConfig {
     /// Failed logins in a row before an identity is locked (used when the store has no
     /// setting yet).
     pub lockout_threshold: u32,
+    /// Most connections each listener serves at once; one more is closed at accept.
+    pub max_connections: usize,
     /// argon2id cost of new password hashes (not in the file: tests lower it).
     pub password_params: PasswordParams,
 }
@@ -53,6 +57,7 @@ struct ServerTable {
     database: Option<String>,
     idle_timeout_secs: Option<u64>,
     lockout_threshold: Option<u32>,
+    max_connections: Option<usize>,
 }
 
 impl ServerConfig {
@@ -65,6 +70,7 @@ impl ServerConfig {
             database: "sqlite://sigil.db".to_owned(),
             idle_timeout: Duration::from_secs(300),
             lockout_threshold: 5,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             password_params: PasswordParams::RECOMMENDED,
         }
     }
@@ -105,6 +111,15 @@ impl ServerConfig {
         if let Some(threshold) = table.lockout_threshold {
             config.lockout_threshold = threshold;
         }
+        if let Some(max) = table.max_connections {
+            if max == 0 {
+                return Err(ServerError::Config(format!(
+                    "{}: [server] max_connections = 0 would refuse every client: set at least 1",
+                    path.display()
+                )));
+            }
+            config.max_connections = max;
+        }
         Ok(config)
     }
 
@@ -118,6 +133,7 @@ impl ServerConfig {
                 database: Some(self.database.clone()),
                 idle_timeout_secs: Some(self.idle_timeout.as_secs()),
                 lockout_threshold: Some(self.lockout_threshold),
+                max_connections: Some(self.max_connections),
             },
         };
         toml::to_string(&file).unwrap_or_default()
@@ -144,6 +160,7 @@ mod tests {
         let mut config = ServerConfig::for_data_dir(dir.path());
         config.host_api = "127.0.0.1:19100".parse().unwrap();
         config.lockout_threshold = 3;
+        config.max_connections = 10;
         let path = dir.path().join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()).unwrap();
         assert_eq!(ServerConfig::load(&path).unwrap(), config);
@@ -156,5 +173,14 @@ mod tests {
         std::fs::write(&path, "[server]\nhttps = \"nowhere\"\n").unwrap();
         let err = ServerConfig::load(&path).unwrap_err().to_string();
         assert!(err.contains("https"), "{err}");
+    }
+
+    #[test]
+    fn zero_connections_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, "[server]\nmax_connections = 0\n").unwrap();
+        let err = ServerError::to_string(&ServerConfig::load(&path).unwrap_err());
+        assert!(err.contains("max_connections"), "{err}");
     }
 }

@@ -7,10 +7,14 @@
 //! accept tasks, flips a watch channel every connection task listens to (the Host API finishes
 //! the frame in progress, HTTPS finishes in-flight requests) and waits up to
 //! [`SHUTDOWN_GRACE`] for the connection tasks to end.
+//!
+//! Each listener serves at most `max_connections` connections at once (TCP accepted, before
+//! TLS); one more is closed at once, with a warning in the log, rather than letting the
+//! process run out of file descriptors or memory.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -19,7 +23,7 @@ use sigil_custody::danger::InsecureDevKeyFile;
 use sigil_custody::{CustodyRecord, CustodyScheme, MasterKey, Unsealer};
 use sigil_domain::{AuditDraft, Outcome, Store};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -149,6 +153,7 @@ async fn launch(
     store: Arc<dyn Store>,
     master: MasterKey,
 ) -> Result<RunningServer, ServerError> {
+    crate::limits::check_connection_budget(config.max_connections, 2);
     let vault = KeyVault::new(master);
     let (host_api_tls, https_tls) =
         crate::service::pki::listener_tls_configs(store.as_ref(), &vault).await?;
@@ -291,9 +296,41 @@ async fn wait_for_signal() {
     }
 }
 
-/// Accepts TCP connections until shutdown; `Err` only for errors worth a pause (out of file
-/// descriptors), logged.
+/// How often a listener at its connection bound says so in the log.
+const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Accepts TCP connections until shutdown, each with a permit of `slots` (held for the
+/// connection's life). A connection over the bound is closed at once. Accept errors (out of
+/// file descriptors) are logged and followed by a pause.
 async fn next_connection(
+    listener: &TcpListener,
+    listener_name: &'static str,
+    slots: &Arc<Semaphore>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let (tcp, peer) = accept_one(listener, shutdown).await?;
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => return Some((tcp, peer, permit)),
+            Err(_) => {
+                drop(tcp);
+                if last_warning.is_none_or(|at| at.elapsed() >= FULL_WARNING_INTERVAL) {
+                    last_warning = Some(Instant::now());
+                    tracing::warn!(
+                        %peer,
+                        listener = listener_name,
+                        "connection refused: the listener already serves its max_connections; \
+                         raise [server] max_connections in sigil.toml if the clients are expected"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Accepts one TCP connection, or `None` at shutdown.
+async fn accept_one(
     listener: &TcpListener,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<(TcpStream, SocketAddr)> {
@@ -351,13 +388,18 @@ async fn accept_host_api(
     mut shutdown: watch::Receiver<bool>,
     connections: mpsc::Sender<()>,
 ) {
-    while let Some((tcp, peer)) = next_connection(&listener, &mut shutdown).await {
+    let slots = Arc::new(Semaphore::new(
+        state.config.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
+    while let Some((tcp, peer, permit)) =
+        next_connection(&listener, "host-api", &slots, &mut shutdown).await
+    {
         let acceptor = TlsAcceptor::from(state.host_api_tls.current());
         let state = state.clone();
         let mut shutdown = shutdown.clone();
         let guard = connections.clone();
         tokio::spawn(async move {
-            let _guard = guard;
+            let _guard = (guard, permit);
             let _ = tcp.set_nodelay(true);
             if let Some(stream) = handshake(acceptor, tcp, peer, "host-api", &mut shutdown).await {
                 crate::hostapi::serve_connection(state, stream, peer, shutdown).await;
@@ -373,14 +415,19 @@ async fn accept_https(
     mut shutdown: watch::Receiver<bool>,
     connections: mpsc::Sender<()>,
 ) {
-    while let Some((tcp, peer)) = next_connection(&listener, &mut shutdown).await {
+    let slots = Arc::new(Semaphore::new(
+        state.config.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
+    while let Some((tcp, peer, permit)) =
+        next_connection(&listener, "https", &slots, &mut shutdown).await
+    {
         let acceptor = TlsAcceptor::from(state.https_tls.current());
         let router = router.clone();
         let mut shutdown = shutdown.clone();
         let guard = connections.clone();
         let idle = state.config.idle_timeout;
         tokio::spawn(async move {
-            let _guard = guard;
+            let _guard = (guard, permit);
             let _ = tcp.set_nodelay(true);
             if let Some(stream) = handshake(acceptor, tcp, peer, "https", &mut shutdown).await {
                 serve_https(stream, peer, router, shutdown, idle).await;

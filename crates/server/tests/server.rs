@@ -554,3 +554,49 @@ async fn shutdown_closes_an_open_host_api_connection_after_its_answer() {
     drop(stdin);
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_serves_at_most_max_connections() {
+    let (dir, data, report) = common::deployment().await;
+    let mut config = short_idle(&data);
+    config.max_connections = 2;
+    let server = sigil_server::start(config).await.unwrap();
+    let root = report.root_ca.clone();
+    let (cert, key, _) =
+        client_certificate(&server, dir.path(), "system-tls-root", "jenkins").await;
+
+    // Two clients that connected and have not finished their handshake hold both slots.
+    let first = std::net::TcpStream::connect(server.host_api_addr()).unwrap();
+    let second = std::net::TcpStream::connect(server.host_api_addr()).unwrap();
+    let held = |mut stream: &std::net::TcpStream| {
+        use std::io::Read;
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+            .unwrap();
+        // A held connection waits for its ClientHello: no EOF.
+        matches!(stream.read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut)
+    };
+    assert!(held(&first) && held(&second));
+
+    // A third client is closed at once, before any TLS.
+    let (out, err) = echo(&server, &root, Some((&cert, &key)));
+    assert!(!out.contains("AOECHO"), "{out}\n{err}");
+
+    // One slot freed: a client is served again (the server notices the close asynchronously).
+    drop(first);
+    let mut served = String::new();
+    for _ in 0..20 {
+        let (out, _) = echo(&server, &root, Some((&cert, &key)));
+        if out.contains("[AOECHO;") {
+            served = out;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        served.contains("AG1;"),
+        "no ECHO answer after a slot was freed"
+    );
+    drop(second);
+    server.shutdown().await;
+}
