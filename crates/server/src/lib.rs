@@ -11,7 +11,7 @@
 //! | [`state`] | what every handler shares ([`AppState`]) |
 //! | [`vault`] | sealing new keys, opening sealed keys, the opened-key cache |
 //! | [`tls`] | rustls configurations of both listeners, swapped live |
-//! | `limits` | the open-file limit the connections need |
+//! | [`limits`] | the open-file limit the connections need |
 //! | [`error`] | [`ServerError`] |
 //! | [`service`] | operations shared by both interfaces |
 //! | `hostapi` | the Host API connection handler |
@@ -23,7 +23,7 @@ pub mod error;
 mod hostapi;
 mod https;
 pub mod init;
-mod limits;
+pub mod limits;
 pub mod paths;
 pub mod profile;
 pub mod quickstart;

@@ -12,7 +12,7 @@ const RESERVED_FDS: u64 = 128;
 
 /// Raises the soft open-file limit to the hard limit and returns the soft limit in effect
 /// (`None`: unlimited).
-pub(crate) fn raise_open_file_limit() -> Option<u64> {
+pub fn raise_open_file_limit() -> Option<u64> {
     let limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
         let raised = Rlimit {
