@@ -5,8 +5,9 @@
 #   bench/run.sh [--duration 10s] [--connections N] [--pipeline K] [--skip-build]
 #
 # Environment: SIGIL=/path/to/sigil (default: cargo build --release -p sigil, then
-# target/release/sigil), KEEP=1 keeps the work directory. Needs openssl, osslsigncode,
-# x86_64-w64-mingw32-gcc, zip, keytool/jarsigner (JDK), curl, python3.
+# target/release/sigil), KEEP=1 keeps the work directory, IDLE_CONNECTIONS=N idle connections
+# for the memory step (default 1000). Needs openssl, osslsigncode, x86_64-w64-mingw32-gcc, zip,
+# keytool/jarsigner (JDK), curl, python3.
 #
 # A part that cannot run (a missing tool, or a `sigil` subcommand that has not landed) prints
 # "MISSING: ..." with what is missing, is shown as such in the table, and makes the script exit
@@ -231,6 +232,23 @@ EOF
   fi
 done
 
+# --- 4b. server memory with idle mutual-TLS connections (after the load: a warmed-up server) ---
+IDLE=${IDLE_CONNECTIONS:-1000}
+if [[ "$SERVER_OK" == 0 ]]; then
+  missing idle_rss idle_kib_per_conn "no running server (see above)"
+elif ! "$SIGIL" bench --help 2>/dev/null | grep -q -- --idle-connections; then
+  missing idle_rss idle_kib_per_conn "'sigil bench --idle-connections' is not in $SIGIL"
+else
+  log "sigil bench --idle-connections $IDLE --duration 5s"
+  if "$SIGIL" bench --profile "$PROFILE" --idle-connections "$IDLE" --duration 5s \
+      --server-pid "$SERVER_PID" --json > "$WORK/idle.json" 2> "$WORK/idle.err"; then
+    record idle_rss "$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["server_memory"]["rss_idle_kib"]/1024)' "$WORK/idle.json")"
+    record idle_kib_per_conn "$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["server_memory"]["kib_per_connection"])' "$WORK/idle.json")"
+  else
+    missing idle_rss idle_kib_per_conn "sigil bench --idle-connections failed: $(grep -m1 . "$WORK/idle.err")"
+  fi
+fi
+
 # --- 5. local signing keys for the reference tools (RSA-3072, like the quickstart's release key) --
 LOCAL_OK=0
 if have openssl; then
@@ -345,9 +363,9 @@ else
 fi
 
 # --- 8. the table -----------------------------------------------------------------------------------
-python3 - "$RESULTS" "$CORES" "$CONNECTIONS" "$PIPELINE" "$DURATION" <<'EOF'
+python3 - "$RESULTS" "$CORES" "$CONNECTIONS" "$PIPELINE" "$DURATION" "$IDLE" <<'EOF'
 import sys
-results, cores, conns, pipeline, duration = sys.argv[1:6]
+results, cores, conns, pipeline, duration, idle = sys.argv[1:7]
 r = {}
 for line in open(results):
     k, _, v = line.rstrip("\n").partition("\t")
@@ -389,6 +407,8 @@ for x in rows:
 print(f"fixed cost of one 'sigil sign' run (5-byte file, hash format): {show('sigil_fixed', '{:.3f}')} s")
 p99 = [f"{k}: {show('sigil_' + k.replace('-', '') + '_p99', '{:.2f}')} ms" for k in ("rsa-2048", "rsa-3072", "ec-p256")]
 print("p99 latency  " + ", ".join(p99))
+print(f"server RSS with {idle} idle mutual-TLS connections: {show('idle_rss', '{:.1f}')} MiB "
+      f"({show('idle_kib_per_conn', '{:.1f}')} KiB per connection; target <= 100 MB)")
 gaps = sorted({v for v in r.values() if v.startswith("MISSING")})
 for g in gaps:
     print(g)
