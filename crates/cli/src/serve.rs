@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use sigil_server::{InitOptions, InitReport, MasterKeySource, ServerConfig};
+use sigil_server::{InitOptions, InitReport, MasterKeySource, ServerConfig, ServerError};
 use zeroize::Zeroizing;
 
 use crate::exit;
@@ -168,14 +168,12 @@ async fn run_server(config: ServerConfig, component_files: &[PathBuf]) -> Result
     let running = if component_files.is_empty() {
         match sigil_server::start(config.clone()).await {
             Ok(r) => r,
-            Err(e)
-                if e.to_string().contains("key components") && std::io::stdin().is_terminal() =>
-            {
+            Err(e @ ServerError::NeedsComponents { .. }) if std::io::stdin().is_terminal() => {
                 eprintln!("{e}");
                 let components = prompt_components()?;
                 start_with_components(config, &components).await?
             }
-            Err(e) if e.to_string().contains("key components") => {
+            Err(e @ ServerError::NeedsComponents { .. }) => {
                 return Err(exit::usage(format!(
                     "{e}: give each with --component-file FILE, or start the server on a \
                      terminal to type them"

@@ -37,6 +37,19 @@ pub enum ServerError {
     /// A record that should exist does not.
     #[error("{0} does not exist")]
     NotFound(String),
+    /// The master key is split into key components and none were given: start with
+    /// [`crate::server::unseal_with_components`] and [`crate::server::start_with_master_key`].
+    #[error(
+        "this deployment's master key is split into key components ({threshold} of {count} \
+         needed) and there is no key file to read: start the server with {threshold} of the \
+         custodians' components"
+    )]
+    NeedsComponents {
+        /// Components needed (M).
+        threshold: u8,
+        /// Components issued (N).
+        count: u8,
+    },
     /// The deployment is in a state that does not allow the operation.
     #[error("{0}")]
     State(String),

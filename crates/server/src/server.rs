@@ -90,11 +90,10 @@ pub(crate) async fn open_with_key_file(
         CustodyScheme::Components {
             threshold, count, ..
         } => {
-            return Err(ServerError::State(format!(
-                "this deployment's master key is split into key components ({threshold} of \
-                 {count} needed) and there is no key file to read: start the server with \
-                 {threshold} of the custodians' components"
-            )));
+            return Err(ServerError::NeedsComponents {
+                threshold: *threshold,
+                count: *count,
+            });
         }
         _ => {
             return Err(ServerError::State(format!(
