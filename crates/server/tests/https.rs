@@ -1365,3 +1365,46 @@ async fn audit_verify_names_an_edited_and_a_deleted_event() {
     assert_eq!(r.body["break"]["seq"], 2, "{r:?}");
     f.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_api_key_logs_its_own_identity_in() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let carol_password = f.person(&admin, "carol", &["approver"]).await;
+    f.person(&admin, "dave", &["approver"]).await;
+    let key = f
+        .client
+        .post(
+            "/identities/carol/api-keys",
+            &admin,
+            json!({"label": "release laptop"}),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{key:?}");
+    let token = key.body["token"].as_str().unwrap().to_owned();
+
+    // The key logs carol in, as her password does.
+    let r = f.client.login(None, "carol", &token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["logins_still_required"], 0, "{r:?}");
+    let r = f.client.login(None, "carol", &carol_password).await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Not for another identity, and not with one character of the secret changed.
+    let r = f.client.login(None, "dave", &token).await;
+    assert_eq!((r.status, r.code()), (401, "AUTH_FAILED"), "{r:?}");
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    let r = f.client.login(None, "carol", &forged).await;
+    assert_eq!((r.status, r.code()), (401, "AUTH_FAILED"), "{r:?}");
+
+    // The audit log says how each login was made.
+    let r = f.client.get("/audit?limit=1000", &admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let text = r.body.to_string();
+    assert!(
+        text.contains("api-key") && text.contains("password"),
+        "{text}"
+    );
+}

@@ -1,12 +1,16 @@
 //! Logging identities in on a session (both interfaces): the login decision, lockout, audit.
 //!
+//! The secret is a password, or an API key (`sigil_<id>_<secret>`, created by an
+//! administrator): a secret of the API key's shape is checked as one, against the key stored
+//! under its id, which must belong to the identity logging in.
+//!
 //! The password check runs on the blocking pool (argon2id takes tens of milliseconds), the
 //! failure counter moves atomically in the store, and every attempt — success or refusal — is
 //! an audit event committed together with the counter change.
 
 use sigil_domain::{
     AuditDraft, Change, IdentityName, LoginAttempt, LoginProgress, LoginRefusal, Outcome, Role,
-    Secret, Session, decide_login,
+    Secret, Session, api_key_id, decide_login,
 };
 use sigil_proto::ErrorCode;
 use zeroize::Zeroizing;
@@ -58,12 +62,28 @@ pub async fn login(
     let params = state.password_params;
     let password = Zeroizing::new(password.to_vec());
     let peer_cn = context.peer_cn.map(str::to_owned);
+    let api_key = match std::str::from_utf8(&password).map(api_key_id) {
+        Ok(Ok(id)) => Some(state.store.get_api_key(&id).await?),
+        _ => None,
+    };
+    let method = if api_key.is_some() {
+        "api-key"
+    } else {
+        "password"
+    };
     // argon2id is CPU work: keep it off the async workers.
     let (identity, roles, decision) = tokio::task::spawn_blocking(move || {
+        let secret = match (&api_key, std::str::from_utf8(&password)) {
+            (Some(record), Ok(token)) => Secret::ApiKey {
+                token,
+                record: record.as_ref(),
+            },
+            _ => Secret::Password(&password),
+        };
         let decision = decide_login(&LoginAttempt {
             identity: identity.as_ref(),
             roles: &roles,
-            secret: Secret::Password(&password),
+            secret,
             peer_cn: peer_cn.as_deref(),
             interface,
             lockout_threshold: threshold,
@@ -77,7 +97,8 @@ pub async fn login(
     let draft = |outcome: Outcome| {
         let mut draft = AuditDraft::new(state.now(), "login", outcome)
             .identity(name)
-            .interface(interface);
+            .interface(interface)
+            .detail("method", method);
         if let Some(source) = context.source {
             draft = draft.source(source);
         }
