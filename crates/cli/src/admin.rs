@@ -492,8 +492,10 @@ enum CaAction {
         /// Subject, e.g. "CN=Example Code Signing CA,O=Example".
         #[arg(long)]
         subject: String,
-        #[arg(long, default_value_t = 3650)]
-        validity_days: u32,
+        /// Validity in days [default: 3650 for a root; for an intermediate 3650 or up to the
+        /// parent's expiry, whichever is sooner].
+        #[arg(long)]
+        validity_days: Option<u32>,
         /// Parent CA (intermediate).
         #[arg(long)]
         parent: Option<String>,
@@ -528,14 +530,23 @@ pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
             path_len,
         } => {
             let mut body = json!({"name": name, "key_algorithm": key_algorithm,
-                "subject": subject, "validity_days": validity_days});
-            if let Some(parent) = parent {
+                "subject": subject});
+            if let Some(parent) = &parent {
                 insert(&mut body, "parent", json!(parent));
             }
             if let Some(n) = path_len {
                 insert(&mut body, "path_len", json!(n));
             }
-            one(p, async |api| api.post("/cas", &body).await).await
+            one(p, async |api| {
+                let days = match (validity_days, &parent) {
+                    (Some(days), _) => days,
+                    (None, None) => DEFAULT_CA_VALIDITY_DAYS,
+                    (None, Some(parent)) => intermediate_validity_days(api, parent).await?,
+                };
+                insert(&mut body, "validity_days", json!(days));
+                api.post("/cas", &body).await
+            })
+            .await
         }
         CaAction::Crl { name, out } => {
             let api = p.login().await?;
@@ -549,6 +560,33 @@ pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
             write_or_print(out.as_deref(), pem)
         }
     }
+}
+
+/// Default validity of a new CA, in days (about ten years).
+const DEFAULT_CA_VALIDITY_DAYS: u32 = 3650;
+
+/// The default validity of an intermediate: [`DEFAULT_CA_VALIDITY_DAYS`], shortened to end
+/// before its parent does (a CA cannot outlive its issuer).
+async fn intermediate_validity_days(api: &Api, parent: &str) -> Result<u32> {
+    let ca = api.get(&format!("/cas/{}", segment(parent))).await?;
+    let not_after = ca
+        .get("not_after")
+        .and_then(Value::as_str)
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .ok_or_else(|| anyhow::anyhow!("the server did not say when CA {parent} expires"))?;
+    let left = (not_after - time::OffsetDateTime::now_utc()).whole_days();
+    let days = u32::try_from(left)
+        .unwrap_or(0)
+        .min(DEFAULT_CA_VALIDITY_DAYS);
+    if days == 0 {
+        return Err(exit::usage(format!(
+            "CA {parent} expires in less than a day ({not_after}): renew it before issuing an \
+             intermediate"
+        )));
+    }
+    Ok(days)
 }
 
 fn write_or_print(out: Option<&Path>, text: &str) -> Result<u8> {
