@@ -26,6 +26,7 @@ need keytool openjdk-17-jdk-headless
 need sqlite3 sqlite3
 need zip zip
 need unzip unzip
+need c++ g++   # libfuzzer-sys, for the fuzz targets' check
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
 pg_bin=""
 for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")" /usr/lib/postgresql/*/bin; do
@@ -71,5 +72,7 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+log "fuzz targets compile (running them: the comment at the top of fuzz/Cargo.toml)"
+cargo check --manifest-path fuzz/Cargo.toml --bins
 log "cargo test"
 cargo test --workspace --locked "$@"
