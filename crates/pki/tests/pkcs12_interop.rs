@@ -349,3 +349,66 @@ fn keytool_keystore_reads_back() {
     );
     assert!(contents.chain.is_empty());
 }
+
+#[test]
+fn a_generated_password_export_is_cheap_to_open_and_opens_in_openssl_and_keytool() {
+    let exported = exported();
+    // 22 random letters and digits, as the quickstart generates them.
+    let password = "Zq8vR2mK5tXw9LbN4cYh7P";
+    let p12 = pkcs12::export_with_generated_password(
+        &exported.key,
+        &exported.leaf,
+        &exported.chain,
+        ALIAS,
+        password,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "ci.p12", &p12);
+    let (ok, out) = run(
+        "openssl",
+        &[
+            "pkcs12",
+            "-info",
+            "-nodes",
+            "-passin",
+            "env:P12_PASS",
+            "-in",
+            &file,
+        ],
+        password,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("MAC: sha256, Iteration 10000"), "{out}");
+    assert!(
+        out.contains("Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 10000"),
+        "{out}"
+    );
+    let (ok, out) = run(
+        "keytool",
+        &[
+            "-list",
+            "-storetype",
+            "PKCS12",
+            "-keystore",
+            &file,
+            "-storepass:env",
+            "P12_PASS",
+        ],
+        password,
+    );
+    assert!(ok && out.contains("PrivateKeyEntry"), "{out}");
+    let back = pkcs12::import(&p12, password).unwrap();
+    assert_eq!(back.certificate, exported.leaf);
+
+    // Only for long (generated) passwords.
+    let err = pkcs12::export_with_generated_password(
+        &exported.key,
+        &exported.leaf,
+        &[],
+        ALIAS,
+        "correct horse battery",
+    )
+    .unwrap_err();
+    assert!(matches!(err, Pkcs12Error::PasswordTooShort), "{err}");
+}

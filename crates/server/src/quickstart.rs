@@ -64,7 +64,7 @@ pub const REQUEST_LIFETIME_SECS: u32 = 24 * 3600;
 /// Length of the generated identity passwords.
 const PASSWORD_LEN: usize = 24;
 /// Length of the generated PKCS#12 password.
-const P12_PASSWORD_LEN: usize = 20;
+const P12_PASSWORD_LEN: usize = sigil_pki::pkcs12::MIN_GENERATED_PASSWORD_CHARS;
 /// Actor recorded in the audit log.
 const ACTOR: &str = "sigil-quickstart";
 
@@ -394,8 +394,10 @@ impl Demo<'_> {
             .split_first()
             .ok_or_else(|| ServerError::State("empty certificate chain".into()))?;
         let password = generate_password(P12_PASSWORD_LEN);
-        let file = sigil_pki::pkcs12::export(&key, leaf, rest, JENKINS, &password)
-            .map_err(|e| ServerError::State(format!("cannot write the PKCS#12 file: {e}")))?;
+        // Random 131-bit password: the cheap iteration count keeps every `sigil sign` run fast.
+        let file =
+            sigil_pki::pkcs12::export_with_generated_password(&key, leaf, rest, JENKINS, &password)
+                .map_err(|e| ServerError::State(format!("cannot write the PKCS#12 file: {e}")))?;
         for path in [&p12, &password_file] {
             if path.exists() {
                 std::fs::remove_file(path).map_err(|e| ServerError::io(path, e))?;

@@ -63,6 +63,13 @@ use crate::ca::same_public_key;
 pub const EXPORT_ITERATIONS: u32 = 600_000;
 /// The fewest characters an export password may have.
 pub const MIN_EXPORT_PASSWORD_CHARS: usize = 12;
+/// PBKDF2 and MAC iterations of a file whose password Sigil generated at random
+/// ([`export_with_generated_password`]). Key stretching slows the guessing of passwords people
+/// choose; against a random password of 128 bits or more it adds nothing, while every CI run
+/// that opens the file pays for it (three PBKDF2 runs of [`EXPORT_ITERATIONS`] take ~0.2 s).
+pub const GENERATED_PASSWORD_ITERATIONS: u32 = 10_000;
+/// The fewest characters of a generated password (22 of 62 letters and digits: 131 bits).
+pub const MIN_GENERATED_PASSWORD_CHARS: usize = 22;
 /// The longest password accepted, in bytes.
 pub const MAX_PASSWORD_LEN: usize = 1024;
 /// The largest PKCS#12 file read.
@@ -190,6 +197,30 @@ pub fn export(
         friendly_name,
         password,
         EXPORT_ITERATIONS,
+    )
+}
+
+/// [`export`] for a password that Sigil generated at random from letters and digits, with at
+/// least [`MIN_GENERATED_PASSWORD_CHARS`] characters (the caller vouches for the randomness):
+/// written with [`GENERATED_PASSWORD_ITERATIONS`], so opening the file is cheap. Never use it
+/// for a password a person chose.
+pub fn export_with_generated_password(
+    key: &SoftwareKey,
+    certificate: &Certificate,
+    chain: &[Certificate],
+    friendly_name: &str,
+    password: &str,
+) -> Result<Vec<u8>, Pkcs12Error> {
+    if password.chars().count() < MIN_GENERATED_PASSWORD_CHARS {
+        return Err(Pkcs12Error::PasswordTooShort);
+    }
+    export_with_iterations(
+        key,
+        certificate,
+        chain,
+        friendly_name,
+        password,
+        GENERATED_PASSWORD_ITERATIONS,
     )
 }
 
