@@ -1408,3 +1408,143 @@ async fn an_api_key_logs_its_own_identity_in() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_ci_identity_submits_over_https_and_gets_a_signature_openssl_verifies() {
+    use sha2::Digest;
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f
+        .client
+        .post(
+            "/cas",
+            &admin,
+            json!({"name": "codesign", "key_algorithm": "ec-p256",
+                   "subject": "CN=HTTPS Signing CA", "validity_days": 365}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let cert = f
+        .client
+        .post(
+            "/certificates",
+            &admin,
+            json!({"issuer": "codesign", "profile": "code-signing", "subject": "CN=Release",
+                   "validity_days": 90, "key_algorithm": "ec-p256"}),
+        )
+        .await;
+    assert_eq!(cert.status, 201, "{cert:?}");
+    let serial = cert.body["serial"].as_str().unwrap().to_owned();
+    let r = f
+        .client
+        .post(
+            "/roles",
+            &admin,
+            json!({"name": "builder", "type": "application", "logins_required": 1,
+                   "permissions": ["signing:request"], "interfaces": ["host-api", "https"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/identities",
+            &admin,
+            json!({"name": "ci", "kind": "application", "roles": ["builder"],
+                   "password": "ci-password-12345"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = f
+        .client
+        .post(
+            "/policies",
+            &admin,
+            json!({"alias": "release", "certificate": serial, "approvals_required": 0,
+                   "hashes": ["sha256"], "formats": ["hash"],
+                   "request_lifetime_secs": 3600, "roles": ["builder"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+
+    let login = f.client.login(None, "ci", "ci-password-12345").await;
+    assert_eq!(login.status, 200, "{login:?}");
+    let ci = login.body["session"].as_str().unwrap().to_owned();
+    let content = b"release artifact over HTTPS\n";
+    let digest = hex::encode(sha2::Sha256::digest(content));
+    let submit = |format: &str, hash: &str, digest: &str| {
+        json!({"policy": "release", "format": format, "hash": hash, "digest": digest,
+               "metadata": {"file_name": "app.bin", "build_url": "https://ci.example/7"}})
+    };
+    let r = f
+        .client
+        .post("/requests", &ci, submit("hash", "sha256", &digest))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["state"], "signed", "{r:?}");
+    assert_eq!(r.body["metadata"]["file_name"], "app.bin", "{r:?}");
+    let signature = hex::decode(r.body["result"].as_str().unwrap()).unwrap();
+
+    // openssl checks the signature with the certificate's public key.
+    let dir = tempfile::tempdir().unwrap();
+    let (file, sig, pem) = (
+        dir.path().join("app.bin"),
+        dir.path().join("app.sig"),
+        dir.path().join("cert.pem"),
+    );
+    std::fs::write(&file, content).unwrap();
+    std::fs::write(&sig, &signature).unwrap();
+    std::fs::write(&pem, cert.body["pem"].as_str().unwrap()).unwrap();
+    let pubkey = common::run_ok(
+        "openssl",
+        &["x509", "-in", pem.to_str().unwrap(), "-pubkey", "-noout"],
+    );
+    let pub_path = dir.path().join("pub.pem");
+    std::fs::write(&pub_path, pubkey).unwrap();
+    let out = common::run_ok(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            pub_path.to_str().unwrap(),
+            "-signature",
+            sig.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("Verified OK"), "{out}");
+
+    // The same refusals as on the Host API, with their codes.
+    let r = f
+        .client
+        .post("/requests", &ci, submit("jar", "sha256", &digest))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "FORMAT_NOT_ALLOWED"), "{r:?}");
+    let r = f
+        .client
+        .post("/requests", &ci, submit("hash", "sha256", &digest[..62]))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "DIGEST_LENGTH"), "{r:?}");
+    let r = f
+        .client
+        .post("/requests", &ci, submit("hash", "sha256", "zz"))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f
+        .client
+        .post("/requests", &admin, submit("hash", "sha256", &digest))
+        .await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    let r = f
+        .client
+        .put("/commands/RAUO", &admin, json!({"enabled": false}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f
+        .client
+        .post("/requests", &ci, submit("hash", "sha256", &digest))
+        .await;
+    assert_eq!((r.status, r.code()), (403, "COMMAND_DISABLED"), "{r:?}");
+    f.server.shutdown().await;
+}

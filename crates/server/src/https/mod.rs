@@ -8,7 +8,7 @@
 //! | [`login`] | `health`, `login` (dual control by logging in again with the token), `logout` |
 //! | [`admin`] | identities, roles, commands, settings, groups, policies, audit |
 //! | [`pki`] | CAs, certificates, revocation, CRLs, PKCS#12 export, listener certificates |
-//! | [`requests`] | signing requests: list, show, approve, deny |
+//! | [`requests`] | signing requests: submit, list, show, approve, deny |
 //!
 //! Routes and bodies are documented in `docs/https-api.md`.
 
@@ -117,7 +117,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/certificates/{serial}/export", post(pki::export))
         .route("/listeners/{listener}/csr", post(pki::listener_csr))
         .route("/listeners/{listener}/chain", put(pki::load_chain))
-        .route("/requests", get(requests::list))
+        .route("/requests", get(requests::list).post(requests::submit))
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/approve", post(requests::approve))
         .route("/requests/{id}/deny", post(requests::deny))

@@ -1,17 +1,25 @@
-//! Signing-request routes: list, show, approve, deny. The checks (who may read, who may
-//! approve, quorum, expiry, signing once approved) are [`crate::service::requests`]'s; this
-//! module shows an approver everything needed to judge a request.
+//! Signing-request routes: submit, list, show, approve, deny. The checks (who may submit under
+//! which policy, who may read, who may approve, quorum, expiry, signing once approved) are
+//! [`crate::service::requests`]'s, shared with the Host API; this module shows an approver
+//! everything needed to judge a request, and a requester the signature once it is made.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sigil_domain::{RequestFilter, RequestId, RequestMetadata, RequestState, SigningRequest};
+use sigil_domain::{
+    CommandCode, HashAlgorithm, Permission, RequestFilter, RequestId, RequestMetadata,
+    RequestState, SigningFormat, SigningRequest, Upload,
+};
+use sigil_proto::ErrorCode;
 use time::OffsetDateTime;
 
 use super::Https;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::rfc3339;
+use crate::service::ServiceError;
+use crate::service::admin::require;
 use crate::service::requests as svc;
 
 /// One approval.
@@ -47,6 +55,9 @@ pub(crate) struct RequestView {
     /// When it reached its current state (not for pending requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     state_at: Option<String>,
+    /// The signature (raw) or signature block (PKCS#7 DER), hex, once signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<String>,
 }
 
 impl RequestView {
@@ -87,6 +98,10 @@ impl RequestView {
             denied_by,
             reason,
             state_at: state_at.map(rfc3339),
+            result: match request.state() {
+                RequestState::Signed { result, .. } => Some(hex::encode(result)),
+                _ => None,
+            },
         }
     }
 }
@@ -95,6 +110,81 @@ fn request_id(text: &str) -> Result<RequestId, ApiError> {
     text.parse::<uuid::Uuid>()
         .map(RequestId)
         .map_err(|_| ApiError::invalid(format!("{text:?} is not a request id (a UUID)")))
+}
+
+/// `POST /requests` body: what the Host API's `RAUO`/`RAUZ`/`RAUJ` carry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubmitBody {
+    policy: String,
+    format: String,
+    hash: String,
+    /// Hex: the file's digest (`hash`), the Authenticode image digest, or the `.SF` digest.
+    digest: String,
+    #[serde(default)]
+    metadata: RequestMetadata,
+}
+
+/// Longest digest accepted, in hex characters (SHA-512).
+const MAX_DIGEST_HEX: usize = 2 * 64;
+
+/// `POST /requests` (`signing:request`): a signing request under a policy, as on the Host API
+/// (the same service call, the same enabled-command switch of the format's upload command).
+/// `201` with the request; a policy needing no approval answers it signed, with `result`.
+pub(crate) async fn submit(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(body): Body<SubmitBody>,
+) -> ApiResult<(StatusCode, Json<RequestView>)> {
+    require(
+        &h.app,
+        &caller.actor(),
+        Permission::SigningRequest,
+        "request.create",
+    )
+    .await?;
+    let format: SigningFormat = parse(&body.format)?;
+    let hash: HashAlgorithm = parse(&body.hash)?;
+    if body.digest.len() > MAX_DIGEST_HEX {
+        return Err(ApiError::invalid(format!(
+            "digest is {} hex characters: at most {MAX_DIGEST_HEX} (a SHA-512 digest)",
+            body.digest.len()
+        )));
+    }
+    let digest = hex::decode(&body.digest)
+        .map_err(|e| ApiError::invalid(format!("digest is not hex: {e}")))?;
+    let command = match format {
+        SigningFormat::Hash => "RAUO",
+        SigningFormat::Authenticode => "RAUZ",
+        SigningFormat::Jar => "RAUJ",
+    };
+    let enabled = h
+        .app
+        .store
+        .enabled_commands()
+        .await
+        .map_err(ServiceError::from)?;
+    if !CommandCode::new(command).is_ok_and(|code| enabled.contains(&code)) {
+        return Err(ServiceError::refused(
+            ErrorCode::CommandDisabled,
+            format!(
+                "{} signing ({command}) is disabled on this server: ask an administrator to enable it",
+                format.as_str()
+            ),
+        )
+        .into());
+    }
+    let upload = Upload {
+        format,
+        hash,
+        digest,
+        metadata: body.metadata,
+    };
+    let request = svc::upload(&h.app, &caller.session, &body.policy, upload).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RequestView::new(&request, h.app.now())),
+    ))
 }
 
 /// `GET /requests` query.
