@@ -999,6 +999,33 @@ async fn key_export_is_refused_while_the_setting_is_off_and_opens_with_openssl_w
         .output()
         .unwrap();
     assert!(!out.status.success(), "a wrong password must not open it");
+
+    // Both attempts are in the audit log: the refused one as a failure with its reason.
+    let r = f.client.get("/audit?limit=1000", &admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let exports: Vec<(String, String)> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "certificate.export-key" && e["object"] == serial.as_str())
+        .map(|e| {
+            (
+                e["outcome"].as_str().unwrap().to_owned(),
+                e["details"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(exports.len(), 2, "{exports:?}");
+    assert_eq!(exports[0].0, "failure");
+    assert!(
+        exports[0].1.contains("allow_export_with_password"),
+        "{exports:?}"
+    );
+    assert_eq!(exports[1].0, "success");
     f.server.shutdown().await;
 }
 

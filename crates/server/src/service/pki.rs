@@ -713,6 +713,26 @@ impl<'a> Pki<'a> {
         serial: &SerialNumber,
         password: &str,
     ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let result = self.export_pkcs12_unaudited(serial, password).await;
+        if let Err(error) = &result {
+            // An attempt to take a private key out is what auditors look for first: a refused
+            // one is recorded as well as a successful one.
+            let event = AuditDraft::new(self.now, "certificate.export-key", Outcome::Failure)
+                .identity(self.actor)
+                .object(serial.as_str())
+                .detail("format", "pkcs12")
+                .detail("reason", &error.to_string());
+            self.store.commit(vec![], event).await?;
+        }
+        result
+    }
+
+    /// [`Self::export_pkcs12`] without the audit event of a failure.
+    async fn export_pkcs12_unaudited(
+        &self,
+        serial: &SerialNumber,
+        password: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
         let settings = self.store.settings().await?;
         if !settings.allow_export_with_password {
             return Err(ServiceError::Refused {
