@@ -27,6 +27,7 @@ need sqlite3 sqlite3
 need zip zip
 need unzip unzip
 need c++ g++   # libfuzzer-sys, for the fuzz targets' check
+need node nodejs   # syntax check of the web console's script
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
 pg_bin=""
 for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")" /usr/lib/postgresql/*/bin; do

@@ -64,6 +64,17 @@ impl Client {
     }
 
     async fn raw(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
+        parse_reply(&self.raw_bytes(method, path, token, body).await)
+    }
+
+    /// The whole answer (head and body) as received.
+    async fn raw_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> Vec<u8> {
         let tcp = TcpStream::connect(self.addr).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
         let mut tls = self.tls.connect(name, tcp).await.unwrap();
@@ -81,7 +92,7 @@ impl Client {
         let mut out = Vec::new();
         // The server may close without close_notify after the reply; what was read counts.
         let _ = tls.read_to_end(&mut out).await;
-        parse_reply(&out)
+        out
     }
 
     async fn call(
@@ -1573,5 +1584,71 @@ async fn a_ci_identity_submits_over_https_and_gets_a_signature_openssl_verifies(
         .post("/requests", &ci, submit("hash", "sha256", &digest))
         .await;
     assert_eq!((r.status, r.code()), (403, "COMMAND_DISABLED"), "{r:?}");
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_console_is_served_at_the_root_with_a_strict_content_security_policy() {
+    let f = Fixture::new().await;
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    let page = text(f.client.raw_bytes("GET", "/", None, b"").await);
+    let (head, body) = page.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{head}"
+    );
+    assert!(head.contains("x-frame-options: deny") && head.contains("cache-control: no-store"));
+    assert!(
+        body.contains(r#"<script src="/console/console.js" defer></script>"#),
+        "{body}"
+    );
+    assert!(
+        !body.contains("<script>"),
+        "no inline script: the CSP forbids it"
+    );
+
+    let script = text(
+        f.client
+            .raw_bytes("GET", "/console/console.js", None, b"")
+            .await,
+    );
+    let (head, body) = script.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/javascript"),
+        "{head}"
+    );
+    // The script only writes server values as text, and only calls the API.
+    assert!(
+        !body.contains("innerHTML") && !body.contains("eval("),
+        "{body}"
+    );
+    assert!(body.contains(r#"const api = "/api/v1";"#));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("console.js");
+    std::fs::write(&file, body).unwrap();
+    let check = std::process::Command::new("node")
+        .arg("--check")
+        .arg(&file)
+        .output()
+        .expect("node is needed to check the console script (scripts/test.sh installs nodejs)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let css = text(
+        f.client
+            .raw_bytes("GET", "/console/console.css", None, b"")
+            .await,
+    );
+    assert!(
+        css.to_ascii_lowercase().contains("content-type: text/css"),
+        "{css}"
+    );
     f.server.shutdown().await;
 }

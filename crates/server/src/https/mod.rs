@@ -9,10 +9,12 @@
 //! | [`admin`] | identities, roles, commands, settings, groups, policies, audit |
 //! | [`pki`] | CAs, certificates, revocation, CRLs, PKCS#12 export, listener certificates |
 //! | [`requests`] | signing requests: submit, list, show, approve, deny |
+//! | [`console`] | the web console for approvers at `/` (static page calling the API) |
 //!
 //! Routes and bodies are documented in `docs/https-api.md`.
 
 mod admin;
+mod console;
 mod error;
 mod extract;
 mod login;
@@ -125,6 +127,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(https);
     Router::new()
+        .route("/", get(console::index))
+        .route("/console/console.js", get(console::script))
+        .route("/console/console.css", get(console::style))
         .nest("/api/v1", api)
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
