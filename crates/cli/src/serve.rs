@@ -292,6 +292,16 @@ fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &
         report.approver_profile.display()
     );
     out!();
+    out!(
+        "or in the web console, https://localhost:{}/ (trust {}), as approver",
+        report.https.port(),
+        report.root_ca.display()
+    );
+    out!(
+        "with the password in {}.",
+        report.approver_password_file.display()
+    );
+    out!();
     out!("Administration (two administrators log in on one session):");
     out!(
         "  sigil identity list --profile {}",
