@@ -5,91 +5,112 @@
 //! carry, the `CheckSum` field itself counting as zero and an odd last byte as
 //! a word of its own, fold to 16 bits, then add the file length.
 //!
-//! Streaming: bytes arrive in chunks of any size at increasing offsets.
-//! Summing into a `u64` and folding once at the end gives the same result as
-//! folding after every word (both are the sum modulo `0xffff` with `0xffff`
-//! standing for a non-zero multiple), and is much faster.
+//! The sum is additive, which is what lets the client compute the checksum of
+//! the signed file in the same pass as the image digest, before the signature
+//! exists: a byte `b` at file offset `o` adds `b` (even `o`) or `b << 8` (odd
+//! `o`), wherever and in whatever order it is added. Summing into a `u64` and
+//! folding once at the end gives the same result as folding after every word
+//! (both are the sum modulo `0xffff`, with `0xffff` standing for a non-zero
+//! multiple). For speed, aligned runs are added as 32-bit words: `hi << 16 | lo`
+//! is congruent to `hi + lo` modulo `0xffff`, so the folded result is the same.
+
+use std::ops::Range;
 
 use crate::pe::{CHECKSUM_LEN, to_usize};
 
-/// Incremental PE checksum over a file written or read front to back.
+/// Incremental PE checksum over a file read front to back, with ranges counted as zero.
 #[derive(Clone, Debug)]
 pub(crate) struct PeChecksum {
-    /// File offset of the `CheckSum` field, which counts as zero.
-    field_offset: u64,
+    /// File ranges that count as zero (the `CheckSum` field; optionally the Certificate Table entry).
+    zeroed: [Range<u64>; 2],
     /// Bytes seen so far (= the offset of the next byte).
     len: u64,
-    /// Sum of complete words, not yet folded.
+    /// Sum of the words, not yet folded.
     sum: u64,
-    /// The low byte of a word split across two chunks.
-    pending: Option<u8>,
 }
 
 impl PeChecksum {
     /// A checksum for a file whose `CheckSum` field is at `field_offset`.
     pub(crate) fn new(field_offset: u64) -> Self {
+        Self::with_zeroed(field_offset..field_offset + CHECKSUM_LEN, 0..0)
+    }
+
+    /// A checksum that counts the bytes of `first` and `second` as zero.
+    pub(crate) fn with_zeroed(first: Range<u64>, second: Range<u64>) -> Self {
         PeChecksum {
-            field_offset,
+            zeroed: [first, second],
             len: 0,
             sum: 0,
-            pending: None,
         }
     }
 
     /// Adds the next bytes of the file.
     pub(crate) fn update(&mut self, data: &[u8]) {
-        let chunk_start = self.len;
-        let chunk_end = chunk_start + data.len() as u64;
-        let field_end = self.field_offset + CHECKSUM_LEN;
-        if self.field_offset >= chunk_end || field_end <= chunk_start {
-            self.add_bytes(data);
-            return;
+        let start = self.len;
+        self.sum += word_sum(start, data);
+        let end = start + data.len() as u64;
+        // Take the zeroed fields back out (they were added above, so this is exact).
+        for range in &self.zeroed {
+            let (from, to) = (range.start.max(start), range.end.min(end));
+            if from < to
+                && let Some(field) = data.get(to_usize(from - start)..to_usize(to - start))
+            {
+                self.sum -= word_sum(from, field);
+            }
         }
-        // The chunk holds (part of) the CheckSum field, which counts as zero.
-        let zero_from = to_usize(self.field_offset.saturating_sub(chunk_start));
-        let zero_to = to_usize(field_end.min(chunk_end) - chunk_start);
-        let (before, rest) = data.split_at(zero_from);
-        let (field, after) = rest.split_at(zero_to - zero_from);
-        self.add_bytes(before);
-        for _ in field {
-            self.add_bytes(&[0]);
-        }
-        self.add_bytes(after);
+        self.len = end;
     }
 
-    /// Adds bytes, whatever the parity of the current offset.
-    fn add_bytes(&mut self, mut data: &[u8]) {
-        if let Some(low) = self.pending {
-            let Some((high, rest)) = data.split_first() else {
-                return;
-            };
-            self.sum += u64::from(u16::from_le_bytes([low, *high]));
-            self.pending = None;
-            self.len += 1;
-            data = rest;
-        }
-        let (words, remainder) = data.as_chunks::<2>();
-        // 2^48 words of 0xffff would be needed to overflow: files are < 2^32 bytes.
-        self.sum += words
-            .iter()
-            .map(|w| u64::from(u16::from_le_bytes(*w)))
-            .sum::<u64>();
-        self.len += 2 * words.len() as u64;
-        if let [last] = remainder {
-            self.pending = Some(*last);
-            self.len += 1;
-        }
+    /// Adds bytes at any file offset (outside what [`update`](Self::update) covers): they
+    /// count in the sum but not in the length.
+    pub(crate) fn add_at(&mut self, offset: u64, data: &[u8]) {
+        self.sum += word_sum(offset, data);
     }
 
     /// The checksum of the bytes seen so far, as the file's `CheckSum` should hold it.
     pub(crate) fn finish(&self) -> u32 {
-        let mut sum = self.sum + self.pending.map_or(0, u64::from);
+        self.finish_with_len(self.len)
+    }
+
+    /// The checksum for a file of `file_len` bytes whose words are the ones added.
+    pub(crate) fn finish_with_len(&self, file_len: u64) -> u32 {
+        let mut sum = self.sum;
         while sum > 0xffff {
             sum = (sum & 0xffff) + (sum >> 16);
         }
         // PE files are < 4 GiB; the sum of a 16-bit value and the length wraps like the reference.
-        (sum as u32).wrapping_add(self.len as u32)
+        (sum as u32).wrapping_add(file_len as u32)
     }
+}
+
+/// The (unfolded) sum of `data` as little-endian 16-bit words, `data` starting at file
+/// offset `offset`; an odd trailing byte counts as the low byte of a word.
+fn word_sum(offset: u64, data: &[u8]) -> u64 {
+    let mut sum = 0u64;
+    let mut data = data;
+    if offset % 2 == 1 {
+        let Some((high, rest)) = data.split_first() else {
+            return 0;
+        };
+        sum += u64::from(*high) << 8;
+        data = rest;
+    }
+    // 4-byte words: congruent to the sum of their two 16-bit halves modulo 0xffff.
+    // Files are < 2^32 bytes, so fewer than 2^30 words of < 2^32 each: no overflow.
+    let (quads, rest) = data.as_chunks::<4>();
+    sum += quads
+        .iter()
+        .map(|q| u64::from(u32::from_le_bytes(*q)))
+        .sum::<u64>();
+    let (pairs, last) = rest.as_chunks::<2>();
+    sum += pairs
+        .iter()
+        .map(|w| u64::from(u16::from_le_bytes(*w)))
+        .sum::<u64>();
+    if let [low] = last {
+        sum += u64::from(*low);
+    }
+    sum
 }
 
 #[cfg(test)]
@@ -132,6 +153,36 @@ mod tests {
                 start = cut;
             }
             proptest::prop_assert_eq!(checksum.finish(), reference(&data, field));
+        }
+    }
+
+    proptest::proptest! {
+        /// What the embedding does: the image with two fields zeroed, plus the fields' new
+        /// values and the appended table added afterwards, equals the checksum of the
+        /// finished file.
+        #[test]
+        fn added_parts_match_the_whole_file(
+            image in proptest::collection::vec(proptest::num::u8::ANY, 80..400),
+            field in 0u64..28,
+            dir in 0u64..30,
+            new_dir in proptest::array::uniform8(proptest::num::u8::ANY),
+            padding in 0usize..8,
+            table in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let (field, dir) = (field, 32 + dir);
+            let mut base = PeChecksum::with_zeroed(field..field + 4, dir..dir + 8);
+            base.update(&image);
+            let table_at = (image.len() + padding) as u64;
+            base.add_at(dir, &new_dir);
+            base.add_at(table_at, &table);
+
+            let mut whole = image.clone();
+            whole[dir as usize..dir as usize + 8].copy_from_slice(&new_dir);
+            whole.extend(std::iter::repeat_n(0, padding));
+            whole.extend_from_slice(&table);
+            let mut all = PeChecksum::new(field);
+            all.update(&whole);
+            proptest::prop_assert_eq!(base.finish_with_len(whole.len() as u64), all.finish());
         }
     }
 

@@ -1,26 +1,25 @@
 //! Embedding a PKCS#7 signature into a PE file (client side).
 //!
-//! One streaming pass from the original file to a temporary file in the
-//! output's directory: the `CheckSum` field and the Certificate Table entry
-//! are patched on the way, the image is padded with zeros to an 8-byte
-//! boundary, the attribute certificate table is appended, the image digest
-//! and the PE checksum are computed from the bytes written, and the checksum
-//! is written last. The temporary file is synced and renamed over the output
-//! only when everything succeeded — in particular only when the signature's
-//! image digest equals the digest of the bytes written — so the original is
-//! untouched on any failure.
+//! The file was read once by [`prepare_image`](crate::prepare_image) (image digest and
+//! partial PE checksum) and copied next to the output by
+//! [`PreparedImage::stage`] (`copy_file_range`), possibly while the signature was being
+//! made. Embedding checks the signature (CMS, and its image digest against the prepared
+//! one) and that the file is still the one prepared, then patches the `CheckSum` field
+//! and the Certificate Table entry of the copy in place, appends the padding and the
+//! attribute certificate table, completes the checksum from the bytes it added, syncs,
+//! and renames the copy over the output. The original is untouched on any failure and
+//! the temporary file is removed.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use sigil_keys::{HashAlgorithm, Hasher};
+use sigil_keys::HashAlgorithm;
 
-use crate::checksum::PeChecksum;
-use crate::digest::{HashedRanges, STREAM_BUFFER_LEN};
 use crate::error::{AuthenticodeError, PeError, Result};
 use crate::nest::add_nested_signature;
-use crate::pe::{CertificateTable, MAX_IMAGE_LEN, PeLayout, to_usize};
+use crate::pe::{CertificateTable, MAX_IMAGE_LEN, to_usize};
+use crate::prepare::{PreparedImage, StagedImage, parent_dir, prepare_image, resolve_output};
 use crate::signature::{AuthenticodeSignature, first_der_element, hex};
 use crate::wincert::{MAX_CERT_TABLE_LEN, encode_table, parse_table};
 
@@ -69,7 +68,8 @@ pub struct EmbedReport {
 ///
 /// Refuses a signature whose image digest differs from the file's, or whose
 /// `messageDigest` or signer signature does not verify; on any error the
-/// output is left as it was and no temporary file remains.
+/// output is left as it was and no temporary file remains. This reads the file
+/// once; a client that hashed it already uses [`PreparedImage::embed`].
 pub fn embed_signature(
     input: &Path,
     output: &Path,
@@ -80,91 +80,142 @@ pub fn embed_signature(
     let algorithm = new_signature
         .image_algorithm
         .map_err(|oid| AuthenticodeError::UnsupportedDigestAlgorithm { oid })?;
+    let prepared = prepare_image(input, algorithm)?;
+    prepared.embed_checked(input, output, pkcs7_der, &new_signature, mode, None)
+}
 
-    let mut source =
-        File::open(input).map_err(AuthenticodeError::io("open the PE file to sign"))?;
-    let permissions = source
-        .metadata()
-        .map_err(AuthenticodeError::io("read the PE file's metadata"))?
-        .permissions();
-    let layout = PeLayout::parse(&mut source)?;
-
-    let (placement, pkcs7) = match (mode, layout.cert_table) {
-        (_, None) => (Placement::Primary, pkcs7_der.to_vec()),
-        (EmbedMode::Replace, Some(_)) => (Placement::Replaced, pkcs7_der.to_vec()),
-        (EmbedMode::Append, Some(table)) => {
-            let existing = read_primary_signature(&mut source, table)?;
-            (
-                Placement::Nested,
-                add_nested_signature(&existing, pkcs7_der)?,
-            )
-        }
-    };
-    let table = encode_table(&pkcs7)?;
-    let cert_table = CertificateTable {
-        offset: layout.padded_image_end(),
-        size: table.len() as u64,
-    };
-    let file_len = cert_table.offset + cert_table.size;
-    if file_len > MAX_IMAGE_LEN {
-        return Err(PeError::FileTooLarge {
-            len: file_len,
-            max: MAX_IMAGE_LEN,
-        }
-        .into());
+impl PreparedImage {
+    /// Embeds the Authenticode PKCS#7 `pkcs7_der` into `input` (the prepared file), writing
+    /// the signed file to `output` (which may be `input`) atomically, through `staged` when
+    /// the image was staged for this output.
+    ///
+    /// Refuses a signature that does not verify or whose image digest is not the prepared
+    /// one ([`AuthenticodeError::DigestMismatch`]), and a file that changed since it was
+    /// prepared ([`AuthenticodeError::FileChanged`]); on any error the output is left as it
+    /// was and no temporary file remains.
+    pub fn embed(
+        &self,
+        input: &Path,
+        output: &Path,
+        pkcs7_der: &[u8],
+        mode: EmbedMode,
+        staged: Option<StagedImage>,
+    ) -> Result<EmbedReport> {
+        let new_signature = checked_signature(pkcs7_der)?;
+        self.embed_checked(input, output, pkcs7_der, &new_signature, mode, staged)
     }
 
-    let target = resolve_output(output);
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".sigil-sign-")
-        .tempfile_in(&dir)
-        .map_err(AuthenticodeError::io(
-            "create a temporary file next to the output",
+    fn embed_checked(
+        &self,
+        input: &Path,
+        output: &Path,
+        pkcs7_der: &[u8],
+        new_signature: &AuthenticodeSignature,
+        mode: EmbedMode,
+        staged: Option<StagedImage>,
+    ) -> Result<EmbedReport> {
+        let algorithm = self.algorithm;
+        if new_signature.image_algorithm != Ok(algorithm)
+            || new_signature.image_digest != self.digest
+        {
+            return Err(AuthenticodeError::DigestMismatch {
+                algorithm,
+                signed: hex(&new_signature.image_digest),
+                actual: hex(&self.digest),
+            });
+        }
+        let mut source = self.reopen(input)?;
+        let permissions = source
+            .metadata()
+            .map_err(AuthenticodeError::io("read the PE file's metadata"))?
+            .permissions();
+        let layout = &self.layout;
+
+        let (placement, pkcs7) = match (mode, layout.cert_table) {
+            (_, None) => (Placement::Primary, pkcs7_der.to_vec()),
+            (EmbedMode::Replace, Some(_)) => (Placement::Replaced, pkcs7_der.to_vec()),
+            (EmbedMode::Append, Some(table)) => {
+                let existing = read_primary_signature(&mut source, table)?;
+                (
+                    Placement::Nested,
+                    add_nested_signature(&existing, pkcs7_der)?,
+                )
+            }
+        };
+        let table = encode_table(&pkcs7)?;
+        let cert_table = CertificateTable {
+            offset: layout.padded_image_end(),
+            size: table.len() as u64,
+        };
+        let file_len = cert_table.offset + cert_table.size;
+        if file_len > MAX_IMAGE_LEN {
+            return Err(PeError::FileTooLarge {
+                len: file_len,
+                max: MAX_IMAGE_LEN,
+            }
+            .into());
+        }
+
+        let target = resolve_output(output);
+        let staged = match staged {
+            Some(s) if s.target == target && s.image_end == layout.image_end() => s,
+            _ => self.stage_from(&source, output)?,
+        };
+        drop(source);
+
+        // Both fit in 32 bits: checked against MAX_IMAGE_LEN above.
+        let cert_dir = [
+            (cert_table.offset as u32).to_le_bytes(),
+            (cert_table.size as u32).to_le_bytes(),
+        ]
+        .concat();
+        let mut tail = vec![0; to_usize(layout.padding_len())];
+        tail.extend_from_slice(&table);
+        let mut checksum = self.base_checksum.clone();
+        checksum.add_at(layout.cert_dir_offset, &cert_dir);
+        checksum.add_at(layout.image_end(), &tail);
+        let checksum = checksum.finish_with_len(file_len);
+
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(staged.path())
+            .map_err(AuthenticodeError::io("open the copy of the PE file"))?;
+        let writes = [
+            (layout.checksum_offset, checksum.to_le_bytes().to_vec()),
+            (layout.cert_dir_offset, cert_dir),
+            (layout.image_end(), tail),
+        ];
+        for (offset, bytes) in writes {
+            file.seek(SeekFrom::Start(offset))
+                .and_then(|_| file.write_all(&bytes))
+                .map_err(AuthenticodeError::io("write the signed file"))?;
+        }
+        file.set_len(file_len)
+            .and_then(|()| file.sync_all())
+            .map_err(AuthenticodeError::io("write the signed file"))?;
+        drop(file);
+        fs::set_permissions(staged.path(), permissions).map_err(AuthenticodeError::io(
+            "copy the file permissions to the signed file",
         ))?;
+        let dir = parent_dir(&staged.target);
+        staged
+            .temp
+            .persist(&staged.target)
+            .map_err(|e| AuthenticodeError::Io {
+                op: "replace the output with the signed file",
+                source: e.error,
+            })?;
+        sync_dir(&dir)?;
 
-    let written = write_signed(
-        &mut source,
-        temp.as_file_mut(),
-        &layout,
-        cert_table,
-        &table,
-        algorithm,
-    )?;
-    drop(source);
-    if written.digest != new_signature.image_digest {
-        return Err(AuthenticodeError::DigestMismatch {
+        Ok(EmbedReport {
+            placement,
             algorithm,
-            signed: hex(&new_signature.image_digest),
-            actual: hex(&written.digest),
-        });
+            image_digest: self.digest.clone(),
+            cert_table,
+            checksum,
+            file_len,
+        })
     }
-
-    let file = temp.as_file_mut();
-    file.seek(SeekFrom::Start(layout.checksum_offset))
-        .and_then(|_| file.write_all(&written.checksum.to_le_bytes()))
-        .and_then(|()| file.sync_all())
-        .map_err(AuthenticodeError::io("write the signed file"))?;
-    fs::set_permissions(temp.path(), permissions).map_err(AuthenticodeError::io(
-        "copy the file permissions to the signed file",
-    ))?;
-    temp.persist(&target).map_err(|e| AuthenticodeError::Io {
-        op: "replace the output with the signed file",
-        source: e.error,
-    })?;
-    sync_dir(&dir)?;
-
-    Ok(EmbedReport {
-        placement,
-        algorithm,
-        image_digest: written.digest,
-        cert_table,
-        checksum: written.checksum,
-        file_len,
-    })
 }
 
 /// Decodes a signature to embed and checks it completely, except for the image digest.
@@ -211,83 +262,6 @@ pub(crate) fn read_cert_table<R: Read + Seek>(
             "read the attribute certificate table",
         ))?;
     Ok(bytes)
-}
-
-/// What the streaming copy produced.
-struct Written {
-    digest: Vec<u8>,
-    checksum: u32,
-}
-
-/// Copies the image with patched headers, pads it, appends the table; hashes and checksums on the way.
-fn write_signed(
-    source: &mut File,
-    out: &mut File,
-    layout: &PeLayout,
-    cert_table: CertificateTable,
-    table: &[u8],
-    algorithm: HashAlgorithm,
-) -> Result<Written> {
-    let ranges = HashedRanges::new(layout);
-    let mut hasher = Hasher::new(algorithm);
-    let mut checksum = PeChecksum::new(layout.checksum_offset);
-    // Both fit in 32 bits: checked against MAX_IMAGE_LEN by the caller.
-    let cert_dir = [
-        (cert_table.offset as u32).to_le_bytes(),
-        (cert_table.size as u32).to_le_bytes(),
-    ]
-    .concat();
-
-    source
-        .seek(SeekFrom::Start(0))
-        .map_err(AuthenticodeError::io("seek in the PE file"))?;
-    let mut buffer = vec![0; STREAM_BUFFER_LEN];
-    let mut pos = 0u64;
-    let image_end = layout.image_end();
-    while pos < image_end {
-        let want = to_usize(image_end - pos).min(buffer.len());
-        let chunk = buffer.get_mut(..want).unwrap_or_default();
-        source.read_exact(chunk).map_err(AuthenticodeError::io(
-            "read the PE file (did it change while being signed?)",
-        ))?;
-        patch(chunk, pos, layout.checksum_offset, &[0; 4]);
-        patch(chunk, pos, layout.cert_dir_offset, &cert_dir);
-        ranges.for_each_part(pos, chunk, |part| hasher.update(part));
-        checksum.update(chunk);
-        out.write_all(chunk)
-            .map_err(AuthenticodeError::io("write the signed file"))?;
-        pos += want as u64;
-    }
-    let padding = vec![0; to_usize(layout.padding_len())];
-    hasher.update(&padding);
-    for bytes in [padding.as_slice(), table] {
-        checksum.update(bytes);
-        out.write_all(bytes)
-            .map_err(AuthenticodeError::io("write the signed file"))?;
-    }
-    Ok(Written {
-        digest: hasher.finalize(),
-        checksum: checksum.finish(),
-    })
-}
-
-/// Overwrites the part of `field` (at file offset `field_offset`) that falls in `chunk` (at `pos`).
-fn patch(chunk: &mut [u8], pos: u64, field_offset: u64, field: &[u8]) {
-    for (i, byte) in field.iter().enumerate() {
-        let offset = field_offset + i as u64;
-        if let Some(slot) = offset
-            .checked_sub(pos)
-            .and_then(|at| usize::try_from(at).ok())
-            .and_then(|at| chunk.get_mut(at))
-        {
-            *slot = *byte;
-        }
-    }
-}
-
-/// The file to replace: the target of `output` when it is a symbolic link.
-fn resolve_output(output: &Path) -> PathBuf {
-    fs::canonicalize(output).unwrap_or_else(|_| output.to_path_buf())
 }
 
 /// Makes the rename durable (Unix: fsync the directory).

@@ -242,6 +242,12 @@ pub enum AuthenticodeError {
         /// The digest of the file (hex).
         actual: String,
     },
+    /// The file changed (length, modification or change time, or it was replaced) since it
+    /// was hashed, or while it was copied.
+    #[error(
+        "the file changed since it was hashed (its size, modification time or inode differ): nothing was written; sign it again once nothing else writes to it"
+    )]
+    FileChanged,
     /// Building or verifying the CMS SignedData failed.
     #[error(transparent)]
     Cms(#[from] sigil_pki::cms::CmsError),

@@ -10,7 +10,10 @@
 //!    SignedData with `sigil_pki::cms` ([`sign_image_digest`]);
 //! 3. the **client** embeds the returned PKCS#7 into the file
 //!    ([`embed_signature`]), replacing an existing signature or nesting the new
-//!    one beside it ([`EmbedMode`]);
+//!    one beside it ([`EmbedMode`]). A client that signs a large file reads it
+//!    once with [`prepare_image`] (digest and partial PE checksum), may copy it
+//!    next to the output while the server works ([`PreparedImage::stage`]), and
+//!    embeds with [`PreparedImage::embed`] without reading the image again;
 //! 4. anyone can check the result locally ([`verify_file`]).
 //!
 //! PE headers are parsed with bounds checks on every offset ([`PeLayout`]);
@@ -47,6 +50,7 @@ mod embed;
 mod error;
 mod nest;
 mod pe;
+mod prepare;
 mod sign;
 mod signature;
 mod verify;
@@ -63,6 +67,7 @@ pub use digest::{ImageDigest, image_digest, image_digest_file};
 pub use embed::{EmbedMode, EmbedReport, Placement, embed_signature};
 pub use error::{AuthenticodeError, PeError, Result};
 pub use pe::{CertificateTable, MAX_IMAGE_LEN, MAX_SECTIONS, PeKind, PeLayout, Section};
+pub use prepare::{FileIdentity, PreparedImage, StagedImage, prepare_image};
 pub use sign::sign_image_digest;
 pub use signature::{Check, MAX_NESTING_DEPTH, MAX_SIGNATURES};
 pub use verify::{SignatureReport, VerificationReport, verify, verify_file};
