@@ -16,6 +16,7 @@
 //! | [`pem`] | PEM/DER reading (bounded) and writing of certificates and chains |
 //! | [`pkcs12`] | PKCS#12 export and import |
 //! | [`cms`], [`signer`] | CMS `SignedData`; the `SigningKey` → RustCrypto signer bridge |
+//! | [`tsp`] | RFC 3161 time-stamp requests, tokens and responses |
 //!
 //! The Host API listener's certificate, end to end:
 //!
@@ -76,6 +77,7 @@ pub mod san;
 pub mod serial;
 mod sigalg;
 pub mod signer;
+pub mod tsp;
 pub mod validity;
 
 pub use ca::{CaCertificate, IssueRequest, NewCa, build_chain, issue};
