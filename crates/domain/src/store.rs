@@ -4,7 +4,8 @@
 //! Writes go through one call, [`Store::commit`]: a list of [`Change`]s and the audit event
 //! that describes them, applied **in one transaction**. The store computes the event's chain
 //! hash inside that transaction from the current head, so the audit log order is the commit
-//! order, and if the audit write fails nothing changes. Reads are plain methods.
+//! order, and if the audit write fails nothing changes. [`Store::commit_events`] does the same
+//! with several events (one transaction, events chained in order). Reads are plain methods.
 //!
 //! The trait returns boxed futures rather than using `async fn` so that it is object-safe: the
 //! server holds an `Arc<dyn Store>` chosen at run time from the configuration (SQLite or
@@ -191,6 +192,17 @@ pub trait Store: Send + Sync {
         changes: Vec<Change>,
         audit: AuditDraft,
     ) -> BoxFuture<'_, StoreResult<AuditEvent>>;
+
+    /// Like [`commit`](Self::commit), with several audit events: applies `changes` and appends
+    /// every event of `audits`, chained in that order right after each other, all in one
+    /// transaction (one fsync). For a step that is two transitions at once, e.g. a request
+    /// created and signed together, each with its own event. Returns the stored events in
+    /// order. `audits` must not be empty ([`StoreError::Config`] otherwise, nothing written).
+    fn commit_events(
+        &self,
+        changes: Vec<Change>,
+        audits: Vec<AuditDraft>,
+    ) -> BoxFuture<'_, StoreResult<Vec<AuditEvent>>>;
 
     /// An identity by name.
     fn get_identity<'a>(

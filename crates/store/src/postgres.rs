@@ -79,8 +79,8 @@ impl PgStore {
     async fn commit_changes(
         &self,
         changes: Vec<Change>,
-        audit: AuditDraft,
-    ) -> StoreResult<AuditEvent> {
+        audits: Vec<AuditDraft>,
+    ) -> StoreResult<Vec<AuditEvent>> {
         let mut tx = self
             .pool
             .begin()
@@ -89,9 +89,11 @@ impl PgStore {
         let head = queries::read_head(&mut tx).await?;
         // On error the transaction is dropped, which rolls it back: nothing, not even the
         // audit event, is written.
-        let event = queries::apply_and_audit(&mut tx, &changes, audit, &head).await?;
-        queries::write_head(&mut tx, &event.head()).await?;
+        let events = queries::apply_and_audit(&mut tx, &changes, audits, &head).await?;
+        if let Some(last) = events.last() {
+            queries::write_head(&mut tx, &last.head()).await?;
+        }
         tx.commit().await.map_err(db("committing"))?;
-        Ok(event)
+        Ok(events)
     }
 }

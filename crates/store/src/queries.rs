@@ -49,20 +49,39 @@ where
 // ---------------------------------------------------------------------------------------------
 // Writes
 
-/// Applies changes, then chains and inserts the audit event after `head`. The caller owns the
-/// transaction and writes the new head.
+/// Applies changes, then chains and inserts the audit events after `head`, in order. The
+/// caller owns the transaction and writes the new head (the last event's).
 pub(crate) async fn apply_and_audit(
     conn: &mut Conn,
     changes: &[Change],
-    audit: AuditDraft,
+    audits: Vec<AuditDraft>,
     head: &ChainHead,
-) -> StoreResult<AuditEvent> {
+) -> StoreResult<Vec<AuditEvent>> {
+    if audits.is_empty() {
+        return Err(StoreError::Config {
+            what: "a commit needs at least one audit event".to_owned(),
+        });
+    }
     for change in changes {
         apply(conn, change).await?;
     }
-    let event = audit.seal(head);
-    insert_event(conn, &event).await?;
-    Ok(event)
+    let mut head = *head;
+    let mut events = Vec::with_capacity(audits.len());
+    for audit in audits {
+        let event = audit.seal(&head);
+        insert_event(conn, &event).await?;
+        head = event.head();
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// The one event of a single-event commit.
+pub(crate) fn single(events: StoreResult<Vec<AuditEvent>>) -> StoreResult<AuditEvent> {
+    events?.pop().ok_or_else(|| StoreError::Database {
+        operation: "committing",
+        detail: "the commit returned no audit event".to_owned(),
+    })
 }
 
 pub(crate) async fn read_head(conn: &mut Conn) -> StoreResult<ChainHead> {
@@ -877,7 +896,15 @@ impl Store for Backend {
         changes: Vec<Change>,
         audit: AuditDraft,
     ) -> BoxFuture<'_, StoreResult<AuditEvent>> {
-        Box::pin(self.commit_changes(changes, audit))
+        Box::pin(async move { single(self.commit_changes(changes, vec![audit]).await) })
+    }
+
+    fn commit_events(
+        &self,
+        changes: Vec<Change>,
+        audits: Vec<AuditDraft>,
+    ) -> BoxFuture<'_, StoreResult<Vec<AuditEvent>>> {
+        Box::pin(self.commit_changes(changes, audits))
     }
 
     fn get_identity<'a>(

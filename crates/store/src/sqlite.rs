@@ -63,8 +63,8 @@ impl Default for SqliteOptions {
 
 struct Job {
     changes: Vec<Change>,
-    audit: AuditDraft,
-    reply: oneshot::Sender<StoreResult<AuditEvent>>,
+    audits: Vec<AuditDraft>,
+    reply: oneshot::Sender<StoreResult<Vec<AuditEvent>>>,
 }
 
 /// SQLite store. Writes are queued to one writer task that group-commits them: it takes every
@@ -134,8 +134,8 @@ impl SqliteStore {
     async fn commit_changes(
         &self,
         changes: Vec<Change>,
-        audit: AuditDraft,
-    ) -> StoreResult<AuditEvent> {
+        audits: Vec<AuditDraft>,
+    ) -> StoreResult<Vec<AuditEvent>> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Database {
             operation: "writing",
@@ -144,7 +144,7 @@ impl SqliteStore {
         self.jobs
             .send(Job {
                 changes,
-                audit,
+                audits,
                 reply,
             })
             .await
@@ -167,7 +167,7 @@ async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>, 
         let mut work = Vec::with_capacity(batch.len());
         for job in batch.drain(..) {
             replies.push(job.reply);
-            work.push((job.changes, job.audit));
+            work.push((job.changes, job.audits));
         }
         match write_batch(&mut conn, work).await {
             Ok(results) => {
@@ -193,8 +193,8 @@ async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>, 
 /// or an error for all of them if the transaction itself failed (nothing was committed then).
 async fn write_batch(
     conn: &mut SqliteConnection,
-    work: Vec<(Vec<Change>, AuditDraft)>,
-) -> StoreResult<Vec<StoreResult<AuditEvent>>> {
+    work: Vec<(Vec<Change>, Vec<AuditDraft>)>,
+) -> StoreResult<Vec<StoreResult<Vec<AuditEvent>>>> {
     let mut tx = conn
         .begin_with("BEGIN IMMEDIATE")
         .await
@@ -202,16 +202,18 @@ async fn write_batch(
     let start = queries::read_head(&mut tx).await?;
     let mut head = start;
     let mut results = Vec::with_capacity(work.len());
-    for (changes, audit) in work {
+    for (changes, audits) in work {
         let mut savepoint = tx.begin().await.map_err(db("creating a savepoint"))?;
-        match queries::apply_and_audit(&mut savepoint, &changes, audit, &head).await {
-            Ok(event) => {
+        match queries::apply_and_audit(&mut savepoint, &changes, audits, &head).await {
+            Ok(events) => {
                 savepoint
                     .commit()
                     .await
                     .map_err(db("releasing a savepoint"))?;
-                head = event.head();
-                results.push(Ok(event));
+                if let Some(last) = events.last() {
+                    head = last.head();
+                }
+                results.push(Ok(events));
             }
             Err(e) => {
                 savepoint

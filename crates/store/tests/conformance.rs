@@ -136,6 +136,7 @@ macro_rules! null_methods {
 impl Store for NullStore {
     null_methods! {
         commit(changes: Vec<Change>, audit: AuditDraft) -> AuditEvent;
+        commit_events(changes: Vec<Change>, audits: Vec<AuditDraft>) -> Vec<AuditEvent>;
         get_identity(name: &'a IdentityName) -> Option<Identity>;
         list_identities() -> Vec<Identity>;
         get_api_key(id: &'a ApiKeyId) -> Option<ApiKeyRecord>;
@@ -204,6 +205,7 @@ conformance!(
     concurrent_writers_all_acknowledged,
     failures_in_a_batch_fail_only_their_caller,
     two_nodes_share_one_chain,
+    create_and_sign_in_one_commit,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1206,6 +1208,55 @@ async fn failing_change_writes_no_event(h: Harness) {
     let after = ok(s, vec![Change::CreateRole(r)], "role.create").await;
     assert_eq!(after.seq, 2);
     assert_eq!(after.prev_hash, before.hash);
+    verify(s).await.unwrap();
+}
+
+/// `commit_events`: a request created and signed in one transaction, with both events chained
+/// in order; a failing change keeps neither event; no event at all is refused.
+async fn create_and_sign_in_one_commit(h: Harness) {
+    deployment(h.store.as_ref()).await;
+    let s = h.store.as_ref();
+    let before = s.audit_head().await.unwrap();
+    let created = new_request(7, "nightly", 0, "jenkins");
+    assert_eq!(created.status(), RequestStatus::Approved);
+    let mut signed = created.clone();
+    signed.mark_signed(vec![0x30, 0x01], now()).unwrap();
+    let events = s
+        .commit_events(
+            vec![
+                Change::CreateRequest(Box::new(created.clone())),
+                Change::UpdateRequest(Box::new(signed.clone())),
+            ],
+            vec![audit("request.create"), audit("request.sign")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].action, "request.create");
+    assert_eq!(events[1].action, "request.sign");
+    assert_eq!(events[0].seq, before.seq + 1);
+    assert_eq!(events[0].prev_hash, before.hash);
+    assert_eq!(events[1].seq, before.seq + 2);
+    assert_eq!(events[1].prev_hash, events[0].hash);
+    assert_eq!(s.audit_head().await.unwrap(), events[1].head());
+    let stored = s.get_request(created.id()).await.unwrap().unwrap();
+    assert_eq!(stored.status(), RequestStatus::Signed);
+    assert_eq!(stored.result(), Some(&[0x30, 0x01][..]));
+    assert_eq!(stored.revision(), 1);
+
+    // The same id again: the create fails, so neither event is written.
+    let result = s
+        .commit_events(
+            vec![Change::CreateRequest(Box::new(created.clone()))],
+            vec![audit("request.create"), audit("request.sign")],
+        )
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(s.audit_head().await.unwrap(), events[1].head());
+
+    let empty = s.commit_events(vec![], vec![]).await;
+    assert!(matches!(empty, Err(StoreError::Config { .. })), "{empty:?}");
+    assert_eq!(s.audit_head().await.unwrap(), events[1].head());
     verify(s).await.unwrap();
 }
 
