@@ -334,7 +334,6 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         json: args.json,
     };
 
-    // Digest every file first (no connection is held open meanwhile).
     if let Some(bar) = &report.bar {
         bar.set_message("digesting");
     }
@@ -354,15 +353,36 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
             }),
         }
     }
-    let (prepared, failed) = prepare_jobs(jobs, &options);
+
+    // Read the files (digests, and PE copies next to the outputs) on a blocking thread
+    // while the connection is set up: PKCS#12 decryption, TLS and the login cost about as
+    // much as hashing a few hundred MB, so overlapping them hides one behind the other.
+    let any_job = !jobs.is_empty();
+    let prepare = {
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || prepare_jobs(jobs, &options))
+    };
+    let connect = async {
+        if !any_job {
+            return anyhow::Ok(None);
+        }
+        let mut conn = Connection::connect(&profile, &ProcessSecrets).await?;
+        let remaining = conn.login_profile(&profile, &ProcessSecrets).await?;
+        Ok(Some((conn, remaining)))
+    };
+    let (prepared, connected) = tokio::join!(prepare, connect);
+    let (prepared, failed) = prepared
+        .map_err(|e| exit::fail(exit::OTHER, format!("digesting the files failed: {e}")))?;
+    tracing::debug!(files = prepared.len(), "files digested");
     for r in &failed {
         report.finished(r);
     }
     results.extend(failed);
 
-    if !prepared.is_empty() {
-        let mut conn = Connection::connect(&profile, &ProcessSecrets).await?;
-        let remaining = conn.login_profile(&profile, &ProcessSecrets).await?;
+    // A connection error matters only when there is something to sign.
+    if !prepared.is_empty()
+        && let Some((mut conn, remaining)) = connected?
+    {
         if remaining > 0 {
             return Err(exit::fail(
                 exit::REFUSED,

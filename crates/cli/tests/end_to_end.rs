@@ -638,6 +638,36 @@ async fn approvals_denials_timeouts_and_refusals_have_their_exit_codes() {
         text(&out)
     );
 
+    // A PE refused (unknown policy) or left waiting for an approval (--wait 0): the file is
+    // untouched and no copy of it (staged while connecting) is left next to it.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pe/tiny64.exe");
+    std::fs::copy(&fixture, dir.join("unsigned.exe")).unwrap();
+    let before = std::fs::read(dir.join("unsigned.exe")).unwrap();
+    for (policy, code) in [("no-such-policy", 3), ("release-approved", 6)] {
+        let out = sigil(
+            args(&[
+                "sign",
+                "--profile",
+                p(&world.jenkins),
+                "--policy",
+                policy,
+                "--wait",
+                "0",
+                "unsigned.exe",
+            ]),
+            &dir,
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+        assert_eq!(std::fs::read(dir.join("unsigned.exe")).unwrap(), before);
+        let leftovers: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".sigil"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}\n{}", text(&out));
+    }
+
     // Usage → 2: no such file; --output with several files.
     let out = sigil(
         args(&[

@@ -86,6 +86,7 @@ pub fn tls_config(profile: &Profile, secrets: &dyn SecretSource) -> Result<rustl
     let p12 = std::fs::read(p12_path)
         .map_err(|e| ClientError::file(p12_path, format!("cannot read the PKCS#12 file: {e}")))?;
     let password = profile.pkcs12_password(secrets)?;
+    let started = std::time::Instant::now();
     let contents = sigil_pki::pkcs12::import(&p12, &password).map_err(|e| {
         ClientError::file(
             p12_path,
@@ -97,6 +98,7 @@ pub fn tls_config(profile: &Profile, secrets: &dyn SecretSource) -> Result<rustl
         let der = cert.to_der().map_err(|e| ClientError::file(p12_path, e))?;
         chain.push(CertificateDer::from(der));
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "PKCS#12 file decrypted");
     let pkcs8 = contents.key.to_pkcs8_der();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec()));
     builder.with_client_auth_cert(chain, key).map_err(|e| {
@@ -105,6 +107,27 @@ pub fn tls_config(profile: &Profile, secrets: &dyn SecretSource) -> Result<rustl
             format!("the certificate and key in the PKCS#12 file are not usable: {e}"),
         )
     })
+}
+
+/// Starts aws-lc's random generator on a thread of its own, once per process.
+///
+/// Its first use collects CPU jitter entropy (aws-lc's second entropy source besides the
+/// operating system), which takes tens of milliseconds; the TLS handshake is the first
+/// use. Started here, it runs while the PKCS#12 file is decrypted instead of after.
+pub fn warm_up_random() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("sigil-rng-warm-up".into())
+            .spawn(|| {
+                // The bytes are thrown away: only the initialisation matters, and a
+                // failure here shows again (and is reported) in the handshake.
+                let _ = aws_lc_rs::rand::fill(&mut [0u8; 16]);
+            });
+        if let Err(e) = spawned {
+            tracing::debug!("no thread to warm up the random generator: {e}");
+        }
+    });
 }
 
 impl Connection {
@@ -119,6 +142,7 @@ impl Connection {
                     .into(),
             });
         }
+        warm_up_random();
         let config = tls_config(profile, secrets)?;
         let server_name = ServerName::try_from(profile.server_name.clone()).map_err(|e| {
             ClientError::Profile {
@@ -138,6 +162,7 @@ impl Connection {
                         source,
                     })?;
             tcp.set_nodelay(true).map_err(ClientError::Io)?;
+            tracing::debug!("TCP connected to {address}");
             TlsConnector::from(Arc::new(config))
                 .connect(server_name, tcp)
                 .await
@@ -153,6 +178,7 @@ impl Connection {
                 address: address.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"),
             })??;
+        tracing::debug!("TLS handshake done");
         Ok(Self {
             stream,
             decoder: FrameDecoder::new(Direction::Response),
@@ -182,6 +208,7 @@ impl Connection {
             remaining = self
                 .login(&identity.name, Password::new(password.as_str()))
                 .await?;
+            tracing::debug!(identity = %identity.name, remaining, "logged in");
         }
         Ok(remaining)
     }

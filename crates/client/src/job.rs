@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use sigil_authenticode::{PreparedImage, StagedImage};
 use sigil_jar::{DigestAlgorithm, PreparedJar, SignOptions as JarOptions, SignerName};
 use sigil_proto::HashAlgorithm;
 
@@ -89,7 +90,7 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// A job with its digest computed, ready to upload.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PreparedJob {
     /// The job.
     pub job: Job,
@@ -99,6 +100,10 @@ pub struct PreparedJob {
     pub file_size: u64,
     /// For a JAR: the manifest and `.SF` waiting for the signature block.
     pub jar: Option<PreparedJar>,
+    /// For a PE file: what the one pass over it computed (digest, layout, partial checksum).
+    pub image: Option<PreparedImage>,
+    /// For a PE file: its copy next to the output, made while the server works.
+    pub staged: Option<StagedImage>,
 }
 
 impl PreparedJob {
@@ -119,14 +124,17 @@ impl PreparedJob {
         let file_size = std::fs::metadata(&path)
             .map_err(|e| ClientError::file(&path, format!("cannot read: {e}")))?
             .len();
+        let mut image = None;
         let (digest, jar) = match job.format {
             Format::Hash => (file_digest(&path, hash)?, None),
             Format::Authenticode => {
-                let image =
-                    sigil_authenticode::image_digest_file(&path, keys_hash(hash)).map_err(|e| {
+                let prepared =
+                    sigil_authenticode::prepare_image(&path, keys_hash(hash)).map_err(|e| {
                         ClientError::file(&path, format!("not a signable PE image: {e}"))
                     })?;
-                (image.digest, None)
+                let digest = prepared.digest.clone();
+                image = Some(prepared);
+                (digest, None)
             }
             Format::Jar => {
                 let signer = match signer_name {
@@ -144,7 +152,21 @@ impl PreparedJob {
             digest,
             file_size,
             jar,
+            image,
+            staged: None,
         })
+    }
+
+    /// Copies a PE file next to `output` ahead of its signature (see
+    /// [`PreparedImage::stage`]); other formats have nothing to stage.
+    pub fn stage(&mut self, output: &Path) -> Result<()> {
+        if let Some(image) = &self.image {
+            let path = &self.job.path;
+            self.staged = Some(image.stage(path, output).map_err(|e| {
+                ClientError::file(path, format!("cannot copy it next to the output: {e}"))
+            })?);
+        }
+        Ok(())
     }
 }
 

@@ -2,6 +2,8 @@
 //! pending requests with a polling back-off, retrieve, and write each result locally.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sigil_authenticode::{EmbedMode, Placement};
@@ -21,6 +23,10 @@ pub const FIRST_POLL: Duration = Duration::from_secs(1);
 pub const MAX_POLL: Duration = Duration::from_secs(15);
 /// Requests sent per pipelined batch (bounds the memory of one batch).
 pub const BATCH: usize = 256;
+/// Bytes of PE images [`prepare_jobs`] copies next to their outputs ahead of the signatures
+/// (bounds the extra disk space of a bulk run; the rest are copied when their signature
+/// arrives).
+pub const STAGE_BUDGET: u64 = 2 << 30;
 
 /// How to sign.
 #[derive(Debug, Clone)]
@@ -170,27 +176,89 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// Digests every job; the ones that cannot be prepared come back as finished results.
+///
+/// Each file is read once, on as many threads as the machine has cores (in the given
+/// order when it has one). PE images are also copied next to their outputs (up to
+/// [`STAGE_BUDGET`] bytes in all), so that a signature that arrives at once only has to
+/// be embedded: this is the work to run while the connection is being set up.
 pub fn prepare_jobs(jobs: Vec<Job>, options: &SignOptions) -> (Vec<PreparedJob>, Vec<JobResult>) {
-    let mut prepared = Vec::with_capacity(jobs.len());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(jobs.len());
+    let budget = AtomicU64::new(STAGE_BUDGET);
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Job>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let done: Vec<Mutex<Option<Prepared>>> = slots.iter().map(|_| Mutex::new(None)).collect();
+    // Workers take the next job in order; each result goes back to its job's slot.
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let (Some(slot), Some(out)) = (slots.get(i), done.get(i)) else {
+                break;
+            };
+            let Some(job) = slot.lock().ok().and_then(|mut j| j.take()) else {
+                continue;
+            };
+            let result = prepare_one(job, options, &budget);
+            if let Ok(mut out) = out.lock() {
+                *out = Some(result);
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+
+    let mut prepared = Vec::with_capacity(done.len());
     let mut failed = Vec::new();
-    for job in jobs {
-        let (path, format) = (job.path.clone(), job.format);
-        match PreparedJob::prepare_with(
-            job,
-            options.hash,
-            &options.policy,
-            options.signer_name.as_deref(),
-        ) {
+    for result in done
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+    {
+        match result {
             Ok(p) => prepared.push(p),
-            Err(e) => failed.push(JobResult {
-                path,
-                format,
+            Err((job, e)) => failed.push(JobResult {
+                path: job.path,
+                format: job.format,
                 request_id: None,
                 outcome: JobOutcome::from_error(&e),
             }),
         }
     }
     (prepared, failed)
+}
+
+/// The outcome of preparing one job: the job back with the error when it failed.
+type Prepared = std::result::Result<PreparedJob, (Job, ClientError)>;
+
+/// Digests one job and stages a PE image while the staging budget lasts.
+fn prepare_one(job: Job, options: &SignOptions, budget: &AtomicU64) -> Prepared {
+    let planned = job.clone();
+    let mut prepared = PreparedJob::prepare_with(
+        job,
+        options.hash,
+        &options.policy,
+        options.signer_name.as_deref(),
+    )
+    .map_err(|e| (planned.clone(), e))?;
+    let size = prepared.image.as_ref().map_or(0, |i| i.layout.image_end());
+    let within_budget = size > 0
+        && budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(size)
+            })
+            .is_ok();
+    if within_budget {
+        let output = options
+            .output
+            .clone()
+            .unwrap_or_else(|| planned.path.clone());
+        prepared.stage(&output).map_err(|e| (planned, e))?;
+    }
+    Ok(prepared)
 }
 
 /// A job on its way: uploaded, waiting for its final state.
@@ -220,7 +288,10 @@ pub async fn sign_jobs(
     // Check the policy once (RAGA) before uploading anything; a JAR's block file is also
     // named after the policy's key type. A refusal here refuses every file alike.
     let block_kind = match conn.get_policy(&options.policy).await {
-        Ok(info) => block_kind(&info.key_algorithm),
+        Ok(info) => {
+            tracing::debug!(policy = %options.policy, "policy checked");
+            block_kind(&info.key_algorithm)
+        }
         Err(e @ ClientError::Server { .. }) => {
             let outcome = JobOutcome::from_error(&e);
             return Ok(jobs
@@ -269,7 +340,8 @@ pub async fn sign_jobs(
             answers
         }
     };
-    for (prepared, answer) in jobs.into_iter().zip(answers) {
+    tracing::debug!(answers = answers.len(), "upload answers read");
+    for (mut prepared, answer) in jobs.into_iter().zip(answers) {
         let (path, format) = (prepared.job.path.clone(), prepared.job.format);
         let command = match options.request_id {
             Some(_) => retrieve_command(format),
@@ -279,7 +351,7 @@ pub async fn sign_jobs(
             Ok(s) => {
                 progress.uploaded(&path, &s.id, s.outcome.state());
                 let id = s.id.clone();
-                match finish(&prepared, s, options, block_kind) {
+                match finish(&mut prepared, s, options, block_kind) {
                     Some(outcome) => done(
                         JobResult {
                             path,
@@ -290,7 +362,11 @@ pub async fn sign_jobs(
                         &mut results,
                     ),
                     None => tracked.push(Tracked {
-                        prepared,
+                        // No copy lingers next to the output while approvers decide.
+                        prepared: PreparedJob {
+                            staged: None,
+                            ..prepared
+                        },
                         state: RequestState::Pending,
                         id,
                     }),
@@ -349,7 +425,7 @@ pub async fn sign_jobs(
                 {
                     Ok(s) => {
                         t.state = s.outcome.state();
-                        finish(&t.prepared, s, options, block_kind)
+                        finish(&mut t.prepared, s, options, block_kind)
                     }
                     Err(e) => Some(JobOutcome::from_error(&e)),
                 };
@@ -434,7 +510,7 @@ pub fn block_kind(key_algorithm: &str) -> Option<SignatureBlockKind> {
 /// The outcome of a request in `status`, writing the result when signed; `None` while
 /// it is still pending or approved.
 fn finish(
-    job: &PreparedJob,
+    job: &mut PreparedJob,
     status: RequestStatus,
     options: &SignOptions,
     block_kind: Option<SignatureBlockKind>,
@@ -456,12 +532,12 @@ fn finish(
 
 /// Writes a signature where it belongs; returns the file written and a description.
 fn write_result(
-    job: &PreparedJob,
+    job: &mut PreparedJob,
     result: &[u8],
     options: &SignOptions,
     block_kind: Option<SignatureBlockKind>,
 ) -> Result<(PathBuf, String)> {
-    let path = &job.job.path;
+    let path = &job.job.path.clone();
     match job.job.format {
         Format::Hash => {
             let output = options.output.clone().unwrap_or_else(|| sig_path(path));
@@ -475,7 +551,12 @@ fn write_result(
             } else {
                 EmbedMode::Replace
             };
-            let report = sigil_authenticode::embed_signature(path, &output, result, mode)
+            let image = job
+                .image
+                .as_ref()
+                .ok_or_else(|| ClientError::file(path, "the PE image was not prepared"))?;
+            let report = image
+                .embed(path, &output, result, mode, job.staged.take())
                 .map_err(|e| ClientError::file(path, format!("cannot embed the signature: {e}")))?;
             let placement = match report.placement {
                 Placement::Primary => "signature embedded",

@@ -163,3 +163,85 @@ fn a_jar_is_prepared_with_a_signer_named_after_the_policy() {
     let err = PreparedJob::prepare(job, HashAlgorithm::Sha256, "release").unwrap_err();
     assert!(err.to_string().contains("fake.jar"), "{err}");
 }
+
+#[test]
+fn prepare_jobs_keeps_the_order_stages_pe_copies_and_reports_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    for i in 0..40 {
+        let path = if i % 10 == 3 {
+            let pe = dir.path().join(format!("f{i:02}.exe"));
+            std::fs::copy(testdata("pe/tiny64.exe"), &pe).unwrap();
+            pe
+        } else {
+            let file = dir.path().join(format!("f{i:02}.txt"));
+            std::fs::write(&file, format!("file {i}\n")).unwrap();
+            file
+        };
+        jobs.push(Job::plan(&path, FormatChoice::Auto).unwrap());
+    }
+    // Fails while being prepared: an Authenticode job for a file that is not a PE.
+    let not_pe = dir.path().join("not-pe.exe");
+    std::fs::write(&not_pe, "text").unwrap();
+    jobs.insert(
+        7,
+        Job {
+            path: not_pe.clone(),
+            format: Format::Authenticode,
+        },
+    );
+    let expected: Vec<PathBuf> = jobs
+        .iter()
+        .map(|j| j.path.clone())
+        .filter(|p| *p != not_pe)
+        .collect();
+
+    let options = sigil_client::SignOptions::new("release");
+    let (prepared, failed) = sigil_client::prepare_jobs(jobs, &options);
+    assert_eq!(
+        prepared
+            .iter()
+            .map(|p| p.job.path.clone())
+            .collect::<Vec<_>>(),
+        expected,
+        "results in the order of the jobs, whatever thread prepared them"
+    );
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].path, not_pe);
+    for p in &prepared {
+        if p.job.format == Format::Hash {
+            assert_eq!(
+                p.digest,
+                file_digest(&p.job.path, HashAlgorithm::Sha256).unwrap()
+            );
+            assert!(p.staged.is_none());
+        } else {
+            // A PE is copied next to itself (in-place signing), image only.
+            let staged = p.staged.as_ref().unwrap();
+            assert_eq!(staged.path().parent(), p.job.path.parent());
+            assert_eq!(
+                std::fs::metadata(staged.path()).unwrap().len(),
+                p.image.as_ref().unwrap().layout.image_end()
+            );
+        }
+    }
+    let copies = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".sigil-sign-")
+            })
+            .count()
+    };
+    assert_eq!(copies(dir.path()), 4);
+    drop(prepared);
+    assert_eq!(
+        copies(dir.path()),
+        0,
+        "dropping the jobs removes the copies"
+    );
+}
