@@ -31,7 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let prepared = sigil_authenticode::prepare_image(&path, algorithm)?;
     let elapsed = start.elapsed();
-    assert_eq!(prepared.digest, digest.digest, "prepare_image gives the same digest");
+    assert_eq!(
+        prepared.digest, digest.digest,
+        "prepare_image gives the same digest"
+    );
     eprintln!(
         "prepare_image (digest + checksum): {:.3} s: {:.0} MB/s",
         elapsed.as_secs_f64(),

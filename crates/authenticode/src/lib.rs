@@ -67,7 +67,7 @@ pub use digest::{ImageDigest, image_digest, image_digest_file};
 pub use embed::{EmbedMode, EmbedReport, Placement, embed_signature};
 pub use error::{AuthenticodeError, PeError, Result};
 pub use pe::{CertificateTable, MAX_IMAGE_LEN, MAX_SECTIONS, PeKind, PeLayout, Section};
-pub use prepare::{FileIdentity, PreparedImage, StagedImage, prepare_image};
+pub use prepare::{FileIdentity, PreparedImage, StagedImage, prepare_and_stage, prepare_image};
 pub use sign::sign_image_digest;
 pub use signature::{Check, MAX_NESTING_DEPTH, MAX_SIGNATURES};
 pub use verify::{SignatureReport, VerificationReport, verify, verify_file};

@@ -91,13 +91,77 @@ pub fn prepare_image(path: &Path, algorithm: HashAlgorithm) -> Result<PreparedIm
     let mut file = File::open(path).map_err(AuthenticodeError::io("open the PE file"))?;
     let identity = FileIdentity::of(&file)?;
     let layout = PeLayout::parse(&mut file)?;
-    let ranges = HashedRanges::new(&layout);
+    let (digest, base_checksum) = hash_image(&mut file, &layout, algorithm)?;
+    if FileIdentity::of(&file)? != identity {
+        return Err(AuthenticodeError::FileChanged);
+    }
+    Ok(PreparedImage {
+        algorithm,
+        digest,
+        layout,
+        identity,
+        base_checksum,
+    })
+}
+
+/// [`prepare_image`] and [`PreparedImage::stage`] at once: the copy next to `output` is made
+/// on a second thread while this one hashes, so the two take the time of the longer one
+/// (on a machine with a core to spare).
+pub fn prepare_and_stage(
+    path: &Path,
+    algorithm: HashAlgorithm,
+    output: &Path,
+) -> Result<(PreparedImage, StagedImage)> {
+    let mut file = File::open(path).map_err(AuthenticodeError::io("open the PE file"))?;
+    let identity = FileIdentity::of(&file)?;
+    let layout = PeLayout::parse(&mut file)?;
+    // Its own descriptor (its own file position), checked to be the same file.
+    let copy_source = File::open(path).map_err(AuthenticodeError::io("open the PE file"))?;
+    if FileIdentity::of(&copy_source)? != identity {
+        return Err(AuthenticodeError::FileChanged);
+    }
+    let image_end = layout.image_end();
+    let (hashed, staged) = std::thread::scope(|scope| {
+        let copier = scope.spawn(|| copy_image(&copy_source, image_end, output));
+        let hashed = hash_image(&mut file, &layout, algorithm);
+        let staged = copier.join().unwrap_or_else(|_| {
+            Err(AuthenticodeError::Io {
+                op: "copy the PE file next to the output",
+                source: std::io::Error::other("the copying thread panicked"),
+            })
+        });
+        (hashed, staged)
+    });
+    let (digest, base_checksum) = hashed?;
+    let staged = staged?;
+    if FileIdentity::of(&file)? != identity {
+        return Err(AuthenticodeError::FileChanged);
+    }
+    Ok((
+        PreparedImage {
+            algorithm,
+            digest,
+            layout,
+            identity,
+            base_checksum,
+        },
+        staged,
+    ))
+}
+
+/// The one pass: image digest and the checksum of `[0, image_end)` with `CheckSum` and the
+/// Certificate Table entry as zero.
+fn hash_image(
+    file: &mut File,
+    layout: &PeLayout,
+    algorithm: HashAlgorithm,
+) -> Result<(Vec<u8>, PeChecksum)> {
+    let ranges = HashedRanges::new(layout);
     let mut hasher = Hasher::new(algorithm);
     let mut checksum = PeChecksum::with_zeroed(
         layout.checksum_offset..layout.checksum_offset + CHECKSUM_LEN,
         layout.cert_dir_offset..layout.cert_dir_offset + DATA_DIRECTORY_LEN,
     );
-
     file.seek(SeekFrom::Start(0))
         .map_err(AuthenticodeError::io("seek to the start of the PE file"))?;
     let mut buffer = vec![0; STREAM_BUFFER_LEN];
@@ -115,15 +179,36 @@ pub fn prepare_image(path: &Path, algorithm: HashAlgorithm) -> Result<PreparedIm
     }
     // The zeros embedding writes before the table are hashed too (they add nothing to the sum).
     hasher.update(&vec![0; to_usize(layout.padding_len())]);
-    if FileIdentity::of(&file)? != identity {
+    Ok((hasher.finalize(), checksum))
+}
+
+/// Copies `[0, image_end)` of `source` into a new temporary file next to `output`, synced.
+/// The caller checks that `source` did not change meanwhile.
+fn copy_image(source: &File, image_end: u64, output: &Path) -> Result<StagedImage> {
+    let target = resolve_output(output);
+    let mut temp = tempfile::Builder::new()
+        .prefix(".sigil-sign-")
+        .tempfile_in(parent_dir(&target))
+        .map_err(AuthenticodeError::io(
+            "create a temporary file next to the output",
+        ))?;
+    let mut reader = source;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(AuthenticodeError::io("seek to the start of the PE file"))?;
+    // File to file: copy_file_range on Linux (no copy through user space).
+    let copied = std::io::copy(&mut reader.take(image_end), temp.as_file_mut())
+        .map_err(AuthenticodeError::io("copy the PE file next to the output"))?;
+    if copied != image_end {
         return Err(AuthenticodeError::FileChanged);
     }
-    Ok(PreparedImage {
-        algorithm,
-        digest: hasher.finalize(),
-        layout,
-        identity,
-        base_checksum: checksum,
+    temp.as_file()
+        .sync_data()
+        .map_err(AuthenticodeError::io("write the copy of the PE file"))?;
+    Ok(StagedImage {
+        temp: temp.into_temp_path(),
+        target,
+        image_end,
     })
 }
 
@@ -169,32 +254,11 @@ impl PreparedImage {
 
     /// [`stage`](Self::stage) from an open, checked source.
     pub(crate) fn stage_from(&self, source: &File, output: &Path) -> Result<StagedImage> {
-        let target = resolve_output(output);
-        let mut temp = tempfile::Builder::new()
-            .prefix(".sigil-sign-")
-            .tempfile_in(parent_dir(&target))
-            .map_err(AuthenticodeError::io(
-                "create a temporary file next to the output",
-            ))?;
-        let image_end = self.layout.image_end();
-        let mut reader = source;
-        reader
-            .seek(SeekFrom::Start(0))
-            .map_err(AuthenticodeError::io("seek to the start of the PE file"))?;
-        // File to file: copy_file_range on Linux (no copy through user space).
-        let copied = std::io::copy(&mut reader.take(image_end), temp.as_file_mut())
-            .map_err(AuthenticodeError::io("copy the PE file next to the output"))?;
-        if copied != image_end || FileIdentity::of(source)? != self.identity {
+        let staged = copy_image(source, self.layout.image_end(), output)?;
+        if FileIdentity::of(source)? != self.identity {
             return Err(AuthenticodeError::FileChanged);
         }
-        temp.as_file()
-            .sync_data()
-            .map_err(AuthenticodeError::io("write the copy of the PE file"))?;
-        Ok(StagedImage {
-            temp: temp.into_temp_path(),
-            target,
-            image_end,
-        })
+        Ok(staged)
     }
 }
 

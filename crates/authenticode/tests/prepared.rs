@@ -15,8 +15,8 @@ use std::path::Path;
 
 use common::{Build, TestPki, build_pe, entries, osslsigncode_sign, osslsigncode_verify, testdata};
 use sigil_authenticode::{
-    AuthenticodeError, EmbedMode, Placement, image_digest_file, prepare_image, sign_image_digest,
-    verify_file,
+    AuthenticodeError, EmbedMode, Placement, image_digest_file, prepare_and_stage, prepare_image,
+    sign_image_digest, verify_file,
 };
 use sigil_keys::HashAlgorithm;
 
@@ -29,13 +29,18 @@ fn sign_prepared(
     mode: EmbedMode,
     stage: bool,
 ) -> sigil_authenticode::EmbedReport {
-    let prepared = prepare_image(input, hash).unwrap();
+    // Staged: the copy made on a second thread while hashing.
+    let (prepared, staged) = if stage {
+        let (prepared, staged) = prepare_and_stage(input, hash, output).unwrap();
+        (prepared, Some(staged))
+    } else {
+        (prepare_image(input, hash).unwrap(), None)
+    };
     assert_eq!(
         prepared.digest,
         image_digest_file(input, hash).unwrap().digest,
         "one pass gives the same digest as image_digest_file"
     );
-    let staged = stage.then(|| prepared.stage(input, output).unwrap());
     let pkcs7 = sign_image_digest(&pki.signer(hash), &prepared.digest, None, None).unwrap();
     prepared.embed(input, output, &pkcs7, mode, staged).unwrap()
 }

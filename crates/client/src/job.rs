@@ -120,18 +120,45 @@ impl PreparedJob {
         policy: &str,
         signer_name: Option<&str>,
     ) -> Result<Self> {
+        Self::prepare_staged(job, hash, policy, signer_name, None)
+    }
+
+    /// [`prepare_with`](Self::prepare_with) that also copies a PE image next to `stage_to`
+    /// (its output) while hashing it (see [`sigil_authenticode::prepare_and_stage`]).
+    pub fn prepare_staged(
+        job: Job,
+        hash: HashAlgorithm,
+        policy: &str,
+        signer_name: Option<&str>,
+        stage_to: Option<&Path>,
+    ) -> Result<Self> {
         let path = job.path.clone();
         let file_size = std::fs::metadata(&path)
             .map_err(|e| ClientError::file(&path, format!("cannot read: {e}")))?
             .len();
-        let mut image = None;
+        let (mut image, mut staged) = (None, None);
         let (digest, jar) = match job.format {
             Format::Hash => (file_digest(&path, hash)?, None),
             Format::Authenticode => {
-                let prepared =
-                    sigil_authenticode::prepare_image(&path, keys_hash(hash)).map_err(|e| {
-                        ClientError::file(&path, format!("not a signable PE image: {e}"))
-                    })?;
+                let not_signable = |e: sigil_authenticode::AuthenticodeError| {
+                    let what = match e {
+                        // The operation is named in the error (reading, or the copy).
+                        sigil_authenticode::AuthenticodeError::Io { .. } => "cannot sign it",
+                        _ => "not a signable PE image",
+                    };
+                    ClientError::file(&path, format!("{what}: {e}"))
+                };
+                let prepared = match stage_to {
+                    Some(output) => {
+                        let (prepared, copy) =
+                            sigil_authenticode::prepare_and_stage(&path, keys_hash(hash), output)
+                                .map_err(not_signable)?;
+                        staged = Some(copy);
+                        prepared
+                    }
+                    None => sigil_authenticode::prepare_image(&path, keys_hash(hash))
+                        .map_err(not_signable)?,
+                };
                 let digest = prepared.digest.clone();
                 image = Some(prepared);
                 (digest, None)
@@ -153,7 +180,7 @@ impl PreparedJob {
             file_size,
             jar,
             image,
-            staged: None,
+            staged,
         })
     }
 

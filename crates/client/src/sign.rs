@@ -236,29 +236,22 @@ type Prepared = std::result::Result<PreparedJob, (Job, ClientError)>;
 
 /// Digests one job and stages a PE image while the staging budget lasts.
 fn prepare_one(job: Job, options: &SignOptions, budget: &AtomicU64) -> Prepared {
-    let planned = job.clone();
-    let mut prepared = PreparedJob::prepare_with(
-        job,
-        options.hash,
-        &options.policy,
-        options.signer_name.as_deref(),
-    )
-    .map_err(|e| (planned.clone(), e))?;
-    let size = prepared.image.as_ref().map_or(0, |i| i.layout.image_end());
-    let within_budget = size > 0
+    let size = std::fs::metadata(&job.path).map_or(u64::MAX, |m| m.len());
+    let within_budget = job.format == Format::Authenticode
         && budget
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
                 left.checked_sub(size)
             })
             .is_ok();
-    if within_budget {
-        let output = options
-            .output
-            .clone()
-            .unwrap_or_else(|| planned.path.clone());
-        prepared.stage(&output).map_err(|e| (planned, e))?;
-    }
-    Ok(prepared)
+    let output = options.output.clone().unwrap_or_else(|| job.path.clone());
+    PreparedJob::prepare_staged(
+        job.clone(),
+        options.hash,
+        &options.policy,
+        options.signer_name.as_deref(),
+        within_budget.then_some(output.as_path()),
+    )
+    .map_err(|e| (job, e))
 }
 
 /// A job on its way: uploaded, waiting for its final state.
