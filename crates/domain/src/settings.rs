@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pki::SerialNumber;
+
 /// Largest accepted lockout threshold.
 pub const MAX_LOCKOUT_THRESHOLD: u32 = 100;
 
@@ -17,6 +19,10 @@ pub struct Settings {
     pub allow_export_with_password: bool,
     /// Consecutive failed logins that lock an identity (1 to [`MAX_LOCKOUT_THRESHOLD`]).
     pub lockout_threshold: u32,
+    /// Serial of the `timestamping` certificate (whose key Sigil holds) that signs RFC 3161
+    /// time-stamp tokens at `POST /api/v1/timestamp`. `None` (the default) disables the TSA.
+    #[serde(default)]
+    pub timestamp_certificate: Option<SerialNumber>,
 }
 
 impl Default for Settings {
@@ -24,6 +30,7 @@ impl Default for Settings {
         Self {
             allow_export_with_password: false,
             lockout_threshold: 5,
+            timestamp_certificate: None,
         }
     }
 }
@@ -44,6 +51,8 @@ pub struct SettingError {
 pub const KEY_ALLOW_EXPORT: &str = "allow_export_with_password";
 /// Key of [`Settings::lockout_threshold`].
 pub const KEY_LOCKOUT_THRESHOLD: &str = "lockout_threshold";
+/// Key of [`Settings::timestamp_certificate`] (an empty value means unset).
+pub const KEY_TIMESTAMP_CERTIFICATE: &str = "timestamp_certificate";
 
 impl Settings {
     /// The key/value rows to store.
@@ -54,6 +63,14 @@ impl Settings {
                 self.allow_export_with_password.to_string(),
             ),
             (KEY_LOCKOUT_THRESHOLD, self.lockout_threshold.to_string()),
+            // Always written, empty when unset, so that clearing it overwrites the stored row.
+            (
+                KEY_TIMESTAMP_CERTIFICATE,
+                self.timestamp_certificate
+                    .as_ref()
+                    .map(|serial| serial.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
         ]
     }
 
@@ -76,6 +93,16 @@ impl Settings {
                 }
                 KEY_LOCKOUT_THRESHOLD => {
                     settings.lockout_threshold = value.parse().map_err(|_| bad("1 to 100"))?;
+                }
+                KEY_TIMESTAMP_CERTIFICATE => {
+                    settings.timestamp_certificate = if value.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            SerialNumber::from_hex(value)
+                                .map_err(|_| bad("a certificate serial number in hex, or empty"))?,
+                        )
+                    };
                 }
                 _ => {}
             }
@@ -158,13 +185,19 @@ mod tests {
 
     #[test]
     fn settings_round_trip_and_defaults() {
-        let s = Settings {
+        let mut s = Settings {
             allow_export_with_password: true,
             lockout_threshold: 3,
+            timestamp_certificate: Some(SerialNumber::from_hex("0A1b").unwrap()),
         };
         let pairs = s.to_pairs();
         let read = Settings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
         assert_eq!(read, s);
+        s.timestamp_certificate = None;
+        let pairs = s.to_pairs();
+        let read = Settings::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
+        assert_eq!(read, s);
+        assert!(Settings::from_pairs([(KEY_TIMESTAMP_CERTIFICATE, "xyz")]).is_err());
         let defaults = Settings::from_pairs([("future_setting", "x")]).unwrap();
         assert!(!defaults.allow_export_with_password);
         assert!(Settings::from_pairs([(KEY_LOCKOUT_THRESHOLD, "0")]).is_err());

@@ -378,6 +378,7 @@ async fn populate(
     let settings = Settings {
         allow_export_with_password: false,
         lockout_threshold: options.lockout_threshold,
+        timestamp_certificate: None,
     };
     settings
         .validate()

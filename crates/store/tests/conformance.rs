@@ -970,6 +970,7 @@ async fn settings_and_commands(h: Harness) {
     let changed = Settings {
         allow_export_with_password: true,
         lockout_threshold: 7,
+        timestamp_certificate: None,
     };
     ok(s, vec![Change::PutSettings(changed.clone())], "settings").await;
     assert_eq!(s.settings().await.unwrap(), changed);
