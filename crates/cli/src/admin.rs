@@ -868,6 +868,13 @@ enum SettingsAction {
         /// Failed logins before an identity is locked (1-100).
         #[arg(long)]
         lockout_threshold: Option<u32>,
+        /// Serial (hex) of the timestamping certificate that signs RFC 3161 time-stamps at
+        /// POST /api/v1/timestamp (its key must be held by Sigil).
+        #[arg(long, value_name = "SERIAL")]
+        timestamp_certificate: Option<String>,
+        /// Disable the time-stamping authority.
+        #[arg(long, conflicts_with = "timestamp_certificate")]
+        no_timestamp_certificate: bool,
     },
 }
 
@@ -878,6 +885,8 @@ pub(crate) async fn settings(args: SettingsArgs) -> Result<u8> {
         SettingsAction::Set {
             allow_export_with_password,
             lockout_threshold,
+            timestamp_certificate,
+            no_timestamp_certificate,
         } => {
             let mut body = Map::new();
             if let Some(v) = allow_export_with_password {
@@ -886,9 +895,16 @@ pub(crate) async fn settings(args: SettingsArgs) -> Result<u8> {
             if let Some(v) = lockout_threshold {
                 body.insert("lockout_threshold".into(), json!(v));
             }
+            if let Some(v) = timestamp_certificate {
+                body.insert("timestamp_certificate".into(), json!(v));
+            }
+            if no_timestamp_certificate {
+                // The API reads an empty serial as "disable the TSA".
+                body.insert("timestamp_certificate".into(), json!(""));
+            }
             if body.is_empty() {
                 return Err(exit::usage(
-                    "nothing to set: give --allow-export-with-password or --lockout-threshold",
+                    "nothing to set: give --allow-export-with-password, --lockout-threshold, --timestamp-certificate or --no-timestamp-certificate",
                 ));
             }
             let body = Value::Object(body);

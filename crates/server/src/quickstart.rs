@@ -13,6 +13,7 @@
 //! | CA `jenkins-code-signing-ca` | "Jenkins Code Signing CA", a root with an ECDSA P-384 key |
 //! | code-signing certificate | `CN=Jenkins Release Signing`, RSA-3072 key sealed by Sigil |
 //! | policies | `release` (0 approvals: signed at once) and `release-approved` (1 approval from `release-approvers`); hashes SHA-256/384/512; formats hash, authenticode, jar |
+//! | time-stamping | `timestamping` certificate `CN=Sigil Timestamping` from the code-signing CA (one root to trust for signatures and their time-stamps), RSA-3072 key sealed by Sigil, set as the `timestamp_certificate` setting: the TSA answers at `https://HOST:PORT/api/v1/timestamp` |
 //!
 //! Secrets are written to files of mode 0600 and returned in the report so that the CLI can
 //! print the `export SIGIL_PASSWORD=…` and `export SIGIL_P12_PASSWORD=…` lines.
@@ -55,6 +56,8 @@ pub const CODE_SIGNING_CA: &str = "jenkins-code-signing-ca";
 pub const CODE_SIGNING_CA_SUBJECT: &str = "CN=Jenkins Code Signing CA,O=Sigil Demo";
 /// Subject of the code-signing certificate.
 pub const CODE_SIGNING_SUBJECT: &str = "CN=Jenkins Release Signing,O=Sigil Demo";
+/// Subject of the time-stamping certificate.
+pub const TIMESTAMPING_SUBJECT: &str = "CN=Sigil Timestamping,O=Sigil Demo";
 /// Policy signed at once.
 pub const POLICY_RELEASE: &str = "release";
 /// Policy needing one approval.
@@ -109,6 +112,10 @@ pub struct QuickstartReport {
     pub code_signing_serial: SerialNumber,
     /// The policies (`release`, `release-approved`).
     pub policies: Vec<String>,
+    /// Serial of the time-stamping certificate set as the TSA.
+    pub timestamp_serial: SerialNumber,
+    /// The RFC 3161 time-stamping URL (`jarsigner -tsa`, `osslsigncode -ts`, `signtool /tr`).
+    pub timestamp_url: String,
 }
 
 /// Provisions the demonstration in `data_dir` (initialising it first when it is empty or
@@ -146,6 +153,7 @@ pub async fn provision_with(options: &InitOptions) -> Result<QuickstartReport, S
     };
     let (jenkins_password, jenkins_p12_password, approver_password, serial) =
         demo.run(&config).await?;
+    let timestamp_serial = demo.timestamping().await?;
     let clients = layout.clients_dir();
     Ok(QuickstartReport {
         data_dir: layout.root().to_path_buf(),
@@ -170,7 +178,19 @@ pub async fn provision_with(options: &InitOptions) -> Result<QuickstartReport, S
             POLICY_RELEASE.to_owned(),
             POLICY_RELEASE_APPROVED.to_owned(),
         ],
+        timestamp_serial,
+        timestamp_url: timestamp_url(config.https),
     })
+}
+
+/// The time-stamping URL on the HTTPS listener at `https` (an unspecified address is shown
+/// as `localhost`).
+pub fn timestamp_url(https: SocketAddr) -> String {
+    if https.ip().is_unspecified() {
+        format!("https://localhost:{}/api/v1/timestamp", https.port())
+    } else {
+        format!("https://{https}/api/v1/timestamp")
+    }
 }
 
 fn now() -> time::OffsetDateTime {
@@ -542,6 +562,59 @@ impl Demo<'_> {
                 .await?;
             self.created = true;
         }
+        Ok(serial)
+    }
+
+    /// The TSA: the time-stamping certificate the setting names when it is still usable, else
+    /// a usable one of the code-signing CA, else a new one; the setting is pointed at it.
+    async fn timestamping(&mut self) -> Result<SerialNumber, ServerError> {
+        let mut settings = self.store.settings().await?;
+        let ca_name = CaName::new(CODE_SIGNING_CA).map_err(name_error)?;
+        let usable = |c: &sigil_domain::CertificateRecord| {
+            c.profile == CertProfile::Timestamping
+                && c.revocation.is_none()
+                && c.key_id.is_some()
+                && c.not_before <= self.now
+                && c.not_after > self.now
+        };
+        if let Some(serial) = &settings.timestamp_certificate
+            && let Some(record) = self.store.get_certificate(serial).await?
+            && usable(&record)
+        {
+            return Ok(record.serial);
+        }
+        let existing = self
+            .store
+            .list_certificates(Some(&ca_name))
+            .await?
+            .into_iter()
+            .find(|c| usable(c));
+        let serial = match existing {
+            Some(record) => record.serial,
+            None => {
+                let issued = self
+                    .pki()
+                    .issue(&IssueArgs {
+                        issuer: ca_name,
+                        profile: CertProfile::Timestamping,
+                        subject: Some(TIMESTAMPING_SUBJECT.into()),
+                        sans: Vec::new(),
+                        validity_days: 365,
+                        key: KeySource::Generate(KeyAlgorithm::Rsa3072),
+                    })
+                    .await?;
+                issued.record.serial
+            }
+        };
+        settings.timestamp_certificate = Some(serial.clone());
+        self.store
+            .commit(
+                vec![Change::PutSettings(settings)],
+                self.audit("settings.update", "timestamp_certificate")
+                    .detail("timestamp_certificate", serial.as_str()),
+            )
+            .await?;
+        self.created = true;
         Ok(serial)
     }
 }

@@ -381,6 +381,9 @@ pub(crate) struct SettingsBody {
     allow_export_with_password: Option<bool>,
     #[serde(default)]
     lockout_threshold: Option<u32>,
+    /// Serial of the time-stamping certificate; an empty string disables the TSA.
+    #[serde(default)]
+    timestamp_certificate: Option<String>,
 }
 
 /// `PUT /settings`.
@@ -389,9 +392,19 @@ pub(crate) async fn update_settings(
     caller: Caller,
     Body(body): Body<SettingsBody>,
 ) -> ApiResult<Json<sigil_domain::Settings>> {
+    let timestamp_certificate = match body.timestamp_certificate.as_deref() {
+        None => None,
+        Some("") => Some(None),
+        Some(serial) => Some(Some(SerialNumber::from_hex(serial).map_err(|e| {
+            ApiError::invalid(format!(
+                "timestamp_certificate: {e} (or an empty string to disable the TSA)"
+            ))
+        })?)),
+    };
     let update = svc::SettingsUpdate {
         allow_export_with_password: body.allow_export_with_password,
         lockout_threshold: body.lockout_threshold,
+        timestamp_certificate,
     };
     Ok(Json(
         svc::update_settings(&h.app, &caller.actor(), update).await?,

@@ -10,6 +10,7 @@
 //! | [`pki`] | CAs, certificates, revocation, CRLs, PKCS#12 export, listener certificates |
 //! | [`requests`] | signing requests: submit, list, show, approve, deny |
 //! | [`console`] | the web console for approvers at `/` (static page calling the API) |
+//! | [`timestamp`] | the RFC 3161 time-stamping authority (no login) |
 //!
 //! Routes and bodies are documented in `docs/https-api.md`.
 
@@ -21,6 +22,7 @@ mod login;
 mod pki;
 mod requests;
 mod sessions;
+mod timestamp;
 mod views;
 
 use std::sync::Arc;
@@ -123,6 +125,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/approve", post(requests::approve))
         .route("/requests/{id}/deny", post(requests::deny))
+        .route("/timestamp", post(timestamp::timestamp))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(https);

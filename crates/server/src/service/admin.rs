@@ -601,12 +601,14 @@ pub async fn get_settings(
 }
 
 /// Changes to the settings; `None` keeps a value.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct SettingsUpdate {
     /// Allow exporting private keys as password-protected PKCS#12.
     pub allow_export_with_password: Option<bool>,
     /// Failed logins before lockout.
     pub lockout_threshold: Option<u32>,
+    /// The time-stamping certificate: `Some(None)` disables the TSA.
+    pub timestamp_certificate: Option<Option<SerialNumber>>,
 }
 
 /// Changes settings (`admin:settings`).
@@ -622,6 +624,14 @@ pub async fn update_settings(
     }
     if let Some(threshold) = update.lockout_threshold {
         settings.lockout_threshold = threshold;
+    }
+    if let Some(serial) = update.timestamp_certificate {
+        // A certificate that cannot sign time-stamps now is refused here rather than on the
+        // first client's request.
+        if let Some(serial) = &serial {
+            crate::service::timestamp::check_certificate(state, serial).await?;
+        }
+        settings.timestamp_certificate = serial;
     }
     settings
         .validate()

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod pki;
 pub mod requests;
 pub mod signing;
+pub mod timestamp;
 
 use sigil_domain::StoreError;
 use sigil_proto::ErrorCode;
