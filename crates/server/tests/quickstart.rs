@@ -233,6 +233,7 @@ async fn provisions_the_demo_and_reuses_it() {
     assert!(again.init.is_none());
     assert!(!again.created_anything);
     assert_eq!(again.code_signing_serial, report.code_signing_serial);
+    assert_eq!(again.timestamp_serial, report.timestamp_serial);
     assert_eq!(*again.jenkins_password, *report.jenkins_password);
     assert_eq!(*again.jenkins_p12_password, *report.jenkins_p12_password);
     assert_eq!(*again.approver_password, *report.approver_password);
@@ -240,8 +241,8 @@ async fn provisions_the_demo_and_reuses_it() {
     let db = store(&data).await;
     assert_eq!(
         db.list_certificates(None).await.unwrap().len(),
-        3,
-        "listener, jenkins, code signing"
+        4,
+        "listener, jenkins, code signing, time-stamping"
     );
 }
 
