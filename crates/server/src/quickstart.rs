@@ -58,6 +58,9 @@ pub const CODE_SIGNING_CA_SUBJECT: &str = "CN=Jenkins Code Signing CA,O=Sigil De
 pub const CODE_SIGNING_SUBJECT: &str = "CN=Jenkins Release Signing,O=Sigil Demo";
 /// Subject of the time-stamping certificate.
 pub const TIMESTAMPING_SUBJECT: &str = "CN=Sigil Timestamping,O=Sigil Demo";
+/// Validity of the time-stamping certificate: five years (jarsigner warns about a TSA
+/// certificate that expires within one year), cut to the CA's own end.
+pub const TIMESTAMPING_VALIDITY_DAYS: u32 = 5 * 365;
 /// Policy signed at once.
 pub const POLICY_RELEASE: &str = "release";
 /// Policy needing one approval.
@@ -565,6 +568,30 @@ impl Demo<'_> {
         Ok(serial)
     }
 
+    /// Whole days until the CA `name` expires (less one, so that a certificate issued now
+    /// ends before it), at least one.
+    async fn days_left(&self, name: &CaName) -> Result<u32, ServerError> {
+        let ca = self
+            .store
+            .get_ca(name)
+            .await?
+            .ok_or_else(|| ServerError::State(format!("the CA {name} disappeared")))?;
+        let certificate = Certificate::from_der(&ca.certificate_der).map_err(|e| {
+            ServerError::State(format!("the CA {name}'s certificate is unreadable: {e}"))
+        })?;
+        let end = certificate
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_unix_duration()
+            .as_secs();
+        let now = u64::try_from(self.now.unix_timestamp()).unwrap_or(0);
+        let days = end.saturating_sub(now) / 86_400;
+        Ok(u32::try_from(days.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .max(1))
+    }
+
     /// The TSA: the time-stamping certificate the setting names when it is still usable, else
     /// a usable one of the code-signing CA, else a new one; the setting is pointed at it.
     async fn timestamping(&mut self) -> Result<SerialNumber, ServerError> {
@@ -592,6 +619,10 @@ impl Demo<'_> {
         let serial = match existing {
             Some(record) => record.serial,
             None => {
+                let validity_days = self
+                    .days_left(&ca_name)
+                    .await?
+                    .min(TIMESTAMPING_VALIDITY_DAYS);
                 let issued = self
                     .pki()
                     .issue(&IssueArgs {
@@ -599,7 +630,7 @@ impl Demo<'_> {
                         profile: CertProfile::Timestamping,
                         subject: Some(TIMESTAMPING_SUBJECT.into()),
                         sans: Vec::new(),
-                        validity_days: 365,
+                        validity_days,
                         key: KeySource::Generate(KeyAlgorithm::Rsa3072),
                     })
                     .await?;

@@ -541,6 +541,25 @@ async fn jarsigner_timestamps_a_jar_with_sigil_as_its_tsa() {
         ],
         &env,
     );
+    // jarsigner checks the TSA's chain against the signer's keystore when it signs.
+    java_ok(
+        "keytool",
+        &[
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            "sigil-tsa-root",
+            "-file",
+            tsa.tsa_root.to_str().unwrap(),
+            "-keystore",
+            &keystore,
+            "-storetype",
+            "PKCS12",
+            "-storepass:env",
+            "STOREPASS",
+        ],
+        &env,
+    );
     let class = tsa.path("Hello.txt");
     std::fs::write(&class, b"hello\n").unwrap();
     let jar = path("app.jar");
@@ -578,6 +597,10 @@ async fn jarsigner_timestamps_a_jar_with_sigil_as_its_tsa() {
     ]);
     let signed = java_ok("jarsigner", &args, &env);
     assert!(signed.contains("jar signed."), "{signed}");
+    assert!(
+        !signed.contains("TSA certificate chain is invalid"),
+        "{signed}"
+    );
 
     let verify = java_ok(
         "jarsigner",
@@ -598,6 +621,8 @@ async fn jarsigner_timestamps_a_jar_with_sigil_as_its_tsa() {
     assert!(verify.contains("jar verified."), "{verify}");
     assert!(verify.to_lowercase().contains("timestamped by"), "{verify}");
     assert!(verify.contains("CN=Sigil Timestamping"), "{verify}");
+    // Five years of validity: no "expires within one year" warning.
+    assert!(!verify.contains("within one year"), "{verify}");
 
     // The audit log holds the token jarsigner got.
     let events = tsa.server.state().store.read_audit(1, 1000).await.unwrap();

@@ -217,7 +217,7 @@ pub async fn check_certificate(
 ) -> Result<CertificateRecord, ServiceError> {
     let record = state.store.get_certificate(serial).await?.ok_or_else(|| {
         ServiceError::Invalid(format!(
-            "certificate {serial} does not exist: issue a timestamping certificate first (sigil cert issue --profile timestamping)"
+            "certificate {serial} does not exist: issue one first (sigil cert issue --profile-name timestamping --key-algorithm rsa-3072 --issuer CA)"
         ))
     })?;
     if record.profile != CertProfile::Timestamping {
