@@ -419,6 +419,12 @@ struct TimeStampResp {
     time_stamp_token: Option<Any>,
 }
 
+/// A complete `TimeStampResp`: rejection, `systemFailure`, no text. For the case where even
+/// [`rejection`] fails, so that a client always gets a protocol answer.
+pub const SYSTEM_FAILURE_RESPONSE: [u8; 14] = [
+    0x30, 0x0c, 0x30, 0x0a, 0x02, 0x01, 0x02, 0x03, 0x05, 0x06, 0x00, 0x00, 0x00, 0x40,
+];
+
 /// `PKIStatus` granted.
 const STATUS_GRANTED: u8 = 0;
 /// `PKIStatus` rejection.
@@ -736,6 +742,12 @@ mod tests {
             assert_eq!(summary.failure_bits, vec![usize::from(failure.bit())]);
             assert!(summary.token.is_none());
         }
+        let fixed = read_response(&SYSTEM_FAILURE_RESPONSE).unwrap();
+        assert_eq!(fixed.status, STATUS_REJECTION);
+        assert_eq!(
+            fixed.failure_bits,
+            vec![usize::from(FailureInfo::SystemFailure.bit())]
+        );
     }
 
     fn tsa() -> (SoftwareKey, Certificate, Certificate) {

@@ -75,7 +75,7 @@ pub(crate) async fn timestamp(State(h): State<Https>, request: Request) -> Respo
 }
 
 fn rejection(failure: FailureInfo, text: &str) -> Vec<u8> {
-    tsp::rejection(failure, text).unwrap_or_default()
+    tsp::rejection(failure, text).unwrap_or_else(|_| tsp::SYSTEM_FAILURE_RESPONSE.to_vec())
 }
 
 fn reply(status: StatusCode, der: Vec<u8>) -> Response {

@@ -137,12 +137,10 @@ fn reject(failure: FailureInfo, text: &str, status: ReplyStatus) -> Reply {
         Ok(der) => Reply { der, status },
         Err(e) => {
             // Encoding a short UTF-8 text and one bit cannot fail; answer the fixed minimal
-            // rejection (status 2, systemFailure) rather than nothing.
+            // rejection rather than nothing.
             tracing::error!(error = %e, "encoding a time-stamp rejection failed");
             Reply {
-                der: vec![
-                    0x30, 0x0a, 0x30, 0x08, 0x02, 0x01, 0x02, 0x03, 0x03, 0x06, 0x00, 0x40,
-                ],
+                der: tsp::SYSTEM_FAILURE_RESPONSE.to_vec(),
                 status: ReplyStatus::Rejected(FailureInfo::SystemFailure),
             }
         }
@@ -226,9 +224,13 @@ pub async fn check_certificate(
             record.profile
         )));
     }
-    if record.key_id.is_none() {
+    let key_held = match record.key_id {
+        Some(key_id) => state.store.get_sealed_key(key_id).await?.is_some(),
+        None => false,
+    };
+    if !key_held {
         return Err(ServiceError::Invalid(format!(
-            "Sigil does not hold the key of certificate {serial}: issue a timestamping certificate with a key Sigil generates"
+            "Sigil does not hold the key of certificate {serial}: issue a timestamping certificate with a key Sigil generates (--key-algorithm)"
         )));
     }
     if record.revocation.is_some() {
