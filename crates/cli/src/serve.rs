@@ -302,6 +302,9 @@ fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &
         report.approver_password_file.display()
     );
     out!();
+    out!("Time-stamping authority (RFC 3161, for jarsigner -tsa, osslsigncode -ts, signtool /tr):");
+    out!("  {}", report.timestamp_url);
+    out!();
     out!("Administration (two administrators log in on one session):");
     out!(
         "  sigil identity list --profile {}",

@@ -292,7 +292,12 @@ async fn pkcs12_export_needs_the_setting_and_opens_with_openssl_and_keytool() {
         "{err}"
     );
     assert_eq!(err.code(), "NOT_PERMITTED");
-    assert_eq!(state.store.audit_head().await.unwrap(), audit_before);
+    // Nothing exported, and the refused attempt is the one new audit event.
+    let after = state.store.audit_head().await.unwrap();
+    assert_eq!(after.seq, audit_before.seq + 1);
+    let refused = state.store.read_audit(after.seq, 1).await.unwrap();
+    assert_eq!(refused[0].action, "certificate.export-key");
+    assert_eq!(refused[0].outcome, "failure");
 
     let settings = Settings {
         allow_export_with_password: true,
