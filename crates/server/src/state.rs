@@ -6,6 +6,7 @@ use sigil_domain::{PasswordParams, Store};
 use time::OffsetDateTime;
 
 use crate::config::ServerConfig;
+use crate::service::cache::CachedStore;
 use crate::tls::SwappableConfig;
 use crate::vault::KeyVault;
 
@@ -13,8 +14,11 @@ use crate::vault::KeyVault;
 pub struct AppState {
     /// Resolved configuration.
     pub config: ServerConfig,
-    /// Persistent state.
+    /// Persistent state (the same object as `cache`: commits through it keep the cache right).
     pub store: Arc<dyn Store>,
+    /// Cached reads of what only administrators change (policies, enabled commands, settings,
+    /// verified certificate chains), for the per-request paths.
+    pub cache: Arc<CachedStore>,
     /// Master key and opened signing keys.
     pub vault: KeyVault,
     /// argon2id cost of new password hashes.
@@ -27,6 +31,7 @@ pub struct AppState {
 
 impl AppState {
     /// State over an opened store and vault; the password cost comes from the configuration.
+    /// The store is wrapped in the read cache ([`CachedStore`]).
     pub fn new(
         config: ServerConfig,
         store: Arc<dyn Store>,
@@ -34,10 +39,12 @@ impl AppState {
         host_api_tls: SwappableConfig,
         https_tls: SwappableConfig,
     ) -> Self {
+        let cache = Arc::new(CachedStore::new(store));
         Self {
             password_params: config.password_params,
             config,
-            store,
+            store: cache.clone(),
+            cache,
             vault,
             host_api_tls,
             https_tls,

@@ -753,6 +753,179 @@ async fn hundreds_of_pipelined_uploads_on_one_connection_are_answered_in_order()
     );
 }
 
+/// The per-request reads are cached, but a change to the policy takes effect on the next
+/// request: a policy switched to a key that does not match its certificate fails the next
+/// signature (stored as failed, with both events), and a policy no longer open to the
+/// requester's role is not found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_changes_apply_at_once_and_a_failed_signature_is_stored() {
+    let world = world().await;
+    let state = world.state();
+    let mut c = world.logged_in("jenkins").await;
+    let digest = sha2::Sha256::digest(b"first").to_vec();
+    // Fills the cache: policy, chain, key.
+    signature(&c.upload_hash("ec", HashAlgorithm::Sha256, &digest).await);
+
+    let alias = PolicyAlias::new("ec").unwrap();
+    let ec = state.store.get_policy(&alias).await.unwrap().unwrap();
+    let rsa = state
+        .store
+        .get_policy(&PolicyAlias::new("rsa-pkcs1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut wrong_key = ec.draft().clone();
+    wrong_key.key_id = rsa.draft().key_id;
+    commit(
+        &state,
+        vec![Change::UpdatePolicy(Box::new(
+            sigil_domain::IssuancePolicy::new(wrong_key).unwrap(),
+        ))],
+    )
+    .await;
+    let (code, message) = failure(&c.upload_hash("ec", HashAlgorithm::Sha256, &digest).await);
+    assert_eq!(code, ErrorCode::SigningFailed, "{message}");
+    let failed = state
+        .store
+        .list_requests(&RequestFilter {
+            state: Some(sigil_domain::RequestStatus::Failed),
+            ..RequestFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    let object = failed[0].id().to_string();
+    let events: Vec<_> = state
+        .store
+        .read_audit(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.object.as_deref() == Some(object.as_str()))
+        .collect();
+    let actions: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.action.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("request.create", "success"), ("request.sign", "failure")]
+    );
+    assert_eq!(events[1].seq, events[0].seq + 1, "one commit, chained");
+
+    // Closed to the requester's role: not found at once.
+    let mut closed = ec.draft().clone();
+    closed.roles = [sigil_domain::RoleName::new("approver").unwrap()]
+        .into_iter()
+        .collect();
+    commit(
+        &state,
+        vec![Change::UpdatePolicy(Box::new(
+            sigil_domain::IssuancePolicy::new(closed).unwrap(),
+        ))],
+    )
+    .await;
+    assert_code(
+        &c.upload_hash("ec", HashAlgorithm::Sha256, &digest).await,
+        ErrorCode::PolicyNotFound,
+    );
+}
+
+/// Pipelined frames run concurrently but a login is a barrier: every upload before it is
+/// refused as not logged in, every one after it is signed, and all answers (more frames than
+/// the server's in-flight bound) come back in request order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_in_the_middle_of_a_pipeline_applies_to_exactly_the_frames_after_it() {
+    let world = world().await;
+    let mut c = world.connect().await;
+    const BEFORE: usize = 32;
+    const AFTER: usize = 96;
+    let mut out = Vec::new();
+    let mut digests = Vec::new();
+    for i in 0..BEFORE + 1 + AFTER {
+        let ag = sigil_proto::CorrelationId::new(format!("p{i}")).unwrap();
+        let request = if i == BEFORE {
+            Request::Login(sigil_proto::Login {
+                identity: "jenkins".into(),
+                password: sigil_proto::Password::new(PASSWORD),
+            })
+        } else {
+            let digest = sha2::Sha256::digest(format!("pipelined {i}")).to_vec();
+            digests.push(digest.clone());
+            Request::UploadHash(upload("ec", HashAlgorithm::Sha256, &digest))
+        };
+        request.encode(Some(&ag), &mut out).unwrap();
+    }
+    Request::Echo
+        .encode(
+            Some(&sigil_proto::CorrelationId::new("last").unwrap()),
+            &mut out,
+        )
+        .unwrap();
+    // Everything in one write, before reading anything.
+    c.send_raw(&out).await;
+    let mut signatures = Vec::new();
+    for i in 0..BEFORE + 1 + AFTER {
+        let (ag, response) = c.recv_with_ag().await;
+        assert_eq!(ag, Some(format!("p{i}")), "answers come in request order");
+        if i < BEFORE {
+            assert_code(&response, ErrorCode::NotLoggedIn);
+        } else if i == BEFORE {
+            assert_eq!(
+                response,
+                Response::Login {
+                    logins_remaining: 0
+                }
+            );
+        } else {
+            signatures.push(signature(&response));
+        }
+    }
+    let (ag, response) = c.recv_with_ag().await;
+    assert_eq!(ag.as_deref(), Some("last"));
+    assert!(matches!(response, Response::Echo { .. }), "{response:?}");
+    assert_eq!(signatures.len(), AFTER);
+
+    // Each signature is over its own digest.
+    let state = world.state();
+    let policy = state
+        .store
+        .get_policy(&PolicyAlias::new("ec").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let certificate = state
+        .store
+        .get_certificate(&policy.draft().certificate)
+        .await
+        .unwrap()
+        .unwrap();
+    let spki = {
+        use sigil_pki::x509_cert::der::{Decode, Encode};
+        sigil_pki::x509_cert::Certificate::from_der(&certificate.der)
+            .unwrap()
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap()
+    };
+    for (digest, sig) in digests.iter().skip(BEFORE).zip(&signatures) {
+        sigil_keys::verify_digest(
+            &spki,
+            sigil_keys::HashAlgorithm::Sha256,
+            sigil_keys::RsaPadding::Pkcs1v15,
+            digest,
+            sig,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        request_count(&state).await,
+        AFTER,
+        "only the uploads after the login are stored"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dual_control_on_one_connection_and_shutdown_closes_it() {
     let mut world = world().await;

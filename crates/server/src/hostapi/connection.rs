@@ -1,27 +1,63 @@
-//! The connection loop: read, decode every complete frame, answer each in order, write the
-//! answers of one read together.
+//! The connection loop: read, decode every complete frame, answer pipelined frames
+//! concurrently, write the answers in request order.
 //!
-//! - A bad frame whose boundaries are clear gets a failure and the loop goes on; a framing
-//!   error (boundaries lost) gets one failure, then the connection closes.
-//! - A connection idle for `idle_timeout` is closed.
-//! - When shutdown is asked for, the frame being answered is finished, its answer (and those
-//!   before it) written, then the connection closes.
+//! - Frames of one connection run concurrently (each on its own task), up to
+//!   [`MAX_IN_FLIGHT`] at a time; while that many are read but unanswered, the loop stops
+//!   reading (backpressure on the peer). Answers are written in the order of the frames.
+//! - A frame that changes the session (`RKLO`, see [`is_barrier`]) is a barrier: it starts
+//!   once every frame before it is answered, runs alone, and the frames after it start after
+//!   it with its effect. The others work on a snapshot of the session.
+//! - A bad frame whose boundaries are clear gets a failure (in order) and the loop goes on; a
+//!   framing error (boundaries lost) gets one failure after the answers of the frames before
+//!   it, then the connection closes.
+//! - A connection idle for `idle_timeout` (nothing read and nothing being answered) is closed.
+//! - When shutdown is asked for, nothing more is read or started; the frames already started
+//!   are finished, their answers (and those before them) written, then the connection closes.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sigil_proto::{Direction, FrameDecoder, Response};
+use sigil_proto::{CorrelationId, Direction, ErrorContext, Frame, FrameDecoder, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use zeroize::Zeroize;
 
-use super::dispatch::Connection;
+use super::dispatch::{Connection, is_barrier};
 use crate::AppState;
 
 /// Bytes read at once.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Most frames of one connection read but not yet answered; reading pauses at this bound.
+pub(crate) const MAX_IN_FLIGHT: usize = 64;
+
+/// One answer: the response and the correlation id to echo.
+type Answer = (Response, Option<CorrelationId>);
+
+/// A decoded frame waiting to start, or a decoding failure waiting for its turn.
+enum Pending {
+    Frame(Frame),
+    Failure { answer: Answer, fatal: bool },
+}
+
+/// An answer in the order of the frames: still being worked on, or ready.
+enum Slot {
+    /// The task, and what its failure answer echoes should the task fail.
+    Running(JoinHandle<Answer>, ErrorContext),
+    Done(Answer),
+}
+
+/// What one wait of the loop brought.
+enum Event {
+    Answered(Answer),
+    Read(std::io::Result<usize>),
+    Idle,
+    Shutdown,
+}
 
 /// Serves one Host API connection after its TLS handshake until the peer closes, it idles
 /// out, a framing error ends it, or shutdown is asked for.
@@ -38,83 +74,184 @@ pub(crate) async fn serve_connection(
         .and_then(|chain| chain.first())
         .and_then(|der| certificate_cn(der.as_ref()));
     let idle = state.config.idle_timeout;
-    let mut connection = Connection::new(state, peer, peer_cn);
+    let mut connection = Arc::new(Connection::new(state, peer, peer_cn));
     let mut decoder = FrameDecoder::new(Direction::Request);
     let mut buf = vec![0u8; READ_CHUNK];
     let mut out = Vec::new();
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut slots: VecDeque<Slot> = VecDeque::new();
+    // The peer closed its side (or reading failed): answer what was read, then close.
+    let mut peer_done = false;
+    // A framing error or shutdown: read and start nothing more, finish what started.
+    let mut closing = false;
     loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let read = tokio::select! {
-            read = tokio::time::timeout(idle, stream.read(&mut buf)) => read,
-            () = wait_for_shutdown(&mut shutdown) => break,
-        };
-        let n = match read {
-            Err(_) => {
-                tracing::debug!(%peer, "Host API connection idle for {idle:?}: closing");
-                break;
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, "Host API read failed: {e}");
-                break;
-            }
-            Ok(Ok(0)) => {
-                // The peer closed its sending side: a partial frame is TRUNCATED_FRAME,
-                // answered in case the peer still reads.
-                if let Err(error) = decoder.finish() {
-                    tracing::info!(%peer, "Host API connection closed inside a frame: {error}");
-                    encode(
-                        &error.response(),
-                        error.context().correlation.as_ref(),
-                        &mut out,
-                    );
-                    let _ = write(&mut stream, &mut out).await;
+        // Start what may start, collect what is answered at the front, and again while
+        // answers free room (or let a waiting barrier start).
+        loop {
+            // Start what may start, in order.
+            while !closing && slots.len() < MAX_IN_FLIGHT {
+                if *shutdown.borrow() {
+                    closing = true;
+                    break;
                 }
-                break;
-            }
-            Ok(Ok(n)) => n,
-        };
-        let mut close = false;
-        {
-            let mut input = buf.get(..n).unwrap_or_default();
-            while let Some(decoded) = decoder.decode(&mut input) {
-                match decoded {
-                    Ok(frame) => {
-                        let (response, correlation) = connection.handle(frame).await;
-                        encode(&response, correlation.as_ref(), &mut out);
-                    }
-                    Err(error) => {
-                        encode(
-                            &error.response(),
-                            error.context().correlation.as_ref(),
-                            &mut out,
-                        );
-                        if error.is_fatal() {
-                            tracing::info!(%peer, "Host API framing error, closing: {error}");
-                            close = true;
+                let Some(item) = pending.pop_front() else {
+                    break;
+                };
+                match item {
+                    Pending::Frame(frame) if is_barrier(&frame) => {
+                        if !slots.is_empty() {
+                            pending.push_front(Pending::Frame(frame));
                             break;
+                        }
+                        // Every frame before it is answered: run it alone, on the session itself
+                        // (copied first if an earlier frame's task still holds it).
+                        let answer = Arc::make_mut(&mut connection).handle_barrier(frame).await;
+                        slots.push_back(Slot::Done(answer));
+                    }
+                    Pending::Frame(frame) => {
+                        let context = frame.context();
+                        let connection = connection.clone();
+                        let task = tokio::spawn(async move { connection.handle(frame).await });
+                        slots.push_back(Slot::Running(task, context));
+                    }
+                    Pending::Failure { answer, fatal } => {
+                        slots.push_back(Slot::Done(answer));
+                        if fatal {
+                            closing = true;
                         }
                     }
                 }
-                if *shutdown.borrow() {
-                    close = true;
-                    break;
+            }
+            if closing {
+                // Frames after a framing error or read after shutdown are never answered.
+                pending.clear();
+            }
+            // Everything answered at the front goes out, in order.
+            let running_before = slots.len();
+            while let Some(slot) = slots.pop_front() {
+                match slot {
+                    Slot::Done(answer) => encode(&answer.0, answer.1.as_ref(), &mut out),
+                    Slot::Running(mut task, context) if task.is_finished() => {
+                        let (response, correlation) = joined(&mut task, &context).await;
+                        encode(&response, correlation.as_ref(), &mut out);
+                    }
+                    running => {
+                        slots.push_front(running);
+                        break;
+                    }
                 }
             }
-        }
-        // The chunk may have held a password.
-        if let Some(read) = buf.get_mut(..n) {
-            read.zeroize();
+            let freed = slots.len() < running_before;
+            if !freed || pending.is_empty() || closing {
+                break;
+            }
         }
         if write(&mut stream, &mut out).await.is_err() {
             break;
         }
-        if close {
+        let nothing_left = slots.is_empty() && pending.is_empty();
+        if (closing || peer_done) && nothing_left {
             break;
+        }
+        let can_read = !closing && !peer_done && slots.len() + pending.len() < MAX_IN_FLIGHT;
+        let event = tokio::select! {
+            answer = next_answer(&mut slots), if !slots.is_empty() => Event::Answered(answer),
+            read = read_some(&mut stream, &mut buf, nothing_left.then_some(idle)), if can_read => {
+                read.map_or(Event::Idle, Event::Read)
+            }
+            () = wait_for_shutdown(&mut shutdown), if !closing => Event::Shutdown,
+        };
+        match event {
+            Event::Answered(answer) => {
+                slots.pop_front();
+                encode(&answer.0, answer.1.as_ref(), &mut out);
+            }
+            Event::Shutdown => closing = true,
+            Event::Idle => {
+                tracing::debug!(%peer, "Host API connection idle for {idle:?}: closing");
+                break;
+            }
+            Event::Read(Err(e)) => {
+                tracing::debug!(%peer, "Host API read failed: {e}");
+                peer_done = true;
+            }
+            Event::Read(Ok(0)) => {
+                // The peer closed its sending side: a partial frame is TRUNCATED_FRAME,
+                // answered (after the frames before it) in case the peer still reads.
+                if let Err(error) = decoder.finish() {
+                    tracing::info!(%peer, "Host API connection closed inside a frame: {error}");
+                    pending.push_back(Pending::Failure {
+                        answer: (error.response(), error.context().correlation.clone()),
+                        fatal: true,
+                    });
+                }
+                peer_done = true;
+            }
+            Event::Read(Ok(n)) => {
+                let mut input = buf.get(..n).unwrap_or_default();
+                while let Some(decoded) = decoder.decode(&mut input) {
+                    match decoded {
+                        Ok(frame) => pending.push_back(Pending::Frame(frame)),
+                        Err(error) => {
+                            let fatal = error.is_fatal();
+                            pending.push_back(Pending::Failure {
+                                answer: (error.response(), error.context().correlation.clone()),
+                                fatal,
+                            });
+                            if fatal {
+                                tracing::info!(%peer, "Host API framing error, closing: {error}");
+                                break;
+                            }
+                        }
+                    }
+                }
+                // The chunk may have held a password.
+                if let Some(read) = buf.get_mut(..n) {
+                    read.zeroize();
+                }
+            }
         }
     }
     let _ = stream.shutdown().await;
+}
+
+/// The answer of the first slot (which must be running; a finished one answers at once).
+/// Pends forever when there is none, so that `select!` can hold it disabled.
+async fn next_answer(slots: &mut VecDeque<Slot>) -> Answer {
+    match slots.front_mut() {
+        Some(Slot::Running(task, context)) => joined(task, context).await,
+        Some(Slot::Done(answer)) => answer.clone(),
+        None => std::future::pending().await,
+    }
+}
+
+/// A task's answer; a task that panicked answers `INTERNAL` for its frame.
+async fn joined(task: &mut JoinHandle<Answer>, context: &ErrorContext) -> Answer {
+    match task.await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::error!("a Host API command task failed: {e}");
+            (
+                context.failure(
+                    sigil_proto::ErrorCode::Internal,
+                    "the command failed inside the server: report it, the server logged the details",
+                ),
+                context.correlation.clone(),
+            )
+        }
+    }
+}
+
+/// One read; `None` when `idle` is given and passes first.
+async fn read_some(
+    stream: &mut TlsStream<TcpStream>,
+    buf: &mut [u8],
+    idle: Option<std::time::Duration>,
+) -> Option<std::io::Result<usize>> {
+    match idle {
+        Some(idle) => tokio::time::timeout(idle, stream.read(buf)).await.ok(),
+        None => Some(stream.read(buf).await),
+    }
 }
 
 /// Appends `response` to `out`; a response that cannot be encoded (over the frame limit)

@@ -51,7 +51,16 @@ pub(crate) fn requirement(command: Command) -> Requirement {
     }
 }
 
-/// The state of one Host API connection.
+/// Whether `frame` changes the session (`RKLO`): such a frame is a barrier in a pipeline. It
+/// starts once every frame before it is answered, runs alone, and the frames after it see its
+/// effect. Every other command only reads the session and may run concurrently with others.
+pub(crate) fn is_barrier(frame: &Frame) -> bool {
+    frame.command() == Some(Command::Login)
+}
+
+/// The state of one Host API connection. Cloned (copy on write) when a login changes the
+/// session while answers of earlier frames still hold the old one.
+#[derive(Clone)]
 pub(crate) struct Connection {
     state: Arc<AppState>,
     session: Session,
@@ -72,10 +81,40 @@ impl Connection {
         }
     }
 
-    /// Answers one frame; returns the response and the correlation id to echo.
-    pub(crate) async fn handle(&mut self, frame: Frame) -> (Response, Option<CorrelationId>) {
+    /// Answers one frame that does not change the session (see [`is_barrier`]); returns the
+    /// response and the correlation id to echo.
+    pub(crate) async fn handle(&self, frame: Frame) -> (Response, Option<CorrelationId>) {
+        // A login routed here by mistake is answered, but must not be lost silently: it
+        // changes nothing, and says so in the log.
+        let mut session = None;
+        let answer = self.respond(&frame, &mut session).await;
+        if session.is_some() {
+            tracing::error!(peer = %self.peer, "a login was answered outside a barrier: its session change is dropped");
+        }
+        answer
+    }
+
+    /// Answers a frame that may change the session (`RKLO`), applying the change.
+    pub(crate) async fn handle_barrier(
+        &mut self,
+        frame: Frame,
+    ) -> (Response, Option<CorrelationId>) {
+        let mut session = None;
+        let answer = self.respond(&frame, &mut session).await;
+        if let Some(session) = session {
+            self.session = session;
+        }
+        answer
+    }
+
+    /// Answers `frame`; a successful login leaves the new session in `next_session`.
+    async fn respond(
+        &self,
+        frame: &Frame,
+        next_session: &mut Option<Session>,
+    ) -> (Response, Option<CorrelationId>) {
         let context = frame.context();
-        let response = match self.answer(&frame).await {
+        let response = match self.answer(frame, next_session).await {
             Ok(response) => response,
             Err(error) => {
                 if let ServiceError::Internal(detail) = &error {
@@ -87,7 +126,11 @@ impl Connection {
         (response, context.correlation)
     }
 
-    async fn answer(&mut self, frame: &Frame) -> Result<Response, ServiceError> {
+    async fn answer(
+        &self,
+        frame: &Frame,
+        next_session: &mut Option<Session>,
+    ) -> Result<Response, ServiceError> {
         let request =
             Request::decode(frame).map_err(|e| ServiceError::refused(e.code(), e.to_string()))?;
         let command = request.command();
@@ -101,9 +144,11 @@ impl Connection {
             },
             Request::Time => Response::Time { time: state.now() },
             Request::Login(login) => {
+                // Logged in on a copy: the caller applies it (a failure leaves it unchanged).
+                let mut session = self.session.clone();
                 let progress = auth::login(
                     state,
-                    &mut self.session,
+                    &mut session,
                     &login.identity,
                     login.password.expose().as_bytes(),
                     LoginContext {
@@ -112,6 +157,7 @@ impl Connection {
                     },
                 )
                 .await?;
+                *next_session = Some(session);
                 Response::Login {
                     logins_remaining: progress.logins_still_required(),
                 }
@@ -167,10 +213,10 @@ impl Connection {
         })
     }
 
-    /// `COMMAND_DISABLED` unless an administrator enabled `command`. Read from the store on
-    /// every request, so a change takes effect at once.
+    /// `COMMAND_DISABLED` unless an administrator enabled `command`. Read through the cache,
+    /// which a change on this node clears at once (other nodes: within the cache's TTL).
     async fn check_enabled(&self, command: Command) -> Result<(), ServiceError> {
-        let enabled = self.state.store.enabled_commands().await?;
+        let enabled = self.state.cache.cached_enabled_commands().await?;
         let on = CommandCode::new(command.as_str()).is_ok_and(|code| enabled.contains(&code));
         if on {
             return Ok(());
@@ -259,7 +305,7 @@ impl Connection {
 
     /// `RKCP`: the enabled commands this session may use now, and its permissions.
     async fn capabilities(&self) -> Result<Response, ServiceError> {
-        let enabled = self.state.store.enabled_commands().await?;
+        let enabled = self.state.cache.cached_enabled_commands().await?;
         let commands = Command::KNOWN
             .iter()
             .copied()
@@ -282,7 +328,7 @@ impl Connection {
     async fn policy_info(&self, alias: &str) -> Result<PolicyInfo, ServiceError> {
         let state = self.state.as_ref();
         let policy = match PolicyAlias::new(alias) {
-            Ok(alias) => state.store.get_policy(&alias).await?,
+            Ok(alias) => state.cache.cached_policy(&alias).await?,
             Err(_) => None,
         }
         .filter(|p| p.visible_to(&self.session))
@@ -292,7 +338,7 @@ impl Connection {
         Ok(PolicyInfo {
             policy: policy.alias().as_str().to_owned(),
             key_algorithm: signing::key_algorithm(state, &policy).await?,
-            certificate_chain: chain.concat(),
+            certificate_chain: chain.der.concat(),
             allowed_hashes: draft
                 .hashes
                 .iter()

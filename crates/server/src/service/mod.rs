@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod pki;
 pub mod requests;
 pub mod signing;

@@ -36,7 +36,7 @@ pub async fn upload(
 ) -> Result<SigningRequest, ServiceError> {
     let requester = principal(session)?.clone();
     let found = match sigil_domain::PolicyAlias::new(policy) {
-        Ok(alias) => state.store.get_policy(&alias).await?,
+        Ok(alias) => state.cache.cached_policy(&alias).await?,
         Err(_) => None,
     };
     let checked = sigil_domain::check_upload(
@@ -81,16 +81,33 @@ pub async fn upload(
     if let Some(name) = &request.metadata().file_name {
         draft = draft.detail("file_name", name);
     }
+    if request.status() != RequestStatus::Approved {
+        state
+            .store
+            .commit(
+                vec![Change::CreateRequest(Box::new(request.clone()))],
+                draft,
+            )
+            .await?;
+        return Ok(request);
+    }
+    // No approval needed: sign first, then store the request and its result (or failure)
+    // with both events in one commit, and answer only once that is durable.
+    let outcome = signing::sign_under(state, &policy, &request).await;
+    let (signed, sign_draft) = record_outcome(request.clone(), outcome, state.now())?;
     state
         .store
-        .commit(vec![Change::CreateRequest(Box::new(request))], draft)
+        .commit_events(
+            vec![
+                Change::CreateRequest(Box::new(request)),
+                Change::UpdateRequest(Box::new(signed.clone())),
+            ],
+            vec![draft, sign_draft],
+        )
         .await?;
-    let stored = load(state, id).await?;
-    if stored.status() != RequestStatus::Approved {
-        return Ok(stored);
-    }
-    // No approval needed: sign before answering.
-    let signed = sign_approved(state, stored).await?;
+    let mut signed = signed;
+    // The store moved the revision on by the update.
+    signed.set_revision(signed.revision() + 1);
     if let sigil_domain::RequestState::Failed { reason, .. } = signed.state() {
         return Err(ServiceError::refused(
             ErrorCode::SigningFailed,
@@ -281,17 +298,43 @@ async fn sign_approved(
 ) -> Result<SigningRequest, ServiceError> {
     let id = request.id();
     let outcome = signing::sign(state, &request).await;
-    let mut request = request;
-    let now = state.now();
-    let draft = AuditDraft::new(now, "request.sign", Outcome::Success)
-        .identity(request.requester().as_str())
-        .object(&id.to_string());
+    let (mut request, draft) = record_outcome(request, outcome, state.now())?;
+    match state
+        .store
+        .commit(
+            vec![Change::UpdateRequest(Box::new(request.clone()))],
+            draft,
+        )
+        .await
+    {
+        Ok(_) => {
+            // The store moved the revision on by the update.
+            request.set_revision(request.revision() + 1);
+            Ok(request)
+        }
+        // A concurrent reader signed it first: theirs stands.
+        Err(sigil_domain::StoreError::Conflict { .. }) => load(state, id).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The request with a signing outcome applied (signed, or failed with the reason) and the
+/// `request.sign` audit event describing it.
+fn record_outcome(
+    mut request: SigningRequest,
+    outcome: Result<Vec<u8>, signing::SigningError>,
+    now: time::OffsetDateTime,
+) -> Result<(SigningRequest, AuditDraft), ServiceError> {
+    let id = request.id().to_string();
     let draft = match outcome {
         Ok(result) => {
             request
                 .mark_signed(result, now)
                 .map_err(|e| request_error(&e))?;
-            draft.detail("policy", request.policy().as_str())
+            AuditDraft::new(now, "request.sign", Outcome::Success)
+                .identity(request.requester().as_str())
+                .object(&id)
+                .detail("policy", request.policy().as_str())
         }
         Err(failure) => {
             tracing::warn!(request = %id, error = %failure, "signing failed");
@@ -300,19 +343,11 @@ async fn sign_approved(
                 .map_err(|e| request_error(&e))?;
             AuditDraft::new(now, "request.sign", Outcome::Failure)
                 .identity(request.requester().as_str())
-                .object(&id.to_string())
+                .object(&id)
                 .detail("reason", &failure.to_string())
         }
     };
-    match state
-        .store
-        .commit(vec![Change::UpdateRequest(Box::new(request))], draft)
-        .await
-    {
-        // A concurrent reader signed it first: theirs stands.
-        Ok(_) | Err(sigil_domain::StoreError::Conflict { .. }) => load(state, id).await,
-        Err(e) => Err(e.into()),
-    }
+    Ok((request, draft))
 }
 
 /// Moves a pending request past its expiry to `expired` and persists it (once: a lost race

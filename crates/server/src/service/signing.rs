@@ -15,6 +15,7 @@ use sigil_pki::x509_cert::Certificate;
 use sigil_pki::x509_cert::der::{Decode, Encode};
 
 use super::ServiceError;
+use super::cache::CachedChain;
 use crate::AppState;
 use crate::service::pki::Pki;
 
@@ -42,12 +43,18 @@ pub async fn key_algorithm(
     Ok(sealed.algorithm)
 }
 
-/// The policy's certificate chain, DER, signer first, up to its root.
+/// The policy's certificate chain, signer first, up to its root, each link's signature
+/// checked (exactly what [`Pki::chain_of`] checks). Built once per certificate and kept in
+/// the cache (see [`super::cache`]).
 pub async fn certificate_chain(
     state: &AppState,
     policy: &IssuancePolicy,
-) -> Result<Vec<Vec<u8>>, ServiceError> {
+) -> Result<Arc<CachedChain>, ServiceError> {
     let serial = &policy.draft().certificate;
+    if let Some(chain) = state.cache.chain(serial) {
+        return Ok(chain);
+    }
+    let generation = state.cache.generation();
     let record = state.store.get_certificate(serial).await?.ok_or_else(|| {
         ServiceError::Internal(format!(
             "the certificate {serial} of policy {} is missing from the store",
@@ -55,15 +62,28 @@ pub async fn certificate_chain(
         ))
     })?;
     let pki = Pki::new(state, "system");
-    pki.chain_of(&record.der).await
+    let der = pki.chain_of(&record.der).await?;
+    let signer = der
+        .first()
+        .ok_or_else(|| ServiceError::Internal("the certificate chain is empty".to_owned()))?;
+    let signer_spki = Certificate::from_der(signer)
+        .and_then(|c| c.tbs_certificate().subject_public_key_info().to_der())
+        .map_err(|e| {
+            ServiceError::Internal(format!(
+                "reading the public key of certificate {serial}: {e}"
+            ))
+        })?;
+    let chain = Arc::new(CachedChain { der, signer_spki });
+    state.cache.put_chain(serial, generation, chain.clone());
+    Ok(chain)
 }
 
 /// Signs `request` (which must be approved) under its policy's current key and certificate.
 /// The CPU work runs on the blocking pool.
 pub async fn sign(state: &AppState, request: &SigningRequest) -> Result<Vec<u8>, SigningError> {
     let policy = state
-        .store
-        .get_policy(request.policy())
+        .cache
+        .cached_policy(request.policy())
         .await
         .map_err(|e| internal("reading the policy", &e))?
         .ok_or_else(|| {
@@ -72,12 +92,21 @@ pub async fn sign(state: &AppState, request: &SigningRequest) -> Result<Vec<u8>,
                 request.policy()
             ))
         })?;
+    sign_under(state, &policy, request).await
+}
+
+/// [`sign`] with the request's policy already read (`policy` must be the one it names).
+pub async fn sign_under(
+    state: &AppState,
+    policy: &IssuancePolicy,
+    request: &SigningRequest,
+) -> Result<Vec<u8>, SigningError> {
     let key = state
         .vault
         .key(state.store.as_ref(), policy.draft().key_id)
         .await
         .map_err(|e| internal("opening the policy's key", &e))?;
-    let chain = certificate_chain(state, &policy)
+    let chain = certificate_chain(state, policy)
         .await
         .map_err(|e| internal("reading the certificate chain", &e))?;
     let job = Job {
@@ -101,7 +130,7 @@ pub async fn sign(state: &AppState, request: &SigningRequest) -> Result<Vec<u8>,
 /// The blocking part of a signature.
 struct Job {
     key: Arc<SoftwareKey>,
-    chain: Vec<Vec<u8>>,
+    chain: Arc<CachedChain>,
     format: SigningFormat,
     hash: sigil_keys::HashAlgorithm,
     padding: RsaPadding,
@@ -112,37 +141,11 @@ struct Job {
 
 impl Job {
     fn run(self) -> Result<Vec<u8>, SigningError> {
-        let certificates = self
-            .chain
-            .iter()
-            .map(|der| Certificate::from_der(der))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| internal("reading the certificate chain", &e))?;
-        let (certificate, rest) = certificates
-            .split_first()
-            .ok_or_else(|| SigningError("the policy's certificate chain is empty".to_owned()))?;
         match self.format {
-            SigningFormat::Hash => {
-                let signature = self
-                    .key
-                    .sign_digest(self.hash, self.padding, &self.digest)
-                    .map_err(|e| SigningError(format!("signing failed: {e}")))?;
-                let spki = certificate
-                    .tbs_certificate()
-                    .subject_public_key_info()
-                    .to_der()
-                    .map_err(|e| internal("encoding the certificate's public key", &e))?;
-                sigil_keys::verify_digest(&spki, self.hash, self.padding, &self.digest, &signature)
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "a signature did not verify against the policy's certificate");
-                        SigningError(
-                            "the signature did not verify against the policy's certificate: the key and certificate do not match; tell an administrator".to_owned(),
-                        )
-                    })?;
-                Ok(signature)
-            }
+            SigningFormat::Hash => self.raw_signature(),
             SigningFormat::Authenticode => {
-                let signer = self.signer(certificate, rest);
+                let (certificate, rest) = self.certificates()?;
+                let signer = self.signer(&certificate, &rest);
                 sigil_authenticode::sign_image_digest(
                     &signer,
                     &self.digest,
@@ -154,7 +157,8 @@ impl Job {
                 })
             }
             SigningFormat::Jar => {
-                let signer = self.signer(certificate, rest);
+                let (certificate, rest) = self.certificates()?;
+                let signer = self.signer(&certificate, &rest);
                 sigil_jar::sign_signature_file_digest(&signer, &self.digest, SystemTime::now())
                     .map(|block| block.der)
                     .map_err(|e| {
@@ -162,6 +166,47 @@ impl Job {
                     })
             }
         }
+    }
+
+    /// A raw signature of the digest, checked against the signer certificate's public key
+    /// (kept with the cached chain: no certificate parsing per request).
+    fn raw_signature(&self) -> Result<Vec<u8>, SigningError> {
+        let signature = self
+            .key
+            .sign_digest(self.hash, self.padding, &self.digest)
+            .map_err(|e| SigningError(format!("signing failed: {e}")))?;
+        sigil_keys::verify_digest(
+            &self.chain.signer_spki,
+            self.hash,
+            self.padding,
+            &self.digest,
+            &signature,
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "a signature did not verify against the policy's certificate");
+            SigningError(
+                "the signature did not verify against the policy's certificate: the key and certificate do not match; tell an administrator".to_owned(),
+            )
+        })?;
+        Ok(signature)
+    }
+
+    /// The chain parsed: the signer certificate and the rest.
+    fn certificates(&self) -> Result<(Certificate, Vec<Certificate>), SigningError> {
+        let mut certificates = self
+            .chain
+            .der
+            .iter()
+            .map(|der| Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| internal("reading the certificate chain", &e))?;
+        if certificates.is_empty() {
+            return Err(SigningError(
+                "the policy's certificate chain is empty".to_owned(),
+            ));
+        }
+        let certificate = certificates.remove(0);
+        Ok((certificate, certificates))
     }
 
     fn signer<'a>(

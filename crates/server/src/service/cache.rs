@@ -1,0 +1,352 @@
+//! A read cache in front of the store for what every signing request reads but only an
+//! administrator changes: policies, the enabled Host API commands, the settings, and each
+//! policy certificate's verified chain.
+//!
+//! Without it a hash-signing request paid ~6 store reads (each a hop to a database thread)
+//! and a re-verification of its certificate chain (an ECDSA/RSA verify per link).
+//!
+//! Only callers that ask for it (`cached_*`, [`CachedStore::chain`]) get cached values: the
+//! Host API's per-frame checks and the signing path. The [`Store`] methods stay uncached.
+//!
+//! Freshness:
+//! - **This node**: every write goes through [`CachedStore::commit`]; a commit with any change
+//!   other than a request's or a login counter's clears the whole cache once it returns, so the
+//!   next read sees the change at once (a revoked/replaced certificate, a changed or deleted
+//!   policy, a disabled command).
+//! - **Other nodes** sharing a PostgreSQL database: an entry is used for at most [`TTL`], so a
+//!   change made elsewhere takes effect here within that time.
+//!
+//! A read that began before a clearing commit never stores its (possibly old) value: every
+//! insert carries the generation read before the store was asked, and is dropped when a commit
+//! cleared the cache in between.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sigil_domain::store::{BoxFuture, StoreResult};
+use sigil_domain::{
+    ApiKeyId, ApiKeyRecord, ApprovalGroup, AuditDraft, AuditEvent, CaName, CaRecord,
+    CertificateRecord, ChainHead, Change, EnabledCommands, GroupName, Identity, IdentityName,
+    Interface, IssuancePolicy, KeyId, ListenerChain, PolicyAlias, RequestFilter, RequestId, Role,
+    RoleName, SealedKey, SerialNumber, Settings, SigningRequest, Store,
+};
+
+/// Longest time an entry is used before it is read again (bounds how long a change made by
+/// another node sharing the database goes unseen here).
+pub const TTL: Duration = Duration::from_secs(2);
+
+/// A value and when it was read.
+struct Entry<T> {
+    value: T,
+    read_at: Instant,
+}
+
+impl<T: Clone> Entry<T> {
+    fn fresh(&self, now: Instant) -> Option<T> {
+        (now.saturating_duration_since(self.read_at) < TTL).then(|| self.value.clone())
+    }
+}
+
+/// A policy certificate's chain, checked once: DER, signer first, up to its root.
+#[derive(Debug)]
+pub struct CachedChain {
+    /// The chain as DER, signer first.
+    pub der: Vec<Vec<u8>>,
+    /// The signer certificate's SubjectPublicKeyInfo (DER), to check raw signatures with.
+    pub signer_spki: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Entries {
+    /// Bumped by every clearing commit.
+    generation: u64,
+    policies: HashMap<PolicyAlias, Entry<Option<IssuancePolicy>>>,
+    enabled: Option<Entry<EnabledCommands>>,
+    settings: Option<Entry<Settings>>,
+    chains: HashMap<SerialNumber, Entry<Arc<CachedChain>>>,
+}
+
+/// The store with the read cache beside it (see the module docs). Implements [`Store`] by
+/// passing every call to the inner store (reads there stay fresh: administrators' reads before
+/// a change use them) and clearing the cache after commits; the hot paths read through the
+/// `cached_*` methods and [`chain`](Self::chain).
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    entries: Mutex<Entries>,
+}
+
+impl CachedStore {
+    /// A cache over `inner`, empty.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            entries: Mutex::new(Entries::default()),
+        }
+    }
+
+    fn entries(&self) -> MutexGuard<'_, Entries> {
+        // A panic while holding the lock cannot leave the maps half-changed in a way that
+        // matters: every entry is replaced whole.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current generation: pass it back to the `put_*` calls of a value read after this.
+    pub fn generation(&self) -> u64 {
+        self.entries().generation
+    }
+
+    /// Drops every entry (and makes reads in flight not store theirs).
+    pub fn clear(&self) {
+        let mut entries = self.entries();
+        let generation = entries.generation.wrapping_add(1);
+        *entries = Entries {
+            generation,
+            ..Entries::default()
+        };
+    }
+
+    /// The cached chain of the certificate `serial`, if fresh.
+    pub fn chain(&self, serial: &SerialNumber) -> Option<Arc<CachedChain>> {
+        let now = Instant::now();
+        self.entries().chains.get(serial)?.fresh(now)
+    }
+
+    /// Keeps the chain of `serial` built from data read at `generation`.
+    pub fn put_chain(&self, serial: &SerialNumber, generation: u64, chain: Arc<CachedChain>) {
+        let mut entries = self.entries();
+        if entries.generation == generation {
+            entries.chains.insert(serial.clone(), Entry::new(chain));
+        }
+    }
+
+    /// A policy by alias (a missing one is cached too), read through the cache.
+    pub async fn cached_policy(&self, alias: &PolicyAlias) -> StoreResult<Option<IssuancePolicy>> {
+        let now = Instant::now();
+        let generation = {
+            let entries = self.entries();
+            if let Some(hit) = entries.policies.get(alias).and_then(|e| e.fresh(now)) {
+                return Ok(hit);
+            }
+            entries.generation
+        };
+        let policy = self.inner.get_policy(alias).await?;
+        let mut entries = self.entries();
+        if entries.generation == generation {
+            entries
+                .policies
+                .insert(alias.clone(), Entry::new(policy.clone()));
+        }
+        Ok(policy)
+    }
+
+    /// The enabled Host API commands, read through the cache.
+    pub async fn cached_enabled_commands(&self) -> StoreResult<EnabledCommands> {
+        let now = Instant::now();
+        let generation = {
+            let entries = self.entries();
+            if let Some(hit) = entries.enabled.as_ref().and_then(|e| e.fresh(now)) {
+                return Ok(hit);
+            }
+            entries.generation
+        };
+        let enabled = self.inner.enabled_commands().await?;
+        let mut entries = self.entries();
+        if entries.generation == generation {
+            entries.enabled = Some(Entry::new(enabled.clone()));
+        }
+        Ok(enabled)
+    }
+
+    /// The settings, read through the cache.
+    pub async fn cached_settings(&self) -> StoreResult<Settings> {
+        let now = Instant::now();
+        let generation = {
+            let entries = self.entries();
+            if let Some(hit) = entries.settings.as_ref().and_then(|e| e.fresh(now)) {
+                return Ok(hit);
+            }
+            entries.generation
+        };
+        let settings = self.inner.settings().await?;
+        let mut entries = self.entries();
+        if entries.generation == generation {
+            entries.settings = Some(Entry::new(settings.clone()));
+        }
+        Ok(settings)
+    }
+
+    /// Runs a commit, then clears the cache when it may have changed a cached value. Cleared
+    /// even when the commit failed: its outcome may be unknown (e.g. a lost connection).
+    async fn committing<T>(
+        &self,
+        clears: bool,
+        commit: BoxFuture<'_, StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let result = commit.await;
+        if clears {
+            self.clear();
+        }
+        result
+    }
+}
+
+impl<T> Entry<T> {
+    fn new(value: T) -> Self {
+        Self {
+            value,
+            read_at: Instant::now(),
+        }
+    }
+}
+
+/// Whether `changes` may change something the cache holds. Requests and login counters are
+/// the only changes on the hot path and touch nothing cached; everything else clears it.
+fn clears(changes: &[Change]) -> bool {
+    changes.iter().any(|change| {
+        !matches!(
+            change,
+            Change::CreateRequest(_) | Change::UpdateRequest(_) | Change::RecordLogin { .. }
+        )
+    })
+}
+
+impl Store for CachedStore {
+    fn commit(
+        &self,
+        changes: Vec<Change>,
+        audit: AuditDraft,
+    ) -> BoxFuture<'_, StoreResult<AuditEvent>> {
+        let clears = clears(&changes);
+        Box::pin(self.committing(clears, self.inner.commit(changes, audit)))
+    }
+
+    fn commit_events(
+        &self,
+        changes: Vec<Change>,
+        audits: Vec<AuditDraft>,
+    ) -> BoxFuture<'_, StoreResult<Vec<AuditEvent>>> {
+        let clears = clears(&changes);
+        Box::pin(self.committing(clears, self.inner.commit_events(changes, audits)))
+    }
+
+    fn get_identity<'a>(
+        &'a self,
+        name: &'a IdentityName,
+    ) -> BoxFuture<'a, StoreResult<Option<Identity>>> {
+        self.inner.get_identity(name)
+    }
+    fn list_identities(&self) -> BoxFuture<'_, StoreResult<Vec<Identity>>> {
+        self.inner.list_identities()
+    }
+    fn get_api_key<'a>(
+        &'a self,
+        id: &'a ApiKeyId,
+    ) -> BoxFuture<'a, StoreResult<Option<ApiKeyRecord>>> {
+        self.inner.get_api_key(id)
+    }
+    fn list_api_keys<'a>(
+        &'a self,
+        identity: &'a IdentityName,
+    ) -> BoxFuture<'a, StoreResult<Vec<ApiKeyRecord>>> {
+        self.inner.list_api_keys(identity)
+    }
+    fn get_role<'a>(&'a self, name: &'a RoleName) -> BoxFuture<'a, StoreResult<Option<Role>>> {
+        self.inner.get_role(name)
+    }
+    fn list_roles(&self) -> BoxFuture<'_, StoreResult<Vec<Role>>> {
+        self.inner.list_roles()
+    }
+    fn get_group<'a>(
+        &'a self,
+        name: &'a GroupName,
+    ) -> BoxFuture<'a, StoreResult<Option<ApprovalGroup>>> {
+        self.inner.get_group(name)
+    }
+    fn list_groups(&self) -> BoxFuture<'_, StoreResult<Vec<ApprovalGroup>>> {
+        self.inner.list_groups()
+    }
+    fn get_policy<'a>(
+        &'a self,
+        alias: &'a PolicyAlias,
+    ) -> BoxFuture<'a, StoreResult<Option<IssuancePolicy>>> {
+        self.inner.get_policy(alias)
+    }
+    fn list_policies(&self) -> BoxFuture<'_, StoreResult<Vec<IssuancePolicy>>> {
+        self.inner.list_policies()
+    }
+    fn get_request(&self, id: RequestId) -> BoxFuture<'_, StoreResult<Option<SigningRequest>>> {
+        self.inner.get_request(id)
+    }
+    fn list_requests<'a>(
+        &'a self,
+        filter: &'a RequestFilter,
+    ) -> BoxFuture<'a, StoreResult<Vec<SigningRequest>>> {
+        self.inner.list_requests(filter)
+    }
+    fn settings(&self) -> BoxFuture<'_, StoreResult<Settings>> {
+        self.inner.settings()
+    }
+    fn enabled_commands(&self) -> BoxFuture<'_, StoreResult<EnabledCommands>> {
+        self.inner.enabled_commands()
+    }
+    fn get_sealed_key(&self, id: KeyId) -> BoxFuture<'_, StoreResult<Option<SealedKey>>> {
+        self.inner.get_sealed_key(id)
+    }
+    fn list_sealed_keys(&self) -> BoxFuture<'_, StoreResult<Vec<SealedKey>>> {
+        self.inner.list_sealed_keys()
+    }
+    fn get_ca<'a>(&'a self, name: &'a CaName) -> BoxFuture<'a, StoreResult<Option<CaRecord>>> {
+        self.inner.get_ca(name)
+    }
+    fn list_cas(&self) -> BoxFuture<'_, StoreResult<Vec<CaRecord>>> {
+        self.inner.list_cas()
+    }
+    fn get_certificate<'a>(
+        &'a self,
+        serial: &'a SerialNumber,
+    ) -> BoxFuture<'a, StoreResult<Option<CertificateRecord>>> {
+        self.inner.get_certificate(serial)
+    }
+    fn list_certificates<'a>(
+        &'a self,
+        issuer: Option<&'a CaName>,
+    ) -> BoxFuture<'a, StoreResult<Vec<CertificateRecord>>> {
+        self.inner.list_certificates(issuer)
+    }
+    fn get_listener_chain(
+        &self,
+        interface: Interface,
+    ) -> BoxFuture<'_, StoreResult<Option<ListenerChain>>> {
+        self.inner.get_listener_chain(interface)
+    }
+    fn custody_record(&self) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        self.inner.custody_record()
+    }
+    fn read_audit(&self, from_seq: u64, limit: u32) -> BoxFuture<'_, StoreResult<Vec<AuditEvent>>> {
+        self.inner.read_audit(from_seq, limit)
+    }
+    fn audit_head(&self) -> BoxFuture<'_, StoreResult<ChainHead>> {
+        self.inner.audit_head()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_request_and_login_changes_keep_the_cache() {
+        let code = sigil_domain::CommandCode::new("RAUO").unwrap_or_else(|e| panic!("{e}"));
+        assert!(clears(&[Change::SetCommandEnabled {
+            code,
+            enabled: false
+        }]));
+        assert!(clears(&[Change::DeletePolicy(
+            PolicyAlias::new("release").unwrap_or_else(|e| panic!("{e}"))
+        )]));
+        assert!(!clears(&[]));
+    }
+}
