@@ -276,6 +276,9 @@ fn to_json(result: &JobResult) -> serde_json::Value {
 }
 
 pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
+    // aws-lc's first random bytes cost tens of milliseconds (jitter entropy): start them now,
+    // on their own thread, so that they are ready when the TLS handshake needs them.
+    sigil_client::connection::warm_up_random();
     let files = expand_files(&args.files)?;
     if args.output.is_some() && files.len() != 1 {
         return Err(exit::usage("--output works with exactly one file"));
