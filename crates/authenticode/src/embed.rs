@@ -157,7 +157,7 @@ impl PreparedImage {
         }
 
         let target = resolve_output(output);
-        let staged = match staged {
+        let mut staged = match staged {
             Some(s) if s.target == target && s.image_end == layout.image_end() => s,
             _ => self.stage_from(&source, output)?,
         };
@@ -176,6 +176,8 @@ impl PreparedImage {
         checksum.add_at(layout.image_end(), &tail);
         let checksum = checksum.finish_with_len(file_len);
 
+        // The image's own flush first: its errors are reported to the descriptor that wrote it.
+        staged.wait_synced()?;
         let mut file = OpenOptions::new()
             .write(true)
             .open(staged.path())

@@ -8,8 +8,8 @@
 //!
 //! [`PreparedImage::stage`] copies the image into a temporary file next to the output
 //! with `std::io::copy` between two files, which Linux turns into `copy_file_range`
-//! (a kernel-side copy, or a reflink on file systems that share extents), and flushes
-//! it to disk. A client can stage while it waits for the server, so that embedding is
+//! (a kernel-side copy, or a reflink on file systems that share extents), and starts
+//! flushing it to disk in the background (embedding waits for that flush and checks it). A client can stage while it waits for the server, so that embedding is
 //! left with patching a few header bytes, appending the signature and a rename.
 //!
 //! The file is identified by its device, inode, length and modification and change
@@ -20,6 +20,8 @@
 use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 
 use sigil_keys::{HashAlgorithm, Hasher};
 
@@ -182,7 +184,8 @@ fn hash_image(
     Ok((hasher.finalize(), checksum))
 }
 
-/// Copies `[0, image_end)` of `source` into a new temporary file next to `output`, synced.
+/// Copies `[0, image_end)` of `source` into a new temporary file next to `output` and starts
+/// flushing it to disk.
 /// The caller checks that `source` did not change meanwhile.
 fn copy_image(source: &File, image_end: u64, output: &Path) -> Result<StagedImage> {
     let target = resolve_output(output);
@@ -202,17 +205,54 @@ fn copy_image(source: &File, image_end: u64, output: &Path) -> Result<StagedImag
     if copied != image_end {
         return Err(AuthenticodeError::FileChanged);
     }
-    temp.as_file()
-        .sync_data()
-        .map_err(AuthenticodeError::io("write the copy of the PE file"))?;
+    let sync = start_sync(temp.as_file())?;
     Ok(StagedImage {
         temp: temp.into_temp_path(),
         target,
         image_end,
+        sync,
     })
 }
 
-/// A copy of a prepared image in a temporary file next to the output, flushed to disk.
+/// Background flushes of staged copies running at once, at most.
+const MAX_BACKGROUND_SYNCS: usize = 4;
+/// Background flushes running now.
+static BACKGROUND_SYNCS: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts writing the copy to disk: on a thread of its own, so that the disk works while the
+/// signature is being obtained (a freshly built file is often still being written back
+/// itself), or here when [`MAX_BACKGROUND_SYNCS`] are already running.
+fn start_sync(file: &File) -> Result<Option<JoinHandle<std::io::Result<()>>>> {
+    let io = AuthenticodeError::io("write the copy of the PE file");
+    let claimed = BACKGROUND_SYNCS
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < MAX_BACKGROUND_SYNCS).then_some(n + 1)
+        })
+        .is_ok();
+    if claimed {
+        // The same open file description: an error of this writeback is reported to it.
+        let clone = file
+            .try_clone()
+            .map_err(AuthenticodeError::io("write the copy of the PE file"))?;
+        let spawned = std::thread::Builder::new()
+            .name("sigil-stage-sync".into())
+            .spawn(move || {
+                let result = clone.sync_data();
+                BACKGROUND_SYNCS.fetch_sub(1, Ordering::AcqRel);
+                result
+            });
+        match spawned {
+            Ok(handle) => return Ok(Some(handle)),
+            Err(_) => {
+                BACKGROUND_SYNCS.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+    file.sync_data().map_err(io)?;
+    Ok(None)
+}
+
+/// A copy of a prepared image in a temporary file next to the output, being flushed to disk.
 ///
 /// Dropping it removes the temporary file. [`PreparedImage::embed`] turns it into the
 /// signed output.
@@ -223,6 +263,8 @@ pub struct StagedImage {
     pub(crate) target: PathBuf,
     /// The bytes copied: the image without any old certificate table.
     pub(crate) image_end: u64,
+    /// The flush of the copy still running in the background, if any.
+    sync: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl StagedImage {
@@ -230,11 +272,23 @@ impl StagedImage {
     pub fn path(&self) -> &Path {
         &self.temp
     }
+
+    /// Waits until the copy is on disk (the background flush finished) and reports its error.
+    pub(crate) fn wait_synced(&mut self) -> Result<()> {
+        let Some(handle) = self.sync.take() else {
+            return Ok(());
+        };
+        handle
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the flushing thread panicked")))
+            .map_err(AuthenticodeError::io("write the copy of the PE file"))
+    }
 }
 
 impl PreparedImage {
     /// Copies the image of `input` (the prepared file) into a temporary file in the
-    /// directory of `output` and flushes it, ahead of [`embed`](Self::embed).
+    /// directory of `output` and starts flushing it to disk (on a thread of its own; embedding
+    /// waits for it), ahead of [`embed`](Self::embed).
     pub fn stage(&self, input: &Path, output: &Path) -> Result<StagedImage> {
         let source = self.reopen(input)?;
         self.stage_from(&source, output)
