@@ -9,8 +9,9 @@
 //! [`PreparedImage::stage`] copies the image into a temporary file next to the output
 //! with `std::io::copy` between two files, which Linux turns into `copy_file_range`
 //! (a kernel-side copy, or a reflink on file systems that share extents), and starts
-//! flushing it to disk in the background (embedding waits for that flush and checks it). A client can stage while it waits for the server, so that embedding is
-//! left with patching a few header bytes, appending the signature and a rename.
+//! flushing it to disk in the background (embedding waits for that flush and checks it).
+//! A client can stage while it waits for the server, so that embedding is left with
+//! patching a few header bytes, appending the signature and a rename.
 //!
 //! The file is identified by its device, inode, length and modification and change
 //! times (see [`FileIdentity`]), taken before and after each read; a change in between
