@@ -91,23 +91,18 @@ pub async fn upload(
             .await?;
         return Ok(request);
     }
-    // No approval needed: sign first, then store the request and its result (or failure)
-    // with both events in one commit, and answer only once that is durable.
+    // No approval needed: sign first, then store the request already in its final state
+    // (signed, or failed with the reason) with both events, `request.create` then
+    // `request.sign`, in one commit; answer only once that is durable.
     let outcome = signing::sign_under(state, &policy, &request).await;
-    let (signed, sign_draft) = record_outcome(request.clone(), outcome, state.now())?;
+    let (signed, sign_draft) = record_outcome(request, outcome, state.now())?;
     state
         .store
         .commit_events(
-            vec![
-                Change::CreateRequest(Box::new(request)),
-                Change::UpdateRequest(Box::new(signed.clone())),
-            ],
+            vec![Change::CreateRequest(Box::new(signed.clone()))],
             vec![draft, sign_draft],
         )
         .await?;
-    let mut signed = signed;
-    // The store moved the revision on by the update.
-    signed.set_revision(signed.revision() + 1);
     if let sigil_domain::RequestState::Failed { reason, .. } = signed.state() {
         return Err(ServiceError::refused(
             ErrorCode::SigningFailed,
