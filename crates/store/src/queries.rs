@@ -69,10 +69,10 @@ pub(crate) async fn apply_and_audit(
     let mut events = Vec::with_capacity(audits.len());
     for audit in audits {
         let event = audit.seal(&head);
-        insert_event(conn, &event).await?;
         head = event.head();
         events.push(event);
     }
+    insert_events(conn, &events).await?;
     Ok(events)
 }
 
@@ -105,27 +105,58 @@ pub(crate) async fn write_head(conn: &mut Conn, head: &ChainHead) -> StoreResult
     Ok(())
 }
 
-async fn insert_event(conn: &mut Conn, e: &AuditEvent) -> StoreResult<()> {
-    sqlx::query(
+/// Columns of one audit event row, in `INSERT` order.
+const EVENT_COLUMNS: usize = 11;
+
+/// Inserts `events` (consecutive, in order) with one statement: one round trip to the driver
+/// for a commit's events, however many.
+async fn insert_events(conn: &mut Conn, events: &[AuditEvent]) -> StoreResult<()> {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Ok(());
+    };
+    let mut sql = String::from(
         "INSERT INTO audit_events (seq, time_ns, identity, source, interface, action, object, \
-         outcome, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(to_i64(e.seq, "audit sequence")?)
-    .bind(to_ns(e.time)?)
-    .bind(e.identity.as_deref())
-    .bind(e.source.as_deref())
-    .bind(e.interface.as_deref())
-    .bind(e.action.as_str())
-    .bind(e.object.as_deref())
-    .bind(e.outcome.as_str())
-    .bind(to_json(&e.details)?)
-    .bind(e.prev_hash.to_vec())
-    .bind(e.hash.to_vec())
-    .execute(&mut *conn)
-    .await
-    .map_err(constraint(
-        "writing an audit event",
-        || format!("audit event {} was written concurrently: retry", e.seq),
+         outcome, details, prev_hash, hash) VALUES ",
+    );
+    for row in 0..events.len() {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let params: Vec<String> = (1..=EVENT_COLUMNS)
+            .map(|column| format!("${}", row * EVENT_COLUMNS + column))
+            .collect();
+        sql.push('(');
+        sql.push_str(&params.join(", "));
+        sql.push(')');
+    }
+    // Only placeholders are generated; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for e in events {
+        query = query
+            .bind(to_i64(e.seq, "audit sequence")?)
+            .bind(to_ns(e.time)?)
+            .bind(e.identity.as_deref())
+            .bind(e.source.as_deref())
+            .bind(e.interface.as_deref())
+            .bind(e.action.as_str())
+            .bind(e.object.as_deref())
+            .bind(e.outcome.as_str())
+            .bind(to_json(&e.details)?)
+            .bind(e.prev_hash.to_vec())
+            .bind(e.hash.to_vec());
+    }
+    query.execute(&mut *conn).await.map_err(constraint(
+        "writing audit events",
+        || {
+            if first.seq == last.seq {
+                format!("audit event {} was written concurrently: retry", first.seq)
+            } else {
+                format!(
+                    "audit events {} to {} were written concurrently: retry",
+                    first.seq, last.seq
+                )
+            }
+        },
         String::new,
     ))?;
     Ok(())
