@@ -160,6 +160,8 @@ pub(crate) async fn serve_connection(
                 read.map_or(Event::Idle, Event::Read)
             }
             () = wait_for_shutdown(&mut shutdown), if !closing => Event::Shutdown,
+            // Not reached (something is always running, readable or awaited), but never spin.
+            else => break,
         };
         match event {
             Event::Answered(answer) => {
