@@ -1584,6 +1584,35 @@ async fn a_ci_identity_submits_over_https_and_gets_a_signature_openssl_verifies(
         .post("/requests", &ci, submit("hash", "sha256", &digest))
         .await;
     assert_eq!((r.status, r.code()), (403, "COMMAND_DISABLED"), "{r:?}");
+    let r = f
+        .client
+        .put("/commands/RAUO", &admin, json!({"enabled": true}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // A revoked certificate signs nothing more, at once: the request is stored as failed.
+    let r = f
+        .client
+        .post(
+            &format!("/certificates/{serial}/revoke"),
+            &admin,
+            json!({"reason": "key-compromise"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = f
+        .client
+        .post("/requests", &ci, submit("hash", "sha256", &digest))
+        .await;
+    assert_eq!((r.status, r.code()), (500, "SIGNING_FAILED"), "{r:?}");
+    assert!(r.message().contains("revoked"), "{r:?}");
+    let r = f.client.get("/requests?state=failed", &ci).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{r:?}");
+    assert!(
+        r.body[0]["reason"].as_str().unwrap().contains("revoked"),
+        "{r:?}"
+    );
     f.server.shutdown().await;
 }
 

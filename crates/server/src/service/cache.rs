@@ -55,6 +55,12 @@ pub struct CachedChain {
     pub der: Vec<Vec<u8>>,
     /// The signer certificate's SubjectPublicKeyInfo (DER), to check raw signatures with.
     pub signer_spki: Vec<u8>,
+    /// The signer certificate's validity start.
+    pub not_before: time::OffsetDateTime,
+    /// The signer certificate's validity end.
+    pub not_after: time::OffsetDateTime,
+    /// Set when the signer certificate is revoked (revoking clears the cache).
+    pub revocation: Option<sigil_domain::Revocation>,
 }
 
 #[derive(Default)]

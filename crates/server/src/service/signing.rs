@@ -2,7 +2,8 @@
 //! then raw hash signing, Authenticode or JAR, on the blocking pool (a raw P-256/Ed25519
 //! signature inline: it costs about what the hand-off does).
 //!
-//! Every raw signature is verified against the certificate's public key before it is kept
+//! Nothing is signed under a revoked, expired or not-yet-valid certificate. Every raw
+//! signature is verified against the certificate's public key before it is kept
 //! (the CMS builder does the same for Authenticode and JAR), so a faulty key never yields a
 //! bad signature silently.
 
@@ -74,7 +75,13 @@ pub async fn certificate_chain(
                 "reading the public key of certificate {serial}: {e}"
             ))
         })?;
-    let chain = Arc::new(CachedChain { der, signer_spki });
+    let chain = Arc::new(CachedChain {
+        der,
+        signer_spki,
+        not_before: record.not_before,
+        not_after: record.not_after,
+        revocation: record.revocation.clone(),
+    });
     state.cache.put_chain(serial, generation, chain.clone());
     Ok(chain)
 }
@@ -111,6 +118,7 @@ pub async fn sign_under(
     let chain = certificate_chain(state, policy)
         .await
         .map_err(|e| internal("reading the certificate chain", &e))?;
+    usable(&chain, &policy.draft().certificate, state.now())?;
     let job = Job {
         key,
         chain,
@@ -131,6 +139,42 @@ pub async fn sign_under(
     tokio::task::spawn_blocking(move || job.run())
         .await
         .map_err(|e| internal("the signing task", &e))?
+}
+
+/// Refuses to sign with a certificate that is revoked, expired or not valid yet: a security
+/// officer who revokes a code-signing certificate (say, after a key compromise) must stop
+/// every signature under it at once, and nothing should be signed that verifiers reject.
+fn usable(
+    chain: &CachedChain,
+    serial: &sigil_domain::SerialNumber,
+    now: time::OffsetDateTime,
+) -> Result<(), SigningError> {
+    let fix = "an administrator must attach the policy to a valid certificate";
+    if let Some(revocation) = &chain.revocation {
+        return Err(SigningError(format!(
+            "the policy's certificate {serial} was revoked ({}, {}): {fix}",
+            revocation.reason.as_str(),
+            rfc3339(revocation.at)
+        )));
+    }
+    if now > chain.not_after {
+        return Err(SigningError(format!(
+            "the policy's certificate {serial} expired on {}: {fix}",
+            rfc3339(chain.not_after)
+        )));
+    }
+    if now < chain.not_before {
+        return Err(SigningError(format!(
+            "the policy's certificate {serial} is not valid before {}: {fix}",
+            rfc3339(chain.not_before)
+        )));
+    }
+    Ok(())
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
 }
 
 /// The blocking part of a signature.
