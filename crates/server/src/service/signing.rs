@@ -80,7 +80,7 @@ pub async fn certificate_chain(
         signer_spki,
         not_before: record.not_before,
         not_after: record.not_after,
-        revocation: record.revocation.clone(),
+        revocation: record.revocation,
     });
     state.cache.put_chain(serial, generation, chain.clone());
     Ok(chain)
