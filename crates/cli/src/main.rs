@@ -25,6 +25,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: under load the server allocates on one tokio worker and
+/// frees on another, and glibc's per-thread arenas then keep freed memory (measured: a 24 MB
+/// peak heap left the process at 450+ MB RSS after a few hundred thousand requests).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sigil: a self-hosted code-signing server and its client.
 #[derive(Parser, Debug)]
 #[command(name = "sigil", version, about, propagate_version = true)]
