@@ -26,6 +26,7 @@ need keytool openjdk-17-jdk-headless
 need sqlite3 sqlite3
 need zip zip
 need unzip unzip
+need curl curl
 need c++ g++   # libfuzzer-sys, for the fuzz targets' check
 need node nodejs   # syntax check of the web console's script
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)

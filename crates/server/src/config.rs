@@ -17,9 +17,11 @@ pub const DEFAULT_HOST_API: &str = "127.0.0.1:9100";
 pub const DEFAULT_HTTPS: &str = "127.0.0.1:8443";
 /// Default of `max_connections`, per listener.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default of `timestamp_rate_per_sec`.
+pub const DEFAULT_TIMESTAMP_RATE: f64 = 50.0;
 
 /// Settings of a running server, resolved (absolute data directory, parsed addresses).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// The data directory (database, key file, certificates).
     pub data_dir: PathBuf,
@@ -36,6 +38,9 @@ pub struct ServerConfig {
     pub lockout_threshold: u32,
     /// Most connections each listener serves at once; one more is closed at accept.
     pub max_connections: usize,
+    /// Time-stamp tokens issued per second at most (the route needs no login), on average;
+    /// bursts up to one second's worth.
+    pub timestamp_rate: f64,
     /// argon2id cost of new password hashes (not in the file: tests lower it).
     pub password_params: PasswordParams,
 }
@@ -58,6 +63,7 @@ struct ServerTable {
     idle_timeout_secs: Option<u64>,
     lockout_threshold: Option<u32>,
     max_connections: Option<usize>,
+    timestamp_rate_per_sec: Option<f64>,
 }
 
 impl ServerConfig {
@@ -71,6 +77,7 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(300),
             lockout_threshold: 5,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            timestamp_rate: DEFAULT_TIMESTAMP_RATE,
             password_params: PasswordParams::RECOMMENDED,
         }
     }
@@ -120,6 +127,16 @@ impl ServerConfig {
             }
             config.max_connections = max;
         }
+        if let Some(rate) = table.timestamp_rate_per_sec {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(ServerError::Config(format!(
+                    "{}: [server] timestamp_rate_per_sec = {rate} must be a positive number of \
+                     time-stamps per second (unset the TSA's certificate to turn it off)",
+                    path.display()
+                )));
+            }
+            config.timestamp_rate = rate;
+        }
         Ok(config)
     }
 
@@ -134,6 +151,7 @@ impl ServerConfig {
                 idle_timeout_secs: Some(self.idle_timeout.as_secs()),
                 lockout_threshold: Some(self.lockout_threshold),
                 max_connections: Some(self.max_connections),
+                timestamp_rate_per_sec: Some(self.timestamp_rate),
             },
         };
         toml::to_string(&file).unwrap_or_default()
@@ -161,6 +179,7 @@ mod tests {
         config.host_api = "127.0.0.1:19100".parse().unwrap();
         config.lockout_threshold = 3;
         config.max_connections = 10;
+        config.timestamp_rate = 2.5;
         let path = dir.path().join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()).unwrap();
         assert_eq!(ServerConfig::load(&path).unwrap(), config);

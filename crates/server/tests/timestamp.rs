@@ -35,12 +35,19 @@ struct Tsa {
 
 impl Tsa {
     async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// A deployment whose server configuration `adjust` changes first.
+    async fn with_config(adjust: impl FnOnce(&mut sigil_server::ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let report = quickstart::provision_with(&common::options(&data))
             .await
             .unwrap();
-        let server = sigil_server::start(common::config(&data)).await.unwrap();
+        let mut config = common::config(&data);
+        adjust(&mut config);
+        let server = sigil_server::start(config).await.unwrap();
         let store = &server.state().store;
         let ca = store
             .get_ca(&CaName::new(CODE_SIGNING_CA).unwrap())
@@ -633,4 +640,48 @@ async fn jarsigner_timestamps_a_jar_with_sigil_as_its_tsa() {
             .count(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_rate_limit_get_503_and_no_token() {
+    // One token, refilled after 1,000 s: the second request is over the limit whatever the
+    // machine's speed.
+    let tsa = Tsa::with_config(|config| config.timestamp_rate = 0.001).await;
+    let data = tsa.path("artifact.bin");
+    std::fs::write(&data, b"rate limited\n").unwrap();
+    let q = query(tsa.dir.path(), "q.tsq", &data, &["-sha256", "-cert"]);
+    let (status, _) = tsa.timestamp(&q);
+    assert_eq!(status, 200);
+    let (status, reply) = tsa.timestamp(&q);
+    assert_eq!(status, 503);
+    let r = tsa.path("limited.tsr");
+    std::fs::write(&r, &reply).unwrap();
+    let shown = text(&openssl(&[
+        "ts",
+        "-reply",
+        "-in",
+        r.to_str().unwrap(),
+        "-text",
+    ]));
+    assert!(shown.contains("Status: Rejected."), "{shown}");
+    assert!(shown.contains("too many time-stamp requests"), "{shown}");
+    assert!(
+        shown.contains("TST info:\nNot included."),
+        "no token: {shown}"
+    );
+
+    // One token was issued, so one audit event.
+    let events = tsa
+        .server
+        .state()
+        .store
+        .read_audit(1, 10_000)
+        .await
+        .unwrap();
+    let issued = events
+        .iter()
+        .filter(|e| e.action == "timestamp.issue")
+        .count();
+    assert_eq!(issued, 1);
+    tsa.server.shutdown().await;
 }

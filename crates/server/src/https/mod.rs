@@ -20,6 +20,7 @@ mod error;
 mod extract;
 mod login;
 mod pki;
+mod rate;
 mod requests;
 mod sessions;
 mod timestamp;
@@ -48,11 +49,18 @@ pub(crate) struct Https {
     pub(crate) app: Arc<AppState>,
     /// Live HTTPS sessions.
     pub(crate) sessions: Arc<Sessions>,
+    /// The time-stamping route's rate limit.
+    pub(crate) timestamp_limit: Arc<rate::TokenBucket>,
 }
 
 /// The HTTPS API router (`/api/v1/...`), served by [`crate::server`] on the HTTPS listener.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let timestamp_limit = Arc::new(rate::TokenBucket::new(
+        state.config.timestamp_rate,
+        std::time::Instant::now(),
+    ));
     let https = Https {
+        timestamp_limit,
         app: state,
         sessions: Arc::new(Sessions::new(
             sessions::IDLE_TIMEOUT,

@@ -10,13 +10,14 @@
 //! | bad request (malformed, unsupported hash, foreign policy, critical extension, over 16 KiB) | 200 | rejection + failure bit |
 //! | wrong `Content-Type` | 415 | rejection, `badDataFormat` |
 //! | TSA not set up, or its certificate unusable | 503 | rejection, `systemFailure` |
+//! | over `[server] timestamp_rate_per_sec` | 503 + `Retry-After` | rejection, `systemFailure` |
 //!
 //! Rejections go out with 200 because that is what the protocol's status field is for and
 //! what clients print (openssl shows the status text; jarsigner names the failure); 503 marks
 //! an unavailable service so that load balancers and monitoring see it.
 
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sigil_pki::tsp::{self, FailureInfo, MAX_REQUEST_LEN};
@@ -65,6 +66,26 @@ pub(crate) async fn timestamp(State(h): State<Https>, request: Request) -> Respo
             );
         }
     };
+    if !h.timestamp_limit.try_take(std::time::Instant::now()) {
+        // Not audited: an audit event per refused request is what a flood would want.
+        tracing::debug!("time-stamp request over the rate limit");
+        // One token's refill time, in whole seconds (at least 1, at most an hour).
+        let wait = (1.0 / h.timestamp_limit.rate()).ceil().clamp(1.0, 3600.0) as u32;
+        let mut response = reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            rejection(
+                FailureInfo::SystemFailure,
+                &format!(
+                    "too many time-stamp requests: this TSA issues at most {} per second; retry in {wait} s",
+                    h.timestamp_limit.rate()
+                ),
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
     let source = super::extract::source(&parts).map(|addr| addr.to_string());
     let Reply { der, status } = svc::timestamp(&h.app, &bytes, source.as_deref()).await;
     let code = match status {
