@@ -220,6 +220,32 @@ impl Fixture {
         token
     }
 
+    /// Creates the CA `codesign` (P-256) and a `code-signing` certificate "CN=Release" with a
+    /// key Sigil generates; returns the certificate as the API shows it (`serial`, `pem`, …).
+    async fn code_signing_certificate(&self, admin: &str) -> Value {
+        let r = self
+            .client
+            .post(
+                "/cas",
+                admin,
+                json!({"name": "codesign", "key_algorithm": "ec-p256",
+                       "subject": "CN=Code Signing Test CA", "validity_days": 365}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        let r = self
+            .client
+            .post(
+                "/certificates",
+                admin,
+                json!({"issuer": "codesign", "profile": "code-signing", "subject": "CN=Release",
+                       "validity_days": 90, "key_algorithm": "ec-p256"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        r.body
+    }
+
     /// Creates a person identity holding `roles`; returns its generated password.
     async fn person(&self, admin: &str, name: &str, roles: &[&str]) -> String {
         let r = self
@@ -1184,27 +1210,8 @@ async fn upload(f: &Fixture, identity: &str, password: &str, policy: &str, file:
 async fn approvers_see_what_they_judge_and_approve_or_deny() {
     let f = Fixture::new().await;
     let admin = f.admin_session().await;
-    let r = f
-        .client
-        .post(
-            "/cas",
-            &admin,
-            json!({"name": "codesign", "key_algorithm": "ec-p256",
-                   "subject": "CN=Approval Test CA", "validity_days": 365}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
-    let r = f
-        .client
-        .post(
-            "/certificates",
-            &admin,
-            json!({"issuer": "codesign", "profile": "code-signing", "subject": "CN=Release",
-                   "validity_days": 90, "key_algorithm": "ec-p256"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
-    let serial = r.body["serial"].as_str().unwrap().to_owned();
+    let cert = f.code_signing_certificate(&admin).await;
+    let serial = cert["serial"].as_str().unwrap().to_owned();
     let r = f
         .client
         .post(
@@ -1452,27 +1459,8 @@ async fn a_ci_identity_submits_over_https_and_gets_a_signature_openssl_verifies(
     use sha2::Digest;
     let f = Fixture::new().await;
     let admin = f.admin_session().await;
-    let r = f
-        .client
-        .post(
-            "/cas",
-            &admin,
-            json!({"name": "codesign", "key_algorithm": "ec-p256",
-                   "subject": "CN=HTTPS Signing CA", "validity_days": 365}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{r:?}");
-    let cert = f
-        .client
-        .post(
-            "/certificates",
-            &admin,
-            json!({"issuer": "codesign", "profile": "code-signing", "subject": "CN=Release",
-                   "validity_days": 90, "key_algorithm": "ec-p256"}),
-        )
-        .await;
-    assert_eq!(cert.status, 201, "{cert:?}");
-    let serial = cert.body["serial"].as_str().unwrap().to_owned();
+    let cert = f.code_signing_certificate(&admin).await;
+    let serial = cert["serial"].as_str().unwrap().to_owned();
     let r = f
         .client
         .post(
@@ -1532,7 +1520,7 @@ async fn a_ci_identity_submits_over_https_and_gets_a_signature_openssl_verifies(
     );
     std::fs::write(&file, content).unwrap();
     std::fs::write(&sig, &signature).unwrap();
-    std::fs::write(&pem, cert.body["pem"].as_str().unwrap()).unwrap();
+    std::fs::write(&pem, cert["pem"].as_str().unwrap()).unwrap();
     let pubkey = common::run_ok(
         "openssl",
         &["x509", "-in", pem.to_str().unwrap(), "-pubkey", "-noout"],
