@@ -478,6 +478,29 @@ fn java_ok(program: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     text(&out)
 }
 
+/// `keytool -importcert` of a PEM certificate as a trusted entry of a PKCS#12 store
+/// (password in `STOREPASS`).
+fn import_certificate(alias: &str, pem: &Path, store: &str, env: &[(&str, &str)]) {
+    java_ok(
+        "keytool",
+        &[
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            alias,
+            "-file",
+            pem.to_str().unwrap(),
+            "-keystore",
+            store,
+            "-storetype",
+            "PKCS12",
+            "-storepass:env",
+            "STOREPASS",
+        ],
+        env,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jarsigner_timestamps_a_jar_with_sigil_as_its_tsa() {
     let tsa = Tsa::new().await;
@@ -486,43 +509,9 @@ async fn jarsigner_timestamps_a_jar_with_sigil_as_its_tsa() {
 
     // Java trusts Sigil's TLS root for the HTTPS connection to the TSA...
     let truststore = path("truststore.p12");
-    java_ok(
-        "keytool",
-        &[
-            "-importcert",
-            "-noprompt",
-            "-alias",
-            "sigil-tls",
-            "-file",
-            tsa.tls_root.to_str().unwrap(),
-            "-keystore",
-            &truststore,
-            "-storetype",
-            "PKCS12",
-            "-storepass:env",
-            "STOREPASS",
-        ],
-        &env,
-    );
+    import_certificate("sigil-tls", &tsa.tls_root, &truststore, &env);
     // ...and the code-signing CA for the time-stamp's chain when verifying.
-    java_ok(
-        "keytool",
-        &[
-            "-importcert",
-            "-noprompt",
-            "-alias",
-            "sigil-tsa-root",
-            "-file",
-            tsa.tsa_root.to_str().unwrap(),
-            "-keystore",
-            &truststore,
-            "-storetype",
-            "PKCS12",
-            "-storepass:env",
-            "STOREPASS",
-        ],
-        &env,
-    );
+    import_certificate("sigil-tsa-root", &tsa.tsa_root, &truststore, &env);
     // A local signing key (self-signed): the JAR signature is not Sigil's here, its timestamp is.
     let keystore = path("signer.p12");
     java_ok(
@@ -549,24 +538,7 @@ async fn jarsigner_timestamps_a_jar_with_sigil_as_its_tsa() {
         &env,
     );
     // jarsigner checks the TSA's chain against the signer's keystore when it signs.
-    java_ok(
-        "keytool",
-        &[
-            "-importcert",
-            "-noprompt",
-            "-alias",
-            "sigil-tsa-root",
-            "-file",
-            tsa.tsa_root.to_str().unwrap(),
-            "-keystore",
-            &keystore,
-            "-storetype",
-            "PKCS12",
-            "-storepass:env",
-            "STOREPASS",
-        ],
-        &env,
-    );
+    import_certificate("sigil-tsa-root", &tsa.tsa_root, &keystore, &env);
     let class = tsa.path("Hello.txt");
     std::fs::write(&class, b"hello\n").unwrap();
     let jar = path("app.jar");
