@@ -13,8 +13,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{
-    Build, TestPki, build_pe, entries, openssl_sign, osslsigncode_sign, osslsigncode_verify,
-    testdata,
+    Build, TestPki, build_pe, entries, every_kind_of_pe, openssl_sign, osslsigncode_sign,
+    osslsigncode_verify, testdata,
 };
 use sigil_authenticode::{
     AuthenticodeContent, AuthenticodeError, Check, EmbedMode, Placement, embed_signature,
@@ -33,14 +33,7 @@ fn openssl_signature(dir: &Path, pki: &TestPki, file: &Path, hash: HashAlgorithm
 fn openssl_signature_embedded_verifies_for_every_kind_of_pe() {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(dir.path(), "kinds");
-    let mut files: Vec<_> = [Build::Exe64, Build::Exe32, Build::Dll64]
-        .into_iter()
-        .map(|b| build_pe(dir.path(), b))
-        .collect();
-    // Trailing data with a length that is not a multiple of 8: embedding must pad.
-    let trailing = dir.path().join("trailing.exe");
-    fs::copy(testdata().join("tiny64-trailing.exe"), &trailing).unwrap();
-    files.push(trailing);
+    let files = every_kind_of_pe(dir.path());
 
     for (file, hash) in files.iter().zip([
         HashAlgorithm::Sha256,

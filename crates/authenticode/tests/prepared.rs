@@ -13,7 +13,9 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use common::{Build, TestPki, build_pe, entries, osslsigncode_sign, osslsigncode_verify, testdata};
+use common::{
+    Build, TestPki, build_pe, entries, every_kind_of_pe, osslsigncode_sign, osslsigncode_verify,
+};
 use sigil_authenticode::{
     AuthenticodeError, EmbedMode, Placement, image_digest_file, prepare_and_stage, prepare_image,
     sign_image_digest, verify_file,
@@ -49,14 +51,7 @@ fn sign_prepared(
 fn streamed_checksum_is_the_one_osslsigncode_recomputes() {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(dir.path(), "prepared");
-    let mut files: Vec<_> = [Build::Exe64, Build::Exe32, Build::Dll64]
-        .into_iter()
-        .map(|b| build_pe(dir.path(), b))
-        .collect();
-    // Odd length: the checksum's last word and the padding before the table.
-    let trailing = dir.path().join("trailing.exe");
-    fs::copy(testdata().join("tiny64-trailing.exe"), &trailing).unwrap();
-    files.push(trailing);
+    let files = every_kind_of_pe(dir.path());
 
     for (i, file) in files.iter().enumerate() {
         let hash = [HashAlgorithm::Sha256, HashAlgorithm::Sha384][i % 2];

@@ -70,6 +70,20 @@ pub enum Build {
     Dll64,
 }
 
+/// Every kind of PE the tests sign, in `dir`: a PE32+ and a PE32 program and a PE32+ DLL
+/// built with mingw-w64, and a copy of a PE with trailing data whose length is not a multiple
+/// of 8 (embedding must pad; the checksum's last word is odd).
+pub fn every_kind_of_pe(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = [Build::Exe64, Build::Exe32, Build::Dll64]
+        .into_iter()
+        .map(|b| build_pe(dir, b))
+        .collect();
+    let trailing = dir.join("trailing.exe");
+    fs::copy(testdata().join("tiny64-trailing.exe"), &trailing).unwrap();
+    files.push(trailing);
+    files
+}
+
 /// Compiles a small C program with mingw-w64 into `dir` and returns its path.
 pub fn build_pe(dir: &Path, build: Build) -> PathBuf {
     let (compiler, package, name, extra): (&str, &str, &str, &[&str]) = match build {
