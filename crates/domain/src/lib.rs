@@ -94,7 +94,7 @@ pub use request::{
     RequestMetadata, RequestState, RequestStatus, SigningRequest, Upload,
 };
 pub use role::{Role, RoleClass, RoleDraft, RoleError, RoleType, builtin_roles};
-pub use session::{LoginProgress, PendingRole, Session, SessionFull};
+pub use session::{Dropped, LoginProgress, PendingRole, Revalidation, Session, SessionFull};
 pub use settings::{CommandCode, EnabledCommands, Settings};
 pub use store::{BoxFuture, Change, RequestFilter, Store, StoreError, StoreResult};
 pub use strenum::UnknownValue;

@@ -247,9 +247,25 @@ pub enum RequestError {
     /// The identity already approved; it counts once.
     #[error("you have already approved this request")]
     AlreadyApproved,
-    /// The session lacks `signing:approve` or the approver is not logged in on it.
+    /// The acting identity does not hold `signing:approve` through its own active roles, or
+    /// is not logged in on the session.
     #[error("you do not have the signing:approve permission")]
     NotPermitted,
+    /// The identity named to act is not logged in on the session.
+    #[error("identity {identity} is not logged in on this session: name one that is")]
+    NotOnSession {
+        /// The name given.
+        identity: IdentityName,
+    },
+    /// Several identities of the session could act and none was named.
+    #[error(
+        "several identities of this session could act on this request ({}): name the one that acts (`as`, `sigil request approve --as`)",
+        .candidates.iter().map(IdentityName::as_str).collect::<Vec<_>>().join(", ")
+    )]
+    Ambiguous {
+        /// Those that qualify.
+        candidates: Vec<IdentityName>,
+    },
     /// The approver is not a member of the request's approval group.
     #[error("you are not a member of the approval group {group}")]
     NotMember {
@@ -470,7 +486,9 @@ impl SigningRequest {
         session: &Session,
         group: Option<&ApprovalGroup>,
     ) -> Result<(), RequestError> {
-        if !session.has_identity(who) || !session.has(Permission::SigningApprove) {
+        // The permission must be the acting identity's own: another identity's role on the
+        // same session does not lend it (nor does membership come from another identity).
+        if !session.has_identity(who) || !session.identity_has(who, Permission::SigningApprove) {
             return Err(RequestError::NotPermitted);
         }
         let Some(group_name) = &self.approval_group else {
@@ -482,6 +500,57 @@ impl SigningRequest {
                 group: group_name.clone(),
             }),
         }
+    }
+
+    /// Which identity of `session` approves (or, with `approving` false, denies): the one
+    /// `named` in the call, which must be logged in on the session; without a name, the only
+    /// identity that qualifies — it holds `signing:approve` through its own active roles, is a
+    /// member of `group`, is not the requester and (approving) has not approved yet.
+    ///
+    /// Refusals: [`RequestError::NotOnSession`], [`RequestError::Ambiguous`] (several qualify:
+    /// the caller must name one), [`RequestError::NotPermitted`] (nobody logged in). When none
+    /// qualifies, the likeliest actor is returned (the first identity holding the permission,
+    /// else the principal): [`Self::approve`] / [`Self::deny`] then refuse it with the reason.
+    pub fn acting_identity(
+        &self,
+        session: &Session,
+        group: Option<&ApprovalGroup>,
+        named: Option<&IdentityName>,
+        approving: bool,
+    ) -> Result<IdentityName, RequestError> {
+        if let Some(name) = named {
+            if !session.has_identity(name) {
+                return Err(RequestError::NotOnSession {
+                    identity: name.clone(),
+                });
+            }
+            return Ok(name.clone());
+        }
+        let qualifies = |who: &IdentityName| {
+            who != &self.requester
+                && self.require_approver(who, session, group).is_ok()
+                && !(approving && self.approvals.iter().any(|a| &a.approver == who))
+        };
+        let mut candidates: Vec<IdentityName> = session
+            .identities()
+            .iter()
+            .filter(|who| qualifies(who))
+            .cloned()
+            .collect();
+        if candidates.len() > 1 {
+            return Err(RequestError::Ambiguous { candidates });
+        }
+        if let Some(only) = candidates.pop() {
+            return Ok(only);
+        }
+        // Nobody qualifies: the likeliest actor, whose approval is then refused with the reason.
+        session
+            .identities()
+            .iter()
+            .find(|who| session.identity_has(who, Permission::SigningApprove))
+            .or_else(|| session.principal())
+            .cloned()
+            .ok_or(RequestError::NotPermitted)
     }
 
     /// Records an approval by `approver` (logged in on `session`, a member of `group`, which
@@ -725,6 +794,95 @@ pub(crate) mod tests {
             })
         );
         assert_eq!(r.approvals().len(), 0);
+    }
+
+    #[test]
+    fn permission_and_membership_must_come_from_the_same_identity() {
+        let approver = role("approver", 1, &[Permission::SigningApprove]);
+        let member = role("member", 1, &[Permission::SigningRequest]);
+        let roles = vec![approver.clone(), member.clone()];
+        let mut a2 = Identity::new(name("approver2"), IdentityKind::Person);
+        a2.roles.insert(approver.name().clone());
+        let mut mx = Identity::new(name("memberx"), IdentityKind::Person);
+        mx.roles.insert(member.name().clone());
+        let mut s = Session::new(Interface::Https);
+        s.login(&a2, &roles).unwrap();
+        s.login(&mx, &roles).unwrap();
+        let g = officers(&["memberx"]);
+        let mut r = request(1);
+        // memberx is a member without the permission; approver2 has it but is no member.
+        assert_eq!(
+            r.approve(&name("memberx"), &s, Some(&g), "", t(1)),
+            Err(RequestError::NotPermitted)
+        );
+        let actor = r.acting_identity(&s, Some(&g), None, true).unwrap();
+        assert_eq!(actor, name("approver2"));
+        assert!(matches!(
+            r.approve(&actor, &s, Some(&g), "", t(1)),
+            Err(RequestError::NotMember { .. })
+        ));
+        assert_eq!(
+            r.deny(&name("memberx"), &s, Some(&g), "", t(1)),
+            Err(RequestError::NotPermitted)
+        );
+        assert_eq!(r.approvals().len(), 0);
+        assert_eq!(r.status(), RequestStatus::Pending);
+    }
+
+    #[test]
+    fn the_acting_identity_is_named_or_the_only_one_that_qualifies() {
+        let approver = role("approver", 1, &[Permission::SigningApprove]);
+        let roles = vec![approver.clone()];
+        let person = |n: &str| {
+            let mut id = Identity::new(name(n), IdentityKind::Person);
+            id.roles.insert(approver.name().clone());
+            id
+        };
+        let mut s = Session::new(Interface::Https);
+        s.login(&person("alice"), &roles).unwrap();
+        s.login(&person("bob"), &roles).unwrap();
+        s.login(&person("jenkins"), &roles).unwrap();
+        let mut r = request(2);
+        // alice and bob both qualify (jenkins is the requester, carol is not logged in).
+        assert_eq!(
+            r.acting_identity(
+                &s,
+                Some(&officers(&["alice", "bob", "jenkins"])),
+                None,
+                true
+            ),
+            Err(RequestError::Ambiguous {
+                candidates: vec![name("alice"), name("bob")]
+            })
+        );
+        let g = officers(&["alice", "bob", "jenkins"]);
+        assert_eq!(
+            r.acting_identity(&s, Some(&g), Some(&name("carol")), true),
+            Err(RequestError::NotOnSession {
+                identity: name("carol")
+            })
+        );
+        assert_eq!(
+            r.acting_identity(&s, Some(&g), Some(&name("bob")), true),
+            Ok(name("bob"))
+        );
+        // Only one is a member: no name needed.
+        assert_eq!(
+            r.acting_identity(&s, Some(&officers(&["bob"])), None, true),
+            Ok(name("bob"))
+        );
+        // One that approved already no longer qualifies to approve (it may still deny).
+        r.approve(&name("alice"), &s, Some(&g), "", t(1)).unwrap();
+        assert_eq!(r.acting_identity(&s, Some(&g), None, true), Ok(name("bob")));
+        assert!(matches!(
+            r.acting_identity(&s, Some(&g), None, false),
+            Err(RequestError::Ambiguous { .. })
+        ));
+        // Nobody logged in.
+        assert_eq!(
+            r.acting_identity(&Session::new(Interface::Https), Some(&g), None, true),
+            Err(RequestError::NotPermitted)
+        );
     }
 
     #[test]

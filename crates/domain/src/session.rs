@@ -11,7 +11,8 @@ use crate::role::Role;
 /// Identities that may be logged in on one session at once (bounds memory per connection).
 pub const MAX_SESSION_IDENTITIES: usize = 16;
 
-/// In-memory session state. Roles are snapshotted at each login.
+/// In-memory session state. Roles are taken at each login and recomputed by
+/// [`Session::revalidate`] from the identities and roles as they stand now.
 #[derive(Debug, Clone)]
 pub struct Session {
     interface: Interface,
@@ -67,6 +68,43 @@ impl LoginProgress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("too many identities on this session: at most {MAX_SESSION_IDENTITIES}")]
 pub struct SessionFull;
+
+/// Why an identity dropped out of a session when it was revalidated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// The identity no longer exists.
+    Deleted,
+    /// An administrator disabled it.
+    Disabled,
+    /// It is locked (too many failed logins, or an administrator locked it).
+    Locked,
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Deleted => "was deleted",
+            Self::Disabled => "was disabled",
+            Self::Locked => "is locked",
+        })
+    }
+}
+
+/// The outcome of [`Session::revalidate`].
+#[derive(Debug, Clone)]
+pub struct Revalidation {
+    /// The session as it stands now: the remaining identities with their current roles.
+    pub session: Session,
+    /// Identities that dropped out, in login order, and why.
+    pub dropped: Vec<(IdentityName, Dropped)>,
+}
+
+impl Revalidation {
+    /// Whether no identity is left although one was logged in: the session has ended.
+    pub fn ended(&self) -> bool {
+        self.session.identities.is_empty() && !self.dropped.is_empty()
+    }
+}
 
 impl Session {
     /// An empty session on `interface`.
@@ -168,6 +206,52 @@ impl Session {
     pub fn has(&self, permission: Permission) -> bool {
         self.active_roles().any(|r| r.grants(permission))
     }
+
+    /// Whether the identity `name` itself holds `permission` on this session: one of ITS roles
+    /// grants it and that role is active (a dual-control role is active once enough of its
+    /// holders are logged in; each of those holders then holds it). Another identity's role
+    /// never counts, so permission and group membership come from the same identity.
+    pub fn identity_has(&self, name: &IdentityName, permission: Permission) -> bool {
+        self.roles
+            .values()
+            .any(|s| s.active() && s.holders.contains(name) && s.role.grants(permission))
+    }
+
+    /// The session rebuilt from the identities and roles as they stand now. `current` reads
+    /// an identity's stored record (`None`: deleted); `roles` are all role definitions.
+    ///
+    /// An identity that is gone, disabled or locked drops out (in [`Revalidation::dropped`]);
+    /// the others are logged in again in their order, so their roles, the roles' permissions
+    /// and interfaces, and dual control are all recomputed. Nothing else is checked (the
+    /// password was checked at login).
+    pub fn revalidate<'a>(
+        &self,
+        mut current: impl FnMut(&IdentityName) -> Option<&'a Identity>,
+        roles: &[Role],
+    ) -> Revalidation {
+        let mut session = Session::new(self.interface);
+        let mut dropped = Vec::new();
+        for name in &self.identities {
+            let reason = match current(name) {
+                None => Some(Dropped::Deleted),
+                Some(identity) if identity.name != *name => Some(Dropped::Deleted),
+                Some(identity) if !identity.enabled => Some(Dropped::Disabled),
+                Some(identity) if identity.locked => Some(Dropped::Locked),
+                Some(identity) => {
+                    // Never full: it holds at most the identities this session held.
+                    if session.login(identity, roles).is_err() {
+                        Some(Dropped::Deleted)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(reason) = reason {
+                dropped.push((name.clone(), reason));
+            }
+        }
+        Revalidation { session, dropped }
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +292,90 @@ mod tests {
         assert!(s.has(Permission::AdminRoles));
         assert_eq!(s.principal(), Some(&a.name));
         assert_eq!(s.identities().len(), 2);
+    }
+
+    #[test]
+    fn revalidation_drops_gone_disabled_and_locked_identities_and_recomputes_roles() {
+        let admin = role("administrator", 2, &[Permission::AdminRoles]);
+        let approver = role("approver", 1, &[Permission::SigningApprove]);
+        let roles = vec![admin.clone(), approver.clone()];
+        let a = person("admin1", &[&admin, &approver]);
+        let b = person("admin2", &[&admin]);
+        let c = person("admin3", &[&admin]);
+        let mut s = Session::new(Interface::Https);
+        for id in [&a, &b, &c] {
+            s.login(id, &roles).unwrap();
+        }
+        assert!(s.has(Permission::AdminRoles));
+
+        // Unchanged records: the same session.
+        let all = [a.clone(), b.clone(), c.clone()];
+        let lookup = |n: &IdentityName| all.iter().find(|i| &i.name == n);
+        let same = s.revalidate(lookup, &roles);
+        assert!(same.dropped.is_empty());
+        assert!(!same.ended());
+        assert_eq!(same.session.identities(), s.identities());
+        assert!(same.session.has(Permission::AdminRoles));
+
+        // admin2 disabled, admin3 locked: dual control falls apart, admin1 keeps its own role.
+        let mut b2 = b.clone();
+        b2.enabled = false;
+        let mut c2 = c.clone();
+        c2.locked = true;
+        let now = [a.clone(), b2, c2];
+        let r = s.revalidate(|n| now.iter().find(|i| &i.name == n), &roles);
+        assert_eq!(
+            r.dropped,
+            vec![
+                (b.name.clone(), Dropped::Disabled),
+                (c.name.clone(), Dropped::Locked)
+            ]
+        );
+        assert_eq!(r.session.identities(), std::slice::from_ref(&a.name));
+        assert!(!r.session.has(Permission::AdminRoles));
+        assert!(r.session.has(Permission::SigningApprove));
+
+        // A role taken away: the identity stays, the permission goes.
+        let mut a2 = a.clone();
+        a2.roles.remove(approver.name());
+        let r = s.revalidate(|n| (n == &a.name).then_some(&a2), &roles);
+        assert!(!r.session.has(Permission::SigningApprove));
+        assert_eq!(r.dropped.len(), 2, "the others are deleted");
+        assert!(r.dropped.iter().all(|(_, why)| *why == Dropped::Deleted));
+
+        // Nobody left: the session has ended.
+        let r = s.revalidate(|_| None, &roles);
+        assert!(r.ended());
+        assert!(r.session.principal().is_none());
+        // An empty session never "ends".
+        assert!(
+            !Session::new(Interface::Https)
+                .revalidate(|_| None, &roles)
+                .ended()
+        );
+    }
+
+    #[test]
+    fn identity_has_only_through_its_own_active_roles() {
+        let approver = role("approver", 1, &[Permission::SigningApprove]);
+        let member = role("member", 1, &[Permission::SigningRequest]);
+        let pair = role("pair", 2, &[Permission::SigningReadAll]);
+        let roles = vec![approver.clone(), member.clone(), pair.clone()];
+        let a = person("approver2", &[&approver, &pair]);
+        let m = person("memberx", &[&member]);
+        let mut s = Session::new(Interface::Https);
+        s.login(&a, &roles).unwrap();
+        s.login(&m, &roles).unwrap();
+        assert!(s.has(Permission::SigningApprove));
+        assert!(s.identity_has(&a.name, Permission::SigningApprove));
+        assert!(!s.identity_has(&m.name, Permission::SigningApprove));
+        // A dual-control role counts for its holders only once it is active.
+        assert!(!s.identity_has(&a.name, Permission::SigningReadAll));
+        let p = person("pair2", &[&pair]);
+        s.login(&p, &roles).unwrap();
+        assert!(s.identity_has(&a.name, Permission::SigningReadAll));
+        assert!(s.identity_has(&p.name, Permission::SigningReadAll));
+        assert!(!s.identity_has(&m.name, Permission::SigningReadAll));
     }
 
     #[test]
