@@ -113,6 +113,9 @@ enum RequestAction {
         /// Comment recorded with the approval.
         #[arg(long)]
         comment: Option<String>,
+        /// The identity of the session that approves (needed when several could).
+        #[arg(long = "as", value_name = "IDENTITY")]
+        as_identity: Option<String>,
     },
     /// Deny a request; the comment is the reason the requester sees.
     Deny {
@@ -120,6 +123,9 @@ enum RequestAction {
         /// The reason (required).
         #[arg(long)]
         comment: String,
+        /// The identity of the session that denies (needed when several could).
+        #[arg(long = "as", value_name = "IDENTITY")]
+        as_identity: Option<String>,
     },
 }
 
@@ -200,27 +206,38 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
             })
             .await
         }
-        RequestAction::Approve { id, comment } => {
-            let body = match comment {
-                Some(c) => json!({ "comment": c }),
-                None => json!({}),
-            };
+        RequestAction::Approve {
+            id,
+            comment,
+            as_identity,
+        } => {
+            let body = acting_body(comment.unwrap_or_default(), as_identity);
             one(&args.profile, async |api| {
                 api.post(&format!("/requests/{}/approve", segment(&id)), &body)
                     .await
             })
             .await
         }
-        RequestAction::Deny { id, comment } => {
+        RequestAction::Deny {
+            id,
+            comment,
+            as_identity,
+        } => {
+            let body = acting_body(comment, as_identity);
             one(&args.profile, async |api| {
-                api.post(
-                    &format!("/requests/{}/deny", segment(&id)),
-                    &json!({ "comment": comment }),
-                )
-                .await
+                api.post(&format!("/requests/{}/deny", segment(&id)), &body)
+                    .await
             })
             .await
         }
+    }
+}
+
+/// The approve/deny body: the comment and, when given, the identity that acts (`--as`).
+fn acting_body(comment: String, as_identity: Option<String>) -> serde_json::Value {
+    match as_identity {
+        Some(name) => json!({ "comment": comment, "as": name }),
+        None => json!({ "comment": comment }),
     }
 }
 

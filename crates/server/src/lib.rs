@@ -24,6 +24,7 @@ mod hostapi;
 mod https;
 pub mod init;
 pub mod limits;
+pub mod live;
 pub mod paths;
 pub mod profile;
 pub mod quickstart;

@@ -32,6 +32,7 @@ use zeroize::Zeroizing;
 
 use crate::config::ServerConfig;
 use crate::error::ServerError;
+use crate::live::serve_until_revoked;
 use crate::paths::DataLayout;
 use crate::state::AppState;
 use crate::tls::SwappableConfig;
@@ -401,7 +402,10 @@ async fn accept_host_api(
             let _guard = (guard, permit);
             let _ = tcp.set_nodelay(true);
             if let Some(stream) = handshake(acceptor, tcp, peer, "host-api", &mut shutdown).await {
-                crate::hostapi::serve_connection(state, stream, peer, shutdown).await;
+                let der = client_certificate(&stream);
+                let live = state.live.clone();
+                let serve = crate::hostapi::serve_connection(state, stream, peer, shutdown);
+                serve_until_revoked(&live, der.as_deref(), "Host API", peer, serve).await;
             }
         });
     }
@@ -425,14 +429,27 @@ async fn accept_https(
         let mut shutdown = shutdown.clone();
         let guard = connections.clone();
         let idle = state.config.idle_timeout;
+        let live = state.live.clone();
         tokio::spawn(async move {
             let _guard = (guard, permit);
             let _ = tcp.set_nodelay(true);
             if let Some(stream) = handshake(acceptor, tcp, peer, "https", &mut shutdown).await {
-                serve_https(stream, peer, router, shutdown, idle).await;
+                let der = client_certificate(&stream);
+                let serve = serve_https(stream, peer, router, shutdown, idle);
+                serve_until_revoked(&live, der.as_deref(), "HTTPS", peer, serve).await;
             }
         });
     }
+}
+
+/// The client certificate (DER) the peer presented, if any.
+fn client_certificate(stream: &TlsStream<TcpStream>) -> Option<Vec<u8>> {
+    stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|c| c.to_vec())
 }
 
 /// Serves HTTP/1.1 or HTTP/2 (by ALPN) on one TLS connection until the client closes or

@@ -27,6 +27,8 @@ pub struct AppState {
     pub host_api_tls: SwappableConfig,
     /// HTTPS listener TLS configuration.
     pub https_tls: SwappableConfig,
+    /// Live connections by client certificate (revoking one closes its connections).
+    pub live: Arc<crate::live::LiveConnections>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             vault,
             host_api_tls,
             https_tls,
+            live: Arc::default(),
         }
     }
 

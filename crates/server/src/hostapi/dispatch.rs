@@ -5,12 +5,14 @@
 //! table (`NOT_PERMITTED`) — see [`requirement`] and `docs/host-api.md`. The three refusals
 //! are audit events.
 
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sigil_domain::{
-    AuditDraft, CommandCode, Interface, Outcome, Permission, PolicyAlias, Session, SigningFormat,
-    SigningRequest, Upload,
+    AuditDraft, CommandCode, IdentityName, Interface, Outcome, Permission, PolicyAlias, Session,
+    SigningFormat, SigningRequest, Upload,
 };
 use sigil_proto::{
     Command, CorrelationId, ErrorCode, Frame, PolicyInfo, Request, Response, SignFormat,
@@ -21,6 +23,7 @@ use crate::AppState;
 use crate::service::ServiceError;
 use crate::service::auth::{self, LoginContext};
 use crate::service::requests;
+use crate::service::session as current;
 use crate::service::signing;
 
 /// What a command needs from the session.
@@ -67,6 +70,9 @@ pub(crate) struct Connection {
     peer: SocketAddr,
     source: String,
     peer_cn: Option<String>,
+    /// Identities that dropped out of this connection's session (deleted, disabled, locked)
+    /// since they logged in: they stay out until they log in again. Shared by the copies.
+    forgotten: Arc<Mutex<BTreeSet<IdentityName>>>,
 }
 
 impl Connection {
@@ -78,7 +84,42 @@ impl Connection {
             peer,
             source: peer.to_string(),
             peer_cn,
+            forgotten: Arc::default(),
         }
+    }
+
+    fn forgotten(&self) -> std::sync::MutexGuard<'_, BTreeSet<IdentityName>> {
+        // Whole-value inserts and removes only: a poisoned lock is still consistent.
+        self.forgotten
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// This connection with its session as it stands now (see [`crate::service::session`]),
+    /// for every command but `ECHO` and `TIME`. When the last identity just dropped out, a
+    /// command other than `RKLO` is refused with `IDENTITY_DISABLED`, `IDENTITY_LOCKED` or
+    /// `NOT_LOGGED_IN` (deleted); a login goes on with the empty session.
+    async fn revalidated(&self, frame: &Frame) -> Result<Cow<'_, Self>, ServiceError> {
+        let command = frame.command();
+        if self.session.identities().is_empty()
+            || matches!(command, Some(Command::Echo | Command::Time))
+        {
+            return Ok(Cow::Borrowed(self));
+        }
+        let forgotten = self.forgotten().clone();
+        let revalidation =
+            current::revalidate(&self.state, &self.session, &forgotten, Some(&self.source)).await?;
+        if !revalidation.dropped.is_empty() {
+            self.forgotten()
+                .extend(revalidation.dropped.iter().map(|(name, _)| name.clone()));
+        }
+        if revalidation.ended() && command != Some(Command::Login) {
+            return Err(current::ended_error(&revalidation));
+        }
+        Ok(Cow::Owned(Self {
+            session: revalidation.session,
+            ..self.clone()
+        }))
     }
 
     /// Answers one frame that does not change the session (see [`is_barrier`]); returns the
@@ -102,6 +143,8 @@ impl Connection {
         let mut session = None;
         let answer = self.respond(&frame, &mut session).await;
         if let Some(session) = session {
+            // Logged in again: no longer forgotten.
+            self.forgotten().retain(|name| !session.has_identity(name));
             self.session = session;
         }
         answer
@@ -114,7 +157,11 @@ impl Connection {
         next_session: &mut Option<Session>,
     ) -> (Response, Option<CorrelationId>) {
         let context = frame.context();
-        let response = match self.answer(frame, next_session).await {
+        let answered = match self.revalidated(frame).await {
+            Ok(connection) => connection.answer(frame, next_session).await,
+            Err(error) => Err(error),
+        };
+        let response = match answered {
             Ok(response) => response,
             Err(error) => {
                 if let ServiceError::Internal(detail) = &error {

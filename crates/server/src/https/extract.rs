@@ -43,7 +43,8 @@ pub(crate) fn bearer(parts: &Parts) -> Result<Option<Zeroizing<String>>, ApiErro
     Ok(Some(Zeroizing::new(token.to_owned())))
 }
 
-/// A logged-in caller: the session of the request's bearer token (refreshed on use).
+/// A logged-in caller: the session of the request's bearer token (refreshed on use), re-checked
+/// against the identities and roles as they stand now ([`current_session`]).
 pub(crate) struct Caller {
     /// The session as of this request.
     pub(crate) session: Session,
@@ -70,16 +71,41 @@ impl FromRequestParts<Https> for Caller {
                 "not logged in: POST /api/v1/login, then send Authorization: Bearer <session token>",
             )
         })?;
-        let session = state.sessions.get(&token, Instant::now()).ok_or_else(|| {
+        let now = Instant::now();
+        let session = state.sessions.get(&token, now).ok_or_else(|| {
             ApiError::not_logged_in(
                 "the session is unknown or expired after 15 minutes idle: log in again",
             )
         })?;
-        Ok(Self {
-            session,
-            source: source(parts).map(|s| s.to_string()),
-        })
+        let source = source(parts).map(|s| s.to_string());
+        let session = current_session(state, &token, &session, source.as_deref(), now).await?;
+        Ok(Self { session, source })
     }
+}
+
+/// The session of `token` as it stands now: identities that were deleted, disabled or locked
+/// drop out and the roles are recomputed ([`crate::service::session`]); the narrowed session
+/// replaces the stored one. When no identity is left the token is removed and the request
+/// refused with `401 NOT_LOGGED_IN`.
+pub(crate) async fn current_session(
+    state: &Https,
+    token: &str,
+    session: &Session,
+    source: Option<&str>,
+    now: Instant,
+) -> Result<Session, ApiError> {
+    let revalidation =
+        crate::service::session::revalidate(&state.app, session, &Default::default(), source)
+            .await?;
+    if revalidation.ended() {
+        state.sessions.remove(token);
+        let error = crate::service::session::ended_error(&revalidation);
+        return Err(ApiError::not_logged_in(error.to_string()));
+    }
+    if !revalidation.dropped.is_empty() {
+        state.sessions.put(token, revalidation.session.clone(), now);
+    }
+    Ok(revalidation.session)
 }
 
 /// A JSON body; a malformed one is a `400 INVALID` with serde's explanation.

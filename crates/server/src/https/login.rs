@@ -17,7 +17,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::Https;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, bearer, source};
+use super::extract::{Body, Caller, bearer, current_session, source};
 use crate::server::PeerInfo;
 use crate::service::ServiceError;
 use crate::service::auth::LoginContext;
@@ -114,12 +114,17 @@ pub(crate) async fn login(
     Body(body): Body<LoginBody>,
 ) -> ApiResult<Json<SessionView>> {
     let now = Instant::now();
+    let source = peer.source.map(|s| s.to_string());
     let mut session = match &peer.token {
-        Some(token) => https.sessions.get(token, now).ok_or_else(|| {
-            ApiError::not_logged_in(
-                "the session is unknown or expired: log in without the Authorization header to start a new one",
-            )
-        })?,
+        Some(token) => {
+            let stored = https.sessions.get(token, now).ok_or_else(|| {
+                ApiError::not_logged_in(
+                    "the session is unknown or expired: log in without the Authorization header to start a new one",
+                )
+            })?;
+            // A dropped identity must not count towards dual control.
+            current_session(&https, token, &stored, source.as_deref(), now).await?
+        }
         None => Session::new(Interface::Https),
     };
     let peer_cn = peer
@@ -127,7 +132,6 @@ pub(crate) async fn login(
         .as_ref()
         .and_then(|i| i.client_certificate.as_deref())
         .and_then(|der| certificate_cn(der));
-    let source = peer.source.map(|s| s.to_string());
     crate::service::auth::login(
         &https.app,
         &mut session,

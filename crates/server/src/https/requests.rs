@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sigil_domain::{
-    CommandCode, HashAlgorithm, Permission, RequestFilter, RequestId, RequestMetadata,
-    RequestState, SigningFormat, SigningRequest, Upload,
+    CommandCode, HashAlgorithm, IdentityName, Permission, RequestFilter, RequestId,
+    RequestMetadata, RequestState, SigningFormat, SigningRequest, Upload,
 };
 use sigil_proto::ErrorCode;
 use time::OffsetDateTime;
@@ -236,6 +236,16 @@ pub(crate) async fn show(
 pub(crate) struct CommentBody {
     #[serde(default)]
     comment: String,
+    /// The identity of the session that acts (required when several could).
+    #[serde(default, rename = "as")]
+    as_identity: Option<String>,
+}
+
+impl CommentBody {
+    /// The named acting identity, if any.
+    fn actor(&self) -> Result<Option<IdentityName>, ApiError> {
+        self.as_identity.as_deref().map(parse).transpose()
+    }
 }
 
 /// `POST /requests/{id}/approve`: signed before the answer when the quorum is reached.
@@ -245,7 +255,15 @@ pub(crate) async fn approve(
     PathArg(id): PathArg<String>,
     Body(body): Body<CommentBody>,
 ) -> ApiResult<Json<RequestView>> {
-    let request = svc::approve(&h.app, &caller.session, request_id(&id)?, &body.comment).await?;
+    let actor = body.actor()?;
+    let request = svc::approve_as(
+        &h.app,
+        &caller.session,
+        request_id(&id)?,
+        &body.comment,
+        actor.as_ref(),
+    )
+    .await?;
     Ok(Json(RequestView::new(&request, h.app.now())))
 }
 
@@ -261,6 +279,14 @@ pub(crate) async fn deny(
             "a denial needs a \"comment\": the reason the requester will see",
         ));
     }
-    let request = svc::deny(&h.app, &caller.session, request_id(&id)?, &body.comment).await?;
+    let actor = body.actor()?;
+    let request = svc::deny_as(
+        &h.app,
+        &caller.session,
+        request_id(&id)?,
+        &body.comment,
+        actor.as_ref(),
+    )
+    .await?;
     Ok(Json(RequestView::new(&request, h.app.now())))
 }

@@ -1,6 +1,7 @@
 //! A read cache in front of the store for what every signing request reads but only an
-//! administrator changes: policies, the enabled Host API commands, the settings, and each
-//! policy certificate's verified chain.
+//! administrator changes: policies, the enabled Host API commands, the settings, each
+//! policy certificate's verified chain, and the identities and roles every request's session
+//! is re-checked against.
 //!
 //! Without it a hash-signing request paid ~6 store reads (each a hop to a database thread)
 //! and a re-verification of its certificate chain (an ECDSA/RSA verify per link).
@@ -12,7 +13,8 @@
 //! - **This node**: every write goes through [`CachedStore::commit`]; a commit with any change
 //!   other than a request's or a login counter's clears the whole cache once it returns, so the
 //!   next read sees the change at once (a revoked/replaced certificate, a changed or deleted
-//!   policy, a disabled command).
+//!   policy, a disabled command, a disabled/deleted identity, a changed role). A login
+//!   counter change (which may lock an identity) clears the cached identities only.
 //! - **Other nodes** sharing a PostgreSQL database: an entry is used for at most [`TTL`], so a
 //!   change made elsewhere takes effect here within that time.
 //!
@@ -71,6 +73,11 @@ struct Entries {
     enabled: Option<Entry<EnabledCommands>>,
     settings: Option<Entry<Settings>>,
     chains: HashMap<SerialNumber, Entry<Arc<CachedChain>>>,
+    /// Bumped by every commit that clears the identities (a clearing commit or a login
+    /// counter change): reads of identities in flight then do not store theirs.
+    identity_generation: u64,
+    identities: HashMap<IdentityName, Entry<Option<Arc<Identity>>>>,
+    roles: Option<Entry<Arc<Vec<Role>>>>,
 }
 
 /// The store with the read cache beside it (see the module docs). Implements [`Store`] by
@@ -108,10 +115,57 @@ impl CachedStore {
     pub fn clear(&self) {
         let mut entries = self.entries();
         let generation = entries.generation.wrapping_add(1);
+        let identity_generation = entries.identity_generation.wrapping_add(1);
         *entries = Entries {
             generation,
+            identity_generation,
             ..Entries::default()
         };
+    }
+
+    /// Drops the cached identities only (a login counter or lock changed).
+    pub fn clear_identities(&self) {
+        let mut entries = self.entries();
+        entries.identity_generation = entries.identity_generation.wrapping_add(1);
+        entries.identities.clear();
+    }
+
+    /// An identity by name (a missing one is cached too), read through the cache.
+    pub async fn cached_identity(&self, name: &IdentityName) -> StoreResult<Option<Arc<Identity>>> {
+        let now = Instant::now();
+        let generation = {
+            let entries = self.entries();
+            if let Some(hit) = entries.identities.get(name).and_then(|e| e.fresh(now)) {
+                return Ok(hit);
+            }
+            entries.identity_generation
+        };
+        let identity = self.inner.get_identity(name).await?.map(Arc::new);
+        let mut entries = self.entries();
+        if entries.identity_generation == generation {
+            entries
+                .identities
+                .insert(name.clone(), Entry::new(identity.clone()));
+        }
+        Ok(identity)
+    }
+
+    /// Every role definition, read through the cache.
+    pub async fn cached_roles(&self) -> StoreResult<Arc<Vec<Role>>> {
+        let now = Instant::now();
+        let generation = {
+            let entries = self.entries();
+            if let Some(hit) = entries.roles.as_ref().and_then(|e| e.fresh(now)) {
+                return Ok(hit);
+            }
+            entries.generation
+        };
+        let roles = Arc::new(self.inner.list_roles().await?);
+        let mut entries = self.entries();
+        if entries.generation == generation {
+            entries.roles = Some(Entry::new(roles.clone()));
+        }
+        Ok(roles)
     }
 
     /// The cached chain of the certificate `serial`, if fresh.
@@ -188,12 +242,14 @@ impl CachedStore {
     /// even when the commit failed: its outcome may be unknown (e.g. a lost connection).
     async fn committing<T>(
         &self,
-        clears: bool,
+        clears: Clears,
         commit: BoxFuture<'_, StoreResult<T>>,
     ) -> StoreResult<T> {
         let result = commit.await;
-        if clears {
-            self.clear();
+        match clears {
+            Clears::Nothing => {}
+            Clears::Identities => self.clear_identities(),
+            Clears::All => self.clear(),
         }
         result
     }
@@ -208,15 +264,28 @@ impl<T> Entry<T> {
     }
 }
 
-/// Whether `changes` may change something the cache holds. Requests and login counters are
-/// the only changes on the hot path and touch nothing cached; everything else clears it.
-fn clears(changes: &[Change]) -> bool {
-    changes.iter().any(|change| {
-        !matches!(
-            change,
-            Change::CreateRequest(_) | Change::UpdateRequest(_) | Change::RecordLogin { .. }
-        )
-    })
+/// What a commit makes stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clears {
+    Nothing,
+    /// A login counter changed (a failed login may lock the identity).
+    Identities,
+    All,
+}
+
+/// What `changes` may change of what the cache holds. Requests touch nothing cached; a login
+/// counter change touches the identities only (logins are frequent: the rest stays); anything
+/// else clears it all.
+fn clears(changes: &[Change]) -> Clears {
+    let mut clears = Clears::Nothing;
+    for change in changes {
+        match change {
+            Change::CreateRequest(_) | Change::UpdateRequest(_) => {}
+            Change::RecordLogin { .. } => clears = Clears::Identities,
+            _ => return Clears::All,
+        }
+    }
+    clears
 }
 
 impl Store for CachedStore {
@@ -346,13 +415,32 @@ mod tests {
     #[test]
     fn only_request_and_login_changes_keep_the_cache() {
         let code = sigil_domain::CommandCode::new("RAUO").unwrap_or_else(|e| panic!("{e}"));
-        assert!(clears(&[Change::SetCommandEnabled {
-            code,
-            enabled: false
-        }]));
-        assert!(clears(&[Change::DeletePolicy(
-            PolicyAlias::new("release").unwrap_or_else(|e| panic!("{e}"))
-        )]));
-        assert!(!clears(&[]));
+        assert_eq!(
+            clears(&[Change::SetCommandEnabled {
+                code,
+                enabled: false
+            }]),
+            Clears::All
+        );
+        assert_eq!(
+            clears(&[Change::DeletePolicy(
+                PolicyAlias::new("release").unwrap_or_else(|e| panic!("{e}"))
+            )]),
+            Clears::All
+        );
+        assert_eq!(clears(&[]), Clears::Nothing);
+        let login = Change::RecordLogin {
+            identity: IdentityName::new("jenkins").unwrap_or_else(|e| panic!("{e}")),
+            change: sigil_domain::LoginStateChange::Failure { lock_threshold: 5 },
+        };
+        // A failed login may lock the identity: the identities go, the rest stays.
+        assert_eq!(clears(std::slice::from_ref(&login)), Clears::Identities);
+        assert_eq!(
+            clears(&[
+                login,
+                Change::DeletePolicy(PolicyAlias::new("a").unwrap_or_else(|e| panic!("{e}")))
+            ]),
+            Clears::All
+        );
     }
 }

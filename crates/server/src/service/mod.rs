@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cache;
 pub mod pki;
 pub mod requests;
+pub mod session;
 pub mod signing;
 pub mod timestamp;
 

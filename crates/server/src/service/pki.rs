@@ -222,8 +222,9 @@ pub async fn get_certificate(
     Ok(IssuedCertificate { record, chain })
 }
 
-/// Revokes a certificate and rebuilds the listeners' TLS configurations, so that a revoked
-/// client certificate is refused from the next handshake on (permission `ca:revoke`).
+/// Revokes a certificate, rebuilds the listeners' TLS configurations, so that a revoked
+/// client certificate is refused from the next handshake on, and closes the live connections
+/// on this node that presented it (permission `ca:revoke`).
 pub async fn revoke_certificate(
     state: &AppState,
     actor: &str,
@@ -231,7 +232,14 @@ pub async fn revoke_certificate(
     reason: RevocationReason,
 ) -> Result<CertificateRecord, ServiceError> {
     let record = Pki::new(state, actor).revoke(serial, reason).await?;
-    refresh_tls(state).await?;
+    // Refuse new handshakes first, then close the open connections (a reconnect between the
+    // two would otherwise still be accepted).
+    let refreshed = refresh_tls(state).await;
+    let closed = state.live.revoke(&record.der);
+    if closed > 0 {
+        tracing::info!(%serial, closed, "closed the connections of a revoked client certificate");
+    }
+    refreshed?;
     Ok(record)
 }
 

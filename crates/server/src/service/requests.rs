@@ -164,19 +164,34 @@ pub async fn list(
     Ok(out)
 }
 
-/// Approves request `id` as an identity of `session` (a member of the request's approval
-/// group holding `signing:approve`, never the requester, each identity once). When the quorum
-/// is reached the request is signed before this returns; the answer is then `signed` (or
-/// `failed`, with the reason).
-///
-/// Refusals: `NOT_LOGGED_IN`, `NOT_PERMITTED` (no `signing:approve`, not a member, own
-/// request, already approved), `REQUEST_NOT_FOUND`, `REQUEST_NOT_PENDING`, `INVALID`
-/// (comment too long).
+/// Approves request `id` as the one identity of `session` that qualifies (see
+/// [`approve_as`]).
 pub async fn approve(
     state: &AppState,
     session: &Session,
     id: RequestId,
     comment: &str,
+) -> Result<SigningRequest, ServiceError> {
+    approve_as(state, session, id, comment, None).await
+}
+
+/// Approves request `id` as one identity of `session`: `actor` when named, else the only one
+/// that qualifies ([`SigningRequest::acting_identity`]: it holds `signing:approve` through its
+/// own active roles, is a member of the request's approval group, is not the requester and has
+/// not approved yet). Permission and membership are that identity's own; the audit event
+/// names it. When the quorum is reached the request is signed before this returns; the answer
+/// is then `signed` (or `failed`, with the reason).
+///
+/// Refusals: `NOT_LOGGED_IN`, `NOT_PERMITTED` (no `signing:approve`, not a member, own
+/// request, already approved, the named identity is not on the session, several identities
+/// qualify and none was named), `REQUEST_NOT_FOUND`, `REQUEST_NOT_PENDING`, `INVALID`
+/// (comment too long).
+pub async fn approve_as(
+    state: &AppState,
+    session: &Session,
+    id: RequestId,
+    comment: &str,
+    actor: Option<&IdentityName>,
 ) -> Result<SigningRequest, ServiceError> {
     let updated = transition(
         state,
@@ -184,7 +199,7 @@ pub async fn approve(
         id,
         "request.approve",
         |request, group, now| {
-            let approver = acting_identity(session, request, group);
+            let approver = request.acting_identity(session, group, actor, true)?;
             request
                 .approve(&approver, session, group, comment, now)
                 .map(|progress| {
@@ -205,18 +220,30 @@ pub async fn approve(
     Ok(updated)
 }
 
-/// Denies request `id` with `reason` (any member of the approval group holding
-/// `signing:approve`; the reason reaches the requester).
-///
-/// Refusals: as for [`approve`].
+/// Denies request `id` with `reason` as the one identity of `session` that qualifies.
 pub async fn deny(
     state: &AppState,
     session: &Session,
     id: RequestId,
     reason: &str,
 ) -> Result<SigningRequest, ServiceError> {
+    deny_as(state, session, id, reason, None).await
+}
+
+/// Denies request `id` with `reason` (the reason reaches the requester) as `actor`, or the
+/// only identity of `session` that qualifies: as for [`approve_as`], except that one that
+/// approved already may still deny.
+///
+/// Refusals: as for [`approve_as`].
+pub async fn deny_as(
+    state: &AppState,
+    session: &Session,
+    id: RequestId,
+    reason: &str,
+    actor: Option<&IdentityName>,
+) -> Result<SigningRequest, ServiceError> {
     transition(state, session, id, "request.deny", |request, group, now| {
-        let by = acting_identity(session, request, group);
+        let by = request.acting_identity(session, group, actor, false)?;
         request
             .deny(&by, session, group, reason, now)
             .map(|()| (by, "denied".to_owned()))
@@ -404,22 +431,6 @@ fn may_read(
                 .iter()
                 .any(|g| &g.name == name && session.identities().iter().any(|i| g.is_member(i)))
         })
-}
-
-/// Which logged-in identity acts on `request`: the first member of its group that is not the
-/// requester; failing that the principal (so the domain names the right refusal).
-fn acting_identity(
-    session: &Session,
-    request: &SigningRequest,
-    group: Option<&sigil_domain::ApprovalGroup>,
-) -> IdentityName {
-    session
-        .identities()
-        .iter()
-        .find(|i| *i != request.requester() && group.is_some_and(|g| g.is_member(i)))
-        .or_else(|| session.principal())
-        .cloned()
-        .unwrap_or_else(|| request.requester().clone())
 }
 
 async fn load(state: &AppState, id: RequestId) -> Result<SigningRequest, ServiceError> {

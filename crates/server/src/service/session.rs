@@ -1,0 +1,100 @@
+//! Re-checking a session on every request (both interfaces): the identities logged in on it
+//! are read again — through the read cache, which a change on this node clears at once and
+//! another node's change reaches within [`super::cache::TTL`] — and the session is rebuilt
+//! from them as they stand now ([`Session::revalidate`]).
+//!
+//! An identity that was deleted, disabled or locked drops out; the roles of the others are
+//! recomputed (a removed role, a changed role, dual control that no longer holds). When no
+//! identity is left the session has ended: the caller refuses the request with
+//! [`ended_error`] (and the HTTPS token is removed). Each drop is an audit event.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use sigil_domain::{AuditDraft, Dropped, Identity, IdentityName, Outcome, Revalidation, Session};
+use sigil_proto::ErrorCode;
+
+use super::ServiceError;
+use crate::AppState;
+
+/// `session` as it stands now (see the module docs). Identities in `forgotten` already
+/// dropped out earlier on this connection: they count as gone and are not reported again.
+/// `source` is the peer address, for the audit event of a drop.
+pub async fn revalidate(
+    state: &AppState,
+    session: &Session,
+    forgotten: &BTreeSet<IdentityName>,
+    source: Option<&str>,
+) -> Result<Revalidation, ServiceError> {
+    if session.identities().is_empty() {
+        return Ok(Revalidation {
+            session: session.clone(),
+            dropped: Vec::new(),
+        });
+    }
+    let mut current: Vec<Arc<Identity>> = Vec::with_capacity(session.identities().len());
+    for name in session.identities() {
+        if forgotten.contains(name) {
+            continue;
+        }
+        if let Some(identity) = state.cache.cached_identity(name).await? {
+            current.push(identity);
+        }
+    }
+    let roles = state.cache.cached_roles().await?;
+    let mut revalidation = session.revalidate(
+        |name| current.iter().find(|i| &i.name == name).map(Arc::as_ref),
+        &roles,
+    );
+    revalidation
+        .dropped
+        .retain(|(name, _)| !forgotten.contains(name));
+    if !revalidation.dropped.is_empty() {
+        let mut draft = AuditDraft::new(state.now(), "session.drop", Outcome::Success)
+            .interface(session.interface())
+            .detail("dropped", &describe(&revalidation.dropped))
+            .detail(
+                "ended",
+                if revalidation.ended() {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
+        if let Some((first, _)) = revalidation.dropped.first() {
+            draft = draft.identity(first.as_str());
+        }
+        if let Some(source) = source {
+            draft = draft.source(source);
+        }
+        state.store.commit(Vec::new(), draft).await?;
+    }
+    Ok(revalidation)
+}
+
+/// The refusal of a request whose session has just ended: the code says why the first
+/// identity dropped out (`IDENTITY_DISABLED`, `IDENTITY_LOCKED`, or `NOT_LOGGED_IN` when it
+/// was deleted).
+pub fn ended_error(revalidation: &Revalidation) -> ServiceError {
+    let code = match revalidation.dropped.first().map(|(_, why)| why) {
+        Some(Dropped::Disabled) => ErrorCode::IdentityDisabled,
+        Some(Dropped::Locked) => ErrorCode::IdentityLocked,
+        Some(Dropped::Deleted) | None => ErrorCode::NotLoggedIn,
+    };
+    ServiceError::refused(
+        code,
+        format!(
+            "the session has ended: {}: log in again (ask an administrator if the identity should still work)",
+            describe(&revalidation.dropped)
+        ),
+    )
+}
+
+/// "identity a was disabled, identity b is locked".
+fn describe(dropped: &[(IdentityName, Dropped)]) -> String {
+    dropped
+        .iter()
+        .map(|(name, why)| format!("identity {name} {why}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
