@@ -118,10 +118,12 @@ pub(crate) async fn serve_until_revoked(
     };
     let mut registration = registry.register(der);
     tokio::select! {
-        () = serve => {}
+        // Revocation first: once it is signalled, nothing more is served on the connection.
+        biased;
         () = registration.revoked() => {
             tracing::info!(%peer, "{what} connection closed: its client certificate was revoked");
         }
+        () = serve => {}
     }
 }
 

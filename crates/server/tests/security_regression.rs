@@ -1,0 +1,684 @@
+//! Security regressions: each test is named after the flaw it prevents and fails on a server
+//! that has it. Real server on 127.0.0.1, real TLS, both interfaces (issue 22).
+//!
+//! Sessions are re-checked on every request: an identity that is disabled, loses its role, is
+//! deleted or is locked stops working on the HTTPS sessions and Host API connections it opened
+//! before. An approval is the act of one identity, which must hold the permission and be a
+//! member itself. Revoking a client certificate closes the connections that presented it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+mod hostapi_common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hostapi_common::*;
+use serde_json::{Value, json};
+use sigil_domain::{
+    ApprovalGroup, CaName, CertProfile, Change, GroupName, Identity, RevocationReason, RoleName,
+    SerialNumber,
+};
+use sigil_proto::{ErrorCode, HashAlgorithm, Request, RequestId, Response};
+use sigil_server::AppState;
+use sigil_server::service::pki::{self, IssueArgs, KeySource};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+// ---- a small HTTPS client ------------------------------------------------------------------
+
+/// An HTTP/1.1-over-TLS client for the HTTPS listener, with an optional client certificate.
+struct Web {
+    addr: SocketAddr,
+    tls: TlsConnector,
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+impl Reply {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Web {
+    fn new(world: &World, cert: Option<&(PathBuf, PathBuf)>) -> Self {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(&world.root).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+        let config = match cert {
+            Some((chain, key)) => {
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain)
+                    .unwrap()
+                    .map(|c| c.unwrap())
+                    .collect();
+                builder
+                    .with_client_auth_cert(chain, PrivateKeyDer::from_pem_file(key).unwrap())
+                    .unwrap()
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Self {
+            addr: world.server().https_addr(),
+            tls: TlsConnector::from(Arc::new(config)),
+        }
+    }
+
+    async fn open(&self) -> TlsStream<TcpStream> {
+        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        self.tls.connect(name, tcp).await.unwrap()
+    }
+
+    /// One request on `stream`; the connection stays open for the next one. A write error is
+    /// returned (the server may have closed the connection).
+    async fn send(
+        stream: &mut TlsStream<TcpStream>,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> std::io::Result<()> {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut head = format!(
+            "{method} /api/v1{path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.flush().await
+    }
+
+    /// The next reply on `stream` (`Content-Length` bodies), `None` once the server closed.
+    async fn receive(stream: &mut TlsStream<TcpStream>) -> Option<Reply> {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&data[..end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let l = l.to_ascii_lowercase();
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
+                if data.len() >= end + 4 + length {
+                    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+                    let body = &data[end + 4..end + 4 + length];
+                    let body = if body.is_empty() {
+                        Value::Null
+                    } else {
+                        serde_json::from_slice(body).unwrap()
+                    };
+                    return Some(Reply { status, body });
+                }
+            }
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                assert!(data.is_empty(), "closed inside a reply");
+                return None;
+            }
+            data.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// One request on a fresh connection.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut stream = self.open().await;
+        Self::send(&mut stream, method, path, token, body)
+            .await
+            .unwrap();
+        Self::receive(&mut stream).await.expect("no reply")
+    }
+
+    /// A new HTTPS session with `names` logged in (each with its own password).
+    async fn session(&self, names: &[&str]) -> String {
+        let mut token: Option<String> = None;
+        for who in names {
+            let r = self
+                .call(
+                    "POST",
+                    "/login",
+                    token.as_deref(),
+                    Some(json!({"identity": who, "password": PASSWORD})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "login of {who}: {:?}", r.body);
+            if token.is_none() {
+                token = Some(r.body["session"].as_str().unwrap().to_owned());
+            }
+        }
+        token.unwrap()
+    }
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+async fn stored(state: &AppState, who: &str) -> Identity {
+    state.store.get_identity(&name(who)).await.unwrap().unwrap()
+}
+
+/// Applies `change` to the stored identity `who` (what an administrator's update commits).
+async fn update(state: &AppState, who: &str, change: impl FnOnce(&mut Identity)) {
+    let mut identity = stored(state, who).await;
+    change(&mut identity);
+    commit(state, vec![Change::UpdateIdentity(Box::new(identity))]).await;
+}
+
+/// Locks `who` the way an attacker would: wrong passwords until the lockout threshold.
+async fn lock_by_failed_logins(world: &World, who: &str) {
+    let threshold = world
+        .state()
+        .store
+        .settings()
+        .await
+        .unwrap()
+        .lockout_threshold;
+    let mut client = world.connect().await;
+    for _ in 0..threshold {
+        assert_code(
+            &client.login(who, "wrong password, again").await,
+            ErrorCode::AuthFailed,
+        );
+    }
+    assert!(stored(&world.state(), who).await.locked);
+}
+
+/// A pending request under policy `two` (two approvals), submitted by `builder2`.
+async fn pending_request(world: &World) -> RequestId {
+    let mut builder = world.logged_in("builder2").await;
+    let r = builder
+        .upload_hash("two", HashAlgorithm::Sha256, &[0x5a; 32])
+        .await;
+    status(&r).id.clone()
+}
+
+async fn approvals(state: &AppState, id: &RequestId) -> Vec<String> {
+    state
+        .store
+        .get_request(domain_id(id))
+        .await
+        .unwrap()
+        .unwrap()
+        .approvals()
+        .iter()
+        .map(|a| a.approver.to_string())
+        .collect()
+}
+
+/// A Host API call that needs `signing:request`.
+async fn upload(client: &mut Client) -> Response {
+    client
+        .upload_hash("ec", HashAlgorithm::Sha256, &[0x11; 32])
+        .await
+}
+
+#[track_caller]
+fn assert_signed_or_pending(response: &Response) {
+    assert!(
+        matches!(
+            response,
+            Response::UploadHash(_) | Response::RetrieveHash(_)
+        ),
+        "expected a request status, got {response:?}"
+    );
+}
+
+// ---- sessions are re-checked on every request -----------------------------------------------
+
+#[tokio::test]
+async fn a_disabled_identity_keeps_working_on_sessions_opened_before() {
+    let world = world().await;
+    let state = world.state();
+    let id = pending_request(&world).await;
+
+    // Host API: jenkins, bound to its certificate, logged in before it is disabled.
+    let mut jenkins = world.logged_in("jenkins").await;
+    assert_signed_or_pending(&upload(&mut jenkins).await);
+    // HTTPS: alice (approver) logged in before she is disabled.
+    let web = Web::new(&world, None);
+    let alice = web.session(&["alice"]).await;
+    assert_eq!(
+        web.call("GET", &format!("/requests/{id}"), Some(&alice), None)
+            .await
+            .status,
+        200
+    );
+
+    update(&state, "jenkins", |i| i.enabled = false).await;
+    update(&state, "alice", |i| i.enabled = false).await;
+
+    assert_code(&upload(&mut jenkins).await, ErrorCode::IdentityDisabled);
+    // The session has ended: the next call is simply not logged in.
+    assert_code(&upload(&mut jenkins).await, ErrorCode::NotLoggedIn);
+    // Re-enabling does not bring the old session back: log in again.
+    update(&state, "jenkins", |i| i.enabled = true).await;
+    assert_code(&upload(&mut jenkins).await, ErrorCode::NotLoggedIn);
+    assert_eq!(
+        jenkins.login("jenkins", PASSWORD).await,
+        Response::Login {
+            logins_remaining: 0
+        }
+    );
+    assert_signed_or_pending(&upload(&mut jenkins).await);
+
+    let r = web
+        .call(
+            "POST",
+            &format!("/requests/{id}/approve"),
+            Some(&alice),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{:?}", r.body);
+    assert!(
+        approvals(&state, &id).await.is_empty(),
+        "nothing was approved"
+    );
+    // The token is gone for good.
+    update(&state, "alice", |i| i.enabled = true).await;
+    let r = web.call("GET", "/session", Some(&alice), None).await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"));
+}
+
+#[tokio::test]
+async fn a_removed_role_keeps_working_on_sessions_opened_before() {
+    let world = world().await;
+    let state = world.state();
+    let id = pending_request(&world).await;
+    let mut builder = world.logged_in("builder2").await;
+    assert_signed_or_pending(&upload(&mut builder).await);
+    let web = Web::new(&world, None);
+    let alice = web.session(&["alice"]).await;
+
+    update(&state, "builder2", |i| i.roles.clear()).await;
+    update(&state, "alice", |i| {
+        i.roles.remove(&RoleName::new("approver").unwrap());
+    })
+    .await;
+
+    assert_code(&upload(&mut builder).await, ErrorCode::NotPermitted);
+    let r = web
+        .call(
+            "POST",
+            &format!("/requests/{id}/approve"),
+            Some(&alice),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{:?}", r.body);
+    assert!(approvals(&state, &id).await.is_empty());
+    // The session itself goes on, narrowed: it shows no permission any more.
+    let r = web.call("GET", "/session", Some(&alice), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["permissions"], json!([]), "{:?}", r.body);
+
+    // Giving the role back works at once, without a new login (the identity never left).
+    update(&state, "builder2", |i| {
+        i.roles.insert(RoleName::new("application").unwrap());
+    })
+    .await;
+    assert_signed_or_pending(&upload(&mut builder).await);
+}
+
+#[tokio::test]
+async fn a_deleted_identity_keeps_working_on_sessions_opened_before() {
+    let world = world().await;
+    let state = world.state();
+    let id = pending_request(&world).await;
+    commit(
+        &state,
+        vec![
+            Change::CreateIdentity(Box::new(identity("tempbuild", &["application"]))),
+            Change::CreateIdentity(Box::new(identity("tempread", &["approver"]))),
+        ],
+    )
+    .await;
+    let mut temp = world.logged_in("tempbuild").await;
+    assert_signed_or_pending(&upload(&mut temp).await);
+    let web = Web::new(&world, None);
+    let reader = web.session(&["tempread"]).await;
+    let r = web
+        .call("GET", &format!("/requests/{id}"), Some(&reader), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+
+    commit(
+        &state,
+        vec![
+            Change::DeleteIdentity(name("tempbuild")),
+            Change::DeleteIdentity(name("tempread")),
+        ],
+    )
+    .await;
+
+    assert_code(&upload(&mut temp).await, ErrorCode::NotLoggedIn);
+    let r = web
+        .call("GET", &format!("/requests/{id}"), Some(&reader), None)
+        .await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{:?}", r.body);
+    let r = web.call("GET", "/requests", Some(&reader), None).await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn a_locked_identity_keeps_working_on_sessions_opened_before() {
+    let world = world().await;
+    let state = world.state();
+    let id = pending_request(&world).await;
+    let mut builder = world.logged_in("builder2").await;
+    assert_signed_or_pending(&upload(&mut builder).await);
+    let web = Web::new(&world, None);
+    let alice = web.session(&["alice"]).await;
+
+    // Failed logins elsewhere lock both (a login counter change, not an administrator's).
+    lock_by_failed_logins(&world, "builder2").await;
+    for _ in 0..state.store.settings().await.unwrap().lockout_threshold {
+        let r = web
+            .call(
+                "POST",
+                "/login",
+                None,
+                Some(json!({"identity": "alice", "password": "wrong password, again"})),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    assert!(stored(&state, "alice").await.locked);
+
+    assert_code(&upload(&mut builder).await, ErrorCode::IdentityLocked);
+    let r = web
+        .call(
+            "POST",
+            &format!("/requests/{id}/approve"),
+            Some(&alice),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{:?}", r.body);
+    assert!(approvals(&state, &id).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_administrator_session_outlives_the_lock_of_its_administrators() {
+    let world = world().await;
+    let state = world.state();
+    commit(
+        &state,
+        vec![
+            Change::CreateIdentity(Box::new(identity("root1", &["administrator"]))),
+            Change::CreateIdentity(Box::new(identity("root2", &["administrator"]))),
+        ],
+    )
+    .await;
+    let web = Web::new(&world, None);
+    let admins = web.session(&["root1", "root2"]).await;
+    assert_eq!(
+        web.call("GET", "/identities", Some(&admins), None)
+            .await
+            .status,
+        200
+    );
+
+    // One administrator locked: dual control no longer holds, the session is narrowed.
+    update(&state, "root2", |i| i.locked = true).await;
+    let r = web.call("GET", "/identities", Some(&admins), None).await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{:?}", r.body);
+    let r = web.call("GET", "/session", Some(&admins), None).await;
+    assert_eq!(r.body["identities"], json!(["root1"]), "{:?}", r.body);
+
+    // Both locked: the session has ended.
+    update(&state, "root1", |i| i.locked = true).await;
+    let r = web.call("GET", "/identities", Some(&admins), None).await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{:?}", r.body);
+}
+
+// ---- an approval is the act of one identity --------------------------------------------------
+
+#[tokio::test]
+async fn permission_and_membership_from_two_identities_approve_a_request() {
+    let world = world().await;
+    let state = world.state();
+    let mut group = state
+        .store
+        .get_group(&GroupName::new("release-approvers").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    group.members.insert(name("memberx"));
+    commit(
+        &state,
+        vec![
+            // approver2 holds signing:approve but is no member; memberx is a member without it.
+            Change::CreateIdentity(Box::new(identity("approver2", &["approver"]))),
+            Change::CreateIdentity(Box::new(identity("memberx", &["application"]))),
+            Change::UpdateGroup(ApprovalGroup { ..group }),
+        ],
+    )
+    .await;
+    let id = pending_request(&world).await;
+    let web = Web::new(&world, None);
+    let both = web.session(&["approver2", "memberx"]).await;
+
+    for body in [
+        json!({}),
+        json!({"as": "memberx"}),
+        json!({"as": "approver2"}),
+    ] {
+        let r = web
+            .call(
+                "POST",
+                &format!("/requests/{id}/approve"),
+                Some(&both),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "NOT_PERMITTED"),
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    let r = web
+        .call(
+            "POST",
+            &format!("/requests/{id}/deny"),
+            Some(&both),
+            Some(json!({"comment": "no", "as": "memberx"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{:?}", r.body);
+    assert!(approvals(&state, &id).await.is_empty());
+    let request = state
+        .store
+        .get_request(domain_id(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.status(), sigil_domain::RequestStatus::Pending);
+}
+
+#[tokio::test]
+async fn an_approval_by_a_session_of_several_approvers_names_who_approved() {
+    let world = world().await;
+    let state = world.state();
+    let id = pending_request(&world).await;
+    let web = Web::new(&world, None);
+    let pair = web.session(&["alice", "bob"]).await;
+
+    // Both qualify: the caller must say who approves; the candidates are listed.
+    let r = web
+        .call(
+            "POST",
+            &format!("/requests/{id}/approve"),
+            Some(&pair),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{:?}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("alice") && message.contains("bob"),
+        "{message}"
+    );
+    // Naming someone not on the session is refused.
+    let r = web
+        .call(
+            "POST",
+            &format!("/requests/{id}/approve"),
+            Some(&pair),
+            Some(json!({"as": "carol"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(approvals(&state, &id).await.is_empty());
+
+    let r = web
+        .call(
+            "POST",
+            &format!("/requests/{id}/approve"),
+            Some(&pair),
+            Some(json!({"as": "bob"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(approvals(&state, &id).await, vec!["bob".to_owned()]);
+    // bob approved: alice is now the only one who may, no name needed.
+    let r = web
+        .call(
+            "POST",
+            &format!("/requests/{id}/approve"),
+            Some(&pair),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["state"], "signed", "{:?}", r.body);
+
+    // The audit events name each approving identity, not the session's principal.
+    let events = state.store.read_audit(1, 10_000).await.unwrap();
+    let approvers: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "request.approve" && e.outcome == "success")
+        .map(|e| e.identity.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(approvers, vec!["bob".to_owned(), "alice".to_owned()]);
+}
+
+// ---- revocation closes connections -----------------------------------------------------------
+
+/// A client certificate with CN `cn` and its serial.
+async fn revocable_certificate(
+    state: &AppState,
+    dir: &Path,
+    cn: &str,
+) -> ((PathBuf, PathBuf), SerialNumber) {
+    let (key, csr) = common::openssl_csr(dir, cn);
+    let issued = pki::issue_certificate(
+        state,
+        "test",
+        IssueArgs {
+            issuer: CaName::new("system-tls-root").unwrap(),
+            profile: CertProfile::TlsClient,
+            subject: None,
+            sans: vec![],
+            validity_days: 30,
+            key: KeySource::Csr(csr),
+        },
+    )
+    .await
+    .unwrap();
+    let cert = dir.join(format!("{cn}.pem"));
+    std::fs::write(&cert, issued.chain_pem().unwrap()).unwrap();
+    ((cert, key), issued.record.serial)
+}
+
+#[tokio::test]
+async fn a_revoked_client_certificate_keeps_working_on_open_connections() {
+    let world = world().await;
+    let state = world.state();
+    let (cert, serial) = revocable_certificate(&state, world.dir.path(), "revokee").await;
+    let (other_cert, _) = revocable_certificate(&state, world.dir.path(), "bystander").await;
+
+    // Host API: a logged-in connection, and another certificate's connection beside it.
+    let mut host = world.connect_as(&cert).await;
+    assert_eq!(
+        host.login("builder2", PASSWORD).await,
+        Response::Login {
+            logins_remaining: 0
+        }
+    );
+    assert_signed_or_pending(&upload(&mut host).await);
+    let mut bystander = world.connect_as(&other_cert).await;
+    assert!(matches!(
+        bystander.call(Request::Echo).await,
+        Response::Echo { .. }
+    ));
+
+    // HTTPS: a kept-alive connection with the certificate.
+    let web = Web::new(&world, Some(&cert));
+    let mut https = web.open().await;
+    Web::send(&mut https, "GET", "/health", None, None)
+        .await
+        .unwrap();
+    assert_eq!(Web::receive(&mut https).await.unwrap().status, 200);
+
+    pki::revoke_certificate(&state, "test", &serial, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
+
+    // Both connections of the revoked certificate are closed; the next request is not answered.
+    let mut frame = Vec::new();
+    Request::Echo.encode(None, &mut frame).unwrap();
+    let _ = host.stream.write_all(&frame).await;
+    let _ = host.stream.flush().await;
+    assert!(
+        host.closed().await,
+        "the Host API connection must be closed"
+    );
+    let _ = Web::send(&mut https, "GET", "/health", None, None).await;
+    assert!(
+        Web::receive(&mut https).await.is_none(),
+        "the HTTPS connection must be closed"
+    );
+    // The other certificate's connection goes on.
+    assert!(matches!(
+        bystander.call(Request::Echo).await,
+        Response::Echo { .. }
+    ));
+    assert_eq!(state.live.len(), 1, "only the bystander is registered");
+}
