@@ -533,6 +533,55 @@ async fn permission_and_membership_from_two_identities_approve_a_request() {
 }
 
 #[tokio::test]
+async fn permission_and_membership_from_two_identities_read_group_requests() {
+    let world = world().await;
+    let state = world.state();
+    let mut group = state
+        .store
+        .get_group(&GroupName::new("release-approvers").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    group.members.insert(name("memberx"));
+    // A role with signing:approve only (no signing:read-all): reading rests on membership.
+    let approve_only = sigil_domain::Role::new(sigil_domain::RoleDraft {
+        name: RoleName::new("approve-only").unwrap(),
+        role_type: sigil_domain::RoleType::Approver,
+        class: sigil_domain::RoleClass::Principal,
+        logins_required: 1,
+        permissions: [sigil_domain::Permission::SigningApprove]
+            .into_iter()
+            .collect(),
+        interfaces: [sigil_domain::Interface::Https].into_iter().collect(),
+    })
+    .unwrap();
+    commit(
+        &state,
+        vec![
+            Change::CreateRole(approve_only),
+            Change::CreateIdentity(Box::new(identity("approver3", &["approve-only"]))),
+            Change::CreateIdentity(Box::new(identity("memberx", &["application"]))),
+            Change::UpdateGroup(ApprovalGroup { ..group }),
+        ],
+    )
+    .await;
+    let id = pending_request(&world).await;
+    let web = Web::new(&world, None);
+    let both = web.session(&["approver3", "memberx"]).await;
+    let r = web
+        .call("GET", &format!("/requests/{id}"), Some(&both), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "REQUEST_NOT_FOUND"),
+        "{:?}",
+        r.body
+    );
+    let r = web.call("GET", "/requests", Some(&both), None).await;
+    assert_eq!((r.status, r.body.clone()), (200, json!([])));
+}
+
+#[tokio::test]
 async fn an_approval_by_a_session_of_several_approvers_names_who_approved() {
     let world = world().await;
     let state = world.state();

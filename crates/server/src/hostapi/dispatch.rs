@@ -1,9 +1,10 @@
 //! One connection's session and the commands.
 //!
-//! Every request goes through, in order: the typed decode (field errors), the enabled-command
-//! list (`COMMAND_DISABLED`), the login requirement (`NOT_LOGGED_IN`) and the permission
-//! table (`NOT_PERMITTED`) — see [`requirement`] and `docs/host-api.md`. The three refusals
-//! are audit events.
+//! Every request goes through, in order: the session re-check (its identities and roles as they
+//! stand now, `docs/security.md`; not for `ECHO`/`TIME`), the typed decode (field errors), the
+//! enabled-command list (`COMMAND_DISABLED`), the login requirement (`NOT_LOGGED_IN`) and the
+//! permission table (`NOT_PERMITTED`) — see [`requirement`] and `docs/host-api.md`. The three
+//! refusals are audit events (a session the re-check ended is a `session.drop` event).
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;

@@ -409,7 +409,7 @@ async fn readable(
     if session.has(Permission::SigningApprove)
         && let Some(name) = request.approval_group()
         && let Some(group) = state.store.get_group(name).await?
-        && session.identities().iter().any(|i| group.is_member(i))
+        && group_approver(session, &group)
     {
         return Ok(request);
     }
@@ -429,8 +429,17 @@ fn may_read(
         && request.approval_group().is_some_and(|name| {
             groups
                 .iter()
-                .any(|g| &g.name == name && session.identities().iter().any(|i| g.is_member(i)))
+                .any(|g| &g.name == name && group_approver(session, g))
         })
+}
+
+/// Whether one identity of `session` is both a member of `group` and holds `signing:approve`
+/// itself (permission and membership from the same identity, as for approving).
+fn group_approver(session: &Session, group: &sigil_domain::ApprovalGroup) -> bool {
+    session
+        .identities()
+        .iter()
+        .any(|i| group.is_member(i) && session.identity_has(i, Permission::SigningApprove))
 }
 
 async fn load(state: &AppState, id: RequestId) -> Result<SigningRequest, ServiceError> {
