@@ -43,7 +43,11 @@ async function call(method, path, body) {
   return data;
 }
 
+// The identities on this session: with several, the approver picks who acts (the API's "as").
+let identities = [];
+
 function showSession(view) {
+  identities = view.identities;
   const who = view.identities.join(" + ");
   let text = who ? "logged in: " + who : "not logged in";
   if (view.logins_still_required > 0) {
@@ -123,6 +127,14 @@ function render(request) {
   if (request.reason) field(node, ".state", request.state + ": " + request.reason);
   const form = node.querySelector(".decision");
   form.hidden = request.state !== "pending";
+  const actor = form.querySelector(".actor");
+  actor.parentElement.hidden = identities.length < 2;
+  actor.replaceChildren(...identities.map((name) => {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = name;
+    return option;
+  }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const action = event.submitter ? event.submitter.value : "approve";
@@ -132,7 +144,8 @@ function render(request) {
       return;
     }
     try {
-      const updated = await call("POST", "/requests/" + encodeURIComponent(request.id) + "/" + action, { comment });
+      const body = identities.length < 2 ? { comment } : { comment, as: actor.value };
+      const updated = await call("POST", "/requests/" + encodeURIComponent(request.id) + "/" + action, body);
       say("Request " + updated.id + " is now " + updated.state + ".");
       await refresh();
     } catch (error) {
