@@ -14,7 +14,7 @@
 //!   other than a request's or a login counter's clears the whole cache once it returns, so the
 //!   next read sees the change at once (a revoked/replaced certificate, a changed or deleted
 //!   policy, a disabled command, a disabled/deleted identity, a changed role). A login
-//!   counter change (which may lock an identity) clears the cached identities only.
+//!   counter change (which may lock an identity) clears that identity's cached record only.
 //! - **Other nodes** sharing a PostgreSQL database: an entry is used for at most [`TTL`], so a
 //!   change made elsewhere takes effect here within that time.
 //!
@@ -123,11 +123,14 @@ impl CachedStore {
         };
     }
 
-    /// Drops the cached identities only (a login counter or lock changed).
-    pub fn clear_identities(&self) {
+    /// Drops the cached records of `names` only (their login counter or lock changed); reads
+    /// of identities in flight do not store theirs.
+    pub fn clear_identities(&self, names: &[IdentityName]) {
         let mut entries = self.entries();
         entries.identity_generation = entries.identity_generation.wrapping_add(1);
-        entries.identities.clear();
+        for name in names {
+            entries.identities.remove(name);
+        }
     }
 
     /// An identity by name (a missing one is cached too), read through the cache.
@@ -248,7 +251,7 @@ impl CachedStore {
         let result = commit.await;
         match clears {
             Clears::Nothing => {}
-            Clears::Identities => self.clear_identities(),
+            Clears::Identities(names) => self.clear_identities(&names),
             Clears::All => self.clear(),
         }
         result
@@ -265,27 +268,31 @@ impl<T> Entry<T> {
 }
 
 /// What a commit makes stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Clears {
     Nothing,
-    /// A login counter changed (a failed login may lock the identity).
-    Identities,
+    /// The login counters of these identities changed (a failed login may lock one).
+    Identities(Vec<IdentityName>),
     All,
 }
 
 /// What `changes` may change of what the cache holds. Requests touch nothing cached; a login
-/// counter change touches the identities only (logins are frequent: the rest stays); anything
+/// counter change touches that identity only (logins are frequent: the rest stays); anything
 /// else clears it all.
 fn clears(changes: &[Change]) -> Clears {
-    let mut clears = Clears::Nothing;
+    let mut names = Vec::new();
     for change in changes {
         match change {
             Change::CreateRequest(_) | Change::UpdateRequest(_) => {}
-            Change::RecordLogin { .. } => clears = Clears::Identities,
+            Change::RecordLogin { identity, .. } => names.push(identity.clone()),
             _ => return Clears::All,
         }
     }
-    clears
+    if names.is_empty() {
+        Clears::Nothing
+    } else {
+        Clears::Identities(names)
+    }
 }
 
 impl Store for CachedStore {
@@ -434,7 +441,12 @@ mod tests {
             change: sigil_domain::LoginStateChange::Failure { lock_threshold: 5 },
         };
         // A failed login may lock the identity: the identities go, the rest stays.
-        assert_eq!(clears(std::slice::from_ref(&login)), Clears::Identities);
+        assert_eq!(
+            clears(std::slice::from_ref(&login)),
+            Clears::Identities(vec![
+                IdentityName::new("jenkins").unwrap_or_else(|e| panic!("{e}"))
+            ])
+        );
         assert_eq!(
             clears(&[
                 login,
