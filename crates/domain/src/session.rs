@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::identity::Identity;
+use crate::identity::{ApiKeyId, Identity};
 use crate::names::{IdentityName, RoleName};
 use crate::permission::{Interface, Permission};
 use crate::role::Role;
@@ -20,6 +20,8 @@ pub struct Session {
     identities: Vec<IdentityName>,
     /// Roles held by at least one logged-in identity and usable on this interface.
     roles: BTreeMap<RoleName, RoleState>,
+    /// The API key each identity logged in with, if it used one (its deletion ends the login).
+    api_keys: BTreeMap<IdentityName, ApiKeyId>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +80,8 @@ pub enum Dropped {
     Disabled,
     /// It is locked (too many failed logins, or an administrator locked it).
     Locked,
+    /// It logged in with an API key that has since been deleted.
+    KeyDeleted,
 }
 
 impl std::fmt::Display for Dropped {
@@ -86,6 +90,7 @@ impl std::fmt::Display for Dropped {
             Self::Deleted => "was deleted",
             Self::Disabled => "was disabled",
             Self::Locked => "is locked",
+            Self::KeyDeleted => "logged in with an API key that was deleted",
         })
     }
 }
@@ -113,6 +118,7 @@ impl Session {
             interface,
             identities: Vec::new(),
             roles: BTreeMap::new(),
+            api_keys: BTreeMap::new(),
         }
     }
 
@@ -147,6 +153,19 @@ impl Session {
             already_logged_in,
             pending: self.pending(),
         })
+    }
+
+    /// Records that the logged-in identity `name` used the API key `id` (see
+    /// [`Session::revalidate`]: the login ends when the key is deleted).
+    pub fn note_api_key(&mut self, name: &IdentityName, id: ApiKeyId) {
+        if self.identities.contains(name) {
+            self.api_keys.insert(name.clone(), id);
+        }
+    }
+
+    /// The API key `name` logged in with, if any.
+    pub fn api_key(&self, name: &IdentityName) -> Option<&ApiKeyId> {
+        self.api_keys.get(name)
     }
 
     /// The interface.
@@ -220,13 +239,14 @@ impl Session {
     /// The session rebuilt from the identities and roles as they stand now. `current` reads
     /// an identity's stored record (`None`: deleted); `roles` are all role definitions.
     ///
-    /// An identity that is gone, disabled or locked drops out (in [`Revalidation::dropped`]);
-    /// the others are logged in again in their order, so their roles, the roles' permissions
-    /// and interfaces, and dual control are all recomputed. Nothing else is checked (the
-    /// password was checked at login).
+    /// An identity that is gone, disabled or locked, or that logged in with an API key for
+    /// which `key_exists` is now false, drops out (in [`Revalidation::dropped`]); the others
+    /// are logged in again in their order, so their roles, the roles' permissions and
+    /// interfaces, and dual control are all recomputed. The password is not checked again.
     pub fn revalidate<'a>(
         &self,
         mut current: impl FnMut(&IdentityName) -> Option<&'a Identity>,
+        mut key_exists: impl FnMut(&IdentityName, &ApiKeyId) -> bool,
         roles: &[Role],
     ) -> Revalidation {
         let mut session = Session::new(self.interface);
@@ -237,6 +257,14 @@ impl Session {
                 Some(identity) if identity.name != *name => Some(Dropped::Deleted),
                 Some(identity) if !identity.enabled => Some(Dropped::Disabled),
                 Some(identity) if identity.locked => Some(Dropped::Locked),
+                Some(_)
+                    if self
+                        .api_keys
+                        .get(name)
+                        .is_some_and(|key| !key_exists(name, key)) =>
+                {
+                    Some(Dropped::KeyDeleted)
+                }
                 Some(identity) => {
                     // Never full: it holds at most the identities this session held.
                     if session.login(identity, roles).is_err() {
@@ -246,8 +274,13 @@ impl Session {
                     }
                 }
             };
-            if let Some(reason) = reason {
-                dropped.push((name.clone(), reason));
+            match reason {
+                Some(reason) => dropped.push((name.clone(), reason)),
+                None => {
+                    if let Some(key) = self.api_keys.get(name) {
+                        session.api_keys.insert(name.clone(), key.clone());
+                    }
+                }
             }
         }
         Revalidation { session, dropped }
@@ -311,7 +344,7 @@ mod tests {
         // Unchanged records: the same session.
         let all = [a.clone(), b.clone(), c.clone()];
         let lookup = |n: &IdentityName| all.iter().find(|i| &i.name == n);
-        let same = s.revalidate(lookup, &roles);
+        let same = s.revalidate(lookup, |_, _| true, &roles);
         assert!(same.dropped.is_empty());
         assert!(!same.ended());
         assert_eq!(same.session.identities(), s.identities());
@@ -323,7 +356,7 @@ mod tests {
         let mut c2 = c.clone();
         c2.locked = true;
         let now = [a.clone(), b2, c2];
-        let r = s.revalidate(|n| now.iter().find(|i| &i.name == n), &roles);
+        let r = s.revalidate(|n| now.iter().find(|i| &i.name == n), |_, _| true, &roles);
         assert_eq!(
             r.dropped,
             vec![
@@ -338,21 +371,42 @@ mod tests {
         // A role taken away: the identity stays, the permission goes.
         let mut a2 = a.clone();
         a2.roles.remove(approver.name());
-        let r = s.revalidate(|n| (n == &a.name).then_some(&a2), &roles);
+        let r = s.revalidate(|n| (n == &a.name).then_some(&a2), |_, _| true, &roles);
         assert!(!r.session.has(Permission::SigningApprove));
         assert_eq!(r.dropped.len(), 2, "the others are deleted");
         assert!(r.dropped.iter().all(|(_, why)| *why == Dropped::Deleted));
 
         // Nobody left: the session has ended.
-        let r = s.revalidate(|_| None, &roles);
+        let r = s.revalidate(|_| None, |_, _| true, &roles);
         assert!(r.ended());
         assert!(r.session.principal().is_none());
         // An empty session never "ends".
         assert!(
             !Session::new(Interface::Https)
-                .revalidate(|_| None, &roles)
+                .revalidate(|_| None, |_, _| true, &roles)
                 .ended()
         );
+    }
+
+    #[test]
+    fn a_login_with_a_deleted_api_key_drops_out() {
+        let app = role("app", 1, &[Permission::SigningRequest]);
+        let roles = vec![app.clone()];
+        let a = person("ci", &[&app]);
+        let b = person("ci2", &[&app]);
+        let key = ApiKeyId::new("0123456789abcdef".to_owned()).unwrap();
+        let mut s = Session::new(Interface::HostApi);
+        s.login(&a, &roles).unwrap();
+        s.login(&b, &roles).unwrap();
+        s.note_api_key(&a.name, key.clone());
+        let all = [a.clone(), b.clone()];
+        let lookup = |n: &IdentityName| all.iter().find(|i| &i.name == n);
+        let kept = s.revalidate(lookup, |_, k| k == &key, &roles);
+        assert!(kept.dropped.is_empty());
+        assert_eq!(kept.session.api_key(&a.name), Some(&key), "still recorded");
+        let r = s.revalidate(lookup, |_, _| false, &roles);
+        assert_eq!(r.dropped, vec![(a.name.clone(), Dropped::KeyDeleted)]);
+        assert_eq!(r.session.identities(), std::slice::from_ref(&b.name));
     }
 
     #[test]

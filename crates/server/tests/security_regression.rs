@@ -2,8 +2,8 @@
 //! that has it. Real server on 127.0.0.1, real TLS, both interfaces (issue 22).
 //!
 //! Sessions are re-checked on every request: an identity that is disabled, loses its role, is
-//! deleted or is locked stops working on the HTTPS sessions and Host API connections it opened
-//! before. An approval is the act of one identity, which must hold the permission and be a
+//! deleted or is locked, or whose API key is deleted, stops working on the HTTPS sessions and
+//! Host API connections it opened before. An approval is the act of one identity, which must hold the permission and be a
 //! member itself. Revoking a client certificate closes the connections that presented it.
 #![allow(
     clippy::unwrap_used,
@@ -392,6 +392,49 @@ async fn a_deleted_identity_keeps_working_on_sessions_opened_before() {
     assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{:?}", r.body);
     let r = web.call("GET", "/requests", Some(&reader), None).await;
     assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn a_deleted_api_key_keeps_working_on_sessions_opened_before() {
+    let world = world().await;
+    let state = world.state();
+    let key = sigil_domain::generate_api_key(name("builder2"), "ci", state.now(), &mut rand::rng());
+    commit(&state, vec![Change::AddApiKey(key.record.clone())]).await;
+
+    let mut host = world.connect().await;
+    assert_eq!(
+        host.login("builder2", &key.token).await,
+        Response::Login {
+            logins_remaining: 0
+        }
+    );
+    assert_signed_or_pending(&upload(&mut host).await);
+    let web = Web::new(&world, None);
+    let r = web
+        .call(
+            "POST",
+            "/login",
+            None,
+            Some(json!({"identity": "builder2", "password": key.token.as_str()})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let token = r.body["session"].as_str().unwrap().to_owned();
+    assert_eq!(
+        web.call("GET", "/requests", Some(&token), None)
+            .await
+            .status,
+        200
+    );
+    // A password login of the same identity is not affected by the key.
+    let mut by_password = world.logged_in("builder2").await;
+
+    commit(&state, vec![Change::DeleteApiKey(key.record.id.clone())]).await;
+
+    assert_code(&upload(&mut host).await, ErrorCode::NotLoggedIn);
+    let r = web.call("GET", "/requests", Some(&token), None).await;
+    assert_eq!((r.status, r.code()), (401, "NOT_LOGGED_IN"), "{:?}", r.body);
+    assert_signed_or_pending(&upload(&mut by_password).await);
 }
 
 #[tokio::test]

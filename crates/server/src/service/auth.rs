@@ -66,6 +66,11 @@ pub async fn login(
         Ok(Ok(id)) => Some(state.store.get_api_key(&id).await?),
         _ => None,
     };
+    // The key a successful login used (the secret had the key's shape: it was checked as one).
+    let used_key = api_key
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(|r| r.id.clone());
     let method = if api_key.is_some() {
         "api-key"
     } else {
@@ -141,6 +146,10 @@ pub async fn login(
     let progress = next.login(&identity, &roles).map_err(|e| {
         ServiceError::refused(ErrorCode::ServerBusy, format!("{e}: start a new session"))
     })?;
+    if let Some(id) = used_key {
+        // Deleting the key ends this login (see service::session).
+        next.note_api_key(&identity.name, id);
+    }
     state.store.commit(changes, draft(Outcome::Success)).await?;
     *session = next;
     Ok(progress)

@@ -78,6 +78,7 @@ struct Entries {
     identity_generation: u64,
     identities: HashMap<IdentityName, Entry<Option<Arc<Identity>>>>,
     roles: Option<Entry<Arc<Vec<Role>>>>,
+    api_keys: HashMap<ApiKeyId, Entry<Option<Arc<ApiKeyRecord>>>>,
 }
 
 /// The store with the read cache beside it (see the module docs). Implements [`Store`] by
@@ -151,6 +152,26 @@ impl CachedStore {
                 .insert(name.clone(), Entry::new(identity.clone()));
         }
         Ok(identity)
+    }
+
+    /// An API key record by id (a missing one is cached too), read through the cache.
+    pub async fn cached_api_key(&self, id: &ApiKeyId) -> StoreResult<Option<Arc<ApiKeyRecord>>> {
+        let now = Instant::now();
+        let generation = {
+            let entries = self.entries();
+            if let Some(hit) = entries.api_keys.get(id).and_then(|e| e.fresh(now)) {
+                return Ok(hit);
+            }
+            entries.generation
+        };
+        let record = self.inner.get_api_key(id).await?.map(Arc::new);
+        let mut entries = self.entries();
+        if entries.generation == generation {
+            entries
+                .api_keys
+                .insert(id.clone(), Entry::new(record.clone()));
+        }
+        Ok(record)
     }
 
     /// Every role definition, read through the cache.

@@ -3,8 +3,8 @@
 //! another node's change reaches within [`super::cache::TTL`] — and the session is rebuilt
 //! from them as they stand now ([`Session::revalidate`]).
 //!
-//! An identity that was deleted, disabled or locked drops out; the roles of the others are
-//! recomputed (a removed role, a changed role, dual control that no longer holds). When no
+//! An identity that was deleted, disabled or locked, or whose login used an API key that was
+//! deleted since, drops out; the roles of the others are recomputed (a removed role, a changed role, dual control that no longer holds). When no
 //! identity is left the session has ended: the caller refuses the request with
 //! [`ended_error`] (and the HTTPS token is removed). Each drop is an audit event.
 
@@ -33,6 +33,8 @@ pub async fn revalidate(
         });
     }
     let mut current: Vec<Arc<Identity>> = Vec::with_capacity(session.identities().len());
+    // Identities whose API key (the one they logged in with) is gone or no longer theirs.
+    let mut keys_gone: Vec<&IdentityName> = Vec::new();
     for name in session.identities() {
         if forgotten.contains(name) {
             continue;
@@ -40,10 +42,17 @@ pub async fn revalidate(
         if let Some(identity) = state.cache.cached_identity(name).await? {
             current.push(identity);
         }
+        if let Some(id) = session.api_key(name) {
+            let record = state.cache.cached_api_key(id).await?;
+            if record.is_none_or(|r| &r.identity != name) {
+                keys_gone.push(name);
+            }
+        }
     }
     let roles = state.cache.cached_roles().await?;
     let mut revalidation = session.revalidate(
         |name| current.iter().find(|i| &i.name == name).map(Arc::as_ref),
+        |name, _| !keys_gone.contains(&name),
         &roles,
     );
     revalidation
@@ -79,7 +88,7 @@ pub fn ended_error(revalidation: &Revalidation) -> ServiceError {
     let code = match revalidation.dropped.first().map(|(_, why)| why) {
         Some(Dropped::Disabled) => ErrorCode::IdentityDisabled,
         Some(Dropped::Locked) => ErrorCode::IdentityLocked,
-        Some(Dropped::Deleted) | None => ErrorCode::NotLoggedIn,
+        Some(Dropped::Deleted | Dropped::KeyDeleted) | None => ErrorCode::NotLoggedIn,
     };
     ServiceError::refused(
         code,
