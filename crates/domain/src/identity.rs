@@ -481,8 +481,8 @@ pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
             record.matches(token) & owner
         }),
     };
-    let certificate_ok = !identity.require_client_certificate
-        || attempt.peer_cn == Some(identity.name.as_str());
+    let certificate_ok =
+        !identity.require_client_certificate || attempt.peer_cn == Some(identity.name.as_str());
     if !secret_ok {
         if !identity.enabled || identity.locked || !certificate_ok {
             return LoginDecision::refuse(LoginRefusal::AuthFailed);
