@@ -25,6 +25,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default of `frame_timeout_secs`.
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of `body_timeout_secs`.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Settings of a running server, resolved (absolute data directory, parsed addresses).
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +50,8 @@ pub struct ServerConfig {
     /// A Host API frame must be complete within this of its first byte (`[`), however
     /// slowly it trickles in.
     pub frame_timeout: Duration,
+    /// An HTTPS request body must be complete within this of its request header.
+    pub body_timeout: Duration,
     /// Failed logins in a row before an identity is locked (used when the store has no
     /// setting yet).
     pub lockout_threshold: u32,
@@ -78,6 +82,7 @@ struct ServerTable {
     idle_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     frame_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
     lockout_threshold: Option<u32>,
     max_connections: Option<usize>,
     timestamp_rate_per_sec: Option<f64>,
@@ -94,6 +99,7 @@ impl ServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             lockout_threshold: 5,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timestamp_rate: DEFAULT_TIMESTAMP_RATE,
@@ -140,6 +146,9 @@ impl ServerConfig {
         if let Some(secs) = table.frame_timeout_secs {
             config.frame_timeout = Duration::from_secs(secs.max(1));
         }
+        if let Some(secs) = table.body_timeout_secs {
+            config.body_timeout = Duration::from_secs(secs.max(1));
+        }
         if let Some(threshold) = table.lockout_threshold {
             config.lockout_threshold = threshold;
         }
@@ -176,6 +185,7 @@ impl ServerConfig {
                 idle_timeout_secs: Some(self.idle_timeout.as_secs()),
                 header_timeout_secs: Some(self.header_timeout.as_secs()),
                 frame_timeout_secs: Some(self.frame_timeout.as_secs()),
+                body_timeout_secs: Some(self.body_timeout.as_secs()),
                 lockout_threshold: Some(self.lockout_threshold),
                 max_connections: Some(self.max_connections),
                 timestamp_rate_per_sec: Some(self.timestamp_rate),
@@ -209,6 +219,7 @@ mod tests {
         config.timestamp_rate = 2.5;
         config.header_timeout = Duration::from_secs(7);
         config.frame_timeout = Duration::from_secs(9);
+        config.body_timeout = Duration::from_secs(11);
         let path = dir.path().join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()).unwrap();
         assert_eq!(ServerConfig::load(&path).unwrap(), config);

@@ -20,6 +20,8 @@
 //!   this long since its last request ended is closed (gracefully: HTTP/2 gets a GOAWAY).
 //!   Only complete requests count as activity, not bytes or HTTP/2 pings. The Host API has
 //!   the same rule per frame and a `frame_timeout` (see `hostapi::connection`).
+//! - `body_timeout`: an HTTPS request body must be complete this long after its header (a
+//!   request in progress holds the idle timer, so a trickled body would hold it for ever).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -436,6 +438,7 @@ async fn accept_https(
             header_deadline: tokio::time::Instant::now() + state.config.header_timeout,
             header: state.config.header_timeout,
             idle: state.config.idle_timeout,
+            body: state.config.body_timeout,
         };
         let acceptor = TlsAcceptor::from(state.https_tls.current());
         let router = router.clone();
@@ -469,6 +472,8 @@ struct HttpsLimits {
     header: Duration,
     /// `idle_timeout`.
     idle: Duration,
+    /// `body_timeout`.
+    body: Duration,
 }
 
 /// Serves HTTP/1.1 or HTTP/2 (by ALPN) on one TLS connection until the client closes, a
@@ -493,7 +498,10 @@ async fn serve_https(
     // Requests in progress on this connection; every change wakes the idle watch.
     let (activity, activity_rx) = watch::channel(0usize);
     let activity = Arc::new(activity);
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut request = request.map(|body| {
+            axum::body::Body::new(crate::https::deadline::DeadlineBody::new(body, limits.body))
+        });
         request.extensions_mut().insert(ConnectInfo(peer));
         request.extensions_mut().insert(info.clone());
         let in_progress = InProgress::begin(activity.clone());

@@ -238,6 +238,29 @@ async fn https_header_trickled_one_byte_at_a_time_is_cut_at_the_header_deadline(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_body_trickled_one_byte_at_a_time_is_cut_at_the_body_deadline() {
+    // A request in progress holds the idle timer: its body needs a deadline of its own.
+    let (_dir, _data, root, server) = https_server(|c| {
+        c.header_timeout = Duration::from_secs(30);
+        c.idle_timeout = Duration::from_secs(3600);
+        c.body_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let stream = https_connect(&server, &root, &[b"http/1.1"]).await;
+    let received = trickle_until_closed(
+        stream,
+        b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\n\
+          Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+        b' ',
+    )
+    .await;
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+    assert!(text.contains("did not arrive within"), "{text}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connection_is_closed_at_the_idle_timeout() {
     // HTTP/2 keep-alive pings are answered by any client: they must not count as activity.
     let (_dir, _data, root, server) = https_server(|c| {

@@ -11,11 +11,13 @@
 //! | [`requests`] | signing requests: submit, list, show, approve, deny |
 //! | [`console`] | the web console for approvers at `/` (static page calling the API) |
 //! | [`timestamp`] | the RFC 3161 time-stamping authority (no login) |
+//! | [`deadline`] | request bodies that must arrive by a deadline |
 //!
 //! Routes and bodies are documented in `docs/https-api.md`.
 
 mod admin;
 mod console;
+pub(crate) mod deadline;
 mod error;
 mod extract;
 mod login;
