@@ -3,10 +3,10 @@
 //!
 //! Each listener has one accept task. A connection is handed to its own task after the TLS
 //! handshake, using the listener's configuration *at that moment*, so a swapped chain or CRL
-//! applies from the next handshake on. Shutdown stops the
-//! accept tasks, flips a watch channel every connection task listens to (the Host API finishes
-//! the frame in progress, HTTPS finishes in-flight requests) and waits up to
-//! [`SHUTDOWN_GRACE`] for the connection tasks to end.
+//! applies from the next handshake on. Shutdown stops the accept tasks, flips a watch channel
+//! every connection task listens to (the Host API finishes the frame in progress, HTTPS
+//! finishes in-flight requests) and waits up to [`SHUTDOWN_GRACE`] for the connection tasks
+//! to end.
 //!
 //! Each listener serves at most `max_connections` connections at once (TCP accepted, before
 //! TLS); one more is closed at once, with a warning in the log, rather than letting the
