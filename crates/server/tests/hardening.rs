@@ -56,19 +56,40 @@ async fn https_connect(
     root: &Path,
     alpn: &[&[u8]],
 ) -> TlsStream<TcpStream> {
-    use rustls_pki_types::CertificateDer;
+    https_connect_as(server, root, alpn, None).await
+}
+
+/// [`https_connect`] with a client certificate (chain PEM, key PEM) when given.
+async fn https_connect_as(
+    server: &RunningServer,
+    root: &Path,
+    alpn: &[&[u8]],
+    cert: Option<&(PathBuf, PathBuf)>,
+) -> TlsStream<TcpStream> {
     use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(root).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let mut config = match cert {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(chain)
+                    .unwrap()
+                    .map(|c| c.unwrap())
+                    .collect(),
+                PrivateKeyDer::from_pem_file(key).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = TcpStream::connect(server.https_addr()).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
@@ -356,6 +377,30 @@ async fn certificate_with_two_cns_binds_to_no_identity() {
             logins_remaining: 0
         }
     );
+
+    // The HTTPS login reads the certificate the same way.
+    let two =
+        client_certificate_with_subject(&world, "two-cn-https", "/CN=jenkins/CN=nobody").await;
+    for (cert, expected) in [(&two, "403 "), (&world.jenkins, "200 ")] {
+        let mut stream =
+            https_connect_as(world.server(), &world.root, &[b"http/1.1"], Some(cert)).await;
+        let body = serde_json::json!({"identity": "jenkins", "password": PASSWORD}).to_string();
+        let request = format!(
+            "POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream.flush().await.unwrap();
+        let response = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{response}"
+        );
+        if expected == "403 " {
+            assert!(response.contains("CERT_MISMATCH"), "{response}");
+        }
+    }
 }
 
 // ---- login --------------------------------------------------------------------------------
