@@ -188,12 +188,14 @@ async fn run_server(config: ServerConfig, component_files: &[PathBuf]) -> Result
         }
         start_with_components(config, &components).await?
     };
+    // Before the line below: a SIGTERM sent on reading it must stop the server cleanly.
+    let signals = sigil_server::StopSignals::install();
     out!(
         "Sigil is running: Host API on {} · HTTPS on {} (Ctrl-C to stop)",
         running.host_api_addr(),
         running.https_addr()
     );
-    running.run_until_signal().await;
+    running.run_until_signal(signals).await;
     out!("Sigil stopped.");
     Ok(exit::OK)
 }

@@ -449,9 +449,14 @@ impl LoginDecision {
     }
 }
 
-/// Decides a login. Order: unknown name → `AuthFailed` (after a dummy hash, for timing);
-/// disabled; locked (both before the secret is checked, so a locked account gives no password
-/// oracle); certificate binding; the secret (a failure counts towards lockout); interfaces.
+/// Decides a login. The secret is checked first, whatever the identity's state, so that
+/// every attempt costs one password verification (a dummy one for unknown names) and a
+/// wrong secret answers `AuthFailed` whether the identity is unknown, disabled, locked or
+/// bound to another certificate: only the holder of the right secret learns the state.
+/// Then: disabled; locked; certificate binding; interfaces.
+///
+/// A wrong secret counts towards lockout only for an enabled, unlocked identity whose
+/// certificate binding holds (a peer without the bound certificate cannot lock it out).
 pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
     // Burns the time of one password verification, so that an unknown name or an identity
     // without a password cannot be told from a wrong password by timing.
@@ -465,15 +470,6 @@ pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
         }
         return LoginDecision::refuse(LoginRefusal::AuthFailed);
     };
-    if !identity.enabled {
-        return LoginDecision::refuse(LoginRefusal::Disabled);
-    }
-    if identity.locked {
-        return LoginDecision::refuse(LoginRefusal::Locked);
-    }
-    if identity.require_client_certificate && attempt.peer_cn != Some(identity.name.as_str()) {
-        return LoginDecision::refuse(LoginRefusal::CertMismatch);
-    }
     let secret_ok = match attempt.secret {
         Secret::Password(password) => match &identity.password {
             Some(hash) => verify_password(password, hash),
@@ -485,7 +481,12 @@ pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
             record.matches(token) & owner
         }),
     };
+    let certificate_ok =
+        !identity.require_client_certificate || attempt.peer_cn == Some(identity.name.as_str());
     if !secret_ok {
+        if !identity.enabled || identity.locked || !certificate_ok {
+            return LoginDecision::refuse(LoginRefusal::AuthFailed);
+        }
         let threshold = attempt.lockout_threshold.max(1);
         return LoginDecision {
             result: Err(LoginRefusal::AuthFailed),
@@ -494,6 +495,15 @@ pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
             }),
             locks_now: identity.failed_logins.saturating_add(1) >= threshold,
         };
+    }
+    if !identity.enabled {
+        return LoginDecision::refuse(LoginRefusal::Disabled);
+    }
+    if identity.locked {
+        return LoginDecision::refuse(LoginRefusal::Locked);
+    }
+    if !certificate_ok {
+        return LoginDecision::refuse(LoginRefusal::CertMismatch);
     }
     let usable = attempt
         .roles
@@ -598,10 +608,15 @@ mod tests {
             d.state_change.unwrap().apply(&mut alice);
         }
         assert!(alice.locked);
-        // Even the right password is refused now, and nothing is counted.
+        // Even the right password is refused now, and nothing is counted; a wrong one
+        // answers as for an unknown name, so the state is no oracle.
         let d = decide_login(&attempt(Some(&alice), &roles, PW));
         assert_eq!(d.result, Err(LoginRefusal::Locked));
         assert_eq!(d.state_change, None);
+        let d = decide_login(&attempt(Some(&alice), &roles, b"not the password"));
+        assert_eq!(d.result, Err(LoginRefusal::AuthFailed));
+        assert_eq!(d.state_change, None);
+        assert!(!d.locks_now);
         alice.unlock();
         alice.failed_logins = 2;
         let d = decide_login(&attempt(Some(&alice), &roles, PW));
@@ -617,10 +632,18 @@ mod tests {
             decide_login(&attempt(Some(&alice), &roles, PW)).result,
             Err(LoginRefusal::Disabled)
         );
+        let wrong = decide_login(&attempt(Some(&alice), &roles, b"not the password"));
+        assert_eq!(wrong.result, Err(LoginRefusal::AuthFailed));
+        assert_eq!(wrong.state_change, None);
         alice.enabled = true;
         alice.require_client_certificate = true;
         let mut a = attempt(Some(&alice), &roles, PW);
         assert_eq!(decide_login(&a).result, Err(LoginRefusal::CertMismatch));
+        // Without the bound certificate a wrong password neither reveals the binding nor
+        // counts towards lockout.
+        let wrong = decide_login(&attempt(Some(&alice), &roles, b"not the password"));
+        assert_eq!(wrong.result, Err(LoginRefusal::AuthFailed));
+        assert_eq!(wrong.state_change, None);
         a.peer_cn = Some("mallory");
         assert_eq!(decide_login(&a).result, Err(LoginRefusal::CertMismatch));
         a.peer_cn = Some("alice");

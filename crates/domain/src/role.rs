@@ -175,10 +175,12 @@ impl Role {
 /// | role | type | logins required | interfaces | permissions |
 /// |---|---|---|---|---|
 /// | `administrator` | administrator | 2 | https | every `admin:*`, `ca:*`, `keys:add`, `audit:*`, `signing:read-all` |
-/// | `approver` | approver | 1 | https | `signing:approve`, `signing:read-all` |
+/// | `approver` | approver | 1 | https | `signing:approve` |
 /// | `application` | application | 1 | host-api, https | `signing:request` |
 ///
-/// Approvers get `signing:read-all` because they must see the requests they judge.
+/// Approvers have no `signing:read-all`: they read the requests of the approval groups they
+/// belong to (what they judge), so the read limits of groups hold for them. An administrator
+/// who wants an approver role to read everything grants `signing:read-all` to it.
 pub fn builtin_roles() -> Vec<Role> {
     use Permission as P;
     // The definitions are constants (checked by a test), so `ok()` loses nothing.
@@ -212,7 +214,7 @@ pub fn builtin_roles() -> Vec<Role> {
             RoleType::Approver,
             1,
             &[Interface::Https],
-            &[P::SigningApprove, P::SigningReadAll],
+            &[P::SigningApprove],
         ),
         make(
             "application",
@@ -271,6 +273,7 @@ pub(crate) mod tests {
         assert!(admin.grants(Permission::AdminCommands));
         assert!(!admin.grants(Permission::SigningApprove));
         assert!(roles[1].grants(Permission::SigningApprove));
+        assert!(!roles[1].grants(Permission::SigningReadAll));
         assert!(roles[2].allows(Interface::HostApi));
     }
 

@@ -155,6 +155,19 @@ impl DistinguishedName {
             .and_then(|atv| directory_string(&atv.value))
     }
 
+    /// The common name when the name holds exactly one CN attribute (in any RDN) and it is a
+    /// readable string; `None` when there is none or several. Use this to bind a certificate
+    /// to an identity: with two CNs (`CN=nobody,CN=jenkins`) which one "the" CN is depends on
+    /// who reads it, so such a name binds to nothing.
+    pub fn sole_common_name(&self) -> Option<String> {
+        let mut cns = self.0.iter().filter(|atv| atv.oid == rfc4519::COMMON_NAME);
+        let first = cns.next()?;
+        if cns.next().is_some() {
+            return None;
+        }
+        directory_string(&first.value)
+    }
+
     /// Whether the name has no attributes at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -367,6 +380,16 @@ mod tests {
         let first = dn.as_name().iter().next().unwrap();
         assert_eq!(first.oid, rfc4519::COUNTRY_NAME);
         assert_eq!(first.value.tag(), Tag::PrintableString);
+    }
+
+    #[test]
+    fn sole_common_name_refuses_two_cns() {
+        let one = DistinguishedName::parse("CN=jenkins,O=Example").unwrap();
+        assert_eq!(one.sole_common_name().as_deref(), Some("jenkins"));
+        let two = DistinguishedName::parse("CN=nobody,CN=jenkins").unwrap();
+        assert_eq!(two.sole_common_name(), None);
+        let none = DistinguishedName::parse("O=Example").unwrap();
+        assert_eq!(none.sole_common_name(), None);
     }
 
     #[test]

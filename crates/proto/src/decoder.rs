@@ -124,6 +124,11 @@ impl FrameDecoder {
         self.state == State::Closed
     }
 
+    /// Whether a frame has begun (its `[` was read) and is not complete yet.
+    pub fn in_frame(&self) -> bool {
+        self.state == State::InFrame
+    }
+
     /// Bytes of a partial frame held since its `[`.
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -220,6 +225,18 @@ mod tests {
 
     fn all(decoder: &mut FrameDecoder, input: &[u8]) -> Vec<Result<Frame, DecodeError>> {
         decoder.feed(input).collect()
+    }
+
+    #[test]
+    fn in_frame_from_the_bracket_until_the_frame_ends() {
+        let mut decoder = FrameDecoder::new(Direction::Request);
+        assert!(!decoder.in_frame());
+        assert_eq!(decoder.feed(b" \n").count(), 0);
+        assert!(!decoder.in_frame());
+        assert_eq!(decoder.feed(b"[").count(), 0);
+        assert!(decoder.in_frame());
+        assert_eq!(decoder.feed(b"AOECHO;]").count(), 1);
+        assert!(!decoder.in_frame());
     }
 
     #[test]

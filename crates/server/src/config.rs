@@ -19,6 +19,14 @@ pub const DEFAULT_HTTPS: &str = "127.0.0.1:8443";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Default of `timestamp_rate_per_sec`.
 pub const DEFAULT_TIMESTAMP_RATE: f64 = 50.0;
+/// Default of `idle_timeout_secs`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default of `header_timeout_secs`.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default of `frame_timeout_secs`.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of `body_timeout_secs`.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Settings of a running server, resolved (absolute data directory, parsed addresses).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +39,19 @@ pub struct ServerConfig {
     pub https: SocketAddr,
     /// Database URL: `sqlite://FILE` (relative to the data directory) or `postgres://…`.
     pub database: String,
-    /// A connection with no complete request for this long is closed.
+    /// A connection with no request in progress for this long since its last complete
+    /// request (or answer) is closed, on both listeners and every HTTP version; bytes that do
+    /// not complete a request do not count.
     pub idle_timeout: Duration,
+    /// From TCP accept, the TLS handshake (both listeners) and, on HTTPS, the first complete
+    /// request header must be done within this; so must every later HTTP/1.1 request header
+    /// (counted from when the server waits for it).
+    pub header_timeout: Duration,
+    /// A Host API frame must be complete within this of its first byte (`[`), however
+    /// slowly it trickles in.
+    pub frame_timeout: Duration,
+    /// An HTTPS request body must be complete within this of its request header.
+    pub body_timeout: Duration,
     /// Failed logins in a row before an identity is locked (used when the store has no
     /// setting yet).
     pub lockout_threshold: u32,
@@ -61,6 +80,9 @@ struct ServerTable {
     https: Option<String>,
     database: Option<String>,
     idle_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    frame_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
     lockout_threshold: Option<u32>,
     max_connections: Option<usize>,
     timestamp_rate_per_sec: Option<f64>,
@@ -74,7 +96,10 @@ impl ServerConfig {
             host_api: SocketAddr::from(([127, 0, 0, 1], 9100)),
             https: SocketAddr::from(([127, 0, 0, 1], 8443)),
             database: "sqlite://sigil.db".to_owned(),
-            idle_timeout: Duration::from_secs(300),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             lockout_threshold: 5,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timestamp_rate: DEFAULT_TIMESTAMP_RATE,
@@ -115,6 +140,15 @@ impl ServerConfig {
         if let Some(secs) = table.idle_timeout_secs {
             config.idle_timeout = Duration::from_secs(secs.max(1));
         }
+        if let Some(secs) = table.header_timeout_secs {
+            config.header_timeout = Duration::from_secs(secs.max(1));
+        }
+        if let Some(secs) = table.frame_timeout_secs {
+            config.frame_timeout = Duration::from_secs(secs.max(1));
+        }
+        if let Some(secs) = table.body_timeout_secs {
+            config.body_timeout = Duration::from_secs(secs.max(1));
+        }
         if let Some(threshold) = table.lockout_threshold {
             config.lockout_threshold = threshold;
         }
@@ -149,6 +183,9 @@ impl ServerConfig {
                 https: Some(self.https.to_string()),
                 database: Some(self.database.clone()),
                 idle_timeout_secs: Some(self.idle_timeout.as_secs()),
+                header_timeout_secs: Some(self.header_timeout.as_secs()),
+                frame_timeout_secs: Some(self.frame_timeout.as_secs()),
+                body_timeout_secs: Some(self.body_timeout.as_secs()),
                 lockout_threshold: Some(self.lockout_threshold),
                 max_connections: Some(self.max_connections),
                 timestamp_rate_per_sec: Some(self.timestamp_rate),
@@ -180,6 +217,9 @@ mod tests {
         config.lockout_threshold = 3;
         config.max_connections = 10;
         config.timestamp_rate = 2.5;
+        config.header_timeout = Duration::from_secs(7);
+        config.frame_timeout = Duration::from_secs(9);
+        config.body_timeout = Duration::from_secs(11);
         let path = dir.path().join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()).unwrap();
         assert_eq!(ServerConfig::load(&path).unwrap(), config);

@@ -37,5 +37,5 @@ pub mod vault;
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use init::{InitOptions, InitReport, MasterKeySource, init};
-pub use server::{RunningServer, start};
+pub use server::{RunningServer, StopSignals, start};
 pub use state::AppState;

@@ -255,8 +255,8 @@ impl Demo<'_> {
         let approver_role = RoleName::new(APPROVER_ROLE).map_err(name_error)?;
         if self.store.get_role(&approver_role).await?.is_none() {
             return Err(ServerError::State(format!(
-                "the builtin role {APPROVER_ROLE} was deleted: recreate it (signing:approve, \
-                 signing:read-all over https) or use a new data directory"
+                "the builtin role {APPROVER_ROLE} was deleted: recreate it (signing:approve \
+                 over https) or use a new data directory"
             )));
         }
         let approver_password = self

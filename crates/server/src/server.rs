@@ -2,15 +2,26 @@
 //! connections, shut down gracefully.
 //!
 //! Each listener has one accept task. A connection is handed to its own task after the TLS
-//! handshake (bounded by [`HANDSHAKE_TIMEOUT`]), using the listener's configuration *at that
-//! moment*, so a swapped chain or CRL applies from the next handshake on. Shutdown stops the
-//! accept tasks, flips a watch channel every connection task listens to (the Host API finishes
-//! the frame in progress, HTTPS finishes in-flight requests) and waits up to
-//! [`SHUTDOWN_GRACE`] for the connection tasks to end.
+//! handshake, using the listener's configuration *at that moment*, so a swapped chain or CRL
+//! applies from the next handshake on. Shutdown stops the accept tasks, flips a watch channel
+//! every connection task listens to (the Host API finishes the frame in progress, HTTPS
+//! finishes in-flight requests) and waits up to [`SHUTDOWN_GRACE`] for the connection tasks
+//! to end.
 //!
 //! Each listener serves at most `max_connections` connections at once (TCP accepted, before
 //! TLS); one more is closed at once, with a warning in the log, rather than letting the
 //! process run out of file descriptors or memory.
+//!
+//! Deadlines, so that a peer that sends nothing, or trickles, cannot hold a slot (all in
+//! `[server]` of `sigil.toml`):
+//! - `header_timeout`, from TCP accept: the TLS handshake (both listeners), and on HTTPS the
+//!   first complete request header; hyper applies it to every later HTTP/1.1 header too.
+//! - `idle_timeout`: an HTTPS connection (HTTP/1.1 or HTTP/2) with no request in progress for
+//!   this long since its last request ended is closed (gracefully: HTTP/2 gets a GOAWAY).
+//!   Only complete requests count as activity, not bytes or HTTP/2 pings. The Host API has
+//!   the same rule per frame and a `frame_timeout` (see `hostapi::connection`).
+//! - `body_timeout`: an HTTPS request body must be complete this long after its header (a
+//!   request in progress holds the idle timer, so a trickled body would hold it for ever).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,8 +49,6 @@ use crate::state::AppState;
 use crate::tls::SwappableConfig;
 use crate::vault::KeyVault;
 
-/// Longest a TLS handshake may take before the connection is dropped.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest shutdown waits for open connections to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -273,25 +282,51 @@ impl RunningServer {
     }
 
     /// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.
-    pub async fn run_until_signal(self) {
-        wait_for_signal().await;
+    pub async fn run_until_signal(self, signals: StopSignals) {
+        signals.wait().await;
         tracing::info!("signal received: shutting down");
         self.shutdown().await;
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+/// Watchers for SIGINT and SIGTERM. Install them before saying the server is running: a
+/// signal that arrives before a watcher exists would kill the process without a clean
+/// shutdown (a supervisor may send SIGTERM as soon as it reads the "running" line).
+pub struct StopSignals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Installs both watchers now (needs a Tokio runtime).
+    pub fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!("cannot watch for {name} ({e}): stop the server another way");
+                None
+            }
+        };
+        Self {
+            interrupt: watch(SignalKind::interrupt(), "SIGINT"),
+            terminate: watch(SignalKind::terminate(), "SIGTERM"),
+        }
+    }
+
+    /// Waits for the first of the two signals.
+    async fn wait(mut self) {
+        async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
-        Err(e) => {
-            tracing::warn!("cannot watch for SIGTERM ({e}): stop with Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            () = recv(self.interrupt.as_mut()) => {}
+            () = recv(self.terminate.as_mut()) => {}
         }
     }
 }
@@ -356,15 +391,17 @@ async fn accept_one(
     }
 }
 
-/// The TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`] and abandoned at shutdown.
+/// The TLS handshake, to be done by `deadline` (`header_timeout` after accept) and
+/// abandoned at shutdown.
 async fn handshake(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     peer: SocketAddr,
     listener: &'static str,
+    deadline: tokio::time::Instant,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<TlsStream<TcpStream>> {
-    let accept = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+    let accept = tokio::time::timeout_at(deadline, acceptor.accept(tcp));
     let result = tokio::select! {
         result = accept => result,
         _ = wait_for_shutdown(shutdown) => return None,
@@ -394,6 +431,7 @@ async fn accept_host_api(
     while let Some((tcp, peer, permit)) =
         next_connection(&listener, "host-api", &slots, &mut shutdown).await
     {
+        let deadline = tokio::time::Instant::now() + state.config.header_timeout;
         let acceptor = TlsAcceptor::from(state.host_api_tls.current());
         let state = state.clone();
         let mut shutdown = shutdown.clone();
@@ -401,7 +439,9 @@ async fn accept_host_api(
         tokio::spawn(async move {
             let _guard = (guard, permit);
             let _ = tcp.set_nodelay(true);
-            if let Some(stream) = handshake(acceptor, tcp, peer, "host-api", &mut shutdown).await {
+            if let Some(stream) =
+                handshake(acceptor, tcp, peer, "host-api", deadline, &mut shutdown).await
+            {
                 let der = client_certificate(&stream);
                 let live = state.live.clone();
                 let serve = crate::hostapi::serve_connection(state, stream, peer, shutdown);
@@ -424,18 +464,32 @@ async fn accept_https(
     while let Some((tcp, peer, permit)) =
         next_connection(&listener, "https", &slots, &mut shutdown).await
     {
+        let limits = HttpsLimits {
+            header_deadline: tokio::time::Instant::now() + state.config.header_timeout,
+            header: state.config.header_timeout,
+            idle: state.config.idle_timeout,
+            body: state.config.body_timeout,
+        };
         let acceptor = TlsAcceptor::from(state.https_tls.current());
         let router = router.clone();
         let mut shutdown = shutdown.clone();
         let guard = connections.clone();
-        let idle = state.config.idle_timeout;
         let live = state.live.clone();
         tokio::spawn(async move {
             let _guard = (guard, permit);
             let _ = tcp.set_nodelay(true);
-            if let Some(stream) = handshake(acceptor, tcp, peer, "https", &mut shutdown).await {
+            if let Some(stream) = handshake(
+                acceptor,
+                tcp,
+                peer,
+                "https",
+                limits.header_deadline,
+                &mut shutdown,
+            )
+            .await
+            {
                 let der = client_certificate(&stream);
-                let serve = serve_https(stream, peer, router, shutdown, idle);
+                let serve = serve_https(stream, peer, router, shutdown, limits);
                 serve_until_revoked(&live, der.as_deref(), "HTTPS", peer, serve).await;
             }
         });
@@ -452,14 +506,28 @@ fn client_certificate(stream: &TlsStream<TcpStream>) -> Option<Vec<u8>> {
         .map(|c| c.to_vec())
 }
 
-/// Serves HTTP/1.1 or HTTP/2 (by ALPN) on one TLS connection until the client closes or
-/// shutdown; on shutdown, in-flight requests finish first.
+/// The deadlines of one HTTPS connection.
+#[derive(Debug, Clone, Copy)]
+struct HttpsLimits {
+    /// The first request header must be complete by then (`header_timeout` after accept).
+    header_deadline: tokio::time::Instant,
+    /// `header_timeout`: each later HTTP/1.1 header (hyper's timer).
+    header: Duration,
+    /// `idle_timeout`.
+    idle: Duration,
+    /// `body_timeout`.
+    body: Duration,
+}
+
+/// Serves HTTP/1.1 or HTTP/2 (by ALPN) on one TLS connection until the client closes, a
+/// deadline passes (see the module documentation) or shutdown; on shutdown, in-flight
+/// requests finish first.
 async fn serve_https(
     stream: TlsStream<TcpStream>,
     peer: SocketAddr,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
-    idle: Duration,
+    limits: HttpsLimits,
 ) {
     let info = PeerInfo {
         addr: peer,
@@ -470,26 +538,50 @@ async fn serve_https(
             .and_then(|certs| certs.first())
             .map(|c| Arc::new(c.to_vec())),
     };
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+    // Requests in progress on this connection; every change wakes the idle watch.
+    let (activity, activity_rx) = watch::channel(0usize);
+    let activity = Arc::new(activity);
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut request = request.map(|body| {
+            axum::body::Body::new(crate::https::deadline::DeadlineBody::new(body, limits.body))
+        });
         request.extensions_mut().insert(ConnectInfo(peer));
         request.extensions_mut().insert(info.clone());
-        router.clone().oneshot(request)
+        let in_progress = InProgress::begin(activity.clone());
+        let router = router.clone();
+        async move {
+            let _in_progress = in_progress;
+            router.oneshot(request).await
+        }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(idle);
+        .header_read_timeout(limits.header);
     builder
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(60)));
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
+    // Before the first request: the header deadline, or the idle timeout if sooner.
+    let first = limits
+        .header_deadline
+        .min(tokio::time::Instant::now() + limits.idle);
     tokio::select! {
         result = connection.as_mut() => {
             if let Err(e) = result {
                 tracing::debug!(%peer, "HTTPS connection ended: {e}");
+            }
+            return;
+        }
+        () = idle_watch(activity_rx, first, limits.idle) => {
+            tracing::debug!(%peer, "HTTPS connection without a request in time: closing");
+            connection.as_mut().graceful_shutdown();
+            // Nothing is in progress: give the goodbye (HTTP/2 GOAWAY) a moment, no more.
+            if let Ok(Err(e)) = tokio::time::timeout(limits.header, connection.as_mut()).await {
+                tracing::debug!(%peer, "HTTPS connection ended while closing idle: {e}");
             }
             return;
         }
@@ -498,6 +590,53 @@ async fn serve_https(
     connection.as_mut().graceful_shutdown();
     if let Err(e) = connection.await {
         tracing::debug!(%peer, "HTTPS connection ended during shutdown: {e}");
+    }
+}
+
+/// One request in progress on an HTTPS connection (from its complete header until its
+/// response is ready); counted up on creation, down on drop.
+struct InProgress(Arc<watch::Sender<usize>>);
+
+impl InProgress {
+    fn begin(activity: Arc<watch::Sender<usize>>) -> Self {
+        activity.send_modify(|n| *n = n.saturating_add(1));
+        Self(activity)
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Resolves when the connection has had no request in progress for `idle` since the last
+/// one began or ended, or, before any request, at `first`. Pends forever once the
+/// connection's service is gone.
+async fn idle_watch(
+    mut activity: watch::Receiver<usize>,
+    first: tokio::time::Instant,
+    idle: Duration,
+) {
+    let mut deadline = first;
+    loop {
+        let busy = *activity.borrow_and_update() > 0;
+        if busy {
+            if activity.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+            deadline = tokio::time::Instant::now() + idle;
+            continue;
+        }
+        tokio::select! {
+            changed = activity.changed() => {
+                if changed.is_err() {
+                    return std::future::pending().await;
+                }
+                deadline = tokio::time::Instant::now() + idle;
+            }
+            () = tokio::time::sleep_until(deadline) => return,
+        }
     }
 }
 

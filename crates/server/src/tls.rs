@@ -149,3 +149,13 @@ impl SwappableConfig {
         }
     }
 }
+
+/// The CN a client certificate (DER) binds to: its subject's only CN. `None` when the
+/// certificate cannot be read, has no CN, or has several (`CN=nobody,CN=jenkins` binds to
+/// nobody, rather than to whichever CN a reader happens to take first).
+pub(crate) fn certificate_cn(der: &[u8]) -> Option<String> {
+    use sigil_pki::x509_cert::der::Decode;
+    let certificate = sigil_pki::x509_cert::Certificate::from_der(der).ok()?;
+    sigil_pki::DistinguishedName::from(certificate.tbs_certificate().subject().clone())
+        .sole_common_name()
+}

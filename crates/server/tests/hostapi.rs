@@ -513,14 +513,15 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
     assert_eq!(status(&r).outcome, Wire::Pending);
     assert_eq!(status(&r).approvals_received, 1);
 
-    // The same approver twice counts once (refused); a non-member is refused.
+    // The same approver twice counts once (refused); a non-member is refused: an approver
+    // outside the request's group does not even see it (no signing:read-all).
     let again = requests::approve(&state, &alice, id, "again")
         .await
         .unwrap_err();
     assert_eq!(again.host_api_code(), ErrorCode::NotPermitted, "{again}");
     let dave = approver(&state, "dave").await;
     let err = requests::approve(&state, &dave, id, "").await.unwrap_err();
-    assert_eq!(err.host_api_code(), ErrorCode::NotPermitted, "{err}");
+    assert_eq!(err.host_api_code(), ErrorCode::RequestNotFound, "{err}");
     // The requester itself (no signing:approve on its session).
     let mut jenkins_https = Session::new(Interface::Https);
     auth::login(

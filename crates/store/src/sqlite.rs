@@ -88,9 +88,65 @@ fn connect_options(path: &Path, busy_timeout: Duration) -> SqliteConnectOptions 
         .busy_timeout(busy_timeout)
 }
 
+/// Mode of the database files: the database holds password hashes, sealed keys and the audit
+/// log, which nobody but the server's user has to read.
+const PRIVATE_MODE: u32 = 0o600;
+
+/// Creates `path` empty with mode 0600 when missing (an empty file is an empty SQLite
+/// database), and narrows the database, `-wal` and `-shm` files to 0600 when others may read
+/// or write them.
+fn private_files(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |e: std::io::Error, file: &Path| StoreError::Database {
+        operation: "protecting the SQLite database files",
+        detail: format!(
+            "{}: {e} (check the data directory's owner and permissions)",
+            file.display()
+        ),
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_MODE)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(e, path)),
+    }
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        let mode = match std::fs::metadata(&file) {
+            Ok(meta) => meta.permissions().mode(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(failed(e, &file)),
+        };
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(PRIVATE_MODE))
+                .map_err(|e| failed(e, &file))?;
+            tracing::warn!(
+                "{} was readable by other users: narrowed to owner-only (0600)",
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    ///
+    /// The database file and its `-wal` and `-shm` files are readable by their owner only
+    /// (0600): a new file is created so before SQLite opens it (SQLite gives the `-wal` and
+    /// `-shm` files the database file's mode), and an existing one readable by others is
+    /// narrowed to 0600.
     pub async fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        private_files(path)?;
         let base = connect_options(path, options.busy_timeout);
         let mut writer = SqliteConnection::connect_with(&base.clone().create_if_missing(true))
             .await

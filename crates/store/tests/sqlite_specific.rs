@@ -148,3 +148,27 @@ async fn edit_with_sqlite3_shell_is_named() {
     );
     store.close().await;
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn database_files_are_owner_only() {
+    // A new database and its WAL files: 0600 from the start.
+    let (dir, path, store) = store_with_events(3).await;
+    for file in ["sigil.db", "sigil.db-wal", "sigil.db-shm"] {
+        assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
+    }
+    store.close().await;
+
+    // An existing database others could read is narrowed when opened.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    store.close().await;
+}

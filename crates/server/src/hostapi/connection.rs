@@ -10,7 +10,11 @@
 //! - A bad frame whose boundaries are clear gets a failure (in order) and the loop goes on; a
 //!   framing error (boundaries lost) gets one failure after the answers of the frames before
 //!   it, then the connection closes.
-//! - A connection idle for `idle_timeout` (nothing read and nothing being answered) is closed.
+//! - A connection idle for `idle_timeout` (no frame being answered, and none completed or
+//!   answered since) is closed. Bytes that complete no frame do not count: a peer trickling
+//!   whitespace, or a frame one byte at a time, does not keep the connection.
+//! - A frame must be complete within `frame_timeout` of its first byte (`[`), however it
+//!   trickles; otherwise the connection is closed.
 //! - When shutdown is asked for, nothing more is read or started; the frames already started
 //!   are finished, their answers (and those before them) written, then the connection closes.
 
@@ -23,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use zeroize::Zeroize;
 
@@ -56,6 +61,7 @@ enum Event {
     Answered(Answer),
     Read(std::io::Result<usize>),
     Idle,
+    FrameTooSlow,
     Shutdown,
 }
 
@@ -72,8 +78,13 @@ pub(crate) async fn serve_connection(
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .and_then(|der| certificate_cn(der.as_ref()));
+        .and_then(|der| crate::tls::certificate_cn(der.as_ref()));
     let idle = state.config.idle_timeout;
+    let frame_timeout = state.config.frame_timeout;
+    // When the connection last did something (a frame completed, an answer written).
+    let mut active_at = Instant::now();
+    // When the partial frame the decoder holds began, if it holds one.
+    let mut frame_started: Option<Instant> = None;
     let mut connection = Arc::new(Connection::new(state, peer, peer_cn));
     let mut decoder = FrameDecoder::new(Direction::Request);
     let mut buf = vec![0u8; READ_CHUNK];
@@ -146,6 +157,9 @@ pub(crate) async fn serve_connection(
                 break;
             }
         }
+        if !out.is_empty() {
+            active_at = Instant::now();
+        }
         if write(&mut stream, &mut out).await.is_err() {
             break;
         }
@@ -154,10 +168,23 @@ pub(crate) async fn serve_connection(
             break;
         }
         let can_read = !closing && !peer_done && slots.len() + pending.len() < MAX_IN_FLIGHT;
+        // A partial frame has its own deadline; otherwise an idle connection has one.
+        let deadline = match frame_started {
+            Some(started) => Some((started + frame_timeout, Event::FrameTooSlow)),
+            None if nothing_left => Some((active_at + idle, Event::Idle)),
+            None => None,
+        };
+        let (deadline, expired) = match deadline {
+            Some((at, event)) => (Some(at), Some(event)),
+            None => (None, None),
+        };
         let event = tokio::select! {
             answer = next_answer(&mut slots), if !slots.is_empty() => Event::Answered(answer),
-            read = read_some(&mut stream, &mut buf, nothing_left.then_some(idle)), if can_read => {
-                read.map_or(Event::Idle, Event::Read)
+            read = read_some(&mut stream, &mut buf, deadline), if can_read => {
+                match read {
+                    Some(read) => Event::Read(read),
+                    None => expired.unwrap_or(Event::Idle),
+                }
             }
             () = wait_for_shutdown(&mut shutdown), if !closing => Event::Shutdown,
             // Not reached (something is always running, readable or awaited), but never spin.
@@ -171,6 +198,13 @@ pub(crate) async fn serve_connection(
             Event::Shutdown => closing = true,
             Event::Idle => {
                 tracing::debug!(%peer, "Host API connection idle for {idle:?}: closing");
+                break;
+            }
+            Event::FrameTooSlow => {
+                tracing::info!(
+                    %peer,
+                    "Host API frame not complete {frame_timeout:?} after its first byte: closing"
+                );
                 break;
             }
             Event::Read(Err(e)) => {
@@ -190,8 +224,12 @@ pub(crate) async fn serve_connection(
                 peer_done = true;
             }
             Event::Read(Ok(n)) => {
+                let now = Instant::now();
                 let mut input = buf.get(..n).unwrap_or_default();
                 while let Some(decoded) = decoder.decode(&mut input) {
+                    // A frame ended (well-formed or not): the next one starts its own clock.
+                    active_at = now;
+                    frame_started = None;
                     match decoded {
                         Ok(frame) => pending.push_back(Pending::Frame(frame)),
                         Err(error) => {
@@ -206,6 +244,11 @@ pub(crate) async fn serve_connection(
                             }
                         }
                     }
+                }
+                if decoder.in_frame() {
+                    frame_started.get_or_insert(now);
+                } else {
+                    frame_started = None;
                 }
                 // The chunk may have held a password.
                 if let Some(read) = buf.get_mut(..n) {
@@ -244,14 +287,14 @@ async fn joined(task: &mut JoinHandle<Answer>, context: &ErrorContext) -> Answer
     }
 }
 
-/// One read; `None` when `idle` is given and passes first.
+/// One read; `None` when `deadline` is given and passes first.
 async fn read_some(
     stream: &mut TlsStream<TcpStream>,
     buf: &mut [u8],
-    idle: Option<std::time::Duration>,
+    deadline: Option<Instant>,
 ) -> Option<std::io::Result<usize>> {
-    match idle {
-        Some(idle) => tokio::time::timeout(idle, stream.read(buf)).await.ok(),
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, stream.read(buf)).await.ok(),
         None => Some(stream.read(buf).await),
     }
 }
@@ -300,12 +343,4 @@ async fn wait_for_shutdown(shutdown: &mut watch::Receiver<bool>) {
             return;
         }
     }
-}
-
-/// The CN of a DER certificate's subject.
-fn certificate_cn(der: &[u8]) -> Option<String> {
-    use sigil_pki::x509_cert::der::Decode;
-    let certificate = sigil_pki::x509_cert::Certificate::from_der(der).ok()?;
-    sigil_pki::DistinguishedName::from(certificate.tbs_certificate().subject().clone())
-        .common_name()
 }

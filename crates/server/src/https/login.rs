@@ -131,7 +131,7 @@ pub(crate) async fn login(
         .info
         .as_ref()
         .and_then(|i| i.client_certificate.as_deref())
-        .and_then(|der| certificate_cn(der));
+        .and_then(|der| crate::tls::certificate_cn(der));
     crate::service::auth::login(
         &https.app,
         &mut session,
@@ -187,12 +187,4 @@ pub(crate) async fn logout(
 /// `GET /api/v1/session`: who is logged in and what the session may do.
 pub(crate) async fn show_session(caller: Caller) -> Json<SessionView> {
     Json(view(&caller.session, None))
-}
-
-/// The CN of a DER certificate's subject.
-fn certificate_cn(der: &[u8]) -> Option<String> {
-    use sigil_pki::x509_cert::der::Decode;
-    let certificate = sigil_pki::x509_cert::Certificate::from_der(der).ok()?;
-    sigil_pki::DistinguishedName::from(certificate.tbs_certificate().subject().clone())
-        .common_name()
 }

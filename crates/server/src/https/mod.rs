@@ -11,11 +11,13 @@
 //! | [`requests`] | signing requests: submit, list, show, approve, deny |
 //! | [`console`] | the web console for approvers at `/` (static page calling the API) |
 //! | [`timestamp`] | the RFC 3161 time-stamping authority (no login) |
+//! | [`deadline`] | request bodies that must arrive by a deadline |
 //!
 //! Routes and bodies are documented in `docs/https-api.md`.
 
 mod admin;
 mod console;
+pub(crate) mod deadline;
 mod error;
 mod extract;
 mod login;
@@ -29,7 +31,7 @@ mod views;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_TYPE, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -145,6 +147,20 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_limit_error))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// `Strict-Transport-Security` of every response: browsers that reached the server once use
+/// HTTPS only for a year (the listener speaks nothing else).
+const HSTS: &str = "max-age=31536000";
+
+/// Headers every response carries (API, console, errors, time-stamps): no MIME sniffing of a
+/// JSON body into a script, and HTTPS only.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    response
 }
 
 /// tower-http answers an oversized body with plain text; clients get the API's JSON error.

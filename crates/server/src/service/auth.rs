@@ -31,7 +31,8 @@ pub struct LoginContext<'a> {
 /// Checks `password` for the identity `name` and, when accepted, adds the identity to
 /// `session` (dual control: a role applies once enough distinct holders logged in).
 ///
-/// Refusals: `AUTH_FAILED` (unknown name or wrong password, not told apart),
+/// Refusals: `AUTH_FAILED` (unknown name or wrong secret, not told apart, whatever the
+/// identity's state: the secret is checked first), then, for the right secret only,
 /// `IDENTITY_LOCKED`, `IDENTITY_DISABLED`, `CERT_MISMATCH`, `NOT_PERMITTED` (no role of the
 /// identity may be used on the session's interface), `ALREADY_LOGGED_IN` (the identity is
 /// already on this session: dual control needs a different one), `SERVER_BUSY` (session full).

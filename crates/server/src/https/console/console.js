@@ -116,6 +116,12 @@ function render(request) {
   field(node, ".size", m.file_size === undefined || m.file_size === null ? "" : m.file_size + " bytes");
   field(node, ".build", m.build_url);
   field(node, ".commit", m.commit);
+  // What goes into the signature besides the digest: the approver must see it all.
+  field(node, ".description", m.description);
+  field(node, ".program-name", m.program_name);
+  field(node, ".program-url", m.program_url);
+  field(node, ".signer-name", m.signer_name);
+  field(node, ".entry-count", m.entry_count === undefined || m.entry_count === null ? "" : m.entry_count + " entries");
   field(node, ".age", age(request.age_secs) + " (expires " + request.expires + ")");
   const approvals = request.approvals
     .map((a) => a.approver + (a.comment ? " (“" + a.comment + "”)" : ""))
