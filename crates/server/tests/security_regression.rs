@@ -363,7 +363,8 @@ async fn a_deleted_identity_keeps_working_on_sessions_opened_before() {
         &state,
         vec![
             Change::CreateIdentity(Box::new(identity("tempbuild", &["application"]))),
-            Change::CreateIdentity(Box::new(identity("tempread", &["approver"]))),
+            Change::CreateRole(reading_approver()),
+            Change::CreateIdentity(Box::new(identity("tempread", &["reading-approver"]))),
         ],
     )
     .await;
@@ -525,8 +526,11 @@ async fn permission_and_membership_from_two_identities_approve_a_request() {
     commit(
         &state,
         vec![
-            // approver2 holds signing:approve but is no member; memberx is a member without it.
-            Change::CreateIdentity(Box::new(identity("approver2", &["approver"]))),
+            // approver2 holds signing:approve (and reads every request, so the refusal below
+            // comes from the approval rule, not the read rule) but is no member; memberx is a
+            // member without it.
+            Change::CreateRole(reading_approver()),
+            Change::CreateIdentity(Box::new(identity("approver2", &["reading-approver"]))),
             Change::CreateIdentity(Box::new(identity("memberx", &["application"]))),
             Change::UpdateGroup(ApprovalGroup { ..group }),
         ],
@@ -773,4 +777,23 @@ async fn a_revoked_client_certificate_keeps_working_on_open_connections() {
         Response::Echo { .. }
     ));
     assert_eq!(state.live.len(), 1, "only the bystander is registered");
+}
+
+/// An approver role that also reads every request (the built-in `approver` reads only its
+/// groups' requests).
+fn reading_approver() -> sigil_domain::Role {
+    sigil_domain::Role::new(sigil_domain::RoleDraft {
+        name: RoleName::new("reading-approver").unwrap(),
+        role_type: sigil_domain::RoleType::Approver,
+        class: sigil_domain::RoleClass::Principal,
+        logins_required: 1,
+        permissions: [
+            sigil_domain::Permission::SigningApprove,
+            sigil_domain::Permission::SigningReadAll,
+        ]
+        .into_iter()
+        .collect(),
+        interfaces: [sigil_domain::Interface::Https].into_iter().collect(),
+    })
+    .unwrap()
 }
