@@ -179,13 +179,60 @@ pub struct Revocation {
     pub reason: RevocationReason,
 }
 
-/// An issued (or uploaded) certificate.
+/// Who issued a stored certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateIssuer {
+    /// A CA container of this deployment.
+    Ca(CaName),
+    /// A CA outside Sigil: the certificate was imported for a key Sigil holds, with the chain
+    /// that links it to that CA.
+    External(ExternalIssuer),
+}
+
+/// The issuer of an imported certificate: a CA Sigil does not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIssuer {
+    /// The issuer's distinguished name, as text (for listing).
+    pub name: String,
+    /// The certificates above the leaf as imported, DER, the leaf's issuer first (1 to
+    /// [`MAX_CHAIN_LEN`] − 1; the root may be left out).
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl CertificateIssuer {
+    /// The CA container, when a CA of this deployment issued the certificate.
+    pub fn ca(&self) -> Option<&CaName> {
+        match self {
+            Self::Ca(name) => Some(name),
+            Self::External(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for CertificateIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ca(name) => name.fmt(f),
+            Self::External(external) => write!(f, "external: {}", external.name),
+        }
+    }
+}
+
+impl From<CaName> for CertificateIssuer {
+    fn from(name: CaName) -> Self {
+        Self::Ca(name)
+    }
+}
+
+/// An issued (or imported) certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRecord {
-    /// Serial number, unique in the store.
+    /// Serial number, unique in the store (an imported certificate whose serial is already
+    /// stored is refused).
     pub serial: SerialNumber,
-    /// The issuing CA container.
-    pub issuer: CaName,
+    /// The issuing CA container, or the external CA's chain.
+    pub issuer: CertificateIssuer,
     /// Profile.
     pub profile: CertProfile,
     /// Subject, as text (for listing).

@@ -57,7 +57,7 @@ async fn setup(store: &SqliteStore) {
         })),
         Change::AddCertificate(Box::new(CertificateRecord {
             serial: SerialNumber::from_hex("01").unwrap(),
-            issuer: CaName::new("root").unwrap(),
+            issuer: CaName::new("root").unwrap().into(),
             profile: CertProfile::CodeSigning,
             subject: "CN=bench".into(),
             der: vec![4],

@@ -194,6 +194,7 @@ conformance!(
     login_failures_count_and_lock,
     roles_and_groups,
     pki_records,
+    external_certificates,
     policies,
     settings_and_commands,
     request_lifecycle_survives_reopen,
@@ -278,7 +279,7 @@ fn ca(n: &str, key: u128) -> CaRecord {
 fn certificate(serial: &str, issuer: &str, key: Option<u128>) -> CertificateRecord {
     CertificateRecord {
         serial: SerialNumber::from_hex(serial).unwrap(),
-        issuer: CaName::new(issuer).unwrap(),
+        issuer: CertificateIssuer::Ca(CaName::new(issuer).unwrap()),
         profile: CertProfile::CodeSigning,
         subject: "CN=Release Signing".into(),
         der: vec![0x30, 0x82, 3, 4],
@@ -891,6 +892,72 @@ async fn pki_records(h: Harness) {
     assert_eq!(
         s.custody_record().await.unwrap().as_deref(),
         Some(r#"{"kind":"shamir","m":3,"n":5}"#)
+    );
+    verify(s).await.unwrap();
+}
+
+/// A certificate from a CA outside Sigil: no CA container, its chain kept with it, named by a
+/// policy like any other, revocable, and listed only when no issuer is asked for.
+async fn external_certificates(h: Harness) {
+    let s = h.store.as_ref();
+    deployment(s).await;
+    let mut external = certificate("abc123", "root", Some(2));
+    external.issuer = CertificateIssuer::External(ExternalIssuer {
+        name: "CN=Public Code Signing CA,O=Example Trust".into(),
+        chain: vec![vec![0x30, 1, 2], vec![0x30, 3, 4, 5]],
+    });
+    ok(
+        s,
+        vec![Change::AddCertificate(Box::new(external.clone()))],
+        "import",
+    )
+    .await;
+    assert_eq!(
+        s.get_certificate(&external.serial).await.unwrap(),
+        Some(external.clone())
+    );
+    let all = s.list_certificates(None).await.unwrap();
+    assert!(all.contains(&external), "{all:?}");
+    let root = s
+        .list_certificates(Some(&CaName::new("root").unwrap()))
+        .await
+        .unwrap();
+    assert!(!root.contains(&external), "{root:?}");
+
+    let mut draft = policy("external", 0).draft().clone();
+    draft.certificate = external.serial.clone();
+    ok(
+        s,
+        vec![Change::CreatePolicy(Box::new(
+            IssuancePolicy::new(draft).unwrap(),
+        ))],
+        "policy",
+    )
+    .await;
+    let revocation = Revocation {
+        at: now(),
+        reason: RevocationReason::Superseded,
+    };
+    ok(
+        s,
+        vec![Change::RevokeCertificate {
+            serial: external.serial.clone(),
+            revocation,
+        }],
+        "revoke",
+    )
+    .await;
+    let stored = s.get_certificate(&external.serial).await.unwrap().unwrap();
+    assert_eq!(stored.revocation, Some(revocation));
+    assert_eq!(stored.issuer, external.issuer);
+
+    // The serial is unique across Sigil's and external certificates.
+    let mut clash = external.clone();
+    clash.revocation = None;
+    assert_conflict(
+        s.commit(vec![Change::AddCertificate(Box::new(clash))], audit("x"))
+            .await,
+        "serial abc123 already exists",
     );
     verify(s).await.unwrap();
 }

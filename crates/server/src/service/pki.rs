@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sigil_domain::{
-    AuditDraft, CaName, CaRecord, CertProfile, CertificateRecord, Change, Interface, KeyId,
-    ListenerChain, Outcome, Revocation, RevocationReason, SealedKey, SerialNumber, Store,
-    StoreError,
+    AuditDraft, CaName, CaRecord, CertProfile, CertificateIssuer, CertificateRecord, Change,
+    Interface, KeyId, ListenerChain, Outcome, Revocation, RevocationReason, SealedKey,
+    SerialNumber, Store, StoreError,
 };
 use sigil_keys::{KeyAlgorithm, SigningKey};
 use sigil_pki::ca::{CaCertificate, IssueRequest, NewCa, build_chain, issue};
@@ -642,7 +642,7 @@ impl<'a> Pki<'a> {
         };
         let audit = self
             .audit("certificate.revoke", serial.as_str())
-            .detail("issuer", record.issuer.as_str())
+            .detail("issuer", &record.issuer.to_string())
             .detail("reason", reason.as_str());
         self.store
             .commit(
@@ -900,7 +900,7 @@ pub(crate) fn certificate_record(
     let validity = tbs.validity();
     Ok(CertificateRecord {
         serial,
-        issuer: issuer.clone(),
+        issuer: CertificateIssuer::Ca(issuer.clone()),
         profile,
         subject: DistinguishedName::from(tbs.subject().clone()).to_string(),
         der: certificate.to_der().map_err(|e| pki_error(e.into()))?,
