@@ -218,7 +218,7 @@ pub async fn get_certificate(
 ) -> Result<IssuedCertificate, ServiceError> {
     let pki = Pki::new(state, SYSTEM_ACTOR);
     let record = pki.certificate(serial).await?;
-    let chain = pki.chain_of(&record.der).await?;
+    let chain = pki.chain_of_record(&record).await?;
     Ok(IssuedCertificate { record, chain })
 }
 
@@ -457,6 +457,36 @@ impl<'a> Pki<'a> {
             .iter()
             .map(|c| c.to_der().map_err(|e| pki_error(e.into())))
             .collect()
+    }
+
+    /// The chain of a stored certificate (DER, leaf first): up to its root through Sigil's CA
+    /// containers, or the chain imported with it for an external CA, its links checked again.
+    pub async fn chain_of_record(
+        &self,
+        record: &CertificateRecord,
+    ) -> Result<Vec<Vec<u8>>, ServiceError> {
+        let CertificateIssuer::External(external) = &record.issuer else {
+            return self.chain_of(&record.der).await;
+        };
+        let mut chain = vec![record.der.clone()];
+        chain.extend(external.chain.iter().cloned());
+        let certificates = chain
+            .iter()
+            .map(|der| Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                internal(format!(
+                    "stored chain of certificate {} is unreadable: {e}",
+                    record.serial
+                ))
+            })?;
+        sigil_pki::external::verify_links(&certificates).map_err(|e| {
+            internal(format!(
+                "stored chain of certificate {} no longer links: {e}",
+                record.serial
+            ))
+        })?;
+        Ok(chain)
     }
 
     /// Creates a CA container: a new sealed key and a self-signed or parent-signed
@@ -750,7 +780,7 @@ impl<'a> Pki<'a> {
             ))
         })?;
         let key = self.vault.key(self.store, key_id).await?;
-        let chain = self.chain_of(&record.der).await?;
+        let chain = self.chain_of_record(&record).await?;
         let certificates = chain
             .iter()
             .map(|der| {

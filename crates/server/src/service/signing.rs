@@ -46,7 +46,7 @@ pub async fn key_algorithm(
 }
 
 /// The policy's certificate chain, signer first, up to its root, each link's signature
-/// checked (exactly what [`Pki::chain_of`] checks). Built once per certificate and kept in
+/// checked (exactly what [`Pki::chain_of_record`] checks). Built once per certificate and kept in
 /// the cache (see [`super::cache`]).
 pub async fn certificate_chain(
     state: &AppState,
@@ -64,7 +64,7 @@ pub async fn certificate_chain(
         ))
     })?;
     let pki = Pki::new(state, "system");
-    let der = pki.chain_of(&record.der).await?;
+    let der = pki.chain_of_record(&record).await?;
     let signer = der
         .first()
         .ok_or_else(|| ServiceError::Internal("the certificate chain is empty".to_owned()))?;

@@ -186,7 +186,7 @@ async fn signer(state: &AppState) -> Result<TsaSigner, ServiceError> {
         .key(state.store.as_ref(), key_id)
         .await
         .map_err(ServiceError::from)?;
-    let chain = Pki::new(state, "system").chain_of(&record.der).await?;
+    let chain = Pki::new(state, "system").chain_of_record(&record).await?;
     let mut certificates = chain
         .iter()
         .map(|der| Certificate::from_der(der))
