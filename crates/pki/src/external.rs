@@ -155,3 +155,169 @@ pub fn valid_at(certificate: &Certificate, now: SystemTime) -> Result<(), PkiErr
 fn subject(certificate: &Certificate) -> String {
     certificate.tbs_certificate().subject().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sigil_keys::{KeyAlgorithm, SigningKey, SoftwareKey};
+
+    use super::*;
+    use crate::ca::{CaCertificate, IssueRequest, NewCa, issue};
+    use crate::{DistinguishedName, ValidityPeriod};
+
+    struct Pki {
+        root: CaCertificate,
+        inter: CaCertificate,
+        inter_key: SoftwareKey,
+        key: SoftwareKey,
+    }
+
+    fn ca(
+        name: &str,
+        key: &SoftwareKey,
+        parent: Option<(&CaCertificate, &SoftwareKey)>,
+    ) -> CaCertificate {
+        let subject = DistinguishedName::parse(&format!("CN={name}")).unwrap();
+        let new = NewCa {
+            name,
+            key_ref: name,
+            subject: &subject,
+            validity: ValidityPeriod::days_from_now(30).unwrap(),
+            path_len: None,
+        };
+        match parent {
+            None => CaCertificate::self_signed(&new, key).unwrap(),
+            Some((issuer, issuer_key)) => {
+                CaCertificate::intermediate(&new, key.public_key_der(), issuer, issuer_key).unwrap()
+            }
+        }
+    }
+
+    fn pki() -> Pki {
+        let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let inter_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let root = ca("Root", &root_key, None);
+        let inter = ca("Issuing", &inter_key, Some((&root, &root_key)));
+        Pki {
+            root,
+            inter,
+            inter_key,
+            key: SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap(),
+        }
+    }
+
+    impl Pki {
+        fn leaf(&self, profile: Profile, key: &SoftwareKey) -> Certificate {
+            let subject = DistinguishedName::parse("CN=Publisher").unwrap();
+            let sans = if profile == Profile::TlsServer {
+                vec![crate::San::parse("example.com").unwrap()]
+            } else {
+                vec![]
+            };
+            issue(
+                &self.inter,
+                &self.inter_key,
+                IssueRequest::PublicKey {
+                    subject: &subject,
+                    public_key_der: key.public_key_der(),
+                },
+                profile,
+                ValidityPeriod::days_from_now(10).unwrap(),
+                &sans,
+            )
+            .unwrap()
+        }
+
+        fn chain(&self, leaf: Certificate) -> Vec<Certificate> {
+            vec![
+                leaf,
+                self.inter.certificate().clone(),
+                self.root.certificate().clone(),
+            ]
+        }
+    }
+
+    fn check(chain: &[Certificate], key: &SoftwareKey, at: SystemTime) -> Result<(), PkiError> {
+        check_imported_chain(chain, key.public_key_der(), ImportPurpose::CodeSigning, at)
+    }
+
+    #[test]
+    fn a_good_chain_passes_with_or_without_the_root() {
+        let pki = pki();
+        let chain = pki.chain(pki.leaf(Profile::CodeSigning, &pki.key));
+        let now = SystemTime::now();
+        check(&chain, &pki.key, now).unwrap();
+        check(&chain[..2], &pki.key, now).unwrap();
+        verify_links(&chain).unwrap();
+    }
+
+    #[test]
+    fn each_rule_has_its_refusal() {
+        let pki = pki();
+        let now = SystemTime::now();
+        let chain = pki.chain(pki.leaf(Profile::CodeSigning, &pki.key));
+        assert!(matches!(
+            check(&chain[..1], &pki.key, now),
+            Err(PkiError::ChainWithoutIssuer)
+        ));
+        assert!(matches!(
+            check(&[], &pki.key, now),
+            Err(PkiError::Empty { .. })
+        ));
+        let other = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        assert!(matches!(
+            check(&chain, &other, now),
+            Err(PkiError::LeafKeyMismatch)
+        ));
+        let skipped = [chain[0].clone(), chain[2].clone()];
+        match check(&skipped, &pki.key, now) {
+            Err(PkiError::ChainBroken { position, .. }) => assert_eq!(position, 1),
+            other => panic!("{other:?}"),
+        }
+        let tls = pki.chain(pki.leaf(Profile::TlsServer, &pki.key));
+        assert!(matches!(
+            check(&tls, &pki.key, now),
+            Err(PkiError::MissingExtendedKeyUsage {
+                purpose: "codeSigning"
+            })
+        ));
+        let later = now + Duration::from_secs(11 * 24 * 3600);
+        match check(&chain, &pki.key, later) {
+            Err(PkiError::NotValidNow { state, .. }) => assert_eq!(state, "expired"),
+            other => panic!("{other:?}"),
+        }
+        let earlier = now - Duration::from_secs(3600);
+        match check(&chain, &pki.key, earlier) {
+            Err(PkiError::NotValidNow { state, .. }) => assert_eq!(state, "not valid yet"),
+            other => panic!("{other:?}"),
+        }
+        // The intermediate presented as the leaf, for its own key.
+        let inter_chain = [
+            pki.inter.certificate().clone(),
+            pki.root.certificate().clone(),
+        ];
+        assert!(matches!(
+            check(&inter_chain, &pki.inter_key, now),
+            Err(PkiError::LeafIsCa(_))
+        ));
+        // A leaf whose issuer is another leaf with the right name is not a CA.
+        let imposter_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let imposter = pki.leaf(Profile::CodeSigning, &imposter_key);
+        assert!(verify_links(&[chain[0].clone(), imposter]).is_err());
+    }
+
+    #[test]
+    fn a_tampered_signature_is_refused() {
+        let pki = pki();
+        let mut chain = pki.chain(pki.leaf(Profile::CodeSigning, &pki.key));
+        let mut der = chain[0].to_der().unwrap();
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        chain[0] = <Certificate as der::Decode>::from_der(&der).unwrap();
+        assert!(matches!(
+            verify_links(&chain),
+            Err(PkiError::BadCertificateSignature(_))
+        ));
+    }
+}
