@@ -311,6 +311,34 @@ async fn a_chain_from_an_openssl_ca_signs_a_pe_and_a_jar_that_verify_against_its
     let admin = p(&world.admin);
     let ca = ExternalCa::new(dir);
 
+    // One administrator alone may not create keys (dual control).
+    let keys_before = world.server.state().store.list_sealed_keys().await.unwrap();
+    let profile = std::fs::read_to_string(&world.admin).unwrap();
+    let blocks: Vec<&str> = profile.split("[[identity]]").collect();
+    assert_eq!(blocks.len(), 3, "{profile}");
+    let single = world.admin.with_file_name("one-admin.toml");
+    std::fs::write(&single, format!("{}[[identity]]{}", blocks[0], blocks[1])).unwrap();
+    let out = sigil(
+        &[
+            "key",
+            "--profile",
+            p(&single),
+            "create",
+            "--algorithm",
+            "rsa-3072",
+        ],
+        dir,
+    )
+    .await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("keys:add"),
+        "{}",
+        text(&out)
+    );
+    let keys = world.server.state().store.list_sealed_keys().await.unwrap();
+    assert_eq!(keys.len(), keys_before.len(), "nothing created");
+
     // A key without a certificate, and a CSR signed by it.
     let key = sigil_json(
         &[
