@@ -133,8 +133,52 @@ str_enum! {
     }
 }
 
-/// A private key sealed by the key custody (AES-256-GCM under the master key, or a handle to an
-/// HSM object). The store never sees the clear key.
+/// The name of the software backend in key records: keys sealed under the master key.
+pub const SOFTWARE_BACKEND: &str = "software";
+
+/// Longest HSM object label Sigil writes or accepts in a key record.
+pub const HSM_LABEL_MAX_LEN: usize = 64;
+
+/// Where a key's private half is held, as its record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "kebab-case")]
+pub enum KeyLocation {
+    /// Sealed under the master key (AES-256-GCM) by the software keystore: the blob, opaque
+    /// to the store.
+    Software {
+        /// The sealed PKCS#8 private key.
+        sealed: Vec<u8>,
+    },
+    /// Generated and kept on a PKCS#11 token (sensitive, not extractable): only the object's
+    /// coordinates are recorded, never key bytes.
+    Hsm {
+        /// The configured name of the HSM (`[[hsm]] name` in `sigil.toml`).
+        hsm: String,
+        /// The private key object's `CKA_ID` on the token.
+        object_id: Vec<u8>,
+        /// The private key object's `CKA_LABEL` on the token.
+        label: String,
+    },
+}
+
+impl KeyLocation {
+    /// The backend's name: [`SOFTWARE_BACKEND`] or the HSM's configured name.
+    pub fn backend(&self) -> &str {
+        match self {
+            Self::Software { .. } => SOFTWARE_BACKEND,
+            Self::Hsm { hsm, .. } => hsm,
+        }
+    }
+
+    /// Whether the private key can leave the backend (only sealed software keys can).
+    pub fn is_exportable(&self) -> bool {
+        matches!(self, Self::Software { .. })
+    }
+}
+
+/// A key record: a private key sealed by the key custody (AES-256-GCM under the master key) or
+/// a handle to an HSM object. The store never sees a clear key, and for HSM keys no key bytes
+/// at all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedKey {
     /// Id.
@@ -145,8 +189,8 @@ pub struct SealedKey {
     pub purpose: CertProfile,
     /// SubjectPublicKeyInfo, DER.
     pub public_key_der: Vec<u8>,
-    /// The sealed blob, opaque to the store.
-    pub sealed: Vec<u8>,
+    /// Which backend holds the private half, and how to find it there.
+    pub location: KeyLocation,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,

@@ -35,7 +35,7 @@ use crate::error::ServerError;
 use crate::paths::DataLayout;
 use crate::state::AppState;
 use crate::tls::SwappableConfig;
-use crate::vault::KeyVault;
+use sigil_custody::Keystore;
 
 /// Longest a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -153,7 +153,7 @@ async fn launch(
     master: MasterKey,
 ) -> Result<RunningServer, ServerError> {
     crate::limits::check_connection_budget(config.max_connections, 2);
-    let vault = KeyVault::new(master);
+    let vault = Keystore::new(master);
     let (host_api_tls, https_tls) =
         crate::service::pki::listener_tls_configs(store.as_ref(), &vault).await?;
     let host_api = TcpListener::bind(config.host_api)

@@ -440,7 +440,7 @@ async fn the_data_directory_holds_no_clear_private_key() {
     .unwrap();
     let mut secrets = Vec::new();
     for sealed in state.store.list_sealed_keys().await.unwrap() {
-        let key = state.vault.open(&sealed).unwrap();
+        let key = state.vault.open_exportable(&sealed).unwrap();
         secrets.push((key.to_pkcs8_der().to_vec(), sealed.public_key_der.clone()));
     }
     assert_eq!(

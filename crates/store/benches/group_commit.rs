@@ -44,7 +44,7 @@ async fn setup(store: &SqliteStore) {
             algorithm: "ecdsa-p256".into(),
             purpose: CertProfile::CodeSigning,
             public_key_der: vec![1],
-            sealed: vec![2],
+            location: KeyLocation::Software { sealed: vec![2] },
             created: now,
         })),
         Change::CreateCa(Box::new(CaRecord {

@@ -14,8 +14,9 @@ use sigil_domain::{
     ApiKeyId, ApiKeyRecord, ApprovalGroup, AuditDraft, AuditEvent, CaName, CaRecord,
     CertificateIssuer, CertificateRecord, ChainHead, Change, CommandCode, EnabledCommands,
     ExternalIssuer, GroupName, Identity, IdentityName, Interface, IssuancePolicy, KeyId,
-    ListenerChain, LoginStateChange, PolicyAlias, RequestFilter, RequestId, Revocation, Role,
-    RoleName, SealedKey, SerialNumber, Settings, SigningRequest, Store, StoreError,
+    KeyLocation, ListenerChain, LoginStateChange, PolicyAlias, RequestFilter, RequestId,
+    Revocation, Role, RoleName, SOFTWARE_BACKEND, SealedKey, SerialNumber, Settings,
+    SigningRequest, Store, StoreError,
 };
 use sqlx::Row;
 
@@ -529,16 +530,27 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             Ok(())
         }
         Change::AddSealedKey(key) => {
+            // HSM keys keep an empty `sealed` (see migration 0002) and their object's id/label.
+            let (sealed, object_id, label): (&[u8], Option<&[u8]>, Option<&str>) =
+                match &key.location {
+                    KeyLocation::Software { sealed } => (sealed, None, None),
+                    KeyLocation::Hsm {
+                        object_id, label, ..
+                    } => (&[], Some(object_id), Some(label)),
+                };
             sqlx::query(
-                "INSERT INTO sealed_keys (id, algorithm, purpose, public_key, sealed, created_ns) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO sealed_keys (id, algorithm, purpose, public_key, sealed, created_ns, \
+                 backend, hsm_object_id, hsm_label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(key.id.to_string())
             .bind(key.algorithm.as_str())
             .bind(key.purpose.as_str())
             .bind(key.public_key_der.as_slice())
-            .bind(key.sealed.as_slice())
+            .bind(sealed)
             .bind(to_ns(key.created)?)
+            .bind(key.location.backend())
+            .bind(object_id)
+            .bind(label)
             .execute(&mut *conn)
             .await
             .map_err(constraint(
@@ -857,9 +869,34 @@ fn sealed_key_from_row(row: &DbRow) -> StoreResult<SealedKey> {
         algorithm: get(row, "algorithm")?,
         purpose: parse(&get::<String>(row, "purpose")?, "key purpose")?,
         public_key_der: get(row, "public_key")?,
-        sealed: get(row, "sealed")?,
+        location: key_location_from_row(row)?,
         created: from_ns(get(row, "created_ns")?)?,
     })
+}
+
+fn key_location_from_row(row: &DbRow) -> StoreResult<KeyLocation> {
+    let backend: String = get(row, "backend")?;
+    let object_id: Option<Vec<u8>> = get(row, "hsm_object_id")?;
+    let label: Option<String> = get(row, "hsm_label")?;
+    if backend == SOFTWARE_BACKEND {
+        let sealed: Vec<u8> = get(row, "sealed")?;
+        if sealed.is_empty() || object_id.is_some() || label.is_some() {
+            return Err(corrupt(
+                "a software key record without a sealed key, or with HSM object fields".to_owned(),
+            ));
+        }
+        return Ok(KeyLocation::Software { sealed });
+    }
+    match (object_id, label) {
+        (Some(object_id), Some(label)) if !object_id.is_empty() => Ok(KeyLocation::Hsm {
+            hsm: backend,
+            object_id,
+            label,
+        }),
+        _ => Err(corrupt(format!(
+            "the HSM key record of backend {backend:?} has no object id or label"
+        ))),
+    }
 }
 
 fn ca_from_row(row: &DbRow) -> StoreResult<CaRecord> {

@@ -260,7 +260,9 @@ fn sealed_key(n: u128) -> SealedKey {
         algorithm: "ecdsa-p256".into(),
         purpose: CertProfile::CodeSigning,
         public_key_der: vec![0x30, 0x59, n as u8],
-        sealed: vec![0xAA; 60],
+        location: KeyLocation::Software {
+            sealed: vec![0xAA; 60],
+        },
         created: now(),
     }
 }
@@ -747,6 +749,24 @@ async fn pki_records(h: Harness) {
         Some(sealed_key(1))
     );
     assert_eq!(s.list_sealed_keys().await.unwrap().len(), 2);
+    // An HSM key record keeps the token object's coordinates and no key bytes.
+    let mut hsm_key = sealed_key(3);
+    hsm_key.location = KeyLocation::Hsm {
+        hsm: "hsm1".into(),
+        object_id: vec![0x51, 0x6c, 0x00, 0xff],
+        label: "sigil-key-3".into(),
+    };
+    ok(
+        s,
+        vec![Change::AddSealedKey(Box::new(hsm_key.clone()))],
+        "hsm key",
+    )
+    .await;
+    let read = s.get_sealed_key(key_id(3)).await.unwrap().unwrap();
+    assert_eq!(read, hsm_key);
+    assert_eq!(read.location.backend(), "hsm1");
+    assert!(!read.location.is_exportable());
+    assert_eq!(s.list_sealed_keys().await.unwrap().len(), 3);
     assert_eq!(
         s.get_ca(&intermediate.name).await.unwrap(),
         Some(intermediate.clone())

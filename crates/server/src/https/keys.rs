@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use sigil_domain::{CertProfile, KeyId, Permission};
+use sigil_domain::{CertProfile, KeyId, Permission, SOFTWARE_BACKEND};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::Https;
@@ -48,10 +48,13 @@ pub(crate) async fn create_key(
     Body(body): Body<NewKeyBody>,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
     require(&h.app, &caller.actor(), Permission::KeysAdd, "key.create").await?;
-    software_only(body.backend.as_deref())?;
     let args = svc::NewKeyArgs {
         algorithm: parse_key_algorithm(&body.algorithm)?,
         purpose: purpose(body.purpose.as_deref())?,
+        backend: body
+            .backend
+            .clone()
+            .unwrap_or_else(|| SOFTWARE_BACKEND.to_owned()),
     };
     let key = svc::create_key(&h.app, actor(&caller.actor()), args).await?;
     Ok((StatusCode::CREATED, Json(KeyView::new(&key, &[])?)))

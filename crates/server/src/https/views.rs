@@ -218,7 +218,7 @@ impl KeyView {
             key_id: key.id.to_string(),
             algorithm: algorithm.to_owned(),
             purpose: key.purpose.as_str().to_owned(),
-            backend: "software".to_owned(),
+            backend: key.location.backend().to_owned(),
             created: rfc3339(key.created),
             public_key_pem: sigil_pki::pem::encode("PUBLIC KEY", &key.public_key_der)
                 .map_err(crate::service::pki::pki_error)?,

@@ -41,6 +41,8 @@ pub struct NewKeyArgs {
     pub algorithm: KeyAlgorithm,
     /// What it is for: `code-signing` or `timestamping`.
     pub purpose: CertProfile,
+    /// Where it is made and kept: `software` or the name of a configured HSM.
+    pub backend: String,
 }
 
 /// A held key and the certificates stored for it.
@@ -73,13 +75,14 @@ pub async fn create_key(
         .check_key(args.algorithm)
         .map_err(pki_error)?;
     let pki = Pki::new(state, actor);
-    let (_key, sealed) = state
-        .vault
-        .generate(args.algorithm, args.purpose, pki.now)?;
+    let (_key, sealed) =
+        state
+            .vault
+            .generate(&args.backend, args.algorithm, args.purpose, pki.now)?;
     let audit = audit(&pki, "key.create", &sealed.id.to_string())
         .detail("algorithm", key_algorithm_name(args.algorithm))
         .detail("purpose", args.purpose.as_str())
-        .detail("backend", "software");
+        .detail("backend", sealed.location.backend());
     state
         .store
         .commit(vec![Change::AddSealedKey(Box::new(sealed.clone()))], audit)

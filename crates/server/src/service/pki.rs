@@ -23,8 +23,8 @@ use std::time::{Duration, SystemTime};
 
 use sigil_domain::{
     AuditDraft, CaName, CaRecord, CertProfile, CertificateIssuer, CertificateRecord, Change,
-    Interface, KeyId, ListenerChain, Outcome, Revocation, RevocationReason, SealedKey,
-    SerialNumber, Store, StoreError,
+    Interface, KeyId, ListenerChain, Outcome, Revocation, RevocationReason, SOFTWARE_BACKEND,
+    SealedKey, SerialNumber, Store, StoreError,
 };
 use sigil_keys::{KeyAlgorithm, SigningKey};
 use sigil_pki::ca::{CaCertificate, IssueRequest, NewCa, build_chain, issue};
@@ -42,7 +42,7 @@ use super::ServiceError;
 use crate::error::ServerError;
 use crate::state::AppState;
 use crate::tls::{ClientAuth, ListenerIdentity};
-use crate::vault::KeyVault;
+use sigil_custody::{Keystore, KeystoreError};
 
 /// How long a CRL Sigil builds stays current (its `nextUpdate`).
 pub const CRL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -306,7 +306,7 @@ pub async fn refresh_tls(state: &AppState) -> Result<(), ServiceError> {
 /// has revoked something.
 pub async fn listener_tls_configs(
     store: &dyn Store,
-    vault: &KeyVault,
+    vault: &Keystore,
 ) -> Result<(Arc<rustls::ServerConfig>, Arc<rustls::ServerConfig>), ServerError> {
     let pki = Pki {
         store,
@@ -349,7 +349,7 @@ pub async fn listener_tls_configs(
 
 async fn listener_identity(
     store: &dyn Store,
-    vault: &KeyVault,
+    vault: &Keystore,
     interface: Interface,
 ) -> Result<ListenerIdentity, ServerError> {
     let chain = store.get_listener_chain(interface).await?.ok_or_else(|| {
@@ -358,7 +358,7 @@ async fn listener_identity(
              completely; initialise a new one with `sigil init`"
         ))
     })?;
-    let key = vault.key(store, chain.key_id).await?;
+    let key = vault.exportable_key(store, chain.key_id).await?;
     Ok(ListenerIdentity {
         chain: chain.certificates,
         key_pkcs8: key.to_pkcs8_der(),
@@ -376,7 +376,7 @@ pub struct Pki<'a> {
     /// Where records go.
     pub store: &'a dyn Store,
     /// Seals new keys, opens CA keys.
-    pub vault: &'a KeyVault,
+    pub vault: &'a Keystore,
     /// Who acts (for the audit log).
     pub actor: &'a str,
     /// The time of the operation (whole seconds).
@@ -423,7 +423,7 @@ impl<'a> Pki<'a> {
     async fn ca_with_key(
         &self,
         record: &CaRecord,
-    ) -> Result<(CaCertificate, Arc<sigil_keys::SoftwareKey>), ServiceError> {
+    ) -> Result<(CaCertificate, Arc<dyn SigningKey>), ServiceError> {
         let ca = CaCertificate::load(
             record.name.as_str(),
             &record.key_id.to_string(),
@@ -504,9 +504,12 @@ impl<'a> Pki<'a> {
             Some(name) => Some(self.ca_record(name).await?),
             None => None,
         };
-        let (key, sealed) = self
-            .vault
-            .generate(args.key_algorithm, CertProfile::Ca, self.now)?;
+        let (key, sealed) = self.vault.generate(
+            SOFTWARE_BACKEND,
+            args.key_algorithm,
+            CertProfile::Ca,
+            self.now,
+        )?;
         let key_ref = sealed.id.to_string();
         let new = NewCa {
             name: args.name.as_str(),
@@ -603,7 +606,9 @@ impl<'a> Pki<'a> {
                     )
                 })?;
                 profile.check_key(*algorithm).map_err(pki_error)?;
-                let (key, sealed) = self.vault.generate(*algorithm, args.profile, self.now)?;
+                let (key, sealed) =
+                    self.vault
+                        .generate(SOFTWARE_BACKEND, *algorithm, args.profile, self.now)?;
                 (key.public_key_der().to_vec(), subject, Some(sealed))
             }
         };
@@ -763,6 +768,27 @@ impl<'a> Pki<'a> {
         serial: &SerialNumber,
         password: &str,
     ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let record = self.certificate(serial).await?;
+        let key_id = record.key_id.ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "Sigil does not hold the private key of certificate {serial} (it was issued from a CSR)"
+            ))
+        })?;
+        let key_record = self
+            .store
+            .get_sealed_key(key_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("key {key_id}")))?;
+        // An HSM key never leaves its token, whatever the export setting says.
+        let key = match self.vault.open_exportable(&key_record) {
+            Err(e @ KeystoreError::NotExportable { .. }) => {
+                return Err(ServiceError::refused(
+                    sigil_proto::ErrorCode::NotPermitted,
+                    e.to_string(),
+                ));
+            }
+            other => other?,
+        };
         let settings = self.store.settings().await?;
         if !settings.allow_export_with_password {
             return Err(ServiceError::Refused {
@@ -773,13 +799,6 @@ impl<'a> Pki<'a> {
                         .into(),
             });
         }
-        let record = self.certificate(serial).await?;
-        let key_id = record.key_id.ok_or_else(|| {
-            ServiceError::Invalid(format!(
-                "Sigil does not hold the private key of certificate {serial} (it was issued from a CSR)"
-            ))
-        })?;
-        let key = self.vault.key(self.store, key_id).await?;
         let chain = self.chain_of_record(&record).await?;
         let certificates = chain
             .iter()
@@ -793,7 +812,7 @@ impl<'a> Pki<'a> {
             .ok_or_else(|| internal("empty certificate chain".into()))?;
         let friendly_name = friendly_name(&record);
         let file = sigil_pki::pkcs12::export(
-            key.as_ref(),
+            &key,
             leaf,
             certificates.get(1..).unwrap_or_default(),
             &friendly_name,
@@ -831,9 +850,12 @@ impl<'a> Pki<'a> {
             ),
         };
         let subject = DistinguishedName::parse(&subject).map_err(pki_error)?;
-        let (key, sealed) =
-            self.vault
-                .generate(LISTENER_KEY_ALGORITHM, CertProfile::TlsServer, self.now)?;
+        let (key, sealed) = self.vault.generate(
+            SOFTWARE_BACKEND,
+            LISTENER_KEY_ALGORITHM,
+            CertProfile::TlsServer,
+            self.now,
+        )?;
         let csr = build_csr(key.as_ref(), &subject, &sans).map_err(pki_error)?;
         let csr_pem = csr.to_pem().map_err(pki_error)?;
         let audit = self
@@ -883,7 +905,7 @@ impl<'a> Pki<'a> {
             )));
         }
         // Build a configuration once, so that a chain rustls would refuse is never stored.
-        let key = self.vault.key(self.store, key_id).await?;
+        let key = self.vault.open_exportable(&sealed)?;
         let identity = ListenerIdentity {
             chain: chain.clone(),
             key_pkcs8: key.to_pkcs8_der(),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use sigil_domain::{HashAlgorithm, IssuancePolicy, RsaScheme, SigningFormat, SigningRequest};
-use sigil_keys::{KeyAlgorithm, RsaPadding, SigningKey, SoftwareKey};
+use sigil_keys::{KeyAlgorithm, RsaPadding, SigningKey};
 use sigil_pki::cms::CmsSigner;
 use sigil_pki::x509_cert::Certificate;
 use sigil_pki::x509_cert::der::{Decode, Encode};
@@ -179,7 +179,7 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 
 /// The blocking part of a signature.
 struct Job {
-    key: Arc<SoftwareKey>,
+    key: Arc<dyn SigningKey>,
     chain: Arc<CachedChain>,
     format: SigningFormat,
     hash: sigil_keys::HashAlgorithm,
