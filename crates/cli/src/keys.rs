@@ -35,7 +35,8 @@ enum KeyAction {
         /// What the key is for: code-signing (default) or timestamping.
         #[arg(long)]
         purpose: Option<String>,
-        /// Where the key lives: software (sealed under the master key).
+        /// Where the key is made and kept: software (default, sealed under the master key) or
+        /// the name of an [[hsm]] of the server's configuration.
         #[arg(long)]
         backend: Option<String>,
     },
@@ -68,7 +69,8 @@ enum KeyAction {
         /// What the certificate is for: code-signing (default) or timestamping.
         #[arg(long)]
         purpose: Option<String>,
-        /// Where the key goes: software (sealed under the master key).
+        /// Where the key goes: software (default, sealed under the master key) or the name of
+        /// an [[hsm]] (a sensitive, non-extractable token object).
         #[arg(long)]
         backend: Option<String>,
     },

@@ -336,6 +336,27 @@ async fn a_chain_from_an_openssl_ca_signs_a_pe_and_a_jar_that_verify_against_its
         "{}",
         text(&out)
     );
+    // A backend that is not configured is named in the refusal.
+    let out = sigil(
+        &[
+            "key",
+            "--profile",
+            admin,
+            "create",
+            "--algorithm",
+            "ec-p256",
+            "--backend",
+            "vault9",
+        ],
+        dir,
+    )
+    .await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"vault9\" is not configured"),
+        "{}",
+        text(&out)
+    );
     let keys = world.server.state().store.list_sealed_keys().await.unwrap();
     assert_eq!(keys.len(), keys_before.len(), "nothing created");
 

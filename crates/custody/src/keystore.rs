@@ -35,6 +35,21 @@ pub trait KeyCustody: Send + Sync {
 
     /// Opens a stored key record of this backend.
     fn open(&self, record: &SealedKey) -> Result<Arc<dyn SigningKey>, KeystoreError>;
+
+    /// Takes a private key made elsewhere (read from a PKCS#12 file) as the new record `id`;
+    /// returns the usable key and where it is held. An HSM stores it as a sensitive,
+    /// non-extractable token object. A backend that cannot take keys refuses (the default).
+    fn import(
+        &self,
+        id: KeyId,
+        key: &SoftwareKey,
+    ) -> Result<(Arc<dyn SigningKey>, KeyLocation), KeystoreError> {
+        let _ = (id, key);
+        Err(KeystoreError::Hsm {
+            hsm: self.name().to_owned(),
+            reason: "this key backend cannot import private keys: import into \"software\"".into(),
+        })
+    }
 }
 
 /// Every configured key backend, and the opened-key cache.
@@ -124,6 +139,30 @@ impl Keystore {
         };
         self.insert(id, key.clone());
         Ok((key, record))
+    }
+
+    /// Takes a private key made elsewhere (from a PKCS#12 file) into `backend` as a new
+    /// record (to store with `Change::AddSealedKey`). The key is cached under the new id.
+    pub fn import(
+        &self,
+        backend: &str,
+        key: &SoftwareKey,
+        purpose: CertProfile,
+        now: OffsetDateTime,
+    ) -> Result<(Arc<dyn SigningKey>, SealedKey), KeystoreError> {
+        let custody = self.backend(backend)?;
+        let id = KeyId::generate(&mut rand::rng());
+        let (opened, location) = custody.import(id, key)?;
+        let record = SealedKey {
+            id,
+            algorithm: key.algorithm().as_str().to_owned(),
+            purpose,
+            public_key_der: key.public_key_der().to_vec(),
+            location,
+            created: now,
+        };
+        self.insert(id, opened.clone());
+        Ok((opened, record))
     }
 
     /// Seals a software key made or imported elsewhere as record `id` (software backend).

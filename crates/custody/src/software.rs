@@ -97,4 +97,14 @@ impl KeyCustody for SoftwareCustody {
     fn open(&self, record: &SealedKey) -> Result<Arc<dyn SigningKey>, KeystoreError> {
         Ok(Arc::new(self.open_software(record)?))
     }
+
+    fn import(
+        &self,
+        id: KeyId,
+        key: &SoftwareKey,
+    ) -> Result<(Arc<dyn SigningKey>, KeyLocation), KeystoreError> {
+        let location = self.seal_location(id, key)?;
+        let own = SoftwareKey::from_pkcs8_der(&key.to_pkcs8_der())?;
+        Ok((Arc::new(own), location))
+    }
 }

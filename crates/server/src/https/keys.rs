@@ -183,7 +183,6 @@ pub(crate) async fn import_pkcs12(
 ) -> ApiResult<(StatusCode, Json<ImportedView>)> {
     require(&h.app, &caller.actor(), Permission::KeysAdd, "key.import").await?;
     require(&h.app, &caller.actor(), Permission::CaUpload, "key.import").await?;
-    software_only(body.backend.as_deref())?;
     let file = base64::engine::general_purpose::STANDARD
         .decode(body.pkcs12_base64.trim())
         .map_err(|_| ApiError::invalid("pkcs12_base64 is not base64: encode the .p12 file"))?;
@@ -194,6 +193,7 @@ pub(crate) async fn import_pkcs12(
         Zeroizing::new(body.password.clone()),
         body.chain_pem.as_deref().map(str::as_bytes),
         purpose(body.purpose.as_deref())?,
+        body.backend.as_deref().unwrap_or(SOFTWARE_BACKEND),
     )
     .await?;
     let chain = crate::service::pki::Pki::new(&h.app, crate::service::pki::SYSTEM_ACTOR)
@@ -206,14 +206,4 @@ pub(crate) async fn import_pkcs12(
             certificate: CertificateView::new(&imported.certificate, Some(&chain))?,
         }),
     ))
-}
-
-/// Until HSM backends exist, `software` (or nothing) is the only backend.
-fn software_only(backend: Option<&str>) -> Result<(), ApiError> {
-    match backend {
-        None | Some("software") => Ok(()),
-        Some(other) => Err(ApiError::invalid(format!(
-            "there is no key backend {other:?}: use \"software\""
-        ))),
-    }
 }

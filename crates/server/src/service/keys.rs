@@ -181,8 +181,9 @@ pub async fn import_chain(
     Ok(record)
 }
 
-/// Imports a private key and its certificate from a PKCS#12 file into the software keystore
-/// (sealed under the master key) (permissions `keys:add` and `ca:upload`). The CA
+/// Imports a private key and its certificate from a PKCS#12 file into `backend`: the software
+/// keystore (sealed under the master key) or an HSM (a sensitive, non-extractable token
+/// object) (permissions `keys:add` and `ca:upload`). The CA
 /// certificates come from the file, or from `extra_chain` (PEM, the leaf's issuer first) when
 /// the file holds none. The same checks as [`import_chain`] apply; nothing is stored when one
 /// fails.
@@ -193,6 +194,7 @@ pub async fn import_pkcs12(
     password: Zeroizing<String>,
     extra_chain: Option<&[u8]>,
     purpose: CertProfile,
+    backend: &str,
 ) -> Result<ImportedKey, ServiceError> {
     let import = import_purpose(purpose)?;
     // PBKDF2 at up to 5,000,000 iterations: not on an async worker.
@@ -225,12 +227,14 @@ pub async fn import_pkcs12(
         ),
         other => pki_error(other),
     })?;
-    let key_id = KeyId::generate(&mut rand::rng());
-    let sealed = state.vault.seal(key_id, &contents.key, purpose, pki.now)?;
+    let (_key, sealed) = state
+        .vault
+        .import(backend, &contents.key, purpose, pki.now)?;
+    let key_id = sealed.id;
     let record = external_record(&certificates, purpose, key_id)?;
     let audit = audit(&pki, "key.import", &key_id.to_string())
         .detail("format", "pkcs12")
-        .detail("backend", "software")
+        .detail("backend", sealed.location.backend())
         .detail("algorithm", key_algorithm_name(contents.key.algorithm()))
         .detail("certificate", record.serial.as_str())
         .detail("subject", &record.subject)
