@@ -27,6 +27,7 @@
 
 mod algorithm;
 mod error;
+mod parts;
 mod public_key;
 mod software;
 mod verify;
@@ -35,6 +36,7 @@ pub use algorithm::{
     HashAlgorithm, Hasher, KeyAlgorithm, KeyFamily, RsaPadding, SignatureAlgorithm,
 };
 pub use error::KeyError;
+pub use parts::PrivateParts;
 pub use public_key::{PublicKeyInfo, inspect_public_key};
 pub use software::SoftwareKey;
 pub use verify::{verify_digest, verify_message};
