@@ -27,6 +27,7 @@
 
 mod algorithm;
 mod error;
+pub mod external;
 mod public_key;
 mod software;
 mod verify;
