@@ -57,6 +57,7 @@ mod error;
 mod ids;
 mod keystore;
 mod master_key;
+pub mod pkcs11;
 mod record;
 mod seal;
 mod software;

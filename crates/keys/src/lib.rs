@@ -27,6 +27,7 @@
 
 mod algorithm;
 mod error;
+pub mod external;
 mod parts;
 mod public_key;
 mod software;
