@@ -11,6 +11,7 @@
 //! operation is retried once; a second failure is reported for that request only.
 
 mod config;
+mod import;
 mod pool;
 
 use std::sync::Arc;
@@ -230,6 +231,14 @@ impl KeyCustody for Pkcs11Custody {
                 label,
             },
         ))
+    }
+
+    fn import(
+        &self,
+        id: KeyId,
+        key: &sigil_keys::SoftwareKey,
+    ) -> Result<(Arc<dyn SigningKey>, KeyLocation), KeystoreError> {
+        import::import(self, id, key)
     }
 
     fn open(&self, record: &SealedKey) -> Result<Arc<dyn SigningKey>, KeystoreError> {
