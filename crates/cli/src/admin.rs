@@ -509,6 +509,10 @@ enum CaAction {
         /// Path length constraint.
         #[arg(long)]
         path_len: Option<u32>,
+        /// Where the CA key is generated and held: `software` (sealed under the master key)
+        /// or the name of an [[hsm]] in the server's sigil.toml.
+        #[arg(long, default_value = "software")]
+        key_backend: String,
     },
     /// A freshly signed CRL (PEM), printed or written to --out.
     Crl {
@@ -535,9 +539,10 @@ pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
             validity_days,
             parent,
             path_len,
+            key_backend,
         } => {
             let mut body = json!({"name": name, "key_algorithm": key_algorithm,
-                "subject": subject});
+                "subject": subject, "key_backend": key_backend});
             if let Some(parent) = &parent {
                 insert(&mut body, "parent", json!(parent));
             }
@@ -651,6 +656,10 @@ enum CertAction {
         /// Generate the key in Sigil.
         #[arg(long)]
         key_algorithm: Option<String>,
+        /// With --key-algorithm: where the key is generated and held, `software` (sealed
+        /// under the master key) or the name of an [[hsm]] in the server's sigil.toml.
+        #[arg(long, default_value = "software", requires = "key_algorithm")]
+        key_backend: String,
         /// Write the certificate chain (PEM) here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -720,6 +729,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             validity_days,
             csr,
             key_algorithm,
+            key_backend,
             out,
         } => {
             let mut body = json!({"issuer": issuer, "profile": profile_name, "subject": subject,
@@ -734,6 +744,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             }
             if let Some(k) = key_algorithm {
                 insert(&mut body, "key_algorithm", json!(k));
+                insert(&mut body, "key_backend", json!(key_backend));
             }
             let api = p.login().await?;
             let answer = api.post("/certificates", &body).await;

@@ -65,6 +65,12 @@ pub trait SigningKey: Send + Sync {
         digest: &[u8],
     ) -> Result<Vec<u8>, KeyError>;
 
+    /// Whether signing leaves the process (an HSM round trip, possibly waiting for a free
+    /// session): such keys are only used from a blocking context, never on an async worker.
+    fn is_remote(&self) -> bool {
+        false
+    }
+
     /// Signs a message: hashes it with `hash`, then signs the digest.
     ///
     /// Ed25519 keys sign the message itself (PureEdDSA) and ignore `hash`.

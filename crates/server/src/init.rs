@@ -407,6 +407,7 @@ async fn populate(
             key_algorithm: KeyAlgorithm::EcdsaP256,
             subject: SYSTEM_CA_SUBJECT.to_owned(),
             validity_days: SYSTEM_CA_VALIDITY_DAYS,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             parent: None,
             path_len: None,
         })
@@ -421,6 +422,7 @@ async fn populate(
             subject: None,
             sans: Vec::new(),
             validity_days: LISTENER_VALIDITY_DAYS,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Csr(csr.csr_pem.into_bytes()),
         })
         .await?;

@@ -404,6 +404,7 @@ impl Demo<'_> {
                 subject: None,
                 sans: Vec::new(),
                 validity_days: 365,
+                key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
                 key: KeySource::Csr(csr.to_der()?),
             })
             .await?;
@@ -471,6 +472,7 @@ impl Demo<'_> {
                     key_algorithm: KeyAlgorithm::EcdsaP384,
                     subject: CODE_SIGNING_CA_SUBJECT.into(),
                     validity_days: 3650,
+                    key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
                     parent: None,
                     path_len: Some(0),
                 })
@@ -513,6 +515,7 @@ impl Demo<'_> {
                                 subject: Some(CODE_SIGNING_SUBJECT.into()),
                                 sans: Vec::new(),
                                 validity_days: 365,
+                                key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
                                 key: KeySource::Generate(KeyAlgorithm::Rsa3072),
                             })
                             .await?;
@@ -631,6 +634,7 @@ impl Demo<'_> {
                         subject: Some(TIMESTAMPING_SUBJECT.into()),
                         sans: Vec::new(),
                         validity_days,
+                        key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
                         key: KeySource::Generate(KeyAlgorithm::Rsa3072),
                     })
                     .await?;

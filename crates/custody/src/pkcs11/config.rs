@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cryptoki::types::AuthPin;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sigil_domain::SOFTWARE_BACKEND;
 use zeroize::Zeroizing;
 
@@ -26,7 +26,7 @@ const PIN_PURPOSE: &str = "hsm-user-pin";
 /// pin_file = "/etc/sigil/hsm1.pin" # or: pin_env = "SIGIL_HSM1_PIN", or: pin_sealed = "…"
 /// sessions = 4                     # default: the number of CPU cores
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HsmConfig {
     /// The name key records and `--key-backend` use.
@@ -34,22 +34,22 @@ pub struct HsmConfig {
     /// Path of the PKCS#11 library.
     pub module: PathBuf,
     /// The token's label (`CKA_LABEL` of the token), or…
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_label: Option<String>,
     /// …the slot id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<u64>,
     /// A file holding the user PIN (one line; keep it readable by Sigil only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_file: Option<PathBuf>,
     /// An environment variable holding the user PIN.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_env: Option<String>,
     /// The user PIN sealed under the master key (hex, from `sigil hsm seal-pin`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_sealed: Option<String>,
     /// Logged-in sessions to keep at most (default: the number of CPU cores).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<usize>,
 }
 

@@ -413,6 +413,10 @@ impl SigningKey for Pkcs11Key {
         &self.public_der
     }
 
+    fn is_remote(&self) -> bool {
+        true
+    }
+
     fn sign_digest(
         &self,
         hash: HashAlgorithm,

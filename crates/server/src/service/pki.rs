@@ -95,6 +95,9 @@ pub struct NewCaArgs {
     pub parent: Option<CaName>,
     /// `pathLenConstraint` (`None`: no limit).
     pub path_len: Option<u8>,
+    /// The backend that generates and holds the CA key: `software` (sealed under the
+    /// master key) or an HSM's configured name.
+    pub key_backend: String,
 }
 
 /// Where the subject key of a new certificate comes from.
@@ -122,6 +125,8 @@ pub struct IssueArgs {
     pub validity_days: u32,
     /// Where the key comes from.
     pub key: KeySource,
+    /// For a key Sigil generates: the backend that holds it (`software` or an HSM's name).
+    pub key_backend: String,
 }
 
 /// A certificate with its chain.
@@ -505,7 +510,7 @@ impl<'a> Pki<'a> {
             None => None,
         };
         let (key, sealed) = self.vault.generate(
-            SOFTWARE_BACKEND,
+            &args.key_backend,
             args.key_algorithm,
             CertProfile::Ca,
             self.now,
@@ -554,6 +559,7 @@ impl<'a> Pki<'a> {
             .audit("ca.create", args.name.as_str())
             .detail("subject", &args.subject)
             .detail("key_algorithm", key_algorithm_name(args.key_algorithm))
+            .detail("key_backend", &args.key_backend)
             .detail(
                 "parent",
                 args.parent.as_ref().map_or("(root)", CaName::as_str),
@@ -608,7 +614,7 @@ impl<'a> Pki<'a> {
                 profile.check_key(*algorithm).map_err(pki_error)?;
                 let (key, sealed) =
                     self.vault
-                        .generate(SOFTWARE_BACKEND, *algorithm, args.profile, self.now)?;
+                        .generate(&args.key_backend, *algorithm, args.profile, self.now)?;
                 (key.public_key_der().to_vec(), subject, Some(sealed))
             }
         };
@@ -646,6 +652,10 @@ impl<'a> Pki<'a> {
                         "from CSR"
                     },
                 );
+            let audit = match &sealed {
+                Some(sealed) => audit.detail("key_backend", sealed.location.backend()),
+                None => audit,
+            };
             match self.store.commit(changes, audit).await {
                 Ok(_) => {
                     let chain = self.chain_of(&record.der).await?;

@@ -195,6 +195,7 @@ impl Job {
     /// and the CMS formats go to the blocking pool.
     fn is_quick(&self) -> bool {
         self.format == SigningFormat::Hash
+            && !self.key.is_remote()
             && matches!(
                 self.key.algorithm(),
                 KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Ed25519
