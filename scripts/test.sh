@@ -27,6 +27,8 @@ need sqlite3 sqlite3
 need zip zip
 need unzip unzip
 need curl curl
+need softhsm2-util softhsm2   # the PKCS#11 (HSM) backend tests
+need pkcs11-tool opensc
 need c++ g++   # libfuzzer-sys, for the fuzz targets' check
 need node nodejs   # syntax check of the web console's script
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)

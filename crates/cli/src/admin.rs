@@ -19,7 +19,7 @@ pub(crate) struct ProfileArg {
 }
 
 impl ProfileArg {
-    async fn login(&self) -> Result<Api> {
+    pub(crate) async fn login(&self) -> Result<Api> {
         let path = self
             .profile
             .as_deref()
@@ -36,7 +36,10 @@ fn print(value: &Value) -> Result<u8> {
 }
 
 /// Runs one call on a fresh session and prints the answer.
-async fn one(profile: &ProfileArg, call: impl AsyncFnOnce(&Api) -> Result<Value>) -> Result<u8> {
+pub(crate) async fn one(
+    profile: &ProfileArg,
+    call: impl AsyncFnOnce(&Api) -> Result<Value>,
+) -> Result<u8> {
     let api = profile.login().await?;
     let answer = call(&api).await;
     api.logout().await;
@@ -56,7 +59,11 @@ fn read_json(path: &Path) -> Result<Value> {
 
 /// Reads a secret: from `file` when given, else from the environment variable `env`, else a
 /// prompt on a terminal; `None` when none applies and `optional`.
-fn read_secret(file: Option<&Path>, env: &str, prompt: &str) -> Result<Option<Zeroizing<String>>> {
+pub(crate) fn read_secret(
+    file: Option<&Path>,
+    env: &str,
+    prompt: &str,
+) -> Result<Option<Zeroizing<String>>> {
     if let Some(file) = file {
         return Ok(Some(sigil_client::profile::read_secret_file(file)?));
     }
@@ -476,7 +483,7 @@ fn new_password(file: Option<&Path>) -> Result<Option<Zeroizing<String>>> {
     Ok(std::env::var(NEW_PASSWORD_ENV).ok().map(Zeroizing::new))
 }
 
-fn insert(body: &mut Value, key: &str, value: Value) {
+pub(crate) fn insert(body: &mut Value, key: &str, value: Value) {
     if let Some(map) = body.as_object_mut() {
         map.insert(key.to_owned(), value);
     }
@@ -519,6 +526,10 @@ enum CaAction {
         /// Path length constraint.
         #[arg(long)]
         path_len: Option<u32>,
+        /// Where the CA key is generated and held: `software` (sealed under the master key)
+        /// or the name of an [[hsm]] in the server's sigil.toml.
+        #[arg(long, default_value = "software")]
+        key_backend: String,
     },
     /// A freshly signed CRL (PEM), printed or written to --out.
     Crl {
@@ -545,9 +556,10 @@ pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
             validity_days,
             parent,
             path_len,
+            key_backend,
         } => {
             let mut body = json!({"name": name, "key_algorithm": key_algorithm,
-                "subject": subject});
+                "subject": subject, "key_backend": key_backend});
             if let Some(parent) = &parent {
                 insert(&mut body, "parent", json!(parent));
             }
@@ -606,7 +618,7 @@ async fn intermediate_validity_days(api: &Api, parent: &str) -> Result<u32> {
     Ok(days)
 }
 
-fn write_or_print(out: Option<&Path>, text: &str) -> Result<u8> {
+pub(crate) fn write_or_print(out: Option<&Path>, text: &str) -> Result<u8> {
     match out {
         Some(path) => {
             std::fs::write(path, text)
@@ -661,9 +673,27 @@ enum CertAction {
         /// Generate the key in Sigil.
         #[arg(long)]
         key_algorithm: Option<String>,
+        /// With --key-algorithm: where the key is generated and held, `software` (sealed
+        /// under the master key) or the name of an [[hsm]] in the server's sigil.toml.
+        #[arg(long, default_value = "software", requires = "key_algorithm")]
+        key_backend: String,
         /// Write the certificate chain (PEM) here.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Import the chain (PEM, leaf first) another CA issued for a key Sigil holds (from
+    /// `sigil key csr`); refused unless it is for that key, links, carries the code-signing
+    /// extended key usage and is valid now.
+    Import {
+        /// The held key (its id from `sigil key create` or `sigil key list`).
+        #[arg(long)]
+        key: String,
+        /// PEM file: the leaf certificate, then its issuers.
+        #[arg(long)]
+        chain: PathBuf,
+        /// What the certificate is for: code-signing (default) or timestamping.
+        #[arg(long)]
+        purpose: Option<String>,
     },
     /// Revoke a certificate.
     Revoke {
@@ -716,6 +746,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             validity_days,
             csr,
             key_algorithm,
+            key_backend,
             out,
         } => {
             let mut body = json!({"issuer": issuer, "profile": profile_name, "subject": subject,
@@ -730,6 +761,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             }
             if let Some(k) = key_algorithm {
                 insert(&mut body, "key_algorithm", json!(k));
+                insert(&mut body, "key_backend", json!(key_backend));
             }
             let api = p.login().await?;
             let answer = api.post("/certificates", &body).await;
@@ -743,6 +775,23 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
                 write_or_print(Some(&out), chain)?;
             }
             print(&answer)
+        }
+        CertAction::Import {
+            key,
+            chain,
+            purpose,
+        } => {
+            let pem = std::fs::read_to_string(&chain)
+                .with_context(|| format!("cannot read {}", chain.display()))?;
+            let mut body = json!({ "chain_pem": pem });
+            if let Some(purpose) = purpose {
+                insert(&mut body, "purpose", json!(purpose));
+            }
+            one(p, async |api| {
+                api.post(&format!("/keys/{}/chain", segment(&key)), &body)
+                    .await
+            })
+            .await
         }
         CertAction::Revoke { serial, reason } => {
             let body = match reason {

@@ -17,6 +17,7 @@ mod admin;
 mod api;
 mod bench;
 mod exit;
+mod keys;
 mod serve;
 mod sign;
 mod verify;
@@ -67,6 +68,8 @@ enum Action {
     Ca(admin::CaArgs),
     /// Certificates (HTTPS API, administrators).
     Cert(admin::CertArgs),
+    /// Keys Sigil holds: create, list, CSR, import from PKCS#12 (HTTPS API, administrators).
+    Key(keys::KeyArgs),
     /// Enable or disable Host API commands (HTTPS API, administrators).
     Command(admin::CommandArgs),
     /// Server settings (HTTPS API, administrators).
@@ -125,6 +128,7 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Policy(args) => admin::resource("policies", args).await,
         Action::Ca(args) => admin::ca(args).await,
         Action::Cert(args) => admin::cert(args).await,
+        Action::Key(args) => keys::key(args).await,
         Action::Command(args) => admin::command(args).await,
         Action::Settings(args) => admin::settings(args).await,
         Action::Listener(args) => admin::listener(args).await,

@@ -281,3 +281,70 @@ pub enum ComponentFormatError {
     #[error("the component's index or threshold is 0, which Sigil never issues")]
     ZeroIndexOrThreshold,
 }
+
+/// Why a key backend operation (generate, open, export) failed.
+///
+/// Messages name the key or HSM and what to do; they carry no key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeystoreError {
+    /// Sealing or opening under the master key failed.
+    #[error(transparent)]
+    Custody(#[from] CustodyError),
+    /// The key could not be generated, parsed or used.
+    #[error(transparent)]
+    Key(#[from] sigil_keys::KeyError),
+    /// Reading the key record failed.
+    #[error(transparent)]
+    Store(#[from] sigil_domain::StoreError),
+    /// No key record has this id.
+    #[error("key {0} does not exist")]
+    NotFound(sigil_domain::KeyId),
+    /// The key backend named (by a request or a key record) is not configured.
+    #[error(
+        "key backend {name:?} is not configured (configured: {}): add an [[hsm]] section named {name:?} to sigil.toml, or choose one of those",
+        known.join(", ")
+    )]
+    UnknownBackend {
+        /// The name asked for.
+        name: String,
+        /// The configured backends.
+        known: Vec<String>,
+    },
+    /// Two backends have the same name.
+    #[error(
+        "two key backends are named {name:?}: give every [[hsm]] section in sigil.toml its own name (and not \"software\")"
+    )]
+    DuplicateBackend {
+        /// The repeated name.
+        name: String,
+    },
+    /// A key record was handed to a backend that does not hold it.
+    #[error("key {id} is held by backend {found:?}, not {expected:?}")]
+    WrongBackend {
+        /// The key.
+        id: sigil_domain::KeyId,
+        /// The backend asked.
+        expected: String,
+        /// The backend the record names.
+        found: String,
+    },
+    /// The private key of an HSM key cannot leave its token.
+    #[error(
+        "key {id} is held in HSM {hsm:?}, generated there as sensitive and not extractable: its private key cannot be exported (whatever the export setting); use the key through Sigil, or make a software key if you need a portable copy"
+    )]
+    NotExportable {
+        /// The key.
+        id: sigil_domain::KeyId,
+        /// The HSM holding it.
+        hsm: String,
+    },
+    /// An HSM failed, refused, or does not hold what the key record says.
+    #[error("HSM {hsm:?}: {reason}")]
+    Hsm {
+        /// The HSM's configured name.
+        hsm: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+}

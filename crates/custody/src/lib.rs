@@ -14,6 +14,9 @@
 //! - [`seal`] / [`open`] encrypt and decrypt a secret (a key's PKCS#8 bytes) bound to a
 //!   [`SealContext`] (the key's id and purpose); [`reseal`] moves it to a new master key.
 //! - [`danger::InsecureDevKeyFile`] keeps the key in a file, for development only.
+//! - [`KeyCustody`] is one place that holds private keys: the sealed software keystore
+//!   ([`SoftwareCustody`]) or an HSM. The [`Keystore`] holds every configured backend, opens
+//!   a key record with the backend it names, and caches opened keys.
 //!
 //! ```
 //! use sigil_custody::{CustodyRecord, MasterKey, SealContext, SealedBlob, Unsealer, open, seal};
@@ -52,18 +55,23 @@ mod component;
 pub mod danger;
 mod error;
 mod ids;
+mod keystore;
 mod master_key;
+pub mod pkcs11;
 mod record;
 mod seal;
+mod software;
 mod split;
 mod unseal;
 
 pub use component::{KeyComponent, MAX_COMPONENT_TEXT_LEN};
-pub use error::{ComponentFormatError, CustodyError};
+pub use error::{ComponentFormatError, CustodyError, KeystoreError};
 pub use ids::{KCV_LEN, Kcv, MASTER_KEY_ID_LEN, MasterKeyId, ParseIdError};
+pub use keystore::{KeyCustody, Keystore};
 pub use master_key::{MASTER_KEY_LEN, MasterKey};
 pub use record::{CustodyRecord, CustodyScheme};
 pub use seal::{MAX_SEALED_PLAINTEXT_LEN, SealContext, SealedBlob, open, reseal, seal};
+pub use software::SoftwareCustody;
 pub use split::Split;
 pub use unseal::{UnsealProgress, Unsealer};
 pub use zeroize::Zeroizing;

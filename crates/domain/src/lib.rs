@@ -82,8 +82,9 @@ pub use identity::{
 pub use names::{CaName, GroupName, IdentityName, NameError, PolicyAlias, RoleName};
 pub use permission::{Interface, Permission};
 pub use pki::{
-    CaRecord, CertProfile, CertificateRecord, KeyId, ListenerChain, Revocation, RevocationReason,
-    SealedKey, SerialNumber,
+    CaRecord, CertProfile, CertificateIssuer, CertificateRecord, ExternalIssuer, HSM_LABEL_MAX_LEN,
+    KeyId, KeyLocation, ListenerChain, Revocation, RevocationReason, SOFTWARE_BACKEND, SealedKey,
+    SerialNumber,
 };
 pub use policy::{
     HashAlgorithm, IssuancePolicy, PolicyDraft, PolicyError, RsaScheme, SigningFormat, UploadError,

@@ -133,8 +133,52 @@ str_enum! {
     }
 }
 
-/// A private key sealed by the key custody (AES-256-GCM under the master key, or a handle to an
-/// HSM object). The store never sees the clear key.
+/// The name of the software backend in key records: keys sealed under the master key.
+pub const SOFTWARE_BACKEND: &str = "software";
+
+/// Longest HSM object label Sigil writes or accepts in a key record.
+pub const HSM_LABEL_MAX_LEN: usize = 64;
+
+/// Where a key's private half is held, as its record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "kebab-case")]
+pub enum KeyLocation {
+    /// Sealed under the master key (AES-256-GCM) by the software keystore: the blob, opaque
+    /// to the store.
+    Software {
+        /// The sealed PKCS#8 private key.
+        sealed: Vec<u8>,
+    },
+    /// Generated and kept on a PKCS#11 token (sensitive, not extractable): only the object's
+    /// coordinates are recorded, never key bytes.
+    Hsm {
+        /// The configured name of the HSM (`[[hsm]] name` in `sigil.toml`).
+        hsm: String,
+        /// The private key object's `CKA_ID` on the token.
+        object_id: Vec<u8>,
+        /// The private key object's `CKA_LABEL` on the token.
+        label: String,
+    },
+}
+
+impl KeyLocation {
+    /// The backend's name: [`SOFTWARE_BACKEND`] or the HSM's configured name.
+    pub fn backend(&self) -> &str {
+        match self {
+            Self::Software { .. } => SOFTWARE_BACKEND,
+            Self::Hsm { hsm, .. } => hsm,
+        }
+    }
+
+    /// Whether the private key can leave the backend (only sealed software keys can).
+    pub fn is_exportable(&self) -> bool {
+        matches!(self, Self::Software { .. })
+    }
+}
+
+/// A key record: a private key sealed by the key custody (AES-256-GCM under the master key) or
+/// a handle to an HSM object. The store never sees a clear key, and for HSM keys no key bytes
+/// at all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedKey {
     /// Id.
@@ -145,8 +189,8 @@ pub struct SealedKey {
     pub purpose: CertProfile,
     /// SubjectPublicKeyInfo, DER.
     pub public_key_der: Vec<u8>,
-    /// The sealed blob, opaque to the store.
-    pub sealed: Vec<u8>,
+    /// Which backend holds the private half, and how to find it there.
+    pub location: KeyLocation,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
@@ -179,13 +223,60 @@ pub struct Revocation {
     pub reason: RevocationReason,
 }
 
-/// An issued (or uploaded) certificate.
+/// Who issued a stored certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateIssuer {
+    /// A CA container of this deployment.
+    Ca(CaName),
+    /// A CA outside Sigil: the certificate was imported for a key Sigil holds, with the chain
+    /// that links it to that CA.
+    External(ExternalIssuer),
+}
+
+/// The issuer of an imported certificate: a CA Sigil does not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIssuer {
+    /// The issuer's distinguished name, as text (for listing).
+    pub name: String,
+    /// The certificates above the leaf as imported, DER, the leaf's issuer first (1 to
+    /// [`MAX_CHAIN_LEN`] − 1; the root may be left out).
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl CertificateIssuer {
+    /// The CA container, when a CA of this deployment issued the certificate.
+    pub fn ca(&self) -> Option<&CaName> {
+        match self {
+            Self::Ca(name) => Some(name),
+            Self::External(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for CertificateIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ca(name) => name.fmt(f),
+            Self::External(external) => write!(f, "external: {}", external.name),
+        }
+    }
+}
+
+impl From<CaName> for CertificateIssuer {
+    fn from(name: CaName) -> Self {
+        Self::Ca(name)
+    }
+}
+
+/// An issued (or imported) certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRecord {
-    /// Serial number, unique in the store.
+    /// Serial number, unique in the store (an imported certificate whose serial is already
+    /// stored is refused).
     pub serial: SerialNumber,
-    /// The issuing CA container.
-    pub issuer: CaName,
+    /// The issuing CA container, or the external CA's chain.
+    pub issuer: CertificateIssuer,
     /// Profile.
     pub profile: CertProfile,
     /// Subject, as text (for listing).

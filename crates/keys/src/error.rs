@@ -41,6 +41,14 @@ pub enum KeyError {
     /// The signing operation itself failed.
     #[error("signing with the {0} key failed")]
     Sign(KeyAlgorithm),
+    /// The key's backend (an HSM) could not sign, even after reopening its session once.
+    #[error("the key's backend {backend:?} failed: {reason}")]
+    Backend {
+        /// The backend's name (the HSM's configured name).
+        backend: String,
+        /// What failed and what to do.
+        reason: String,
+    },
     /// A signature did not verify.
     #[error("the signature does not verify against the public key")]
     BadSignature,

@@ -27,6 +27,8 @@
 
 mod algorithm;
 mod error;
+pub mod external;
+mod parts;
 mod public_key;
 mod software;
 mod verify;
@@ -35,6 +37,7 @@ pub use algorithm::{
     HashAlgorithm, Hasher, KeyAlgorithm, KeyFamily, RsaPadding, SignatureAlgorithm,
 };
 pub use error::KeyError;
+pub use parts::PrivateParts;
 pub use public_key::{PublicKeyInfo, inspect_public_key};
 pub use software::SoftwareKey;
 pub use verify::{verify_digest, verify_message};
@@ -61,6 +64,12 @@ pub trait SigningKey: Send + Sync {
         padding: RsaPadding,
         digest: &[u8],
     ) -> Result<Vec<u8>, KeyError>;
+
+    /// Whether signing leaves the process (an HSM round trip, possibly waiting for a free
+    /// session): such keys are only used from a blocking context, never on an async worker.
+    fn is_remote(&self) -> bool {
+        false
+    }
 
     /// Signs a message: hashes it with `hash`, then signs the digest.
     ///

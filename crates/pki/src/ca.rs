@@ -406,7 +406,7 @@ pub(crate) fn verify_signed_by(
     }
 }
 
-fn basic_constraints(certificate: &Certificate) -> Option<BasicConstraints> {
+pub(crate) fn basic_constraints(certificate: &Certificate) -> Option<BasicConstraints> {
     match certificate
         .tbs_certificate()
         .get_extension::<BasicConstraints>()

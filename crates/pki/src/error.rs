@@ -190,6 +190,62 @@ pub enum PkiError {
     #[error("invalid CRL: {0}")]
     InvalidCrl(String),
 
+    // ---- certificates from CAs outside Sigil ------------------------------------------
+    /// An imported chain holds only the leaf.
+    #[error(
+        "the chain holds only the leaf certificate: add its issuing CA certificate (and any \
+         intermediates) after it, leaf first"
+    )]
+    ChainWithoutIssuer,
+    /// The first certificate of an imported chain is not for the key it is imported for.
+    #[error(
+        "the leaf certificate (the first one) is for another public key than the held key: \
+         import the certificate the CA issued for this key's CSR"
+    )]
+    LeafKeyMismatch,
+    /// A certificate of an imported chain is not followed by its issuer.
+    #[error(
+        "the chain does not link: certificate {position} (\"{subject}\") was issued by \
+         \"{issuer}\", but the next certificate is \"{next}\"; give the chain leaf first, \
+         each certificate followed by its issuer"
+    )]
+    ChainBroken {
+        /// 1-based position of the certificate whose issuer does not follow.
+        position: usize,
+        /// Its subject.
+        subject: String,
+        /// The issuer it names.
+        issuer: String,
+        /// The subject of the certificate that follows it.
+        next: String,
+    },
+    /// The leaf lacks the extended key usage its purpose needs.
+    #[error(
+        "the leaf certificate does not carry the {purpose} extended key usage: ask the CA for \
+         a {purpose} certificate"
+    )]
+    MissingExtendedKeyUsage {
+        /// The purpose, e.g. `codeSigning`.
+        purpose: &'static str,
+    },
+    /// A certificate of an imported chain is outside its validity period.
+    #[error(
+        "the certificate \"{subject}\" is {state}: it is valid from {not_before} to {not_after} (UTC)"
+    )]
+    NotValidNow {
+        /// Its subject.
+        subject: String,
+        /// `expired` or `not valid yet`.
+        state: &'static str,
+        /// Validity start, RFC 3339.
+        not_before: String,
+        /// Validity end, RFC 3339.
+        not_after: String,
+    },
+    /// The leaf of an imported chain is a CA certificate.
+    #[error("the leaf certificate \"{0}\" is a CA certificate: import an end-entity certificate")]
+    LeafIsCa(String),
+
     // ---- failures inside Sigil -------------------------------------------------------
     /// The key refused to sign, or its signature did not verify.
     #[error("signing failed: {0}")]

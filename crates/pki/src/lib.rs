@@ -70,6 +70,7 @@ pub mod crl;
 pub mod csr;
 pub mod dn;
 mod error;
+pub mod external;
 pub mod pem;
 pub mod pkcs12;
 pub mod profile;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sigil_custody::pkcs11::HsmConfig;
 use sigil_domain::PasswordParams;
 
 use crate::error::ServerError;
@@ -62,6 +63,9 @@ pub struct ServerConfig {
     pub timestamp_rate: f64,
     /// argon2id cost of new password hashes (not in the file: tests lower it).
     pub password_params: PasswordParams,
+    /// The HSMs (`[[hsm]]` sections): PKCS#11 tokens that hold keys besides the sealed
+    /// software keystore.
+    pub hsms: Vec<HsmConfig>,
 }
 
 /// The file's shape (`[server]` table); every key optional.
@@ -70,6 +74,8 @@ pub struct ServerConfig {
 struct FileConfig {
     #[serde(default)]
     server: ServerTable,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    hsm: Vec<HsmConfig>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -104,6 +110,7 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timestamp_rate: DEFAULT_TIMESTAMP_RATE,
             password_params: PasswordParams::RECOMMENDED,
+            hsms: Vec::new(),
         }
     }
 
@@ -114,12 +121,26 @@ impl ServerConfig {
             .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let table = file.server;
+        let hsms = file.hsm;
+        let mut names = std::collections::HashSet::new();
+        for hsm in &hsms {
+            hsm.check()
+                .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
+            if !names.insert(hsm.name.as_str()) {
+                return Err(ServerError::Config(format!(
+                    "{}: two [[hsm]] sections are named {:?}: give each its own name",
+                    path.display(),
+                    hsm.name
+                )));
+            }
+        }
         let data_dir = match table.data_dir {
             Some(dir) if dir.is_absolute() => dir,
             Some(dir) => base.join(dir),
             None => base.to_path_buf(),
         };
         let mut config = Self::for_data_dir(data_dir);
+        config.hsms = hsms;
         let addr = |key: &str, value: &str| -> Result<SocketAddr, ServerError> {
             value.parse().map_err(|_| {
                 ServerError::Config(format!(
@@ -190,6 +211,7 @@ impl ServerConfig {
                 max_connections: Some(self.max_connections),
                 timestamp_rate_per_sec: Some(self.timestamp_rate),
             },
+            hsm: self.hsms.clone(),
         };
         toml::to_string(&file).unwrap_or_default()
     }
@@ -223,6 +245,30 @@ mod tests {
         let path = dir.path().join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()).unwrap();
         assert_eq!(ServerConfig::load(&path).unwrap(), config);
+    }
+
+    #[test]
+    fn hsm_sections_round_trip_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        let hsm = "[[hsm]]\nname = \"hsm1\"\nmodule = \"/usr/lib/softhsm/libsofthsm2.so\"\n\
+                   token_label = \"sigil\"\npin_env = \"SIGIL_HSM1_PIN\"\nsessions = 3\n";
+        std::fs::write(&path, hsm).unwrap();
+        let config = ServerConfig::load(&path).unwrap();
+        assert_eq!(config.hsms.len(), 1);
+        assert_eq!(config.hsms[0].name, "hsm1");
+        assert_eq!(config.hsms[0].sessions, Some(3));
+        std::fs::write(&path, config.to_toml()).unwrap();
+        assert_eq!(ServerConfig::load(&path).unwrap(), config);
+
+        std::fs::write(&path, format!("{hsm}{hsm}")).unwrap();
+        let err = ServerConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("two [[hsm]] sections"), "{err}");
+        std::fs::write(&path, hsm.replace("pin_env", "pin")).unwrap();
+        assert!(ServerConfig::load(&path).is_err());
+        std::fs::write(&path, hsm.replace("token_label = \"sigil\"\n", "")).unwrap();
+        let err = ServerConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("token_label or slot"), "{err}");
     }
 
     #[test]

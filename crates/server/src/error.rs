@@ -25,6 +25,9 @@ pub enum ServerError {
     /// Master key or sealed key problem.
     #[error(transparent)]
     Custody(#[from] sigil_custody::CustodyError),
+    /// A key backend (sealed software keystore or HSM) failed.
+    #[error(transparent)]
+    Keystore(#[from] sigil_custody::KeystoreError),
     /// Key generation or signing failed.
     #[error(transparent)]
     Key(#[from] sigil_keys::KeyError),

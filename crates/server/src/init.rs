@@ -25,7 +25,7 @@ use crate::error::ServerError;
 use crate::paths::{DataLayout, create_private_dir, generate_password, write_new_file};
 use crate::profile::{ClientProfile, ProfileIdentity};
 use crate::service::pki::{IssueArgs, KeySource, LISTENER_VALIDITY_DAYS, NewCaArgs, Pki};
-use crate::vault::KeyVault;
+use sigil_custody::Keystore;
 
 /// Name of the CA container that issues the listener and client TLS certificates.
 pub const SYSTEM_CA_NAME: &str = "system-tls-root";
@@ -282,7 +282,7 @@ async fn build(
     };
     let custody_json = serde_json::to_string(&record)
         .map_err(|e| ServerError::State(format!("cannot encode the custody record: {e}")))?;
-    let vault = KeyVault::new(key);
+    let vault = Keystore::new(key);
 
     let store = open_store(&url).await?;
     let populated = populate(store.as_dyn(), &vault, &layout, options, sans, custody_json).await;
@@ -350,7 +350,7 @@ async fn open_store(url: &str) -> Result<InitStore, ServerError> {
 /// listener certificate, the administrators. Returns the administrator names and the root PEM.
 async fn populate(
     store: &dyn Store,
-    vault: &KeyVault,
+    vault: &Keystore,
     layout: &DataLayout,
     options: &InitOptions,
     sans: &[String],
@@ -407,6 +407,7 @@ async fn populate(
             key_algorithm: KeyAlgorithm::EcdsaP256,
             subject: SYSTEM_CA_SUBJECT.to_owned(),
             validity_days: SYSTEM_CA_VALIDITY_DAYS,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             parent: None,
             path_len: None,
         })
@@ -421,6 +422,7 @@ async fn populate(
             subject: None,
             sans: Vec::new(),
             validity_days: LISTENER_VALIDITY_DAYS,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Csr(csr.csr_pem.into_bytes()),
         })
         .await?;

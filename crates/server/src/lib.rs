@@ -9,7 +9,6 @@
 //! | [`server`] | starting both listeners ([`start`]), graceful shutdown |
 //! | [`quickstart`] | the demonstration deployment |
 //! | [`state`] | what every handler shares ([`AppState`]) |
-//! | [`vault`] | sealing new keys, opening sealed keys, the opened-key cache |
 //! | [`tls`] | rustls configurations of both listeners, swapped live |
 //! | [`limits`] | the open-file limit the connections need |
 //! | [`error`] | [`ServerError`] |
@@ -32,7 +31,6 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod tls;
-pub mod vault;
 
 pub use config::ServerConfig;
 pub use error::ServerError;

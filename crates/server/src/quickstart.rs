@@ -40,7 +40,7 @@ use crate::init::{InitOptions, InitReport, SYSTEM_CA_NAME, init, is_empty_dir};
 use crate::paths::{DataLayout, generate_password, write_private_file};
 use crate::profile::{ClientProfile, ProfileIdentity};
 use crate::service::pki::{IssueArgs, KeySource, NewCaArgs, Pki};
-use crate::vault::KeyVault;
+use sigil_custody::Keystore;
 
 /// The CI identity and its role.
 pub const JENKINS: &str = "jenkins";
@@ -145,7 +145,7 @@ pub async fn provision_with(options: &InitOptions) -> Result<QuickstartReport, S
     let mut config = ServerConfig::load(&layout.config())?;
     config.password_params = options.password_params;
     let (store, master) = crate::server::open_with_key_file(&config).await?;
-    let vault = KeyVault::new(master);
+    let vault = Keystore::new(master);
     let mut demo = Demo {
         store: store.as_ref(),
         vault: &vault,
@@ -207,7 +207,7 @@ fn name_error(e: sigil_domain::NameError) -> ServerError {
 
 struct Demo<'a> {
     store: &'a dyn Store,
-    vault: &'a KeyVault,
+    vault: &'a Keystore,
     layout: &'a DataLayout,
     params: PasswordParams,
     now: time::OffsetDateTime,
@@ -404,6 +404,7 @@ impl Demo<'_> {
                 subject: None,
                 sans: Vec::new(),
                 validity_days: 365,
+                key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
                 key: KeySource::Csr(csr.to_der()?),
             })
             .await?;
@@ -471,6 +472,7 @@ impl Demo<'_> {
                     key_algorithm: KeyAlgorithm::EcdsaP384,
                     subject: CODE_SIGNING_CA_SUBJECT.into(),
                     validity_days: 3650,
+                    key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
                     parent: None,
                     path_len: Some(0),
                 })
@@ -513,6 +515,7 @@ impl Demo<'_> {
                                 subject: Some(CODE_SIGNING_SUBJECT.into()),
                                 sans: Vec::new(),
                                 validity_days: 365,
+                                key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
                                 key: KeySource::Generate(KeyAlgorithm::Rsa3072),
                             })
                             .await?;
@@ -631,6 +634,7 @@ impl Demo<'_> {
                         subject: Some(TIMESTAMPING_SUBJECT.into()),
                         sans: Vec::new(),
                         validity_days,
+                        key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
                         key: KeySource::Generate(KeyAlgorithm::Rsa3072),
                     })
                     .await?;

@@ -47,7 +47,8 @@ use crate::live::serve_until_revoked;
 use crate::paths::DataLayout;
 use crate::state::AppState;
 use crate::tls::SwappableConfig;
-use crate::vault::KeyVault;
+use sigil_custody::Keystore;
+use sigil_custody::pkcs11::Pkcs11Custody;
 
 /// Longest shutdown waits for open connections to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -157,13 +158,30 @@ async fn custody_record(store: &dyn Store) -> Result<CustodyRecord, ServerError>
     })
 }
 
+/// The keystore: the sealed software keystore and every configured HSM, connected and logged
+/// in. An HSM that cannot be reached or refuses its PIN stops the start-up, naming the HSM.
+pub async fn keystore(config: &ServerConfig, master: MasterKey) -> Result<Keystore, ServerError> {
+    let mut keystore = Keystore::new(master);
+    for hsm in &config.hsms {
+        let pin = hsm.read_pin(keystore.master())?;
+        let section = hsm.clone();
+        // Loading a module and logging in block: off the async workers.
+        let backend = tokio::task::spawn_blocking(move || Pkcs11Custody::connect(&section, pin))
+            .await
+            .map_err(|e| ServerError::State(format!("connecting HSM {}: {e}", hsm.name)))??;
+        tracing::info!(hsm = %hsm.name, sessions = backend.pool_size(), "HSM connected");
+        keystore.add_backend(Arc::new(backend))?;
+    }
+    Ok(keystore)
+}
+
 async fn launch(
     config: ServerConfig,
     store: Arc<dyn Store>,
     master: MasterKey,
 ) -> Result<RunningServer, ServerError> {
     crate::limits::check_connection_budget(config.max_connections, 2);
-    let vault = KeyVault::new(master);
+    let vault = keystore(&config, master).await?;
     let (host_api_tls, https_tls) =
         crate::service::pki::listener_tls_configs(store.as_ref(), &vault).await?;
     let host_api = TcpListener::bind(config.host_api)

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::config::ServerConfig;
 use crate::service::cache::CachedStore;
 use crate::tls::SwappableConfig;
-use crate::vault::KeyVault;
+use sigil_custody::Keystore;
 
 /// State shared by the Host API and the HTTPS API (one service layer for both).
 pub struct AppState {
@@ -20,7 +20,7 @@ pub struct AppState {
     /// verified certificate chains), for the per-request paths.
     pub cache: Arc<CachedStore>,
     /// Master key and opened signing keys.
-    pub vault: KeyVault,
+    pub vault: Keystore,
     /// argon2id cost of new password hashes.
     pub password_params: PasswordParams,
     /// Host API listener TLS configuration (swapped when its chain, client CAs or CRLs change).
@@ -37,7 +37,7 @@ impl AppState {
     pub fn new(
         config: ServerConfig,
         store: Arc<dyn Store>,
-        vault: KeyVault,
+        vault: Keystore,
         host_api_tls: SwappableConfig,
         https_tls: SwappableConfig,
     ) -> Self {

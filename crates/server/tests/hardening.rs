@@ -209,6 +209,7 @@ async fn client_certificate_with_subject(
             sans: vec![],
             validity_days: 30,
             key: KeySource::Csr(std::fs::read(&csr).unwrap()),
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
         },
     )
     .await

@@ -23,6 +23,7 @@ fn ca_args(name: &str, parent: Option<&str>) -> NewCaArgs {
         key_algorithm: KeyAlgorithm::EcdsaP256,
         subject: format!("CN={name},O=Sigil Test"),
         validity_days: 365,
+        key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
         parent: parent.map(|p| CaName::new(p).unwrap()),
         path_len: None,
     }
@@ -117,6 +118,7 @@ async fn cas_and_certificates_verify_with_openssl() {
             subject: None,
             sans: vec![],
             validity_days: 30,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Csr(std::fs::read(&csr).unwrap()),
         },
     )
@@ -163,6 +165,7 @@ async fn cas_and_certificates_verify_with_openssl() {
             subject: Some("CN=Release Signing".into()),
             sans: vec![],
             validity_days: 30,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Generate(pki::parse_key_algorithm("ec-p384").unwrap()),
         },
     )
@@ -191,6 +194,7 @@ async fn bad_requests_are_refused_and_change_nothing() {
         subject: None,
         sans: vec![],
         validity_days: 30,
+        key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
         key,
     };
 
@@ -275,6 +279,7 @@ async fn pkcs12_export_needs_the_setting_and_opens_with_openssl_and_keytool() {
             subject: Some("CN=builder".into()),
             sans: vec![],
             validity_days: 30,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Generate(KeyAlgorithm::EcdsaP256),
         },
     )
@@ -378,6 +383,7 @@ async fn pkcs12_export_needs_the_setting_and_opens_with_openssl_and_keytool() {
             subject: None,
             sans: vec![],
             validity_days: 30,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Csr(csr),
         },
     )

@@ -202,7 +202,10 @@ async fn provisions_the_demo_and_reuses_it() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cert.issuer, CaName::new("jenkins-code-signing-ca").unwrap());
+    assert_eq!(
+        cert.issuer.ca(),
+        Some(&CaName::new("jenkins-code-signing-ca").unwrap())
+    );
     let key = db
         .get_sealed_key(cert.key_id.unwrap())
         .await

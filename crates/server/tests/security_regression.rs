@@ -714,6 +714,7 @@ async fn revocable_certificate(
             sans: vec![],
             validity_days: 30,
             key: KeySource::Csr(csr),
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
         },
     )
     .await

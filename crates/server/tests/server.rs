@@ -35,6 +35,7 @@ async fn client_certificate(
             subject: None,
             sans: vec![],
             validity_days: 30,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Csr(csr),
         },
     )
@@ -239,6 +240,7 @@ async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revo
             key_algorithm: sigil_keys::KeyAlgorithm::EcdsaP256,
             subject: "CN=Build Clients CA".into(),
             validity_days: 365,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             parent: None,
             path_len: Some(0),
         },
@@ -298,6 +300,7 @@ async fn a_new_listener_chain_takes_effect_without_a_restart() {
             subject: None,
             sans: vec![],
             validity_days: 90,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Csr(csr.csr_pem.clone().into_bytes()),
         },
     )
@@ -418,6 +421,7 @@ async fn the_data_directory_holds_no_clear_private_key() {
             key_algorithm: sigil_keys::KeyAlgorithm::EcdsaP384,
             subject: "CN=Code CA".into(),
             validity_days: 365,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             parent: Some(CaName::new("system-tls-root").unwrap()),
             path_len: Some(0),
         },
@@ -433,6 +437,7 @@ async fn the_data_directory_holds_no_clear_private_key() {
             subject: Some("CN=release".into()),
             sans: vec![],
             validity_days: 30,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Generate(sigil_keys::KeyAlgorithm::Rsa2048),
         },
     )
@@ -440,7 +445,7 @@ async fn the_data_directory_holds_no_clear_private_key() {
     .unwrap();
     let mut secrets = Vec::new();
     for sealed in state.store.list_sealed_keys().await.unwrap() {
-        let key = state.vault.open(&sealed).unwrap();
+        let key = state.vault.open_exportable(&sealed).unwrap();
         secrets.push((key.to_pkcs8_der().to_vec(), sealed.public_key_der.clone()));
     }
     assert_eq!(

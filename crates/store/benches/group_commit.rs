@@ -44,7 +44,7 @@ async fn setup(store: &SqliteStore) {
             algorithm: "ecdsa-p256".into(),
             purpose: CertProfile::CodeSigning,
             public_key_der: vec![1],
-            sealed: vec![2],
+            location: KeyLocation::Software { sealed: vec![2] },
             created: now,
         })),
         Change::CreateCa(Box::new(CaRecord {
@@ -57,7 +57,7 @@ async fn setup(store: &SqliteStore) {
         })),
         Change::AddCertificate(Box::new(CertificateRecord {
             serial: SerialNumber::from_hex("01").unwrap(),
-            issuer: CaName::new("root").unwrap(),
+            issuer: CaName::new("root").unwrap().into(),
             profile: CertProfile::CodeSigning,
             subject: "CN=bench".into(),
             der: vec![4],

@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use sigil_domain::store::{BoxFuture, StoreResult};
 use sigil_domain::{
     ApiKeyId, ApiKeyRecord, ApprovalGroup, AuditDraft, AuditEvent, CaName, CaRecord,
-    CertificateRecord, ChainHead, Change, CommandCode, EnabledCommands, GroupName, Identity,
-    IdentityName, Interface, IssuancePolicy, KeyId, ListenerChain, LoginStateChange, PolicyAlias,
-    RequestFilter, RequestId, Revocation, Role, RoleName, SealedKey, SerialNumber, Settings,
+    CertificateIssuer, CertificateRecord, ChainHead, Change, CommandCode, EnabledCommands,
+    ExternalIssuer, GroupName, Identity, IdentityName, Interface, IssuancePolicy, KeyId,
+    KeyLocation, ListenerChain, LoginStateChange, PolicyAlias, RequestFilter, RequestId,
+    Revocation, Role, RoleName, SOFTWARE_BACKEND, SealedKey, SerialNumber, Settings,
     SigningRequest, Store, StoreError,
 };
 use sqlx::Row;
@@ -529,16 +530,27 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             Ok(())
         }
         Change::AddSealedKey(key) => {
+            // HSM keys keep an empty `sealed` (see migration 0002) and their object's id/label.
+            let (sealed, object_id, label): (&[u8], Option<&[u8]>, Option<&str>) =
+                match &key.location {
+                    KeyLocation::Software { sealed } => (sealed, None, None),
+                    KeyLocation::Hsm {
+                        object_id, label, ..
+                    } => (&[], Some(object_id), Some(label)),
+                };
             sqlx::query(
-                "INSERT INTO sealed_keys (id, algorithm, purpose, public_key, sealed, created_ns) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO sealed_keys (id, algorithm, purpose, public_key, sealed, created_ns, \
+                 backend, hsm_object_id, hsm_label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(key.id.to_string())
             .bind(key.algorithm.as_str())
             .bind(key.purpose.as_str())
             .bind(key.public_key_der.as_slice())
-            .bind(key.sealed.as_slice())
+            .bind(sealed)
             .bind(to_ns(key.created)?)
+            .bind(key.location.backend())
+            .bind(object_id)
+            .bind(label)
             .execute(&mut *conn)
             .await
             .map_err(constraint(
@@ -595,13 +607,25 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
         }
         Change::AddCertificate(cert) => {
             let serial = cert.serial.as_str();
+            let (issuer, external_issuer, external_chain) = match &cert.issuer {
+                CertificateIssuer::Ca(name) => (Some(name.as_str()), None, None),
+                CertificateIssuer::External(external) => {
+                    let hex_chain: Vec<String> = external.chain.iter().map(hex::encode).collect();
+                    (
+                        None,
+                        Some(external.name.as_str()),
+                        Some(to_json(&hex_chain)?),
+                    )
+                }
+            };
             sqlx::query(
                 "INSERT INTO certificates (serial, issuer, profile, subject, der, not_before_ns, \
-                 not_after_ns, key_id, revoked_ns, revocation_reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 not_after_ns, key_id, revoked_ns, revocation_reason, external_issuer, \
+                 external_chain) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(serial)
-            .bind(cert.issuer.as_str())
+            .bind(issuer)
             .bind(cert.profile.as_str())
             .bind(cert.subject.as_str())
             .bind(cert.der.as_slice())
@@ -610,6 +634,8 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             .bind(cert.key_id.map(|k| k.to_string()))
             .bind(cert.revocation.map(|r| to_ns(r.at)).transpose()?)
             .bind(cert.revocation.map(|r| r.reason.as_str()))
+            .bind(external_issuer)
+            .bind(external_chain)
             .execute(&mut *conn)
             .await
             .map_err(constraint(
@@ -843,9 +869,34 @@ fn sealed_key_from_row(row: &DbRow) -> StoreResult<SealedKey> {
         algorithm: get(row, "algorithm")?,
         purpose: parse(&get::<String>(row, "purpose")?, "key purpose")?,
         public_key_der: get(row, "public_key")?,
-        sealed: get(row, "sealed")?,
+        location: key_location_from_row(row)?,
         created: from_ns(get(row, "created_ns")?)?,
     })
+}
+
+fn key_location_from_row(row: &DbRow) -> StoreResult<KeyLocation> {
+    let backend: String = get(row, "backend")?;
+    let object_id: Option<Vec<u8>> = get(row, "hsm_object_id")?;
+    let label: Option<String> = get(row, "hsm_label")?;
+    if backend == SOFTWARE_BACKEND {
+        let sealed: Vec<u8> = get(row, "sealed")?;
+        if sealed.is_empty() || object_id.is_some() || label.is_some() {
+            return Err(corrupt(
+                "a software key record without a sealed key, or with HSM object fields".to_owned(),
+            ));
+        }
+        return Ok(KeyLocation::Software { sealed });
+    }
+    match (object_id, label) {
+        (Some(object_id), Some(label)) if !object_id.is_empty() => Ok(KeyLocation::Hsm {
+            hsm: backend,
+            object_id,
+            label,
+        }),
+        _ => Err(corrupt(format!(
+            "the HSM key record of backend {backend:?} has no object id or label"
+        ))),
+    }
 }
 
 fn ca_from_row(row: &DbRow) -> StoreResult<CaRecord> {
@@ -873,7 +924,7 @@ fn certificate_from_row(row: &DbRow) -> StoreResult<CertificateRecord> {
     };
     Ok(CertificateRecord {
         serial: SerialNumber::from_hex(&get::<String>(row, "serial")?).map_err(corrupt)?,
-        issuer: parse(&get::<String>(row, "issuer")?, "CA name")?,
+        issuer: certificate_issuer(row)?,
         profile: parse(&get::<String>(row, "profile")?, "certificate profile")?,
         subject: get(row, "subject")?,
         der: get(row, "der")?,
@@ -884,6 +935,27 @@ fn certificate_from_row(row: &DbRow) -> StoreResult<CertificateRecord> {
             .transpose()?,
         revocation,
     })
+}
+
+/// A certificate's CA container, or its external issuer and chain.
+fn certificate_issuer(row: &DbRow) -> StoreResult<CertificateIssuer> {
+    let ca: Option<String> = get(row, "issuer")?;
+    let external: Option<String> = get(row, "external_issuer")?;
+    let chain: Option<String> = get(row, "external_chain")?;
+    match (ca, external, chain) {
+        (Some(name), None, None) => Ok(CertificateIssuer::Ca(parse(&name, "CA name")?)),
+        (None, Some(name), Some(chain)) => {
+            let hex_chain: Vec<String> = from_json(&chain, "certificate chain")?;
+            let chain = hex_chain
+                .iter()
+                .map(|c| hex::decode(c).map_err(corrupt))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(CertificateIssuer::External(ExternalIssuer { name, chain }))
+        }
+        _ => Err(corrupt(
+            "a certificate row names both or neither of a CA container and an external issuer",
+        )),
+    }
 }
 
 /// A text column of an audit row, read even if an edit left bytes that are not UTF-8 (SQLite

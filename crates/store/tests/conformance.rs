@@ -194,6 +194,7 @@ conformance!(
     login_failures_count_and_lock,
     roles_and_groups,
     pki_records,
+    external_certificates,
     policies,
     settings_and_commands,
     request_lifecycle_survives_reopen,
@@ -259,7 +260,9 @@ fn sealed_key(n: u128) -> SealedKey {
         algorithm: "ecdsa-p256".into(),
         purpose: CertProfile::CodeSigning,
         public_key_der: vec![0x30, 0x59, n as u8],
-        sealed: vec![0xAA; 60],
+        location: KeyLocation::Software {
+            sealed: vec![0xAA; 60],
+        },
         created: now(),
     }
 }
@@ -278,7 +281,7 @@ fn ca(n: &str, key: u128) -> CaRecord {
 fn certificate(serial: &str, issuer: &str, key: Option<u128>) -> CertificateRecord {
     CertificateRecord {
         serial: SerialNumber::from_hex(serial).unwrap(),
-        issuer: CaName::new(issuer).unwrap(),
+        issuer: CertificateIssuer::Ca(CaName::new(issuer).unwrap()),
         profile: CertProfile::CodeSigning,
         subject: "CN=Release Signing".into(),
         der: vec![0x30, 0x82, 3, 4],
@@ -746,6 +749,24 @@ async fn pki_records(h: Harness) {
         Some(sealed_key(1))
     );
     assert_eq!(s.list_sealed_keys().await.unwrap().len(), 2);
+    // An HSM key record keeps the token object's coordinates and no key bytes.
+    let mut hsm_key = sealed_key(3);
+    hsm_key.location = KeyLocation::Hsm {
+        hsm: "hsm1".into(),
+        object_id: vec![0x51, 0x6c, 0x00, 0xff],
+        label: "sigil-key-3".into(),
+    };
+    ok(
+        s,
+        vec![Change::AddSealedKey(Box::new(hsm_key.clone()))],
+        "hsm key",
+    )
+    .await;
+    let read = s.get_sealed_key(key_id(3)).await.unwrap().unwrap();
+    assert_eq!(read, hsm_key);
+    assert_eq!(read.location.backend(), "hsm1");
+    assert!(!read.location.is_exportable());
+    assert_eq!(s.list_sealed_keys().await.unwrap().len(), 3);
     assert_eq!(
         s.get_ca(&intermediate.name).await.unwrap(),
         Some(intermediate.clone())
@@ -891,6 +912,72 @@ async fn pki_records(h: Harness) {
     assert_eq!(
         s.custody_record().await.unwrap().as_deref(),
         Some(r#"{"kind":"shamir","m":3,"n":5}"#)
+    );
+    verify(s).await.unwrap();
+}
+
+/// A certificate from a CA outside Sigil: no CA container, its chain kept with it, named by a
+/// policy like any other, revocable, and listed only when no issuer is asked for.
+async fn external_certificates(h: Harness) {
+    let s = h.store.as_ref();
+    deployment(s).await;
+    let mut external = certificate("abc123", "root", Some(2));
+    external.issuer = CertificateIssuer::External(ExternalIssuer {
+        name: "CN=Public Code Signing CA,O=Example Trust".into(),
+        chain: vec![vec![0x30, 1, 2], vec![0x30, 3, 4, 5]],
+    });
+    ok(
+        s,
+        vec![Change::AddCertificate(Box::new(external.clone()))],
+        "import",
+    )
+    .await;
+    assert_eq!(
+        s.get_certificate(&external.serial).await.unwrap(),
+        Some(external.clone())
+    );
+    let all = s.list_certificates(None).await.unwrap();
+    assert!(all.contains(&external), "{all:?}");
+    let root = s
+        .list_certificates(Some(&CaName::new("root").unwrap()))
+        .await
+        .unwrap();
+    assert!(!root.contains(&external), "{root:?}");
+
+    let mut draft = policy("external", 0).draft().clone();
+    draft.certificate = external.serial.clone();
+    ok(
+        s,
+        vec![Change::CreatePolicy(Box::new(
+            IssuancePolicy::new(draft).unwrap(),
+        ))],
+        "policy",
+    )
+    .await;
+    let revocation = Revocation {
+        at: now(),
+        reason: RevocationReason::Superseded,
+    };
+    ok(
+        s,
+        vec![Change::RevokeCertificate {
+            serial: external.serial.clone(),
+            revocation,
+        }],
+        "revoke",
+    )
+    .await;
+    let stored = s.get_certificate(&external.serial).await.unwrap().unwrap();
+    assert_eq!(stored.revocation, Some(revocation));
+    assert_eq!(stored.issuer, external.issuer);
+
+    // The serial is unique across Sigil's and external certificates.
+    let mut clash = external.clone();
+    clash.revocation = None;
+    assert_conflict(
+        s.commit(vec![Change::AddCertificate(Box::new(clash))], audit("x"))
+            .await,
+        "serial abc123 already exists",
     );
     verify(s).await.unwrap();
 }

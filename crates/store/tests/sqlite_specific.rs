@@ -172,3 +172,65 @@ async fn database_files_are_owner_only() {
     assert_eq!(mode(&path), 0o600);
     store.close().await;
 }
+
+/// Migration 0003 rebuilds `certificates` (SQLite cannot drop a NOT NULL): a database made
+/// before it keeps its certificates, the policies that name them and their revocations, and the
+/// foreign keys still hold afterwards.
+#[tokio::test]
+async fn certificates_survive_the_external_issuer_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sigil.db");
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run_to(1, &mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO sealed_keys VALUES ('00000000-0000-0000-0000-000000000001', 'rsa-2048', 'code-signing', x'30', x'01', 0);
+         INSERT INTO cas VALUES ('root', '00000000-0000-0000-0000-000000000001', x'30', NULL, 1, 1);
+         INSERT INTO certificates VALUES ('1001', 'root', 'code-signing', 'CN=a', x'30', 0, 1,
+                                          '00000000-0000-0000-0000-000000000001', 5, 'superseded');
+         INSERT INTO policies VALUES ('release', '00000000-0000-0000-0000-000000000001', '1001', NULL, '{}');",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let serial = sigil_domain::SerialNumber::from_hex("1001").unwrap();
+    let cert = store.get_certificate(&serial).await.unwrap().unwrap();
+    assert_eq!(cert.issuer.ca().map(|c| c.as_str()), Some("root"));
+    assert!(cert.revocation.is_some());
+    store.close().await;
+
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    let problems = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        problems.is_empty(),
+        "{} dangling references",
+        problems.len()
+    );
+    let policy: String = sqlx::query("SELECT certificate FROM policies")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(policy, "1001");
+    // Still enforced: a certificate a policy names cannot be deleted.
+    assert!(
+        sqlx::query("DELETE FROM certificates WHERE serial = '1001'")
+            .execute(&mut conn)
+            .await
+            .is_err()
+    );
+}

@@ -8,6 +8,7 @@
 //! | [`login`] | `health`, `login` (dual control by logging in again with the token), `logout` |
 //! | [`admin`] | identities, roles, commands, settings, groups, policies, audit |
 //! | [`pki`] | CAs, certificates, revocation, CRLs, PKCS#12 export, listener certificates |
+//! | [`keys`] | held keys: create, CSR, import a chain from any CA, import PKCS#12 |
 //! | [`requests`] | signing requests: submit, list, show, approve, deny |
 //! | [`console`] | the web console for approvers at `/` (static page calling the API) |
 //! | [`timestamp`] | the RFC 3161 time-stamping authority (no login) |
@@ -20,6 +21,7 @@ mod console;
 pub(crate) mod deadline;
 mod error;
 mod extract;
+mod keys;
 mod login;
 mod pki;
 mod rate;
@@ -129,6 +131,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/certificates/{serial}", get(pki::get_certificate))
         .route("/certificates/{serial}/revoke", post(pki::revoke))
         .route("/certificates/{serial}/export", post(pki::export))
+        .route("/keys", get(keys::list_keys).post(keys::create_key))
+        .route("/keys/import", post(keys::import_pkcs12))
+        .route("/keys/{id}/csr", post(keys::key_csr))
+        .route("/keys/{id}/chain", post(keys::import_chain))
         .route("/listeners/{listener}/csr", post(pki::listener_csr))
         .route("/listeners/{listener}/chain", put(pki::load_chain))
         .route("/requests", get(requests::list).post(requests::submit))

@@ -37,6 +37,9 @@ pub(crate) struct NewCaBody {
     parent: Option<String>,
     #[serde(default)]
     path_len: Option<u8>,
+    /// Where the CA key is held: `software` (default) or an HSM's name.
+    #[serde(default = "software_backend")]
+    key_backend: String,
 }
 
 /// `GET /cas` (`ca:list`).
@@ -76,6 +79,7 @@ pub(crate) async fn create_ca(
         validity_days: body.validity_days,
         parent: body.parent.as_deref().map(parse).transpose()?,
         path_len: body.path_len,
+        key_backend: body.key_backend,
     };
     let record = svc::create_ca(&h.app, actor(&caller.actor()), args).await?;
     Ok((StatusCode::CREATED, Json(CaView::new(&record)?)))
@@ -172,6 +176,13 @@ pub(crate) struct IssueBody {
     csr_pem: Option<String>,
     #[serde(default)]
     key_algorithm: Option<String>,
+    /// Where a generated key is held: `software` (default) or an HSM's name.
+    #[serde(default = "software_backend")]
+    key_backend: String,
+}
+
+fn software_backend() -> String {
+    sigil_domain::SOFTWARE_BACKEND.to_owned()
 }
 
 /// `POST /certificates` (`ca:issue`; a Sigil-generated key also needs `keys:add`).
@@ -212,6 +223,7 @@ pub(crate) async fn issue_certificate(
         sans: body.sans,
         validity_days: body.validity_days,
         key,
+        key_backend: body.key_backend,
     };
     let issued = svc::issue_certificate(&h.app, actor(&caller.actor()), args).await?;
     Ok((

@@ -149,6 +149,8 @@ pub(crate) struct CertificateView {
     serial: String,
     subject: String,
     issuer: String,
+    /// Issued by a CA outside Sigil (imported with its chain); `issuer` is then its DN.
+    external: bool,
     profile: String,
     not_before: String,
     not_after: String,
@@ -170,7 +172,11 @@ impl CertificateView {
         Ok(Self {
             serial: record.serial.to_string(),
             subject: record.subject.clone(),
-            issuer: record.issuer.to_string(),
+            issuer: match &record.issuer {
+                sigil_domain::CertificateIssuer::Ca(name) => name.to_string(),
+                sigil_domain::CertificateIssuer::External(external) => external.name.clone(),
+            },
+            external: record.issuer.ca().is_none(),
             profile: record.profile.as_str().to_owned(),
             not_before: rfc3339(record.not_before),
             not_after: rfc3339(record.not_after),
@@ -181,6 +187,42 @@ impl CertificateView {
             }),
             pem,
             chain_pem,
+        })
+    }
+}
+
+/// A held key (public parts) and the certificates stored for it.
+#[derive(Serialize)]
+pub(crate) struct KeyView {
+    key_id: String,
+    algorithm: String,
+    purpose: String,
+    backend: String,
+    created: String,
+    public_key_pem: String,
+    certificates: Vec<String>,
+}
+
+impl KeyView {
+    /// The view of `key` with the serials of its certificates.
+    pub(crate) fn new(
+        key: &sigil_domain::SealedKey,
+        certificates: &[sigil_domain::SerialNumber],
+    ) -> Result<Self, ServiceError> {
+        let algorithm = key
+            .algorithm
+            .parse::<sigil_keys::KeyAlgorithm>()
+            .map(crate::service::pki::key_algorithm_name)
+            .unwrap_or(key.algorithm.as_str());
+        Ok(Self {
+            key_id: key.id.to_string(),
+            algorithm: algorithm.to_owned(),
+            purpose: key.purpose.as_str().to_owned(),
+            backend: key.location.backend().to_owned(),
+            created: rfc3339(key.created),
+            public_key_pem: sigil_pki::pem::encode("PUBLIC KEY", &key.public_key_der)
+                .map_err(crate::service::pki::pki_error)?,
+            certificates: certificates.iter().map(ToString::to_string).collect(),
         })
     }
 }

@@ -5,12 +5,14 @@
 pub mod admin;
 pub mod auth;
 pub mod cache;
+pub mod keys;
 pub mod pki;
 pub mod requests;
 pub mod session;
 pub mod signing;
 pub mod timestamp;
 
+use sigil_custody::KeystoreError;
 use sigil_domain::StoreError;
 use sigil_proto::ErrorCode;
 use thiserror::Error;
@@ -83,12 +85,29 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+impl From<KeystoreError> for ServiceError {
+    fn from(error: KeystoreError) -> Self {
+        match error {
+            KeystoreError::Store(e) => e.into(),
+            KeystoreError::NotFound(id) => Self::NotFound(format!("key {id}")),
+            e @ (KeystoreError::UnknownBackend { .. } | KeystoreError::NotExportable { .. }) => {
+                Self::Invalid(e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "key backend failure");
+                Self::Internal(other.to_string())
+            }
+        }
+    }
+}
+
 impl From<crate::ServerError> for ServiceError {
     fn from(error: crate::ServerError) -> Self {
         match error {
             crate::ServerError::Store(e) => e.into(),
             crate::ServerError::NotFound(what) => Self::NotFound(what),
             crate::ServerError::Service(e) => e,
+            crate::ServerError::Keystore(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "server failure");
                 Self::Internal(other.to_string())

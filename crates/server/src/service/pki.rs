@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sigil_domain::{
-    AuditDraft, CaName, CaRecord, CertProfile, CertificateRecord, Change, Interface, KeyId,
-    ListenerChain, Outcome, Revocation, RevocationReason, SealedKey, SerialNumber, Store,
-    StoreError,
+    AuditDraft, CaName, CaRecord, CertProfile, CertificateIssuer, CertificateRecord, Change,
+    Interface, KeyId, ListenerChain, Outcome, Revocation, RevocationReason, SOFTWARE_BACKEND,
+    SealedKey, SerialNumber, Store, StoreError,
 };
 use sigil_keys::{KeyAlgorithm, SigningKey};
 use sigil_pki::ca::{CaCertificate, IssueRequest, NewCa, build_chain, issue};
@@ -42,7 +42,7 @@ use super::ServiceError;
 use crate::error::ServerError;
 use crate::state::AppState;
 use crate::tls::{ClientAuth, ListenerIdentity};
-use crate::vault::KeyVault;
+use sigil_custody::{Keystore, KeystoreError};
 
 /// How long a CRL Sigil builds stays current (its `nextUpdate`).
 pub const CRL_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -95,6 +95,9 @@ pub struct NewCaArgs {
     pub parent: Option<CaName>,
     /// `pathLenConstraint` (`None`: no limit).
     pub path_len: Option<u8>,
+    /// The backend that generates and holds the CA key: `software` (sealed under the
+    /// master key) or an HSM's configured name.
+    pub key_backend: String,
 }
 
 /// Where the subject key of a new certificate comes from.
@@ -122,6 +125,8 @@ pub struct IssueArgs {
     pub validity_days: u32,
     /// Where the key comes from.
     pub key: KeySource,
+    /// For a key Sigil generates: the backend that holds it (`software` or an HSM's name).
+    pub key_backend: String,
 }
 
 /// A certificate with its chain.
@@ -218,7 +223,7 @@ pub async fn get_certificate(
 ) -> Result<IssuedCertificate, ServiceError> {
     let pki = Pki::new(state, SYSTEM_ACTOR);
     let record = pki.certificate(serial).await?;
-    let chain = pki.chain_of(&record.der).await?;
+    let chain = pki.chain_of_record(&record).await?;
     Ok(IssuedCertificate { record, chain })
 }
 
@@ -314,7 +319,7 @@ pub async fn refresh_tls(state: &AppState) -> Result<(), ServiceError> {
 /// has revoked something.
 pub async fn listener_tls_configs(
     store: &dyn Store,
-    vault: &KeyVault,
+    vault: &Keystore,
 ) -> Result<(Arc<rustls::ServerConfig>, Arc<rustls::ServerConfig>), ServerError> {
     let pki = Pki {
         store,
@@ -357,7 +362,7 @@ pub async fn listener_tls_configs(
 
 async fn listener_identity(
     store: &dyn Store,
-    vault: &KeyVault,
+    vault: &Keystore,
     interface: Interface,
 ) -> Result<ListenerIdentity, ServerError> {
     let chain = store.get_listener_chain(interface).await?.ok_or_else(|| {
@@ -366,7 +371,7 @@ async fn listener_identity(
              completely; initialise a new one with `sigil init`"
         ))
     })?;
-    let key = vault.key(store, chain.key_id).await?;
+    let key = vault.exportable_key(store, chain.key_id).await?;
     Ok(ListenerIdentity {
         chain: chain.certificates,
         key_pkcs8: key.to_pkcs8_der(),
@@ -384,7 +389,7 @@ pub struct Pki<'a> {
     /// Where records go.
     pub store: &'a dyn Store,
     /// Seals new keys, opens CA keys.
-    pub vault: &'a KeyVault,
+    pub vault: &'a Keystore,
     /// Who acts (for the audit log).
     pub actor: &'a str,
     /// The time of the operation (whole seconds).
@@ -431,7 +436,7 @@ impl<'a> Pki<'a> {
     async fn ca_with_key(
         &self,
         record: &CaRecord,
-    ) -> Result<(CaCertificate, Arc<sigil_keys::SoftwareKey>), ServiceError> {
+    ) -> Result<(CaCertificate, Arc<dyn SigningKey>), ServiceError> {
         let ca = CaCertificate::load(
             record.name.as_str(),
             &record.key_id.to_string(),
@@ -467,6 +472,36 @@ impl<'a> Pki<'a> {
             .collect()
     }
 
+    /// The chain of a stored certificate (DER, leaf first): up to its root through Sigil's CA
+    /// containers, or the chain imported with it for an external CA, its links checked again.
+    pub async fn chain_of_record(
+        &self,
+        record: &CertificateRecord,
+    ) -> Result<Vec<Vec<u8>>, ServiceError> {
+        let CertificateIssuer::External(external) = &record.issuer else {
+            return self.chain_of(&record.der).await;
+        };
+        let mut chain = vec![record.der.clone()];
+        chain.extend(external.chain.iter().cloned());
+        let certificates = chain
+            .iter()
+            .map(|der| Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                internal(format!(
+                    "stored chain of certificate {} is unreadable: {e}",
+                    record.serial
+                ))
+            })?;
+        sigil_pki::external::verify_links(&certificates).map_err(|e| {
+            internal(format!(
+                "stored chain of certificate {} no longer links: {e}",
+                record.serial
+            ))
+        })?;
+        Ok(chain)
+    }
+
     /// Creates a CA container: a new sealed key and a self-signed or parent-signed
     /// certificate, stored together in one commit.
     pub async fn create_ca(&self, args: &NewCaArgs) -> Result<CaRecord, ServiceError> {
@@ -482,9 +517,12 @@ impl<'a> Pki<'a> {
             Some(name) => Some(self.ca_record(name).await?),
             None => None,
         };
-        let (key, sealed) = self
-            .vault
-            .generate(args.key_algorithm, CertProfile::Ca, self.now)?;
+        let (key, sealed) = self.vault.generate(
+            &args.key_backend,
+            args.key_algorithm,
+            CertProfile::Ca,
+            self.now,
+        )?;
         let key_ref = sealed.id.to_string();
         let new = NewCa {
             name: args.name.as_str(),
@@ -529,6 +567,7 @@ impl<'a> Pki<'a> {
             .audit("ca.create", args.name.as_str())
             .detail("subject", &args.subject)
             .detail("key_algorithm", key_algorithm_name(args.key_algorithm))
+            .detail("key_backend", &args.key_backend)
             .detail(
                 "parent",
                 args.parent.as_ref().map_or("(root)", CaName::as_str),
@@ -581,7 +620,9 @@ impl<'a> Pki<'a> {
                     )
                 })?;
                 profile.check_key(*algorithm).map_err(pki_error)?;
-                let (key, sealed) = self.vault.generate(*algorithm, args.profile, self.now)?;
+                let (key, sealed) =
+                    self.vault
+                        .generate(&args.key_backend, *algorithm, args.profile, self.now)?;
                 (key.public_key_der().to_vec(), subject, Some(sealed))
             }
         };
@@ -619,6 +660,10 @@ impl<'a> Pki<'a> {
                         "from CSR"
                     },
                 );
+            let audit = match &sealed {
+                Some(sealed) => audit.detail("key_backend", sealed.location.backend()),
+                None => audit,
+            };
             match self.store.commit(changes, audit).await {
                 Ok(_) => {
                     let chain = self.chain_of(&record.der).await?;
@@ -650,7 +695,7 @@ impl<'a> Pki<'a> {
         };
         let audit = self
             .audit("certificate.revoke", serial.as_str())
-            .detail("issuer", record.issuer.as_str())
+            .detail("issuer", &record.issuer.to_string())
             .detail("reason", reason.as_str());
         self.store
             .commit(
@@ -741,6 +786,27 @@ impl<'a> Pki<'a> {
         serial: &SerialNumber,
         password: &str,
     ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let record = self.certificate(serial).await?;
+        let key_id = record.key_id.ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "Sigil does not hold the private key of certificate {serial} (it was issued from a CSR)"
+            ))
+        })?;
+        let key_record = self
+            .store
+            .get_sealed_key(key_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("key {key_id}")))?;
+        // An HSM key never leaves its token, whatever the export setting says.
+        let key = match self.vault.open_exportable(&key_record) {
+            Err(e @ KeystoreError::NotExportable { .. }) => {
+                return Err(ServiceError::refused(
+                    sigil_proto::ErrorCode::NotPermitted,
+                    e.to_string(),
+                ));
+            }
+            other => other?,
+        };
         let settings = self.store.settings().await?;
         if !settings.allow_export_with_password {
             return Err(ServiceError::Refused {
@@ -751,14 +817,7 @@ impl<'a> Pki<'a> {
                         .into(),
             });
         }
-        let record = self.certificate(serial).await?;
-        let key_id = record.key_id.ok_or_else(|| {
-            ServiceError::Invalid(format!(
-                "Sigil does not hold the private key of certificate {serial} (it was issued from a CSR)"
-            ))
-        })?;
-        let key = self.vault.key(self.store, key_id).await?;
-        let chain = self.chain_of(&record.der).await?;
+        let chain = self.chain_of_record(&record).await?;
         let certificates = chain
             .iter()
             .map(|der| {
@@ -771,7 +830,7 @@ impl<'a> Pki<'a> {
             .ok_or_else(|| internal("empty certificate chain".into()))?;
         let friendly_name = friendly_name(&record);
         let file = sigil_pki::pkcs12::export(
-            key.as_ref(),
+            &key,
             leaf,
             certificates.get(1..).unwrap_or_default(),
             &friendly_name,
@@ -809,9 +868,12 @@ impl<'a> Pki<'a> {
             ),
         };
         let subject = DistinguishedName::parse(&subject).map_err(pki_error)?;
-        let (key, sealed) =
-            self.vault
-                .generate(LISTENER_KEY_ALGORITHM, CertProfile::TlsServer, self.now)?;
+        let (key, sealed) = self.vault.generate(
+            SOFTWARE_BACKEND,
+            LISTENER_KEY_ALGORITHM,
+            CertProfile::TlsServer,
+            self.now,
+        )?;
         let csr = build_csr(key.as_ref(), &subject, &sans).map_err(pki_error)?;
         let csr_pem = csr.to_pem().map_err(pki_error)?;
         let audit = self
@@ -861,7 +923,7 @@ impl<'a> Pki<'a> {
             )));
         }
         // Build a configuration once, so that a chain rustls would refuse is never stored.
-        let key = self.vault.key(self.store, key_id).await?;
+        let key = self.vault.open_exportable(&sealed)?;
         let identity = ListenerIdentity {
             chain: chain.clone(),
             key_pkcs8: key.to_pkcs8_der(),
@@ -908,7 +970,7 @@ pub(crate) fn certificate_record(
     let validity = tbs.validity();
     Ok(CertificateRecord {
         serial,
-        issuer: issuer.clone(),
+        issuer: CertificateIssuer::Ca(issuer.clone()),
         profile,
         subject: DistinguishedName::from(tbs.subject().clone()).to_string(),
         der: certificate.to_der().map_err(|e| pki_error(e.into()))?,

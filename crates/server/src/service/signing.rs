@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use sigil_domain::{HashAlgorithm, IssuancePolicy, RsaScheme, SigningFormat, SigningRequest};
-use sigil_keys::{KeyAlgorithm, RsaPadding, SigningKey, SoftwareKey};
+use sigil_keys::{KeyAlgorithm, RsaPadding, SigningKey};
 use sigil_pki::cms::CmsSigner;
 use sigil_pki::x509_cert::Certificate;
 use sigil_pki::x509_cert::der::{Decode, Encode};
@@ -46,7 +46,7 @@ pub async fn key_algorithm(
 }
 
 /// The policy's certificate chain, signer first, up to its root, each link's signature
-/// checked (exactly what [`Pki::chain_of`] checks). Built once per certificate and kept in
+/// checked (exactly what [`Pki::chain_of_record`] checks). Built once per certificate and kept in
 /// the cache (see [`super::cache`]).
 pub async fn certificate_chain(
     state: &AppState,
@@ -64,7 +64,7 @@ pub async fn certificate_chain(
         ))
     })?;
     let pki = Pki::new(state, "system");
-    let der = pki.chain_of(&record.der).await?;
+    let der = pki.chain_of_record(&record).await?;
     let signer = der
         .first()
         .ok_or_else(|| ServiceError::Internal("the certificate chain is empty".to_owned()))?;
@@ -179,7 +179,7 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 
 /// The blocking part of a signature.
 struct Job {
-    key: Arc<SoftwareKey>,
+    key: Arc<dyn SigningKey>,
     chain: Arc<CachedChain>,
     format: SigningFormat,
     hash: sigil_keys::HashAlgorithm,
@@ -195,6 +195,7 @@ impl Job {
     /// and the CMS formats go to the blocking pool.
     fn is_quick(&self) -> bool {
         self.format == SigningFormat::Hash
+            && !self.key.is_remote()
             && matches!(
                 self.key.algorithm(),
                 KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Ed25519

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use sigil_domain::{AuditDraft, CertProfile, CertificateRecord, Interface, Outcome, SerialNumber};
-use sigil_keys::{RsaPadding, SigningKey, SoftwareKey};
+use sigil_keys::{RsaPadding, SigningKey};
 use sigil_pki::cms::CmsSigner;
 use sigil_pki::tsp::{self, FailureInfo, IssuedToken, TimeStampRequest, TspError};
 use sigil_pki::x509_cert::Certificate;
@@ -150,7 +150,7 @@ fn reject(failure: FailureInfo, text: &str, status: ReplyStatus) -> Reply {
 /// The TSA's key and certificates, ready to sign on the blocking pool.
 struct TsaSigner {
     serial: SerialNumber,
-    key: Arc<SoftwareKey>,
+    key: Arc<dyn SigningKey>,
     certificate: Certificate,
     chain: Vec<Certificate>,
 }
@@ -186,7 +186,7 @@ async fn signer(state: &AppState) -> Result<TsaSigner, ServiceError> {
         .key(state.store.as_ref(), key_id)
         .await
         .map_err(ServiceError::from)?;
-    let chain = Pki::new(state, "system").chain_of(&record.der).await?;
+    let chain = Pki::new(state, "system").chain_of_record(&record).await?;
     let mut certificates = chain
         .iter()
         .map(|der| Certificate::from_der(der))

@@ -130,6 +130,7 @@ pub async fn client_certificate(state: &AppState, dir: &Path, cn: &str) -> (Path
             subject: None,
             sans: vec![],
             validity_days: 30,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Csr(csr),
         },
     )
@@ -155,6 +156,7 @@ pub async fn code_signing(
             subject: Some(format!("CN={cn}")),
             sans: vec![],
             validity_days: 30,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             key: KeySource::Generate(algorithm),
         },
     )
@@ -214,6 +216,7 @@ pub async fn world_with(adjust: impl FnOnce(&mut ServerConfig)) -> World {
             key_algorithm: sigil_keys::KeyAlgorithm::EcdsaP256,
             subject: "CN=Jenkins Code Signing CA".into(),
             validity_days: 365,
+            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
             parent: Some(CaName::new("system-tls-root").unwrap()),
             path_len: Some(0),
         },

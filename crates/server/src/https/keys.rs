@@ -1,0 +1,209 @@
+//! Held keys and certificates from any CA: create a key, make a CSR with it, import the chain
+//! another CA issued for it, import a key and certificate from PKCS#12. The permission is
+//! checked here; the work is [`crate::service::keys`]'s.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sigil_domain::{CertProfile, KeyId, Permission, SOFTWARE_BACKEND};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use super::Https;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller, PathArg, parse};
+use super::views::{CertificateView, KeyView};
+use crate::service::admin::{actor, require};
+use crate::service::keys as svc;
+use crate::service::pki::parse_key_algorithm;
+
+fn key_id(text: &str) -> Result<KeyId, ApiError> {
+    text.parse::<uuid::Uuid>().map(KeyId).map_err(|_| {
+        ApiError::invalid(format!(
+            "{text:?} is not a key id: use the UUID `sigil key list` shows"
+        ))
+    })
+}
+
+fn purpose(text: Option<&str>) -> Result<CertProfile, ApiError> {
+    text.map_or(Ok(CertProfile::CodeSigning), parse::<CertProfile>)
+}
+
+/// `POST /keys` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewKeyBody {
+    algorithm: String,
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    backend: Option<String>,
+}
+
+/// `POST /keys` (`keys:add`): a key without a certificate.
+pub(crate) async fn create_key(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(body): Body<NewKeyBody>,
+) -> ApiResult<(StatusCode, Json<KeyView>)> {
+    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.create").await?;
+    let args = svc::NewKeyArgs {
+        algorithm: parse_key_algorithm(&body.algorithm)?,
+        purpose: purpose(body.purpose.as_deref())?,
+        backend: body
+            .backend
+            .clone()
+            .unwrap_or_else(|| SOFTWARE_BACKEND.to_owned()),
+    };
+    let key = svc::create_key(&h.app, actor(&caller.actor()), args).await?;
+    Ok((StatusCode::CREATED, Json(KeyView::new(&key, &[])?)))
+}
+
+/// `GET /keys` (`ca:list`): every held key with its certificates.
+pub(crate) async fn list_keys(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<KeyView>>> {
+    require(&h.app, &caller.actor(), Permission::CaList, "key.list").await?;
+    let keys = svc::list_keys(&h.app).await?;
+    Ok(Json(
+        keys.iter()
+            .map(|k| KeyView::new(&k.key, &k.certificates))
+            .collect::<Result<Vec<_>, _>>()?,
+    ))
+}
+
+/// `POST /keys/{id}/csr` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyCsrBody {
+    subject: String,
+    #[serde(default)]
+    sans: Vec<String>,
+}
+
+/// `POST /keys/{id}/csr` answer.
+#[derive(Serialize)]
+pub(crate) struct KeyCsrView {
+    key_id: String,
+    csr_pem: String,
+}
+
+/// `POST /keys/{id}/csr` (`keys:add`): a PKCS#10 CSR signed by the held key.
+pub(crate) async fn key_csr(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(text): PathArg<String>,
+    Body(body): Body<KeyCsrBody>,
+) -> ApiResult<Json<KeyCsrView>> {
+    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.csr").await?;
+    let id = key_id(&text)?;
+    let csr_pem = svc::key_csr(
+        &h.app,
+        actor(&caller.actor()),
+        id,
+        &body.subject,
+        &body.sans,
+    )
+    .await?;
+    Ok(Json(KeyCsrView {
+        key_id: id.to_string(),
+        csr_pem,
+    }))
+}
+
+/// `POST /keys/{id}/chain` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImportChainBody {
+    chain_pem: String,
+    #[serde(default)]
+    purpose: Option<String>,
+}
+
+/// `POST /keys/{id}/chain` (`ca:upload`): the chain another CA issued for the held key.
+pub(crate) async fn import_chain(
+    State(h): State<Https>,
+    caller: Caller,
+    PathArg(text): PathArg<String>,
+    Body(body): Body<ImportChainBody>,
+) -> ApiResult<(StatusCode, Json<CertificateView>)> {
+    require(
+        &h.app,
+        &caller.actor(),
+        Permission::CaUpload,
+        "certificate.import",
+    )
+    .await?;
+    let id = key_id(&text)?;
+    let record = svc::import_chain(
+        &h.app,
+        actor(&caller.actor()),
+        id,
+        body.chain_pem.as_bytes(),
+        purpose(body.purpose.as_deref())?,
+    )
+    .await?;
+    let chain = crate::service::pki::Pki::new(&h.app, crate::service::pki::SYSTEM_ACTOR)
+        .chain_of_record(&record)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CertificateView::new(&record, Some(&chain))?),
+    ))
+}
+
+/// `POST /keys/import` body. Wiped on drop (it holds the password and the encrypted key).
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImportPkcs12Body {
+    pkcs12_base64: String,
+    password: String,
+    #[serde(default)]
+    chain_pem: Option<String>,
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    backend: Option<String>,
+}
+
+/// `POST /keys/import` answer.
+#[derive(Serialize)]
+pub(crate) struct ImportedView {
+    key_id: String,
+    certificate: CertificateView,
+}
+
+/// `POST /keys/import` (`keys:add` and `ca:upload`): a key and its certificate from PKCS#12.
+pub(crate) async fn import_pkcs12(
+    State(h): State<Https>,
+    caller: Caller,
+    Body(body): Body<ImportPkcs12Body>,
+) -> ApiResult<(StatusCode, Json<ImportedView>)> {
+    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.import").await?;
+    require(&h.app, &caller.actor(), Permission::CaUpload, "key.import").await?;
+    let file = base64::engine::general_purpose::STANDARD
+        .decode(body.pkcs12_base64.trim())
+        .map_err(|_| ApiError::invalid("pkcs12_base64 is not base64: encode the .p12 file"))?;
+    let imported = svc::import_pkcs12(
+        &h.app,
+        actor(&caller.actor()),
+        file,
+        Zeroizing::new(body.password.clone()),
+        body.chain_pem.as_deref().map(str::as_bytes),
+        purpose(body.purpose.as_deref())?,
+        body.backend.as_deref().unwrap_or(SOFTWARE_BACKEND),
+    )
+    .await?;
+    let chain = crate::service::pki::Pki::new(&h.app, crate::service::pki::SYSTEM_ACTOR)
+        .chain_of_record(&imported.certificate)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ImportedView {
+            key_id: imported.key_id.to_string(),
+            certificate: CertificateView::new(&imported.certificate, Some(&chain))?,
+        }),
+    ))
+}

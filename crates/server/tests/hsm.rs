@@ -1,0 +1,600 @@
+//! HSM-held keys through the real server, with Debian's SoftHSM2 as the HSM: a CA and
+//! code-signing keys generated on the token (key backend `hsm1`), hash, Authenticode and JAR
+//! signatures judged by `openssl`, `osslsigncode verify` and `jarsigner -verify -strict`;
+//! `pkcs11-tool` shows the keys sensitive and not extractable and cannot read them; no key
+//! bytes in the database; a restart reopens the keys; a wrong PIN stops the start-up; PKCS#12
+//! export is refused whatever the setting.
+//!
+//! SoftHSM2 reads `SOFTHSM2_CONF` once per process and the workspace forbids `unsafe`
+//! (`set_var`), so each test re-runs itself in a child process with its own token directory.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+mod hostapi_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hostapi_common::*;
+use sigil_authenticode::{EmbedMode, embed_signature, image_digest_file};
+use sigil_domain::{
+    CaName, CertProfile, HashAlgorithm as DomainHash, KeyLocation, PolicyAlias, RsaScheme,
+    SigningFormat,
+};
+use sigil_jar::{DigestAlgorithm, SignOptions, SignatureBlockKind, SignerName};
+use sigil_keys::KeyAlgorithm;
+use sigil_proto::{AuthenticodeUpload, HashAlgorithm, JarUpload, Request};
+use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TOKEN: &str = "sigil-test";
+const PIN: &str = "hsm-user-pin-1";
+
+/// Runs test `name` again in a child process whose `SOFTHSM2_CONF` names a fresh token
+/// directory holding an initialised token; returns `true` in the child.
+fn in_softhsm(name: &str) -> bool {
+    if std::env::var_os("SIGIL_SOFTHSM_CHILD").is_some() {
+        return true;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    let conf = dir.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.path().join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let init = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            TOKEN,
+            "--pin",
+            PIN,
+            "--so-pin",
+            "so-pin-9",
+        ])
+        .output()
+        .expect("softhsm2-util must be installed (Debian package softhsm2)");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("SOFTHSM2_CONF", &conf)
+        .env("SIGIL_SOFTHSM_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no test: {stdout}"
+    );
+    false
+}
+
+/// The child's SoftHSM2 directory (holds `softhsm2.conf`, `tokens/`, `pin`).
+fn softhsm_dir() -> PathBuf {
+    let conf = std::env::var_os("SOFTHSM2_CONF").unwrap();
+    Path::new(&conf).parent().unwrap().to_owned()
+}
+
+fn hsm_section(pin_file: &Path) -> String {
+    format!(
+        "\n[[hsm]]\nname = \"hsm1\"\nmodule = \"{MODULE}\"\ntoken_label = \"{TOKEN}\"\n\
+         pin_file = \"{}\"\nsessions = 4\n",
+        pin_file.display()
+    )
+}
+
+/// The test deployment plus `[[hsm]] hsm1` in its sigil.toml, an HSM-held CA `hsm-ca` and
+/// HSM-held code-signing certificates with policies `hsm-rsa` (RSA-3072) and `hsm-ec`
+/// (P-256), each also as `…-pss` (PSS for RSA).
+async fn hsm_world() -> World {
+    let pin_file = softhsm_dir().join("pin");
+    let mut world = world().await;
+    let toml = world.data.join("sigil.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&hsm_section(&pin_file));
+    std::fs::write(&toml, text).unwrap();
+    world.restart().await;
+    let state = world.state();
+    pki::create_ca(
+        &state,
+        "test",
+        NewCaArgs {
+            name: CaName::new("hsm-ca").unwrap(),
+            key_algorithm: KeyAlgorithm::EcdsaP384,
+            subject: "CN=HSM Code Signing CA".into(),
+            validity_days: 365,
+            key_backend: "hsm1".into(),
+            parent: Some(CaName::new("system-tls-root").unwrap()),
+            path_len: Some(0),
+        },
+    )
+    .await
+    .unwrap();
+    let mut changes = Vec::new();
+    for (alias, cn, algorithm) in [
+        ("hsm-rsa", "HSM RSA signer", KeyAlgorithm::Rsa3072),
+        ("hsm-ec", "HSM EC signer", KeyAlgorithm::EcdsaP256),
+    ] {
+        let issued = pki::issue_certificate(
+            &state,
+            "test",
+            IssueArgs {
+                issuer: CaName::new("hsm-ca").unwrap(),
+                profile: CertProfile::CodeSigning,
+                subject: Some(format!("CN={cn}")),
+                sans: vec![],
+                validity_days: 30,
+                key_backend: "hsm1".into(),
+                key: KeySource::Generate(algorithm),
+            },
+        )
+        .await
+        .unwrap();
+        let cert = (issued.record.serial, issued.record.key_id.unwrap());
+        use DomainHash::{Sha256, Sha384};
+        use SigningFormat::{Authenticode, Hash, Jar};
+        changes.push(policy(
+            alias,
+            &cert,
+            RsaScheme::Pkcs1v15,
+            0,
+            &[Sha256, Sha384],
+            &[Hash, Authenticode, Jar],
+            &["application"],
+        ));
+        changes.push(policy(
+            &format!("{alias}-pss"),
+            &cert,
+            RsaScheme::Pss,
+            0,
+            &[Sha256],
+            &[Hash],
+            &["application"],
+        ));
+    }
+    commit(&state, changes).await;
+    world
+}
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name)
+}
+
+/// The policy's certificate (DER file).
+async fn policy_certificate(world: &World, alias: &str) -> PathBuf {
+    let state = world.state();
+    let policy = state
+        .store
+        .get_policy(&PolicyAlias::new(alias).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let record = state
+        .store
+        .get_certificate(&policy.draft().certificate)
+        .await
+        .unwrap()
+        .unwrap();
+    let path = world.dir.path().join(format!("{alias}.der"));
+    std::fs::write(&path, &record.der).unwrap();
+    path
+}
+
+/// `openssl pkeyutl -verify` of a raw signature over a SHA-256 digest.
+fn openssl_verify_digest(dir: &Path, cert_der: &Path, pss: bool, digest: &[u8], signature: &[u8]) {
+    let digest_file = dir.join("digest.bin");
+    let sig_file = dir.join("sig.bin");
+    let pubkey = dir.join("pub.pem");
+    std::fs::write(&digest_file, digest).unwrap();
+    std::fs::write(&sig_file, signature).unwrap();
+    common::run_ok(
+        "openssl",
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            cert_der.to_str().unwrap(),
+            "-pubkey",
+            "-noout",
+            "-out",
+            pubkey.to_str().unwrap(),
+        ],
+    );
+    let mut args = vec![
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        pubkey.to_str().unwrap(),
+        "-in",
+        digest_file.to_str().unwrap(),
+        "-sigfile",
+        sig_file.to_str().unwrap(),
+        "-pkeyopt",
+        "digest:sha256",
+    ];
+    if pss {
+        args.extend([
+            "-pkeyopt",
+            "rsa_padding_mode:pss",
+            "-pkeyopt",
+            "rsa_pss_saltlen:digest",
+        ]);
+    }
+    let out = common::run_ok("openssl", &args);
+    assert!(out.contains("Signature Verified Successfully"), "{out}");
+}
+
+fn osslsigncode_verify(file: &Path, root: &Path) {
+    let out = Command::new("osslsigncode")
+        .args(["verify", "-verbose", "-CAfile"])
+        .arg(root)
+        .arg("-in")
+        .arg(file)
+        .output()
+        .expect("osslsigncode must be installed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "osslsigncode verify failed:\n{text}");
+    assert!(text.contains("Signature verification: ok"), "{text}");
+}
+
+fn jdk_jar(dir: &Path) -> PathBuf {
+    let content = dir.join("jar-content");
+    std::fs::create_dir_all(content.join("com/example")).unwrap();
+    std::fs::write(
+        content.join("com/example/readme.txt"),
+        "hello from an HSM\n",
+    )
+    .unwrap();
+    let jar = dir.join("app.jar");
+    common::run_ok(
+        "jar",
+        &[
+            "cf",
+            jar.to_str().unwrap(),
+            "-C",
+            content.to_str().unwrap(),
+            ".",
+        ],
+    );
+    jar
+}
+
+fn jarsigner_verify(dir: &Path, jar: &Path, root: &Path) {
+    let store = dir.join("truststore.p12");
+    if !store.exists() {
+        common::run_ok(
+            "keytool",
+            &[
+                "-importcert",
+                "-noprompt",
+                "-storetype",
+                "PKCS12",
+                "-alias",
+                "sigil-root",
+                "-file",
+                root.to_str().unwrap(),
+                "-keystore",
+                store.to_str().unwrap(),
+                "-storepass",
+                "changeit",
+            ],
+        );
+    }
+    let out = Command::new("jarsigner")
+        .args([
+            "-verify",
+            "-strict",
+            "-verbose",
+            "-certs",
+            "-storepass",
+            "changeit",
+            "-keystore",
+        ])
+        .arg(&store)
+        .arg(jar)
+        .output()
+        .expect("jarsigner must be installed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "jarsigner -verify failed:\n{text}");
+    assert!(text.contains("jar verified."), "{text}");
+}
+
+/// Signs a hash (PKCS#1 v1.5 / ECDSA, and PSS), an Authenticode PE and a JAR with each HSM
+/// policy; every result verifies.
+async fn sign_everything(world: &World, tag: &str) {
+    let dir = world.dir.path();
+    let mut c = world.logged_in("jenkins").await;
+    for (alias, kind) in [
+        ("hsm-rsa", SignatureBlockKind::Rsa),
+        ("hsm-ec", SignatureBlockKind::Ec),
+    ] {
+        let cert = policy_certificate(world, alias).await;
+        for (policy, pss) in [
+            (alias.to_owned(), false),
+            (format!("{alias}-pss"), alias == "hsm-rsa"),
+        ] {
+            let digest =
+                sigil_keys::HashAlgorithm::Sha256.digest(format!("{tag}{policy}").as_bytes());
+            let response = c
+                .call(Request::UploadHash(upload(
+                    &policy,
+                    HashAlgorithm::Sha256,
+                    &digest,
+                )))
+                .await;
+            openssl_verify_digest(dir, &cert, pss, &digest, &signature(&response));
+        }
+
+        let input = dir.join(format!("{tag}-{alias}.exe"));
+        std::fs::copy(testdata("pe/tiny64.exe"), &input).unwrap();
+        let digest = image_digest_file(&input, sigil_keys::HashAlgorithm::Sha256)
+            .unwrap()
+            .digest;
+        let response = c
+            .call(Request::UploadAuthenticode(AuthenticodeUpload {
+                upload: upload(alias, HashAlgorithm::Sha256, &digest),
+                program_name: Some("HSM-signed".into()),
+                program_url: None,
+            }))
+            .await;
+        let signed = dir.join(format!("{tag}-{alias}-signed.exe"));
+        embed_signature(&input, &signed, &signature(&response), EmbedMode::Replace).unwrap();
+        osslsigncode_verify(&signed, &world.root);
+
+        let jar = jdk_jar(dir);
+        let prepared = sigil_jar::prepare(
+            &jar,
+            &SignOptions::new(SignerName::new("SIGIL").unwrap(), DigestAlgorithm::Sha384),
+        )
+        .unwrap();
+        let response = c
+            .call(Request::UploadJar(JarUpload {
+                upload: upload(
+                    alias,
+                    HashAlgorithm::Sha384,
+                    &prepared.signature_file_digest(),
+                ),
+                entry_count: Some(1),
+                signer_name: Some("SIGIL".into()),
+            }))
+            .await;
+        let signed_jar = dir.join(format!("{tag}-{alias}-signed.jar"));
+        prepared
+            .write_signed(&jar, &signature(&response), kind, &signed_jar)
+            .unwrap();
+        jarsigner_verify(dir, &signed_jar, &world.root);
+    }
+}
+
+/// Asks the token (a session of its own) for the private values of each key: every one is
+/// reported sensitive, and the key is marked always sensitive and never extractable.
+fn private_values_are_refused(ids: &[String]) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
+    use cryptoki::session::UserType;
+    let context = Pkcs11::new(MODULE).unwrap();
+    // The server of this process initialised the module already; that is fine.
+    let _ = context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = context
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| context.get_token_info(*s).unwrap().label().trim_end() == TOKEN)
+        .unwrap();
+    let session = context.open_ro_session(slot).unwrap();
+    let _ = session.login(UserType::User, Some(&PIN.to_owned().into()));
+    for id in ids {
+        let handle = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Id(hex::decode(id).unwrap()),
+            ])
+            .unwrap()[0];
+        let secret = [
+            AttributeType::Value,
+            AttributeType::PrivateExponent,
+            AttributeType::Prime1,
+        ];
+        for (kind, info) in secret
+            .iter()
+            .zip(session.get_attribute_info(handle, &secret).unwrap())
+        {
+            assert!(
+                matches!(info, AttributeInfo::Sensitive | AttributeInfo::TypeInvalid),
+                "{kind:?} of key {id}: {info:?}"
+            );
+        }
+        let flags = session
+            .get_attributes(
+                handle,
+                &[
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::AlwaysSensitive,
+                    AttributeType::NeverExtractable,
+                    AttributeType::Token,
+                ],
+            )
+            .unwrap();
+        for expected in [
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::AlwaysSensitive(true),
+            Attribute::NeverExtractable(true),
+            Attribute::Token(true),
+        ] {
+            assert!(flags.contains(&expected), "key {id}: {flags:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsm_keys_sign_verifiably_stay_on_the_token_and_survive_a_restart() {
+    if !in_softhsm("hsm_keys_sign_verifiably_stay_on_the_token_and_survive_a_restart") {
+        return;
+    }
+    let mut world = hsm_world().await;
+    sign_everything(&world, "first").await;
+
+    // The records name hsm1 and hold no key bytes; the database's HSM rows have an empty
+    // `sealed` column.
+    let state = world.state();
+    let mut hsm_ids = Vec::new();
+    for record in state.store.list_sealed_keys().await.unwrap() {
+        if let KeyLocation::Hsm {
+            hsm,
+            object_id,
+            label,
+        } = &record.location
+        {
+            assert_eq!(hsm, "hsm1");
+            assert_eq!(label, &format!("sigil-{}", record.id));
+            hsm_ids.push(hex::encode(object_id));
+        }
+    }
+    assert_eq!(hsm_ids.len(), 3, "the CA key and two code-signing keys");
+    drop(state);
+    let db = world.data.join("sigil.db");
+    let rows = common::run_ok(
+        "sqlite3",
+        &[
+            db.to_str().unwrap(),
+            "SELECT backend, length(sealed), hex(hsm_object_id) FROM sealed_keys \
+             WHERE backend <> 'software'",
+        ],
+    );
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+    for line in rows.lines() {
+        let fields: Vec<&str> = line.split('|').collect();
+        assert_eq!(fields[0], "hsm1");
+        assert_eq!(
+            fields[1], "0",
+            "an HSM key row holds no sealed bytes: {line}"
+        );
+        assert!(hsm_ids.contains(&fields[2].to_lowercase()), "{line}");
+    }
+
+    // pkcs11-tool (OpenSC) sees the private keys as sensitive and never extractable, and
+    // cannot read their value.
+    let pkcs11_tool = |extra: &[&str]| {
+        let mut args = vec![
+            "--module",
+            MODULE,
+            "--token-label",
+            TOKEN,
+            "--login",
+            "--pin",
+            PIN,
+        ];
+        args.extend_from_slice(extra);
+        common::run("pkcs11-tool", &args)
+    };
+    let listing = pkcs11_tool(&["--list-objects", "--type", "privkey"]);
+    assert!(listing.status.success(), "{listing:?}");
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    for id in &hsm_ids {
+        let block = listing
+            .split("Private Key Object")
+            .find(|b| b.to_lowercase().contains(id))
+            .unwrap_or_else(|| panic!("key {id} not listed:\n{listing}"));
+        assert!(block.contains("sensitive"), "{block}");
+        assert!(block.contains("never extractable"), "{block}");
+        // pkcs11-tool does not even try to read a private key's value ("not (yet)
+        // supported") and prints nothing.
+        let read = pkcs11_tool(&["--read-object", "--type", "privkey", "--id", id]);
+        assert!(read.stdout.is_empty(), "{read:?}");
+    }
+    // Asked directly (C_GetAttributeValue), the token refuses every private component.
+    private_values_are_refused(&hsm_ids);
+
+    // A restart opens the same keys from their records.
+    world.restart().await;
+    sign_everything(&world, "after-restart").await;
+
+    // A wrong PIN stops the start-up, naming the HSM and what to do.
+    world.server.take().unwrap().shutdown().await;
+    std::fs::write(softhsm_dir().join("pin"), "not-the-pin\n").unwrap();
+    let error = sigil_server::start(config(&world.data))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("HSM \"hsm1\""), "{error}");
+    assert!(error.contains("refused the user PIN"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsm_key_export_is_refused_whatever_the_setting() {
+    if !in_softhsm("hsm_key_export_is_refused_whatever_the_setting") {
+        return;
+    }
+    let world = hsm_world().await;
+    let state = world.state();
+    let mut settings = state.store.settings().await.unwrap();
+    settings.allow_export_with_password = true;
+    commit(&state, vec![sigil_domain::Change::PutSettings(settings)]).await;
+    let policy = state
+        .store
+        .get_policy(&PolicyAlias::new("hsm-ec").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let error = pki::export_pkcs12(
+        &state,
+        "test",
+        &policy.draft().certificate,
+        "a long export password",
+    )
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(error.contains("held in HSM \"hsm1\""), "{error}");
+    assert!(error.contains("cannot be exported"), "{error}");
+    // Under the same setting a software key still exports.
+    let software = state
+        .store
+        .get_policy(&PolicyAlias::new("ec").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    pki::export_pkcs12(
+        &state,
+        "test",
+        &software.draft().certificate,
+        "a long export password",
+    )
+    .await
+    .unwrap();
+}
