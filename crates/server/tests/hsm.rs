@@ -651,7 +651,11 @@ async fn hsm_keys_vanishing_under_load_fail_requests_cleanly_and_the_server_keep
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let alias = if i.is_multiple_of(2) { "hsm-ec" } else { "hsm-rsa" };
+                let alias = if i.is_multiple_of(2) {
+                    "hsm-ec"
+                } else {
+                    "hsm-rsa"
+                };
                 let digest =
                     sigil_keys::HashAlgorithm::Sha256.digest(format!("{n}/{i}").as_bytes());
                 let response = c
