@@ -121,7 +121,13 @@ impl ServerConfig {
             .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let table = file.server;
-        let hsms = file.hsm;
+        let mut hsms = file.hsm;
+        // A relative PIN file is relative to the configuration file, like data_dir.
+        for hsm in &mut hsms {
+            if let Some(pin_file) = hsm.pin_file.as_mut().filter(|p| p.is_relative()) {
+                *pin_file = base.join(&*pin_file);
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for hsm in &hsms {
             hsm.check()

@@ -3,7 +3,8 @@
 //! signatures judged by `openssl`, `osslsigncode verify` and `jarsigner -verify -strict`;
 //! `pkcs11-tool` shows the keys sensitive and not extractable and cannot read them; no key
 //! bytes in the database; a restart reopens the keys; a wrong PIN stops the start-up; PKCS#12
-//! export is refused whatever the setting.
+//! export is refused whatever the setting; the keys vanishing from the token under a signing
+//! load fail requests cleanly while the server keeps serving.
 //!
 //! SoftHSM2 reads `SOFTHSM2_CONF` once per process and the workspace forbids `unsafe`
 //! (`set_var`), so each test re-runs itself in a child process with its own token directory.
@@ -597,4 +598,200 @@ async fn hsm_key_export_is_refused_whatever_the_setting() {
     )
     .await
     .unwrap();
+}
+
+/// What one load client saw.
+#[derive(Default, Debug)]
+struct Tally {
+    signed: usize,
+    failed: Vec<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsm_keys_vanishing_under_load_fail_requests_cleanly_and_the_server_keeps_serving() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    if !in_softhsm(
+        "hsm_keys_vanishing_under_load_fail_requests_cleanly_and_the_server_keeps_serving",
+    ) {
+        return;
+    }
+    let world = hsm_world().await;
+    let state = world.state();
+    let mut spki = std::collections::HashMap::new();
+    for alias in ["hsm-ec", "hsm-rsa"] {
+        let policy = state
+            .store
+            .get_policy(&PolicyAlias::new(alias).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let key = state
+            .store
+            .get_sealed_key(policy.draft().key_id)
+            .await
+            .unwrap()
+            .unwrap();
+        spki.insert(alias, key.public_key_der);
+    }
+    let spki = Arc::new(spki);
+
+    // Four clients sign in a loop (P-256 and RSA-3072 in turn) until told to stop; every
+    // answer is either a signature that verifies or a clean SIGNING_FAILED refusal.
+    let stop = Arc::new(AtomicBool::new(false));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let tallies: Vec<Arc<Mutex<Tally>>> = (0..4).map(|_| Arc::default()).collect();
+    let mut tasks = Vec::new();
+    for (n, tally) in tallies.iter().enumerate() {
+        let mut c = world.logged_in("jenkins").await;
+        let (stop, requests, tally, spki) =
+            (stop.clone(), requests.clone(), tally.clone(), spki.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let alias = if i.is_multiple_of(2) {
+                    "hsm-ec"
+                } else {
+                    "hsm-rsa"
+                };
+                let digest =
+                    sigil_keys::HashAlgorithm::Sha256.digest(format!("{n}/{i}").as_bytes());
+                let response = c
+                    .call(Request::UploadHash(upload(
+                        alias,
+                        HashAlgorithm::Sha256,
+                        &digest,
+                    )))
+                    .await;
+                requests.fetch_add(1, Ordering::Relaxed);
+                match &response {
+                    sigil_proto::Response::Failure(f) => {
+                        assert_eq!(f.code, sigil_proto::ErrorCode::SigningFailed, "{f:?}");
+                        tally.lock().unwrap().failed.push(f.message.clone());
+                    }
+                    _ => {
+                        sigil_keys::verify_digest(
+                            &spki[alias],
+                            sigil_keys::HashAlgorithm::Sha256,
+                            sigil_keys::RsaPadding::Pkcs1v15,
+                            &digest,
+                            &signature(&response),
+                        )
+                        .unwrap();
+                        tally.lock().unwrap().signed += 1;
+                    }
+                }
+            }
+        }));
+    }
+    let total = |f: &dyn Fn(&Tally) -> usize| -> usize {
+        tallies.iter().map(|t| f(&t.lock().unwrap())).sum()
+    };
+    let wait_for = |what: &'static str, done: &dyn Fn() -> bool| {
+        // Pacing only: the loop ends on what the clients saw, never on a clock.
+        let mut rounds = 0u32;
+        while !done() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            rounds += 1;
+            if rounds.is_multiple_of(250) {
+                eprintln!(
+                    "waiting for {what}: {} requests, {} signed, {} failed",
+                    requests.load(Ordering::Relaxed),
+                    total(&|t| t.signed),
+                    total(&|t| t.failed.len())
+                );
+            }
+            assert!(rounds < 50_000, "waited too long for {what}");
+        }
+    };
+    wait_for("signatures before the fault", &|| total(&|t| t.signed) >= 8);
+
+    // From outside the server: the key objects' files disappear from the token's directory
+    // (the token itself stays), then come back. (SoftHSM2 does not re-attach a token whose
+    // whole directory vanished until the module is loaded again; see docs/hsm.md.)
+    let tokens = softhsm_dir().join("tokens");
+    let token = std::fs::read_dir(&tokens)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let away = softhsm_dir().join("objects-away");
+    std::fs::create_dir(&away).unwrap();
+    let objects: Vec<PathBuf> = std::fs::read_dir(&token)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "object")
+                && p.file_name().is_some_and(|n| n != "token.object")
+        })
+        .collect();
+    assert!(objects.len() >= 6, "{objects:?}");
+    for object in &objects {
+        std::fs::rename(object, away.join(object.file_name().unwrap())).unwrap();
+    }
+    let before = requests.load(Ordering::Relaxed);
+    wait_for("failures while the keys are gone", &|| {
+        total(&|t| t.failed.len()) >= 4 || requests.load(Ordering::Relaxed) >= before + 400
+    });
+    // Meanwhile the server serves software keys as usual.
+    {
+        let mut c = world.logged_in("jenkins").await;
+        let digest = sigil_keys::HashAlgorithm::Sha256.digest(b"software during the outage");
+        let response = c
+            .call(Request::UploadHash(upload(
+                "ec",
+                HashAlgorithm::Sha256,
+                &digest,
+            )))
+            .await;
+        signature(&response);
+    }
+    for object in &objects {
+        std::fs::rename(away.join(object.file_name().unwrap()), object).unwrap();
+    }
+    let failed_during = total(&|t| t.failed.len());
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    assert!(
+        failed_during >= 1,
+        "no request failed while the keys were away: the fault did not bite"
+    );
+    for tally in &tallies {
+        for message in &tally.lock().unwrap().failed {
+            assert!(message.contains("backend \"hsm1\" failed"), "{message}");
+            assert!(message.contains("after reopening the session"), "{message}");
+            assert!(!message.contains("panic"), "{message}");
+        }
+    }
+    // The audit chain, failures included, verifies.
+    let mut events = Vec::new();
+    loop {
+        let page = state
+            .store
+            .read_audit(events.len() as u64 + 1, 1000)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        events.extend(page);
+    }
+    let head = state.store.audit_head().await.unwrap();
+    sigil_domain::verify_chain(sigil_domain::ChainHead::GENESIS, &events, Some(&head)).unwrap();
+    let failures = events
+        .iter()
+        .filter(|e| e.outcome == sigil_domain::Outcome::Failure.as_str())
+        .count();
+    assert!(failures >= failed_during, "{failures} < {failed_during}");
+    eprintln!(
+        "fault test: {} requests, {failed_during} failed while the token was away, {} signed",
+        requests.load(Ordering::Relaxed),
+        total(&|t| t.signed)
+    );
 }

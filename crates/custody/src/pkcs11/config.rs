@@ -45,7 +45,7 @@ pub struct HsmConfig {
     /// An environment variable holding the user PIN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_env: Option<String>,
-    /// The user PIN sealed under the master key (hex, from `sigil hsm seal-pin`).
+    /// The user PIN sealed under the master key (hex, as [`seal_pin`] makes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_sealed: Option<String>,
     /// Logged-in sessions to keep at most (default: the number of CPU cores).
@@ -138,13 +138,13 @@ impl HsmConfig {
             })?),
             PinSource::Sealed(hex_text) => {
                 let blob = hex::decode(hex_text.trim())
-                    .map_err(|_| self.invalid("pin_sealed is not hex: paste the output of `sigil hsm seal-pin` again"))?;
+                    .map_err(|_| self.invalid("pin_sealed is not hex: paste the sealed PIN again"))?;
                 let blob = SealedBlob::from_bytes(&blob)?;
                 let clear = crate::open(master, &SealContext::new(&self.name, PIN_PURPOSE), &blob)
                     .map_err(|e| {
                         self.invalid(format!(
-                            "pin_sealed does not open under this deployment's master key for HSM {} ({e}): seal the PIN again with `sigil hsm seal-pin --hsm {}`",
-                            self.name, self.name
+                            "pin_sealed does not open under this deployment's master key for HSM {} ({e}): seal the PIN again for this HSM name and master key",
+                            self.name
                         ))
                     })?;
                 Zeroizing::new(String::from_utf8(clear.to_vec()).map_err(|_| {
