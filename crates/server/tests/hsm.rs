@@ -531,6 +531,9 @@ async fn hsm_keys_sign_verifiably_stay_on_the_token_and_survive_a_restart() {
             .unwrap_or_else(|| panic!("key {id} not listed:\n{listing}"));
         assert!(block.contains("sensitive"), "{block}");
         assert!(block.contains("never extractable"), "{block}");
+        // It signs and nothing else (no decrypt, no unwrap).
+        let usage = block.lines().find(|l| l.contains("Usage:"));
+        assert_eq!(usage.map(str::trim), Some("Usage:      sign"), "{block}");
         // pkcs11-tool does not even try to read a private key's value ("not (yet)
         // supported") and prints nothing.
         let read = pkcs11_tool(&["--read-object", "--type", "privkey", "--id", id]);

@@ -171,13 +171,16 @@ impl KeyCustody for Pkcs11Custody {
             Attribute::Label(label.clone().into_bytes()),
         ]);
         // The rules of the CA/Browser Forum's code-signing requirements: generated on the
-        // token, never readable or exportable from it.
+        // token, never readable or exportable from it. It signs and does nothing else (a
+        // token's defaults may allow decrypting and unwrapping).
         let private = [
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
             Attribute::KeyType(kind),
             Attribute::Id(object_id.clone()),
             Attribute::Label(label.clone().into_bytes()),
