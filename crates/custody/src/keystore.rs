@@ -129,16 +129,7 @@ impl Keystore {
         let custody = self.backend(backend)?;
         let id = KeyId::generate(&mut rand::rng());
         let (key, location) = custody.generate(id, algorithm)?;
-        let record = SealedKey {
-            id,
-            algorithm: key.algorithm().as_str().to_owned(),
-            purpose,
-            public_key_der: key.public_key_der().to_vec(),
-            location,
-            created: now,
-        };
-        self.insert(id, key.clone());
-        Ok((key, record))
+        Ok(self.record(id, key, location, purpose, now))
     }
 
     /// Takes a private key made elsewhere (from a PKCS#12 file) into `backend` as a new
@@ -153,6 +144,18 @@ impl Keystore {
         let custody = self.backend(backend)?;
         let id = KeyId::generate(&mut rand::rng());
         let (opened, location) = custody.import(id, key)?;
+        Ok(self.record(id, opened, location, purpose, now))
+    }
+
+    /// The record of a key a backend just placed as `id`; caches the key.
+    fn record(
+        &self,
+        id: KeyId,
+        key: Arc<dyn SigningKey>,
+        location: KeyLocation,
+        purpose: CertProfile,
+        now: OffsetDateTime,
+    ) -> (Arc<dyn SigningKey>, SealedKey) {
         let record = SealedKey {
             id,
             algorithm: key.algorithm().as_str().to_owned(),
@@ -161,8 +164,8 @@ impl Keystore {
             location,
             created: now,
         };
-        self.insert(id, opened.clone());
-        Ok((opened, record))
+        self.insert(id, key.clone());
+        (key, record)
     }
 
     /// Seals a software key made or imported elsewhere as record `id` (software backend).
