@@ -21,48 +21,10 @@ use sigil_keys::{
 };
 use time::OffsetDateTime;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+mod softhsm_harness;
+use softhsm_harness::{MODULE, in_softhsm, softhsm_dir};
+
 const PIN: &str = "4711-test";
-
-/// Runs test `name` again in a child process whose `SOFTHSM2_CONF` names a fresh token
-/// directory (SoftHSM2 reads it once per process, and this workspace forbids `unsafe`, so
-/// the variable cannot be set from inside). Returns `true` in the child, which runs the body.
-fn in_softhsm(name: &str) -> bool {
-    if std::env::var_os("SIGIL_SOFTHSM_CHILD").is_some() {
-        return true;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("tokens")).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.path().join("tokens").display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env("SIGIL_SOFTHSM_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran no test: {stdout}"
-    );
-    false
-}
-
-/// The token directory of this (child) process.
-fn softhsm_dir() -> PathBuf {
-    let conf = std::env::var_os("SOFTHSM2_CONF").expect("set by in_softhsm");
-    Path::new(&conf).parent().unwrap().to_owned()
-}
 
 /// Initialises a fresh token labelled `label` with the test PIN.
 fn token(label: &str) {
@@ -145,7 +107,7 @@ fn check_signatures(key: &dyn SigningKey) {
 
 #[test]
 fn generates_on_the_token_signs_and_reopens() {
-    if !in_softhsm("generates_on_the_token_signs_and_reopens") {
+    if !in_softhsm("generates_on_the_token_signs_and_reopens", None) {
         return;
     }
     token("gen");
@@ -208,7 +170,7 @@ fn generates_on_the_token_signs_and_reopens() {
 
 #[test]
 fn a_record_for_another_token_or_key_is_refused() {
-    if !in_softhsm("a_record_for_another_token_or_key_is_refused") {
+    if !in_softhsm("a_record_for_another_token_or_key_is_refused", None) {
         return;
     }
     token("rec-a");
@@ -245,7 +207,10 @@ fn a_record_for_another_token_or_key_is_refused() {
 
 #[test]
 fn a_wrong_pin_or_a_missing_token_stops_with_a_clear_error() {
-    if !in_softhsm("a_wrong_pin_or_a_missing_token_stops_with_a_clear_error") {
+    if !in_softhsm(
+        "a_wrong_pin_or_a_missing_token_stops_with_a_clear_error",
+        None,
+    ) {
         return;
     }
     token("pin");

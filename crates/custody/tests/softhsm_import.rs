@@ -21,45 +21,10 @@ use sigil_domain::{CertProfile, KeyLocation};
 use sigil_keys::{HashAlgorithm, KeyAlgorithm, RsaPadding, SigningKey};
 use time::OffsetDateTime;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+mod softhsm_harness;
+use softhsm_harness::{MODULE, in_softhsm, softhsm_dir};
+
 const PIN: &str = "4711-import";
-
-/// Re-runs test `name` in a child process with a fresh `SOFTHSM2_CONF`; `true` in the child.
-fn in_softhsm(name: &str) -> bool {
-    if std::env::var_os("SIGIL_SOFTHSM_CHILD").is_some() {
-        return true;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("tokens")).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.path().join("tokens").display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env("SIGIL_SOFTHSM_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran no test: {stdout}"
-    );
-    false
-}
-
-fn work_dir() -> PathBuf {
-    let conf = std::env::var_os("SOFTHSM2_CONF").expect("set by in_softhsm");
-    Path::new(&conf).parent().unwrap().to_owned()
-}
 
 fn run_ok(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
@@ -94,7 +59,7 @@ fn keystore(label: &str) -> Keystore {
             "so-pin-2",
         ],
     );
-    let pin_file = work_dir().join("pin");
+    let pin_file = softhsm_dir().join("pin");
     std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
     let config = HsmConfig {
         name: "hsm1".into(),
@@ -181,10 +146,13 @@ fn openssl_verifies(dir: &Path, cert: &Path, hash: &str, message: &[u8], signatu
 
 #[test]
 fn an_openssl_pkcs12_key_moves_into_softhsm_and_signs_for_its_certificate() {
-    if !in_softhsm("an_openssl_pkcs12_key_moves_into_softhsm_and_signs_for_its_certificate") {
+    if !in_softhsm(
+        "an_openssl_pkcs12_key_moves_into_softhsm_and_signs_for_its_certificate",
+        None,
+    ) {
         return;
     }
-    let dir = work_dir();
+    let dir = softhsm_dir();
     let keystore = keystore("import");
     let now = OffsetDateTime::now_utc();
     for (name, keygen, algorithm) in [

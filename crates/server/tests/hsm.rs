@@ -32,68 +32,17 @@ use sigil_keys::KeyAlgorithm;
 use sigil_proto::{AuthenticodeUpload, HashAlgorithm, JarUpload, Request};
 use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+#[path = "../../custody/tests/softhsm_harness/mod.rs"]
+mod softhsm_harness;
+use softhsm_harness::{MODULE, Token, in_softhsm, softhsm_dir};
+
 const TOKEN: &str = "sigil-test";
 const PIN: &str = "hsm-user-pin-1";
-
-/// Runs test `name` again in a child process whose `SOFTHSM2_CONF` names a fresh token
-/// directory holding an initialised token; returns `true` in the child.
-fn in_softhsm(name: &str) -> bool {
-    if std::env::var_os("SIGIL_SOFTHSM_CHILD").is_some() {
-        return true;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("tokens")).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.path().join("tokens").display()
-        ),
-    )
-    .unwrap();
-    let init = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            TOKEN,
-            "--pin",
-            PIN,
-            "--so-pin",
-            "so-pin-9",
-        ])
-        .output()
-        .expect("softhsm2-util must be installed (Debian package softhsm2)");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env("SIGIL_SOFTHSM_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran no test: {stdout}"
-    );
-    false
-}
-
-/// The child's SoftHSM2 directory (holds `softhsm2.conf`, `tokens/`, `pin`).
-fn softhsm_dir() -> PathBuf {
-    let conf = std::env::var_os("SOFTHSM2_CONF").unwrap();
-    Path::new(&conf).parent().unwrap().to_owned()
-}
+const HSM_TOKEN: Token<'static> = Token {
+    label: TOKEN,
+    pin: PIN,
+    so_pin: "so-pin-9",
+};
 
 fn hsm_section(pin_file: &Path) -> String {
     format!(
@@ -462,7 +411,10 @@ fn private_values_are_refused(ids: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsm_keys_sign_verifiably_stay_on_the_token_and_survive_a_restart() {
-    if !in_softhsm("hsm_keys_sign_verifiably_stay_on_the_token_and_survive_a_restart") {
+    if !in_softhsm(
+        "hsm_keys_sign_verifiably_stay_on_the_token_and_survive_a_restart",
+        Some(HSM_TOKEN),
+    ) {
         return;
     }
     let mut world = hsm_world().await;
@@ -560,7 +512,10 @@ async fn hsm_keys_sign_verifiably_stay_on_the_token_and_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsm_key_export_is_refused_whatever_the_setting() {
-    if !in_softhsm("hsm_key_export_is_refused_whatever_the_setting") {
+    if !in_softhsm(
+        "hsm_key_export_is_refused_whatever_the_setting",
+        Some(HSM_TOKEN),
+    ) {
         return;
     }
     let world = hsm_world().await;
@@ -617,6 +572,7 @@ async fn hsm_keys_vanishing_under_load_fail_requests_cleanly_and_the_server_keep
 
     if !in_softhsm(
         "hsm_keys_vanishing_under_load_fail_requests_cleanly_and_the_server_keeps_serving",
+        Some(HSM_TOKEN),
     ) {
         return;
     }

@@ -17,7 +17,7 @@
 mod common;
 mod hostapi_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use hostapi_common::*;
@@ -30,60 +30,17 @@ use sigil_proto::{AuthenticodeUpload, HashAlgorithm, Request};
 use sigil_server::service::keys::{self, NewKeyArgs};
 use zeroize::Zeroizing;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+#[path = "../../custody/tests/softhsm_harness/mod.rs"]
+mod softhsm_harness;
+use softhsm_harness::{MODULE, Token, in_softhsm, softhsm_dir};
+
 const TOKEN: &str = "sigil-external";
 const PIN: &str = "hsm-user-pin-2";
-
-fn in_softhsm(name: &str) -> bool {
-    if std::env::var_os("SIGIL_SOFTHSM_CHILD").is_some() {
-        return true;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("tokens")).unwrap();
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.path().join("tokens").display()
-        ),
-    )
-    .unwrap();
-    run_ok_env(
-        "softhsm2-util",
-        &[
-            "--init-token",
-            "--free",
-            "--label",
-            TOKEN,
-            "--pin",
-            PIN,
-            "--so-pin",
-            "so-pin-7",
-        ],
-        &conf,
-    );
-    std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env("SIGIL_SOFTHSM_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("1 passed"),
-        "the child ran no test: {stdout}"
-    );
-    false
-}
-
-fn softhsm_dir() -> PathBuf {
-    let conf = std::env::var_os("SOFTHSM2_CONF").unwrap();
-    Path::new(&conf).parent().unwrap().to_owned()
-}
+const HSM_TOKEN: Token<'static> = Token {
+    label: TOKEN,
+    pin: PIN,
+    so_pin: "so-pin-7",
+};
 
 fn run_ok_env(program: &str, args: &[&str], conf: &Path) -> String {
     let out = Command::new(program)
@@ -111,7 +68,10 @@ fn p(path: &Path) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably() {
-    if !in_softhsm("hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably") {
+    if !in_softhsm(
+        "hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably",
+        Some(HSM_TOKEN),
+    ) {
         return;
     }
     let mut world = world().await;
