@@ -12,96 +12,16 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::{Value, json};
-use sigil_domain::PasswordParams;
-use sigil_server::quickstart::QuickstartReport;
-use sigil_server::{InitOptions, RunningServer, ServerConfig};
 
-struct World {
-    dir: tempfile::TempDir,
-    server: RunningServer,
-    _report: QuickstartReport,
-    jenkins: PathBuf,
-    admin: PathBuf,
-}
-
-/// Rewrites the addresses of a profile written for the configured ports.
-fn point_profile(profile: &Path, server: &RunningServer) {
-    let text = std::fs::read_to_string(profile).unwrap();
-    let text: Vec<String> = text
-        .lines()
-        .map(|line| {
-            if line.starts_with("host_api") {
-                format!("host_api = \"{}\"", server.host_api_addr())
-            } else if line.starts_with("https") {
-                format!("https = \"https://{}\"", server.https_addr())
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect();
-    std::fs::write(profile, text.join("\n") + "\n").unwrap();
-}
-
-async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut options = InitOptions::new(&data);
-    options.password_params = PasswordParams::INSECURE_FOR_TESTS;
-    options.host_api = "127.0.0.1:0".parse().unwrap();
-    options.https = "127.0.0.1:0".parse().unwrap();
-    let report = sigil_server::quickstart::provision_with(&options)
-        .await
-        .unwrap();
-    let mut config = ServerConfig::load(&data.join("sigil.toml")).unwrap();
-    config.host_api = "127.0.0.1:0".parse().unwrap();
-    config.https = "127.0.0.1:0".parse().unwrap();
-    config.password_params = PasswordParams::INSECURE_FOR_TESTS;
-    let server = sigil_server::start(config).await.unwrap();
-    let jenkins = report.jenkins_profile.clone();
-    let admin = report.admin_profile.clone();
-    for p in [&jenkins, &admin] {
-        point_profile(p, &server);
-    }
-    World {
-        dir,
-        server,
-        _report: report,
-        jenkins,
-        admin,
-    }
-}
+mod common;
+use common::{World, p, run_ok, text, world};
 
 /// Runs `sigil` (off the async runtime, which serves the server meanwhile).
 async fn sigil(args: &[&str], cwd: &Path) -> Output {
-    let cwd = cwd.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_sigil"))
-            .args(&args)
-            .current_dir(cwd)
-            .env_remove("SIGIL_PASSWORD")
-            .env_remove("SIGIL_P12_PASSWORD")
-            .env_remove("SIGIL_IMPORT_PASSWORD")
-            .env_remove("SIGIL_PROFILE")
-            .env_remove("BUILD_URL")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::sigil(common::args(args), cwd).await
 }
 
 /// `sigil ... ` that must succeed and print JSON.
@@ -109,25 +29,6 @@ async fn sigil_json(args: &[&str], cwd: &Path) -> Value {
     let out = sigil(args, cwd).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let t = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?} failed:\n{t}");
-    t
 }
 
 /// An independent two-level CA made with plain `openssl`: a root and an issuing
