@@ -7,7 +7,8 @@
 # Environment: SIGIL=/path/to/sigil (default: cargo build --release -p sigil, then
 # target/release/sigil), KEEP=1 keeps the work directory, IDLE_CONNECTIONS=N idle connections
 # for the memory step (default 1000). Needs openssl, osslsigncode, x86_64-w64-mingw32-gcc, zip,
-# keytool/jarsigner (JDK), curl, python3.
+# keytool/jarsigner (JDK), curl, python3, softhsm2-util (SoftHSM2, for the HSM rows;
+# SOFTHSM_MODULE=/path/to/libsofthsm2.so if not at /usr/lib/softhsm/libsofthsm2.so).
 #
 # A part that cannot run (a missing tool, or a `sigil` subcommand that has not landed) prints
 # "MISSING: ..." with what is missing, is shown as such in the table, and makes the script exit
@@ -24,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --pipeline) PIPELINE="$2"; shift 2 ;;
     --skip-build) SKIP_BUILD=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -132,6 +133,42 @@ s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
 
+# A SoftHSM2 token in the work directory, added to sigil.toml as the HSM "bench-hsm" before the
+# server starts. Sets HSM_REASON when it cannot (the HSM rows are then MISSING).
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+HSM_REASON="no sigil data directory (see above)"
+setup_hsm() {
+  if ! have softhsm2-util; then
+    HSM_REASON="softhsm2-util is not installed (apt-get install softhsm2)"; return
+  fi
+  if [[ ! -f "$SOFTHSM_MODULE" ]]; then
+    HSM_REASON="no PKCS#11 module at $SOFTHSM_MODULE (apt-get install softhsm2, or set SOFTHSM_MODULE=)"; return
+  fi
+  log "SoftHSM2 token in $WORK/softhsm, [[hsm]] bench-hsm in sigil.toml"
+  mkdir -p "$WORK/softhsm/tokens"
+  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+    "$WORK/softhsm/tokens" > "$WORK/softhsm/softhsm2.conf"
+  export SOFTHSM2_CONF="$WORK/softhsm/softhsm2.conf"   # the server inherits it
+  # A throw-away token of this run: softhsm2-util only takes the PINs as arguments.
+  local pin so_pin
+  pin=$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+  so_pin=$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+  if ! softhsm2-util --init-token --free --label sigil-bench --pin "$pin" --so-pin "$so_pin" \
+       > "$WORK/softhsm.log" 2>&1; then
+    HSM_REASON="softhsm2-util --init-token failed: $(grep -m1 . "$WORK/softhsm.log")"; return
+  fi
+  (umask 077; printf '%s\n' "$pin" > "$DATA/bench-hsm.pin")
+  cat >> "$DATA/sigil.toml" <<EOF
+
+[[hsm]]
+name = "bench-hsm"
+module = "$SOFTHSM_MODULE"
+token_label = "sigil-bench"
+pin_file = "bench-hsm.pin"
+EOF
+  HSM_REASON=""
+}
+
 if ! has_subcommand init || ! has_subcommand quickstart || ! has_subcommand server; then
   echo "MISSING: 'sigil init', 'sigil quickstart' and 'sigil server' must all be subcommands of $SIGIL" >&2
 else
@@ -139,6 +176,7 @@ else
   if "$SIGIL" init --data "$DATA" --host-api "127.0.0.1:$HOST_PORT" --https "127.0.0.1:$HTTPS_PORT" \
        > "$WORK/init.log" 2>&1 \
      && "$SIGIL" quickstart --data "$DATA" --no-server > "$WORK/quickstart.log" 2>&1; then
+    setup_hsm
     log "sigil server --data $DATA"
     "$SIGIL" server --data "$DATA" > "$WORK/server.log" 2>&1 &
     SERVER_PID=$!
@@ -168,42 +206,61 @@ api() {
 json_field() { python3 -c 'import sys,json; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 write_json() { umask 077; python3 -c 'import sys,json; print(json.dumps(json.loads(sys.argv[1])))' "$1" > "$2"; }
 
+# create_policies BACKEND KEY...: a code-signing certificate whose key BACKEND generates, and a
+# 0-approval policy bench-KEY (software) or bench-hsm-KEY (an HSM), per key type. Every step
+# has its own `|| exit 1`: `set -e` does not act inside a command tested by `if`.
+create_policies() (
+  umask 077
+  backend=$1; shift
+  for n in 1 2; do
+    python3 -c 'import sys,json; print(json.dumps({"identity": sys.argv[1], "password": open(sys.argv[2]).read().strip()}))' \
+      "admin$n" "$DATA/admin/admin$n.password" > "$WORK/login$n.json" || exit 1
+  done
+  TOKEN=""
+  TOKEN=$(set -o pipefail; api POST /login "$WORK/login1.json" | json_field session) || exit 1
+  api POST /login "$WORK/login2.json" > /dev/null || exit 1
+  rm -f "$WORK"/login?.json
+  for key in "$@"; do
+    alias=bench-$key
+    [[ "$backend" == software ]] || alias=bench-hsm-$key
+    write_json "{\"issuer\": \"jenkins-code-signing-ca\", \"profile\": \"code-signing\", \"subject\": \"CN=Sigil Bench $key $backend,O=Sigil Bench\", \"validity_days\": 30, \"key_algorithm\": \"$key\", \"key_backend\": \"$backend\"}" "$WORK/cert.json" || exit 1
+    serial=$(set -o pipefail; api POST /certificates "$WORK/cert.json" | json_field serial) || exit 1
+    write_json "{\"alias\": \"$alias\", \"certificate\": \"$serial\", \"rsa_scheme\": \"pkcs1v15\", \"approvals_required\": 0, \"hashes\": [\"sha256\"], \"formats\": [\"hash\", \"authenticode\", \"jar\"], \"request_lifetime_secs\": 3600, \"roles\": [\"jenkins\"]}" "$WORK/policy.json" || exit 1
+    api POST /policies "$WORK/policy.json" > /dev/null || exit 1
+  done
+  api POST /logout > /dev/null || true
+)
+
 POLICIES_OK=0
 KEYS=(rsa-2048 rsa-3072 ec-p256)
+HSM_KEYS=(rsa-2048 ec-p256)
 if [[ "$SERVER_OK" == 1 ]]; then
   log "creating code-signing certificates and policies bench-{${KEYS[*]}} (0 approvals)"
-  if (
-    set -e
-    umask 077
-    for n in 1 2; do
-      python3 -c 'import sys,json; print(json.dumps({"identity": sys.argv[1], "password": open(sys.argv[2]).read().strip()}))' \
-        "admin$n" "$DATA/admin/admin$n.password" > "$WORK/login$n.json"
-    done
-    TOKEN=""
-    TOKEN=$(api POST /login "$WORK/login1.json" | json_field session)
-    api POST /login "$WORK/login2.json" > /dev/null
-    rm -f "$WORK"/login?.json
-    for key in "${KEYS[@]}"; do
-      write_json "{\"issuer\": \"jenkins-code-signing-ca\", \"profile\": \"code-signing\", \"subject\": \"CN=Sigil Bench $key,O=Sigil Bench\", \"validity_days\": 30, \"key_algorithm\": \"$key\"}" "$WORK/cert.json"
-      serial=$(api POST /certificates "$WORK/cert.json" | json_field serial)
-      write_json "{\"alias\": \"bench-$key\", \"certificate\": \"$serial\", \"rsa_scheme\": \"pkcs1v15\", \"approvals_required\": 0, \"hashes\": [\"sha256\"], \"formats\": [\"hash\", \"authenticode\", \"jar\"], \"request_lifetime_secs\": 3600, \"roles\": [\"jenkins\"]}" "$WORK/policy.json"
-      api POST /policies "$WORK/policy.json" > /dev/null
-    done
-    api POST /logout > /dev/null || true
-  ) 2> "$WORK/admin.err"; then
+  if create_policies software "${KEYS[@]}" 2> "$WORK/admin.err"; then
     POLICIES_OK=1
   else
     echo "MISSING: could not create the bench policies through the HTTPS API:" >&2
     sed 's/^/  | /' "$WORK/admin.err" >&2
   fi
+  if [[ -z "$HSM_REASON" ]]; then
+    log "creating HSM-held (bench-hsm) certificates and policies bench-hsm-{${HSM_KEYS[*]}} (0 approvals)"
+    if ! create_policies bench-hsm "${HSM_KEYS[@]}" 2> "$WORK/admin-hsm.err"; then
+      HSM_REASON="could not create the HSM bench policies: $(grep -m1 . "$WORK/admin-hsm.err")"
+    fi
+  fi
 fi
 
 # --- 4. sigil bench per key type ------------------------------------------------------------------
-for key in "${KEYS[@]}"; do
+# Each HSM policy runs right after the software policy of its key type (same run, neighbouring
+# minutes), so that the ratio compares like with like on a noisy machine.
+BENCH_ORDER=(rsa-2048 hsm-rsa-2048 rsa-3072 ec-p256 hsm-ec-p256)
+for key in "${BENCH_ORDER[@]}"; do
   k=${key//-/}
   if [[ "$SERVER_OK" == 0 ]]; then
     missing "sigil_$k" "sigil_${k}_p99" "no running server (see above)"
-  elif [[ "$POLICIES_OK" == 0 ]]; then
+  elif [[ "$key" == hsm-* && -n "$HSM_REASON" ]]; then
+    missing "sigil_$k" "sigil_${k}_p99" "HSM rows: $HSM_REASON"
+  elif [[ "$key" != hsm-* && "$POLICIES_OK" == 0 ]]; then
     missing "sigil_$k" "sigil_${k}_p99" "no bench-$key policy (see above)"
   elif ! has_subcommand bench; then
     missing "sigil_$k" "sigil_${k}_p99" "'sigil bench' is not registered in crates/cli/src/main.rs"
@@ -391,6 +448,8 @@ def row(what, sigil_k, ref_label, ref_k, ratio, target, fmt="{:.0f}"):
 row("RSA-2048 hash signing, req/s", "sigil_rsa2048", f"openssl speed -multi {cores}", "openssl_rsa2048", lambda s, o: s / o, ">= 0.85")
 row("RSA-3072 hash signing, req/s", "sigil_rsa3072", f"openssl speed -multi {cores}", "openssl_rsa3072", lambda s, o: s / o, "")
 row("ECDSA P-256 hash signing, req/s", "sigil_ecp256", f"openssl speed -multi {cores}", "openssl_p256", lambda s, o: s / o, ">= 15000 req/s")
+row("HSM (SoftHSM2) RSA-2048 / software, req/s", "sigil_hsmrsa2048", "software RSA-2048 (same run)", "sigil_rsa2048", lambda s, o: s / o, ">= 0.8")
+row("HSM P-256 / software, req/s", "sigil_hsmecp256", "software P-256 (same run)", "sigil_ecp256", lambda s, o: s / o, ">= 0.8")
 row("Authenticode 200 MB PE, s", "sigil_pe", "openssl dgst -sha256", "dgst_pe", lambda s, o: s / o, "<= 1.3", "{:.3f}")
 row("Authenticode 200 MB PE, s", "sigil_pe", "osslsigncode sign (local key)", "osslsigncode_pe", lambda s, o: o / s, "> 1 (x faster)", "{:.3f}")
 row("JAR 5,000 entries, s", "sigil_jar", "jarsigner (local key)", "jarsigner_jar", lambda s, o: o / s, ">= 3 (x faster)", "{:.3f}")
@@ -405,7 +464,7 @@ print(line(["-" * w for w in widths]))
 for x in rows:
     print(line(x))
 print(f"fixed cost of one 'sigil sign' run (5-byte file, hash format): {show('sigil_fixed', '{:.3f}')} s")
-p99 = [f"{k}: {show('sigil_' + k.replace('-', '') + '_p99', '{:.2f}')} ms" for k in ("rsa-2048", "rsa-3072", "ec-p256")]
+p99 = [f"{k}: {show('sigil_' + k.replace('-', '') + '_p99', '{:.2f}')} ms" for k in ("rsa-2048", "rsa-3072", "ec-p256", "hsm-rsa-2048", "hsm-ec-p256")]
 print("p99 latency  " + ", ".join(p99))
 print(f"server RSS with {idle} idle mutual-TLS connections: {show('idle_rss', '{:.1f}')} MiB "
       f"({show('idle_kib_per_conn', '{:.1f}')} KiB per connection; target <= 100 MB)")
