@@ -4,8 +4,10 @@
 //! signing a client's digest, an Authenticode or JAR signature — goes through
 //! one trait, [`SigningKey`]. The software backend, [`SoftwareKey`], keeps the
 //! private key in memory (PKCS#8, zeroized on drop) and signs with `aws-lc-rs`,
-//! which is 4–6× faster than the pure-Rust crates on this hot path (see
-//! `shared/STACK.md`). An HSM backend (PKCS#11) implements the same trait.
+//! which is 4–6× faster than the pure-Rust crates on this hot path (one core,
+//! a SHA-256 digest: RSA-2048 1,492/s against 367/s for `rsa`, P-256 57,607/s
+//! against 9,653/s for `p256`). HSM keys (PKCS#11, in `sigil-custody`)
+//! implement the same trait.
 //!
 //! ```
 //! use sigil_keys::{HashAlgorithm, KeyAlgorithm, RsaPadding, SigningKey, SoftwareKey};

@@ -4,8 +4,7 @@
 //!
 //! The `p12-keystore` crate writes what Sigil needs, but its `pkcs12`
 //! dependency pins an older `cms` pre-release that does not build together
-//! with the `cms` release candidate the rest of Sigil uses (see
-//! `shared/STACK.md`), and copying patched third-party source into the
+//! with the `cms` release candidate the rest of Sigil uses, and copying patched third-party source into the
 //! repository is not an option. The subset Sigil writes and reads is small,
 //! so it is written here on `der` (structures), `pkcs5` (PBES2) and `hmac`
 //! (the integrity MAC).
