@@ -11,9 +11,7 @@ use sigil_domain::{KeyId, KeyLocation};
 use sigil_keys::{KeyAlgorithm, PrivateParts, SigningKey, SoftwareKey};
 use zeroize::Zeroize;
 
-use super::{
-    FindError, P256_PARAMS, P384_PARAMS, Pkcs11Custody, Pkcs11Key, describe, public_key_info,
-};
+use super::{P256_PARAMS, P384_PARAMS, Pkcs11Custody, Pkcs11Key, describe, public_key_info};
 use crate::KeystoreError;
 
 /// Creates `key` on the token as record `id`; returns the token key and its location.
@@ -73,22 +71,7 @@ pub(super) fn import(
             describe(&e)
         ))
     })?;
-    let info = info.map_err(|e| match e {
-        FindError::Token(e) => custody.hsm_error(format!(
-            "reading the imported key's public half failed ({})",
-            describe(&e)
-        )),
-        FindError::Key(e) => KeystoreError::Key(e),
-    })?;
-    let protected = checked.contains(&Attribute::Sensitive(true))
-        && checked.contains(&Attribute::Extractable(false));
-    if !protected {
-        return Err(custody.hsm_error(format!(
-            "the token stored the imported key {label} without CKA_SENSITIVE=true and \
-             CKA_EXTRACTABLE=false: Sigil will not use it; use a token that honours these \
-             attributes (delete the object with the token's tools)"
-        )));
-    }
+    let info = custody.accept_new_key("the imported key", &label, &checked, info)?;
     if info.der != key.public_key_der() {
         return Err(custody.hsm_error(format!(
             "the token holds another public key for the imported key {label} than the file: \

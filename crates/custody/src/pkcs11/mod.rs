@@ -82,6 +82,35 @@ impl Pkcs11Custody {
         }
     }
 
+    /// Accepts a key object the token just made (`made`: "the new key", "the imported key"):
+    /// its public half was read back, and the private half reports `CKA_SENSITIVE` true and
+    /// `CKA_EXTRACTABLE` false (`checked`); else a refusal naming `label`.
+    fn accept_new_key(
+        &self,
+        made: &str,
+        label: &str,
+        checked: &[Attribute],
+        info: Result<PublicKeyInfo, FindError>,
+    ) -> Result<PublicKeyInfo, KeystoreError> {
+        let info = info.map_err(|e| match e {
+            FindError::Token(e) => self.hsm_error(format!(
+                "reading {made}'s public half failed ({})",
+                describe(&e)
+            )),
+            FindError::Key(e) => KeystoreError::Key(e),
+        })?;
+        let protected = checked.contains(&Attribute::Sensitive(true))
+            && checked.contains(&Attribute::Extractable(false));
+        if !protected {
+            return Err(self.hsm_error(format!(
+                "the token stored {made} {label} without CKA_SENSITIVE=true and \
+                 CKA_EXTRACTABLE=false: Sigil will not use it; use a token that honours these \
+                 attributes (the object stays on the token: delete it with the token's tools)"
+            )));
+        }
+        Ok(info)
+    }
+
     /// The private key object `object_id` and the public key the token holds for it.
     fn find_pair(
         session: &Session,
@@ -204,22 +233,7 @@ impl KeyCustody for Pkcs11Custody {
                 describe(&e)
             ))
         })?;
-        let info = info.map_err(|e| match e {
-            FindError::Token(e) => self.hsm_error(format!(
-                "reading the new key's public half failed ({})",
-                describe(&e)
-            )),
-            FindError::Key(e) => KeystoreError::Key(e),
-        })?;
-        let protected = checked.contains(&Attribute::Sensitive(true))
-            && checked.contains(&Attribute::Extractable(false));
-        if !protected {
-            return Err(self.hsm_error(format!(
-                "the token created key {label} without CKA_SENSITIVE=true and \
-                 CKA_EXTRACTABLE=false: Sigil will not use it; use a token that honours these \
-                 attributes (the object stays on the token: delete it with the token's tools)"
-            )));
-        }
+        let info = self.accept_new_key("the new key", &label, &checked, info)?;
         let key = Pkcs11Key {
             pool: self.pool.clone(),
             object_id: object_id.clone(),
