@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::log::report;
 use crate::mechanism::{MECHANISMS, Mechanism, MechanismError, PssParams};
 use crate::module::{Module, SignOp};
-use crate::objects::{self, ObjectKind};
+use crate::objects::{Catalog, ObjectKind, ObjectRef};
 use crate::template::{self, MAX_SEARCH_VALUE, MAX_TEMPLATE, Output, padded, slice_len};
 
 /// The only slot; its token is the configured profile.
@@ -468,12 +468,12 @@ entry! {
     }
 }
 
-/// The catalog entry and kind of an object the session may see.
+/// The catalog and an object of it the session may see.
 fn object(
     module: &Module,
     session: CK_SESSION_HANDLE,
     handle: CK_OBJECT_HANDLE,
-) -> Result<(Arc<Vec<objects::KeyEntry>>, usize, ObjectKind)> {
+) -> Result<(Arc<Catalog>, ObjectRef)> {
     let logged_in = {
         let state = module.state();
         if !state.sessions.contains_key(&session) {
@@ -481,12 +481,14 @@ fn object(
         }
         state.logged_in
     };
-    let (index, kind) = objects::resolve(handle).ok_or(CKR_OBJECT_HANDLE_INVALID)?;
     let catalog = module.catalog();
-    if index >= catalog.len() || (kind == ObjectKind::PrivateKey && !logged_in) {
-        return Err(CKR_OBJECT_HANDLE_INVALID);
+    match catalog.resolve(handle) {
+        None => Err(CKR_OBJECT_HANDLE_INVALID),
+        Some(ObjectRef::Key(_, ObjectKind::PrivateKey)) if !logged_in => {
+            Err(CKR_OBJECT_HANDLE_INVALID)
+        }
+        Some(object) => Ok((catalog, object)),
     }
-    Ok((catalog, index, kind))
 }
 
 entry! {
@@ -498,13 +500,12 @@ entry! {
         ulCount: CK_ULONG,
     ) {
         let module = module()?;
-        let (catalog, index, kind) = object(&module, hSession, hObject)?;
-        let entry = catalog.get(index).ok_or(CKR_OBJECT_HANDLE_INVALID)?;
+        let (catalog, object) = object(&module, hSession, hObject)?;
         // SAFETY: `attributes` checks for null; the caller passes ulCount attributes.
         let template = unsafe { attributes(pTemplate, ulCount) }?;
         let mut rvs = Vec::with_capacity(template.len());
         for attr in template.iter_mut() {
-            let value = objects::attribute(entry, kind, attr.type_);
+            let value = catalog.attribute(object, attr.type_);
             let capacity = (!attr.pValue.is_null()).then_some(attr.ulValueLen);
             let answer = template::attribute_answer(value.as_ref(), capacity);
             if let Some(bytes) = answer.copy {
@@ -551,7 +552,7 @@ entry! {
         let mut state = module.state();
         let logged_in = state.logged_in;
         let session = state.sessions.get_mut(&hSession).ok_or(CKR_SESSION_HANDLE_INVALID)?;
-        let mut found = objects::find(&catalog, logged_in, &wanted);
+        let mut found = catalog.find(logged_in, &wanted);
         found.reverse(); // handed out from the end
         session.found = Some(found);
         Ok(())
@@ -643,14 +644,14 @@ entry! {
                 return Err(CKR_OPERATION_ACTIVE);
             }
         }
-        let (catalog, index, kind) =
+        let (catalog, object) =
             object(&module, hSession, hKey).map_err(|_| CKR_KEY_HANDLE_INVALID)?;
-        match kind {
-            ObjectKind::PrivateKey => {}
-            ObjectKind::PublicKey => return Err(CKR_KEY_FUNCTION_NOT_PERMITTED),
-            ObjectKind::Certificate => return Err(CKR_KEY_HANDLE_INVALID),
-        }
-        let entry = catalog.get(index).ok_or(CKR_KEY_HANDLE_INVALID)?;
+        let index = match object {
+            ObjectRef::Key(index, ObjectKind::PrivateKey) => index,
+            ObjectRef::Key(_, ObjectKind::PublicKey) => return Err(CKR_KEY_FUNCTION_NOT_PERMITTED),
+            _ => return Err(CKR_KEY_HANDLE_INVALID),
+        };
+        let entry = catalog.keys.get(index).ok_or(CKR_KEY_HANDLE_INVALID)?;
         let mechanism = Mechanism::new(mechanism.mechanism, pss, &entry.kind).map_err(|e| match e {
             MechanismError::Invalid => CKR_MECHANISM_INVALID,
             MechanismError::Param => CKR_MECHANISM_PARAM_INVALID,
@@ -672,12 +673,12 @@ entry! {
 /// and writable.
 unsafe fn finish(module: &Module, session: CK_SESSION_HANDLE, data: &[u8], out: *mut u8, out_len: *mut CK_ULONG) -> Result {
     let (op, entry) = {
-        let catalog = module.state().catalog.clone().unwrap_or_default();
         let mut state = module.state();
+        let catalog = state.catalog.clone().unwrap_or_default();
         let logged_in = state.logged_in;
         let session = state.sessions.get_mut(&session).ok_or(CKR_SESSION_HANDLE_INVALID)?;
         let op = session.sign.as_ref().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-        let entry = catalog.get(op.key).cloned();
+        let entry = catalog.keys.get(op.key).cloned();
         let Some(entry) = entry.filter(|_| logged_in) else {
             session.sign = None;
             return Err(CKR_USER_NOT_LOGGED_IN);

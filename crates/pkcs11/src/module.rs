@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::ModuleError;
 use crate::log::report;
 use crate::mechanism::{Input, Mechanism};
-use crate::objects::KeyEntry;
+use crate::objects::{Catalog, KeyEntry};
 
 /// First pause before asking again whether a request was signed.
 const FIRST_POLL: Duration = Duration::from_secs(1);
@@ -60,7 +60,7 @@ pub struct State {
     /// The PIN of the login (empty: the profile's own password sources).
     pin: Option<Zeroizing<String>>,
     /// The policies as key pairs; `None` until they could be read.
-    pub catalog: Option<Arc<Vec<KeyEntry>>>,
+    pub catalog: Option<Arc<Catalog>>,
     /// Whether reading them without a login was tried already (tried once: a wrong password
     /// in the environment must not count toward a lockout again and again).
     public_tried: bool,
@@ -179,12 +179,15 @@ impl Module {
     }
 
     /// The policies the session sees, as key entries.
-    async fn read_catalog(conn: &mut Connection) -> Result<Vec<KeyEntry>, ModuleError> {
+    async fn read_catalog(conn: &mut Connection) -> Result<Catalog, ModuleError> {
+        // Sorted: object handles stay the same from one read to the next.
+        let mut aliases = conn.list_policies().await?;
+        aliases.sort();
         let mut entries = Vec::new();
-        for alias in conn.list_policies().await? {
+        for alias in aliases {
             entries.push(KeyEntry::from_policy(&conn.get_policy(&alias).await?)?);
         }
-        Ok(entries)
+        Ok(Catalog::new(entries))
     }
 
     fn block_on<T>(
@@ -226,14 +229,14 @@ impl Module {
 
     /// The catalog; before a login, read once with the profile's own passwords (public
     /// objects of tools that search before logging in). Empty when that is not possible.
-    pub fn catalog(&self) -> Arc<Vec<KeyEntry>> {
+    pub fn catalog(&self) -> Arc<Catalog> {
         {
             let mut state = self.state();
             if let Some(catalog) = &state.catalog {
                 return catalog.clone();
             }
             if state.public_tried {
-                return Arc::new(Vec::new());
+                return Arc::new(Catalog::default());
             }
             state.public_tried = true;
         }
@@ -250,7 +253,7 @@ impl Module {
                 catalog
             }
             // Not an error for the caller: it logs in next, and the objects appear then.
-            Err(_) => Arc::new(Vec::new()),
+            Err(_) => Arc::new(Catalog::default()),
         }
     }
 

@@ -56,6 +56,35 @@ impl KeyKind {
     }
 }
 
+/// A certificate as the token shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertData {
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `CKA_ID`.
+    pub id: Vec<u8>,
+    der: Vec<u8>,
+    subject: Vec<u8>,
+    issuer: Vec<u8>,
+    serial: Vec<u8>,
+    spki: Vec<u8>,
+}
+
+impl CertData {
+    fn new(cert: &Certificate, label: String, id: Vec<u8>) -> Result<Self, der::Error> {
+        let tbs = cert.tbs_certificate();
+        Ok(Self {
+            label,
+            id,
+            der: cert.to_der()?,
+            subject: tbs.subject().to_der()?,
+            issuer: tbs.issuer().to_der()?,
+            serial: tbs.serial_number().to_der()?,
+            spki: tbs.subject_public_key_info().to_der()?,
+        })
+    }
+}
+
 /// One policy as a key pair and certificate on the token.
 #[derive(Debug, Clone)]
 pub struct KeyEntry {
@@ -65,11 +94,10 @@ pub struct KeyEntry {
     pub allowed_hashes: Vec<HashAlgorithm>,
     /// The key.
     pub kind: KeyKind,
-    certificate: Vec<u8>,
-    subject: Vec<u8>,
-    issuer: Vec<u8>,
-    serial: Vec<u8>,
-    spki: Vec<u8>,
+    /// The signer certificate.
+    pub cert: CertData,
+    /// The issuers of the certificate, as the policy's chain lists them.
+    pub issuers: Vec<CertData>,
 }
 
 #[derive(Sequence)]
@@ -88,6 +116,18 @@ impl KeyEntry {
             .map_err(|e| bad(format!("no certificate: {e}")))?;
         let cert = Certificate::decode(&mut reader)
             .map_err(|e| bad(format!("a certificate that cannot be read: {e}")))?;
+        let mut issuers = Vec::new();
+        while !der::Reader::is_finished(&reader) {
+            let issuer = Certificate::decode(&mut reader)
+                .map_err(|e| bad(format!("a chain certificate that cannot be read: {e}")))?;
+            let label = issuer.tbs_certificate().subject().to_string();
+            let id = issuer
+                .tbs_certificate()
+                .serial_number()
+                .as_bytes()
+                .to_vec();
+            issuers.push(CertData::new(&issuer, label, id).map_err(|e| bad(e.to_string()))?);
+        }
         let tbs = cert.tbs_certificate();
         let der = |r: Result<Vec<u8>, _>| r.map_err(|e: der::Error| bad(e.to_string()));
         let spki = tbs.subject_public_key_info();
@@ -125,15 +165,14 @@ impl KeyEntry {
             }
             other => return Err(bad(format!("a key of an unsupported type ({other})"))),
         };
+        let alias = info.policy.clone();
         Ok(Self {
-            alias: info.policy.clone(),
+            cert: CertData::new(&cert, alias.clone(), alias.clone().into_bytes())
+                .map_err(|e| bad(e.to_string()))?,
+            alias,
             allowed_hashes: info.allowed_hashes.clone(),
             kind,
-            certificate: der(cert.to_der())?,
-            subject: der(tbs.subject().to_der())?,
-            issuer: der(tbs.issuer().to_der())?,
-            serial: der(tbs.serial_number().to_der())?,
-            spki: der(spki.to_der())?,
+            issuers,
         })
     }
 
@@ -167,23 +206,83 @@ impl ObjectKind {
     }
 }
 
-/// The object handle of `kind` of the entry at `index` (never 0, the invalid handle).
-pub fn handle(index: usize, kind: ObjectKind) -> CK_OBJECT_HANDLE {
-    let offset = match kind {
-        ObjectKind::Certificate => 1,
-        ObjectKind::PublicKey => 2,
-        ObjectKind::PrivateKey => 3,
-    };
-    (index as CK_OBJECT_HANDLE)
-        .saturating_mul(3)
-        .saturating_add(offset)
+/// One object of the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectRef {
+    /// An object of the policy at this index.
+    Key(usize, ObjectKind),
+    /// The issuer certificate at this index (certificate chains for tools that need them).
+    Authority(usize),
 }
 
-/// The entry index and kind of a handle.
-pub fn resolve(handle: CK_OBJECT_HANDLE) -> Option<(usize, ObjectKind)> {
-    let zero_based = handle.checked_sub(1)?;
-    let kind = *ObjectKind::ALL.get(usize::try_from(zero_based % 3).ok()?)?;
-    Some((usize::try_from(zero_based / 3).ok()?, kind))
+/// Everything the token shows: the policies' objects, then their issuers (each once).
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// The policies, sorted by alias.
+    pub keys: Vec<KeyEntry>,
+    authorities: Vec<CertData>,
+    objects: Vec<ObjectRef>,
+}
+
+impl Catalog {
+    /// The catalog of these policies; object handles are positions in a fixed order.
+    pub fn new(keys: Vec<KeyEntry>) -> Self {
+        let mut authorities: Vec<CertData> = Vec::new();
+        for issuer in keys.iter().flat_map(|k| &k.issuers) {
+            let known = authorities.iter().any(|a| a.der == issuer.der)
+                || keys.iter().any(|k| k.cert.der == issuer.der);
+            if !known {
+                authorities.push(issuer.clone());
+            }
+        }
+        let mut objects: Vec<ObjectRef> = (0..keys.len())
+            .flat_map(|i| ObjectKind::ALL.map(|kind| ObjectRef::Key(i, kind)))
+            .collect();
+        objects.extend((0..authorities.len()).map(ObjectRef::Authority));
+        Self {
+            keys,
+            authorities,
+            objects,
+        }
+    }
+
+    /// The object of a handle (handles start at 1: 0 is the invalid handle).
+    pub fn resolve(&self, handle: CK_OBJECT_HANDLE) -> Option<ObjectRef> {
+        let index = usize::try_from(handle.checked_sub(1)?).ok()?;
+        self.objects.get(index).copied()
+    }
+
+    /// The value of attribute `attr` of an object, `None` when it has no such attribute.
+    pub fn attribute(&self, object: ObjectRef, attr: CK_ATTRIBUTE_TYPE) -> Option<Value> {
+        match object {
+            ObjectRef::Key(index, kind) => attribute(self.keys.get(index)?, kind, attr),
+            ObjectRef::Authority(index) => {
+                let cert = self.authorities.get(index)?;
+                match attr {
+                    CKA_CERTIFICATE_CATEGORY => Some(ulong(2)), // authority
+                    _ => cert_attribute(cert, attr),
+                }
+            }
+        }
+    }
+
+    /// Every object a search template selects, private ones only when logged in.
+    pub fn find(
+        &self,
+        logged_in: bool,
+        template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
+    ) -> Vec<CK_OBJECT_HANDLE> {
+        (1..)
+            .zip(&self.objects)
+            .filter(|(_, object)| {
+                (logged_in || !matches!(object, ObjectRef::Key(_, ObjectKind::PrivateKey)))
+                    && template.iter().all(|(attr, wanted)| {
+                        matches!(self.attribute(**object, *attr), Some(Value::Bytes(have)) if have == *wanted)
+                    })
+            })
+            .map(|(handle, _)| handle)
+            .collect()
+    }
 }
 
 /// An attribute's value: bytes, or sensitive (never revealed).
@@ -203,53 +302,55 @@ fn flag(b: bool) -> Value {
     Value::Bytes(vec![u8::from(b)])
 }
 
-/// The value of attribute `kind` of an object, `None` when the object has no such attribute.
-pub fn attribute(entry: &KeyEntry, object: ObjectKind, attr: CK_ATTRIBUTE_TYPE) -> Option<Value> {
+fn cert_attribute(cert: &CertData, attr: CK_ATTRIBUTE_TYPE) -> Option<Value> {
     let bytes = |b: &[u8]| Some(Value::Bytes(b.to_vec()));
-    let common = match attr {
+    match attr {
+        CKA_CLASS => Some(ulong(CKO_CERTIFICATE)),
+        CKA_TOKEN => Some(flag(true)),
+        CKA_PRIVATE | CKA_MODIFIABLE | CKA_TRUSTED => Some(flag(false)),
+        CKA_LABEL => bytes(cert.label.as_bytes()),
+        CKA_ID => bytes(&cert.id),
+        CKA_CERTIFICATE_TYPE => Some(ulong(CKC_X_509)),
+        CKA_CERTIFICATE_CATEGORY => Some(ulong(0)),
+        CKA_VALUE => bytes(&cert.der),
+        CKA_SUBJECT => bytes(&cert.subject),
+        CKA_ISSUER => bytes(&cert.issuer),
+        CKA_SERIAL_NUMBER => bytes(&cert.serial),
+        CKA_PUBLIC_KEY_INFO => bytes(&cert.spki),
+        _ => None,
+    }
+}
+
+/// The value of attribute `attr` of one of a policy's objects.
+pub fn attribute(entry: &KeyEntry, object: ObjectKind, attr: CK_ATTRIBUTE_TYPE) -> Option<Value> {
+    if object == ObjectKind::Certificate {
+        return cert_attribute(&entry.cert, attr);
+    }
+    let bytes = |b: &[u8]| Some(Value::Bytes(b.to_vec()));
+    let private = object == ObjectKind::PrivateKey;
+    match attr {
         CKA_CLASS => Some(ulong(object.class())),
         CKA_TOKEN => Some(flag(true)),
-        CKA_PRIVATE => Some(flag(object == ObjectKind::PrivateKey)),
+        CKA_PRIVATE => Some(flag(private)),
         CKA_MODIFIABLE => Some(flag(false)),
         CKA_LABEL => bytes(entry.alias.as_bytes()),
-        CKA_ID => bytes(entry.alias.as_bytes()),
-        CKA_SUBJECT => bytes(&entry.subject),
-        _ => None,
-    };
-    if common.is_some() {
-        return common;
-    }
-    match object {
-        ObjectKind::Certificate => match attr {
-            CKA_CERTIFICATE_TYPE => Some(ulong(CKC_X_509)),
-            CKA_TRUSTED => Some(flag(false)),
-            CKA_CERTIFICATE_CATEGORY => Some(ulong(0)),
-            CKA_VALUE => bytes(&entry.certificate),
-            CKA_ISSUER => bytes(&entry.issuer),
-            CKA_SERIAL_NUMBER => bytes(&entry.serial),
-            CKA_PUBLIC_KEY_INFO => bytes(&entry.spki),
-            _ => None,
-        },
-        ObjectKind::PublicKey | ObjectKind::PrivateKey => {
-            let private = object == ObjectKind::PrivateKey;
-            match attr {
-                CKA_KEY_TYPE => Some(ulong(match entry.kind {
-                    KeyKind::Rsa { .. } => CKK_RSA,
-                    KeyKind::Ec { .. } => CKK_EC,
-                })),
-                CKA_PUBLIC_KEY_INFO => bytes(&entry.spki),
-                CKA_LOCAL => Some(flag(false)),
-                CKA_DERIVE | CKA_ENCRYPT | CKA_DECRYPT | CKA_WRAP | CKA_UNWRAP
-                | CKA_SIGN_RECOVER | CKA_VERIFY_RECOVER => Some(flag(false)),
-                CKA_SIGN => Some(flag(private)),
-                CKA_VERIFY => Some(flag(!private)),
-                CKA_SENSITIVE | CKA_ALWAYS_SENSITIVE | CKA_NEVER_EXTRACTABLE if private => {
-                    Some(flag(true))
-                }
-                CKA_EXTRACTABLE | CKA_ALWAYS_AUTHENTICATE if private => Some(flag(false)),
-                _ => key_attribute(&entry.kind, private, attr),
-            }
+        CKA_ID => bytes(&entry.cert.id),
+        CKA_SUBJECT => bytes(&entry.cert.subject),
+        CKA_KEY_TYPE => Some(ulong(match entry.kind {
+            KeyKind::Rsa { .. } => CKK_RSA,
+            KeyKind::Ec { .. } => CKK_EC,
+        })),
+        CKA_PUBLIC_KEY_INFO => bytes(&entry.cert.spki),
+        CKA_LOCAL => Some(flag(false)),
+        CKA_DERIVE | CKA_ENCRYPT | CKA_DECRYPT | CKA_WRAP | CKA_UNWRAP | CKA_SIGN_RECOVER
+        | CKA_VERIFY_RECOVER => Some(flag(false)),
+        CKA_SIGN => Some(flag(private)),
+        CKA_VERIFY => Some(flag(!private)),
+        CKA_SENSITIVE | CKA_ALWAYS_SENSITIVE | CKA_NEVER_EXTRACTABLE if private => {
+            Some(flag(true))
         }
+        CKA_EXTRACTABLE | CKA_ALWAYS_AUTHENTICATE if private => Some(flag(false)),
+        _ => key_attribute(&entry.kind, private, attr),
     }
 }
 
@@ -260,7 +361,7 @@ fn key_attribute(kind: &KeyKind, private: bool, attr: CK_ATTRIBUTE_TYPE) -> Opti
         } => match attr {
             CKA_MODULUS => Some(Value::Bytes(modulus.clone())),
             CKA_PUBLIC_EXPONENT => Some(Value::Bytes(exponent.clone())),
-            CKA_MODULUS_BITS if !private => Some(ulong(significant_bits(modulus))),
+            CKA_MODULUS_BITS => Some(ulong(significant_bits(modulus))),
             // CKA_PRIVATE_EXPONENT, CKA_PRIME_1 … CKA_COEFFICIENT
             0x123..=0x128 if private => Some(Value::Sensitive),
             _ => None,
@@ -282,46 +383,17 @@ fn significant_bits(big_endian: &[u8]) -> CK_ULONG {
     (skipped.len() as CK_ULONG * 8).saturating_sub(CK_ULONG::from(first.leading_zeros()))
 }
 
-/// Whether an object has every attribute of a search template with exactly that value.
-pub fn matches(
-    entry: &KeyEntry,
-    object: ObjectKind,
-    template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
-) -> bool {
-    template.iter().all(|(attr, wanted)| {
-        matches!(attribute(entry, object, *attr), Some(Value::Bytes(have)) if have == *wanted)
-    })
-}
-
-/// Every object of the catalog a search template selects, private ones only when logged in.
-pub fn find(
-    entries: &[KeyEntry],
-    logged_in: bool,
-    template: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)],
-) -> Vec<CK_OBJECT_HANDLE> {
-    let mut found = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
-        for kind in ObjectKind::ALL {
-            if (logged_in || kind != ObjectKind::PrivateKey) && matches(entry, kind, template) {
-                found.push(handle(index, kind));
-            }
-        }
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn handles_round_trip_and_zero_is_invalid() {
-        assert_eq!(resolve(0), None);
-        for index in 0..50 {
-            for kind in ObjectKind::ALL {
-                assert_eq!(resolve(handle(index, kind)), Some((index, kind)));
-            }
-        }
+    fn handle_zero_and_unknown_handles_are_invalid() {
+        let catalog = Catalog::new(Vec::new());
+        assert_eq!(catalog.resolve(0), None);
+        assert_eq!(catalog.resolve(1), None);
+        assert_eq!(catalog.resolve(CK_OBJECT_HANDLE::MAX), None);
+        assert!(catalog.find(true, &[]).is_empty());
     }
 
     #[test]
