@@ -59,7 +59,8 @@ impl Config {
     /// Reads a module configuration file; its `profile` is relative to the file.
     pub fn load(path: &Path) -> Result<Self, ModuleError> {
         let bad = |message: String| ModuleError::Config(format!("{}: {message}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
         let file: ConfigFile = toml::from_str(&text)
             .map_err(|e| bad(format!("not a valid module configuration: {e}")))?;
         let base = path.parent().unwrap_or(Path::new("."));

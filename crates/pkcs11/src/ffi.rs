@@ -108,7 +108,10 @@ unsafe fn two_call<T: Copy>(out: *mut T, count: *mut CK_ULONG, items: &[T]) -> R
 ///
 /// # Safety
 /// `ptr` is null or valid for `count` attributes.
-unsafe fn attributes<'a>(ptr: *mut CK_ATTRIBUTE, count: CK_ULONG) -> Result<&'a mut [CK_ATTRIBUTE]> {
+unsafe fn attributes<'a>(
+    ptr: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+) -> Result<&'a mut [CK_ATTRIBUTE]> {
     let count = slice_len(count)
         .filter(|c| *c <= MAX_TEMPLATE)
         .ok_or(CKR_ARGUMENTS_BAD)?;
@@ -245,7 +248,11 @@ entry! {
 }
 
 fn check_slot(slot: CK_SLOT_ID) -> Result {
-    if slot == SLOT { Ok(()) } else { Err(CKR_SLOT_ID_INVALID) }
+    if slot == SLOT {
+        Ok(())
+    } else {
+        Err(CKR_SLOT_ID_INVALID)
+    }
 }
 
 entry! {
@@ -671,12 +678,21 @@ entry! {
 /// # Safety
 /// As `C_Sign`: `out` is null or holds `*out_len` bytes; `out_len` is null or readable
 /// and writable.
-unsafe fn finish(module: &Module, session: CK_SESSION_HANDLE, data: &[u8], out: *mut u8, out_len: *mut CK_ULONG) -> Result {
+unsafe fn finish(
+    module: &Module,
+    session: CK_SESSION_HANDLE,
+    data: &[u8],
+    out: *mut u8,
+    out_len: *mut CK_ULONG,
+) -> Result {
     let (op, entry) = {
         let mut state = module.state();
         let catalog = state.catalog.clone().unwrap_or_default();
         let logged_in = state.logged_in;
-        let session = state.sessions.get_mut(&session).ok_or(CKR_SESSION_HANDLE_INVALID)?;
+        let session = state
+            .sessions
+            .get_mut(&session)
+            .ok_or(CKR_SESSION_HANDLE_INVALID)?;
         let op = session.sign.as_ref().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         let entry = catalog.keys.get(op.key).cloned();
         let Some(entry) = entry.filter(|_| logged_in) else {
@@ -697,9 +713,16 @@ unsafe fn finish(module: &Module, session: CK_SESSION_HANDLE, data: &[u8], out: 
             Output::TooSmall => return Err(CKR_BUFFER_TOO_SMALL),
             Output::Fits => {}
         }
-        (session.sign.take().ok_or(CKR_OPERATION_NOT_INITIALIZED)?, entry)
+        (
+            session.sign.take().ok_or(CKR_OPERATION_NOT_INITIALIZED)?,
+            entry,
+        )
     };
-    let SignOp { mechanism, mut input, .. } = op;
+    let SignOp {
+        mechanism,
+        mut input,
+        ..
+    } = op;
     input.update(data).map_err(|e| module.fail(e).rv())?;
     let signature = module.sign(&entry, &mechanism, input).map_err(|e| e.rv())?;
     if signature.len() > entry.kind.signature_len() {
@@ -772,7 +795,10 @@ include!("unsupported.rs");
 
 /// Every entry point, as `C_GetFunctionList` hands them out.
 static FUNCTION_LIST: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
-    version: CK_VERSION { major: 2, minor: 40 },
+    version: CK_VERSION {
+        major: 2,
+        minor: 40,
+    },
     C_Initialize: Some(C_Initialize),
     C_Finalize: Some(C_Finalize),
     C_GetInfo: Some(C_GetInfo),

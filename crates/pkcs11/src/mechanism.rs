@@ -8,10 +8,10 @@ use cryptoki_sys::{
     CKM_SHA256, CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384, CKM_SHA384_RSA_PKCS,
     CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512, CKM_SHA512_RSA_PKCS, CKM_SHA512_RSA_PKCS_PSS,
 };
-use sha2::Digest;
 use der::Decode;
 use der::Sequence;
 use der::asn1::UintRef;
+use sha2::Digest;
 use sigil_proto::HashAlgorithm;
 
 use crate::error::ModuleError;
@@ -122,7 +122,8 @@ impl Mechanism {
         };
         let fits = matches!(
             (scheme, key),
-            (Scheme::Pkcs1 | Scheme::Pss, KeyKind::Rsa { .. }) | (Scheme::Ecdsa, KeyKind::Ec { .. })
+            (Scheme::Pkcs1 | Scheme::Pss, KeyKind::Rsa { .. })
+                | (Scheme::Ecdsa, KeyKind::Ec { .. })
         );
         if !fits {
             return Err(MechanismError::KeyType);
@@ -210,12 +211,15 @@ impl Mechanism {
             (Scheme::Pkcs1 | Scheme::Pss, KeyKind::Rsa { public, .. }) => {
                 let pss = self.scheme == Scheme::Pss;
                 let verified = match (pss, hash) {
-                    (false, HashAlgorithm::Sha256) => public
-                        .verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), digest, &signature),
-                    (false, HashAlgorithm::Sha384) => public
-                        .verify(rsa::Pkcs1v15Sign::new::<sha2::Sha384>(), digest, &signature),
-                    (false, HashAlgorithm::Sha512) => public
-                        .verify(rsa::Pkcs1v15Sign::new::<sha2::Sha512>(), digest, &signature),
+                    (false, HashAlgorithm::Sha256) => {
+                        public.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), digest, &signature)
+                    }
+                    (false, HashAlgorithm::Sha384) => {
+                        public.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha384>(), digest, &signature)
+                    }
+                    (false, HashAlgorithm::Sha512) => {
+                        public.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha512>(), digest, &signature)
+                    }
                     (true, HashAlgorithm::Sha256) => {
                         public.verify(rsa::Pss::<sha2::Sha256>::new(), digest, &signature)
                     }
@@ -228,9 +232,15 @@ impl Mechanism {
                 };
                 verified.map_err(|_| {
                     let (asked, other) = if pss {
-                        ("RSASSA-PSS", "PKCS#1 v1.5 (CKM_RSA_PKCS, CKM_SHA*_RSA_PKCS)")
+                        (
+                            "RSASSA-PSS",
+                            "PKCS#1 v1.5 (CKM_RSA_PKCS, CKM_SHA*_RSA_PKCS)",
+                        )
                     } else {
-                        ("PKCS#1 v1.5", "RSASSA-PSS (CKM_RSA_PKCS_PSS, CKM_SHA*_RSA_PKCS_PSS)")
+                        (
+                            "PKCS#1 v1.5",
+                            "RSASSA-PSS (CKM_RSA_PKCS_PSS, CKM_SHA*_RSA_PKCS_PSS)",
+                        )
                     };
                     ModuleError::Result(format!(
                         "the policy does not sign with {asked}: its RSA scheme is probably \
@@ -330,7 +340,9 @@ struct EcdsaSig<'a> {
 /// `r‖s`, each left-padded to the field length, from a DER `Ecdsa-Sig-Value`.
 pub fn ecdsa_raw(der: &[u8], field_len: usize) -> Result<Vec<u8>, ModuleError> {
     let sig = EcdsaSig::from_der(der).map_err(|e| {
-        ModuleError::Result(format!("the server sent an ECDSA signature that is not DER: {e}"))
+        ModuleError::Result(format!(
+            "the server sent an ECDSA signature that is not DER: {e}"
+        ))
     })?;
     let mut out = vec![0u8; 2 * field_len];
     for (half, value) in out.chunks_mut(field_len).zip([sig.r, sig.s]) {

@@ -320,7 +320,10 @@ impl Module {
                     });
                 }
                 Outcome::Expired => {
-                    return Err(not_signed(&id, "expired before enough approvers approved it"));
+                    return Err(not_signed(
+                        &id,
+                        "expired before enough approvers approved it",
+                    ));
                 }
                 Outcome::Failed => {
                     return Err(not_signed(

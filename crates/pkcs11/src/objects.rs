@@ -6,14 +6,14 @@ use cryptoki_sys::{
     CKA_ALWAYS_SENSITIVE, CKA_CERTIFICATE_CATEGORY, CKA_CERTIFICATE_TYPE, CKA_CLASS, CKA_DECRYPT,
     CKA_DERIVE, CKA_EC_PARAMS, CKA_EC_POINT, CKA_ENCRYPT, CKA_EXTRACTABLE, CKA_ID, CKA_ISSUER,
     CKA_KEY_TYPE, CKA_LABEL, CKA_LOCAL, CKA_MODIFIABLE, CKA_MODULUS, CKA_MODULUS_BITS,
-    CKA_NEVER_EXTRACTABLE, CKA_PRIVATE, CKA_PUBLIC_EXPONENT, CKA_PUBLIC_KEY_INFO,
-    CKA_SENSITIVE, CKA_SERIAL_NUMBER, CKA_SIGN, CKA_SIGN_RECOVER, CKA_SUBJECT, CKA_TOKEN,
-    CKA_TRUSTED, CKA_UNWRAP, CKA_VALUE, CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP,
-    CKC_X_509, CKK_EC, CKK_RSA, CKO_CERTIFICATE, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
+    CKA_NEVER_EXTRACTABLE, CKA_PRIVATE, CKA_PUBLIC_EXPONENT, CKA_PUBLIC_KEY_INFO, CKA_SENSITIVE,
+    CKA_SERIAL_NUMBER, CKA_SIGN, CKA_SIGN_RECOVER, CKA_SUBJECT, CKA_TOKEN, CKA_TRUSTED, CKA_UNWRAP,
+    CKA_VALUE, CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP, CKC_X_509, CKK_EC, CKK_RSA,
+    CKO_CERTIFICATE, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
 };
-use sigil_pki::x509_cert::Certificate;
 use der::asn1::{OctetStringRef, UintRef};
 use der::{Decode, Encode, Sequence};
+use sigil_pki::x509_cert::Certificate;
 use sigil_proto::{HashAlgorithm, PolicyInfo};
 
 use crate::error::ModuleError;
@@ -121,11 +121,7 @@ impl KeyEntry {
             let issuer = Certificate::decode(&mut reader)
                 .map_err(|e| bad(format!("a chain certificate that cannot be read: {e}")))?;
             let label = issuer.tbs_certificate().subject().to_string();
-            let id = issuer
-                .tbs_certificate()
-                .serial_number()
-                .as_bytes()
-                .to_vec();
+            let id = issuer.tbs_certificate().serial_number().as_bytes().to_vec();
             issuers.push(CertData::new(&issuer, label, id).map_err(|e| bad(e.to_string()))?);
         }
         let tbs = cert.tbs_certificate();
@@ -346,9 +342,7 @@ pub fn attribute(entry: &KeyEntry, object: ObjectKind, attr: CK_ATTRIBUTE_TYPE) 
         | CKA_VERIFY_RECOVER => Some(flag(false)),
         CKA_SIGN => Some(flag(private)),
         CKA_VERIFY => Some(flag(!private)),
-        CKA_SENSITIVE | CKA_ALWAYS_SENSITIVE | CKA_NEVER_EXTRACTABLE if private => {
-            Some(flag(true))
-        }
+        CKA_SENSITIVE | CKA_ALWAYS_SENSITIVE | CKA_NEVER_EXTRACTABLE if private => Some(flag(true)),
         CKA_EXTRACTABLE | CKA_ALWAYS_AUTHENTICATE if private => Some(flag(false)),
         _ => key_attribute(&entry.kind, private, attr),
     }

@@ -25,21 +25,51 @@ fn hex(s: &str) -> String {
 async fn public_key(world: &World, label: &str) -> std::path::PathBuf {
     let der = world.path(&format!("{label}.der"));
     let mut read = world.tool("pkcs11-tool");
-    read.args(["--module", p(&module_path()), "--read-object", "--type", "cert"])
-        .args(["--label", label, "-o", p(&der)]);
+    read.args([
+        "--module",
+        p(&module_path()),
+        "--read-object",
+        "--type",
+        "cert",
+    ])
+    .args(["--label", label, "-o", p(&der)]);
     ok(read).await;
     let public = world.path(&format!("{label}.pub"));
-    let pem = run_ok("openssl", &["x509", "-inform", "der", "-in", p(&der), "-pubkey", "-noout"]);
+    let pem = run_ok(
+        "openssl",
+        &[
+            "x509",
+            "-inform",
+            "der",
+            "-in",
+            p(&der),
+            "-pubkey",
+            "-noout",
+        ],
+    );
     std::fs::write(&public, pem).unwrap();
     public
 }
 
 /// `pkcs11-tool --sign` of `input` with `mechanism` and the key of `label`.
-async fn pkcs11_sign(world: &World, label: &str, mechanism: &[&str], input: &Path, out: &Path) -> String {
+async fn pkcs11_sign(
+    world: &World,
+    label: &str,
+    mechanism: &[&str],
+    input: &Path,
+    out: &Path,
+) -> String {
     let mut sign = world.tool("pkcs11-tool");
-    sign.args(["--module", p(&module_path()), "--login", "--pin", &world.pin, "--sign"])
-        .args(mechanism)
-        .args(["--id", &hex(label), "-i", p(input), "-o", p(out)]);
+    sign.args([
+        "--module",
+        p(&module_path()),
+        "--login",
+        "--pin",
+        &world.pin,
+        "--sign",
+    ])
+    .args(mechanism)
+    .args(["--id", &hex(label), "-i", p(input), "-o", p(out)]);
     ok(sign).await
 }
 
@@ -53,7 +83,10 @@ fn verify(public: &Path, signature: &Path, data: &Path, extra: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_verifiers_agree() {
-    assert!(Path::new(ENGINE).exists(), "{ENGINE} is missing: install libengine-pkcs11-openssl");
+    assert!(
+        Path::new(ENGINE).exists(),
+        "{ENGINE} is missing: install libengine-pkcs11-openssl"
+    );
     let world = world().await;
     let module = module_path();
 
@@ -61,26 +94,42 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
     let mut list = world.tool("pkcs11-tool");
     list.args(["--module", p(&module), "-L"]);
     let slots = ok(list).await;
-    assert!(slots.contains("token label        : Sigil jenkins"), "{slots}");
+    assert!(
+        slots.contains("token label        : Sigil jenkins"),
+        "{slots}"
+    );
     let mut objects = world.tool("pkcs11-tool");
     objects.args(["--module", p(&module), "-O"]);
     let public = ok(objects).await;
     for alias in ["release", "release-approved", "ec-release", "pss-release"] {
-        assert!(public.contains(&format!("label:      {alias}\n")), "{public}");
+        assert!(
+            public.contains(&format!("label:      {alias}\n")),
+            "{public}"
+        );
     }
-    assert!(public.contains("Public Key Object; RSA 3072 bits"), "{public}");
+    assert!(
+        public.contains("Public Key Object; RSA 3072 bits"),
+        "{public}"
+    );
     assert!(public.contains("Public Key Object; EC"), "{public}");
     assert!(!public.contains("Private Key Object"), "{public}");
     let mut objects = world.tool("pkcs11-tool");
     objects.args(["--module", p(&module), "--login", "--pin", &world.pin, "-O"]);
     let all = ok(objects).await;
     assert_eq!(all.matches("Private Key Object").count(), 4, "{all}");
-    assert!(all.contains("Access:     sensitive, always sensitive, never extractable"), "{all}");
+    assert!(
+        all.contains("Access:     sensitive, always sensitive, never extractable"),
+        "{all}"
+    );
 
     let data = world.path("hello.txt");
     std::fs::write(&data, "hello through the Sigil PKCS#11 module\n").unwrap();
     let digest = world.path("hello.sha256");
-    std::fs::write(&digest, run_ok_bytes("openssl", &["dgst", "-sha256", "-binary", p(&data)])).unwrap();
+    std::fs::write(
+        &digest,
+        run_ok_bytes("openssl", &["dgst", "-sha256", "-binary", p(&data)]),
+    )
+    .unwrap();
     let rsa = public_key(&world, "release").await;
     let ec = public_key(&world, "ec-release").await;
 
@@ -88,13 +137,34 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
     let sig = world.path("rsa.sig");
     pkcs11_sign(&world, "release", &["-m", "SHA256-RSA-PKCS"], &data, &sig).await;
     verify(&rsa, &sig, &data, &[]);
-    let pss = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"];
-    pkcs11_sign(&world, "pss-release", &["-m", "SHA256-RSA-PKCS-PSS"], &data, &sig).await;
+    let pss = [
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:32",
+    ];
+    pkcs11_sign(
+        &world,
+        "pss-release",
+        &["-m", "SHA256-RSA-PKCS-PSS"],
+        &data,
+        &sig,
+    )
+    .await;
     verify(&rsa, &sig, &data, &pss);
     pkcs11_sign(
         &world,
         "pss-release",
-        &["-m", "RSA-PKCS-PSS", "--hash-algorithm", "SHA256", "--mgf", "MGF1-SHA256", "--salt-len", "32"],
+        &[
+            "-m",
+            "RSA-PKCS-PSS",
+            "--hash-algorithm",
+            "SHA256",
+            "--mgf",
+            "MGF1-SHA256",
+            "--salt-len",
+            "32",
+        ],
         &digest,
         &sig,
     )
@@ -103,16 +173,36 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
     // PSS asked of a PKCS#1 v1.5 policy: refused, with the reason.
     let mut wrong = world.tool("pkcs11-tool");
     wrong
-        .args(["--module", p(&module), "--login", "--pin", &world.pin, "--sign", "-m", "SHA256-RSA-PKCS-PSS"])
+        .args([
+            "--module",
+            p(&module),
+            "--login",
+            "--pin",
+            &world.pin,
+            "--sign",
+            "-m",
+            "SHA256-RSA-PKCS-PSS",
+        ])
         .args(["--id", &hex("release"), "-i", p(&data), "-o", p(&sig)]);
     let out = output(wrong).await;
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("the policy does not sign with RSASSA-PSS"), "{}", text(&out));
+    assert!(
+        text(&out).contains("the policy does not sign with RSASSA-PSS"),
+        "{}",
+        text(&out)
+    );
 
     // ECDSA: r‖s from the module, as openssl's DER with --signature-format openssl.
     for (mechanism, input) in [("ECDSA-SHA256", &data), ("ECDSA", &digest)] {
         let sig = world.path("ec.sig");
-        pkcs11_sign(&world, "ec-release", &["-m", mechanism, "--signature-format", "openssl"], input, &sig).await;
+        pkcs11_sign(
+            &world,
+            "ec-release",
+            &["-m", mechanism, "--signature-format", "openssl"],
+            input,
+            &sig,
+        )
+        .await;
         verify(&ec, &sig, &data, &[]);
     }
 
@@ -122,8 +212,13 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
         let sig = world.path("engine.sig");
         let mut sign = world.tool("openssl");
         sign.env("PKCS11_MODULE_PATH", &module)
-            .args(["dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine", "-sign"])
-            .arg(format!("pkcs11:object={label};type=private;pin-value={}", world.pin))
+            .args([
+                "dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine", "-sign",
+            ])
+            .arg(format!(
+                "pkcs11:object={label};type=private;pin-value={}",
+                world.pin
+            ))
             .args(["-out", p(&sig), p(&data)]);
         ok(sign).await;
         verify(public, &sig, &data, &[]);
@@ -141,26 +236,72 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
     let classes = world.path("classes");
     run_ok("javac", &["-d", p(&classes), p(&src.join("Hello.java"))]);
     let jar = world.path("app.jar");
-    run_ok("jar", &["--create", "--file", p(&jar), "--main-class", "Hello", "-C", p(&classes), "."]);
+    run_ok(
+        "jar",
+        &[
+            "--create",
+            "--file",
+            p(&jar),
+            "--main-class",
+            "Hello",
+            "-C",
+            p(&classes),
+            ".",
+        ],
+    );
     let cfg = world.path("sigil-pkcs11.cfg");
-    std::fs::write(&cfg, format!("name = Sigil\nlibrary = {}\nslot = 0\n", module.display())).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("name = Sigil\nlibrary = {}\nslot = 0\n", module.display()),
+    )
+    .unwrap();
     let signed_jar = world.path("app-signed.jar");
     let mut sign = world.tool("jarsigner");
     sign.args(["-keystore", "NONE", "-storetype", "PKCS11"])
-        .args(["-providerClass", "sun.security.pkcs11.SunPKCS11", "-providerArg", p(&cfg)])
-        .args(["-storepass", &world.pin, "-signedjar", p(&signed_jar), p(&jar), "release"]);
+        .args([
+            "-providerClass",
+            "sun.security.pkcs11.SunPKCS11",
+            "-providerArg",
+            p(&cfg),
+        ])
+        .args([
+            "-storepass",
+            &world.pin,
+            "-signedjar",
+            p(&signed_jar),
+            p(&jar),
+            "release",
+        ]);
     ok(sign).await;
     let store = world.path("truststore.p12");
     run_ok(
         "keytool",
         &[
-            "-importcert", "-noprompt", "-storetype", "PKCS12", "-alias", "root", "-file",
-            p(&world.code_signing_root), "-keystore", p(&store), "-storepass", "changeit",
+            "-importcert",
+            "-noprompt",
+            "-storetype",
+            "PKCS12",
+            "-alias",
+            "root",
+            "-file",
+            p(&world.code_signing_root),
+            "-keystore",
+            p(&store),
+            "-storepass",
+            "changeit",
         ],
     );
     let checked = run_ok(
         "jarsigner",
-        &["-verify", "-strict", "-keystore", p(&store), "-storepass", "changeit", p(&signed_jar)],
+        &[
+            "-verify",
+            "-strict",
+            "-keystore",
+            p(&store),
+            "-storepass",
+            "changeit",
+            p(&signed_jar),
+        ],
     );
     assert!(checked.contains("jar verified."), "{checked}");
     let ran = run_ok("java", &["-jar", p(&signed_jar)]);
@@ -169,7 +310,11 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
     // osslsigncode signs a MinGW-built PE through the module (its -pkcs11module loads the
     // libp11 engine); osslsigncode verify says ok, for an RSA and an EC policy.
     let c = world.path("hello.c");
-    std::fs::write(&c, "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n").unwrap();
+    std::fs::write(
+        &c,
+        "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
+    )
+    .unwrap();
     let exe = world.path("hello.exe");
     run_ok("x86_64-w64-mingw32-gcc", &["-O2", "-o", p(&exe), p(&c)]);
     for label in ["release", "ec-release"] {
@@ -183,7 +328,13 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
         ok(sign).await;
         let checked = run_ok(
             "osslsigncode",
-            &["verify", "-CAfile", p(&world.code_signing_root), "-in", p(&signed)],
+            &[
+                "verify",
+                "-CAfile",
+                p(&world.code_signing_root),
+                "-in",
+                p(&signed),
+            ],
         );
         assert!(checked.contains("Signature verification: ok"), "{checked}");
     }
@@ -194,4 +345,91 @@ fn run_ok_bytes(program: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(program).args(args).output().unwrap();
     assert!(out.status.success(), "{program} {args:?}: {}", text(&out));
     out.stdout
+}
+
+/// An approval policy: the tool blocks inside `C_Sign` until an approver (another process:
+/// curl on the HTTPS API) approves, then its output verifies; a denial makes it fail with the
+/// reason in the configured log file. Nothing reaches the tool's standard output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_sign_waits_for_the_approver_and_a_denial_fails_with_the_reason_in_the_log() {
+    let world = world().await;
+    let module = module_path();
+    let approver = world.login(&["approver"], &world.report.approver_profile.clone());
+    let log = world.path("sigil-pkcs11.log");
+    let config = world.path("module.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "profile = {:?}\ntimeout_secs = 600\ndescription = \"nightly build 42\"\nlog_file = {:?}\n",
+            world.jenkins, log
+        ),
+    )
+    .unwrap();
+    let data = world.path("release.txt");
+    std::fs::write(&data, "approve me\n").unwrap();
+    let rsa = public_key(&world, "release-approved").await;
+
+    let start = |out: &Path| {
+        let mut sign = world.tool("openssl");
+        sign.env_remove("SIGIL_PKCS11_PROFILE")
+            .env("SIGIL_PKCS11_CONFIG", &config)
+            .env("PKCS11_MODULE_PATH", &module)
+            .args([
+                "dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine", "-sign",
+            ])
+            .arg(format!(
+                "pkcs11:object=release-approved;type=private;pin-value={}",
+                world.pin
+            ))
+            .args(["-out", p(out), p(&data)])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        sign.spawn().unwrap()
+    };
+
+    let sig = world.path("approved.sig");
+    let mut child = start(&sig);
+    let id = world.one_pending(&approver).await;
+    let request = world.api(&approver, "GET", &format!("/requests/{id}"), None);
+    assert_eq!(
+        request["metadata"]["description"], "nightly build 42 (program: openssl)",
+        "{request}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the tool must wait for the approval"
+    );
+    world.api(
+        &approver,
+        "POST",
+        &format!("/requests/{id}/approve"),
+        Some(&serde_json::json!({"comment": "ok"})),
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    verify(&rsa, &sig, &data, &[]);
+
+    let denied = world.path("denied.sig");
+    let child = start(&denied);
+    let id = world.one_pending(&approver).await;
+    world.api(
+        &approver,
+        "POST",
+        &format!("/requests/{id}/deny"),
+        Some(&serde_json::json!({"comment": "not from this branch"})),
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains(&format!("request {id} was denied: not from this branch")),
+        "{logged}"
+    );
+    world.server.shutdown().await;
 }

@@ -88,9 +88,25 @@ pub async fn world() -> World {
     };
     let admin = world.login(&["admin1", "admin2"], &world.report.admin_profile.clone());
     // The quickstart certificate's issuer is the root of every policy's chain.
-    let cert = world.api(&admin, "GET", &format!("/certificates/{}", world.report.code_signing_serial), None);
-    let issuer = world.api(&admin, "GET", &format!("/cas/{}", cert["issuer"].as_str().unwrap()), None);
-    std::fs::write(&world.code_signing_root, issuer["certificate_pem"].as_str().unwrap_or_else(|| panic!("{issuer}"))).unwrap();
+    let cert = world.api(
+        &admin,
+        "GET",
+        &format!("/certificates/{}", world.report.code_signing_serial),
+        None,
+    );
+    let issuer = world.api(
+        &admin,
+        "GET",
+        &format!("/cas/{}", cert["issuer"].as_str().unwrap()),
+        None,
+    );
+    std::fs::write(
+        &world.code_signing_root,
+        issuer["certificate_pem"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{issuer}")),
+    )
+    .unwrap();
     world.add_policies(&admin);
     world
 }
@@ -110,7 +126,11 @@ impl World {
             .arg(&self.report.root_ca)
             .args(["-X", method, "-H"])
             .arg(format!("@{}", headers.display()))
-            .args(if body.is_some() { &["--data-binary", "@-"][..] } else { &[][..] })
+            .args(if body.is_some() {
+                &["--data-binary", "@-"][..]
+            } else {
+                &[][..]
+            })
             .arg(&url)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -118,13 +138,22 @@ impl World {
             .unwrap();
         if let Some(body) = body {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(body.to_string().as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(body.to_string().as_bytes())
+                .unwrap();
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "curl {method} {path} failed");
-        let answer: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path}: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
         assert!(answer.get("error").is_none(), "{method} {path}: {answer}");
         answer
     }
@@ -133,8 +162,15 @@ impl World {
     pub fn login(&self, identities: &[&str], profile: &Path) -> String {
         let mut token = String::new();
         for name in identities {
-            let password = std::fs::read_to_string(profile.with_file_name(format!("{name}.password"))).unwrap();
-            let answer = self.api(&token, "POST", "/login", Some(&json!({"identity": name, "password": password.trim_end()})));
+            let password =
+                std::fs::read_to_string(profile.with_file_name(format!("{name}.password")))
+                    .unwrap();
+            let answer = self.api(
+                &token,
+                "POST",
+                "/login",
+                Some(&json!({"identity": name, "password": password.trim_end()})),
+            );
             if let Some(session) = answer["session"].as_str() {
                 token = session.to_owned();
             }
@@ -145,20 +181,38 @@ impl World {
     /// `ec-release` (a new P-256 key, no approval) and `pss-release` (the quickstart RSA key
     /// with the PSS scheme), both for the jenkins role.
     fn add_policies(&self, admin: &str) {
-        let ec = self.api(admin, "POST", "/certificates", Some(&json!({
-            "issuer": sigil_server::quickstart::CODE_SIGNING_CA, "profile": "code-signing",
-            "subject": "CN=EC Signing,O=Sigil Demo", "validity_days": 365,
-            "key_algorithm": "ec-p256", "key_backend": "software",
-        })));
+        let ec = self.api(
+            admin,
+            "POST",
+            "/certificates",
+            Some(&json!({
+                "issuer": sigil_server::quickstart::CODE_SIGNING_CA, "profile": "code-signing",
+                "subject": "CN=EC Signing,O=Sigil Demo", "validity_days": 365,
+                "key_algorithm": "ec-p256", "key_backend": "software",
+            })),
+        );
         for (alias, serial, scheme) in [
-            ("ec-release", ec["serial"].as_str().unwrap().to_owned(), "pkcs1v15"),
-            ("pss-release", self.report.code_signing_serial.to_string(), "pss"),
+            (
+                "ec-release",
+                ec["serial"].as_str().unwrap().to_owned(),
+                "pkcs1v15",
+            ),
+            (
+                "pss-release",
+                self.report.code_signing_serial.to_string(),
+                "pss",
+            ),
         ] {
-            self.api(admin, "POST", "/policies", Some(&json!({
-                "alias": alias, "certificate": serial, "rsa_scheme": scheme,
-                "approvals_required": 0, "hashes": ["sha256", "sha384", "sha512"],
-                "formats": ["hash"], "request_lifetime_secs": 3600, "roles": ["jenkins"],
-            })));
+            self.api(
+                admin,
+                "POST",
+                "/policies",
+                Some(&json!({
+                    "alias": alias, "certificate": serial, "rsa_scheme": scheme,
+                    "approvals_required": 0, "hashes": ["sha256", "sha384", "sha512"],
+                    "formats": ["hash"], "request_lifetime_secs": 3600, "roles": ["jenkins"],
+                })),
+            );
         }
     }
 
