@@ -8,7 +8,9 @@
 # 3. Checks formatting and lints, then runs every test of the workspace.
 #
 # Tests start the real server on loopback ports and hand signatures to the
-# independent verifiers: openssl, osslsigncode, jarsigner/keytool.
+# independent verifiers: openssl, osslsigncode, jarsigner/keytool. The PKCS#11
+# module's tests drive pkcs11-tool, OpenSSL's libp11 engine, jarsigner (SunPKCS11)
+# and osslsigncode through libsigil_pkcs11.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,9 @@ need unzip unzip
 need curl curl
 need softhsm2-util softhsm2   # the PKCS#11 (HSM) backend tests
 need pkcs11-tool opensc
+need javac openjdk-17-jdk-headless   # the PKCS#11 module's jarsigner test builds its JAR
+# libp11's OpenSSL engine (the PKCS#11 module's openssl and osslsigncode tests): a library, no command
+[ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || missing+=(libengine-pkcs11-openssl)
 need c++ g++   # libfuzzer-sys, for the fuzz targets' check
 need node nodejs   # syntax check of the web console's script
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)

@@ -178,14 +178,20 @@ impl Module {
         Ok(conn)
     }
 
-    /// The policies the session sees, as key entries.
-    async fn read_catalog(conn: &mut Connection) -> Result<Catalog, ModuleError> {
+    /// The policies the session sees, as key entries; a policy whose key the module cannot
+    /// offer (an Ed25519 key) is left out and reported.
+    async fn read_catalog(&self, conn: &mut Connection) -> Result<Catalog, ModuleError> {
         // Sorted: object handles stay the same from one read to the next.
         let mut aliases = conn.list_policies().await?;
         aliases.sort();
         let mut entries = Vec::new();
         for alias in aliases {
-            entries.push(KeyEntry::from_policy(&conn.get_policy(&alias).await?)?);
+            match KeyEntry::from_policy(&conn.get_policy(&alias).await?) {
+                Ok(entry) => entries.push(entry),
+                Err(e) => {
+                    report(self.config.log_file.as_deref(), &format!("{e}: not shown"));
+                }
+            }
         }
         Ok(Catalog::new(entries))
     }
@@ -211,7 +217,7 @@ impl Module {
     pub fn login(&self, pin: Zeroizing<String>) -> Result<(), ModuleError> {
         let catalog = self.block_on(NETWORK_GRACE, "login", async {
             let mut conn = self.connect(Some(&pin)).await?;
-            let catalog = Self::read_catalog(&mut conn).await?;
+            let catalog = self.read_catalog(&mut conn).await?;
             Ok((conn, catalog))
         });
         let (conn, catalog) = catalog.map_err(|e| self.fail(e))?;
@@ -242,7 +248,7 @@ impl Module {
         }
         let read = self.block_on(NETWORK_GRACE, "reading the policies", async {
             let mut conn = self.connect(None).await?;
-            let catalog = Self::read_catalog(&mut conn).await?;
+            let catalog = self.read_catalog(&mut conn).await?;
             Ok((conn, catalog))
         });
         match read {

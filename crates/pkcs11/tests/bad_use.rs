@@ -1,6 +1,6 @@
 //! Bad use of `libsigil_pkcs11.so`, loaded as a C caller loads it: calls before
 //! `C_Initialize`, null pointers, short buffers, a wrong PIN (counted toward the lockout),
-//! eight threads signing at once, the server gone. Each is answered with its `CKR_` code;
+//! eight threads signing at once, a forking caller, the server gone. Each is answered with its `CKR_` code;
 //! nothing crashes.
 #![allow(
     unsafe_code,
@@ -488,6 +488,16 @@ fn bad_calls_get_their_ckr_codes_and_eight_threads_sign_at_once() {
             &format!("thread{i}"),
         );
     }
+
+    // A caller that forks (Python's ctypes, a C caller): the child initialises again.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fork.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(module_path())
+        .arg(&world.report.jenkins_password_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::text(&out));
 
     // The server gone: a device error, not a hang.
     runtime.block_on(world.server.shutdown());
