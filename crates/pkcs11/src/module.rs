@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use cryptoki_sys::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use sigil_client::profile::SecretSource;
-use sigil_client::{ClientError, Connection, Format};
-use sigil_proto::{HashAlgorithm, Metadata, Outcome, RequestId, Upload};
+use sigil_client::{ClientError, Connection, ErrorKind, Format};
+use sigil_proto::{Metadata, Outcome, RequestId, RequestStatus, Upload};
 use zeroize::Zeroizing;
 
 use crate::config::Config;
@@ -274,35 +274,10 @@ impl Module {
         let (hash, digest) = mechanism.digest(input).map_err(|e| self.fail(e))?;
         let pin = self.state().pin.clone();
         let timeout = self.config.timeout;
-        let result = self.block_on(timeout + NETWORK_GRACE, "signing", async {
-            let pooled = self.pool().pop();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => self.connect(pin.as_deref().map(String::as_str)).await?,
-            };
-            let signature = self
-                .request(&mut conn, entry, hash, digest.clone(), timeout)
-                .await?;
-            self.pool().push(conn);
-            Ok(signature)
-        });
-        result
-            .and_then(|signature| mechanism.output(&entry.kind, hash, &digest, signature))
-            .map_err(|e| self.fail(e))
-    }
-
-    async fn request(
-        &self,
-        conn: &mut Connection,
-        entry: &KeyEntry,
-        hash: HashAlgorithm,
-        digest: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Vec<u8>, ModuleError> {
         let upload = Upload {
             policy: entry.alias.clone(),
             hash,
-            digest,
+            digest: digest.clone(),
             metadata: Metadata {
                 description: Some(format!(
                     "{} (program: {})",
@@ -312,7 +287,42 @@ impl Module {
                 ..Metadata::default()
             },
         };
-        let mut status = conn.upload_hash(upload).await?;
+        let result = self.block_on(timeout + NETWORK_GRACE, "signing", async {
+            let pin = pin.as_deref().map(String::as_str);
+            let pooled = self.pool().pop();
+            let (mut conn, status) = match pooled {
+                Some(mut conn) => match conn.upload_hash(upload.clone()).await {
+                    // The server closes connections idle for idle_timeout_secs, so a pooled
+                    // one may be gone; it closes only idle ones, so the upload did not arrive
+                    // there and is made once more on a new connection.
+                    Err(e) if e.kind() == ErrorKind::Connection => {
+                        let mut conn = self.connect(pin).await?;
+                        let status = conn.upload_hash(upload).await?;
+                        (conn, status)
+                    }
+                    status => (conn, status?),
+                },
+                None => {
+                    let mut conn = self.connect(pin).await?;
+                    let status = conn.upload_hash(upload).await?;
+                    (conn, status)
+                }
+            };
+            let signature = Self::wait(&mut conn, status, timeout).await?;
+            self.pool().push(conn);
+            Ok(signature)
+        });
+        result
+            .and_then(|signature| mechanism.output(&entry.kind, hash, &digest, signature))
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Waits until an uploaded request is final (or `timeout` passes): its signature, or why not.
+    async fn wait(
+        conn: &mut Connection,
+        mut status: RequestStatus,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ModuleError> {
         let id = status.id.clone();
         let deadline = Instant::now() + timeout;
         let mut pause = FIRST_POLL;
