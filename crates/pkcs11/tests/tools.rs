@@ -433,3 +433,23 @@ async fn c_sign_waits_for_the_approver_and_a_denial_fails_with_the_reason_in_the
     );
     world.server.shutdown().await;
 }
+
+/// The server closes a connection idle for `idle_timeout_secs`: a caller that logged in and
+/// then waited longer (a big JAR being hashed) still signs, on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_connection_closed_as_idle_is_replaced_when_signing() {
+    let world =
+        support::world_with(|config| config.idle_timeout = std::time::Duration::from_secs(1)).await;
+    let sig = world.path("after-pause.sig");
+    let mut sign = world.tool("python3");
+    sign.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sign_after_pause.py"))
+        .arg(module_path())
+        .arg(&world.report.jenkins_password_file)
+        .args(["release", "3", p(&sig)]);
+    ok(sign).await;
+    let data = world.path("after-pause.txt");
+    std::fs::write(&data, "signed after a pause").unwrap();
+    let rsa = public_key(&world, "release").await;
+    verify(&rsa, &sig, &data, &[]);
+    world.server.shutdown().await;
+}

@@ -23,12 +23,12 @@ use sigil_server::quickstart::QuickstartReport;
 
 pub use common::run_ok;
 
-/// The module as Cargo built it for this test run: `target/<profile>/libsigil_pkcs11.so`,
-/// next to the `deps/` directory holding the test executable.
+/// The module as Cargo built it for this test run: `cargo test` leaves the cdylib in
+/// `target/<profile>/deps/`, next to the test executable (only `cargo build` copies it up to
+/// `target/<profile>/`, where it may be stale).
 pub fn module_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let module = dir.join("libsigil_pkcs11.so");
+    let module = exe.parent().unwrap().join("libsigil_pkcs11.so");
     assert!(module.exists(), "{} was not built", module.display());
     module
 }
@@ -65,12 +65,19 @@ fn point_profile(profile: &Path, server: &RunningServer) {
 }
 
 pub async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// A world whose server configuration `adjust` changes first.
+pub async fn world_with(adjust: impl FnOnce(&mut sigil_server::ServerConfig)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let report = sigil_server::quickstart::provision_with(&common::options(&data))
         .await
         .unwrap();
-    let server = sigil_server::start(common::config(&data)).await.unwrap();
+    let mut config = common::config(&data);
+    adjust(&mut config);
+    let server = sigil_server::start(config).await.unwrap();
     let jenkins = report.jenkins_profile.clone();
     point_profile(&jenkins, &server);
     let pin = std::fs::read_to_string(&report.jenkins_password_file)
