@@ -294,7 +294,6 @@ EOF
       fi
       record "sigil_$k" "$(json_field requests_per_sec < "$WORK/bench-$key.json")"
       record "sigil_${k}_p99" "$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["latency"]["p99_us"]/1000)' "$WORK/bench-$key.json")"
-      record "sigil_${k}_p50" "$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["latency"]["p50_us"]/1000)' "$WORK/bench-$key.json")"
     else
       missing "sigil_$k" "sigil_${k}_p99" "sigil bench failed: $(grep -m1 . "$WORK/bench-$key.err")"
     fi
@@ -452,6 +451,19 @@ if pkcs11_ready pkcs11_jar && have jarsigner && [[ -f "$JAR" ]]; then
 elif [[ -z "$PKCS11_REASON" && "$SERVER_OK" == 1 ]]; then
   missing pkcs11_jar "jarsigner (JDK) or the JAR is not available"
 fi
+# Its comparison: sigil bench with one connection and one request in flight (no queueing), the
+# same policy, so that both are the latency of one request on an otherwise idle server.
+if [[ "$SERVER_OK" == 1 ]] && has_subcommand bench; then
+  log "sigil bench --policy $SIGN_POLICY --connections 1 --pipeline 1 --duration $DURATION"
+  if "$SIGIL" bench --profile "$PROFILE" --policy "$SIGN_POLICY" --connections 1 --pipeline 1 \
+      --duration "$DURATION" --json > "$WORK/bench-single.json" 2> "$WORK/bench-single.err"; then
+    record sigil_single_p50 "$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["latency"]["p50_us"]/1000)' "$WORK/bench-single.json")"
+  else
+    missing sigil_single_p50 "sigil bench --connections 1 failed: $(grep -m1 . "$WORK/bench-single.err")"
+  fi
+else
+  missing sigil_single_p50 "no running server or no 'sigil bench'"
+fi
 if pkcs11_ready pkcs11_csign pkcs11_csign_p99; then
   log "200 C_Sign round trips through the module (policy $SIGN_POLICY)"
   if out=$(SIGIL_PKCS11_PROFILE="$PROFILE" python3 "$ROOT/bench/pkcs11_sign.py" "$PKCS11_MODULE" \
@@ -498,7 +510,7 @@ row("Authenticode 200 MB PE, s", "sigil_pe", "openssl dgst -sha256", "dgst_pe", 
 row("Authenticode 200 MB PE, s", "sigil_pe", "osslsigncode sign (local key)", "osslsigncode_pe", lambda s, o: o / s, "> 1 (x faster)", "{:.3f}")
 row("JAR 5,000 entries, s", "sigil_jar", "jarsigner (local key)", "jarsigner_jar", lambda s, o: o / s, ">= 3 (x faster)", "{:.3f}")
 row("JAR 5,000 entries: jarsigner via libsigil_pkcs11.so, s", "pkcs11_jar", "sigil sign --format jar", "sigil_jar", lambda s, o: s / o, "", "{:.3f}")
-row("one C_Sign round trip (median), ms", "pkcs11_csign", "sigil bench RSA-3072 p50 (loaded)", "sigil_rsa3072_p50", lambda s, o: s / o, "", "{:.2f}")
+row("one C_Sign round trip (median), ms", "pkcs11_csign", "sigil bench p50, 1 conn x 1", "sigil_single_p50", lambda s, o: s / o, "", "{:.2f}")
 
 print()
 print(f"Sigil benchmark: nproc {cores}, sigil bench {conns} connections x {pipeline} in flight, {duration}")
