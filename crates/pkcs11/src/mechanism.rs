@@ -360,6 +360,34 @@ pub fn ecdsa_raw(der: &[u8], field_len: usize) -> Result<Vec<u8>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_caller_input_is_parsed_or_refused_never_misread(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok((hash, digest)) = parse_digest_info(&data) {
+                prop_assert_eq!(digest.len(), hash.digest_len());
+                prop_assert!(data.ends_with(&digest));
+                prop_assert_eq!(data.len(), 19 + digest.len());
+            }
+            let _ = ecdsa_raw(&data, 32);
+        }
+
+        #[test]
+        fn raw_input_is_capped(parts in proptest::collection::vec(0usize..700, 0..6)) {
+            let mut input = Input::Raw(Vec::new());
+            let mut total = 0usize;
+            for len in parts {
+                let added = input.update(&vec![0u8; len]);
+                prop_assert_eq!(added.is_ok(), total + len <= MAX_RAW_INPUT);
+                if added.is_ok() {
+                    total += len;
+                }
+            }
+            let Input::Raw(raw) = input else { unreachable!() };
+            prop_assert_eq!(raw.len(), total);
+        }
+    }
 
     #[test]
     fn digest_info_is_mapped_to_its_hash() {

@@ -148,11 +148,17 @@ mod tests {
         }
 
         #[test]
-        fn padded_fields_are_valid_utf8_of_the_exact_width(text in ".{0,80}") {
+        fn padded_fields_hold_the_longest_whole_character_prefix(text in ".{0,80}") {
             let field: [u8; 32] = padded(&text);
-            let s = std::str::from_utf8(&field);
-            prop_assert!(s.is_ok());
-            prop_assert!(text.starts_with(s.unwrap_or_default().trim_end_matches(' ')) || text.trim_end_matches(' ').len() <= 32);
+            prop_assert!(std::str::from_utf8(&field).is_ok());
+            // The longest prefix of whole characters that fits, then blanks.
+            let kept: String = text
+                .chars()
+                .scan(0, |len, c| { *len += c.len_utf8(); (*len <= 32).then_some(c) })
+                .collect();
+            let mut expected = kept.into_bytes();
+            expected.resize(32, b' ');
+            prop_assert_eq!(field.to_vec(), expected);
         }
 
         #[test]
