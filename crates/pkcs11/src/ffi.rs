@@ -4,7 +4,7 @@
 //! `CKR_GENERAL_ERROR` and never crosses into C), checks each pointer for null before use,
 //! and answers output buffers with the two-call convention (a null buffer asks for the
 //! length, a short one gets `CKR_BUFFER_TOO_SMALL` and the length needed).
-#![allow(unsafe_code, non_snake_case, clippy::missing_safety_doc)]
+#![allow(unsafe_code, non_snake_case)]
 
 use std::ffi::c_void;
 use std::panic::AssertUnwindSafe;
@@ -79,7 +79,7 @@ unsafe fn input<'a>(ptr: *const u8, len: CK_ULONG) -> Result<&'a [u8]> {
 }
 
 /// A two-call output of `required` items: with a null `out`, only the count; with a short
-/// buffer, the count and `CKR_BUFFER_TOO_SMALL`; else `fill` writes at most `required`.
+/// buffer, the count and `CKR_BUFFER_TOO_SMALL`; else the items are copied.
 ///
 /// # Safety
 /// `count` is null or valid for reading and writing; `out` is null or valid for writing
@@ -379,10 +379,13 @@ entry! {
     /// Closes a session; closing the last one logs out.
     fn C_CloseSession(hSession: CK_SESSION_HANDLE) {
         let module = module()?;
-        let mut state = module.state();
-        state.sessions.remove(&hSession).ok_or(CKR_SESSION_HANDLE_INVALID)?;
-        if state.sessions.is_empty() {
-            state.logout();
+        let last = {
+            let mut state = module.state();
+            state.sessions.remove(&hSession).ok_or(CKR_SESSION_HANDLE_INVALID)?;
+            state.sessions.is_empty()
+        };
+        if last {
+            module.logout();
         }
         Ok(())
     }
@@ -393,9 +396,8 @@ entry! {
     fn C_CloseAllSessions(slotID: CK_SLOT_ID) {
         let module = module()?;
         check_slot(slotID)?;
-        let mut state = module.state();
-        state.sessions.clear();
-        state.logout();
+        module.state().sessions.clear();
+        module.logout();
         Ok(())
     }
 }
@@ -463,14 +465,16 @@ entry! {
     /// Logs out.
     fn C_Logout(hSession: CK_SESSION_HANDLE) {
         let module = module()?;
-        let mut state = module.state();
-        if !state.sessions.contains_key(&hSession) {
-            return Err(CKR_SESSION_HANDLE_INVALID);
+        {
+            let state = module.state();
+            if !state.sessions.contains_key(&hSession) {
+                return Err(CKR_SESSION_HANDLE_INVALID);
+            }
+            if !state.logged_in {
+                return Err(CKR_USER_NOT_LOGGED_IN);
+            }
         }
-        if !state.logged_in {
-            return Err(CKR_USER_NOT_LOGGED_IN);
-        }
-        state.logout();
+        module.logout();
         Ok(())
     }
 }
@@ -774,7 +778,7 @@ entry! {
         let mut state = module.state();
         let session = state.sessions.get_mut(&hSession).ok_or(CKR_SESSION_HANDLE_INVALID)?;
         let op = session.sign.as_mut().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-        let added = part.and_then(|part| op.input.update(part).map_err(|e| e.rv()));
+        let added = part.and_then(|part| op.input.update(part).map_err(|e| module.fail(e).rv()));
         if added.is_err() {
             session.sign = None;
         }

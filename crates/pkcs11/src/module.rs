@@ -81,8 +81,8 @@ impl State {
         handle
     }
 
-    /// Forgets the login (when the last session closes, or on `C_Logout`).
-    pub fn logout(&mut self) {
+    /// Forgets the login (see [`Module::logout`], which also drops the connections).
+    fn logout(&mut self) {
         self.logged_in = false;
         self.pin = None;
         for session in self.sessions.values_mut() {
@@ -151,6 +151,12 @@ impl Module {
 
     fn pool(&self) -> MutexGuard<'_, Vec<Connection>> {
         self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Logs out: the login, the PIN and the logged-in Host API connections are dropped.
+    pub fn logout(&self) {
+        self.state().logout();
+        self.pool().clear();
     }
 
     /// Reports an error to a person and returns it.
