@@ -187,7 +187,11 @@ entry! {
             Some(stale) => std::mem::forget(stale),
             None => {}
         }
-        let module = Config::from_env()
+        // The module's own file: the address of this function lies in its mapping.
+        let own_path = crate::config::mapped_file(
+            C_Initialize as unsafe extern "C" fn(*mut c_void) -> CK_RV as usize,
+        );
+        let module = Config::from_env(own_path.as_deref())
             .and_then(Module::new)
             .map_err(|e| {
                 report(None, &e.to_string());

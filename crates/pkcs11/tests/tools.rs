@@ -122,6 +122,38 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
         "{all}"
     );
 
+    // Without any variable: sigil-pkcs11.toml beside the module file.
+    let lib = world.path("lib");
+    std::fs::create_dir(&lib).unwrap();
+    let beside = lib.join("libsigil_pkcs11.so");
+    std::fs::hard_link(&module, &beside)
+        .or_else(|_| std::fs::copy(&module, &beside).map(|_| ()))
+        .unwrap();
+    std::fs::write(
+        lib.join("sigil-pkcs11.toml"),
+        format!("profile = {:?}\n", world.jenkins),
+    )
+    .unwrap();
+    let mut list = world.tool("pkcs11-tool");
+    list.env_remove("SIGIL_PKCS11_PROFILE")
+        .args(["--module", p(&beside), "-L"]);
+    let slots = ok(list).await;
+    assert!(
+        slots.contains("token label        : Sigil jenkins"),
+        "{slots}"
+    );
+    std::fs::remove_file(lib.join("sigil-pkcs11.toml")).unwrap();
+    let mut list = world.tool("pkcs11-tool");
+    list.env_remove("SIGIL_PKCS11_PROFILE")
+        .args(["--module", p(&beside), "-L"]);
+    let out = output(list).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("there is no sigil-pkcs11.toml beside the module"),
+        "{}",
+        text(&out)
+    );
+
     let data = world.path("hello.txt");
     std::fs::write(&data, "hello through the Sigil PKCS#11 module\n").unwrap();
     let digest = world.path("hello.sha256");
@@ -341,6 +373,12 @@ async fn pkcs11_tool_openssl_jarsigner_and_osslsigncode_sign_and_independent_ver
     world.server.shutdown().await;
 }
 
+async fn output_of(child: std::process::Child) -> std::process::Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}
+
 fn run_ok_bytes(program: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(program).args(args).output().unwrap();
     assert!(out.status.success(), "{program} {args:?}: {}", text(&out));
@@ -369,10 +407,10 @@ async fn c_sign_waits_for_the_approver_and_a_denial_fails_with_the_reason_in_the
     std::fs::write(&data, "approve me\n").unwrap();
     let rsa = public_key(&world, "release-approved").await;
 
-    let start = |out: &Path| {
+    let start_with = |out: &Path, config: &Path| {
         let mut sign = world.tool("openssl");
         sign.env_remove("SIGIL_PKCS11_PROFILE")
-            .env("SIGIL_PKCS11_CONFIG", &config)
+            .env("SIGIL_PKCS11_CONFIG", config)
             .env("PKCS11_MODULE_PATH", &module)
             .args([
                 "dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine", "-sign",
@@ -388,6 +426,7 @@ async fn c_sign_waits_for_the_approver_and_a_denial_fails_with_the_reason_in_the
     };
 
     let sig = world.path("approved.sig");
+    let start = |out: &Path| start_with(out, &config);
     let mut child = start(&sig);
     let id = world.one_pending(&approver).await;
     let request = world.api(&approver, "GET", &format!("/requests/{id}"), None);
@@ -405,9 +444,7 @@ async fn c_sign_waits_for_the_approver_and_a_denial_fails_with_the_reason_in_the
         &format!("/requests/{id}/approve"),
         Some(&serde_json::json!({"comment": "ok"})),
     );
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = output_of(child).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(out.stdout.is_empty(), "{}", text(&out));
     verify(&rsa, &sig, &data, &[]);
@@ -421,9 +458,7 @@ async fn c_sign_waits_for_the_approver_and_a_denial_fails_with_the_reason_in_the
         &format!("/requests/{id}/deny"),
         Some(&serde_json::json!({"comment": "not from this branch"})),
     );
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = output_of(child).await;
     assert!(!out.status.success(), "{}", text(&out));
     assert!(out.stdout.is_empty(), "{}", text(&out));
     let logged = std::fs::read_to_string(&log).unwrap();
@@ -431,6 +466,22 @@ async fn c_sign_waits_for_the_approver_and_a_denial_fails_with_the_reason_in_the
         logged.contains(&format!("request {id} was denied: not from this branch")),
         "{logged}"
     );
+
+    // Nobody decides within timeout_secs: the tool fails (the request stays pending).
+    let short = world.path("short.toml");
+    std::fs::write(
+        &short,
+        format!(
+            "profile = {:?}\ntimeout_secs = 1\nlog_file = {:?}\n",
+            world.jenkins, log
+        ),
+    )
+    .unwrap();
+    let out = output_of(start_with(&world.path("late.sig"), &short)).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("was not signed within 1 s"), "{logged}");
+    assert_eq!(world.pending(&approver).len(), 1);
     world.server.shutdown().await;
 }
 
