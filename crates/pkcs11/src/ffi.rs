@@ -672,6 +672,16 @@ entry! {
             MechanismError::Param => CKR_MECHANISM_PARAM_INVALID,
             MechanismError::KeyType => CKR_KEY_TYPE_INCONSISTENT,
         })?;
+        // A hash the policy does not allow is refused now, not after the data is hashed.
+        if let Some(hash) = mechanism.prehash.or(mechanism.pss_hash)
+            && !entry.allowed_hashes.contains(&hash)
+        {
+            report(
+                module.config.log_file.as_deref(),
+                &format!("policy {} does not allow {hash}: use another mechanism", entry.alias),
+            );
+            return Err(CKR_MECHANISM_INVALID);
+        }
         let mut state = module.state();
         let session = state.sessions.get_mut(&hSession).ok_or(CKR_SESSION_HANDLE_INVALID)?;
         session.sign = Some(SignOp { key: index, input: mechanism.input(), mechanism });

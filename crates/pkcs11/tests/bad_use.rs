@@ -438,6 +438,19 @@ fn bad_calls_get_their_ckr_codes_and_eight_threads_sign_at_once() {
             CKR_OK
         );
         verify_rsa(world.dir.path(), &cert_der, data, &signature, "multi");
+        // A hash the policy does not allow is refused by C_SignInit.
+        let ec_key = lib.find(session, CKO_PRIVATE_KEY, "ec-release")[0];
+        let mut sha512 = CK_MECHANISM {
+            mechanism: CKM_ECDSA_SHA512,
+            pParameter: null_mut(),
+            ulParameterLen: 0,
+        };
+        assert_eq!(
+            f.C_SignInit(session, &mut sha512, ec_key),
+            CKR_MECHANISM_INVALID
+        );
+        let (rv, raw) = lib.sign(session, ec_key, CKM_ECDSA_SHA384, data);
+        assert_eq!((rv, raw.len()), (CKR_OK, 64));
         // CKM_RSA_PKCS takes a DigestInfo, nothing else.
         let (rv, _) = lib.sign(session, key, CKM_RSA_PKCS, b"not a DigestInfo");
         assert_eq!(rv, CKR_DATA_INVALID);

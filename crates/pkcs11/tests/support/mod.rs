@@ -185,8 +185,8 @@ impl World {
         token
     }
 
-    /// `ec-release` (a new P-256 key, no approval) and `pss-release` (the quickstart RSA key
-    /// with the PSS scheme), both for the jenkins role.
+    /// `ec-release` (a new P-256 key, SHA-256 and SHA-384 only) and `pss-release` (the
+    /// quickstart RSA key with the PSS scheme), both without approvals, for the jenkins role.
     fn add_policies(&self, admin: &str) {
         let ec = self.api(
             admin,
@@ -198,16 +198,18 @@ impl World {
                 "key_algorithm": "ec-p256", "key_backend": "software",
             })),
         );
-        for (alias, serial, scheme) in [
+        for (alias, serial, scheme, hashes) in [
             (
                 "ec-release",
                 ec["serial"].as_str().unwrap().to_owned(),
                 "pkcs1v15",
+                json!(["sha256", "sha384"]),
             ),
             (
                 "pss-release",
                 self.report.code_signing_serial.to_string(),
                 "pss",
+                json!(["sha256", "sha384", "sha512"]),
             ),
         ] {
             self.api(
@@ -216,7 +218,7 @@ impl World {
                 "/policies",
                 Some(&json!({
                     "alias": alias, "certificate": serial, "rsa_scheme": scheme,
-                    "approvals_required": 0, "hashes": ["sha256", "sha384", "sha512"],
+                    "approvals_required": 0, "hashes": hashes,
                     "formats": ["hash"], "request_lifetime_secs": 3600, "roles": ["jenkins"],
                 })),
             );
