@@ -22,7 +22,7 @@ use crate::objects::{Catalog, KeyEntry};
 
 /// First pause before asking again whether a request was signed.
 const FIRST_POLL: Duration = Duration::from_secs(1);
-/// Later pauses (the brief's bound: at most every 1–2 s).
+/// Later pauses: a waiting tool costs the server one retrieve every 2 s.
 const NEXT_POLL: Duration = Duration::from_secs(2);
 /// Extra time allowed for connecting and uploading on top of the approval timeout.
 const NETWORK_GRACE: Duration = Duration::from_secs(30);
