@@ -403,20 +403,20 @@ struct SigningCertificateV2 {
 
 /// `PKIStatusInfo` (RFC 3161 §2.4.2; `statusString` is a `PKIFreeText`).
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-struct PkiStatusInfo {
-    status: u8,
+pub(crate) struct PkiStatusInfo {
+    pub(crate) status: u8,
     #[asn1(optional = "true")]
-    status_string: Option<Vec<Any>>,
+    pub(crate) status_string: Option<Vec<Any>>,
     #[asn1(optional = "true")]
-    fail_info: Option<BitString>,
+    pub(crate) fail_info: Option<BitString>,
 }
 
 /// `TimeStampResp` (RFC 3161 §2.4.2); the token is a complete `ContentInfo`.
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-struct TimeStampResp {
-    status: PkiStatusInfo,
+pub(crate) struct TimeStampResp {
+    pub(crate) status: PkiStatusInfo,
     #[asn1(optional = "true")]
-    time_stamp_token: Option<Any>,
+    pub(crate) time_stamp_token: Option<Any>,
 }
 
 /// A complete `TimeStampResp`: rejection, `systemFailure`, no text. For the case where even
