@@ -301,7 +301,10 @@ fn read_tst_info(
         .map(|n| n.value().to_vec());
     for field in fields {
         if !matches!(field.tag(), Tag::ContextSpecific { number, .. } if number <= TagNumber(1)) {
-            return Err(malformed(&format!("has an unexpected field {}", field.tag())));
+            return Err(malformed(&format!(
+                "has an unexpected field {}",
+                field.tag()
+            )));
         }
     }
     Ok(TokenInfo {
