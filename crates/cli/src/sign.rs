@@ -496,6 +496,14 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                     .join(", ")
             );
             out!("approvals required: {}", info.approvals_required);
+            out!(
+                "timestamp required: {}",
+                if info.timestamp_required {
+                    "yes (added by the server)"
+                } else {
+                    "no"
+                }
+            );
             out!("certificates:       {}", chain.len());
             if let Some(out) = chain_out {
                 let mut pem = String::new();

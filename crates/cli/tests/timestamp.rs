@@ -650,3 +650,141 @@ async fn twenty_files_in_one_run_are_all_stamped_and_a_busy_tsa_is_retried() {
     openssl_ts_ok(&dir, "late.txt", &independent.root);
     world.server.shutdown().await;
 }
+
+/// `sigil policy create` (administrators) with `timestamp_required`.
+async fn create_stamped_policy(world: &World, alias: &str) -> std::process::Output {
+    let body = world.dir.path().join(format!("{alias}.json"));
+    let json = serde_json::json!({
+        "alias": alias,
+        "certificate": world.report.code_signing_serial.as_str(),
+        "approvals_required": 0,
+        "hashes": ["sha256"],
+        "formats": ["hash", "authenticode", "jar"],
+        "request_lifetime_secs": 3600,
+        "roles": ["jenkins"],
+        "timestamp_required": true,
+    });
+    std::fs::write(&body, json.to_string()).unwrap();
+    sigil(
+        args(&[
+            "policy",
+            "--profile",
+            p(&world.admin),
+            "create",
+            "--file",
+            p(&body),
+        ]),
+        world.dir.path(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_that_requires_timestamps_gets_them_from_the_server() {
+    let world = world().await;
+    let root = code_signing_root(&world).await;
+    let out = create_stamped_policy(&world, "stamped").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["timestamp_required"], true, "{created}");
+    let out = sigil(
+        args(&[
+            "policies",
+            "--profile",
+            p(&world.jenkins),
+            "show",
+            "stamped",
+        ]),
+        world.dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("timestamp required: yes"),
+        "{}",
+        text(&out)
+    );
+
+    // No --timestamp, and --timestamp with another TSA: the server's stamp, only one.
+    let independent = OpensslTsa::new(world.dir.path());
+    let (url, asked) = independent.serve(Mode::Openssl);
+    let dir = world.dir.path().join("stamped");
+    std::fs::create_dir(&dir).unwrap();
+    pe(&dir.join("app.exe"));
+    jar(&dir.join("app.jar"));
+    std::fs::write(dir.join("notes.txt"), "notes\n").unwrap();
+    for extra in [vec![], vec!["--timestamp", url.as_str()]] {
+        let mut a = args(&[
+            "sign",
+            "--profile",
+            p(&world.jenkins),
+            "--policy",
+            "stamped",
+            "--json",
+        ]);
+        a.extend(args(&extra));
+        a.extend(args(&["app.exe", "app.jar", "notes.txt"]));
+        let out = sigil(a, &dir).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            let detail = line["detail"].as_str().unwrap();
+            assert!(detail.contains("added by the server"), "{line}");
+            assert!(detail.contains("Sigil Timestamping"), "{line}");
+        }
+        osslsigncode_ok(&dir.join("app.exe"), &root, &root, 1);
+        let store = dir.join("trust.p12");
+        if !store.exists() {
+            truststore(&dir, "trust.p12", &root, &root);
+        }
+        jarsigner_ok(&dir.join("app.jar"), &store, "Sigil Timestamping");
+        openssl_ts_ok(&dir, "notes.txt", &root);
+        sigil_verify_ok(&dir, &["app.exe"], "Sigil Timestamping").await;
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "the client stamped again");
+
+    // The TSA disabled later: signing fails with the reason, nothing is written, and a new
+    // policy requiring time-stamps is refused.
+    let out = sigil(
+        args(&[
+            "settings",
+            "--profile",
+            p(&world.admin),
+            "set",
+            "--no-timestamp-certificate",
+        ]),
+        world.dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(dir.join("late.txt"), "late\n").unwrap();
+    let out = sigil(
+        args(&[
+            "sign",
+            "--profile",
+            p(&world.jenkins),
+            "--policy",
+            "stamped",
+            "late.txt",
+        ]),
+        &dir,
+    )
+    .await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("requires a time-stamp") && stderr.contains("--timestamp-certificate"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.join("late.txt.sig").exists());
+    assert!(!dir.join("late.txt.tsr").exists());
+    let out = create_stamped_policy(&world, "stamped-too").await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("time-stamping authority is not usable"),
+        "{}",
+        text(&out)
+    );
+    world.server.shutdown().await;
+}

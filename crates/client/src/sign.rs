@@ -518,9 +518,13 @@ async fn finish(
         Outcome::Expired => Some(JobOutcome::Expired),
         Outcome::Failed => Some(JobOutcome::Failed),
         Outcome::Signed { result } => {
-            let stamped =
-                crate::timestamp::maybe_stamp(options.timestamp.as_ref(), job.job.format, result)
-                    .await;
+            let stamped = crate::timestamp::maybe_stamp(
+                options.timestamp.as_ref(),
+                job.job.format,
+                result,
+                status.timestamp,
+            )
+            .await;
             Some(
                 match stamped.and_then(|s| write_result(job, &s, options, block_kind)) {
                     Ok((output, detail)) => JobOutcome::Signed { output, detail },

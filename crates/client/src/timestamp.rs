@@ -7,6 +7,10 @@
 //! and for the hash format the whole `TimeStampResp` is written beside the `.sig` as
 //! `FILE.tsr`. A TSA that is down, slow or answers anything but a valid token for this
 //! request fails that file, which is then left as it was.
+//!
+//! Under a policy that requires time-stamps the server has already stamped the signature
+//! with its own TSA (for the hash format it sends the `TimeStampResp` along): the client
+//! checks that stamp and writes it, and does not stamp a second time.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -14,7 +18,7 @@ use std::time::Duration;
 
 use sigil_pki::stamp::{
     ID_AA_TIME_STAMP_TOKEN, MAX_RESPONSE_LEN, SPC_RFC3161_OBJID, StampRequest, StampedToken,
-    add_unsigned_attribute, signer_signature,
+    add_unsigned_attribute, find_stamp, read_response_token, signer_signature,
 };
 use sigil_proto::HashAlgorithm;
 
@@ -311,12 +315,23 @@ pub fn tsr_path(signature: &Path) -> PathBuf {
     }
 }
 
-/// Stamps `signature` with `stamper`, or passes it through unchanged without one.
+/// What to write for a signature the server returned: the server's own time-stamp when it
+/// added one (a policy that requires time-stamps: inside an Authenticode or JAR signature,
+/// or `server_tsr` for the hash format), checked; else a stamp from `stamper` when given;
+/// else the signature unchanged.
 pub async fn maybe_stamp(
     stamper: Option<&Stamper>,
     format: Format,
     signature: Vec<u8>,
+    server_tsr: Option<Vec<u8>>,
 ) -> Result<Stamped> {
+    if let Some(detail) = server_stamp(format, &signature, server_tsr.as_deref())? {
+        return Ok(Stamped {
+            result: signature,
+            tsr: server_tsr,
+            detail,
+        });
+    }
     match stamper {
         Some(stamper) => stamper.stamp(format, &signature).await,
         None => Ok(Stamped {
@@ -325,6 +340,37 @@ pub async fn maybe_stamp(
             detail: String::new(),
         }),
     }
+}
+
+/// The description of the time-stamp the server put on `signature`, checked (the token
+/// verifies and stamps this signature); `None` when there is none.
+fn server_stamp(format: Format, signature: &[u8], tsr: Option<&[u8]>) -> Result<Option<String>> {
+    let bad = |message: String| ClientError::Timestamp {
+        url: "the server".to_owned(),
+        message,
+    };
+    let (info, imprint_ok) = match (format, tsr) {
+        (Format::Hash, None) => return Ok(None),
+        (Format::Hash, Some(tsr)) => {
+            let info = read_response_token(tsr).map_err(|e| bad(e.to_string()))?;
+            let ok = info.stamps(signature);
+            (info, ok)
+        }
+        (Format::Authenticode | Format::Jar, _) => match find_stamp(signature) {
+            Ok(None) => return Ok(None),
+            Ok(Some(found)) => (found.info, found.imprint_ok),
+            Err(e) => return Err(bad(e.to_string())),
+        },
+    };
+    if !imprint_ok {
+        return Err(bad(
+            "the server's time-stamp does not cover the signature it returned".to_owned(),
+        ));
+    }
+    Ok(Some(format!(
+        "time-stamped {} by {} (required by the policy, added by the server)",
+        info.time, info.tsa
+    )))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
