@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sigil_client::profile::ProcessSecrets;
 use sigil_client::sign::{prepare_jobs, sign_jobs};
-use sigil_client::timestamp::{Stamper, TsaChoice};
+use sigil_client::timestamp::{Stamper, TIMESTAMP_ENV, TsaChoice};
 use sigil_client::{
     Connection, Format, FormatChoice, Job, JobOutcome, JobResult, Profile, Progress, SignOptions,
 };
@@ -89,11 +89,13 @@ pub(crate) struct SignArgs {
     program_url: Option<String>,
     /// Time-stamp every signature (RFC 3161) before writing it: with no URL (or a value that
     /// is not an http(s) URL, which is then taken as a file) the server's own TSA, else the
-    /// TSA at URL. Hash format: the token is written as FILE.tsr beside FILE.sig.
-    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", overrides_with = "no_timestamp")]
+    /// TSA at URL. Hash format: the token is written as FILE.tsr beside FILE.sig. Default:
+    /// SIGIL_TIMESTAMP (`server` or a URL).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     timestamp: Option<String>,
-    /// Do not time-stamp (overrides an earlier --timestamp).
-    #[arg(long, overrides_with = "timestamp")]
+    /// Do not time-stamp, whatever SIGIL_TIMESTAMP says (a policy that requires time-stamps
+    /// is still stamped by the server).
+    #[arg(long, conflicts_with = "timestamp")]
     no_timestamp: bool,
     /// Files or glob patterns (quote globs to let sigil expand them).
     files: Vec<String>,
@@ -287,8 +289,13 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     // aws-lc's first random bytes cost tens of milliseconds (jitter entropy): start them now,
     // on their own thread, so that they are ready when the TLS handshake needs them.
     sigil_client::connection::warm_up_random();
-    let (tsa, file_args) =
-        TsaChoice::from_args(args.timestamp.as_deref(), args.no_timestamp, &args.files);
+    let env = std::env::var(TIMESTAMP_ENV).ok();
+    let (tsa, file_args) = TsaChoice::from_args(
+        args.timestamp.as_deref(),
+        args.no_timestamp,
+        env.as_deref(),
+        &args.files,
+    )?;
     if file_args.is_empty() {
         return Err(exit::usage("give the files to sign"));
     }

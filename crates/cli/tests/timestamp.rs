@@ -585,13 +585,15 @@ async fn a_tsa_down_answering_garbage_or_disabled_fails_the_file_and_writes_noth
     a.push("--timestamp");
     check(&sign(&world, &dir, &a).await, "--timestamp-certificate");
 
-    // --no-timestamp after --timestamp wins: signed, unstamped.
+    // --no-timestamp: signed, unstamped; with --timestamp too: a usage error.
     let out = sign(
         &world,
         &dir,
         &["--timestamp", "--no-timestamp", "notes.txt"],
     )
     .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = sign(&world, &dir, &["--no-timestamp", "notes.txt"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(dir.join("notes.txt.sig").is_file());
     assert!(!dir.join("notes.txt.tsr").exists());

@@ -47,29 +47,44 @@ pub enum TsaChoice {
     Url(String),
 }
 
+/// The environment variable holding the default of `--timestamp`: `server` or a TSA URL.
+pub const TIMESTAMP_ENV: &str = "SIGIL_TIMESTAMP";
+
 impl TsaChoice {
-    /// Reads `--timestamp [VALUE]` / `--no-timestamp` and the file arguments: no value means
-    /// the server's TSA, an `http(s)://` value that TSA, and any other value is a file that
-    /// the optional value swallowed (it goes back to the files, first).
+    /// Reads `--timestamp [VALUE]`, `--no-timestamp` (which the caller makes exclusive), the
+    /// [`TIMESTAMP_ENV`] value and the file arguments. `--timestamp` without a value means the
+    /// server's TSA, with an `http(s)://` value that TSA, and any other value is a file the
+    /// optional value swallowed (it goes back to the files, first). Without either option the
+    /// environment decides: `server`, a URL, or unset/empty for none.
     pub fn from_args(
         value: Option<&str>,
         no_timestamp: bool,
+        env: Option<&str>,
         files: &[String],
-    ) -> (Option<Self>, Vec<String>) {
+    ) -> Result<(Option<Self>, Vec<String>)> {
         let mut files = files.to_vec();
+        let is_url = |v: &str| v.starts_with("http://") || v.starts_with("https://");
         let choice = match value {
-            _ if no_timestamp => None,
-            None => None,
             Some("") => Some(Self::Server),
-            Some(v) if v.starts_with("http://") || v.starts_with("https://") => {
-                Some(Self::Url(v.to_owned()))
-            }
+            Some(v) if is_url(v) => Some(Self::Url(v.to_owned())),
             Some(file) => {
                 files.insert(0, file.to_owned());
                 Some(Self::Server)
             }
+            None if no_timestamp => None,
+            None => match env.map(str::trim) {
+                None | Some("") => None,
+                Some("server") => Some(Self::Server),
+                Some(v) if is_url(v) => Some(Self::Url(v.to_owned())),
+                Some(v) => {
+                    return Err(ClientError::Usage(format!(
+                        "{TIMESTAMP_ENV}={v:?}: give \"server\" or the URL of an RFC 3161 TSA \
+                         (http:// or https://)"
+                    )));
+                }
+            },
         };
-        (choice, files)
+        Ok((choice, files))
     }
 }
 
@@ -382,4 +397,40 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsr_beside_the_signature() {
+        assert_eq!(tsr_path(Path::new("a/f.bin.sig")), Path::new("a/f.bin.tsr"));
+        assert_eq!(tsr_path(Path::new("out")), Path::new("out.tsr"));
+        assert_eq!(tsr_path(Path::new("a/.sig")), Path::new("a/.sig.tsr"));
+    }
+
+    #[test]
+    fn timestamp_arguments() {
+        let files = vec!["b.exe".to_owned()];
+        let choose = |value, no, env| TsaChoice::from_args(value, no, env, &files).unwrap();
+        let url = Some(TsaChoice::Url("http://tsa.example/".into()));
+        assert_eq!(
+            choose(Some(""), false, None),
+            (Some(TsaChoice::Server), files.clone())
+        );
+        let (choice, f) = choose(Some("a.exe"), false, None);
+        assert_eq!(choice, Some(TsaChoice::Server));
+        assert_eq!(f, vec!["a.exe".to_owned(), "b.exe".to_owned()]);
+        assert_eq!(choose(Some("http://tsa.example/"), false, None).0, url);
+        assert_eq!(choose(None, false, None).0, None);
+        assert_eq!(choose(None, false, Some("")).0, None);
+        assert_eq!(
+            choose(None, false, Some("server")).0,
+            Some(TsaChoice::Server)
+        );
+        assert_eq!(choose(None, false, Some("http://tsa.example/")).0, url);
+        assert_eq!(choose(None, true, Some("server")).0, None);
+        assert!(TsaChoice::from_args(None, false, Some("ftp://x"), &files).is_err());
+    }
 }

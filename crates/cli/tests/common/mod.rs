@@ -82,6 +82,7 @@ pub(crate) async fn sigil(args: Vec<String>, cwd: &Path) -> Output {
             .env_remove("SIGIL_IMPORT_PASSWORD")
             .env_remove("SIGIL_PROFILE")
             .env_remove("BUILD_URL")
+            .env_remove("SIGIL_TIMESTAMP")
             .stdin(Stdio::null())
             .output()
             .unwrap()

@@ -95,7 +95,8 @@ pub async fn timestamp(state: &AppState, body: &[u8], source: Option<&str>) -> R
         }
     };
     // The token is released only once its issue is in the audit log.
-    let draft = audit_draft(state.now(), &serial, &request, &issued, source);
+    let draft =
+        audit_draft(state.now(), &serial, &request, &issued, source).interface(Interface::Https);
     if let Err(e) = state.store.commit(Vec::new(), draft).await {
         tracing::error!(error = %e, "recording a time-stamp token in the audit log failed");
         return reject(
@@ -148,7 +149,6 @@ pub async fn stamp(
         .map_err(|e| ServiceError::Internal(format!("issuing the time-stamp failed: {e}")))?;
     let draft = audit_draft(state.now(), &serial, &query, &issued, None)
         .identity(requester)
-        .interface(Interface::HostApi)
         .detail("request", request);
     state.store.commit(Vec::new(), draft).await?;
     Ok(issued.response)
@@ -163,7 +163,6 @@ fn audit_draft(
 ) -> AuditDraft {
     let mut draft = AuditDraft::new(now, AUDIT_ISSUE, Outcome::Success)
         .identity("anonymous")
-        .interface(Interface::Https)
         .object(tsa_serial.as_str())
         .detail("serial", &hex::encode(&issued.serial))
         .detail("hash", request.hash.as_str())
