@@ -251,6 +251,10 @@ async fn code_signing_root(world: &World) -> PathBuf {
     path
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A copy of the PE fixture at `path`.
 fn pe(path: &Path) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pe/tiny64.exe");
@@ -728,12 +732,36 @@ async fn a_policy_that_requires_timestamps_gets_them_from_the_server() {
         a.extend(args(&["app.exe", "app.jar", "notes.txt"]));
         let out = sigil(a, &dir).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let mut hash_request = None;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let line: serde_json::Value = serde_json::from_str(line).unwrap();
             let detail = line["detail"].as_str().unwrap();
             assert!(detail.contains("added by the server"), "{line}");
             assert!(detail.contains("Sigil Timestamping"), "{line}");
+            if line["format"] == "hash" {
+                hash_request = line["request_id"].as_str().map(str::to_owned);
+            }
         }
+        // The HTTPS API shows the same TimeStampResp as `timestamp`.
+        let out = sigil(
+            args(&[
+                "request",
+                "show",
+                "--profile",
+                p(&world.admin),
+                &hash_request.unwrap(),
+            ]),
+            &dir,
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let tsr = std::fs::read(dir.join("notes.txt.tsr")).unwrap();
+        assert_eq!(
+            shown["timestamp"].as_str(),
+            Some(hex(&tsr).as_str()),
+            "{shown}"
+        );
         osslsigncode_ok(&dir.join("app.exe"), &root, &root, 1);
         let store = dir.join("trust.p12");
         if !store.exists() {

@@ -430,6 +430,67 @@ pub fn read_response_token(response: &[u8]) -> Result<TokenInfo, StampError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cms::CmsSigner;
+    use sigil_keys::RsaPadding;
+
+    /// The TSA's answer to `request`, from Sigil's own token issuer.
+    fn answer(request: &StampRequest) -> Vec<u8> {
+        let (key, cert, root) = crate::tsp::tests::tsa();
+        let chain = [root];
+        let signer = CmsSigner {
+            key: &key,
+            certificate: &cert,
+            chain: &chain,
+            hash: HashAlgorithm::Sha256,
+            padding: RsaPadding::Pkcs1v15,
+        };
+        let parsed = crate::tsp::parse_request(&request.der).unwrap();
+        crate::tsp::issue(&signer, &parsed, std::time::SystemTime::now())
+            .unwrap()
+            .response
+    }
+
+    #[test]
+    fn a_token_is_checked_against_its_request_and_embedded() {
+        let request = StampRequest::new(HashAlgorithm::Sha384, b"signature value").unwrap();
+        let response = answer(&request);
+        let stamped = request.check(&response).unwrap();
+        assert!(stamped.info.stamps(b"signature value"));
+        assert!(stamped.info.tsa.contains("CN="), "{}", stamped.info.tsa);
+        assert_eq!(stamped.info.hash, HashAlgorithm::Sha384);
+
+        // Another request's answer: other data, or the same data with another nonce.
+        let other = StampRequest::new(HashAlgorithm::Sha384, b"other").unwrap();
+        assert!(matches!(
+            other.check(&response),
+            Err(StampError::ImprintMismatch)
+        ));
+        let again = StampRequest::new(HashAlgorithm::Sha384, b"signature value").unwrap();
+        assert!(matches!(
+            again.check(&response),
+            Err(StampError::NonceMismatch)
+        ));
+        // A flipped byte in the token's signature.
+        let mut broken = response.clone();
+        let last = broken.len() - 1;
+        broken[last] ^= 1;
+        assert!(request.check(&broken).is_err());
+
+        // The token is itself a one-signer SignedData: stamp its signature and embed.
+        let value = signer_signature(&stamped.token).unwrap();
+        let counter = StampRequest::new(HashAlgorithm::Sha256, &value).unwrap();
+        let counter_token = counter.check(&answer(&counter)).unwrap().token;
+        let embedded =
+            add_unsigned_attribute(&stamped.token, ID_AA_TIME_STAMP_TOKEN, &counter_token).unwrap();
+        crate::cms::verify(&embedded, VerifyContent::Encapsulated).unwrap();
+        let found = find_stamp(&embedded).unwrap().unwrap();
+        assert!(found.imprint_ok);
+        assert!(find_stamp(&stamped.token).unwrap().is_none());
+        // A token over something else is found but does not match.
+        let wrong =
+            add_unsigned_attribute(&stamped.token, SPC_RFC3161_OBJID, &stamped.token).unwrap();
+        assert!(!find_stamp(&wrong).unwrap().unwrap().imprint_ok);
+    }
 
     #[test]
     fn gen_time_formats() {

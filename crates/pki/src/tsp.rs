@@ -590,7 +590,7 @@ pub fn token_has_certificates(token: &[u8]) -> Result<bool, TspError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ca::{CaCertificate, IssueRequest, NewCa, issue as issue_cert};
     use crate::cms::{VerifyContent, verify};
@@ -750,7 +750,8 @@ mod tests {
         );
     }
 
-    fn tsa() -> (SoftwareKey, Certificate, Certificate) {
+    /// A TSA key, its `timestamping` certificate and the root that issued it.
+    pub(crate) fn tsa() -> (SoftwareKey, Certificate, Certificate) {
         let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let root = CaCertificate::self_signed(
             &NewCa {
