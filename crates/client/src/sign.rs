@@ -564,24 +564,27 @@ fn write_signature(
     match job.job.format {
         Format::Hash => {
             let output = options.output.clone().unwrap_or_else(|| sig_path(path));
-            if let Some(tsr) = &stamped.tsr {
-                let tsr_path = crate::timestamp::tsr_path(&output);
-                write_atomic(&tsr_path, tsr)?;
-                if let Err(e) = write_atomic(&output, result) {
-                    let _ = std::fs::remove_file(&tsr_path);
-                    return Err(e);
-                }
-                return Ok((
-                    output,
-                    format!(
-                        "raw signature, {} bytes, token in {}",
-                        result.len(),
-                        tsr_path.display()
-                    ),
-                ));
+            // The time-stamp first: a signature is never left without the token it came with.
+            let tsr = stamped
+                .tsr
+                .as_ref()
+                .map(|t| (crate::timestamp::tsr_path(&output), t));
+            if let Some((tsr_path, token)) = &tsr {
+                write_atomic(tsr_path, token)?;
             }
-            write_atomic(&output, result)?;
-            Ok((output, format!("raw signature, {} bytes", result.len())))
+            if let Err(e) = write_atomic(&output, result) {
+                if let Some((tsr_path, _)) = &tsr {
+                    let _ = std::fs::remove_file(tsr_path);
+                }
+                return Err(e);
+            }
+            let token = tsr
+                .map(|(p, _)| format!(", token in {}", p.display()))
+                .unwrap_or_default();
+            Ok((
+                output,
+                format!("raw signature, {} bytes{token}", result.len()),
+            ))
         }
         Format::Authenticode => {
             let output = options.output.clone().unwrap_or_else(|| path.clone());

@@ -144,11 +144,6 @@ impl Stamper {
         })
     }
 
-    /// The TSA's URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// A checked token over `data`.
     pub async fn token(&self, data: &[u8]) -> Result<StampedToken> {
         let request =
@@ -321,12 +316,18 @@ fn server_tsa(
 /// Where the time-stamp of the raw signature `signature` goes: `FILE.sig` → `FILE.tsr`
 /// (any other name gets `.tsr` appended).
 pub fn tsr_path(signature: &Path) -> PathBuf {
-    let text = signature.as_os_str().to_string_lossy();
-    match text.strip_suffix(".sig") {
-        Some(stem) if !stem.is_empty() && !stem.ends_with('/') => {
-            PathBuf::from(format!("{stem}.tsr"))
+    let stem = signature
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".sig"))
+        .filter(|s| !s.is_empty());
+    match stem {
+        Some(stem) => signature.with_file_name(format!("{stem}.tsr")),
+        None => {
+            let mut name = signature.as_os_str().to_owned();
+            name.push(".tsr");
+            PathBuf::from(name)
         }
-        _ => PathBuf::from(format!("{text}.tsr")),
     }
 }
 
