@@ -451,6 +451,28 @@ mod tests {
     }
 
     #[test]
+    fn damaged_answers_never_panic_and_never_pass_for_other_data() {
+        use proptest::prelude::*;
+        let request = StampRequest::new(HashAlgorithm::Sha256, b"x").unwrap();
+        let response = answer(&request);
+        let len = response.len();
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&(0..len, 1..=255u8, 1..=len), |(at, flip, keep)| {
+                let mut damaged = response.clone();
+                damaged[at] ^= flip;
+                damaged.truncate(keep);
+                if let Ok(token) = request.check(&damaged) {
+                    prop_assert!(token.info.stamps(b"x"));
+                }
+                let _ = read_response_token(&damaged);
+                let _ = find_stamp(&damaged);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
     fn a_token_is_checked_against_its_request_and_embedded() {
         let request = StampRequest::new(HashAlgorithm::Sha384, b"signature value").unwrap();
         let response = answer(&request);
