@@ -29,6 +29,8 @@ enum Mode {
     Garbage,
     /// The first request gets 503 with `Retry-After: 1`, the rest `openssl ts -reply`.
     BusyOnce,
+    /// Reads the request and never answers (the connection stays open).
+    Silent,
 }
 
 /// An independent TSA: its own openssl CA and TSA certificate (EKU timeStamping, critical).
@@ -183,6 +185,11 @@ fn answer(stream: TcpStream, dir: &Path, mode: Mode, n: usize) {
     }
     let mut query = vec![0u8; length];
     reader.read_exact(&mut query).unwrap();
+    if mode == Mode::Silent {
+        // Hold the connection until the client gives up and closes it.
+        let _ = reader.read(&mut [0u8; 1]);
+        return;
+    }
     let (status, extra, body) = match mode {
         Mode::Garbage => (
             "200 OK",
@@ -190,7 +197,7 @@ fn answer(stream: TcpStream, dir: &Path, mode: Mode, n: usize) {
             b"<html>not a time-stamp</html>".to_vec(),
         ),
         Mode::BusyOnce if n == 0 => ("503 Service Unavailable", "Retry-After: 1\r\n", Vec::new()),
-        Mode::Openssl | Mode::BusyOnce => {
+        Mode::Openssl | Mode::BusyOnce | Mode::Silent => {
             let (q, r) = (dir.join(format!("q{n}.tsq")), dir.join(format!("r{n}.tsr")));
             std::fs::write(&q, &query).unwrap();
             openssl_ok(
@@ -519,7 +526,7 @@ async fn every_format_stamped_by_sigil_and_by_an_independent_tsa() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tsa_down_answering_garbage_or_disabled_fails_the_file_and_writes_nothing() {
+async fn a_tsa_down_silent_answering_garbage_or_disabled_fails_the_file_and_writes_nothing() {
     let world = world().await;
     let independent = OpensslTsa::new(world.dir.path());
     let (garbage, _) = independent.serve(Mode::Garbage);
@@ -570,6 +577,22 @@ async fn a_tsa_down_answering_garbage_or_disabled_fails_the_file_and_writes_noth
     let mut a = vec!["--json", "--timestamp", down.as_str()];
     a.extend(files);
     check(&sign(&world, &dir, &a).await, "no answer");
+
+    // A TSA that never answers: the request gives up after its bounded timeout (30 s).
+    let (silent, _) = independent.serve(Mode::Silent);
+    let out = sign(
+        &world,
+        &dir,
+        &["--json", "--timestamp", &silent, "notes.txt"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        line["message"].as_str().unwrap().contains("timed out"),
+        "{line}"
+    );
+    assert_eq!(listing(&dir), names, "files were left behind");
 
     // Sigil's TSA disabled by the administrators: the message says how to enable it.
     let out = sigil(
