@@ -826,8 +826,11 @@ async fn validate_policy(
     if args.timestamp_required
         && let Err(e) = crate::service::timestamp::available(state).await
     {
+        let ServiceError::Invalid(why) = e else {
+            return Err(e);
+        };
         return Err(ServiceError::Invalid(format!(
-            "policy {} requires time-stamps, but the server's time-stamping authority is not usable ({e}): enable it first (sigil settings set --timestamp-certificate SERIAL)",
+            "policy {} requires time-stamps, but the server's time-stamping authority is not usable ({why}): enable it first (sigil settings set --timestamp-certificate SERIAL)",
             args.alias
         )));
     }
@@ -925,6 +928,7 @@ fn policy_audit(draft: AuditDraft, policy: &IssuancePolicy) -> AuditDraft {
         .detail("hashes", &join(&d.hashes))
         .detail("formats", &join(&d.formats))
         .detail("roles", &join(&d.roles))
+        .detail("timestamp_required", &d.timestamp_required.to_string())
 }
 
 /// Deletes a policy no request refers to (`admin:policies`).

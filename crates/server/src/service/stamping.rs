@@ -13,6 +13,7 @@ use sigil_pki::stamp::{
     ID_AA_TIME_STAMP_TOKEN, SPC_RFC3161_OBJID, add_unsigned_attribute, signer_signature,
 };
 
+use super::ServiceError;
 use super::signing::{SigningError, keys_hash};
 use crate::AppState;
 
@@ -39,11 +40,17 @@ pub async fn apply(
             timestamp: None,
         });
     }
-    let fail = |e: &dyn std::fmt::Display| {
+    let refused = |why: &str| {
         SigningError(format!(
-            "policy {} requires a time-stamp, but the server's time-stamping authority did not issue one: {e}",
+            "policy {} requires a time-stamp, but the server's time-stamping authority did not issue one: {why}",
             request.policy()
         ))
+    };
+    // Only the TSA's own refusal (not set up, certificate unusable) reaches the requester;
+    // anything else goes to the log.
+    let fail = |e: &dyn std::fmt::Display| {
+        tracing::error!(request = %request.id(), error = %e, "time-stamping a signature failed");
+        refused("an internal error (details in the server log)")
     };
     let stamp = async |data: &[u8]| {
         super::timestamp::stamp(
@@ -54,7 +61,10 @@ pub async fn apply(
             data,
         )
         .await
-        .map_err(|e| fail(&e))
+        .map_err(|e| match e {
+            ServiceError::Invalid(why) => refused(&why),
+            other => fail(&other),
+        })
     };
     match request.format() {
         SigningFormat::Hash => {
