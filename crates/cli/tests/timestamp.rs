@@ -258,6 +258,32 @@ async fn code_signing_root(world: &World) -> PathBuf {
     path
 }
 
+/// Waits until the approver sees a pending request and returns its id.
+async fn pending_request(world: &World) -> String {
+    for _ in 0..600 {
+        let out = sigil(
+            args(&[
+                "request",
+                "list",
+                "--profile",
+                p(&world.approver),
+                "--state",
+                "pending",
+                "--json",
+            ]),
+            world.dir.path(),
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(first) = list.as_array().and_then(|a| a.first()) {
+            return first["id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no pending request appeared");
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -680,13 +706,15 @@ async fn twenty_files_in_one_run_are_all_stamped_and_a_busy_tsa_is_retried() {
     world.server.shutdown().await;
 }
 
-/// `sigil policy create` (administrators) with `timestamp_required`.
-async fn create_stamped_policy(world: &World, alias: &str) -> std::process::Output {
+/// `sigil policy create` (administrators) with `timestamp_required`; `approvals` from the
+/// quickstart's approval group.
+async fn create_stamped_policy(world: &World, alias: &str, approvals: u32) -> std::process::Output {
     let body = world.dir.path().join(format!("{alias}.json"));
     let json = serde_json::json!({
         "alias": alias,
         "certificate": world.report.code_signing_serial.as_str(),
-        "approvals_required": 0,
+        "approvals_required": approvals,
+        "approval_group": (approvals > 0).then_some("release-approvers"),
         "hashes": ["sha256"],
         "formats": ["hash", "authenticode", "jar"],
         "request_lifetime_secs": 3600,
@@ -712,7 +740,7 @@ async fn create_stamped_policy(world: &World, alias: &str) -> std::process::Outp
 async fn a_policy_that_requires_timestamps_gets_them_from_the_server() {
     let world = world().await;
     let root = code_signing_root(&world).await;
-    let out = create_stamped_policy(&world, "stamped").await;
+    let out = create_stamped_policy(&world, "stamped", 0).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(created["timestamp_required"], true, "{created}");
@@ -796,6 +824,36 @@ async fn a_policy_that_requires_timestamps_gets_them_from_the_server() {
     }
     assert_eq!(asked.load(Ordering::SeqCst), 0, "the client stamped again");
 
+    // With an approval: stamped when the approved request is signed, and retrieved with
+    // its TimeStampResp by the waiting client.
+    let out = create_stamped_policy(&world, "stamped-approved", 1).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(dir.join("approved.txt"), "approved\n").unwrap();
+    let waiting = {
+        let (jenkins, dir) = (world.jenkins.clone(), dir.clone());
+        tokio::spawn(async move {
+            let a = args(&[
+                "sign",
+                "--profile",
+                p(&jenkins),
+                "--policy",
+                "stamped-approved",
+                "approved.txt",
+            ]);
+            sigil(a, &dir).await
+        })
+    };
+    let id = pending_request(&world).await;
+    let out = sigil(
+        args(&["request", "approve", "--profile", p(&world.approver), &id]),
+        &dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = waiting.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    openssl_ts_ok(&dir, "approved.txt", &root);
+
     // The TSA disabled later: signing fails with the reason, nothing is written, and a new
     // policy requiring time-stamps is refused.
     let out = sigil(
@@ -832,7 +890,7 @@ async fn a_policy_that_requires_timestamps_gets_them_from_the_server() {
     );
     assert!(!dir.join("late.txt.sig").exists());
     assert!(!dir.join("late.txt.tsr").exists());
-    let out = create_stamped_policy(&world, "stamped-too").await;
+    let out = create_stamped_policy(&world, "stamped-too", 0).await;
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("time-stamping authority is not usable"),
