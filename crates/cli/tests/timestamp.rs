@@ -916,3 +916,35 @@ async fn a_policy_that_requires_timestamps_gets_them_from_the_server() {
     );
     world.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_files_than_the_tsa_rate_allows_are_all_stamped() {
+    // 10 tokens a second (bursts of 10): 40 files in one run meet 503 with Retry-After and
+    // wait; every file still ends stamped, by exactly one token each.
+    let world = common::world_with(|config| config.timestamp_rate = 10.0).await;
+    let root = code_signing_root(&world).await;
+    let dir = world.dir.path().join("many");
+    std::fs::create_dir(&dir).unwrap();
+    for i in 0..40 {
+        std::fs::write(dir.join(format!("m{i:02}.txt")), format!("many {i}\n")).unwrap();
+    }
+    let out = sign(&world, &dir, &["--json", "--timestamp", "*.txt"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for i in 0..40 {
+        openssl_ts_ok(&dir, &format!("m{i:02}.txt"), &root);
+    }
+    let store = &world.server.state().store;
+    let mut issued = 0;
+    let mut from = 1;
+    loop {
+        let events = store.read_audit(from, 1000).await.unwrap();
+        let Some(last) = events.last() else { break };
+        from = last.seq + 1;
+        issued += events
+            .iter()
+            .filter(|e| e.action == "timestamp.issue")
+            .count();
+    }
+    assert_eq!(issued, 40);
+    world.server.shutdown().await;
+}
