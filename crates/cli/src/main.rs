@@ -20,6 +20,7 @@ mod exit;
 mod keys;
 mod serve;
 mod sign;
+mod timestamp;
 mod verify;
 
 use std::process::ExitCode;

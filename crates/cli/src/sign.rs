@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sigil_client::profile::ProcessSecrets;
 use sigil_client::sign::{prepare_jobs, sign_jobs};
+use sigil_client::timestamp::{Stamper, TIMESTAMP_ENV, TsaChoice};
 use sigil_client::{
     Connection, Format, FormatChoice, Job, JobOutcome, JobResult, Profile, Progress, SignOptions,
 };
@@ -86,8 +87,17 @@ pub(crate) struct SignArgs {
     /// Authenticode program URL.
     #[arg(long)]
     program_url: Option<String>,
+    /// Time-stamp every signature (RFC 3161) before writing it: with no URL (or a value that
+    /// is not an http(s) URL, which is then taken as a file) the server's own TSA, else the
+    /// TSA at URL. Hash format: the token is written as FILE.tsr beside FILE.sig. Default:
+    /// SIGIL_TIMESTAMP (`server` or a URL).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    timestamp: Option<String>,
+    /// Do not time-stamp, whatever SIGIL_TIMESTAMP says (a policy that requires time-stamps
+    /// is still stamped by the server).
+    #[arg(long, conflicts_with = "timestamp")]
+    no_timestamp: bool,
     /// Files or glob patterns (quote globs to let sigil expand them).
-    #[arg(required = true)]
     files: Vec<String>,
 }
 
@@ -279,7 +289,17 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     // aws-lc's first random bytes cost tens of milliseconds (jitter entropy): start them now,
     // on their own thread, so that they are ready when the TLS handshake needs them.
     sigil_client::connection::warm_up_random();
-    let files = expand_files(&args.files)?;
+    let env = std::env::var(TIMESTAMP_ENV).ok();
+    let (tsa, file_args) = TsaChoice::from_args(
+        args.timestamp.as_deref(),
+        args.no_timestamp,
+        env.as_deref(),
+        &args.files,
+    )?;
+    if file_args.is_empty() {
+        return Err(exit::usage("give the files to sign"));
+    }
+    let files = expand_files(&file_args)?;
     if args.output.is_some() && files.len() != 1 {
         return Err(exit::usage("--output works with exactly one file"));
     }
@@ -322,6 +342,9 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     options.program_url = args.program_url.clone();
 
     let profile = Profile::load(&args.profile)?;
+    if let Some(tsa) = &tsa {
+        options.timestamp = Some(Stamper::new(tsa, &profile, options.hash)?);
+    }
     let bar = (!args.json && std::io::stderr().is_terminal() && files.len() > 1).then(|| {
         let bar = ProgressBar::new(files.len() as u64);
         if let Ok(style) =
@@ -480,6 +503,14 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                     .join(", ")
             );
             out!("approvals required: {}", info.approvals_required);
+            out!(
+                "timestamp required: {}",
+                if info.timestamp_required {
+                    "yes (added by the server)"
+                } else {
+                    "no"
+                }
+            );
             out!("certificates:       {}", chain.len());
             if let Some(out) = chain_out {
                 let mut pem = String::new();

@@ -23,6 +23,10 @@ pub(crate) struct VerifyArgs {
     /// Signer certificate (PEM; the first certificate is used) for --signature.
     #[arg(long)]
     certificate: Option<PathBuf>,
+    /// Time-stamp of a raw signature (a DER TimeStampResp); default FILE.tsr beside
+    /// FILE.sig when it exists.
+    #[arg(long, requires = "signature")]
+    tsr: Option<PathBuf>,
     /// Hash algorithm of a raw signature.
     #[arg(long, value_enum, default_value_t = HashArg::Sha256)]
     hash: HashArg,
@@ -54,6 +58,7 @@ fn verify_authenticode(args: &VerifyArgs) -> Result<u8> {
         )
     })?;
     out!("{}: Authenticode", args.file.display());
+    let mut stamps_ok = true;
     for s in &report.signatures {
         let indent = "  ".repeat(s.depth + 1);
         out!(
@@ -74,6 +79,7 @@ fn verify_authenticode(args: &VerifyArgs) -> Result<u8> {
         );
         out!("{indent}  image digest: {:?}", s.image_digest);
         out!("{indent}  signature:    {:?}", s.signature);
+        stamps_ok &= crate::timestamp::print_embedded(&format!("{indent}  "), &s.pkcs7);
     }
     out!(
         "  PE checksum: {} (stored {:#010x}, computed {:#010x})",
@@ -86,7 +92,7 @@ fn verify_authenticode(args: &VerifyArgs) -> Result<u8> {
         report.computed_checksum
     );
     out!("  (the signer's chain of trust is not checked here: use osslsigncode verify -CAfile)");
-    verdict(report.is_valid())
+    verdict(report.is_valid() && stamps_ok)
 }
 
 fn verify_jar(args: &VerifyArgs) -> Result<u8> {
@@ -97,6 +103,7 @@ fn verify_jar(args: &VerifyArgs) -> Result<u8> {
         args.file.display(),
         report.entries_checked
     );
+    let mut stamps_ok = true;
     for s in &report.signers {
         out!(
             "  signer {} ({}{}): {}",
@@ -117,6 +124,9 @@ fn verify_jar(args: &VerifyArgs) -> Result<u8> {
             }
             _ => {}
         }
+        if let Some(block) = &s.block {
+            stamps_ok &= crate::timestamp::print_embedded("    ", block);
+        }
         for section in &s.invalid_sections {
             out!("    .SF section does not match the manifest: {section}");
         }
@@ -128,7 +138,7 @@ fn verify_jar(args: &VerifyArgs) -> Result<u8> {
         out!("  UNSIGNED: {e}");
     }
     out!("  (trust in the signer certificate is not checked here: use jarsigner -verify)");
-    verdict(report.is_intact())
+    verdict(report.is_intact() && stamps_ok)
 }
 
 fn verify_raw(args: &VerifyArgs, signature: &PathBuf, certificate: &PathBuf) -> Result<u8> {
@@ -168,13 +178,21 @@ fn verify_raw(args: &VerifyArgs, signature: &PathBuf, certificate: &PathBuf) -> 
         signature.display(),
         cert.tbs_certificate().subject()
     );
+    let tsr = args
+        .tsr
+        .clone()
+        .or_else(|| Some(sigil_client::timestamp::tsr_path(signature)).filter(|p| p.exists()));
+    let stamp_ok = match &tsr {
+        Some(tsr) => crate::timestamp::print_file("  ", tsr, &sig),
+        None => true,
+    };
     match found {
         Some(padding) => {
             out!(
                 "  signature over the {} digest: valid ({padding:?} for RSA keys)",
                 hash.as_str()
             );
-            verdict(true)
+            verdict(stamp_ok)
         }
         None => {
             out!(

@@ -6,6 +6,7 @@
 //! | [`connection`] | one mutual-TLS Host API connection: typed calls, correlation ids, pipelining |
 //! | [`job`] | signing jobs: format detection and client-side digests |
 //! | [`sign`] | upload many jobs on one connection, wait with back-off, retrieve, write results |
+//! | [`timestamp`] | RFC 3161 time-stamps over the returned signatures (`--timestamp`) |
 //! | [`error`] | [`ClientError`] and its [`ErrorKind`] (which the CLI maps to exit codes) |
 //!
 //! The file never leaves the machine: only its digest (hash, Authenticode image digest, or
@@ -16,6 +17,7 @@ pub mod error;
 pub mod job;
 pub mod profile;
 pub mod sign;
+pub mod timestamp;
 
 pub use connection::Connection;
 pub use error::{ClientError, ErrorKind};

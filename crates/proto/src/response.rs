@@ -94,6 +94,8 @@ pub struct PolicyInfo {
     pub allowed_formats: Vec<SignFormat>,
     /// `AR`: approvals required (0: signed at once).
     pub approvals_required: u32,
+    /// `TR`: every signature carries a time-stamp from the server's TSA (the server adds it).
+    pub timestamp_required: bool,
 }
 
 /// State of a signing request, as answered to an upload or a retrieve.
@@ -109,6 +111,9 @@ pub struct RequestStatus {
     pub approvals_received: u32,
     /// `EX`: when the request expires if not approved.
     pub expires: Option<OffsetDateTime>,
+    /// `TS`: with a signed hash-format result under a policy that requires time-stamps, the
+    /// DER `TimeStampResp` over it.
+    pub timestamp: Option<Vec<u8>>,
 }
 
 /// The request state (`RS`) with the data that belongs to it.
@@ -239,6 +244,9 @@ impl Response {
                     value::list(raw, SignFormat::parse)
                 })?,
                 approvals_required: f.required(Tag::APPROVALS_REQUIRED, value::decimal_u32)?,
+                timestamp_required: f
+                    .optional(Tag::TIMESTAMP_REQUIRED, value::token)?
+                    .is_some_and(|v| v == "Y"),
             }),
             Command::UploadHash => Self::UploadHash(RequestStatus::read(&mut f)?),
             Command::RetrieveHash => Self::RetrieveHash(RequestStatus::read(&mut f)?),
@@ -293,6 +301,9 @@ impl Response {
                         p.allowed_formats.iter().map(|f| f.as_str()),
                     )?;
                     w.decimal(Tag::APPROVALS_REQUIRED, u64::from(p.approvals_required))?;
+                    if p.timestamp_required {
+                        w.token(Tag::TIMESTAMP_REQUIRED, "Y")?;
+                    }
                     w.hex(Tag::CERT_CHAIN, &p.certificate_chain)
                 }
                 Self::UploadHash(s)
@@ -332,6 +343,7 @@ impl RequestStatus {
             approvals_required: f.required(Tag::APPROVALS_REQUIRED, value::decimal_u32)?,
             approvals_received: f.required(Tag::APPROVALS_RECEIVED, value::decimal_u32)?,
             expires: f.optional(Tag::EXPIRES, value::time)?,
+            timestamp: f.optional(Tag::TIMESTAMP, value::hex)?,
         })
     }
 
@@ -347,7 +359,13 @@ impl RequestStatus {
             Outcome::Denied {
                 reason: Some(reason),
             } => w.text(Tag::DENIAL_REASON, reason),
-            Outcome::Signed { result } => w.hex(Tag::RESULT, result),
+            Outcome::Signed { result } => {
+                w.hex(Tag::RESULT, result)?;
+                match &self.timestamp {
+                    Some(timestamp) => w.hex(Tag::TIMESTAMP, timestamp),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -430,6 +448,7 @@ mod tests {
             approvals_required: 1,
             approvals_received: 1,
             expires: None,
+            timestamp: None,
         };
         let wire = encode(&Response::RetrieveHash(status.clone()), None);
         assert_eq!(wire, "[AORAGO;ANY;RI42;RSSIGNED;AR1;AP1;SG3003;]");

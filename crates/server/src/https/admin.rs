@@ -513,6 +513,8 @@ pub(crate) struct PolicyBody {
     formats: Vec<String>,
     request_lifetime_secs: u32,
     roles: Vec<String>,
+    #[serde(default)]
+    timestamp_required: bool,
 }
 
 /// `GET /policies`.
@@ -555,6 +557,7 @@ fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError
         formats: names::<SigningFormat>(&body.formats)?,
         request_lifetime_secs: body.request_lifetime_secs,
         roles: names(&body.roles)?,
+        timestamp_required: body.timestamp_required,
     })
 }
 

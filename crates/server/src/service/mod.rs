@@ -10,6 +10,7 @@ pub mod pki;
 pub mod requests;
 pub mod session;
 pub mod signing;
+pub mod stamping;
 pub mod timestamp;
 
 use sigil_custody::KeystoreError;
