@@ -1627,6 +1627,7 @@ async fn the_console_is_served_at_the_root_with_a_strict_content_security_policy
         !body.contains("<script>"),
         "no inline script: the CSP forbids it"
     );
+    assert!(body.contains(r#"<link rel="icon" href="/favicon.svg""#));
 
     let script = text(
         f.client
@@ -1668,5 +1669,14 @@ async fn the_console_is_served_at_the_root_with_a_strict_content_security_policy
         css.to_ascii_lowercase().contains("content-type: text/css"),
         "{css}"
     );
+    // The page's icon comes from the binary (no 404 in the browser's log).
+    for path in ["/favicon.svg", "/favicon.ico"] {
+        let icon = text(f.client.raw_bytes("GET", path, None, b"").await);
+        let (head, svg) = icon.split_once("\r\n\r\n").unwrap();
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        assert!(head.contains("content-type: image/svg+xml"), "{head}");
+        assert!(svg.starts_with("<svg "), "{svg}");
+    }
     f.server.shutdown().await;
 }
