@@ -12,9 +12,11 @@ const api = "/api/v1";
 const POLL_MS = 4000;
 const IDLE_MS = 10 * 60 * 1000;
 
+const NO_SESSION = { identities: [], logins_still_required: 0, pending: [], permissions: [] };
+
 let token = null;
 // The last session view: identities, logins_still_required, pending, permissions.
-let session = { identities: [], logins_still_required: 0, pending: [], permissions: [] };
+let session = NO_SESSION;
 let loginPanelOpen = true;
 let poller = null;
 let lastInput = Date.now();
@@ -90,8 +92,6 @@ function foldLogin(open) {
   if (open) $("identity").focus();
 }
 
-const NO_SESSION = { identities: [], logins_still_required: 0, pending: [], permissions: [] };
-
 function endSession(text, isError) {
   token = null;
   if (poller !== null) clearInterval(poller);
@@ -118,7 +118,9 @@ async function login(event) {
     if (poller === null) poller = setInterval(poll, POLL_MS);
     await refresh();
   } catch (error) {
-    say(error.message, true);
+    // Adding a login to a session that has expired meanwhile: start afresh.
+    if (error.code === "NOT_LOGGED_IN" && token) endSession(error.message + " Log in again.", true);
+    else say(error.message, true);
   }
 }
 
