@@ -110,11 +110,11 @@ def items(driver):
     return driver.find_elements(By.CSS_SELECTOR, ITEMS)
 
 
-def items_with(driver, marker):
+def items_with(driver, marker, selector=ITEMS):
     """The articles showing `marker`, read in one step (a poll may replace them meanwhile)."""
     return driver.execute_script(
         "return [...document.querySelectorAll(arguments[0])]"
-        ".filter(a => a.innerText.includes(arguments[1]))", ITEMS, marker)
+        ".filter(a => a.innerText.includes(arguments[1]))", selector, marker)
 
 
 def no_injection(driver):
@@ -148,8 +148,13 @@ def approver_part(driver):
     wait(driver, lambda d: len(items_with(d, approve_marker)) == expected
          and items_with(d, http_marker), "the pending items")
     if CFG["expect_release"]:
-        releases = driver.find_elements(By.CSS_SELECTOR, "#releases > article")
-        check(any(approve_marker in r.text for r in releases), "the release is not shown as one item")
+        # The release is one item with its files; the single request stays on its own.
+        check(items_with(driver, approve_marker, "#releases > article"),
+              "the release is not shown as one item")
+        check(items_with(driver, http_marker, "#requests > article"),
+              "the single request is not among the single requests")
+        check(not items_with(driver, approve_marker, "#requests > article"),
+              "a file of the release is listed on its own")
         for article in items_with(driver, approve_marker):
             rows = article.find_elements(By.CSS_SELECTOR, ".files tbody tr")
             check(len(rows) == CFG["release_files"], f"release shows {len(rows)} files")

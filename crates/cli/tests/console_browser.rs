@@ -68,6 +68,8 @@ fn sign_args(world: &World, wait: &str, build_url: &str, description: &str) -> V
         &format!("c0ffee{XSS}"),
         "--description",
         description,
+        "--program-name",
+        &format!("Prog{XSS}"),
     ])
 }
 
@@ -118,8 +120,8 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
     let out = sigil(a, &dir).await;
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
 
-    // The CI client waits for the approval given in the browser: a PE and a file whose name is
-    // a payload, every metadata field with one too.
+    // The CI client waits for the approval given in the browser: a release of a PE and a file
+    // whose name is a payload, every metadata field with one too.
     let pe = dir.join("app.exe");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pe/tiny64.exe");
     std::fs::copy(fixture, &pe).unwrap();
@@ -159,6 +161,7 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
         "release_files": 2,
         "shown_as_text": {
             "file name": format!("{XSS}.txt"),
+            "program name": format!("Prog{XSS}"),
             "description": description,
             "commit": format!("c0ffee{XSS}"),
             "build URL": https_build_url,
@@ -171,8 +174,8 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
         "deny_reason": format!("no: {XSS}"),
     });
 
-    // The browser script; its `logged-in` line starts the client whose request must appear in
-    // the open page by itself.
+    // The browser script; its `logged-in` line starts the client whose release (denied in the
+    // browser) must appear in the open page by itself.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/console.py");
     let handle = tokio::runtime::Handle::current();
     let (jenkins_args, deny_dir) = {
@@ -182,8 +185,10 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
             "javascript:alert(document.domain)",
             &format!("DENY-ME {XSS}"),
         );
-        a.push("deny.txt".to_owned());
-        std::fs::write(dir.join("deny.txt"), "to be denied in the browser\n").unwrap();
+        for name in ["deny.txt"] {
+            std::fs::write(dir.join(name), "to be denied in the browser\n").unwrap();
+            a.push(name.to_owned());
+        }
         (a, dir.clone())
     };
     let (browser, denying) = tokio::task::spawn_blocking(move || {
@@ -263,7 +268,8 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
     );
     assert!(verified.contains("Verified OK"), "{verified}");
 
-    // The denied client exits 4 with the reason typed in the browser, and writes nothing.
+    // The client of the denied release exits 4 with the reason typed in the browser, and
+    // writes nothing.
     let out = denying.expect("the script never logged in").await.unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
@@ -271,7 +277,7 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
         "the reason does not reach the requester: {}",
         text(&out)
     );
-    assert!(!dir.join("deny.txt.sig").exists());
+    assert!(!dir.join("deny.txt.sig").exists() && !dir.join("deny2.txt.sig").exists());
 
     // The dual-control actions done in the browser are in the audit log.
     assert_eq!(

@@ -1,9 +1,10 @@
 // Sigil console: approvers log in (several identities on one session for dual control), see
-// the signing requests they may judge with everything the server records about
-// them, and approve or deny; administrators unlock, disable and enable identities. It only
-// calls the JSON API under /api/v1 (docs/https-api.md); the session token lives in this
-// page's memory only. Every value from the server is written with textContent, never as HTML;
-// the only link made from data is a build URL whose scheme is https:.
+// the releases and signing requests they may judge with everything the server records about
+// them, and approve or deny (a release in one decision); administrators unlock, disable and
+// enable identities. It only calls the JSON API under /api/v1 (docs/https-api.md); the
+// session token lives in this page's memory only. Every value from the server is written with
+// textContent, never as HTML; the only link made from data is a build URL whose scheme is
+// https:.
 "use strict";
 
 const api = "/api/v1";
@@ -96,7 +97,7 @@ function endSession(text, isError) {
   token = null;
   if (poller !== null) clearInterval(poller);
   poller = null;
-  for (const id of ["requests", "identities"]) $(id).replaceChildren();
+  for (const id of ["requests", "releases", "identities"]) $(id).replaceChildren();
   showSession(NO_SESSION);
   say(text, isError);
 }
@@ -186,7 +187,7 @@ function stateText(item) {
   return item.reason ? item.state + ": " + item.reason : item.state;
 }
 
-// The approve/deny form of a request.
+// The approve/deny form of a request or release: one action decides the whole item.
 function decision(node, item, path, noun) {
   const form = node.querySelector(".decision");
   form.hidden = item.state !== "pending";
@@ -239,6 +240,54 @@ function renderRequest(request) {
   field(node, ".approvals", approvalsText(request));
   field(node, ".id", request.id);
   decision(node, request, "/requests/", "Request");
+  return node;
+}
+
+// What goes into a file's signature besides its digest (Authenticode program name and URL,
+// JAR signer name and entries), from the file's own request.
+function signedWith(request) {
+  const m = (request && request.metadata) || {};
+  return [
+    m.program_name ? "program name: " + m.program_name : "",
+    m.program_url ? "program URL: " + m.program_url : "",
+    m.signer_name ? "JAR signer: " + m.signer_name : "",
+    m.entry_count === undefined || m.entry_count === null ? "" : m.entry_count + " JAR entries",
+  ].filter((text) => text).join("; ");
+}
+
+function renderRelease(release) {
+  const node = $("release-template").content.firstElementChild.cloneNode(true);
+  // Files still arriving (the client uploads them one by one) are counted, not yet listed.
+  const arriving = release.files_received < release.files_declared
+    ? " (" + release.files_received + " of " + release.files_declared + " received)" : "";
+  field(node, ".count", release.files_declared + (release.files_declared === 1 ? " file" : " files") + arriving);
+  field(node, ".state", stateText(release));
+  field(node, ".requester", release.requester);
+  field(node, ".policy", release.policy);
+  field(node, ".description", release.description);
+  link(node, ".build", release.build_url);
+  field(node, ".commit", release.commit);
+  field(node, ".age", age(release.age_secs) + " (expires " + release.expires + ")");
+  field(node, ".approvals", approvalsText(release));
+  field(node, ".id", release.id);
+  node.querySelector(".files tbody").replaceChildren(...release.files.map((file) => {
+    const row = document.createElement("tr");
+    for (const [text, mono] of [
+      [file.file_name || "(no file name)", false],
+      [size(file.file_size), false],
+      [file.format + " / " + file.hash, false],
+      [file.digest, true],
+      [file.state, false],
+      [file.signed_with, false],
+    ]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      if (mono) cell.className = "mono";
+      row.append(cell);
+    }
+    return row;
+  }));
+  decision(node, release, "/releases/", "Release");
   return node;
 }
 
@@ -298,15 +347,26 @@ async function refresh() {
   refreshing = true;
   try {
     const query = filterQuery();
-    const [view, requests] = await Promise.all([
+    const [view, requests, releases] = await Promise.all([
       call("GET", "/session"),
-      call("GET", "/requests" + query),
+      call("GET", "/requests" + query + (query ? "&" : "?") + "limit=1000"),
+      call("GET", "/releases" + query),
     ]);
     showSession(view);
-    sync($("requests"), requests, renderRequest);
-    $("empty").hidden = requests.length > 0;
-    remember("policies-seen", requests.map((i) => i.policy));
-    remember("requesters-seen", requests.map((i) => i.requester));
+    // A file of a release is decided with its release, not on its own; its own request
+    // (listed too) holds the metadata of its signature.
+    const single = requests.filter((r) => !r.release_id);
+    const byId = new Map(requests.map((r) => [r.id, r]));
+    const withMetadata = releases.map((release) => ({
+      ...release,
+      files: release.files.map((file) => ({ ...file, signed_with: signedWith(byId.get(file.request_id)) })),
+    }));
+    sync($("requests"), single, renderRequest);
+    sync($("releases"), withMetadata, renderRelease);
+    $("empty").hidden = single.length > 0;
+    $("releases-empty").hidden = releases.length > 0;
+    remember("policies-seen", [...requests, ...releases].map((i) => i.policy));
+    remember("requesters-seen", [...requests, ...releases].map((i) => i.requester));
     if (can("admin:identities")) await refreshIdentities();
     $("updated").textContent = "Updated " + new Date().toLocaleTimeString() +
       "; new requests appear by themselves.";
