@@ -185,10 +185,8 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
             "javascript:alert(document.domain)",
             &format!("DENY-ME {XSS}"),
         );
-        for name in ["deny.txt"] {
-            std::fs::write(dir.join(name), "to be denied in the browser\n").unwrap();
-            a.push(name.to_owned());
-        }
+        std::fs::write(dir.join("deny.txt"), "to be denied in the browser\n").unwrap();
+        a.push("deny.txt".to_owned());
         (a, dir.clone())
     };
     let (browser, denying) = tokio::task::spawn_blocking(move || {
