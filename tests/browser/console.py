@@ -160,6 +160,10 @@ def approver_part(driver):
             check(len(rows) == CFG["release_files"], f"release shows {len(rows)} files")
             check(xss in article.find_element(By.CSS_SELECTOR, ".files").text,
                   "the file name payload is not shown as text")
+    # One identity on the session: no "As" choice.
+    for article in items(driver):
+        check(not article.find_element(By.CSS_SELECTOR, ".actor").is_displayed(),
+              "an As choice with one identity")
     page = driver.find_element(By.TAG_NAME, "main").text
     for name, value in CFG["shown_as_text"].items():
         check(value in page, f"{name} is not shown as text: {value!r}")
@@ -219,10 +223,16 @@ def approver_part(driver):
     for article in items_with(driver, approve_marker):
         approvals = article.find_element(By.CSS_SELECTOR, ".approvals").text
         check(CFG["approve_comment"] in approvals, "the comment is not shown as text: " + approvals)
+        check(not article.find_element(By.CSS_SELECTOR, ".decision").is_displayed(),
+              "a signed item offers approve and deny")
     no_injection(driver)
 
     driver.find_element(By.ID, "logout").click()
     wait(driver, lambda d: shown(d, "login-panel") and not shown(d, "requests-panel"), "logout")
+    # The next person starts with the default filters.
+    check(driver.find_element(By.ID, "state-filter").get_attribute("value") == "pending"
+          and not driver.find_element(By.ID, "policy-filter").get_attribute("value"),
+          "filters survive the logout")
 
 
 def administrator_part(driver):

@@ -97,7 +97,13 @@ function endSession(text, isError) {
   token = null;
   if (poller !== null) clearInterval(poller);
   poller = null;
-  for (const id of ["requests", "releases", "identities"]) $(id).replaceChildren();
+  // The next person at this browser starts with the default filters and none of the names
+  // this session saw.
+  for (const id of ["requests", "releases", "identities", "policies-seen", "requesters-seen"]) {
+    $(id).replaceChildren();
+  }
+  $("filters").reset();
+  $("updated").textContent = "";
   showSession(NO_SESSION);
   say(text, isError);
 }
