@@ -294,6 +294,8 @@ function renderRelease(release) {
     return row;
   }));
   decision(node, release, "/releases/", "Release");
+  // A release is approved only once all its files are there; it can be denied before.
+  node.querySelector(".decision button[value=approve]").hidden = arriving !== "";
   return node;
 }
 
