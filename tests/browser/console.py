@@ -208,7 +208,10 @@ def approver_part(driver):
     article.find_element(By.CSS_SELECTOR, "button[value=deny]").click()
     wait(driver, lambda d: "needs a comment" in message(d), "the refusal of a denial without reason")
     check(items_with(driver, deny_marker), "denied without a reason")
-    article.find_element(By.CSS_SELECTOR, ".comment").send_keys(CFG["deny_reason"])
+    # Enter in the reason does not press the first button (Approve).
+    article.find_element(By.CSS_SELECTOR, ".comment").send_keys(CFG["deny_reason"] + "\n")
+    wait(driver, lambda d: "Click Approve or Deny" in message(d), "Enter to decide nothing")
+    check(items_with(driver, deny_marker), "Enter in the comment decided")
     article.find_element(By.CSS_SELECTOR, "button[value=deny]").click()
     wait(driver, lambda d: "is now denied" in message(d), "the denial")
     step("denied")

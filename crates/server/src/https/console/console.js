@@ -205,9 +205,17 @@ function decision(node, item, path, noun) {
     option.textContent = name;
     return option;
   }));
+  // Enter in the comment would press the first button (Approve): a decision is a click.
+  form.querySelector(".comment").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      say("Click Approve or Deny to decide.");
+    }
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const action = event.submitter ? event.submitter.value : "approve";
+    const action = event.submitter ? event.submitter.value : "";
+    if (action !== "approve" && action !== "deny") return;
     const comment = form.querySelector(".comment").value;
     if (action === "deny" && !comment.trim()) {
       say("A denial needs a comment: the reason the requester will see.", true);
