@@ -23,6 +23,9 @@ let poller = null;
 let lastInput = Date.now();
 let refreshing = false;
 let refreshAgain = false;
+// Metadata of requests by id (fixed once submitted), for the files of releases: read from
+// the lists, and once per file not in them. Forgotten on logout.
+const metadataById = new Map();
 
 const $ = (id) => document.getElementById(id);
 
@@ -103,6 +106,7 @@ function endSession(text, isError) {
     $(id).replaceChildren();
   }
   $("filters").reset();
+  metadataById.clear();
   $("updated").textContent = "";
   showSession(NO_SESSION);
   say(text, isError);
@@ -257,10 +261,20 @@ function renderRequest(request) {
   return node;
 }
 
+async function loadMetadata(requests, releases) {
+  if (metadataById.size > 5000) metadataById.clear();
+  for (const r of requests) metadataById.set(r.id, r.metadata || {});
+  const missing = releases.flatMap((release) => release.files.map((f) => f.request_id))
+    .filter((id) => !metadataById.has(id));
+  await Promise.all(missing.map(async (id) => {
+    const request = await call("GET", "/requests/" + encodeURIComponent(id));
+    metadataById.set(id, request.metadata || {});
+  }));
+}
+
 // What goes into a file's signature besides its digest (Authenticode program name and URL,
-// JAR signer name and entries), from the file's own request.
-function signedWith(request) {
-  const m = (request && request.metadata) || {};
+// JAR signer name and entries).
+function signedWith(m = {}) {
   return [
     m.program_name ? "program name: " + m.program_name : "",
     m.program_url ? "program URL: " + m.program_url : "",
@@ -365,17 +379,17 @@ async function refresh() {
     const query = filterQuery();
     const [view, requests, releases] = await Promise.all([
       call("GET", "/session"),
-      call("GET", "/requests" + query + (query ? "&" : "?") + "limit=1000"),
+      call("GET", "/requests" + query),
       call("GET", "/releases" + query),
     ]);
     showSession(view);
     // A file of a release is decided with its release, not on its own; its own request
-    // (listed too) holds the metadata of its signature.
+    // holds the metadata of its signature.
     const single = requests.filter((r) => !r.release_id);
-    const byId = new Map(requests.map((r) => [r.id, r]));
+    await loadMetadata(requests, releases);
     const withMetadata = releases.map((release) => ({
       ...release,
-      files: release.files.map((file) => ({ ...file, signed_with: signedWith(byId.get(file.request_id)) })),
+      files: release.files.map((file) => ({ ...file, signed_with: signedWith(metadataById.get(file.request_id)) })),
     }));
     sync($("requests"), single, renderRequest);
     sync($("releases"), withMetadata, renderRelease);
