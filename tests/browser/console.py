@@ -117,6 +117,14 @@ def items_with(driver, marker, selector=ITEMS):
         ".filter(a => a.innerText.includes(arguments[1]))", selector, marker)
 
 
+def states(driver, marker):
+    """The state texts of the articles showing `marker`."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])]"
+        ".filter(a => a.innerText.includes(arguments[1]))"
+        ".map(a => a.querySelector('.state').textContent)", ITEMS, marker)
+
+
 def no_injection(driver):
     """No payload became markup: no image, no extra script, no handler attribute, no dialog."""
     counts = driver.execute_script(
@@ -218,11 +226,12 @@ def approver_part(driver):
 
     # The decisions as recorded: the reason and the comment, as text.
     Select(driver.find_element(By.ID, "state-filter")).select_by_value("denied")
-    wait(driver, lambda d: items_with(d, deny_marker), "the denied request")
-    state = items_with(driver, deny_marker)[0].find_element(By.CSS_SELECTOR, ".state").text
+    wait(driver, lambda d: [s for s in states(d, deny_marker) if s.startswith("denied")],
+         "the denied item")
+    state = states(driver, deny_marker)[0]
     check(CFG["deny_reason"] in state, "the reason is not shown as text: " + state)
     Select(driver.find_element(By.ID, "state-filter")).select_by_value("signed")
-    wait(driver, lambda d: len(items_with(d, approve_marker)) == expected, "the signed items")
+    wait(driver, lambda d: states(d, approve_marker) == ["signed"] * expected, "the signed items")
     for article in items_with(driver, approve_marker):
         approvals = article.find_element(By.CSS_SELECTOR, ".approvals").text
         check(CFG["approve_comment"] in approvals, "the comment is not shown as text: " + approvals)
