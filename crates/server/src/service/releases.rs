@@ -52,24 +52,16 @@ pub async fn open(
         Err(_) => None,
     }
     .filter(|p| p.visible_to(session) && session.has(Permission::SigningRequest));
-    let refuse = async |error: ServiceError| {
-        let draft = audit(state, session, "release.create", Outcome::Failure)
-            .detail("policy", policy)
-            .detail("reason", &error.to_string());
-        state.store.commit(Vec::new(), draft).await?;
-        Err(error)
-    };
-    let Some(policy) = found else {
-        return refuse(requests::upload_error(
-            &sigil_domain::UploadError::PolicyNotFound,
-        ))
-        .await;
+    let Some(found) = found else {
+        let error = requests::upload_error(&sigil_domain::UploadError::PolicyNotFound);
+        return refuse_open(state, session, policy, error).await;
     };
     let id = ReleaseId::generate(&mut rand::rng());
-    let release = match Release::open(id, &policy, requester, declared, metadata, state.now()) {
+    let release = match Release::open(id, &found, requester, declared, metadata, state.now()) {
         Ok(release) => release,
-        Err(e) => return refuse(release_error(&e)).await,
+        Err(e) => return refuse_open(state, session, policy, release_error(&e)).await,
     };
+    let policy = found;
     let mut draft = audit(state, session, "release.create", Outcome::Success)
         .object(&id.to_string())
         .detail("policy", policy.alias().as_str())
@@ -89,6 +81,20 @@ pub async fn open(
         )
         .await?;
     Ok(release)
+}
+
+/// Audits a refused `RAUR` and returns the refusal.
+async fn refuse_open(
+    state: &AppState,
+    session: &Session,
+    policy: &str,
+    error: ServiceError,
+) -> Result<Release, ServiceError> {
+    let draft = audit(state, session, "release.create", Outcome::Failure)
+        .detail("policy", policy)
+        .detail("reason", &error.to_string());
+    state.store.commit(Vec::new(), draft).await?;
+    Err(error)
 }
 
 /// Adds one file to release `id` (the caller's own, open, under the same policy): the

@@ -8,10 +8,12 @@
 
 use std::time::Duration;
 
-use sigil_domain::{RequestId, RequestStatus, Session, SigningRequest};
+use sigil_domain::{ReleaseId, RequestId, RequestStatus, Session, SigningRequest};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::ServiceError;
+use super::releases::{self, ReleaseWithFiles};
 use super::requests;
 use crate::AppState;
 
@@ -53,29 +55,61 @@ pub async fn get_waiting(
     id: RequestId,
     wait: Duration,
 ) -> Result<SigningRequest, ServiceError> {
+    until_final(state, wait, || async {
+        let request = requests::get(state, session, id).await?;
+        let status = (request.status(), request.expires());
+        Ok((request, status))
+    })
+    .await
+}
+
+/// [`releases::get`], waiting as [`get_waiting`] does for the release to be final.
+pub async fn get_release_waiting(
+    state: &AppState,
+    session: &Session,
+    id: ReleaseId,
+    wait: Duration,
+) -> Result<ReleaseWithFiles, ServiceError> {
+    until_final(state, wait, || async {
+        let release = releases::get(state, session, id).await?;
+        let status = (release.release.status(), release.release.expires());
+        Ok((release, status))
+    })
+    .await
+}
+
+/// Reads with `read` (the value, its state and its expiry) until the state is final or the
+/// wait ends, re-reading when a change is notified or the expiry of a pending value comes.
+async fn until_final<T, F, Fut>(
+    state: &AppState,
+    wait: Duration,
+    read: F,
+) -> Result<T, ServiceError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(T, (RequestStatus, OffsetDateTime)), ServiceError>>,
+{
     let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(MAX_WAIT_SECS));
     let mut changes = state.changes.subscribe();
     loop {
         // Seen before the read: a change committed after it wakes the wait below.
         changes.borrow_and_update();
-        let request = requests::get(state, session, id).await?;
+        let (value, (status, expires)) = read().await?;
         let now = tokio::time::Instant::now();
-        if is_final(request.status()) || now >= deadline {
-            return Ok(request);
+        if is_final(status) || now >= deadline {
+            return Ok(value);
         }
         // A pending request expires without anyone committing: wake up then to expire it.
-        let until = match request.status() {
-            RequestStatus::Pending => {
-                let left = request.expires() - state.now();
-                let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
-                deadline.min(now + left.max(Duration::from_millis(100)))
-            }
-            _ => deadline,
+        let until = if status == RequestStatus::Pending {
+            let left = Duration::try_from(expires - state.now()).unwrap_or(Duration::ZERO);
+            deadline.min(now + left.max(Duration::from_millis(100)))
+        } else {
+            deadline
         };
         tokio::select! {
             changed = changes.changed() => {
                 if changed.is_err() {
-                    return Ok(request);
+                    return Ok(value);
                 }
             }
             () = tokio::time::sleep_until(until) => {}
