@@ -156,8 +156,8 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
         "approve_marker": "APPROVE-ME",
         "deny_marker": "DENY-ME",
         "http_marker": "HTTP-BUILD",
-        "approve_items": 2,
-        "expect_release": false,
+        "approve_items": 1,
+        "expect_release": true,
         "release_files": 2,
         "shown_as_text": {
             "file name": format!("{XSS}.txt"),
@@ -185,8 +185,10 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
             "javascript:alert(document.domain)",
             &format!("DENY-ME {XSS}"),
         );
-        std::fs::write(dir.join("deny.txt"), "to be denied in the browser\n").unwrap();
-        a.push("deny.txt".to_owned());
+        for name in ["deny.txt", "deny2.txt"] {
+            std::fs::write(dir.join(name), "to be denied in the browser\n").unwrap();
+            a.push(name.to_owned());
+        }
         (a, dir.clone())
     };
     let (browser, denying) = tokio::task::spawn_blocking(move || {
@@ -265,6 +267,22 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
         ],
     );
     assert!(verified.contains("Verified OK"), "{verified}");
+
+    // Its release manifest names the approval given in the browser and matches the files.
+    let manifest = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with("sigil-release-") && name.ends_with(".json")
+        })
+        .expect("no release manifest was written");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(written["approvals"][0]["approver"], "approver", "{written}");
+    assert_eq!(written["files"].as_array().unwrap().len(), 2, "{written}");
+    let out = sigil(args(&["verify", "--manifest", p(&manifest)]), &dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // The client of the denied release exits 4 with the reason typed in the browser, and
     // writes nothing.
