@@ -178,7 +178,7 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
     // browser) must appear in the open page by itself.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/console.py");
     let handle = tokio::runtime::Handle::current();
-    let (jenkins_args, deny_dir) = {
+    let deny_args = {
         let mut a = sign_args(
             &world,
             "5m",
@@ -189,41 +189,44 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
             std::fs::write(dir.join(name), "to be denied in the browser\n").unwrap();
             a.push(name.to_owned());
         }
-        (a, dir.clone())
+        a
     };
-    let (browser, denying) = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run /usr/bin/python3 (scripts/test.sh installs python3-selenium)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(config.to_string().as_bytes())
-            .unwrap();
-        let mut denying = None;
-        let mut lines = Vec::new();
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.unwrap();
-            if line == "logged-in" {
-                let (a, d) = (jenkins_args.clone(), deny_dir.clone());
-                denying = Some(handle.spawn(async move { sigil(a, &d).await }));
+    let (browser, denying) = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            let mut child = Command::new("/usr/bin/python3")
+                .arg(&script)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("cannot run /usr/bin/python3 (scripts/test.sh installs python3-selenium)");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(config.to_string().as_bytes())
+                .unwrap();
+            // stderr is read meanwhile, so that a chatty driver cannot fill its pipe and stall.
+            let mut stderr = child.stderr.take().unwrap();
+            let errors = std::thread::spawn(move || {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+                text
+            });
+            let mut denying = None;
+            let mut lines = Vec::new();
+            for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+                let line = line.unwrap();
+                if line == "logged-in" {
+                    let (a, d) = (deny_args.clone(), dir.clone());
+                    denying = Some(handle.spawn(async move { sigil(a, &d).await }));
+                }
+                lines.push(line);
             }
-            lines.push(line);
+            let status = child.wait().unwrap();
+            ((status, lines, errors.join().unwrap()), denying)
         }
-        let out = child.wait_with_output().unwrap();
-        (
-            (
-                out.status,
-                lines,
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            ),
-            denying,
-        )
     })
     .await
     .unwrap();
