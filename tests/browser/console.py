@@ -277,6 +277,12 @@ def administrator_part(driver):
     click("Unlock")
     wait(driver, lambda d: f"Identity {locked} is unlocked." == message(d), "the unlock")
     wait(driver, lambda d: status() == "enabled", locked + " shown unlocked")
+    # The console's audit view shows the unlock, by the session's principal.
+    wait(driver, lambda d: driver.execute_script(
+        "return [...document.querySelectorAll('#audit tr')].some(r =>"
+        " [...r.children].slice(2).map(c => c.textContent).join(' ') ==="
+        " arguments[0] + ' identity.unlock ' + arguments[1] + ' success')",
+        admin1["name"], locked), "the unlock in the audit view")
     click("Disable")
     wait(driver, lambda d: f"Identity {locked} is disabled." == message(d), "the disable")
     wait(driver, lambda d: status() == "disabled", locked + " shown disabled")

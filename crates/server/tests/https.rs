@@ -464,6 +464,22 @@ async fn a_role_with_one_login_works_after_one_login() {
     assert_eq!(r.body.as_array().unwrap().len(), 5);
     let r = f.client.get("/audit/verify", token).await;
     assert_eq!(r.body["ok"], true, "{r:?}");
+    // The newest events, oldest first, ending with that verification (itself an event);
+    // `last` takes no other bound.
+    let head = r.body["head_seq"].as_u64().unwrap() + 1;
+    let r = f.client.get("/audit?last=3", token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let seqs: Vec<u64> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [head - 2, head - 1, head], "{r:?}");
+    assert_eq!(r.body[2]["action"], "audit.verify", "{r:?}");
+    let r = f.client.get("/audit?last=3&from=1", token).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
     // ...and nothing the role does not grant.
     let r = f.client.get("/identities", token).await;
     assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");

@@ -88,6 +88,8 @@ function showSession(view) {
   $("requests-panel").hidden = !token;
   $("admin-panel").hidden = !token || !can("admin:identities");
   if (!can("admin:identities")) $("identities").replaceChildren();
+  $("audit-panel").hidden = !token || !can("audit:read");
+  if (!can("audit:read")) $("audit").replaceChildren();
 }
 
 function foldLogin(open) {
@@ -102,7 +104,7 @@ function endSession(text, isError) {
   poller = null;
   // The next person at this browser starts with the default filters and none of the names
   // this session saw.
-  for (const id of ["requests", "releases", "identities", "policies-seen", "requesters-seen"]) {
+  for (const id of ["requests", "releases", "identities", "audit", "policies-seen", "requesters-seen"]) {
     $(id).replaceChildren();
   }
   $("filters").reset();
@@ -398,6 +400,7 @@ async function refresh() {
     remember("policies-seen", [...requests, ...releases].map((i) => i.policy));
     remember("requesters-seen", [...requests, ...releases].map((i) => i.requester));
     if (can("admin:identities")) await refreshIdentities();
+    if (can("audit:read")) await refreshAudit();
     $("updated").textContent = "Updated " + new Date().toLocaleTimeString() +
       "; new requests appear by themselves.";
   } catch (error) {
@@ -464,6 +467,21 @@ function renderIdentity(identity) {
 async function refreshIdentities() {
   const identities = await call("GET", "/identities");
   sync($("identities"), identities, renderIdentity, (identity) => identity.name);
+}
+
+function renderEvent(event) {
+  const row = document.createElement("tr");
+  for (const text of [event.seq, event.time, event.identity, event.action, event.object, event.outcome]) {
+    const cell = document.createElement("td");
+    cell.textContent = text === undefined || text === null ? "—" : String(text);
+    row.append(cell);
+  }
+  return row;
+}
+
+async function refreshAudit() {
+  const events = await call("GET", "/audit?last=10");
+  sync($("audit"), events, renderEvent, (event) => String(event.seq));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
