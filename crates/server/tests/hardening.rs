@@ -521,6 +521,7 @@ async fn responses_lack_no_nosniff_or_hsts() {
         "/api/v1/requests",
         "/",
         "/console/console.js",
+        "/favicon.svg",
     ] {
         let (head, _) = http1_get(&server, &root, path).await;
         assert!(
