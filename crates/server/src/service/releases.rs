@@ -21,6 +21,7 @@ use sigil_proto::ErrorCode;
 
 use super::ServiceError;
 use super::requests::{self, audit, group_approver, principal, request_error};
+use super::signing;
 use crate::AppState;
 
 /// How often a change is retried after losing a revision race.
@@ -132,6 +133,16 @@ pub(crate) async fn add_file(
         let request =
             SigningRequest::new_in_release(request_id, policy, &release, upload.clone(), now);
         let mut drafts = vec![requests::create_draft(state, session, &request)];
+        // With no approval needed the file is signed now, as a single request would be, and
+        // stored in its final state with both events.
+        let request = if request.status() == RequestStatus::Approved {
+            let outcome = signing::sign_under(state, policy, &request).await;
+            let (signed, sign_draft) = requests::record_outcome(request, outcome, state.now())?;
+            drafts.push(sign_draft);
+            signed
+        } else {
+            request
+        };
         if release.received() == release.declared() {
             drafts.push(
                 AuditDraft::new(now, "release.complete", Outcome::Success)

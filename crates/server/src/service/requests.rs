@@ -377,7 +377,7 @@ pub(crate) async fn sign_approved(
 
 /// The request with a signing outcome applied (signed, or failed with the reason) and the
 /// `request.sign` audit event describing it.
-fn record_outcome(
+pub(crate) fn record_outcome(
     mut request: SigningRequest,
     outcome: Result<Vec<u8>, signing::SigningError>,
     now: time::OffsetDateTime,
