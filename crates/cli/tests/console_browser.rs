@@ -156,8 +156,6 @@ async fn approvers_and_administrators_work_in_a_real_browser() {
         "approve_marker": "APPROVE-ME",
         "deny_marker": "DENY-ME",
         "http_marker": "HTTP-BUILD",
-        "approve_items": 1,
-        "expect_release": true,
         "release_files": 2,
         "shown_as_text": {
             "file name": format!("{XSS}.txt"),
