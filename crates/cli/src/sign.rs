@@ -483,6 +483,9 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
 fn refuse_release(failed: &[JobResult], report: &Report) -> Result<u8> {
     for r in failed {
         report.finished(r);
+        if report.json {
+            out!("{}", to_json(r));
+        }
     }
     let code = failed
         .iter()

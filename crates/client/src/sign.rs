@@ -386,7 +386,7 @@ pub async fn sign_jobs(
         }
     }
 
-    if options.release.is_some() && !results.is_empty() {
+    if options.release.is_some() && results.iter().any(|r| r.request_id.is_none()) {
         // A file of the release was refused: the release can never be complete, so
         // nobody can approve it; waiting for it would only wait for its expiry.
         for t in tracked.drain(..) {

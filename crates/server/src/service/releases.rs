@@ -119,8 +119,11 @@ pub(crate) async fn add_file(
         };
         let now = state.now();
         if release.expire_if_due(now) {
-            decide(state, release, expire_draft(id, now)).await?;
-            continue;
+            // Expired (by us or a concurrent reader): the next round refuses the file.
+            match decide(state, expire_draft(&release, now), release).await {
+                Ok(()) | Err(ServiceError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
         }
         if let Err(refusal) = release.add_file(policy.alias().as_str(), now) {
             let draft = audit(state, session, "request.create", Outcome::Failure)
@@ -313,7 +316,7 @@ async fn settle(state: &AppState, release: Release) -> Result<ReleaseWithFiles, 
     let mut release = release;
     let now = state.now();
     if release.expire_if_due(now) {
-        match decide(state, release, expire_draft(id, now)).await {
+        match decide(state, expire_draft(&release, now), release).await {
             Ok(()) | Err(ServiceError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
@@ -335,8 +338,9 @@ async fn sign_files(state: &AppState, id: ReleaseId) -> Result<(), ServiceError>
         let file = match file.status() {
             RequestStatus::Approved => requests::sign_approved(state, file).await?,
             RequestStatus::Pending => {
-                // Approved release, file not moved yet: the decision commit is not complete
-                // on this read (another node); the next read finishes.
+                // Cannot happen (the decision moves every file in its own commit); never
+                // record a release signed with a file left undecided.
+                tracing::error!(release = %id, request = %file.id(), "a file of an approved release is still pending");
                 return Ok(());
             }
             _ => file,
@@ -382,7 +386,7 @@ async fn sign_files(state: &AppState, id: ReleaseId) -> Result<(), ServiceError>
 }
 
 /// Commits a release's new decision with every pending file taking it, in one commit.
-async fn decide(state: &AppState, release: Release, draft: AuditDraft) -> Result<(), ServiceError> {
+async fn decide(state: &AppState, draft: AuditDraft, release: Release) -> Result<(), ServiceError> {
     let mut changes = Vec::new();
     for mut file in state.store.list_release_requests(release.id()).await? {
         if file.apply_release_decision(&release) {
@@ -395,8 +399,10 @@ async fn decide(state: &AppState, release: Release, draft: AuditDraft) -> Result
     Ok(())
 }
 
-fn expire_draft(id: ReleaseId, now: time::OffsetDateTime) -> AuditDraft {
-    AuditDraft::new(now, "release.expire", Outcome::Success).object(&id.to_string())
+fn expire_draft(release: &Release, now: time::OffsetDateTime) -> AuditDraft {
+    AuditDraft::new(now, "release.expire", Outcome::Success)
+        .identity(release.requester().as_str())
+        .object(&release.id().to_string())
 }
 
 /// Loads, checks and applies an approve/deny `change` with its files, retrying on a
@@ -445,7 +451,7 @@ where
             .object(&id.to_string())
             .detail("result", &detail)
             .detail("files", &release.declared().to_string());
-        match decide(state, release, draft).await {
+        match decide(state, draft, release).await {
             Ok(()) => return Ok(()),
             Err(ServiceError::Conflict(_)) => continue,
             Err(e) => return Err(e),

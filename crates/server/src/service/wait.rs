@@ -20,23 +20,31 @@ use crate::AppState;
 /// The longest wait one retrieval may ask for, in seconds (longer asks are shortened).
 pub const MAX_WAIT_SECS: u64 = 60;
 
-/// A counter bumped on every request state change; waiters watch it.
+/// A counter bumped on every request state change; waiters watch it. `None` once the server
+/// shuts down: waits end at once.
 #[derive(Debug)]
-pub struct Changes(watch::Sender<u64>);
+pub struct Changes(watch::Sender<Option<u64>>);
 
 impl Default for Changes {
     fn default() -> Self {
-        Self(watch::Sender::new(0))
+        Self(watch::Sender::new(Some(0)))
     }
 }
 
 impl Changes {
     /// Wakes every waiter (they re-read their request).
     pub fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
+        self.0
+            .send_modify(|n| *n = n.map(|count| count.wrapping_add(1)));
     }
 
-    fn subscribe(&self) -> watch::Receiver<u64> {
+    /// Ends every wait, now and later (the server is shutting down): waiters answer with the
+    /// state they have, so their connections can finish within the shutdown grace.
+    pub fn stop_waiting(&self) {
+        self.0.send_replace(None);
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Option<u64>> {
         self.0.subscribe()
     }
 }
@@ -93,10 +101,10 @@ where
     let mut changes = state.changes.subscribe();
     loop {
         // Seen before the read: a change committed after it wakes the wait below.
-        changes.borrow_and_update();
+        let stopping = changes.borrow_and_update().is_none();
         let (value, (status, expires)) = read().await?;
         let now = tokio::time::Instant::now();
-        if is_final(status) || now >= deadline {
+        if is_final(status) || now >= deadline || stopping {
             return Ok(value);
         }
         // A pending request expires without anyone committing: wake up then to expire it.
