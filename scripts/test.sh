@@ -36,7 +36,12 @@ need javac openjdk-17-jdk-headless   # the PKCS#11 module's jarsigner test build
 [ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || missing+=(libengine-pkcs11-openssl)
 need c++ g++   # libfuzzer-sys, for the fuzz targets' check
 need node nodejs   # syntax check of the web console's script
+need chromium chromium   # the web console's browser test (tests/browser/console.py)
+need chromedriver chromium-driver
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
+# The browser test runs Debian's python (its selenium drives the Debian chromium).
+/usr/bin/python3 -c "import selenium" >/dev/null 2>&1 || missing+=(python3-selenium)
+/usr/bin/python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
 pg_bin=""
 for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")" /usr/lib/postgresql/*/bin; do
   if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then pg_bin="$dir"; break; fi

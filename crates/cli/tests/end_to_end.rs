@@ -13,36 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{World, args, p, run_ok, sigil, text, world};
-
-/// Saves the policy's chain with `sigil policies show`; returns (chain.pem, root.pem, pub.pem).
-async fn chain(world: &World, policy: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = world.dir.path();
-    let chain = dir.join(format!("{policy}-chain.pem"));
-    let out = sigil(
-        args(&[
-            "policies",
-            "--profile",
-            p(&world.jenkins),
-            "show",
-            policy,
-            "--chain-out",
-            p(&chain),
-        ]),
-        dir,
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let pem = std::fs::read_to_string(&chain).unwrap();
-    let blocks: Vec<&str> = pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
-    assert_eq!(blocks.len(), 2, "{pem}");
-    let root = dir.join(format!("{policy}-root.pem"));
-    std::fs::write(&root, blocks[1]).unwrap();
-    let public = dir.join(format!("{policy}-pub.pem"));
-    let key = run_ok("openssl", &["x509", "-in", p(&chain), "-pubkey", "-noout"]);
-    std::fs::write(&public, key).unwrap();
-    (chain, root, public)
-}
+use common::{World, args, chain, p, run_ok, sigil, text, world};
 
 async fn login_events(world: &World, identity: &str) -> usize {
     let store = &world.server.state().store;
@@ -288,12 +259,21 @@ async fn sign_hash_authenticode_jar_and_bulk_verified_independently() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(login_events(&world, "jenkins").await, logins_before + 1);
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // Several files form one release: one object per file, then the release's.
+    let release = lines.pop().unwrap();
+    assert_eq!(release["files"], 500, "{release}");
+    assert!(release["manifest"].is_string(), "{release}");
     assert_eq!(lines.len(), 500);
     assert!(lines.iter().all(|l| l["outcome"] == "signed"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["release_id"] == release["release_id"])
+    );
     let der = Command::new("openssl")
         .args(["pkey", "-pubin", "-in", p(&public), "-outform", "DER"])
         .output()

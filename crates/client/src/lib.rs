@@ -5,8 +5,10 @@
 //! | [`profile`] | the client profile TOML, password sources in the contract's order |
 //! | [`connection`] | one mutual-TLS Host API connection: typed calls, correlation ids, pipelining |
 //! | [`job`] | signing jobs: format detection and client-side digests |
-//! | [`sign`] | upload many jobs on one connection, wait with back-off, retrieve, write results |
+//! | [`sign`] | upload many jobs on one connection, wait (long polling), retrieve, write results |
 //! | [`timestamp`] | RFC 3161 time-stamps over the returned signatures (`--timestamp`) |
+//! | [`release`] | several files as one release: checks, `RAUR`, uploads into it, the manifest |
+//! | [`manifest`] | the release manifest: written once every file is signed, verified later |
 //! | [`error`] | [`ClientError`] and its [`ErrorKind`] (which the CLI maps to exit codes) |
 //!
 //! The file never leaves the machine: only its digest (hash, Authenticode image digest, or
@@ -15,7 +17,9 @@
 pub mod connection;
 pub mod error;
 pub mod job;
+pub mod manifest;
 pub mod profile;
+pub mod release;
 pub mod sign;
 pub mod timestamp;
 

@@ -279,6 +279,8 @@ impl RunningServer {
             ..
         } = self;
         let _ = shutdown.send(true);
+        // Long-polling retrieves answer now, with the state they have.
+        state.changes.stop_waiting();
         for task in accept_tasks {
             let _ = task.await;
         }

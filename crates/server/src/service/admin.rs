@@ -967,6 +967,19 @@ pub async fn read_audit(
     Ok(state.store.read_audit(from, limit).await?)
 }
 
+/// The newest `last` audit events (at most a page), oldest first (`audit:read`).
+pub async fn read_audit_last(
+    state: &AppState,
+    session: &Caller<'_>,
+    last: u32,
+) -> Result<Vec<AuditEvent>, ServiceError> {
+    require(state, session, Permission::AuditRead, "audit.read").await?;
+    let last = last.clamp(1, MAX_PAGE);
+    let head = state.store.audit_head().await?.seq;
+    let from = head.saturating_sub(u64::from(last) - 1).max(1);
+    Ok(state.store.read_audit(from, last).await?)
+}
+
 /// The result of verifying the whole audit chain.
 #[derive(Debug, Clone)]
 pub struct ChainReport {
