@@ -189,7 +189,8 @@ impl Progress for Report {
     }
 
     fn uploaded(&self, path: &Path, id: &RequestId, state: RequestState) {
-        if self.bar.is_none() && !self.json && state == RequestState::Pending {
+        // Also with --json: stdout carries the objects, stderr tells a CI log what waits.
+        if self.bar.is_none() && state == RequestState::Pending {
             eprintln!("{}: request {id} is waiting for approval", path.display());
         }
     }
@@ -197,11 +198,10 @@ impl Progress for Report {
     fn waiting(&self, pending: usize, delay: Duration) {
         match &self.bar {
             Some(bar) => bar.set_message(format!("{pending} waiting for approval")),
-            None if !self.json => eprintln!(
+            None => eprintln!(
                 "{pending} request(s) waiting for approval; next check in {} s",
                 delay.as_secs()
             ),
-            None => {}
         }
     }
 
