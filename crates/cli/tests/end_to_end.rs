@@ -13,36 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{World, args, p, run_ok, sigil, text, world};
-
-/// Saves the policy's chain with `sigil policies show`; returns (chain.pem, root.pem, pub.pem).
-async fn chain(world: &World, policy: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = world.dir.path();
-    let chain = dir.join(format!("{policy}-chain.pem"));
-    let out = sigil(
-        args(&[
-            "policies",
-            "--profile",
-            p(&world.jenkins),
-            "show",
-            policy,
-            "--chain-out",
-            p(&chain),
-        ]),
-        dir,
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let pem = std::fs::read_to_string(&chain).unwrap();
-    let blocks: Vec<&str> = pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
-    assert_eq!(blocks.len(), 2, "{pem}");
-    let root = dir.join(format!("{policy}-root.pem"));
-    std::fs::write(&root, blocks[1]).unwrap();
-    let public = dir.join(format!("{policy}-pub.pem"));
-    let key = run_ok("openssl", &["x509", "-in", p(&chain), "-pubkey", "-noout"]);
-    std::fs::write(&public, key).unwrap();
-    (chain, root, public)
-}
+use common::{World, args, p, policy_chain, run_ok, sigil, text, world};
 
 async fn login_events(world: &World, identity: &str) -> usize {
     let store = &world.server.state().store;
@@ -64,7 +35,7 @@ async fn login_events(world: &World, identity: &str) -> usize {
 async fn sign_hash_authenticode_jar_and_bulk_verified_independently() {
     let world = world().await;
     let dir = world.dir.path();
-    let (chain, root, public) = chain(&world, "release").await;
+    let (chain, root, public) = policy_chain(&world, "release").await;
 
     // Hash: FILE.sig verified by openssl and by `sigil verify`.
     let hello = dir.join("hello.txt");
@@ -363,7 +334,7 @@ async fn pending_request(world: &World) -> String {
 async fn approvals_denials_timeouts_and_refusals_have_their_exit_codes() {
     let world = world().await;
     let dir = world.dir.path().to_path_buf();
-    let (_, _, public) = chain(&world, "release-approved").await;
+    let (_, _, public) = policy_chain(&world, "release-approved").await;
     std::fs::write(dir.join("a.txt"), "needs approval\n").unwrap();
 
     // Timed out (6); the request id in the output resumes it after the approval.

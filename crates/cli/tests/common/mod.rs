@@ -1,7 +1,13 @@
 //! What the CLI's end-to-end tests share: a quickstart deployment with its server on
 //! ephemeral loopback ports (`world`), running the `sigil` binary as a user does, and running
 //! the independent tools.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -120,4 +126,33 @@ pub(crate) fn run_ok(program: &str, args: &[&str]) -> String {
     );
     assert!(out.status.success(), "{program} {args:?} failed:\n{t}");
     t
+}
+
+/// Saves the policy's chain with `sigil policies show`; returns (chain.pem, root.pem, pub.pem).
+pub(crate) async fn policy_chain(world: &World, policy: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = world.dir.path();
+    let chain = dir.join(format!("{policy}-chain.pem"));
+    let out = sigil(
+        args(&[
+            "policies",
+            "--profile",
+            p(&world.jenkins),
+            "show",
+            policy,
+            "--chain-out",
+            p(&chain),
+        ]),
+        dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pem = std::fs::read_to_string(&chain).unwrap();
+    let blocks: Vec<&str> = pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
+    assert_eq!(blocks.len(), 2, "{pem}");
+    let root = dir.join(format!("{policy}-root.pem"));
+    std::fs::write(&root, blocks[1]).unwrap();
+    let public = dir.join(format!("{policy}-pub.pem"));
+    let key = run_ok("openssl", &["x509", "-in", p(&chain), "-pubkey", "-noout"]);
+    std::fs::write(&public, key).unwrap();
+    (chain, root, public)
 }
