@@ -31,6 +31,9 @@ need softhsm2-util softhsm2   # the PKCS#11 (HSM) backend tests
 need pkcs11-tool opensc
 need c++ g++   # libfuzzer-sys, for the fuzz targets' check
 need node nodejs   # syntax check of the web console's script
+need groovy groovy   # the Jenkins shared library's step (integrations/jenkins), Groovy 2.4 as pipelines
+need jq jq         # the GitHub action's and GitLab template's shell steps
+/usr/bin/python3 -c "import yaml" >/dev/null 2>&1 || missing+=(python3-yaml)   # reads their YAML in the tests
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
 pg_bin=""
 for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")" /usr/lib/postgresql/*/bin; do

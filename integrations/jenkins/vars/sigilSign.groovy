@@ -241,7 +241,7 @@ String failure(Map run, Map o, String console) {
         switch (r.outcome) {
             case 'denied': return "${r.file}${id}: denied by the approver: ${r.reason ?: 'no reason given'}"
             case 'expired': return "${r.file}${id}: expired before it was approved; sign again"
-            case 'timed-out': return "${r.file}${id}: still ${r.state ?: 'pending'} after ${o.wait}; " +
+            case 'timed-out': return "${r.file}${id}: still ${(r.state ?: 'pending').toLowerCase()} after ${o.wait}; " +
                 "resume with sigilSign(..., requestId: '${r.request_id}') or " +
                 "`sigil sign --request-id ${r.request_id} ${r.file}`"
             case 'refused': return "${r.file}${id}: refused by the server: ${r.code}: ${r.message}"
