@@ -24,6 +24,8 @@ mod common;
 use common::{World, args, p, policy_chain, run_ok, sigil, text, world};
 
 const DENIAL: &str = "CI test: not a release build";
+/// A description a shell would act on if it were ever interpolated into a script.
+const TRICKY: &str = "app 1.0 \"quoted\" it's $(touch injected) `touch injected`; $HOME";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -340,7 +342,7 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
         &ci,
         json!({"policy": "release", "files": ["dist/*.exe", "dist/app.jar", "dist/notes.txt"],
                "profile": "ci/sigil.toml", "credentialsId": "sigil-ci",
-               "description": "app 1.0"}),
+               "description": TRICKY}),
         &credentials,
     )
     .await;
@@ -382,8 +384,9 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
             request["metadata"]["commit"], "0123456789abcdef0123456789abcdef01234567",
             "{request}"
         );
-        assert_eq!(request["metadata"]["description"], "app 1.0", "{request}");
+        assert_eq!(request["metadata"]["description"], TRICKY, "{request}");
     }
+    assert!(!ci.workspace.join("injected").exists());
     ci.assert_no_secret(&log);
 
     // Denied by the approver (a certificate credential this time): the build fails with the
@@ -465,6 +468,19 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
         ],
     );
     assert!(checked.contains("Verified OK"), "{checked}");
+
+    // Refused by the server: the build fails with the server's code.
+    let out = jenkins(
+        &ci,
+        json!({"policy": "no-such-policy", "files": "dist/notes.txt",
+               "profile": "ci/sigil.toml", "credentialsId": "sigil-ci"}),
+        &credentials,
+    )
+    .await;
+    let log = log_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("refused by the server (exit 3)"), "{log}");
+    assert!(log.contains("POLICY_NOT_FOUND"), "{log}");
 
     // The server cannot be reached: the build fails saying what to check.
     let profile = ci.workspace.join("ci/down.toml");
@@ -620,6 +636,7 @@ async fn github_action_signs_fails_with_reasons_and_keeps_secrets() {
             ),
             ("p12-password", ci.p12_password.clone()),
             ("password", ci.password.clone()),
+            ("description", TRICKY.to_owned()),
         ])
     };
 
@@ -651,6 +668,8 @@ async fn github_action_signs_fails_with_reasons_and_keeps_secrets() {
         request["metadata"]["commit"],
         "89abcdef0123456789abcdef0123456789abcdef"
     );
+    assert_eq!(request["metadata"]["description"], TRICKY);
+    assert!(!ci.workspace.join("injected").exists());
     assert_eq!(run1.outputs["results"].lines().count(), 3);
     ci.assert_no_secret(&log);
 

@@ -5,7 +5,7 @@
 // certificate credentials to a temporary file and binds them and secret texts to the
 // environment, `withEnv` sets variables, `echo` logs, `error` fails the build,
 // `archiveArtifacts` copies files into the archive directory, `readFile` reads from the
-// workspace, `env` is the build's environment.
+// workspace, `pwd` is the workspace, `env` is the build's environment.
 //
 // What it is not: the CPS interpreter (the step runs as plain Groovy 2.4, the language
 // Jenkins pipelines use), Jenkins' log masking of credentials (nothing is masked here, so a
@@ -71,6 +71,8 @@ binding.setVariable('env', env)
 binding.setVariable('echo', { Object message -> log(String.valueOf(message)) })
 
 binding.setVariable('error', { Object message -> throw new BuildFailure(String.valueOf(message)) })
+
+binding.setVariable('pwd', { Object a = null -> (a instanceof Map && a.tmp) ? tmp.path : workspace.path })
 
 binding.setVariable('readFile', { Object a ->
     String path = a instanceof Map ? a.file : a

@@ -36,7 +36,7 @@ def call(Map args = [:]) {
             stdout = sh(script: command.script, returnStdout: true, label: 'sigil sign')
         }
     }
-    Map run = parseRun(stdout, env.WORKSPACE)
+    Map run = parseRun(stdout, pwd())
     for (String line : run.lines) {
         echo line
     }
@@ -199,13 +199,13 @@ List credentialBindings(Map o, List passwordEnvs) {
     return bindings
 }
 
-/** Reads sigil's JSON lines and the exit-code line; workspace paths become relative. */
+/** Reads sigil's JSON lines and the exit-code line; paths under `cwd` become relative to it. */
 @NonCPS
-Map parseRun(String stdout, String workspace) {
+Map parseRun(String stdout, String cwd) {
     def slurper = new JsonSlurperClassic()
     Map run = [code: -1, results: [], requestIds: [], signed: [], lines: [],
                releaseId: null, manifest: null]
-    String prefix = workspace ? workspace.replaceAll('/+$', '') + '/' : null
+    String prefix = cwd ? cwd.replaceAll('/+$', '') + '/' : null
     def relative = { String path -> prefix && path?.startsWith(prefix) ? path.substring(prefix.size()) : path }
     (stdout ?: '').eachLine { String line ->
         if (!line.trim().startsWith('{')) {
