@@ -24,6 +24,8 @@ mod common;
 use common::{World, args, p, policy_chain, run_ok, sigil, text, world};
 
 const DENIAL: &str = "CI test: not a release build";
+/// What `sigil --version` prints: the integrations log it first.
+const VERSION: &str = concat!("sigil ", env!("CARGO_PKG_VERSION"));
 /// A description a shell would act on if it were ever interpolated into a script.
 const TRICKY: &str = "app 1.0 \"quoted\" it's $(touch injected) `touch injected`; $HOME";
 
@@ -358,6 +360,7 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
     let log = log_of(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.contains("Finished: SUCCESS"), "{log}");
+    assert!(log.contains(VERSION), "{log}");
     ci.verify(&ci.workspace.join("dist"));
     let result = jenkins_result(&log);
     let signed: Vec<&str> = result["signed"]
@@ -660,6 +663,7 @@ async fn github_action_signs_fails_with_reasons_and_keeps_secrets() {
     .await;
     let log = github_log(&ci, &run1);
     assert_eq!(run1.out.status.code(), Some(0), "{log}");
+    assert!(log.contains(VERSION), "{log}");
     ci.verify(&ci.workspace.join("dist"));
     assert_eq!(
         run1.outputs["signed-files"], "dist/app.exe\ndist/app.jar\ndist/notes.txt.sig",
@@ -787,6 +791,7 @@ async fn gitlab_template_signs_fails_with_reasons_and_keeps_secrets() {
     .await;
     let log = log_of(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains(VERSION), "{log}");
     ci.verify(&ci.workspace.join("dist"));
     // The artifacts: the signed outputs (verified again there) and sigil's results.
     let artifacts = ci.workspace.join("sigil-signed");

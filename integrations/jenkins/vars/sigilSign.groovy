@@ -95,9 +95,9 @@ Map withDefaults(Map args, Map fromEnv) {
 }
 
 /**
- * The environment (every value the caller gave) and the fixed script that names them. `||
- * code=$?` keeps `sh -e` from stopping before the exit code is printed: the step reads
- * sigil's JSON lines and then that one from standard output.
+ * The environment (every value the caller gave) and the fixed script that names them: it logs
+ * sigil's version, then signs. `|| code=$?` keeps `sh -e` from stopping before the exit code
+ * is printed: the step reads sigil's JSON lines and then that one from standard output.
  */
 @NonCPS
 Map commandLine(Map o) {
@@ -120,7 +120,8 @@ Map commandLine(Map o) {
         vars << "SIGIL_ARG_FILE_${i}=${pattern}"
         flags << "\"\$SIGIL_ARG_FILE_${i}\""
     }
-    String script = 'code=0\n"$SIGIL_BIN" sign --json ' + flags.join(' ') +
+    String script = '"$SIGIL_BIN" --version >&2 || true\ncode=0\n"$SIGIL_BIN" sign --json ' +
+        flags.join(' ') +
         ' || code=$?\nprintf \'{"sigil_exit_code":%s}\\n\' "$code"\n'
     return [vars: vars.collect { it.toString() }, script: script]
 }
