@@ -457,10 +457,18 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
     );
     ci.assert_no_secret(&log);
     assert_eq!(ci.decide_pending(true).await, result_id);
+    // (With a profile whose identity reads another variable, bound by passwordCredentials.)
+    let profile = std::fs::read_to_string(ci.workspace.join("ci/sigil.toml")).unwrap();
+    std::fs::write(
+        ci.workspace.join("ci/named.toml"),
+        format!("{profile}password_env = \"JENKINS_SIGIL_PASSWORD\"\n"),
+    )
+    .unwrap();
     let out = jenkins(
         &ci,
         json!({"policy": "release-approved", "files": "dist/notes.txt",
-               "profile": "ci/sigil.toml", "credentialsId": "sigil-ci",
+               "profile": "ci/named.toml", "credentialsId": "sigil-ci",
+               "passwordCredentials": {"JENKINS_SIGIL_PASSWORD": "sigil-ci-password"},
                "requestId": result_id}),
         &credentials,
     )
@@ -480,6 +488,26 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
         ],
     );
     assert!(checked.contains("Verified OK"), "{checked}");
+
+    // A profile with two identities needs a credential for each password variable.
+    std::fs::write(
+        ci.workspace.join("ci/two.toml"),
+        format!("{profile}\n[[identity]]\nname = \"second\"\npassword_env = \"SECOND_PASSWORD\"\n"),
+    )
+    .unwrap();
+    let out = jenkins(
+        &ci,
+        json!({"policy": "release", "files": "dist/notes.txt", "profile": "ci/two.toml",
+               "credentialsId": "sigil-ci"}),
+        &credentials,
+    )
+    .await;
+    let log = log_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("no credential for SIGIL_PASSWORD (named by the profile ci/two.toml)"),
+        "{log}"
+    );
 
     // Refused by the server: the build fails with the server's code.
     let out = jenkins(
