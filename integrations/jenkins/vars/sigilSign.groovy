@@ -180,8 +180,8 @@ List credentialBindings(Map o, List passwordEnvs) {
                                 keystoreVariable: 'SIGIL_PKCS12', passwordVariable: 'SIGIL_P12_PASSWORD')
     } else if (o.credentialsId) {
         bindings << file(credentialsId: o.credentialsId, variable: 'SIGIL_PKCS12')
-        bindings << string(credentialsId: o.p12PasswordCredentialsId ?: "${o.credentialsId}-p12-password",
-                           variable: 'SIGIL_P12_PASSWORD')
+        String p12Password = o.p12PasswordCredentialsId ?: "${o.credentialsId}-p12-password"
+        bindings << string(credentialsId: p12Password, variable: 'SIGIL_P12_PASSWORD')
     }
     Map passwords = o.passwordCredentials ?: [:]
     String base = o.credentialsId ?: o.certificateCredentialsId
