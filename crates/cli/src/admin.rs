@@ -145,24 +145,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
             limit,
             json,
         } => {
-            let mut query = Vec::new();
-            for (k, v) in [
-                ("state", state),
-                ("policy", policy),
-                ("requester", requester),
-            ] {
-                if let Some(v) = v {
-                    query.push(format!("{k}={}", segment(&v)));
-                }
-            }
-            if let Some(limit) = limit {
-                query.push(format!("limit={limit}"));
-            }
-            let path = if query.is_empty() {
-                "/requests".to_owned()
-            } else {
-                format!("/requests?{}", query.join("&"))
-            };
+            let path = query_path("/requests", state, policy, requester, limit);
             let api = args.profile.login().await?;
             let answer = api.get(&path).await;
             api.logout().await;
@@ -171,13 +154,14 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
                 return print(&answer);
             }
             out!(
-                "{:<36} {:<9} {:<18} {:<13} {:<12} {:>9}  FILE",
+                "{:<36} {:<9} {:<18} {:<13} {:<12} {:>9}  {:<36}  FILE",
                 "ID",
                 "STATE",
                 "POLICY",
                 "FORMAT",
                 "REQUESTER",
-                "APPROVALS"
+                "APPROVALS",
+                "RELEASE"
             );
             for r in answer.as_array().map(Vec::as_slice).unwrap_or_default() {
                 let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
@@ -196,13 +180,14 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 out!(
-                    "{:<36} {:<9} {:<18} {:<13} {:<12} {:>9}  {file}",
+                    "{:<36} {:<9} {:<18} {:<13} {:<12} {:>9}  {:<36}  {file}",
                     s("id"),
                     s("state"),
                     s("policy"),
                     s("format"),
                     s("requester"),
-                    approvals
+                    approvals,
+                    s("release_id")
                 );
             }
             Ok(exit::OK)
@@ -240,8 +225,36 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
     }
 }
 
+/// A list path with its filters as query parameters.
+pub(crate) fn query_path(
+    base: &str,
+    state: Option<String>,
+    policy: Option<String>,
+    requester: Option<String>,
+    limit: Option<u32>,
+) -> String {
+    let mut query = Vec::new();
+    for (k, v) in [
+        ("state", state),
+        ("policy", policy),
+        ("requester", requester),
+    ] {
+        if let Some(v) = v {
+            query.push(format!("{k}={}", segment(&v)));
+        }
+    }
+    if let Some(limit) = limit {
+        query.push(format!("limit={limit}"));
+    }
+    if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", query.join("&"))
+    }
+}
+
 /// The approve/deny body: the comment and, when given, the identity that acts (`--as`).
-fn acting_body(comment: String, as_identity: Option<String>) -> serde_json::Value {
+pub(crate) fn acting_body(comment: String, as_identity: Option<String>) -> serde_json::Value {
     match as_identity {
         Some(name) => json!({ "comment": comment, "as": name }),
         None => json!({ "comment": comment }),

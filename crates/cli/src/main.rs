@@ -18,9 +18,11 @@ mod api;
 mod bench;
 mod exit;
 mod keys;
+mod release;
 mod serve;
 mod sign;
 mod verify;
+mod verify_manifest;
 
 use std::process::ExitCode;
 
@@ -56,6 +58,8 @@ enum Action {
     Verify(verify::VerifyArgs),
     /// Signing requests: list, show, approve, deny (HTTPS API).
     Request(admin::RequestArgs),
+    /// Releases (several files, one decision): list, show, approve, deny (HTTPS API).
+    Release(release::ReleaseArgs),
     /// Identities (HTTPS API, administrators).
     Identity(admin::IdentityArgs),
     /// Roles (HTTPS API, administrators).
@@ -122,6 +126,7 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Policies(args) => sign::policies(args).await,
         Action::Verify(args) => verify::verify(args),
         Action::Request(args) => admin::request(args).await,
+        Action::Release(args) => release::release(args).await,
         Action::Identity(args) => admin::identity(args).await,
         Action::Role(args) => admin::resource("roles", args).await,
         Action::Group(args) => admin::resource("groups", args).await,

@@ -86,7 +86,12 @@ pub(crate) struct SignArgs {
     /// Authenticode program URL.
     #[arg(long)]
     program_url: Option<String>,
-    /// Files or glob patterns (quote globs to let sigil expand them).
+    /// Several files: where to write the release manifest (default
+    /// sigil-release-<release id>.json next to the first file).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Files or glob patterns (quote globs to let sigil expand them). Several files form
+    /// one release: one approval for all of them.
     #[arg(required = true)]
     files: Vec<String>,
 }
@@ -198,6 +203,8 @@ impl Progress for Report {
     fn waiting(&self, pending: usize, delay: Duration) {
         match &self.bar {
             Some(bar) => bar.set_message(format!("{pending} waiting for approval")),
+            // A zero delay: the server holds the retrieve until a decision (long polling).
+            None if delay.is_zero() => eprintln!("{pending} request(s) waiting for approval"),
             None => eprintln!(
                 "{pending} request(s) waiting for approval; next check in {} s",
                 delay.as_secs()
@@ -321,6 +328,13 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     options.signer_name = args.signer_name.clone();
     options.program_url = args.program_url.clone();
 
+    // Several files form one release (a single file stays a plain request).
+    let as_release = files.len() > 1 && args.request_id.is_none();
+    if args.manifest.is_some() && !as_release {
+        return Err(exit::usage(
+            "--manifest is for a release: give several files",
+        ));
+    }
     let profile = Profile::load(&args.profile)?;
     let bar = (!args.json && std::io::stderr().is_terminal() && files.len() > 1).then(|| {
         let bar = ProgressBar::new(files.len() as u64);
@@ -357,6 +371,14 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         }
     }
 
+    if as_release {
+        // Nothing is submitted unless the whole release can be.
+        if !results.is_empty() {
+            return refuse_release(&results, &report);
+        }
+        sigil_client::release::check_release(&jobs).map_err(|e| exit::usage(e.to_string()))?;
+    }
+
     // Read the files (digests, and PE copies next to the outputs) on a blocking thread
     // while the connection is set up: PKCS#12 decryption, TLS and the login cost about as
     // much as hashing a few hundred MB, so overlapping them hides one behind the other.
@@ -377,10 +399,14 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     let (prepared, failed) = prepared
         .map_err(|e| exit::fail(exit::OTHER, format!("digesting the files failed: {e}")))?;
     tracing::debug!(files = prepared.len(), "files digested");
+    if as_release && !failed.is_empty() {
+        return refuse_release(&failed, &report);
+    }
     for r in &failed {
         report.finished(r);
     }
     results.extend(failed);
+    let mut release_run = None;
 
     // A connection error matters only when there is something to sign.
     if !prepared.is_empty()
@@ -396,7 +422,20 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
                 ),
             ));
         }
-        results.extend(sign_jobs(&mut conn, prepared, &options, &report).await?);
+        if as_release {
+            let run = crate::release::sign(
+                &mut conn,
+                prepared,
+                &options,
+                args.manifest.as_deref(),
+                &report,
+            )
+            .await?;
+            results.extend(run.results.iter().cloned());
+            release_run = Some(run);
+        } else {
+            results.extend(sign_jobs(&mut conn, prepared, &options, &report).await?);
+        }
     }
     if let Some(bar) = &report.bar {
         bar.finish_and_clear();
@@ -408,16 +447,25 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
             .position(|f| *f == r.path)
             .unwrap_or(usize::MAX)
     });
-    if args.json {
-        for r in &results {
-            out!("{}", to_json(r));
-        }
-    }
     let code = results
         .iter()
         .map(|r| outcome_code(&r.outcome))
         .max()
         .unwrap_or(exit::OK);
+    if args.json {
+        for r in &results {
+            out!(
+                "{}",
+                crate::release::file_json(to_json(r), release_run.as_ref())
+            );
+        }
+        if let Some(last) = release_run
+            .as_ref()
+            .and_then(|run| crate::release::final_json(run, &results, code))
+        {
+            out!("{last}");
+        }
+    }
     if !args.json && results.len() > 1 {
         let signed = results
             .iter()
@@ -426,6 +474,27 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         eprintln!("{signed} of {} file(s) signed", results.len());
     }
     Ok(code)
+}
+
+/// A release with a file that cannot be signed is not submitted at all: reports the files
+/// and exits with their code.
+fn refuse_release(failed: &[JobResult], report: &Report) -> Result<u8> {
+    for r in failed {
+        report.finished(r);
+    }
+    let code = failed
+        .iter()
+        .map(|r| outcome_code(&r.outcome))
+        .max()
+        .unwrap_or(exit::OTHER);
+    Err(exit::fail(
+        code,
+        format!(
+            "{} of the files cannot be signed: nothing was submitted (the files of a release \
+             are submitted together); fix them or leave them out",
+            failed.len()
+        ),
+    ))
 }
 
 /// `sigil policies`.

@@ -1,6 +1,6 @@
 //! `sigil verify`: local verification of Authenticode, JAR and raw signatures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -16,7 +16,11 @@ use crate::sign::HashArg;
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
     /// The signed file (a PE image, a JAR, or the file a raw signature covers).
-    file: PathBuf,
+    #[arg(required_unless_present = "manifest")]
+    file: Option<PathBuf>,
+    /// A release manifest (`sigil sign` with several files): re-hash every file it lists.
+    #[arg(long, conflicts_with_all = ["file", "signature"])]
+    manifest: Option<PathBuf>,
     /// Raw signature (`FILE.sig` from `sigil sign --format hash`); needs --certificate.
     #[arg(long, requires = "certificate")]
     signature: Option<PathBuf>,
@@ -29,31 +33,39 @@ pub(crate) struct VerifyArgs {
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> Result<u8> {
+    if let Some(manifest) = &args.manifest {
+        return crate::verify_manifest::verify(manifest);
+    }
+    let file = args
+        .file
+        .clone()
+        .ok_or_else(|| exit::usage("give the signed FILE, or --manifest FILE"))?;
+    let file = file.as_path();
     if let Some(signature) = &args.signature {
         let certificate = args
             .certificate
             .as_ref()
             .ok_or_else(|| exit::usage("--signature needs --certificate cert.pem"))?;
-        return verify_raw(&args, signature, certificate);
+        return verify_raw(&args, file, signature, certificate);
     }
-    match detect_format(&args.file)? {
-        Format::Authenticode => verify_authenticode(&args),
-        Format::Jar => verify_jar(&args),
+    match detect_format(file)? {
+        Format::Authenticode => verify_authenticode(file),
+        Format::Jar => verify_jar(file),
         Format::Hash => Err(exit::usage(format!(
             "{} is neither a PE image nor a JAR: give --signature FILE.sig --certificate cert.pem",
-            args.file.display()
+            file.display()
         ))),
     }
 }
 
-fn verify_authenticode(args: &VerifyArgs) -> Result<u8> {
-    let report = sigil_authenticode::verify_file(&args.file).with_context(|| {
+fn verify_authenticode(file: &Path) -> Result<u8> {
+    let report = sigil_authenticode::verify_file(file).with_context(|| {
         format!(
             "{}: cannot verify the Authenticode signature",
-            args.file.display()
+            file.display()
         )
     })?;
-    out!("{}: Authenticode", args.file.display());
+    out!("{}: Authenticode", file.display());
     for s in &report.signatures {
         let indent = "  ".repeat(s.depth + 1);
         out!(
@@ -89,12 +101,12 @@ fn verify_authenticode(args: &VerifyArgs) -> Result<u8> {
     verdict(report.is_valid())
 }
 
-fn verify_jar(args: &VerifyArgs) -> Result<u8> {
-    let report = sigil_jar::verify(&args.file)
-        .with_context(|| format!("{}: cannot verify the JAR", args.file.display()))?;
+fn verify_jar(file: &Path) -> Result<u8> {
+    let report = sigil_jar::verify(file)
+        .with_context(|| format!("{}: cannot verify the JAR", file.display()))?;
     out!(
         "{}: JAR, {} entries checked",
-        args.file.display(),
+        file.display(),
         report.entries_checked
     );
     for s in &report.signers {
@@ -131,13 +143,18 @@ fn verify_jar(args: &VerifyArgs) -> Result<u8> {
     verdict(report.is_intact())
 }
 
-fn verify_raw(args: &VerifyArgs, signature: &PathBuf, certificate: &PathBuf) -> Result<u8> {
+fn verify_raw(
+    args: &VerifyArgs,
+    file: &Path,
+    signature: &PathBuf,
+    certificate: &PathBuf,
+) -> Result<u8> {
     let hash = match args.hash {
         HashArg::Sha256 => HashAlgorithm::Sha256,
         HashArg::Sha384 => HashAlgorithm::Sha384,
         HashArg::Sha512 => HashAlgorithm::Sha512,
     };
-    let digest = sigil_client::job::file_digest(&args.file, hash)?;
+    let digest = sigil_client::job::file_digest(file, hash)?;
     let sig = std::fs::read(signature)
         .with_context(|| format!("cannot read the signature {}", signature.display()))?;
     let pem = std::fs::read(certificate)
@@ -164,7 +181,7 @@ fn verify_raw(args: &VerifyArgs, signature: &PathBuf, certificate: &PathBuf) -> 
         });
     out!(
         "{}: raw signature {} by {}",
-        args.file.display(),
+        file.display(),
         signature.display(),
         cert.tbs_certificate().subject()
     );

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 mod common;
-use common::{World, args, p, policy_chain, run_ok, sigil, text, world};
+use common::{World, args, chain, p, run_ok, sigil, text, world};
 
 const DENIAL: &str = "CI test: not a release build";
 /// What `sigil --version` prints: the integrations log it first.
@@ -49,7 +49,7 @@ struct Ci {
 async fn ci(name: &str) -> Ci {
     let world = world().await;
     let dir = world.dir.path().to_path_buf();
-    let (_, root, public) = policy_chain(&world, "release").await;
+    let (_, root, public) = chain(&world, "release").await;
     let truststore = dir.join("truststore.p12");
     run_ok(
         "keytool",
@@ -155,6 +155,20 @@ impl Ci {
             ],
         );
         assert!(checked.contains("Verified OK"), "{checked}");
+    }
+
+    /// The run formed one release whose manifest `sigil verify --manifest` accepts, in the
+    /// workspace and (when given) as archived.
+    async fn verify_manifest(&self, release_id: &str, manifest: &str, archive: Option<&Path>) {
+        assert_eq!(manifest, format!("dist/sigil-release-{release_id}.json"));
+        let out = sigil(args(&["verify", "--manifest", manifest]), &self.workspace).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        if let Some(archive) = archive {
+            assert_eq!(
+                std::fs::read(archive.join(manifest)).unwrap(),
+                std::fs::read(self.workspace.join(manifest)).unwrap()
+            );
+        }
     }
 
     /// The log holds none of the secrets (in any form a CI store holds them).
@@ -381,6 +395,13 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
             std::fs::read(ci.workspace.join(path)).unwrap()
         );
     }
+    // Several files form one release: its manifest is verified and archived.
+    ci.verify_manifest(
+        result["releaseId"].as_str().unwrap(),
+        result["manifest"].as_str().unwrap(),
+        Some(&archive),
+    )
+    .await;
     let ids = result["requestIds"].as_array().unwrap();
     assert_eq!(ids.len(), 3, "{log}");
     for id in ids {
@@ -481,7 +502,7 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
             "dgst",
             "-sha256",
             "-verify",
-            p(&policy_chain(&ci.world, "release-approved").await.2),
+            p(&chain(&ci.world, "release-approved").await.2),
             "-signature",
             p(&ci.workspace.join("dist/notes.txt.sig")),
             p(&ci.workspace.join("dist/notes.txt")),
@@ -712,6 +733,15 @@ async fn github_action_signs_fails_with_reasons_and_keeps_secrets() {
     assert_eq!(request["metadata"]["description"], TRICKY);
     assert!(!ci.workspace.join("injected").exists());
     assert_eq!(run1.outputs["results"].lines().count(), 3);
+    ci.verify_manifest(&run1.outputs["release-id"], &run1.outputs["manifest"], None)
+        .await;
+    assert_eq!(
+        run1.outputs["artifacts"],
+        format!(
+            "{}\n{}",
+            run1.outputs["signed-files"], run1.outputs["manifest"]
+        )
+    );
     ci.assert_no_secret(&log);
 
     std::fs::write(ci.workspace.join("dist/notes.txt"), "second notes\n").unwrap();
@@ -834,9 +864,17 @@ async fn gitlab_template_signs_fails_with_reasons_and_keeps_secrets() {
             .unwrap()
             .lines()
             .count(),
-        3
+        4,
+        "three files and the release"
     );
-    let ids = dotenv(&ci)["SIGIL_REQUEST_IDS"].clone();
+    let env = dotenv(&ci);
+    ci.verify_manifest(
+        &env["SIGIL_RELEASE_ID"],
+        &env["SIGIL_MANIFEST"],
+        Some(&artifacts),
+    )
+    .await;
+    let ids = env["SIGIL_REQUEST_IDS"].clone();
     let ids: Vec<&str> = ids.split(' ').collect();
     assert_eq!(ids.len(), 3, "{log}");
     let request = ci.request(ids[0]).await;

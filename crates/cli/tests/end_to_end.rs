@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{World, args, p, policy_chain, run_ok, sigil, text, world};
+use common::{World, args, chain, p, run_ok, sigil, text, world};
 
 async fn login_events(world: &World, identity: &str) -> usize {
     let store = &world.server.state().store;
@@ -35,7 +35,7 @@ async fn login_events(world: &World, identity: &str) -> usize {
 async fn sign_hash_authenticode_jar_and_bulk_verified_independently() {
     let world = world().await;
     let dir = world.dir.path();
-    let (chain, root, public) = policy_chain(&world, "release").await;
+    let (chain, root, public) = chain(&world, "release").await;
 
     // Hash: FILE.sig verified by openssl and by `sigil verify`.
     let hello = dir.join("hello.txt");
@@ -259,12 +259,21 @@ async fn sign_hash_authenticode_jar_and_bulk_verified_independently() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(login_events(&world, "jenkins").await, logins_before + 1);
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // Several files form one release: one object per file, then the release's.
+    let release = lines.pop().unwrap();
+    assert_eq!(release["files"], 500, "{release}");
+    assert!(release["manifest"].is_string(), "{release}");
     assert_eq!(lines.len(), 500);
     assert!(lines.iter().all(|l| l["outcome"] == "signed"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["release_id"] == release["release_id"])
+    );
     let der = Command::new("openssl")
         .args(["pkey", "-pubin", "-in", p(&public), "-outform", "DER"])
         .output()
@@ -334,7 +343,7 @@ async fn pending_request(world: &World) -> String {
 async fn approvals_denials_timeouts_and_refusals_have_their_exit_codes() {
     let world = world().await;
     let dir = world.dir.path().to_path_buf();
-    let (_, _, public) = policy_chain(&world, "release-approved").await;
+    let (_, _, public) = chain(&world, "release-approved").await;
     std::fs::write(dir.join("a.txt"), "needs approval\n").unwrap();
 
     // Timed out (6); the request id in the output resumes it after the approval.

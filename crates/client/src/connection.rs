@@ -13,8 +13,9 @@ use std::time::Duration;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use sigil_pki::x509_cert::der::Encode;
 use sigil_proto::{
-    AuthenticodeUpload, Command, CorrelationId, Direction, FrameDecoder, JarUpload, Login,
-    Password, PolicyInfo, Request, RequestId, RequestStatus, Response, Upload,
+    AuthenticodeUpload, Command, CorrelationId, Direction, Extensions, FrameDecoder, JarUpload,
+    Login, OpenRelease, Password, PolicyInfo, ReleaseId, ReleaseStatus, Request, RequestId,
+    RequestStatus, Response, Upload,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -223,12 +224,24 @@ impl Connection {
     /// Sends `requests` and returns their answers in order (failures included, as
     /// [`Response::Failure`]). Writing and reading run concurrently.
     pub async fn pipeline(&mut self, requests: &[Request]) -> Result<Vec<Response>> {
+        self.pipeline_with(requests, &[]).await
+    }
+
+    /// [`pipeline`](Self::pipeline) with the [`Extensions`] of each request (`extensions[i]`
+    /// goes with `requests[i]`; requests past the end of `extensions` have none).
+    pub async fn pipeline_with(
+        &mut self,
+        requests: &[Request],
+        extensions: &[Extensions],
+    ) -> Result<Vec<Response>> {
         // A login frame holds a password in clear: the buffer is wiped on drop.
         let mut out = Zeroizing::new(Vec::with_capacity(256 * requests.len()));
         let mut expected = Vec::with_capacity(requests.len());
-        for request in requests {
+        let none = Extensions::default();
+        for (i, request) in requests.iter().enumerate() {
             let id = self.next_id()?;
-            request.encode(Some(&id), &mut out).map_err(|e| {
+            let ext = extensions.get(i).unwrap_or(&none);
+            request.encode_with(Some(&id), ext, &mut out).map_err(|e| {
                 ClientError::Protocol(format!("cannot encode {}: {e}", request.command()))
             })?;
             expected.push((id, request.command()));
@@ -365,6 +378,22 @@ impl Connection {
     /// `RAUJ`: uploads a JAR request.
     pub async fn upload_jar(&mut self, upload: JarUpload) -> Result<RequestStatus> {
         status(self.call(Request::UploadJar(upload)).await?)
+    }
+
+    /// `RAUR`: opens a release of `open.files` files.
+    pub async fn open_release(&mut self, open: OpenRelease) -> Result<ReleaseStatus> {
+        match self.call(Request::OpenRelease(open)).await? {
+            Response::OpenRelease(status) => Ok(status),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `RAGR`: a release's state, approvers and times.
+    pub async fn get_release(&mut self, id: ReleaseId) -> Result<ReleaseStatus> {
+        match self.call(Request::GetRelease { id }).await? {
+            Response::GetRelease(status) => Ok(status),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// `RAGO`/`RAGZ`/`RAGJ`: the state (and result, once signed) of a request.

@@ -5,7 +5,9 @@
 //! | [`profile`] | the client profile TOML, password sources in the contract's order |
 //! | [`connection`] | one mutual-TLS Host API connection: typed calls, correlation ids, pipelining |
 //! | [`job`] | signing jobs: format detection and client-side digests |
-//! | [`sign`] | upload many jobs on one connection, wait with back-off, retrieve, write results |
+//! | [`sign`] | upload many jobs on one connection, wait (long polling), retrieve, write results |
+//! | [`release`] | several files as one release: checks, `RAUR`, uploads into it, the manifest |
+//! | [`manifest`] | the release manifest: written once every file is signed, verified later |
 //! | [`error`] | [`ClientError`] and its [`ErrorKind`] (which the CLI maps to exit codes) |
 //!
 //! The file never leaves the machine: only its digest (hash, Authenticode image digest, or
@@ -14,7 +16,9 @@
 pub mod connection;
 pub mod error;
 pub mod job;
+pub mod manifest;
 pub mod profile;
+pub mod release;
 pub mod sign;
 
 pub use connection::Connection;

@@ -55,6 +55,11 @@ pub struct SignOptions {
     pub first_poll: Duration,
     /// Longest polling delay (default [`MAX_POLL`]).
     pub max_poll: Duration,
+    /// The release every upload joins (set by [`crate::release::sign_release`]).
+    pub release: Option<sigil_proto::ReleaseId>,
+    /// Wait on the server for a final state (`WT`, see [`crate::release::LONG_POLL`]) instead
+    /// of polling with back-off (default on; off against a server that does not take `WT`).
+    pub long_poll: bool,
 }
 
 impl SignOptions {
@@ -73,6 +78,8 @@ impl SignOptions {
             program_url: None,
             first_poll: FIRST_POLL,
             max_poll: MAX_POLL,
+            release: None,
+            long_poll: true,
         }
     }
 }
@@ -325,10 +332,12 @@ pub async fn sign_jobs(
         }
         None => {
             let mut answers = Vec::with_capacity(jobs.len());
+            let joins = crate::release::upload_extensions(options);
             for batch in jobs.chunks(BATCH) {
                 let requests: Vec<Request> =
                     batch.iter().map(|j| upload_request(j, options)).collect();
-                answers.extend(conn.pipeline(&requests).await?);
+                let extensions = vec![joins.clone(); requests.len()];
+                answers.extend(conn.pipeline_with(&requests, &extensions).await?);
             }
             answers
         }
@@ -377,8 +386,19 @@ pub async fn sign_jobs(
         }
     }
 
+    if options.release.is_some() && !results.is_empty() {
+        // A file of the release was refused: the release can never be complete, so
+        // nobody can approve it; waiting for it would only wait for its expiry.
+        for t in tracked.drain(..) {
+            done(
+                crate::release::incomplete(t.prepared.job, t.id),
+                &mut results,
+            );
+        }
+    }
     let deadline = Instant::now() + options.wait;
     let mut delay = options.first_poll;
+    let mut long_poll = options.long_poll;
     while !tracked.is_empty() {
         let now = Instant::now();
         if now >= deadline {
@@ -395,12 +415,20 @@ pub async fn sign_jobs(
             }
             break;
         }
-        let sleep = delay.min(deadline - now);
-        progress.waiting(tracked.len(), sleep);
-        tokio::time::sleep(sleep).await;
-        delay = (delay * 2).min(options.max_poll);
+        // Long polling: the first request's retrieve waits on the server (the others of one
+        // release are decided with it); without it, a back-off between polls.
+        let wait = long_poll.then(|| crate::release::wait_secs(deadline - now));
+        if !long_poll {
+            let sleep = delay.min(deadline - now);
+            progress.waiting(tracked.len(), sleep);
+            tokio::time::sleep(sleep).await;
+            delay = (delay * 2).min(options.max_poll);
+        } else {
+            progress.waiting(tracked.len(), Duration::ZERO);
+        }
 
         let mut still = Vec::with_capacity(tracked.len());
+        let mut wait = wait;
         let mut pending = tracked.into_iter();
         loop {
             let batch: Vec<Tracked> = pending.by_ref().take(BATCH).collect();
@@ -411,11 +439,22 @@ pub async fn sign_jobs(
                 .iter()
                 .map(|t| retrieve_request(t.prepared.job.format, t.id.clone()))
                 .collect();
-            let answers = conn.pipeline(&requests).await?;
+            // Only the first retrieve of the first batch waits.
+            let waiting = [sigil_proto::Extensions {
+                wait: wait.take(),
+                ..Default::default()
+            }];
+            let answers = conn.pipeline_with(&requests, &waiting).await?;
             for (mut t, answer) in batch.into_iter().zip(answers) {
                 let command = retrieve_command(t.prepared.job.format);
-                let outcome = match crate::connection::into_result(command, answer).and_then(status)
-                {
+                let answer = crate::connection::into_result(command, answer);
+                if crate::release::wait_refused(&answer) {
+                    // A server without long polling: poll with back-off from now on.
+                    long_poll = false;
+                    still.push(t);
+                    continue;
+                }
+                let outcome = match answer.and_then(status) {
                     Ok(s) => {
                         t.state = s.outcome.state();
                         finish(&mut t.prepared, s, options, block_kind)

@@ -63,6 +63,7 @@ pub mod names;
 pub mod permission;
 pub mod pki;
 pub mod policy;
+pub mod release;
 pub mod request;
 pub mod role;
 pub mod session;
@@ -89,6 +90,9 @@ pub use pki::{
 pub use policy::{
     HashAlgorithm, IssuancePolicy, PolicyDraft, PolicyError, RsaScheme, SigningFormat, UploadError,
     check_upload,
+};
+pub use release::{
+    RELEASE_MAX_FILES, Release, ReleaseError, ReleaseId, ReleaseMetadata, ReleaseState,
 };
 pub use request::{
     Approval, ApprovalProgress, MetadataError, MetadataField, RequestError, RequestId,

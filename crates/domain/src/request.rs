@@ -15,6 +15,7 @@ use crate::group::ApprovalGroup;
 use crate::names::{GroupName, IdentityName, PolicyAlias};
 use crate::permission::Permission;
 use crate::policy::{HashAlgorithm, IssuancePolicy, SigningFormat};
+use crate::release::{Release, ReleaseId, ReleaseState};
 use crate::session::Session;
 use crate::strenum::str_enum;
 
@@ -289,6 +290,24 @@ pub enum RequestError {
         /// What was sent.
         actual: usize,
     },
+    /// Approve/deny on one request of a release: the release is decided as a whole.
+    #[error(
+        "the request belongs to release {release}: approve or deny the release (`sigil release approve {release}`)"
+    )]
+    InRelease {
+        /// The release.
+        release: ReleaseId,
+    },
+    /// Approve on a release whose files have not all arrived (it could still grow).
+    #[error(
+        "the release has {received} of its {declared} files: it can be approved once all have arrived"
+    )]
+    Incomplete {
+        /// Files uploaded so far.
+        received: u32,
+        /// Files declared when it was opened.
+        declared: u32,
+    },
 }
 
 /// What an approval achieved.
@@ -322,6 +341,12 @@ pub struct SigningRequest {
     approval_group: Option<GroupName>,
     approvals: Vec<Approval>,
     state: RequestState,
+    /// The release the request belongs to: its approval is the release's decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    release: Option<ReleaseId>,
+    /// Its position in the release (1 for the first file uploaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    release_index: Option<u32>,
     /// Optimistic-concurrency counter kept by the store (not part of the serialized body).
     #[serde(skip)]
     revision: u64,
@@ -380,8 +405,63 @@ impl SigningRequest {
             } else {
                 RequestState::Pending
             },
+            release: None,
+            release_index: None,
             revision: 0,
         }
+    }
+
+    /// A new request that is one file of `release` (opened under the same policy), the one
+    /// [`Release::add_file`] just counted: it expires with the release and is approved or
+    /// denied only through it.
+    pub fn new_in_release(
+        id: RequestId,
+        policy: &IssuancePolicy,
+        release: &Release,
+        upload: Upload,
+        now: OffsetDateTime,
+    ) -> Self {
+        let mut request = Self::new(id, policy, release.requester().clone(), upload, now);
+        request.expires = release.expires();
+        request.release = Some(release.id());
+        request.release_index = Some(release.received());
+        request
+    }
+
+    /// Its position in its release (1 for the first file uploaded).
+    pub fn release_index(&self) -> Option<u32> {
+        self.release_index
+    }
+
+    /// The release the request belongs to, if any.
+    pub fn release(&self) -> Option<ReleaseId> {
+        self.release
+    }
+
+    /// Applies the decision of its release to a pending member request: the release's
+    /// approvals are copied, and the request becomes approved, denied or expired with it.
+    /// Returns whether the request changed.
+    pub fn apply_release_decision(&mut self, release: &Release) -> bool {
+        if self.state != RequestState::Pending || self.release != Some(release.id()) {
+            return false;
+        }
+        let state = match release.state() {
+            // A release is only signed or failed after its members left `pending`.
+            ReleaseState::Open
+            | ReleaseState::Pending
+            | ReleaseState::Signed { .. }
+            | ReleaseState::Failed { .. } => return false,
+            ReleaseState::Approved { at } => RequestState::Approved { at: *at },
+            ReleaseState::Denied { by, at, reason } => RequestState::Denied {
+                by: by.clone(),
+                at: *at,
+                reason: reason.clone(),
+            },
+            ReleaseState::Expired { at } => RequestState::Expired { at: *at },
+        };
+        self.approvals = release.approvals().to_vec();
+        self.state = state;
+        true
     }
 
     /// Id.
@@ -459,16 +539,13 @@ impl SigningRequest {
     /// Distinct approvers other than the requester: what counts towards the quorum (robust
     /// even against a stored list that was tampered with).
     pub fn counted_approvals(&self) -> usize {
-        let mut seen: Vec<&IdentityName> = Vec::with_capacity(self.approvals.len());
-        for a in &self.approvals {
-            if a.approver != self.requester && !seen.contains(&&a.approver) {
-                seen.push(&a.approver);
-            }
-        }
-        seen.len()
+        self.rule().counted()
     }
 
     fn require_pending(&self, now: OffsetDateTime) -> Result<(), RequestError> {
+        if let Some(release) = self.release {
+            return Err(RequestError::InRelease { release });
+        }
         if self.state != RequestState::Pending {
             return Err(RequestError::NotPending {
                 state: self.status(),
@@ -480,26 +557,21 @@ impl SigningRequest {
         Ok(())
     }
 
+    fn rule(&self) -> ApprovalRule<'_> {
+        ApprovalRule {
+            requester: &self.requester,
+            group: self.approval_group.as_ref(),
+            approvals: &self.approvals,
+        }
+    }
+
     fn require_approver(
         &self,
         who: &IdentityName,
         session: &Session,
         group: Option<&ApprovalGroup>,
     ) -> Result<(), RequestError> {
-        // The permission must be the acting identity's own: another identity's role on the
-        // same session does not lend it (nor does membership come from another identity).
-        if !session.has_identity(who) || !session.identity_has(who, Permission::SigningApprove) {
-            return Err(RequestError::NotPermitted);
-        }
-        let Some(group_name) = &self.approval_group else {
-            return Err(RequestError::NotPermitted);
-        };
-        match group {
-            Some(g) if &g.name == group_name && g.is_member(who) => Ok(()),
-            _ => Err(RequestError::NotMember {
-                group: group_name.clone(),
-            }),
-        }
+        self.rule().require_approver(who, session, group)
     }
 
     /// Which identity of `session` approves (or, with `approving` false, denies): the one
@@ -518,39 +590,8 @@ impl SigningRequest {
         named: Option<&IdentityName>,
         approving: bool,
     ) -> Result<IdentityName, RequestError> {
-        if let Some(name) = named {
-            if !session.has_identity(name) {
-                return Err(RequestError::NotOnSession {
-                    identity: name.clone(),
-                });
-            }
-            return Ok(name.clone());
-        }
-        let qualifies = |who: &IdentityName| {
-            who != &self.requester
-                && self.require_approver(who, session, group).is_ok()
-                && !(approving && self.approvals.iter().any(|a| &a.approver == who))
-        };
-        let mut candidates: Vec<IdentityName> = session
-            .identities()
-            .iter()
-            .filter(|who| qualifies(who))
-            .cloned()
-            .collect();
-        if candidates.len() > 1 {
-            return Err(RequestError::Ambiguous { candidates });
-        }
-        if let Some(only) = candidates.pop() {
-            return Ok(only);
-        }
-        // Nobody qualifies: the likeliest actor, whose approval is then refused with the reason.
-        session
-            .identities()
-            .iter()
-            .find(|who| session.identity_has(who, Permission::SigningApprove))
-            .or_else(|| session.principal())
-            .cloned()
-            .ok_or(RequestError::NotPermitted)
+        self.rule()
+            .acting_identity(session, group, named, approving)
     }
 
     /// Records an approval by `approver` (logged in on `session`, a member of `group`, which
@@ -611,8 +652,9 @@ impl SigningRequest {
 
     /// Moves a pending request past its expiry to `expired`; returns whether it changed (the
     /// service then persists it with an audit event).
+    /// A member of a release expires only with its release ([`Self::apply_release_decision`]).
     pub fn expire_if_due(&mut self, now: OffsetDateTime) -> bool {
-        if self.state == RequestState::Pending && now >= self.expires {
+        if self.release.is_none() && self.state == RequestState::Pending && now >= self.expires {
             self.state = RequestState::Expired { at: now };
             true
         } else {
@@ -659,6 +701,93 @@ impl SigningRequest {
         } else {
             Err(RequestError::NotFound)
         }
+    }
+}
+
+/// The approval rule shared by requests and releases: who may approve or deny, and what
+/// counts towards the quorum.
+pub(crate) struct ApprovalRule<'a> {
+    pub(crate) requester: &'a IdentityName,
+    pub(crate) group: Option<&'a GroupName>,
+    pub(crate) approvals: &'a [Approval],
+}
+
+impl ApprovalRule<'_> {
+    /// Distinct approvers other than the requester (robust even against a stored list that
+    /// was tampered with).
+    pub(crate) fn counted(&self) -> usize {
+        let mut seen: Vec<&IdentityName> = Vec::with_capacity(self.approvals.len());
+        for a in self.approvals {
+            if a.approver != *self.requester && !seen.contains(&&a.approver) {
+                seen.push(&a.approver);
+            }
+        }
+        seen.len()
+    }
+
+    pub(crate) fn require_approver(
+        &self,
+        who: &IdentityName,
+        session: &Session,
+        group: Option<&ApprovalGroup>,
+    ) -> Result<(), RequestError> {
+        // The permission must be the acting identity's own: another identity's role on the
+        // same session does not lend it (nor does membership come from another identity).
+        if !session.has_identity(who) || !session.identity_has(who, Permission::SigningApprove) {
+            return Err(RequestError::NotPermitted);
+        }
+        let Some(group_name) = self.group else {
+            return Err(RequestError::NotPermitted);
+        };
+        match group {
+            Some(g) if &g.name == group_name && g.is_member(who) => Ok(()),
+            _ => Err(RequestError::NotMember {
+                group: group_name.clone(),
+            }),
+        }
+    }
+
+    /// See [`SigningRequest::acting_identity`].
+    pub(crate) fn acting_identity(
+        &self,
+        session: &Session,
+        group: Option<&ApprovalGroup>,
+        named: Option<&IdentityName>,
+        approving: bool,
+    ) -> Result<IdentityName, RequestError> {
+        if let Some(name) = named {
+            if !session.has_identity(name) {
+                return Err(RequestError::NotOnSession {
+                    identity: name.clone(),
+                });
+            }
+            return Ok(name.clone());
+        }
+        let qualifies = |who: &IdentityName| {
+            who != self.requester
+                && self.require_approver(who, session, group).is_ok()
+                && !(approving && self.approvals.iter().any(|a| &a.approver == who))
+        };
+        let mut candidates: Vec<IdentityName> = session
+            .identities()
+            .iter()
+            .filter(|who| qualifies(who))
+            .cloned()
+            .collect();
+        if candidates.len() > 1 {
+            return Err(RequestError::Ambiguous { candidates });
+        }
+        if let Some(only) = candidates.pop() {
+            return Ok(only);
+        }
+        // Nobody qualifies: the likeliest actor, whose approval is then refused with the reason.
+        session
+            .identities()
+            .iter()
+            .find(|who| session.identity_has(who, Permission::SigningApprove))
+            .or_else(|| session.principal())
+            .cloned()
+            .ok_or(RequestError::NotPermitted)
     }
 }
 

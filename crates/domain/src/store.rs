@@ -24,6 +24,7 @@ use crate::pki::{
     CaRecord, CertificateRecord, KeyId, ListenerChain, Revocation, SealedKey, SerialNumber,
 };
 use crate::policy::IssuancePolicy;
+use crate::release::{Release, ReleaseId};
 use crate::request::{RequestId, RequestStatus, SigningRequest};
 use crate::role::Role;
 use crate::settings::{CommandCode, EnabledCommands, Settings};
@@ -124,6 +125,11 @@ pub enum Change {
     /// the request's [`SigningRequest::revision`] (someone else changed it first: reload and
     /// retry); on success the stored revision is one higher.
     UpdateRequest(Box<SigningRequest>),
+    /// Add a release (conflict if the id exists; the policy must exist).
+    CreateRelease(Box<Release>),
+    /// Store a release's new state, with the same revision check as
+    /// [`Change::UpdateRequest`].
+    UpdateRelease(Box<Release>),
     /// Replace the settings.
     PutSettings(Settings),
     /// Enable or disable a Host API command.
@@ -250,6 +256,19 @@ pub trait Store: Send + Sync {
         &'a self,
         filter: &'a RequestFilter,
     ) -> BoxFuture<'a, StoreResult<Vec<SigningRequest>>>;
+
+    /// A release by id (with its current revision).
+    fn get_release(&self, id: ReleaseId) -> BoxFuture<'_, StoreResult<Option<Release>>>;
+    /// Releases matching `filter` (state, requester, policy, limit), newest first.
+    fn list_releases<'a>(
+        &'a self,
+        filter: &'a RequestFilter,
+    ) -> BoxFuture<'a, StoreResult<Vec<Release>>>;
+    /// The requests of a release, in upload order.
+    fn list_release_requests(
+        &self,
+        id: ReleaseId,
+    ) -> BoxFuture<'_, StoreResult<Vec<SigningRequest>>>;
 
     /// The settings (defaults for keys never written).
     fn settings(&self) -> BoxFuture<'_, StoreResult<Settings>>;

@@ -75,6 +75,10 @@ commands! {
     UploadJar = "RAUJ";
     /// `RAGJ` — retrieves a JAR request (result: PKCS#7 signature block DER).
     RetrieveJar = "RAGJ";
+    /// `RAUR` — opens a release: several uploads (tagged `RL`) decided by one approval.
+    OpenRelease = "RAUR";
+    /// `RAGR` — retrieves a release: its state, approvers and times.
+    GetRelease = "RAGR";
 }
 
 impl Command {

@@ -126,6 +126,10 @@ error_codes! {
     RequestNotFound = "REQUEST_NOT_FOUND", "No such signing request for this session.";
     /// The request is no longer pending.
     RequestNotPending = "REQUEST_NOT_PENDING", "The signing request is no longer pending.";
+    /// The request is one file of a release: approve or deny the release.
+    RequestInRelease = "REQUEST_IN_RELEASE", "The signing request belongs to a release: decide the release.";
+    /// The release takes no more files (complete, decided, expired, or another policy).
+    ReleaseClosed = "RELEASE_CLOSED", "The release takes no more files.";
     /// The signing operation failed on the server.
     SigningFailed = "SIGNING_FAILED", "The server could not produce the signature.";
 

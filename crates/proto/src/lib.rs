@@ -90,12 +90,16 @@ pub use limits::{
     MAX_RESPONSE_FRAME_LEN, MAX_SECRET_LEN, MAX_TEXT_LEN, MAX_TOKEN_LEN,
 };
 pub use message::MessageError;
-pub use request::{AuthenticodeUpload, JarUpload, Login, Metadata, Request, Upload};
+pub use request::{
+    AuthenticodeUpload, Extensions, JarUpload, Login, Metadata, OpenRelease, Request, Upload,
+};
 pub use response::{
-    Failure, MAX_FAILURE_MESSAGE_LEN, Outcome, PolicyInfo, RequestStatus, Response,
+    Failure, MAX_FAILURE_MESSAGE_LEN, Outcome, PolicyInfo, ReleaseStatus, RequestStatus, Response,
 };
 pub use tag::Tag;
-pub use types::{CorrelationId, HashAlgorithm, Password, RequestId, RequestState, SignFormat};
+pub use types::{
+    CorrelationId, HashAlgorithm, Password, ReleaseId, RequestId, RequestState, SignFormat,
+};
 pub use value::{ValueClass, ValueError};
 pub use writer::EncodeError;
 
@@ -178,9 +182,10 @@ mod doc_tests {
             if let Some(wire) = line.strip_prefix("C: ") {
                 let frame = Frame::decode(wire.as_bytes(), Direction::Request).unwrap();
                 let request = Request::decode(&frame).unwrap_or_else(|e| panic!("{wire}: {e}"));
+                let extensions = Extensions::read(&frame).unwrap();
                 let mut out = Vec::new();
                 request
-                    .encode(frame.correlation().as_ref(), &mut out)
+                    .encode_with(frame.correlation().as_ref(), &extensions, &mut out)
                     .unwrap();
                 assert_eq!(String::from_utf8(out).unwrap(), wire);
                 echo = Some((request.command(), frame.correlation()));

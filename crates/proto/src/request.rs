@@ -9,7 +9,7 @@ use crate::command::Command;
 use crate::frame::{Direction, Frame};
 use crate::message::{Fields, MessageError};
 use crate::tag::Tag;
-use crate::types::{CorrelationId, HashAlgorithm, Password, RequestId};
+use crate::types::{CorrelationId, HashAlgorithm, Password, ReleaseId, RequestId};
 use crate::value;
 use crate::writer::{EncodeError, FrameWriter};
 
@@ -52,6 +52,106 @@ pub enum Request {
         /// `RI`: the request id.
         id: RequestId,
     },
+    /// `RAUR`: open a release.
+    OpenRelease(OpenRelease),
+    /// `RAGR`: retrieve a release.
+    GetRelease {
+        /// `RL`: the release id.
+        id: ReleaseId,
+    },
+}
+
+/// `RAUR` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRelease {
+    /// `PA`: the policy every file of the release is uploaded under.
+    pub policy: String,
+    /// `FC`: how many files the release holds; it is open for approval once all arrived.
+    pub files: u64,
+    /// `BU`, `CM`, `DS`: build URL, commit and description of the release (`FN`/`FS` are
+    /// each file's, sent with its upload).
+    pub metadata: Metadata,
+}
+
+/// Optional fields of issue 14 that extend existing commands without changing them, read
+/// from and written to the frame next to the command's own fields (like `AG`): `RL` on an
+/// upload (the release the file joins) and `WT` on a retrieve (`RAGO`/`RAGZ`/`RAGJ`/`RAGR`:
+/// wait up to that many seconds for a final state).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// `RL`: the release an upload joins.
+    pub release: Option<ReleaseId>,
+    /// `WT`: seconds a retrieve may wait on the server for a final state.
+    pub wait: Option<u64>,
+}
+
+impl Extensions {
+    /// Reads the extension fields of a request frame (after [`Request::decode`] accepted it,
+    /// which checked their syntax and that the command takes them).
+    pub fn read(frame: &Frame) -> Result<Self, MessageError> {
+        let Some(command) = frame.command() else {
+            return Ok(Self::default());
+        };
+        let mut f = Fields::new(frame);
+        Ok(Self {
+            release: match Self::takes(command, Tag::RELEASE_ID) {
+                true => f.optional(Tag::RELEASE_ID, ReleaseId::new)?,
+                false => None,
+            },
+            wait: match Self::takes(command, Tag::WAIT) {
+                true => f.optional(Tag::WAIT, value::decimal_u64)?,
+                false => None,
+            },
+        })
+    }
+
+    fn takes(command: Command, tag: Tag) -> bool {
+        match tag {
+            Tag::RELEASE_ID => matches!(
+                command,
+                Command::UploadHash | Command::UploadAuthenticode | Command::UploadJar
+            ),
+            Tag::WAIT => matches!(
+                command,
+                Command::RetrieveHash
+                    | Command::RetrieveAuthenticode
+                    | Command::RetrieveJar
+                    | Command::GetRelease
+            ),
+            _ => false,
+        }
+    }
+
+    fn decode(f: &mut Fields<'_>, command: Command) -> Result<(), MessageError> {
+        if Self::takes(command, Tag::RELEASE_ID) {
+            f.optional(Tag::RELEASE_ID, ReleaseId::new)?;
+        }
+        if Self::takes(command, Tag::WAIT) {
+            f.optional(Tag::WAIT, value::decimal_u64)?;
+        }
+        Ok(())
+    }
+
+    fn write(&self, command: Command, w: &mut FrameWriter<'_>) -> Result<(), EncodeError> {
+        for (tag, present) in [
+            (Tag::RELEASE_ID, self.release.is_some()),
+            (Tag::WAIT, self.wait.is_some()),
+        ] {
+            if present && !Self::takes(command, tag) {
+                return Err(EncodeError::Value {
+                    tag,
+                    error: crate::value::ValueError::NotOneOf {
+                        expected: "no such field on this command",
+                    },
+                });
+            }
+        }
+        w.opt_token(
+            Tag::RELEASE_ID,
+            self.release.as_ref().map(ReleaseId::as_str),
+        )?;
+        w.opt_decimal(Tag::WAIT, self.wait)
+    }
 }
 
 /// `RKLO` fields.
@@ -130,6 +230,8 @@ impl Request {
             Self::RetrieveAuthenticode { .. } => Command::RetrieveAuthenticode,
             Self::UploadJar(_) => Command::UploadJar,
             Self::RetrieveJar { .. } => Command::RetrieveJar,
+            Self::OpenRelease(_) => Command::OpenRelease,
+            Self::GetRelease { .. } => Command::GetRelease,
         }
     }
 
@@ -173,8 +275,22 @@ impl Request {
             Command::RetrieveJar => Self::RetrieveJar {
                 id: f.required(Tag::REQUEST_ID, RequestId::new)?,
             },
+            Command::OpenRelease => Self::OpenRelease(OpenRelease {
+                policy: f.required(Tag::POLICY, value::text)?,
+                files: f.required(Tag::FILE_COUNT, value::decimal_u64)?,
+                metadata: Metadata {
+                    build_url: f.optional(Tag::BUILD_URL, value::text)?,
+                    commit: f.optional(Tag::COMMIT, value::text)?,
+                    description: f.optional(Tag::DESCRIPTION, value::text)?,
+                    ..Metadata::default()
+                },
+            }),
+            Command::GetRelease => Self::GetRelease {
+                id: f.required(Tag::RELEASE_ID, ReleaseId::new)?,
+            },
             Command::Unknown(_) => return Err(MessageError::UnknownCommand { command }),
         };
+        Extensions::decode(&mut f, command)?;
         f.finish(command)?;
         Ok(request)
     }
@@ -186,6 +302,17 @@ impl Request {
     pub fn encode(
         &self,
         correlation: Option<&CorrelationId>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        self.encode_with(correlation, &Extensions::default(), out)
+    }
+
+    /// [`encode`](Self::encode) with the [`Extensions`] fields after the command's own (an
+    /// extension the command does not take is an error).
+    pub fn encode_with(
+        &self,
+        correlation: Option<&CorrelationId>,
+        extensions: &Extensions,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         FrameWriter::encode(out, Direction::Request, |w| {
@@ -212,7 +339,16 @@ impl Request {
                 Self::RetrieveHash { id }
                 | Self::RetrieveAuthenticode { id }
                 | Self::RetrieveJar { id } => w.token(Tag::REQUEST_ID, id.as_str()),
-            }
+                Self::OpenRelease(o) => {
+                    w.text(Tag::POLICY, &o.policy)?;
+                    w.opt_text(Tag::BUILD_URL, o.metadata.build_url.as_deref())?;
+                    w.opt_text(Tag::COMMIT, o.metadata.commit.as_deref())?;
+                    w.opt_text(Tag::DESCRIPTION, o.metadata.description.as_deref())?;
+                    w.decimal(Tag::FILE_COUNT, o.files)
+                }
+                Self::GetRelease { id } => w.token(Tag::RELEASE_ID, id.as_str()),
+            }?;
+            extensions.write(self.command(), w)
         })
     }
 }
@@ -304,6 +440,43 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "[AORAUZ;AG9;PArelease;HASHA256;DG00FF;FNsetup x.exe;FS1024;PNSigil;]"
         );
+    }
+
+    #[test]
+    fn extensions_only_where_the_command_takes_them() {
+        let frame = |wire: &str| Frame::decode(wire.as_bytes(), Direction::Request).unwrap();
+        let waiting = frame("[AORAGO;RI42;WT25;]");
+        assert!(Request::decode(&waiting).is_ok());
+        assert_eq!(
+            Extensions::read(&waiting).unwrap(),
+            Extensions {
+                release: None,
+                wait: Some(25)
+            }
+        );
+        let joining = frame("[AORAUO;PAx;HASHA256;DG00;RLr-1;]");
+        assert!(Request::decode(&joining).is_ok());
+        assert_eq!(
+            Extensions::read(&joining).unwrap().release,
+            Some(ReleaseId::new("r-1").unwrap())
+        );
+        for (wire, tag) in [
+            ("[AORAGO;RI42;RLr-1;]", Tag::RELEASE_ID),
+            ("[AORAUO;PAx;HASHA256;DG00;WT5;]", Tag::WAIT),
+            ("[AORAUR;PAx;FC2;WT5;]", Tag::WAIT),
+        ] {
+            assert!(
+                matches!(decode(wire), Err(MessageError::UnexpectedTag { tag: t, .. }) if t == tag),
+                "{wire}"
+            );
+        }
+        let mut out = Vec::new();
+        let wait = Extensions {
+            release: None,
+            wait: Some(1),
+        };
+        assert!(Request::Echo.encode_with(None, &wait, &mut out).is_err());
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::error_code::ErrorCode;
 use crate::frame::{Direction, Frame};
 use crate::message::{Fields, MessageError};
 use crate::tag::Tag;
-use crate::types::{CorrelationId, HashAlgorithm, RequestId, RequestState, SignFormat};
+use crate::types::{CorrelationId, HashAlgorithm, ReleaseId, RequestId, RequestState, SignFormat};
 use crate::value::{self, ValueError};
 use crate::writer::{EncodeError, FrameWriter};
 
@@ -63,6 +63,10 @@ pub enum Response {
     UploadJar(RequestStatus),
     /// `RAGJ`; the result is the PKCS#7 signature block DER.
     RetrieveJar(RequestStatus),
+    /// `RAUR`.
+    OpenRelease(ReleaseStatus),
+    /// `RAGR`.
+    GetRelease(ReleaseStatus),
     /// `AN` = `N`: the command failed.
     Failure(Failure),
 }
@@ -109,6 +113,101 @@ pub struct RequestStatus {
     pub approvals_received: u32,
     /// `EX`: when the request expires if not approved.
     pub expires: Option<OffsetDateTime>,
+}
+
+/// State of a release, as answered to `RAUR` and `RAGR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseStatus {
+    /// `RL`: release id, for the uploads that join it and to retrieve it.
+    pub id: ReleaseId,
+    /// `RS`: its state, a request state: `PENDING` (also while files are still arriving),
+    /// `APPROVED`, `SIGNED` (every file signed), `FAILED`, `DENIED`, `EXPIRED`.
+    pub state: RequestState,
+    /// `PA`: its policy.
+    pub policy: String,
+    /// `ID`: its requester.
+    pub requester: String,
+    /// `FC`: files declared.
+    pub files: u64,
+    /// `FR`: files received so far.
+    pub files_received: u64,
+    /// `AR`: approvals required.
+    pub approvals_required: u32,
+    /// `AV` and `AT`: who approved, and when, in that order.
+    pub approvals: Vec<(String, OffsetDateTime)>,
+    /// `CT`: when it was opened.
+    pub created: OffsetDateTime,
+    /// `EX`: when it expires if not complete and approved.
+    pub expires: OffsetDateTime,
+    /// `ST`: when it reached its state (absent while pending).
+    pub state_time: Option<OffsetDateTime>,
+    /// `DR`: the denial reason.
+    pub denial_reason: Option<String>,
+}
+
+impl ReleaseStatus {
+    fn read(f: &mut Fields<'_>) -> Result<Self, MessageError> {
+        let id = f.required(Tag::RELEASE_ID, ReleaseId::new)?;
+        let state = f.required(Tag::REQUEST_STATE, RequestState::parse)?;
+        let approvers = f
+            .optional(Tag::APPROVERS, |raw| value::list(raw, value::text))?
+            .unwrap_or_default();
+        let times = f
+            .optional(Tag::APPROVAL_TIMES, |raw| value::list(raw, value::time))?
+            .unwrap_or_default();
+        if approvers.len() != times.len() {
+            return Err(MessageError::Value {
+                tag: Tag::APPROVAL_TIMES,
+                error: ValueError::NotOneOf {
+                    expected: "one time per approver (AV)",
+                },
+            });
+        }
+        Ok(Self {
+            id,
+            state,
+            policy: f.required(Tag::POLICY, value::text)?,
+            requester: f.required(Tag::IDENTITY, value::text)?,
+            files: f.required(Tag::FILE_COUNT, value::decimal_u64)?,
+            files_received: f.required(Tag::FILES_RECEIVED, value::decimal_u64)?,
+            approvals_required: f.required(Tag::APPROVALS_REQUIRED, value::decimal_u32)?,
+            approvals: approvers.into_iter().zip(times).collect(),
+            created: f.required(Tag::CREATED, value::time)?,
+            expires: f.required(Tag::EXPIRES, value::time)?,
+            state_time: f.optional(Tag::STATE_TIME, value::time)?,
+            denial_reason: f.optional(Tag::DENIAL_REASON, value::text)?,
+        })
+    }
+
+    fn write(&self, w: &mut FrameWriter<'_>) -> Result<(), EncodeError> {
+        w.token(Tag::RELEASE_ID, self.id.as_str())?;
+        w.token(Tag::REQUEST_STATE, self.state.as_str())?;
+        w.text(Tag::POLICY, &self.policy)?;
+        w.text(Tag::IDENTITY, &self.requester)?;
+        w.decimal(Tag::FILE_COUNT, self.files)?;
+        w.decimal(Tag::FILES_RECEIVED, self.files_received)?;
+        w.decimal(Tag::APPROVALS_REQUIRED, u64::from(self.approvals_required))?;
+        if !self.approvals.is_empty() {
+            let names: Vec<String> = self.approvals.iter().map(|(n, _)| n.clone()).collect();
+            w.texts(Tag::APPROVERS, &names)?;
+            let times = self
+                .approvals
+                .iter()
+                .map(|(_, at)| value::format_time(*at))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| EncodeError::Value {
+                    tag: Tag::APPROVAL_TIMES,
+                    error,
+                })?;
+            w.tokens(Tag::APPROVAL_TIMES, times.iter().map(String::as_str))?;
+        }
+        w.time(Tag::CREATED, self.created)?;
+        w.time(Tag::EXPIRES, self.expires)?;
+        if let Some(at) = self.state_time {
+            w.time(Tag::STATE_TIME, at)?;
+        }
+        w.opt_text(Tag::DENIAL_REASON, self.denial_reason.as_deref())
+    }
 }
 
 /// The request state (`RS`) with the data that belongs to it.
@@ -181,6 +280,8 @@ impl Response {
             Self::RetrieveAuthenticode(_) => Command::RetrieveAuthenticode,
             Self::UploadJar(_) => Command::UploadJar,
             Self::RetrieveJar(_) => Command::RetrieveJar,
+            Self::OpenRelease(_) => Command::OpenRelease,
+            Self::GetRelease(_) => Command::GetRelease,
             Self::Failure(failure) => return failure.command,
         })
     }
@@ -248,6 +349,8 @@ impl Response {
             }
             Command::UploadJar => Self::UploadJar(RequestStatus::read(&mut f)?),
             Command::RetrieveJar => Self::RetrieveJar(RequestStatus::read(&mut f)?),
+            Command::OpenRelease => Self::OpenRelease(ReleaseStatus::read(&mut f)?),
+            Command::GetRelease => Self::GetRelease(ReleaseStatus::read(&mut f)?),
             Command::Unknown(_) => return Err(MessageError::UnknownCommand { command }),
         })
     }
@@ -301,6 +404,7 @@ impl Response {
                 | Self::RetrieveAuthenticode(s)
                 | Self::UploadJar(s)
                 | Self::RetrieveJar(s) => s.write(w),
+                Self::OpenRelease(r) | Self::GetRelease(r) => r.write(w),
                 Self::Failure(failure) => {
                     w.token(Tag::ERROR_CODE, failure.code.as_str())?;
                     w.text(Tag::ERROR_MESSAGE, &failure.message)

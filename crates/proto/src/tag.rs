@@ -154,6 +154,22 @@ tag_table! {
     COMMANDS = b"CL", TokenList;
     /// `PM` — permissions of the session (token list).
     PERMISSIONS = b"PM", TokenList;
+    /// `RL` — release id assigned by the server (token); on an upload, the release it joins.
+    RELEASE_ID = b"RL", Token;
+    /// `FC` — number of files a release holds (decimal).
+    FILE_COUNT = b"FC", Decimal;
+    /// `FR` — number of files a release received so far (decimal).
+    FILES_RECEIVED = b"FR", Decimal;
+    /// `WT` — on a retrieve: wait up to this many seconds for a final state (decimal).
+    WAIT = b"WT", Decimal;
+    /// `AV` — approvers, in the order they approved (text list).
+    APPROVERS = b"AV", TextList;
+    /// `AT` — approval times, one per approver (token list of times).
+    APPROVAL_TIMES = b"AT", TokenList;
+    /// `CT` — creation time (time).
+    CREATED = b"CT", Time;
+    /// `ST` — time the current state was reached, when it is not pending (time).
+    STATE_TIME = b"ST", Time;
 }
 
 #[cfg(test)]

@@ -157,6 +157,11 @@ token_id! {
     RequestId
 }
 
+token_id! {
+    /// Release id (`RL`), assigned by the server.
+    ReleaseId
+}
+
 /// An identity password (`PW`). Held in memory that is wiped on drop, never printed by
 /// `Debug`, compared in constant time.
 #[derive(Clone)]

@@ -447,6 +447,13 @@ pub(crate) fn write_decimal(out: &mut Vec<u8>, value: u64) {
     let _ = write!(out, "{value}");
 }
 
+/// An RFC 3339 date-time as [`write_time`] writes it (for a list of times).
+pub(crate) fn format_time(value: OffsetDateTime) -> Result<String, ValueError> {
+    let mut out = Vec::new();
+    write_time(&mut out, value)?;
+    String::from_utf8(out).map_err(|_| ValueError::BadTime)
+}
+
 /// Appends an RFC 3339 date-time in UTC with second precision (`2025-01-31T12:00:00Z`).
 pub(crate) fn write_time(out: &mut Vec<u8>, value: OffsetDateTime) -> Result<(), ValueError> {
     let utc = value

@@ -29,6 +29,12 @@ pub struct AppState {
     pub https_tls: SwappableConfig,
     /// Live connections by client certificate (revoking one closes its connections).
     pub live: Arc<crate::live::LiveConnections>,
+    /// Wakes long-polling retrievals when a request or release changes state.
+    pub changes: crate::service::wait::Changes,
+    /// Serializes adding files to releases on this node (the store's revision check still
+    /// guards against other nodes): pipelined uploads of one release would otherwise mostly
+    /// lose the revision race and retry.
+    pub release_lock: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -51,6 +57,8 @@ impl AppState {
             host_api_tls,
             https_tls,
             live: Arc::default(),
+            changes: Default::default(),
+            release_lock: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -1371,6 +1371,264 @@ async fn approvers_see_what_they_judge_and_approve_or_deny() {
     f.server.shutdown().await;
 }
 
+/// A logged-in Host API session of `identity` (for uploads over the service layer).
+async fn host_session(f: &Fixture, identity: &str, password: &str) -> sigil_domain::Session {
+    use sigil_domain::{Interface, Session};
+    use sigil_server::service::auth::{LoginContext, login};
+    let mut session = Session::new(Interface::HostApi);
+    login(
+        f.server.state(),
+        &mut session,
+        identity,
+        password.as_bytes(),
+        LoginContext::default(),
+    )
+    .await
+    .unwrap();
+    session
+}
+
+/// A hash upload of `file` as one file of `release`.
+async fn upload_in_release(
+    f: &Fixture,
+    session: &sigil_domain::Session,
+    policy: &str,
+    release: sigil_domain::ReleaseId,
+    file: &str,
+) -> Result<String, sigil_server::service::ServiceError> {
+    use sigil_domain::{HashAlgorithm, RequestMetadata, SigningFormat, Upload};
+    let upload = Upload {
+        format: SigningFormat::Hash,
+        hash: HashAlgorithm::Sha256,
+        digest: vec![0xcd; 32],
+        metadata: RequestMetadata {
+            file_name: Some(file.to_owned()),
+            file_size: Some(42),
+            ..RequestMetadata::default()
+        },
+    };
+    sigil_server::service::requests::upload_in(
+        f.server.state(),
+        session,
+        policy,
+        upload,
+        Some(release),
+    )
+    .await
+    .map(|r| r.id().to_string())
+}
+
+#[tokio::test]
+async fn a_release_is_approved_once_for_all_its_files_and_only_when_complete() {
+    use sigil_domain::ReleaseMetadata;
+    use sigil_server::service::releases;
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let cert = f.code_signing_certificate(&admin).await;
+    let serial = cert["serial"].as_str().unwrap().to_owned();
+    let r = f
+        .client
+        .post(
+            "/identities",
+            &admin,
+            json!({"name": "jenkins", "kind": "application", "roles": ["application", "approver"],
+                   "password": "jenkins-password-1"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let alice = f.person(&admin, "alice", &["approver"]).await;
+    let bob = f.person(&admin, "bob", &["approver"]).await;
+    let r = f
+        .client
+        .post(
+            "/groups",
+            &admin,
+            json!({"name": "release-approvers", "members": ["alice", "bob", "jenkins"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    for alias in ["two-approvals", "other"] {
+        let r = f
+            .client
+            .post(
+                "/policies",
+                &admin,
+                json!({"alias": alias, "certificate": serial, "approvals_required": 2,
+                       "approval_group": "release-approvers", "hashes": ["sha256"],
+                       "formats": ["hash"], "request_lifetime_secs": 3600,
+                       "roles": ["application"]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let state = f.server.state();
+    let ci = host_session(&f, "jenkins", "jenkins-password-1").await;
+    let metadata = ReleaseMetadata {
+        description: Some("release 1.2".to_owned()),
+        build_url: Some("https://ci.example/job/8".to_owned()),
+        commit: Some("feedbeef".to_owned()),
+    };
+    let err = releases::open(state, &ci, "two-approvals", 0, metadata.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "BAD_VALUE", "{err}");
+    let err = releases::open(state, &ci, "two-approvals", 1001, metadata.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "BAD_VALUE", "{err}");
+    let release = releases::open(state, &ci, "two-approvals", 3, metadata)
+        .await
+        .unwrap()
+        .id();
+    let first = upload_in_release(&f, &ci, "two-approvals", release, "a.bin")
+        .await
+        .unwrap();
+    let err = upload_in_release(&f, &ci, "other", release, "x.bin")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "RELEASE_CLOSED", "{err}");
+
+    let login = |name: &'static str, password: String| {
+        let client = f.client.clone();
+        async move {
+            let r = client.login(None, name, &password).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            r.body["session"].as_str().unwrap().to_owned()
+        }
+    };
+    let alice = login("alice", alice).await;
+    let bob = login("bob", bob).await;
+    let jenkins = login("jenkins", "jenkins-password-1".to_owned()).await;
+    let approve = format!("/releases/{release}/approve");
+
+    // Not complete: nobody can approve a set that can still grow.
+    let r = f.client.post(&approve, &alice, json!({})).await;
+    assert_eq!((r.status, r.code()), (409, "REQUEST_NOT_PENDING"), "{r:?}");
+    assert!(r.body.to_string().contains("1 of its 3 files"), "{r:?}");
+    upload_in_release(&f, &ci, "two-approvals", release, "b.bin")
+        .await
+        .unwrap();
+    upload_in_release(&f, &ci, "two-approvals", release, "c.bin")
+        .await
+        .unwrap();
+    let err = upload_in_release(&f, &ci, "two-approvals", release, "d.bin")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "RELEASE_CLOSED", "{err}");
+
+    // The approver sees the release as one item with its files.
+    let r = f.client.get("/releases?state=pending", &alice).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{r:?}");
+    let v = &r.body[0];
+    assert_eq!(v["id"], release.to_string());
+    assert_eq!(v["state"], "pending");
+    assert_eq!(v["requester"], "jenkins");
+    assert_eq!(v["policy"], "two-approvals");
+    assert_eq!(v["description"], "release 1.2");
+    assert_eq!(v["build_url"], "https://ci.example/job/8");
+    assert_eq!(v["commit"], "feedbeef");
+    assert_eq!(v["approvals_required"], 2);
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3, "{v}");
+    assert_eq!(files[0]["file_name"], "a.bin");
+    assert_eq!(files[0]["file_size"], 42);
+    assert_eq!(files[0]["format"], "hash");
+    assert_eq!(files[0]["digest"], "cd".repeat(32));
+    assert_eq!(files[0]["state"], "pending");
+    let r = f.client.get(&format!("/requests/{first}"), &alice).await;
+    assert_eq!(r.body["release_id"], release.to_string(), "{r:?}");
+
+    // One file cannot be decided on its own; the requester cannot approve its release; one
+    // approver counts once.
+    let r = f
+        .client
+        .post(&format!("/requests/{first}/approve"), &alice, json!({}))
+        .await;
+    assert_eq!((r.status, r.code()), (409, "REQUEST_IN_RELEASE"), "{r:?}");
+    let r = f.client.post(&approve, &jenkins, json!({})).await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    let r = f
+        .client
+        .post(&approve, &alice, json!({"comment": "ok"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["state"].clone()),
+        (200, json!("pending")),
+        "{r:?}"
+    );
+    let r = f.client.post(&approve, &alice, json!({})).await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    let r = f.client.post(&approve, &bob, json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["state"], "signed", "{r:?}");
+    assert_eq!(r.body["approvals"].as_array().unwrap().len(), 2);
+    for file in r.body["files"].as_array().unwrap() {
+        assert_eq!(file["state"], "signed", "{file}");
+    }
+    let r = f.client.get(&format!("/requests/{first}"), &jenkins).await;
+    assert_eq!(r.body["state"], "signed", "{r:?}");
+    assert_eq!(r.body["approvals"].as_array().unwrap().len(), 2, "{r:?}");
+
+    // A denied release denies every file, even one still open for files.
+    let second = releases::open(state, &ci, "two-approvals", 2, ReleaseMetadata::default())
+        .await
+        .unwrap()
+        .id();
+    upload_in_release(&f, &ci, "two-approvals", second, "e.bin")
+        .await
+        .unwrap();
+    let deny = format!("/releases/{second}/deny");
+    let r = f.client.post(&deny, &bob, json!({})).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+    let r = f
+        .client
+        .post(&deny, &bob, json!({"comment": "wrong branch"}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["state"], "denied");
+    assert_eq!(r.body["denied_by"], "bob");
+    assert_eq!(r.body["reason"], "wrong branch");
+    assert_eq!(r.body["files"][0]["state"], "denied");
+    let err = upload_in_release(&f, &ci, "two-approvals", second, "f.bin")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "RELEASE_CLOSED", "{err}");
+
+    // Visibility and filters as for requests.
+    let r = f.client.get("/releases", &jenkins).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 2, "{r:?}");
+    let r = f.client.get("/releases?state=signed", &alice).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{r:?}");
+    let r = f.client.get("/releases?requester=alice", &alice).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 0, "{r:?}");
+    let r = f
+        .client
+        .get("/releases/00000000-0000-4000-8000-000000000000", &alice)
+        .await;
+    assert_eq!((r.status, r.code()), (404, "REQUEST_NOT_FOUND"), "{r:?}");
+    let r = f.client.get("/releases/nope", &alice).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
+
+    let r = f.client.get("/audit?limit=1000", &admin).await;
+    let text = r.body.to_string();
+    for action in [
+        "release.create",
+        "release.complete",
+        "release.approve",
+        "release.sign",
+        "release.deny",
+    ] {
+        assert!(
+            text.contains(&format!("\"{action}\"")),
+            "{action} not audited"
+        );
+    }
+    let r = f.client.get("/audit/verify", &admin).await;
+    assert_eq!(r.body["ok"], true, "{r:?}");
+    f.server.shutdown().await;
+}
+
 #[tokio::test]
 async fn audit_verify_names_an_edited_and_a_deleted_event() {
     let f = Fixture::new().await;

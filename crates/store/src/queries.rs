@@ -14,8 +14,8 @@ use sigil_domain::{
     ApiKeyId, ApiKeyRecord, ApprovalGroup, AuditDraft, AuditEvent, CaName, CaRecord,
     CertificateIssuer, CertificateRecord, ChainHead, Change, CommandCode, EnabledCommands,
     ExternalIssuer, GroupName, Identity, IdentityName, Interface, IssuancePolicy, KeyId,
-    KeyLocation, ListenerChain, LoginStateChange, PolicyAlias, RequestFilter, RequestId,
-    Revocation, Role, RoleName, SOFTWARE_BACKEND, SealedKey, SerialNumber, Settings,
+    KeyLocation, ListenerChain, LoginStateChange, PolicyAlias, Release, ReleaseId, RequestFilter,
+    RequestId, Revocation, Role, RoleName, SOFTWARE_BACKEND, SealedKey, SerialNumber, Settings,
     SigningRequest, Store, StoreError,
 };
 use sqlx::Row;
@@ -449,7 +449,8 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             let id = request.id();
             sqlx::query(
                 "INSERT INTO signing_requests (id, policy, requester, state, created_ns, \
-                 expires_ns, revision, body) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+                 expires_ns, revision, body, release_id, release_index) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
             )
             .bind(id.to_string())
             .bind(request.policy().as_str())
@@ -458,13 +459,68 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             .bind(to_ns(request.created())?)
             .bind(to_ns(request.expires())?)
             .bind(to_json(request)?)
+            .bind(request.release().map(|r| r.to_string()))
+            .bind(request.release_index().map(i64::from))
             .execute(&mut *conn)
             .await
             .map_err(constraint(
                 "creating a signing request",
                 || format!("signing request {id} already exists"),
-                || format!("policy {} does not exist", request.policy()),
+                || format!("policy {} or its release does not exist", request.policy()),
             ))?;
+            Ok(())
+        }
+        Change::CreateRelease(release) => {
+            let id = release.id();
+            sqlx::query(
+                "INSERT INTO releases (id, policy, requester, state, created_ns, revision, body) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6)",
+            )
+            .bind(id.to_string())
+            .bind(release.policy().as_str())
+            .bind(release.requester().as_str())
+            .bind(release.status().as_str())
+            .bind(to_ns(release.created())?)
+            .bind(to_json(release)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(constraint(
+                "creating a release",
+                || format!("release {id} already exists"),
+                || format!("policy {} does not exist", release.policy()),
+            ))?;
+            Ok(())
+        }
+        Change::UpdateRelease(release) => {
+            let id = release.id().to_string();
+            let n = exec(
+                conn,
+                sqlx::query(
+                    "UPDATE releases SET state = $3, body = $4, revision = revision + 1 \
+                     WHERE id = $1 AND revision = $2",
+                )
+                .bind(id.as_str())
+                .bind(to_i64(release.revision(), "release revision")?)
+                .bind(release.status().as_str())
+                .bind(to_json(release)?),
+                "updating a release",
+            )
+            .await?;
+            if n == 0 {
+                let exists = sqlx::query("SELECT id FROM releases WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db("updating a release"))?;
+                return Err(match exists {
+                    None => not_found("release", id),
+                    Some(_) => StoreError::Conflict {
+                        what: format!(
+                            "release {id} was changed at the same time by someone else: reload it and retry"
+                        ),
+                    },
+                });
+            }
             Ok(())
         }
         Change::UpdateRequest(request) => {
@@ -863,6 +919,19 @@ fn request_from_row(row: &DbRow) -> StoreResult<SigningRequest> {
     Ok(request)
 }
 
+fn release_from_row(row: &DbRow) -> StoreResult<Release> {
+    let mut release: Release = from_json(&get::<String>(row, "body")?, "release")?;
+    let state: String = get(row, "state")?;
+    if state != release.status().as_str() {
+        return Err(corrupt(format!(
+            "release {}: state column {state} disagrees with its body",
+            release.id()
+        )));
+    }
+    release.set_revision(to_u64(get(row, "revision")?, "release revision")?);
+    Ok(release)
+}
+
 fn sealed_key_from_row(row: &DbRow) -> StoreResult<SealedKey> {
     Ok(SealedKey {
         id: KeyId(parse(&get::<String>(row, "id")?, "key id")?),
@@ -1176,6 +1245,61 @@ impl Store for Backend {
             .fetch_all(&mut *self.reader().await?)
             .await
             .map_err(db("listing signing requests"))?
+            .iter()
+            .map(request_from_row)
+            .collect()
+        })
+    }
+
+    fn get_release(&self, id: ReleaseId) -> BoxFuture<'_, StoreResult<Option<Release>>> {
+        Box::pin(async move {
+            sqlx::query("SELECT state, revision, body FROM releases WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(db("reading a release"))?
+                .as_ref()
+                .map(release_from_row)
+                .transpose()
+        })
+    }
+
+    fn list_releases<'a>(
+        &'a self,
+        filter: &'a RequestFilter,
+    ) -> BoxFuture<'a, StoreResult<Vec<Release>>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT state, revision, body FROM releases \
+                 WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR requester = $2) \
+                 AND ($3 IS NULL OR policy = $3) ORDER BY created_ns DESC, id LIMIT $4",
+            )
+            .bind(filter.state.map(|s| s.as_str()))
+            .bind(filter.requester.as_ref().map(IdentityName::as_str))
+            .bind(filter.policy.as_ref().map(PolicyAlias::as_str))
+            .bind(page(filter.limit))
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(db("listing releases"))?
+            .iter()
+            .map(release_from_row)
+            .collect()
+        })
+    }
+
+    fn list_release_requests(
+        &self,
+        id: ReleaseId,
+    ) -> BoxFuture<'_, StoreResult<Vec<SigningRequest>>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT state, revision, body FROM signing_requests WHERE release_id = $1 \
+                 ORDER BY release_index",
+            )
+            .bind(id.to_string())
+            .fetch_all(&mut *self.reader().await?)
+            .await
+            .map_err(db("listing the requests of a release"))?
             .iter()
             .map(request_from_row)
             .collect()

@@ -149,6 +149,9 @@ impl Store for NullStore {
         list_policies() -> Vec<IssuancePolicy>;
         get_request(id: RequestId) -> Option<SigningRequest>;
         list_requests(filter: &'a RequestFilter) -> Vec<SigningRequest>;
+        get_release(id: sigil_domain::ReleaseId) -> Option<sigil_domain::Release>;
+        list_releases(filter: &'a RequestFilter) -> Vec<sigil_domain::Release>;
+        list_release_requests(id: sigil_domain::ReleaseId) -> Vec<SigningRequest>;
         settings() -> Settings;
         enabled_commands() -> EnabledCommands;
         get_sealed_key(id: KeyId) -> Option<SealedKey>;

@@ -129,7 +129,7 @@ pub(crate) fn run_ok(program: &str, args: &[&str]) -> String {
 }
 
 /// Saves the policy's chain with `sigil policies show`; returns (chain.pem, root.pem, pub.pem).
-pub(crate) async fn policy_chain(world: &World, policy: &str) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) async fn chain(world: &World, policy: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = world.dir.path();
     let chain = dir.join(format!("{policy}-chain.pem"));
     let out = sigil(

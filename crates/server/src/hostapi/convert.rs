@@ -83,3 +83,42 @@ pub(crate) fn status(request: &SigningRequest) -> Result<RequestStatus, ServiceE
         expires: pending.then(|| request.expires()),
     })
 }
+
+/// The `RAUR`/`RAGR` answer of a release.
+pub(crate) fn release_status(
+    release: &sigil_domain::Release,
+) -> Result<sigil_proto::ReleaseStatus, ServiceError> {
+    use sigil_domain::ReleaseState;
+    let id = sigil_proto::ReleaseId::new(release.id().to_string())
+        .map_err(|e| ServiceError::Internal(format!("release id as a token: {e}")))?;
+    let state = sigil_proto::RequestState::parse(&release.status().as_str().to_ascii_uppercase())
+        .map_err(|e| ServiceError::Internal(format!("release state on the wire: {e}")))?;
+    let (state_time, denial_reason) = match release.state() {
+        ReleaseState::Open | ReleaseState::Pending => (None, None),
+        ReleaseState::Approved { at }
+        | ReleaseState::Signed { at }
+        | ReleaseState::Failed { at }
+        | ReleaseState::Expired { at } => (Some(*at), None),
+        ReleaseState::Denied { at, reason, .. } => {
+            (Some(*at), (!reason.is_empty()).then(|| reason.clone()))
+        }
+    };
+    Ok(sigil_proto::ReleaseStatus {
+        id,
+        state,
+        policy: release.policy().to_string(),
+        requester: release.requester().to_string(),
+        files: u64::from(release.declared()),
+        files_received: u64::from(release.received()),
+        approvals_required: release.approvals_required(),
+        approvals: release
+            .approvals()
+            .iter()
+            .map(|a| (a.approver.to_string(), a.at))
+            .collect(),
+        created: release.created(),
+        expires: release.expires(),
+        state_time,
+        denial_reason,
+    })
+}

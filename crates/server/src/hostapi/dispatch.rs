@@ -10,22 +10,22 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sigil_domain::{
     AuditDraft, CommandCode, IdentityName, Interface, Outcome, Permission, PolicyAlias, Session,
     SigningFormat, SigningRequest, Upload,
 };
 use sigil_proto::{
-    Command, CorrelationId, ErrorCode, Frame, PolicyInfo, Request, Response, SignFormat,
+    Command, CorrelationId, ErrorCode, Extensions, Frame, PolicyInfo, Request, Response, SignFormat,
 };
 
 use super::convert;
 use crate::AppState;
 use crate::service::ServiceError;
 use crate::service::auth::{self, LoginContext};
-use crate::service::requests;
 use crate::service::session as current;
-use crate::service::signing;
+use crate::service::{releases, requests, signing, wait};
 
 /// What a command needs from the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +46,12 @@ pub(crate) fn requirement(command: Command) -> Requirement {
         | Command::GetPolicy
         | Command::UploadHash
         | Command::UploadAuthenticode
-        | Command::UploadJar => Requirement::AnyOf(REQUEST),
-        Command::RetrieveHash | Command::RetrieveAuthenticode | Command::RetrieveJar => {
-            Requirement::AnyOf(RETRIEVE)
-        }
+        | Command::UploadJar
+        | Command::OpenRelease => Requirement::AnyOf(REQUEST),
+        Command::RetrieveHash
+        | Command::RetrieveAuthenticode
+        | Command::RetrieveJar
+        | Command::GetRelease => Requirement::AnyOf(RETRIEVE),
         // Unknown commands never get here (the decoder refuses them); refuse anyway.
         Command::Unknown(_) => Requirement::AnyOf(&[]),
     }
@@ -181,6 +183,8 @@ impl Connection {
     ) -> Result<Response, ServiceError> {
         let request =
             Request::decode(frame).map_err(|e| ServiceError::refused(e.code(), e.to_string()))?;
+        let extensions =
+            Extensions::read(frame).map_err(|e| ServiceError::refused(e.code(), e.to_string()))?;
         let command = request.command();
         self.check_enabled(command).await?;
         self.authorize(command).await?;
@@ -225,7 +229,7 @@ impl Connection {
             Request::GetPolicy { policy } => Response::GetPolicy(self.policy_info(&policy).await?),
             Request::UploadHash(upload) => {
                 let request = self
-                    .upload(SigningFormat::Hash, upload, Default::default())
+                    .upload(SigningFormat::Hash, upload, Default::default(), &extensions)
                     .await?;
                 Response::UploadHash(convert::status(&request)?)
             }
@@ -236,7 +240,7 @@ impl Connection {
                     ..Default::default()
                 };
                 let request = self
-                    .upload(SigningFormat::Authenticode, a.upload, extra)
+                    .upload(SigningFormat::Authenticode, a.upload, extra, &extensions)
                     .await?;
                 Response::UploadAuthenticode(convert::status(&request)?)
             }
@@ -246,17 +250,37 @@ impl Connection {
                     signer_name: j.signer_name,
                     ..Default::default()
                 };
-                let request = self.upload(SigningFormat::Jar, j.upload, extra).await?;
+                let request = self
+                    .upload(SigningFormat::Jar, j.upload, extra, &extensions)
+                    .await?;
                 Response::UploadJar(convert::status(&request)?)
             }
             Request::RetrieveHash { id } => {
-                Response::RetrieveHash(self.retrieve(SigningFormat::Hash, &id).await?)
+                Response::RetrieveHash(self.retrieve(SigningFormat::Hash, &id, &extensions).await?)
             }
             Request::RetrieveAuthenticode { id } => Response::RetrieveAuthenticode(
-                self.retrieve(SigningFormat::Authenticode, &id).await?,
+                self.retrieve(SigningFormat::Authenticode, &id, &extensions)
+                    .await?,
             ),
             Request::RetrieveJar { id } => {
-                Response::RetrieveJar(self.retrieve(SigningFormat::Jar, &id).await?)
+                Response::RetrieveJar(self.retrieve(SigningFormat::Jar, &id, &extensions).await?)
+            }
+            Request::OpenRelease(open) => {
+                let metadata = sigil_domain::ReleaseMetadata {
+                    build_url: open.metadata.build_url,
+                    commit: open.metadata.commit,
+                    description: open.metadata.description,
+                };
+                let release =
+                    releases::open(state, &self.session, &open.policy, open.files, metadata)
+                        .await?;
+                Response::OpenRelease(convert::release_status(&release)?)
+            }
+            Request::GetRelease { id } => {
+                let id = release_id(&id)?;
+                let wait = Duration::from_secs(extensions.wait.unwrap_or(0));
+                let release = wait::get_release_waiting(state, &self.session, id, wait).await?;
+                Response::GetRelease(convert::release_status(&release.release)?)
             }
         })
     }
@@ -403,12 +427,13 @@ impl Connection {
         })
     }
 
-    /// `RAU*`.
+    /// `RAU*`, joining the release `RL` names, if any.
     async fn upload(
         &self,
         format: SigningFormat,
         wire: sigil_proto::Upload,
         extra: sigil_domain::RequestMetadata,
+        extensions: &Extensions,
     ) -> Result<SigningRequest, ServiceError> {
         let metadata = sigil_domain::RequestMetadata {
             program_name: extra.program_name,
@@ -423,14 +448,24 @@ impl Connection {
             digest: wire.digest,
             metadata,
         };
-        requests::upload(self.state.as_ref(), &self.session, &wire.policy, upload).await
+        let release = extensions.release.as_ref().map(release_id).transpose()?;
+        requests::upload_in(
+            self.state.as_ref(),
+            &self.session,
+            &wire.policy,
+            upload,
+            release,
+        )
+        .await
     }
 
-    /// `RAG*`: a request of another format is `REQUEST_NOT_FOUND`, like an unknown one.
+    /// `RAG*`: a request of another format is `REQUEST_NOT_FOUND`, like an unknown one. With
+    /// `WT`, the answer waits for a final state (see [`wait`]).
     async fn retrieve(
         &self,
         format: SigningFormat,
         id: &sigil_proto::RequestId,
+        extensions: &Extensions,
     ) -> Result<sigil_proto::RequestStatus, ServiceError> {
         let not_found = || {
             ServiceError::refused(
@@ -441,10 +476,11 @@ impl Connection {
             )
         };
         let uuid = uuid::Uuid::parse_str(id.as_str()).map_err(|_| not_found())?;
-        let request = requests::get(
+        let request = wait::get_waiting(
             self.state.as_ref(),
             &self.session,
             sigil_domain::RequestId(uuid),
+            Duration::from_secs(extensions.wait.unwrap_or(0)),
         )
         .await
         .map_err(|e| match e.host_api_code() {
@@ -456,4 +492,12 @@ impl Connection {
         }
         convert::status(&request)
     }
+}
+
+/// A release id from the wire; one that is not a UUID is `REQUEST_NOT_FOUND`, like an unknown
+/// one.
+fn release_id(id: &sigil_proto::ReleaseId) -> Result<sigil_domain::ReleaseId, ServiceError> {
+    uuid::Uuid::parse_str(id.as_str())
+        .map(sigil_domain::ReleaseId)
+        .map_err(|_| releases::release_error(&sigil_domain::ReleaseError::NotFound))
 }

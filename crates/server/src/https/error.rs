@@ -81,7 +81,10 @@ fn status_of(code: &ErrorCode) -> StatusCode {
         | ErrorCode::CommandDisabled => StatusCode::FORBIDDEN,
         ErrorCode::IdentityLocked => StatusCode::LOCKED,
         ErrorCode::PolicyNotFound | ErrorCode::RequestNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::RequestNotPending | ErrorCode::AlreadyLoggedIn => StatusCode::CONFLICT,
+        ErrorCode::RequestNotPending
+        | ErrorCode::RequestInRelease
+        | ErrorCode::ReleaseClosed
+        | ErrorCode::AlreadyLoggedIn => StatusCode::CONFLICT,
         ErrorCode::ServerBusy | ErrorCode::ServerSealed => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal | ErrorCode::SigningFailed => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,

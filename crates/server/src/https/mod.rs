@@ -10,6 +10,7 @@
 //! | [`pki`] | CAs, certificates, revocation, CRLs, PKCS#12 export, listener certificates |
 //! | [`keys`] | held keys: create, CSR, import a chain from any CA, import PKCS#12 |
 //! | [`requests`] | signing requests: submit, list, show, approve, deny |
+//! | [`releases`] | releases (one decision for many requests): list, show, approve, deny |
 //! | [`console`] | the web console for approvers at `/` (static page calling the API) |
 //! | [`timestamp`] | the RFC 3161 time-stamping authority (no login) |
 //! | [`deadline`] | request bodies that must arrive by a deadline |
@@ -25,6 +26,7 @@ mod keys;
 mod login;
 mod pki;
 mod rate;
+mod releases;
 mod requests;
 mod sessions;
 mod timestamp;
@@ -141,6 +143,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/approve", post(requests::approve))
         .route("/requests/{id}/deny", post(requests::deny))
+        .route("/releases", get(releases::list))
+        .route("/releases/{id}", get(releases::show))
+        .route("/releases/{id}/approve", post(releases::approve))
+        .route("/releases/{id}/deny", post(releases::deny))
         .route("/timestamp", post(timestamp::timestamp))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

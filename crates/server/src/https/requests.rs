@@ -25,9 +25,9 @@ use crate::service::requests as svc;
 /// One approval.
 #[derive(Serialize)]
 pub(crate) struct ApprovalView {
-    approver: String,
-    at: String,
-    comment: String,
+    pub(crate) approver: String,
+    pub(crate) at: String,
+    pub(crate) comment: String,
 }
 
 /// A signing request as approvers and requesters see it.
@@ -58,6 +58,8 @@ pub(crate) struct RequestView {
     /// The signature (raw) or signature block (PKCS#7 DER), hex, once signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<String>,
+    /// The release the request belongs to (`null` for a request on its own).
+    release_id: Option<String>,
 }
 
 impl RequestView {
@@ -102,6 +104,7 @@ impl RequestView {
                 RequestState::Signed { result, .. } => Some(hex::encode(result)),
                 _ => None,
             },
+            release_id: request.release().map(|r| r.to_string()),
         }
     }
 }
@@ -201,19 +204,25 @@ pub(crate) struct ListQuery {
     limit: Option<u32>,
 }
 
+impl ListQuery {
+    /// The store filter (a page of 100 unless `limit` says otherwise).
+    pub(crate) fn filter(&self) -> Result<RequestFilter, ApiError> {
+        Ok(RequestFilter {
+            state: self.state.as_deref().map(parse).transpose()?,
+            requester: self.requester.as_deref().map(parse).transpose()?,
+            policy: self.policy.as_deref().map(parse).transpose()?,
+            limit: self.limit.unwrap_or(100),
+        })
+    }
+}
+
 /// `GET /requests?state=&policy=&requester=&limit=`: the requests the session may read.
 pub(crate) async fn list(
     State(h): State<Https>,
     caller: Caller,
     QueryArg(q): QueryArg<ListQuery>,
 ) -> ApiResult<Json<Vec<RequestView>>> {
-    let filter = RequestFilter {
-        state: q.state.as_deref().map(parse).transpose()?,
-        requester: q.requester.as_deref().map(parse).transpose()?,
-        policy: q.policy.as_deref().map(parse).transpose()?,
-        limit: q.limit.unwrap_or(100),
-    };
-    let list = svc::list(&h.app, &caller.session, filter).await?;
+    let list = svc::list(&h.app, &caller.session, q.filter()?).await?;
     let now = h.app.now();
     Ok(Json(
         list.iter().map(|r| RequestView::new(r, now)).collect(),
@@ -235,7 +244,7 @@ pub(crate) async fn show(
 #[serde(deny_unknown_fields)]
 pub(crate) struct CommentBody {
     #[serde(default)]
-    comment: String,
+    pub(crate) comment: String,
     /// The identity of the session that acts (required when several could).
     #[serde(default, rename = "as")]
     as_identity: Option<String>,
@@ -243,7 +252,7 @@ pub(crate) struct CommentBody {
 
 impl CommentBody {
     /// The named acting identity, if any.
-    fn actor(&self) -> Result<Option<IdentityName>, ApiError> {
+    pub(crate) fn actor(&self) -> Result<Option<IdentityName>, ApiError> {
         self.as_identity.as_deref().map(parse).transpose()
     }
 }

@@ -304,7 +304,10 @@ fn clears(changes: &[Change]) -> Clears {
     let mut names = Vec::new();
     for change in changes {
         match change {
-            Change::CreateRequest(_) | Change::UpdateRequest(_) => {}
+            Change::CreateRequest(_)
+            | Change::UpdateRequest(_)
+            | Change::CreateRelease(_)
+            | Change::UpdateRelease(_) => {}
             Change::RecordLogin { identity, .. } => names.push(identity.clone()),
             _ => return Clears::All,
         }
@@ -388,6 +391,24 @@ impl Store for CachedStore {
         filter: &'a RequestFilter,
     ) -> BoxFuture<'a, StoreResult<Vec<SigningRequest>>> {
         self.inner.list_requests(filter)
+    }
+    fn get_release(
+        &self,
+        id: sigil_domain::ReleaseId,
+    ) -> BoxFuture<'_, StoreResult<Option<sigil_domain::Release>>> {
+        self.inner.get_release(id)
+    }
+    fn list_releases<'a>(
+        &'a self,
+        filter: &'a RequestFilter,
+    ) -> BoxFuture<'a, StoreResult<Vec<sigil_domain::Release>>> {
+        self.inner.list_releases(filter)
+    }
+    fn list_release_requests(
+        &self,
+        id: sigil_domain::ReleaseId,
+    ) -> BoxFuture<'_, StoreResult<Vec<SigningRequest>>> {
+        self.inner.list_release_requests(id)
     }
     fn settings(&self) -> BoxFuture<'_, StoreResult<Settings>> {
         self.inner.settings()

@@ -7,10 +7,12 @@ pub mod auth;
 pub mod cache;
 pub mod keys;
 pub mod pki;
+pub mod releases;
 pub mod requests;
 pub mod session;
 pub mod signing;
 pub mod timestamp;
+pub mod wait;
 
 use sigil_custody::KeystoreError;
 use sigil_domain::StoreError;

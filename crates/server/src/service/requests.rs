@@ -9,13 +9,14 @@
 //! what they judge. Everyone else gets `REQUEST_NOT_FOUND`, as for an unknown id.
 
 use sigil_domain::{
-    ApprovalProgress, AuditDraft, Change, IdentityName, Outcome, Permission, RequestError,
-    RequestFilter, RequestId, RequestStatus, Session, SigningRequest, Upload, UploadError,
+    ApprovalProgress, AuditDraft, Change, IdentityName, Outcome, Permission, ReleaseId,
+    RequestError, RequestFilter, RequestId, RequestStatus, Session, SigningRequest, Upload,
+    UploadError,
 };
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
-use super::signing;
+use super::{releases, signing};
 use crate::AppState;
 
 /// How often a transition is retried after losing a revision race.
@@ -33,6 +34,19 @@ pub async fn upload(
     session: &Session,
     policy: &str,
     upload: Upload,
+) -> Result<SigningRequest, ServiceError> {
+    upload_in(state, session, policy, upload, None).await
+}
+
+/// [`upload`], as one file of `release` when given (see [`releases`]): the same checks, then
+/// the release must be the caller's, open and under the same policy (`REQUEST_NOT_FOUND`,
+/// `RELEASE_CLOSED`).
+pub async fn upload_in(
+    state: &AppState,
+    session: &Session,
+    policy: &str,
+    upload: Upload,
+    release: Option<ReleaseId>,
 ) -> Result<SigningRequest, ServiceError> {
     let requester = principal(session)?.clone();
     let found = match sigil_domain::PolicyAlias::new(policy) {
@@ -66,21 +80,12 @@ pub async fn upload(
             ));
         }
     };
+    if let Some(release) = release {
+        return releases::add_file(state, session, &policy, release, upload).await;
+    }
     let id = RequestId::generate(&mut rand::rng());
     let request = SigningRequest::new(id, &policy, requester, upload, now);
-    let mut draft = audit(state, session, "request.create", Outcome::Success)
-        .object(&id.to_string())
-        .detail("policy", policy.alias().as_str())
-        .detail("format", request.format().as_str())
-        .detail("hash", request.hash().as_str())
-        .detail("digest", &hex::encode(request.digest()))
-        .detail(
-            "approvals_required",
-            &request.approvals_required().to_string(),
-        );
-    if let Some(name) = &request.metadata().file_name {
-        draft = draft.detail("file_name", name);
-    }
+    let draft = create_draft(state, session, &request);
     if request.status() != RequestStatus::Approved {
         state
             .store
@@ -112,6 +117,31 @@ pub async fn upload(
     Ok(signed)
 }
 
+/// The `request.create` audit event of a new request.
+pub(crate) fn create_draft(
+    state: &AppState,
+    session: &Session,
+    request: &SigningRequest,
+) -> AuditDraft {
+    let mut draft = audit(state, session, "request.create", Outcome::Success)
+        .object(&request.id().to_string())
+        .detail("policy", request.policy().as_str())
+        .detail("format", request.format().as_str())
+        .detail("hash", request.hash().as_str())
+        .detail("digest", &hex::encode(request.digest()))
+        .detail(
+            "approvals_required",
+            &request.approvals_required().to_string(),
+        );
+    if let Some(name) = &request.metadata().file_name {
+        draft = draft.detail("file_name", name);
+    }
+    if let Some(release) = request.release() {
+        draft = draft.detail("release", &release.to_string());
+    }
+    draft
+}
+
 /// One request, as the session may see it. A pending request past its expiry is moved to
 /// `expired` (and persisted) first; an approved request whose signature is missing (the server
 /// stopped in between) is signed now.
@@ -125,6 +155,7 @@ pub async fn get(
     principal(session)?;
     let request = readable(state, session, id).await?;
     let request = expire_if_due(state, request).await?;
+    let request = releases::settle_member(state, request).await?;
     if request.status() == RequestStatus::Approved {
         return sign_approved(state, request).await;
     }
@@ -301,7 +332,10 @@ where
             .commit(vec![Change::UpdateRequest(Box::new(request))], draft)
             .await
         {
-            Ok(_) => return load(state, id).await,
+            Ok(_) => {
+                state.changes.notify();
+                return load(state, id).await;
+            }
             Err(sigil_domain::StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -314,7 +348,7 @@ where
 
 /// Signs an approved request and stores the result (or the failure). Returns the stored
 /// request; when another task stored a result first, that one.
-async fn sign_approved(
+pub(crate) async fn sign_approved(
     state: &AppState,
     request: SigningRequest,
 ) -> Result<SigningRequest, ServiceError> {
@@ -330,6 +364,7 @@ async fn sign_approved(
         .await
     {
         Ok(_) => {
+            state.changes.notify();
             // The store moved the revision on by the update.
             request.set_revision(request.revision() + 1);
             Ok(request)
@@ -342,7 +377,7 @@ async fn sign_approved(
 
 /// The request with a signing outcome applied (signed, or failed with the reason) and the
 /// `request.sign` audit event describing it.
-fn record_outcome(
+pub(crate) fn record_outcome(
     mut request: SigningRequest,
     outcome: Result<Vec<u8>, signing::SigningError>,
     now: time::OffsetDateTime,
@@ -391,7 +426,11 @@ async fn expire_if_due(
         .commit(vec![Change::UpdateRequest(Box::new(request))], draft)
         .await
     {
-        Ok(_) | Err(sigil_domain::StoreError::Conflict { .. }) => load(state, id).await,
+        Ok(_) => {
+            state.changes.notify();
+            load(state, id).await
+        }
+        Err(sigil_domain::StoreError::Conflict { .. }) => load(state, id).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -435,18 +474,18 @@ fn may_read(
 
 /// Whether one identity of `session` is both a member of `group` and holds `signing:approve`
 /// itself (permission and membership from the same identity, as for approving).
-fn group_approver(session: &Session, group: &sigil_domain::ApprovalGroup) -> bool {
+pub(crate) fn group_approver(session: &Session, group: &sigil_domain::ApprovalGroup) -> bool {
     session
         .identities()
         .iter()
         .any(|i| group.is_member(i) && session.identity_has(i, Permission::SigningApprove))
 }
 
-async fn load(state: &AppState, id: RequestId) -> Result<SigningRequest, ServiceError> {
+pub(crate) async fn load(state: &AppState, id: RequestId) -> Result<SigningRequest, ServiceError> {
     state.store.get_request(id).await?.ok_or_else(not_found)
 }
 
-fn principal(session: &Session) -> Result<&IdentityName, ServiceError> {
+pub(crate) fn principal(session: &Session) -> Result<&IdentityName, ServiceError> {
     session
         .principal()
         .ok_or_else(|| ServiceError::refused(ErrorCode::NotLoggedIn, "not logged in: log in first"))
@@ -459,7 +498,12 @@ fn not_found() -> ServiceError {
     )
 }
 
-fn audit(state: &AppState, session: &Session, action: &str, outcome: Outcome) -> AuditDraft {
+pub(crate) fn audit(
+    state: &AppState,
+    session: &Session,
+    action: &str,
+    outcome: Outcome,
+) -> AuditDraft {
     let mut draft = AuditDraft::new(state.now(), action, outcome).interface(session.interface());
     if let Some(principal) = session.principal() {
         draft = draft.identity(principal.as_str());
@@ -499,7 +543,10 @@ pub fn request_error(refusal: &RequestError) -> ServiceError {
         RequestError::CommentTooLong { .. } => {
             return ServiceError::Invalid(format!("{refusal}: shorten it"));
         }
-        RequestError::WrongState { .. } => ErrorCode::RequestNotPending,
+        RequestError::WrongState { .. } | RequestError::Incomplete { .. } => {
+            ErrorCode::RequestNotPending
+        }
+        RequestError::InRelease { .. } => ErrorCode::RequestInRelease,
         _ => ErrorCode::NotPermitted,
     };
     ServiceError::refused(code, refusal.to_string())

@@ -1,0 +1,195 @@
+//! `sigil release list|show|approve|deny` (HTTPS API), and the release side of `sigil sign`:
+//! several files form one release decided by one approval (`sigil_client::release`).
+
+use std::path::Path;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use sigil_client::release::{ReleaseRun, sign_release};
+use sigil_client::{Connection, JobResult, PreparedJob, Progress, SignOptions};
+
+use crate::admin::{ProfileArg, acting_body, one, query_path};
+use crate::api::segment;
+use crate::exit;
+
+/// `sigil release`.
+#[derive(Args, Debug)]
+pub(crate) struct ReleaseArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+    #[command(subcommand)]
+    action: ReleaseAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum ReleaseAction {
+    /// List releases (newest first).
+    List {
+        /// Only this state: pending, approved, signed, denied, expired, failed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this policy.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Only this requester.
+        #[arg(long)]
+        requester: Option<String>,
+        /// At most this many (default 100).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one release with its files.
+    Show { id: String },
+    /// Approve a release: every file of it is signed when the quorum is reached.
+    Approve {
+        id: String,
+        /// Comment recorded with the approval.
+        #[arg(long)]
+        comment: Option<String>,
+        /// The identity of the session that approves (needed when several could).
+        #[arg(long = "as", value_name = "IDENTITY")]
+        as_identity: Option<String>,
+    },
+    /// Deny a release (every file of it); the comment is the reason the requester sees.
+    Deny {
+        id: String,
+        /// The reason (required).
+        #[arg(long)]
+        comment: String,
+        /// The identity of the session that denies (needed when several could).
+        #[arg(long = "as", value_name = "IDENTITY")]
+        as_identity: Option<String>,
+    },
+}
+
+pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
+    match args.action {
+        ReleaseAction::List {
+            state,
+            policy,
+            requester,
+            limit,
+            json,
+        } => {
+            let path = query_path("/releases", state, policy, requester, limit);
+            let api = args.profile.login().await?;
+            let answer = api.get(&path).await;
+            api.logout().await;
+            let answer = answer?;
+            if json {
+                out!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(exit::OK);
+            }
+            out!(
+                "{:<36} {:<9} {:<18} {:<12} {:>5} {:>9}  DESCRIPTION",
+                "ID",
+                "STATE",
+                "POLICY",
+                "REQUESTER",
+                "FILES",
+                "APPROVALS"
+            );
+            for r in answer.as_array().map(Vec::as_slice).unwrap_or_default() {
+                let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
+                let n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
+                let approvals = format!(
+                    "{}/{}",
+                    r.get("approvals")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len),
+                    n("approvals_required")
+                );
+                let files = format!("{}/{}", n("files_received"), n("files_declared"));
+                out!(
+                    "{:<36} {:<9} {:<18} {:<12} {:>5} {:>9}  {}",
+                    s("id"),
+                    s("state"),
+                    s("policy"),
+                    s("requester"),
+                    files,
+                    approvals,
+                    r.get("description").and_then(Value::as_str).unwrap_or("")
+                );
+            }
+            Ok(exit::OK)
+        }
+        ReleaseAction::Show { id } => {
+            one(&args.profile, async |api| {
+                api.get(&format!("/releases/{}", segment(&id))).await
+            })
+            .await
+        }
+        ReleaseAction::Approve {
+            id,
+            comment,
+            as_identity,
+        } => {
+            let body = acting_body(comment.unwrap_or_default(), as_identity);
+            one(&args.profile, async |api| {
+                api.post(&format!("/releases/{}/approve", segment(&id)), &body)
+                    .await
+            })
+            .await
+        }
+        ReleaseAction::Deny {
+            id,
+            comment,
+            as_identity,
+        } => {
+            let body = acting_body(comment, as_identity);
+            one(&args.profile, async |api| {
+                api.post(&format!("/releases/{}/deny", segment(&id)), &body)
+                    .await
+            })
+            .await
+        }
+    }
+}
+
+/// `sigil sign` with several files: signs them as one release.
+pub(crate) async fn sign(
+    conn: &mut Connection,
+    jobs: Vec<PreparedJob>,
+    options: &SignOptions,
+    manifest: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<ReleaseRun> {
+    let run = sign_release(conn, jobs, options, manifest, progress).await?;
+    if let Some(id) = &run.release_id {
+        match &run.manifest {
+            Some(path) => eprintln!("release {id}: manifest written to {}", path.display()),
+            None => eprintln!("release {id}: not every file was signed, no manifest written"),
+        }
+    }
+    Ok(run)
+}
+
+/// The per-file `--json` object of a file in a release: with `release_id`.
+pub(crate) fn file_json(mut value: Value, run: Option<&ReleaseRun>) -> Value {
+    if let (Some(map), Some(id)) = (
+        value.as_object_mut(),
+        run.and_then(|r| r.release_id.as_ref()),
+    ) {
+        map.insert("release_id".into(), json!(id.as_str()));
+    }
+    value
+}
+
+/// The final `--json` object of a release run (contracts: `release_id`, `manifest` when
+/// written, `files`, `exit_code`).
+pub(crate) fn final_json(run: &ReleaseRun, results: &[JobResult], exit_code: u8) -> Option<Value> {
+    let id = run.release_id.as_ref()?;
+    let mut v = json!({
+        "release_id": id.as_str(),
+        "files": results.len(),
+        "exit_code": exit_code,
+    });
+    if let (Some(map), Some(path)) = (v.as_object_mut(), &run.manifest) {
+        map.insert("manifest".into(), json!(path.display().to_string()));
+    }
+    Some(v)
+}

@@ -1,0 +1,520 @@
+//! Releases: open one, add its files, read, list, approve, deny, and sign every file once
+//! the release is approved.
+//!
+//! Shared by the Host API (`RAUR`, `RAGR`, the `RL` tag of uploads) and the HTTPS API
+//! (`/releases`). A decision is one store commit: the release and every one of its requests
+//! change together, with one audit event (object: the release id). Signing then follows as
+//! for a single request: each approved file is signed and stored with its own `request.sign`
+//! event; a file left approved by a restart is signed by the next read of it or of its
+//! release (the same recovery as for a single request). When every file is final the release
+//! is `signed` (or `failed`), with a `release.sign` event.
+//!
+//! Who may read a release: as for a request (its requester, `signing:read-all`, and the
+//! approvers of its group); others get `REQUEST_NOT_FOUND`.
+
+use sigil_domain::{
+    ApprovalProgress, AuditDraft, Change, IdentityName, Outcome, Permission, Release, ReleaseError,
+    ReleaseId, ReleaseMetadata, RequestError, RequestFilter, RequestId, RequestStatus, Session,
+    SigningRequest, StoreError, Upload,
+};
+use sigil_proto::ErrorCode;
+
+use super::ServiceError;
+use super::requests::{self, audit, group_approver, principal, request_error};
+use super::signing;
+use crate::AppState;
+
+/// How often a change is retried after losing a revision race.
+const MAX_RETRIES: usize = 8;
+
+/// A release with its files, in upload order.
+#[derive(Debug, Clone)]
+pub struct ReleaseWithFiles {
+    /// The release.
+    pub release: Release,
+    /// Its requests.
+    pub files: Vec<SigningRequest>,
+}
+
+/// Opens a release of `declared` files under `policy` for the session's principal.
+///
+/// Refusals: `NOT_LOGGED_IN`, `POLICY_NOT_FOUND` (unknown or not visible), `BAD_VALUE` (no
+/// files, more than [`sigil_domain::RELEASE_MAX_FILES`]), `METADATA_TOO_LARGE`.
+pub async fn open(
+    state: &AppState,
+    session: &Session,
+    policy: &str,
+    declared: u64,
+    metadata: ReleaseMetadata,
+) -> Result<Release, ServiceError> {
+    let requester = principal(session)?.clone();
+    let found = match sigil_domain::PolicyAlias::new(policy) {
+        Ok(alias) => state.cache.cached_policy(&alias).await?,
+        Err(_) => None,
+    }
+    .filter(|p| p.visible_to(session) && session.has(Permission::SigningRequest));
+    let Some(found) = found else {
+        let error = requests::upload_error(&sigil_domain::UploadError::PolicyNotFound);
+        return refuse_open(state, session, policy, error).await;
+    };
+    let id = ReleaseId::generate(&mut rand::rng());
+    let release = match Release::open(id, &found, requester, declared, metadata, state.now()) {
+        Ok(release) => release,
+        Err(e) => return refuse_open(state, session, policy, release_error(&e)).await,
+    };
+    let policy = found;
+    let mut draft = audit(state, session, "release.create", Outcome::Success)
+        .object(&id.to_string())
+        .detail("policy", policy.alias().as_str())
+        .detail("files", &declared.to_string())
+        .detail(
+            "approvals_required",
+            &release.approvals_required().to_string(),
+        );
+    if let Some(description) = &release.metadata().description {
+        draft = draft.detail("description", description);
+    }
+    state
+        .store
+        .commit(
+            vec![Change::CreateRelease(Box::new(release.clone()))],
+            draft,
+        )
+        .await?;
+    Ok(release)
+}
+
+/// Audits a refused `RAUR` and returns the refusal.
+async fn refuse_open(
+    state: &AppState,
+    session: &Session,
+    policy: &str,
+    error: ServiceError,
+) -> Result<Release, ServiceError> {
+    let draft = audit(state, session, "release.create", Outcome::Failure)
+        .detail("policy", policy)
+        .detail("reason", &error.to_string());
+    state.store.commit(Vec::new(), draft).await?;
+    Err(error)
+}
+
+/// Adds one file to release `id` (the caller's own, open, under the same policy): the
+/// request is stored and the release counts it, in one commit. The last declared file makes
+/// the release pending (open for approval); with no approval needed, its files are signed.
+///
+/// Called by [`requests::upload_in`] once the upload passed the policy's checks.
+/// Refusals: `REQUEST_NOT_FOUND` (no such release of the caller's), `RELEASE_CLOSED`.
+pub(crate) async fn add_file(
+    state: &AppState,
+    session: &Session,
+    policy: &sigil_domain::IssuancePolicy,
+    id: ReleaseId,
+    upload: Upload,
+) -> Result<SigningRequest, ServiceError> {
+    let _serialized = state.release_lock.lock().await;
+    for _ in 0..MAX_RETRIES {
+        let release = state.store.get_release(id).await?;
+        let Some(mut release) = release.filter(|r| session.has_identity(r.requester())) else {
+            return Err(release_not_found());
+        };
+        let now = state.now();
+        if release.expire_if_due(now) {
+            decide(state, release, expire_draft(id, now)).await?;
+            continue;
+        }
+        if let Err(refusal) = release.add_file(policy.alias().as_str(), now) {
+            let draft = audit(state, session, "request.create", Outcome::Failure)
+                .detail("release", &id.to_string())
+                .detail("reason", &refusal.to_string());
+            state.store.commit(Vec::new(), draft).await?;
+            return Err(release_error(&refusal));
+        }
+        let request_id = RequestId::generate(&mut rand::rng());
+        let request =
+            SigningRequest::new_in_release(request_id, policy, &release, upload.clone(), now);
+        let mut drafts = vec![requests::create_draft(state, session, &request)];
+        // With no approval needed the file is signed now, as a single request would be, and
+        // stored in its final state with both events.
+        let request = if request.status() == RequestStatus::Approved {
+            let outcome = signing::sign_under(state, policy, &request).await;
+            let (signed, sign_draft) = requests::record_outcome(request, outcome, state.now())?;
+            drafts.push(sign_draft);
+            signed
+        } else {
+            request
+        };
+        if release.received() == release.declared() {
+            drafts.push(
+                AuditDraft::new(now, "release.complete", Outcome::Success)
+                    .identity(release.requester().as_str())
+                    .object(&id.to_string())
+                    .detail("files", &release.declared().to_string())
+                    .detail("state", release.status().as_str()),
+            );
+        }
+        let complete_and_approved = release.status() == RequestStatus::Approved;
+        match state
+            .store
+            .commit_events(
+                vec![
+                    Change::UpdateRelease(Box::new(release)),
+                    Change::CreateRequest(Box::new(request.clone())),
+                ],
+                drafts,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        state.changes.notify();
+        if complete_and_approved {
+            drop(_serialized);
+            sign_files(state, id).await?;
+            return requests::load(state, request_id).await;
+        }
+        return Ok(request);
+    }
+    Err(busy())
+}
+
+/// Release `id` with its files, as the session may see it: an open or pending release past
+/// its expiry is expired first (with its files), an approved one has its missing signatures
+/// made (see the module documentation).
+///
+/// Refusals: `NOT_LOGGED_IN`, `REQUEST_NOT_FOUND`.
+pub async fn get(
+    state: &AppState,
+    session: &Session,
+    id: ReleaseId,
+) -> Result<ReleaseWithFiles, ServiceError> {
+    principal(session)?;
+    let release = readable(state, session, id).await?;
+    settle(state, release).await
+}
+
+/// Releases matching `filter` that the session may read, newest first (the visibility rule
+/// of [`requests::list`]).
+pub async fn list(
+    state: &AppState,
+    session: &Session,
+    filter: RequestFilter,
+) -> Result<Vec<ReleaseWithFiles>, ServiceError> {
+    principal(session)?;
+    let mut filter = filter;
+    let read_all = session.has(Permission::SigningReadAll);
+    if !read_all && !session.has(Permission::SigningApprove) {
+        match &filter.requester {
+            Some(requester) if !session.has_identity(requester) => return Ok(Vec::new()),
+            Some(_) => {}
+            None => filter.requester = session.principal().cloned(),
+        }
+    }
+    let groups = if read_all {
+        Vec::new()
+    } else {
+        state.store.list_groups().await?
+    };
+    let mut out = Vec::new();
+    for release in state.store.list_releases(&filter).await? {
+        if read_all || may_read(session, &release, &groups) {
+            out.push(settle(state, release).await?);
+        }
+    }
+    Ok(out)
+}
+
+/// Approves release `id` as `actor` (or the one identity of the session that qualifies),
+/// under the rule of a single request; only a release whose files all arrived can be
+/// approved. When the quorum is reached every file is signed before this returns.
+///
+/// Refusals: as for [`requests::approve_as`].
+pub async fn approve_as(
+    state: &AppState,
+    session: &Session,
+    id: ReleaseId,
+    comment: &str,
+    actor: Option<&IdentityName>,
+) -> Result<ReleaseWithFiles, ServiceError> {
+    transition(
+        state,
+        session,
+        id,
+        "release.approve",
+        |release, group, now| {
+            let approver = release.acting_identity(session, group, actor, true)?;
+            release
+                .approve(&approver, session, group, comment, now)
+                .map(|progress| {
+                    let detail = match progress {
+                        ApprovalProgress::QuorumReached => "quorum reached".to_owned(),
+                        ApprovalProgress::Recorded { remaining } => {
+                            format!("{remaining} more approval(s) needed")
+                        }
+                    };
+                    (approver, detail)
+                })
+        },
+    )
+    .await?;
+    get_unchecked(state, id).await
+}
+
+/// Denies release `id` with `reason` (every file of it is denied): as for
+/// [`requests::deny_as`].
+pub async fn deny_as(
+    state: &AppState,
+    session: &Session,
+    id: ReleaseId,
+    reason: &str,
+    actor: Option<&IdentityName>,
+) -> Result<ReleaseWithFiles, ServiceError> {
+    transition(state, session, id, "release.deny", |release, group, now| {
+        let by = release.acting_identity(session, group, actor, false)?;
+        release
+            .deny(&by, session, group, reason, now)
+            .map(|()| (by, "denied".to_owned()))
+    })
+    .await?;
+    get_unchecked(state, id).await
+}
+
+/// Expires a pending member's release when it is due (a member expires only with its
+/// release); returns the member as it is then.
+pub(crate) async fn settle_member(
+    state: &AppState,
+    request: SigningRequest,
+) -> Result<SigningRequest, ServiceError> {
+    let Some(id) = request.release() else {
+        return Ok(request);
+    };
+    if request.status() != RequestStatus::Pending {
+        return Ok(request);
+    }
+    if let Some(release) = state.store.get_release(id).await? {
+        settle(state, release).await?;
+    }
+    requests::load(state, request.id()).await
+}
+
+async fn get_unchecked(state: &AppState, id: ReleaseId) -> Result<ReleaseWithFiles, ServiceError> {
+    let release = state
+        .store
+        .get_release(id)
+        .await?
+        .ok_or_else(release_not_found)?;
+    settle(state, release).await
+}
+
+/// Expires a due release, signs the missing files of an approved one, and reads its files.
+async fn settle(state: &AppState, release: Release) -> Result<ReleaseWithFiles, ServiceError> {
+    let id = release.id();
+    let mut release = release;
+    let now = state.now();
+    if release.expire_if_due(now) {
+        match decide(state, release, expire_draft(id, now)).await {
+            Ok(()) | Err(ServiceError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        release = reload(state, id).await?;
+    }
+    if release.status() == RequestStatus::Approved {
+        sign_files(state, id).await?;
+        release = reload(state, id).await?;
+    }
+    let files = state.store.list_release_requests(id).await?;
+    Ok(ReleaseWithFiles { release, files })
+}
+
+/// Signs every approved file of approved release `id`, then records the release `signed`
+/// (or `failed`) once every file is final.
+async fn sign_files(state: &AppState, id: ReleaseId) -> Result<(), ServiceError> {
+    let mut all_signed = true;
+    for file in state.store.list_release_requests(id).await? {
+        let file = match file.status() {
+            RequestStatus::Approved => requests::sign_approved(state, file).await?,
+            RequestStatus::Pending => {
+                // Approved release, file not moved yet: the decision commit is not complete
+                // on this read (another node); the next read finishes.
+                return Ok(());
+            }
+            _ => file,
+        };
+        all_signed &= file.status() == RequestStatus::Signed;
+    }
+    for _ in 0..MAX_RETRIES {
+        let mut release = reload(state, id).await?;
+        if release.status() != RequestStatus::Approved {
+            return Ok(());
+        }
+        let now = state.now();
+        release
+            .finish(all_signed, now)
+            .map_err(|e| request_error(&e))?;
+        let draft = AuditDraft::new(
+            now,
+            "release.sign",
+            if all_signed {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+        )
+        .identity(release.requester().as_str())
+        .object(&id.to_string())
+        .detail("files", &release.declared().to_string())
+        .detail("state", release.status().as_str());
+        match state
+            .store
+            .commit(vec![Change::UpdateRelease(Box::new(release))], draft)
+            .await
+        {
+            Ok(_) => {
+                state.changes.notify();
+                return Ok(());
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(busy())
+}
+
+/// Commits a release's new decision with every pending file taking it, in one commit.
+async fn decide(state: &AppState, release: Release, draft: AuditDraft) -> Result<(), ServiceError> {
+    let mut changes = Vec::new();
+    for mut file in state.store.list_release_requests(release.id()).await? {
+        if file.apply_release_decision(&release) {
+            changes.push(Change::UpdateRequest(Box::new(file)));
+        }
+    }
+    changes.insert(0, Change::UpdateRelease(Box::new(release)));
+    state.store.commit(changes, draft).await?;
+    state.changes.notify();
+    Ok(())
+}
+
+fn expire_draft(id: ReleaseId, now: time::OffsetDateTime) -> AuditDraft {
+    AuditDraft::new(now, "release.expire", Outcome::Success).object(&id.to_string())
+}
+
+/// Loads, checks and applies an approve/deny `change` with its files, retrying on a
+/// revision conflict. Refusals are audited too.
+async fn transition<F>(
+    state: &AppState,
+    session: &Session,
+    id: ReleaseId,
+    action: &str,
+    change: F,
+) -> Result<(), ServiceError>
+where
+    F: Fn(
+        &mut Release,
+        Option<&sigil_domain::ApprovalGroup>,
+        time::OffsetDateTime,
+    ) -> Result<(IdentityName, String), RequestError>,
+{
+    principal(session)?;
+    if !session.has(Permission::SigningApprove) {
+        return Err(ServiceError::refused(
+            ErrorCode::NotPermitted,
+            "approving and denying need the signing:approve permission: log in as an approver",
+        ));
+    }
+    for _ in 0..MAX_RETRIES {
+        let release = readable(state, session, id).await?;
+        let mut release = settle(state, release).await?.release;
+        let group = match release.approval_group() {
+            Some(name) => state.store.get_group(name).await?,
+            None => None,
+        };
+        let now = state.now();
+        let (actor, detail) = match change(&mut release, group.as_ref(), now) {
+            Ok(done) => done,
+            Err(refusal) => {
+                let draft = audit(state, session, action, Outcome::Failure)
+                    .object(&id.to_string())
+                    .detail("reason", &refusal.to_string());
+                state.store.commit(Vec::new(), draft).await?;
+                return Err(request_error(&refusal));
+            }
+        };
+        let draft = audit(state, session, action, Outcome::Success)
+            .identity(actor.as_str())
+            .object(&id.to_string())
+            .detail("result", &detail)
+            .detail("files", &release.declared().to_string());
+        match decide(state, release, draft).await {
+            Ok(()) => return Ok(()),
+            Err(ServiceError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(busy())
+}
+
+async fn reload(state: &AppState, id: ReleaseId) -> Result<Release, ServiceError> {
+    state
+        .store
+        .get_release(id)
+        .await?
+        .ok_or_else(release_not_found)
+}
+
+/// The release if the session may read it, else `REQUEST_NOT_FOUND`.
+async fn readable(
+    state: &AppState,
+    session: &Session,
+    id: ReleaseId,
+) -> Result<Release, ServiceError> {
+    let release = reload(state, id).await?;
+    if release.check_read(session).is_ok() {
+        return Ok(release);
+    }
+    if session.has(Permission::SigningApprove)
+        && let Some(name) = release.approval_group()
+        && let Some(group) = state.store.get_group(name).await?
+        && group_approver(session, &group)
+    {
+        return Ok(release);
+    }
+    Err(release_not_found())
+}
+
+fn may_read(session: &Session, release: &Release, groups: &[sigil_domain::ApprovalGroup]) -> bool {
+    if release.check_read(session).is_ok() {
+        return true;
+    }
+    session.has(Permission::SigningApprove)
+        && release.approval_group().is_some_and(|name| {
+            groups
+                .iter()
+                .any(|g| &g.name == name && group_approver(session, g))
+        })
+}
+
+fn release_not_found() -> ServiceError {
+    ServiceError::refused(
+        ErrorCode::RequestNotFound,
+        ReleaseError::NotFound.to_string(),
+    )
+}
+
+fn busy() -> ServiceError {
+    ServiceError::refused(
+        ErrorCode::ServerBusy,
+        "the release kept changing while this change was applied: retry",
+    )
+}
+
+/// The wire error of a refused release operation.
+pub fn release_error(refusal: &ReleaseError) -> ServiceError {
+    let code = match refusal {
+        ReleaseError::Empty | ReleaseError::TooManyFiles { .. } => ErrorCode::BadValue,
+        ReleaseError::Metadata(_) => ErrorCode::MetadataTooLarge,
+        ReleaseError::NotFound => ErrorCode::RequestNotFound,
+        _ => ErrorCode::ReleaseClosed,
+    };
+    ServiceError::refused(code, refusal.to_string())
+}
