@@ -212,23 +212,22 @@ impl Ci {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    /// Waits for the one pending request, then decides it as the approver.
-    async fn decide_pending(&self, approve: bool) -> String {
+    /// Waits for the one pending `kind` (`request` or `release`), then approves or denies it
+    /// as the approver; returns its id.
+    async fn decide_pending(&self, kind: &str, approve: bool) -> String {
+        let approver = p(&self.world.approver);
         let mut id = None;
         for _ in 0..1200 {
-            let out = sigil(
-                args(&[
-                    "request",
-                    "list",
-                    "--profile",
-                    p(&self.world.approver),
-                    "--state",
-                    "pending",
-                    "--json",
-                ]),
-                self.world.dir.path(),
-            )
-            .await;
+            let list = args(&[
+                kind,
+                "list",
+                "--profile",
+                approver,
+                "--state",
+                "pending",
+                "--json",
+            ]);
+            let out = sigil(list, self.world.dir.path()).await;
             assert_eq!(out.status.code(), Some(0), "{}", text(&out));
             let list: Value = serde_json::from_slice(&out.stdout).unwrap();
             if let Some(first) = list.as_array().and_then(|a| a.first()) {
@@ -237,25 +236,20 @@ impl Ci {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let id = id.expect("no pending request appeared");
-        let mut decision = args(&["request"]);
-        if approve {
-            decision.extend(args(&[
-                "approve",
-                "--profile",
-                p(&self.world.approver),
-                &id,
-            ]));
+        let id = id.unwrap_or_else(|| panic!("no pending {kind} appeared"));
+        let decision = if approve {
+            args(&[kind, "approve", "--profile", approver, &id])
         } else {
-            decision.extend(args(&[
+            args(&[
+                kind,
                 "deny",
                 "--profile",
-                p(&self.world.approver),
+                approver,
                 &id,
                 "--comment",
                 DENIAL,
-            ]));
-        }
+            ])
+        };
         let out = sigil(decision, self.world.dir.path()).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         id
@@ -422,6 +416,34 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
     assert!(!ci.workspace.join("injected").exists());
     ci.assert_no_secret(&log);
 
+    // A release needing one approval: the build waits until the approver approves it.
+    ci.fixtures();
+    let waiting = jenkins(
+        &ci,
+        json!({"policy": "release-approved", "files": ["dist/app.jar", "dist/notes.txt"],
+               "profile": "ci/sigil.toml", "credentialsId": "sigil-ci", "wait": "5m"}),
+        &credentials,
+    );
+    let (out, release) = tokio::join!(waiting, ci.decide_pending("release", true));
+    let log = log_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let result = jenkins_result(&log);
+    assert_eq!(result["releaseId"], release.as_str(), "{log}");
+    ci.verify_manifest(
+        &release,
+        result["manifest"].as_str().unwrap(),
+        Some(&archive),
+    )
+    .await;
+    for id in result["requestIds"].as_array().unwrap() {
+        let id = id.as_str().unwrap();
+        assert!(
+            log.contains(&format!("request {id} is waiting for approval")),
+            "{log}"
+        );
+    }
+    ci.assert_no_secret(&log);
+
     // Denied by the approver (a certificate credential this time): the build fails with the
     // reason; the console link was printed while waiting.
     std::fs::write(ci.workspace.join("dist/notes.txt"), "second notes\n").unwrap();
@@ -432,7 +454,7 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
         let (credentials, ci_ref) = (credentials.clone(), &ci);
         async move { jenkins(ci_ref, step_args, &credentials).await }
     };
-    let (out, id) = tokio::join!(waiting, ci.decide_pending(false));
+    let (out, id) = tokio::join!(waiting, ci.decide_pending("request", false));
     let log = log_of(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(log.contains("Finished: FAILURE"), "{log}");
@@ -477,7 +499,7 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
         "{log}"
     );
     ci.assert_no_secret(&log);
-    assert_eq!(ci.decide_pending(true).await, result_id);
+    assert_eq!(ci.decide_pending("request", true).await, result_id);
     // (With a profile whose identity reads another variable, bound by passwordCredentials.)
     let profile = std::fs::read_to_string(ci.workspace.join("ci/sigil.toml")).unwrap();
     std::fs::write(
@@ -747,7 +769,7 @@ async fn github_action_signs_fails_with_reasons_and_keeps_secrets() {
     std::fs::write(ci.workspace.join("dist/notes.txt"), "second notes\n").unwrap();
     let (run2, id) = tokio::join!(
         github(&ci, secrets("release-approved", "dist/notes.txt", "5m")),
-        ci.decide_pending(false)
+        ci.decide_pending("request", false)
     );
     let log = github_log(&ci, &run2);
     assert_eq!(run2.out.status.code(), Some(4), "{log}");
@@ -894,7 +916,7 @@ async fn gitlab_template_signs_fails_with_reasons_and_keeps_secrets() {
         ("SIGIL_FILES", "dist/notes.txt"),
         ("SIGIL_WAIT", "5m"),
     ];
-    let (out, id) = tokio::join!(gitlab(&ci, &job), ci.decide_pending(false));
+    let (out, id) = tokio::join!(gitlab(&ci, &job), ci.decide_pending("request", false));
     let log = log_of(&out);
     assert_eq!(out.status.code(), Some(4), "{log}");
     assert!(
