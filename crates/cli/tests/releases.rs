@@ -109,6 +109,34 @@ fn contents(files: &[PathBuf]) -> Vec<Vec<u8>> {
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()
 }
 
+/// Waits until the approver sees one pending request that is not part of a release.
+async fn pending_request(world: &World) -> String {
+    for _ in 0..1200 {
+        let out = sigil(
+            args(&[
+                "request",
+                "list",
+                "--profile",
+                p(&world.approver),
+                "--state",
+                "pending",
+                "--json",
+            ]),
+            world.dir.path(),
+        )
+        .await;
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(r) = list
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["release_id"].is_null()))
+        {
+            return r["id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no pending request appeared");
+}
+
 async fn stored_requests(world: &World) -> usize {
     world
         .server
@@ -276,6 +304,34 @@ async fn a_mixed_release_of_20_files_is_approved_once_and_verified_independently
     assert!(all.contains("CHANGED") && all.contains("lib3.jar"), "{all}");
     assert_eq!(all.matches("CHANGED ").count(), 1, "only that file: {all}");
 
+    // A single waiting file: from the approve call's answer to the waiting client's exit.
+    let mut latencies = Vec::new();
+    for i in 0..5 {
+        let file = dir.join(format!("single{i}.txt"));
+        std::fs::write(&file, format!("single {i}\n")).unwrap();
+        let signing = sign_in_background(&world, "release-approved", &[file], &["--wait", "5m"]);
+        let request = pending_request(&world).await;
+        let out = sigil(
+            args(&[
+                "request",
+                "approve",
+                "--profile",
+                p(&world.approver),
+                &request,
+            ]),
+            &dir,
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let answered_at = Instant::now();
+        let out = signing.await.unwrap();
+        latencies.push(answered_at.elapsed().as_millis());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    println!(
+        "approval-to-signature latency, 1 file, approve answer to sigil sign exit (ms): {latencies:?}"
+    );
+
     // `sigil request list` shows the release of each file.
     let out = sigil(
         args(&["request", "list", "--profile", p(&world.approver)]),
@@ -286,6 +342,7 @@ async fn a_mixed_release_of_20_files_is_approved_once_and_verified_independently
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains("RELEASE"), "{listed}");
     assert_eq!(listed.matches(id.as_str()).count(), 20, "{listed}");
+    assert!(listed.contains("single0.txt"), "{listed}");
     world.server.shutdown().await;
 }
 

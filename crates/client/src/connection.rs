@@ -383,7 +383,7 @@ impl Connection {
     /// `RAUR`: opens a release of `open.files` files.
     pub async fn open_release(&mut self, open: OpenRelease) -> Result<ReleaseStatus> {
         match self.call(Request::OpenRelease(open)).await? {
-            Response::OpenRelease(status) => Ok(status),
+            Response::OpenRelease(status) => Ok(*status),
             other => Err(unexpected(&other)),
         }
     }
@@ -391,7 +391,7 @@ impl Connection {
     /// `RAGR`: a release's state, approvers and times.
     pub async fn get_release(&mut self, id: ReleaseId) -> Result<ReleaseStatus> {
         match self.call(Request::GetRelease { id }).await? {
-            Response::GetRelease(status) => Ok(status),
+            Response::GetRelease(status) => Ok(*status),
             other => Err(unexpected(&other)),
         }
     }

@@ -63,10 +63,10 @@ pub enum Response {
     UploadJar(RequestStatus),
     /// `RAGJ`; the result is the PKCS#7 signature block DER.
     RetrieveJar(RequestStatus),
-    /// `RAUR`.
-    OpenRelease(ReleaseStatus),
+    /// `RAUR` (boxed: the largest answer, rare).
+    OpenRelease(Box<ReleaseStatus>),
     /// `RAGR`.
-    GetRelease(ReleaseStatus),
+    GetRelease(Box<ReleaseStatus>),
     /// `AN` = `N`: the command failed.
     Failure(Failure),
 }
@@ -349,8 +349,8 @@ impl Response {
             }
             Command::UploadJar => Self::UploadJar(RequestStatus::read(&mut f)?),
             Command::RetrieveJar => Self::RetrieveJar(RequestStatus::read(&mut f)?),
-            Command::OpenRelease => Self::OpenRelease(ReleaseStatus::read(&mut f)?),
-            Command::GetRelease => Self::GetRelease(ReleaseStatus::read(&mut f)?),
+            Command::OpenRelease => Self::OpenRelease(Box::new(ReleaseStatus::read(&mut f)?)),
+            Command::GetRelease => Self::GetRelease(Box::new(ReleaseStatus::read(&mut f)?)),
             Command::Unknown(_) => return Err(MessageError::UnknownCommand { command }),
         })
     }

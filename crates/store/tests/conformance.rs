@@ -210,6 +210,7 @@ conformance!(
     failures_in_a_batch_fail_only_their_caller,
     two_nodes_share_one_chain,
     create_and_sign_in_one_commit,
+    releases_and_their_requests,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1534,4 +1535,166 @@ async fn two_nodes_share_one_chain(h: Harness) {
     assert_eq!(seqs, (1..=200).collect::<BTreeSet<u64>>());
     assert_eq!(verify(h.store.as_ref()).await.unwrap().seq, 200);
     assert_eq!(verify(other.as_ref()).await.unwrap().seq, 200);
+}
+
+async fn releases_and_their_requests(mut h: Harness) {
+    deployment(h.store.as_ref()).await;
+    let s = h.store.clone();
+    let release_policy = policy("release", 2);
+    let mut release = Release::open(
+        ReleaseId(uuid::Uuid::from_u128(500)),
+        &release_policy,
+        name("jenkins"),
+        2,
+        ReleaseMetadata {
+            description: Some("release 2.0".into()),
+            ..ReleaseMetadata::default()
+        },
+        now(),
+    )
+    .unwrap();
+    ok(
+        s.as_ref(),
+        vec![Change::CreateRelease(Box::new(release.clone()))],
+        "release.create",
+    )
+    .await;
+    assert_eq!(s.get_release(release.id()).await.unwrap().unwrap(), release);
+    // Each file joins in one commit with the release's count; uploaded out of id order.
+    let mut members = Vec::new();
+    for id in [9u128, 3] {
+        release.add_file("release", now()).unwrap();
+        let upload = new_request(id, "release", 2, "jenkins");
+        let member = SigningRequest::new_in_release(
+            upload.id(),
+            &release_policy,
+            &release,
+            Upload {
+                format: upload.format(),
+                hash: upload.hash(),
+                digest: upload.digest().to_vec(),
+                metadata: upload.metadata().clone(),
+            },
+            now(),
+        );
+        ok(
+            s.as_ref(),
+            vec![
+                Change::UpdateRelease(Box::new(release.clone())),
+                Change::CreateRequest(Box::new(member.clone())),
+            ],
+            "request.create",
+        )
+        .await;
+        release.set_revision(release.revision() + 1);
+        members.push(member);
+    }
+    let listed = s.list_release_requests(release.id()).await.unwrap();
+    assert_eq!(listed, members, "upload order");
+    assert_eq!(listed[0].release(), Some(release.id()));
+    assert_eq!(listed[1].release_index(), Some(2));
+    // A stale release is refused, and the request of the same commit is not stored.
+    let mut stale = release.clone();
+    stale.set_revision(0);
+    let orphan = new_request(77, "release", 2, "jenkins");
+    assert_conflict(
+        s.commit(
+            vec![
+                Change::UpdateRelease(Box::new(stale)),
+                Change::CreateRequest(Box::new(orphan.clone())),
+            ],
+            audit("request.create"),
+        )
+        .await,
+        "changed at the same time",
+    );
+    assert!(s.get_request(orphan.id()).await.unwrap().is_none());
+    // A request naming an unknown release is refused.
+    let ghost_release = Release::open(
+        ReleaseId(uuid::Uuid::from_u128(501)),
+        &release_policy,
+        name("jenkins"),
+        1,
+        ReleaseMetadata::default(),
+        now(),
+    )
+    .unwrap();
+    let ghost = SigningRequest::new_in_release(
+        RequestId(uuid::Uuid::from_u128(78)),
+        &release_policy,
+        &ghost_release,
+        Upload {
+            format: SigningFormat::Hash,
+            hash: HashAlgorithm::Sha256,
+            digest: vec![1; 32],
+            metadata: RequestMetadata::default(),
+        },
+        now(),
+    );
+    assert!(
+        s.commit(
+            vec![Change::CreateRequest(Box::new(ghost))],
+            audit("request.create")
+        )
+        .await
+        .is_err()
+    );
+
+    // The decision: the release and every file in one commit.
+    let approvers = role("approvers", 1, &[Permission::SigningApprove]);
+    let group = s
+        .get_group(&GroupName::new("officers").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let alice = s.get_identity(&name("alice")).await.unwrap().unwrap();
+    let alice_session = session_of(&alice, std::slice::from_ref(&approvers));
+    release
+        .deny(
+            &alice.name,
+            &alice_session,
+            Some(&group),
+            "wrong build",
+            now(),
+        )
+        .unwrap();
+    let mut changes = vec![Change::UpdateRelease(Box::new(release.clone()))];
+    for mut m in s.list_release_requests(release.id()).await.unwrap() {
+        assert!(m.apply_release_decision(&release));
+        changes.push(Change::UpdateRequest(Box::new(m)));
+    }
+    ok(s.as_ref(), changes, "release.deny").await;
+    drop(s);
+
+    h.reopen().await;
+    let stored = h.store.get_release(release.id()).await.unwrap().unwrap();
+    assert_eq!(stored.status(), RequestStatus::Denied);
+    assert_eq!(stored.received(), 2);
+    assert_eq!(stored.created(), now(), "timestamps keep nanoseconds");
+    for m in h.store.list_release_requests(release.id()).await.unwrap() {
+        assert_eq!(m.status(), RequestStatus::Denied);
+    }
+    let filter = |state, requester: &str| RequestFilter {
+        state,
+        requester: Some(name(requester)),
+        ..RequestFilter::default()
+    };
+    assert_eq!(
+        h.store
+            .list_releases(&filter(Some(RequestStatus::Denied), "jenkins"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    for (state, requester) in [(Some(RequestStatus::Pending), "jenkins"), (None, "alice")] {
+        assert!(
+            h.store
+                .list_releases(&filter(state, requester))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    verify(h.store.as_ref()).await.unwrap();
 }

@@ -274,13 +274,13 @@ impl Connection {
                 let release =
                     releases::open(state, &self.session, &open.policy, open.files, metadata)
                         .await?;
-                Response::OpenRelease(convert::release_status(&release)?)
+                Response::OpenRelease(Box::new(convert::release_status(&release)?))
             }
             Request::GetRelease { id } => {
                 let id = release_id(&id)?;
                 let wait = Duration::from_secs(extensions.wait.unwrap_or(0));
                 let release = wait::get_release_waiting(state, &self.session, id, wait).await?;
-                Response::GetRelease(convert::release_status(&release.release)?)
+                Response::GetRelease(Box::new(convert::release_status(&release.release)?))
             }
         })
     }
