@@ -805,10 +805,17 @@ async fn github_action_signs_fails_with_reasons_and_keeps_secrets() {
 
 // --- GitLab CI ------------------------------------------------------------------------------
 
+/// The shells a GitLab runner uses: bash where the image has it, else POSIX sh (dash here).
+#[derive(Clone, Copy)]
+enum Shell {
+    Bash,
+    Sh,
+}
+
 /// Runs the template's hidden job as a job extending it: its variables, then the job's, then
 /// the project's (masked) CI/CD variables and the CI_* ones, its script lines echoed and run in
-/// one bash with `-eo pipefail` as the runner does.
-async fn gitlab(ci: &Ci, job: &[(&str, &str)]) -> Output {
+/// one shell with `-e` (bash also `-o pipefail`) as the runner does.
+async fn gitlab(ci: &Ci, shell: Shell, job: &[(&str, &str)]) -> Output {
     let template = yaml(&repo().join("integrations/gitlab/sigil-sign.gitlab-ci.yml"));
     let hidden = &template[".sigil-sign"];
     assert_eq!(
@@ -816,7 +823,10 @@ async fn gitlab(ci: &Ci, job: &[(&str, &str)]) -> Output {
         json!(["$SIGIL_ARTIFACTS_DIR/"])
     );
     assert_eq!(hidden["artifacts"]["reports"]["dotenv"], "sigil-sign.env");
-    let mut script = String::from("set -eo pipefail\n");
+    let (program, mut script) = match shell {
+        Shell::Bash => ("bash", String::from("set -eo pipefail\n")),
+        Shell::Sh => ("sh", String::from("set -e\n")),
+    };
     for line in hidden["script"].as_array().unwrap() {
         let line = line.as_str().unwrap();
         script.push_str(&format!(
@@ -825,7 +835,7 @@ async fn gitlab(ci: &Ci, job: &[(&str, &str)]) -> Output {
     }
     let file = ci.world.dir.path().join("gitlab-job.sh");
     std::fs::write(&file, script).unwrap();
-    let mut command = ci.command("bash");
+    let mut command = ci.command(program);
     command.arg(&file);
     for (key, value) in hidden["variables"].as_object().unwrap() {
         command.env(key, value.as_str().unwrap());
@@ -863,6 +873,7 @@ async fn gitlab_template_signs_fails_with_reasons_and_keeps_secrets() {
 
     let out = gitlab(
         &ci,
+        Shell::Bash,
         &[
             ("SIGIL_POLICY", "release"),
             ("SIGIL_FILES", "dist/*.exe\ndist/app.jar\ndist/notes.txt"),
@@ -916,7 +927,10 @@ async fn gitlab_template_signs_fails_with_reasons_and_keeps_secrets() {
         ("SIGIL_FILES", "dist/notes.txt"),
         ("SIGIL_WAIT", "5m"),
     ];
-    let (out, id) = tokio::join!(gitlab(&ci, &job), ci.decide_pending("request", false));
+    let (out, id) = tokio::join!(
+        gitlab(&ci, Shell::Bash, &job),
+        ci.decide_pending("request", false)
+    );
     let log = log_of(&out);
     assert_eq!(out.status.code(), Some(4), "{log}");
     assert!(
@@ -935,8 +949,10 @@ async fn gitlab_template_signs_fails_with_reasons_and_keeps_secrets() {
     );
     ci.assert_no_secret(&log);
 
+    // (In POSIX sh this time, as on an image without bash.)
     let out = gitlab(
         &ci,
+        Shell::Sh,
         &[
             ("SIGIL_POLICY", "release-approved"),
             ("SIGIL_FILES", "dist/notes.txt"),
