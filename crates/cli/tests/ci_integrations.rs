@@ -552,6 +552,20 @@ async fn jenkins_shared_library_signs_fails_with_reasons_and_keeps_secrets() {
         "{log}"
     );
 
+    // No profile where the step is told to look: the build fails saying so.
+    let out = jenkins(
+        &ci,
+        json!({"policy": "release", "files": "dist/notes.txt", "profile": "ci/missing.toml"}),
+        &credentials,
+    )
+    .await;
+    let log = log_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("ERROR: sigilSign: no client profile ci/missing.toml"),
+        "{log}"
+    );
+
     // Refused by the server: the build fails with the server's code.
     let out = jenkins(
         &ci,
@@ -789,6 +803,16 @@ async fn github_action_signs_fails_with_reasons_and_keeps_secrets() {
     );
     assert_eq!(run2.outputs["request-ids"], id);
     ci.assert_no_secret(&log);
+
+    let mut missing = secrets("release", "dist/notes.txt", "0");
+    missing.insert("profile", "ci/missing.toml".to_owned());
+    let run = github(&ci, missing).await;
+    let log = github_log(&ci, &run);
+    assert_eq!(run.out.status.code(), Some(2), "{log}");
+    assert!(
+        log.contains("::error title=Sigil::no client profile ci/missing.toml"),
+        "{log}"
+    );
 
     let run3 = github(&ci, secrets("release-approved", "dist/notes.txt", "0")).await;
     let log = github_log(&ci, &run3);

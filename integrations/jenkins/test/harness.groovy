@@ -4,8 +4,8 @@
 // returnStdout, standard error into the log as it comes), `withCredentials` copies file and
 // certificate credentials to a temporary file and binds them and secret texts to the
 // environment, `withEnv` sets variables, `echo` logs, `error` fails the build,
-// `archiveArtifacts` copies files into the archive directory, `readFile` reads from the
-// workspace, `pwd` is the workspace, `env` is the build's environment.
+// `archiveArtifacts` copies files into the archive directory, `readFile` and `fileExists`
+// look in the workspace, `pwd` is the workspace, `env` is the build's environment.
 //
 // What it is not: the CPS interpreter (the step runs as plain Groovy 2.4, the language
 // Jenkins pipelines use), Jenkins' log masking of credentials (nothing is masked here, so a
@@ -73,6 +73,12 @@ binding.setVariable('echo', { Object message -> log(String.valueOf(message)) })
 binding.setVariable('error', { Object message -> throw new BuildFailure(String.valueOf(message)) })
 
 binding.setVariable('pwd', { Object a = null -> (a instanceof Map && a.tmp) ? tmp.path : workspace.path })
+
+binding.setVariable('fileExists', { Object a ->
+    String path = a instanceof Map ? a.file : a
+    File f = new File(path)
+    return (f.absolute ? f : new File(workspace, path)).exists()
+})
 
 binding.setVariable('readFile', { Object a ->
     String path = a instanceof Map ? a.file : a

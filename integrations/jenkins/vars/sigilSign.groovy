@@ -22,6 +22,10 @@ def call(Map args = [:]) {
     }
     Map o = withDefaults(args, [profile: env.SIGIL_PROFILE, commit: env.GIT_COMMIT,
                                 buildUrl: env.BUILD_URL])
+    if (!fileExists(o.profile)) {
+        error("sigilSign: no client profile ${o.profile} in the workspace: commit one (docs/ci.md) " +
+              'or pass profile: with its path')
+    }
     Map profile = profileFacts(readFile(o.profile))
     List bindings = credentialBindings(o, profile.passwordEnvs)
     Map command = commandLine(o)
