@@ -205,7 +205,8 @@ impl Progress for Report {
     }
 
     fn uploaded(&self, path: &Path, id: &RequestId, state: RequestState) {
-        if self.bar.is_none() && !self.json && state == RequestState::Pending {
+        // Also with --json: stdout carries the objects, stderr tells a CI log what waits.
+        if self.bar.is_none() && state == RequestState::Pending {
             eprintln!("{}: request {id} is waiting for approval", path.display());
         }
     }
@@ -214,14 +215,11 @@ impl Progress for Report {
         match &self.bar {
             Some(bar) => bar.set_message(format!("{pending} waiting for approval")),
             // A zero delay: the server holds the retrieve until a decision (long polling).
-            None if !self.json && delay.is_zero() => {
-                eprintln!("{pending} request(s) waiting for approval")
-            }
-            None if !self.json => eprintln!(
+            None if delay.is_zero() => eprintln!("{pending} request(s) waiting for approval"),
+            None => eprintln!(
                 "{pending} request(s) waiting for approval; next check in {} s",
                 delay.as_secs()
             ),
-            None => {}
         }
     }
 
