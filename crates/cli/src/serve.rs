@@ -60,6 +60,12 @@ pub(crate) struct QuickstartArgs {
     /// Only provision and print the instructions; do not run the server.
     #[arg(long)]
     no_server: bool,
+    /// Host API listener address (used when this run initialises the data directory).
+    #[arg(long)]
+    host_api: Option<SocketAddr>,
+    /// HTTPS listener address (used when this run initialises the data directory).
+    #[arg(long)]
+    https: Option<SocketAddr>,
 }
 
 fn parse_components(text: &str) -> Result<(u8, u8), String> {
@@ -229,7 +235,14 @@ fn prompt_components() -> Result<Vec<Zeroizing<String>>> {
 }
 
 pub(crate) async fn quickstart(args: QuickstartArgs) -> Result<u8> {
-    let report = sigil_server::quickstart::provision(&args.data)
+    let mut options = InitOptions::new(&args.data);
+    if let Some(a) = args.host_api {
+        options.host_api = a;
+    }
+    if let Some(a) = args.https {
+        options.https = a;
+    }
+    let report = sigil_server::quickstart::provision_with(&options)
         .await
         .with_context(|| format!("cannot provision the quickstart in {}", args.data.display()))?;
     if let Some(init) = &report.init {
@@ -245,9 +258,16 @@ pub(crate) async fn quickstart(args: QuickstartArgs) -> Result<u8> {
 }
 
 fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &Path) {
-    let d = data.display();
+    // The commands name this very binary: after `cargo run -- quickstart` no `sigil` is on
+    // the PATH, and every printed command must work when pasted as it is.
+    let sigil = std::env::current_exe()
+        .map(|exe| quote(&exe))
+        .unwrap_or_else(|_| "sigil".to_owned());
+    let jenkins = quote(&report.jenkins_profile);
+    let approver = quote(&report.approver_profile);
+    let admin = quote(&report.admin_profile);
     out!();
-    out!("Quickstart ready in {d}.");
+    out!("Quickstart ready in {}.", data.display());
     out!("  policies: {}", report.policies.join(", "));
     out!("  CI profile:       {}", report.jenkins_profile.display());
     out!("  approver profile: {}", report.approver_profile.display());
@@ -256,43 +276,30 @@ fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &
     out!("instead (as a CI job would), remove password_file / pkcs12_password_file and:");
     out!();
     out!(
-        "  export SIGIL_PASSWORD='{}'",
-        report.jenkins_password.as_str()
+        "  export SIGIL_PASSWORD={}",
+        quote_str(report.jenkins_password.as_str())
     );
     out!(
-        "  export SIGIL_P12_PASSWORD='{}'",
-        report.jenkins_p12_password.as_str()
+        "  export SIGIL_P12_PASSWORD={}",
+        quote_str(report.jenkins_p12_password.as_str())
     );
     out!();
-    out!("In another terminal, sign a file at once (policy release, no approval):");
+    out!(
+        "In another terminal (same directory), sign a file at once (policy release, no approval):"
+    );
     out!();
     out!("  echo hello > hello.txt");
-    out!(
-        "  sigil sign --profile {} --policy release hello.txt",
-        report.jenkins_profile.display()
-    );
-    out!(
-        "  sigil policies --profile {} show release --chain-out chain.pem",
-        report.jenkins_profile.display()
-    );
+    out!("  {sigil} sign --profile {jenkins} --policy release hello.txt");
+    out!("  {sigil} policies --profile {jenkins} show release --chain-out chain.pem");
     out!("  openssl x509 -in chain.pem -pubkey -noout > release.pub");
     out!("  openssl dgst -sha256 -verify release.pub -signature hello.txt.sig hello.txt");
     out!();
     out!("Sign with an approval (policy release-approved): the first command waits;");
     out!("approve from a third terminal:");
     out!();
-    out!(
-        "  sigil sign --profile {} --policy release-approved --wait 10m hello.txt",
-        report.jenkins_profile.display()
-    );
-    out!(
-        "  sigil request list --profile {} --state pending",
-        report.approver_profile.display()
-    );
-    out!(
-        "  sigil request approve --profile {} REQUEST_ID --comment 'looks good'",
-        report.approver_profile.display()
-    );
+    out!("  {sigil} sign --profile {jenkins} --policy release-approved --wait 10m hello.txt");
+    out!("  {sigil} request list --profile {approver} --state pending");
+    out!("  {sigil} request approve --profile {approver} REQUEST_ID --comment 'looks good'");
     out!();
     out!(
         "or in the web console, https://localhost:{}/ (trust {}), as approver",
@@ -308,10 +315,42 @@ fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &
     out!("  {}", report.timestamp_url);
     out!();
     out!("Administration (two administrators log in on one session):");
-    out!(
-        "  sigil identity list --profile {}",
-        report.admin_profile.display()
-    );
-    out!("  sigil audit verify --data {d}");
+    out!("  {sigil} identity list --profile {admin}");
+    out!("  {sigil} audit verify --data {}", quote(data));
     out!();
+    out!("(`cargo install --path crates/cli` puts `sigil` on the PATH for good.)");
+    out!();
+}
+
+/// `path` as one POSIX shell word.
+fn quote(path: &Path) -> String {
+    quote_str(&path.to_string_lossy())
+}
+
+/// `text` as one POSIX shell word: unchanged when it holds only characters no shell
+/// interprets, else in single quotes.
+fn quote_str(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote_str;
+
+    #[test]
+    fn quoting_keeps_plain_words_and_quotes_the_rest() {
+        assert_eq!(quote_str("/usr/bin/sigil"), "/usr/bin/sigil");
+        assert_eq!(quote_str("a b"), "'a b'");
+        assert_eq!(quote_str("it's"), "'it'\\''s'");
+        assert_eq!(quote_str(""), "''");
+        assert_eq!(quote_str("$HOME"), "'$HOME'");
+    }
 }
