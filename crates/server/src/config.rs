@@ -63,6 +63,9 @@ pub struct ServerConfig {
     pub timestamp_rate: f64,
     /// argon2id cost of new password hashes (not in the file: tests lower it).
     pub password_params: PasswordParams,
+    /// The Prometheus scrape listener (plain HTTP: `/metrics`, `/ready`, `/health`); none
+    /// unless configured.
+    pub metrics: Option<SocketAddr>,
     /// The HSMs (`[[hsm]]` sections): PKCS#11 tokens that hold keys besides the sealed
     /// software keystore.
     pub hsms: Vec<HsmConfig>,
@@ -92,6 +95,7 @@ struct ServerTable {
     lockout_threshold: Option<u32>,
     max_connections: Option<usize>,
     timestamp_rate_per_sec: Option<f64>,
+    metrics: Option<String>,
 }
 
 impl ServerConfig {
@@ -110,6 +114,7 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timestamp_rate: DEFAULT_TIMESTAMP_RATE,
             password_params: PasswordParams::RECOMMENDED,
+            metrics: None,
             hsms: Vec::new(),
         }
     }
@@ -160,6 +165,9 @@ impl ServerConfig {
         }
         if let Some(value) = &table.https {
             config.https = addr("https", value)?;
+        }
+        if let Some(value) = &table.metrics {
+            config.metrics = Some(addr("metrics", value)?);
         }
         if let Some(database) = table.database {
             config.database = database;
@@ -216,6 +224,7 @@ impl ServerConfig {
                 lockout_threshold: Some(self.lockout_threshold),
                 max_connections: Some(self.max_connections),
                 timestamp_rate_per_sec: Some(self.timestamp_rate),
+                metrics: self.metrics.map(|a| a.to_string()),
             },
             hsm: self.hsms.clone(),
         };

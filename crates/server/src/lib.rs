@@ -10,6 +10,8 @@
 //! | [`quickstart`] | the demonstration deployment |
 //! | [`state`] | what every handler shares ([`AppState`]) |
 //! | [`tls`] | rustls configurations of both listeners, swapped live |
+//! | [`metrics`] | Prometheus metrics, their hooks and the scrape listener |
+//! | [`ready`] | readiness checks (store, keys, listeners) |
 //! | [`limits`] | the open-file limit the connections need |
 //! | [`error`] | [`ServerError`] |
 //! | [`service`] | operations shared by both interfaces |
@@ -24,9 +26,11 @@ mod https;
 pub mod init;
 pub mod limits;
 pub mod live;
+pub mod metrics;
 pub mod paths;
 pub mod profile;
 pub mod quickstart;
+pub mod ready;
 pub mod server;
 pub mod service;
 pub mod state;

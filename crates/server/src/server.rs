@@ -73,6 +73,7 @@ pub struct RunningServer {
     /// Every connection task holds a clone; all dropped = all connections done.
     connections: mpsc::Sender<()>,
     connections_done: mpsc::Receiver<()>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// Opens the store and unseals the master key from the development key file, then starts.
@@ -196,6 +197,11 @@ async fn launch(
     let https_addr = https
         .local_addr()
         .map_err(|e| bind_error("HTTPS", config.https, e))?;
+    let metrics = match config.metrics {
+        Some(addr) => Some(crate::metrics::bind(addr).await?),
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().and_then(|m| m.local_addr().ok());
 
     let state = Arc::new(AppState::new(
         config,
@@ -217,7 +223,7 @@ async fn launch(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (connections, connections_done) = mpsc::channel(1);
     let router = crate::https::router(state.clone());
-    let accept_tasks = vec![
+    let mut accept_tasks = vec![
         tokio::spawn(accept_host_api(
             host_api,
             state.clone(),
@@ -232,7 +238,11 @@ async fn launch(
             connections.clone(),
         )),
     ];
-    tracing::info!(%host_api_addr, %https_addr, "Sigil server listening");
+    if let Some(listener) = metrics {
+        let serve = crate::metrics::serve(listener, state.clone(), shutdown.subscribe());
+        accept_tasks.push(tokio::spawn(serve));
+    }
+    tracing::info!(%host_api_addr, %https_addr, ?metrics_addr, "Sigil server listening");
     Ok(RunningServer {
         state,
         host_api_addr,
@@ -241,6 +251,7 @@ async fn launch(
         accept_tasks,
         connections,
         connections_done,
+        metrics_addr,
     })
 }
 
@@ -260,6 +271,11 @@ impl RunningServer {
     /// The HTTPS API's bound address.
     pub fn https_addr(&self) -> SocketAddr {
         self.https_addr
+    }
+
+    /// The metrics listener's bound address, when one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The shared state (store, vault, TLS configurations) of the running server.
@@ -448,6 +464,7 @@ async fn accept_host_api(
     let slots = Arc::new(Semaphore::new(
         state.config.max_connections.min(Semaphore::MAX_PERMITS),
     ));
+    let _up = state.listeners.up("host-api");
     while let Some((tcp, peer, permit)) =
         next_connection(&listener, "host-api", &slots, &mut shutdown).await
     {
@@ -457,7 +474,7 @@ async fn accept_host_api(
         let mut shutdown = shutdown.clone();
         let guard = connections.clone();
         tokio::spawn(async move {
-            let _guard = (guard, permit);
+            let _guard = (guard, permit, crate::metrics::connection("host-api"));
             let _ = tcp.set_nodelay(true);
             if let Some(stream) =
                 handshake(acceptor, tcp, peer, "host-api", deadline, &mut shutdown).await
@@ -481,6 +498,7 @@ async fn accept_https(
     let slots = Arc::new(Semaphore::new(
         state.config.max_connections.min(Semaphore::MAX_PERMITS),
     ));
+    let _up = state.listeners.up("https");
     while let Some((tcp, peer, permit)) =
         next_connection(&listener, "https", &slots, &mut shutdown).await
     {
@@ -496,7 +514,7 @@ async fn accept_https(
         let guard = connections.clone();
         let live = state.live.clone();
         tokio::spawn(async move {
-            let _guard = (guard, permit);
+            let _guard = (guard, permit, crate::metrics::connection("https"));
             let _ = tcp.set_nodelay(true);
             if let Some(stream) = handshake(
                 acceptor,

@@ -160,10 +160,13 @@ impl Connection {
         next_session: &mut Option<Session>,
     ) -> (Response, Option<CorrelationId>) {
         let context = frame.context();
+        let started = std::time::Instant::now();
         let answered = match self.revalidated(frame).await {
             Ok(connection) => connection.answer(frame, next_session).await,
             Err(error) => Err(error),
         };
+        let error = answered.as_ref().err().map(ServiceError::host_api_code);
+        crate::metrics::host_api_command(frame.command(), error, started);
         let response = match answered {
             Ok(response) => response,
             Err(error) => {

@@ -5,7 +5,7 @@
 //! | [`error`] | JSON error bodies and HTTP statuses |
 //! | [`sessions`] | bearer-token session registry (15 minutes idle) |
 //! | [`extract`] | extractors: the caller's session, JSON bodies, paths and queries with JSON errors |
-//! | [`login`] | `health`, `login` (dual control by logging in again with the token), `logout` |
+//! | [`login`] | `health` (`ready` is [`crate::ready`]), `login` (dual control by logging in again with the token), `logout` |
 //! | [`admin`] | identities, roles, commands, settings, groups, policies, audit |
 //! | [`pki`] | CAs, certificates, revocation, CRLs, PKCS#12 export, listener certificates |
 //! | [`keys`] | held keys: create, CSR, import a chain from any CA, import PKCS#12 |
@@ -75,6 +75,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     };
     let api = Router::new()
         .route("/health", get(login::health))
+        .route("/ready", get(ready))
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))
         .route("/session", get(login::show_session))
@@ -148,6 +149,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/releases/{id}/approve", post(releases::approve))
         .route("/releases/{id}/deny", post(releases::deny))
         .route("/timestamp", post(timestamp::timestamp))
+        .route_layer(axum::middleware::from_fn(crate::metrics::https_layer))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(https);
@@ -191,6 +193,12 @@ async fn json_limit_error(response: Response) -> Response {
         .into_response();
     }
     response
+}
+
+/// `GET /api/v1/ready`: no session needed; 200 when ready, 503 when not (see [`crate::ready`]).
+async fn ready(axum::extract::State(h): axum::extract::State<Https>) -> Response {
+    let readiness = crate::ready::check(&h.app).await;
+    (readiness.status_code(), axum::Json(readiness)).into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

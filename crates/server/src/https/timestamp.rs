@@ -69,6 +69,7 @@ pub(crate) async fn timestamp(State(h): State<Https>, request: Request) -> Respo
     if !h.timestamp_limit.try_take(std::time::Instant::now()) {
         // Not audited: an audit event per refused request is what a flood would want.
         tracing::debug!("time-stamp request over the rate limit");
+        crate::metrics::timestamp(Some("rate_limited"));
         // One token's refill time, in whole seconds (at least 1, at most an hour).
         let wait = (1.0 / h.timestamp_limit.rate()).ceil().clamp(1.0, 3600.0) as u32;
         let mut response = reply(
@@ -88,10 +89,12 @@ pub(crate) async fn timestamp(State(h): State<Https>, request: Request) -> Respo
     }
     let source = super::extract::source(&parts).map(|addr| addr.to_string());
     let Reply { der, status } = svc::timestamp(&h.app, &bytes, source.as_deref()).await;
-    let code = match status {
-        ReplyStatus::Granted | ReplyStatus::Rejected(_) => StatusCode::OK,
-        ReplyStatus::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    let (code, refusal) = match status {
+        ReplyStatus::Granted => (StatusCode::OK, None),
+        ReplyStatus::Rejected(_) => (StatusCode::OK, Some("rejected")),
+        ReplyStatus::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
     };
+    crate::metrics::timestamp(refusal);
     reply(code, der)
 }
 

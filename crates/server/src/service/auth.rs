@@ -123,6 +123,7 @@ pub async fn login(
             event = event.detail("locked", "true");
         }
         state.store.commit(changes, event).await?;
+        crate::metrics::failed_login(interface.as_str(), decision.locks_now);
         return Err(refusal_error(&refusal, decision.locks_now));
     }
     let Some(identity) = identity else {

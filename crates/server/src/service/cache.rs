@@ -269,7 +269,7 @@ impl CachedStore {
         clears: Clears,
         commit: BoxFuture<'_, StoreResult<T>>,
     ) -> StoreResult<T> {
-        let result = commit.await;
+        let result = crate::metrics::commit(commit).await;
         match clears {
             Clears::Nothing => {}
             Clears::Identities(names) => self.clear_identities(&names),

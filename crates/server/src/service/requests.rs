@@ -48,6 +48,19 @@ pub async fn upload_in(
     upload: Upload,
     release: Option<ReleaseId>,
 ) -> Result<SigningRequest, ServiceError> {
+    let format = upload.format;
+    let result = upload_unmetered(state, session, policy, upload, release).await;
+    crate::metrics::signing_request(format, policy, &result);
+    result
+}
+
+async fn upload_unmetered(
+    state: &AppState,
+    session: &Session,
+    policy: &str,
+    upload: Upload,
+    release: Option<ReleaseId>,
+) -> Result<SigningRequest, ServiceError> {
     let requester = principal(session)?.clone();
     let found = match sigil_domain::PolicyAlias::new(policy) {
         Ok(alias) => state.cache.cached_policy(&alias).await?,

@@ -1,0 +1,178 @@
+//! Operations: the Prometheus scrape (checked by `promtool check metrics`, counters moving
+//! after real requests), readiness on both listeners, and no password in the logs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::process::{Command, Stdio};
+
+mod common;
+use common::{World, args, p, sigil, text, world_with};
+
+/// `curl` (no proxy, fails on HTTP errors unless `allow_error`), returning the body.
+fn curl(world: &World, extra: &[&str], url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--noproxy", "*", "--cacert"])
+        .arg(&world.report.root_ca)
+        .args(["-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl must be installed");
+    assert!(out.status.success(), "curl {url}: {}", text(&out));
+    let body = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = body.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_owned())
+}
+
+fn scrape(world: &World) -> String {
+    let addr = world.server.metrics_addr().expect("metrics configured");
+    let (code, body) = curl(world, &[], &format!("http://{addr}/metrics"));
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// The value of the series `series` (name and labels as printed), 0 when absent.
+fn value(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+fn promtool_check(scrape: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) must be installed");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), scrape.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool: {}\n{scrape}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_with_real_requests_and_pass_promtool() {
+    let world = world_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
+    let dir = world.dir.path();
+    let before = scrape(&world);
+    promtool_check(&before);
+    // Prometheus itself asks for OpenMetrics, and gets it.
+    let addr = world.server.metrics_addr().unwrap();
+    let (code, openmetrics) = curl(
+        &world,
+        &["-H", "accept: application/openmetrics-text; version=1.0.0"],
+        &format!("http://{addr}/metrics"),
+    );
+    assert_eq!(code, 200);
+    assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+    assert!(!before.contains("# EOF"), "{before}");
+
+    // A hash signed at once over the Host API.
+    std::fs::write(dir.join("hello.txt"), "hello metrics\n").unwrap();
+    let out = sigil(
+        args(&[
+            "sign",
+            "--profile",
+            p(&world.jenkins),
+            "--policy",
+            "release",
+            "hello.txt",
+        ]),
+        dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // An HTTPS listing by the approver, and a failed HTTPS login.
+    let out = sigil(
+        args(&["request", "list", "--profile", p(&world.approver)]),
+        dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let https = world.server.https_addr();
+    let (code, _) = curl(
+        &world,
+        &[
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"identity":"approver","password":"not the password"}"#,
+        ],
+        &format!("https://{https}/api/v1/login"),
+    );
+    assert_eq!(code, 401);
+
+    let after = scrape(&world);
+    promtool_check(&after);
+    let moved = |series: &str| value(&after, series) - value(&before, series);
+    assert_eq!(
+        moved(r#"sigil_signing_requests_total{format="hash",policy="release",outcome="signed"}"#),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        moved(r#"sigil_host_api_commands_total{command="RKLO",outcome="ok"}"#) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved(r#"sigil_https_requests_total{method="GET",route="/api/v1/requests",status="200"}"#)
+            >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved(r#"sigil_failed_logins_total{interface="https"}"#) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved("sigil_store_commit_duration_seconds_count") >= 3.0,
+        "{after}"
+    );
+    let head = world.server.state().store.audit_head().await.unwrap().seq;
+    assert!(value(&after, "sigil_audit_head_sequence") >= 1.0, "{after}");
+    assert!(
+        value(&after, "sigil_audit_head_sequence") <= head as f64,
+        "{after}"
+    );
+    assert!(
+        after.contains("sigil_host_api_command_duration_seconds_bucket{"),
+        "{after}"
+    );
+    assert!(
+        value(&after, r#"sigil_connections{listener="https"}"#) >= 0.0,
+        "{after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_on_both_listeners_and_not_after_shutdown() {
+    let world = world_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
+    let https = world.server.https_addr();
+    let (code, body) = curl(&world, &[], &format!("https://{https}/api/v1/ready"));
+    assert_eq!(code, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "ready", "{body}");
+    for check in ["store", "keys", "listeners"] {
+        assert_eq!(json[check], "ok", "{body}");
+    }
+    let metrics = world.server.metrics_addr().unwrap();
+    let (code, body) = curl(&world, &[], &format!("http://{metrics}/ready"));
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = curl(&world, &[], &format!("https://{https}/api/v1/health"));
+    assert_eq!(code, 200);
+
+    // Stopped: the listeners are down, and readiness says so.
+    let state = world.server.state().clone();
+    world.server.shutdown().await;
+    let readiness = sigil_server::ready::check(&state).await;
+    assert_eq!(readiness.status, "not-ready");
+    assert_eq!(readiness.listeners, "failed");
+    assert_eq!(readiness.store, "ok");
+    assert_eq!(readiness.status_code().as_u16(), 503);
+}
