@@ -18,6 +18,7 @@ mod api;
 mod bench;
 mod exit;
 mod keys;
+mod logs;
 mod release;
 mod serve;
 mod sign;
@@ -39,6 +40,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(name = "sigil", version, about, propagate_version = true)]
 struct Cli {
+    /// Log lines as text or as JSON objects (one per line); the level comes from RUST_LOG.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "SIGIL_LOG_FORMAT"
+    )]
+    log_format: logs::LogFormat,
     #[command(subcommand)]
     command: Action,
 }
@@ -93,12 +103,7 @@ fn main() -> ExitCode {
         cli.command,
         Action::Server(_) | Action::Init(_) | Action::Quickstart(_)
     );
-    let filter = std::env::var("RUST_LOG")
-        .unwrap_or_else(|_| if server_command { "info" } else { "warn" }.to_owned());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init(cli.log_format, if server_command { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

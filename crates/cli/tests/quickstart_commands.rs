@@ -1,6 +1,8 @@
 //! `sigil quickstart` as the README runs it: the binary provisions a data directory, starts
 //! the server, and every command it prints is then run exactly as printed (with `sh -c`, in
-//! the same directory) — no `sigil` on the PATH needed.
+//! the same directory) — no `sigil` on the PATH needed. The server logs JSON lines, and they
+//! hold none of the passwords used, and no rustls warning about an IP address as TLS server
+//! name (which `openssl s_client -servername 127.0.0.1` sends here).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -67,18 +69,23 @@ fn every_printed_command_works_as_printed() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let exe = env!("CARGO_BIN_EXE_sigil");
+    let https = format!("127.0.0.1:{}", free_port());
+    let log = cwd.join("server.log");
     let child = Command::new(exe)
         .args([
+            "--log-format",
+            "json",
             "quickstart",
             "--host-api",
             &format!("127.0.0.1:{}", free_port()),
             "--https",
-            &format!("127.0.0.1:{}", free_port()),
+            &https,
         ])
         .current_dir(cwd)
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let mut server = Server(child);
@@ -171,5 +178,74 @@ fn every_printed_command_works_as_printed() {
         }
     }
     assert!(waiting.is_none(), "no approval was given");
+
+    // A wrong password, and a client naming the server by IP address in its TLS hello.
+    let wrong = "Wrong-Password-4711";
+    let body = format!(r#"{{"identity":"approver","password":"{wrong}"}}"#);
+    let root = cwd.join("sigil-data/ca/root.pem");
+    let status = Command::new("curl")
+        .args([
+            "-sS",
+            "--noproxy",
+            "*",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg("--cacert")
+        .arg(&root)
+        .args(["-H", "content-type: application/json", "-d", &body])
+        .arg(format!("https://{https}/api/v1/login"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "401");
+    let hello = Command::new("openssl")
+        .args(["s_client", "-connect", &https, "-servername", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(hello.status.success(), "{}", text(&hello));
+
+    // Stop the server cleanly (SIGTERM), then read its log.
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(server.0.wait().unwrap().success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let mut secrets = vec![wrong.to_owned()];
+    for file in [
+        "clients/jenkins.password",
+        "clients/jenkins.p12.password",
+        "clients/approver.password",
+        "admin/admin1.password",
+        "admin/admin2.password",
+    ] {
+        let secret = std::fs::read_to_string(cwd.join("sigil-data").join(file)).unwrap();
+        secrets.push(secret.trim_end().to_owned());
+    }
+    for secret in &secrets {
+        assert!(!secret.is_empty());
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a password is in the log:\n{logged}"
+        );
+    }
+    assert!(!logged.contains("Illegal SNI"), "{logged}");
+    let lines: Vec<serde_json::Value> = logged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "Sigil server listening"),
+        "{logged}"
+    );
     drop(server);
 }
