@@ -16,6 +16,7 @@ macro_rules! out {
 mod admin;
 mod api;
 mod bench;
+mod config;
 mod exit;
 mod keys;
 mod logs;
@@ -59,6 +60,8 @@ enum Action {
     Server(serve::ServerArgs),
     /// Create a new deployment: database, master key, TLS CA, administrators.
     Init(serve::InitArgs),
+    /// Check a server configuration file, or print a commented template.
+    Config(config::ConfigArgs),
     /// Create a ready-to-try demonstration (CI identity, approver, policies) and run the server.
     Quickstart(serve::QuickstartArgs),
     /// Sign files through the Host API.
@@ -128,6 +131,7 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Server(args) => serve::server(args).await,
         Action::Init(args) => serve::init(args).await,
         Action::Quickstart(args) => serve::quickstart(args).await,
+        Action::Config(args) => config::config(args),
         Action::Sign(args) => sign::sign(args).await,
         Action::Policies(args) => sign::policies(args).await,
         Action::Verify(args) => verify::verify(args),

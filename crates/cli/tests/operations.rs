@@ -176,3 +176,69 @@ async fn ready_on_both_listeners_and_not_after_shutdown() {
     assert_eq!(readiness.store, "ok");
     assert_eq!(readiness.status_code().as_u16(), 503);
 }
+
+fn sigil_sync(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn init_writes_a_commented_configuration_that_config_check_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let out = sigil_sync(&["init", "--data", "d"], cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written = std::fs::read_to_string(cwd.join("d/sigil.toml")).unwrap();
+    assert!(
+        written.contains("# Host API listener (mutual TLS). Default:"),
+        "{written}"
+    );
+    assert!(
+        written.contains("# metrics = \"127.0.0.1:9464\""),
+        "{written}"
+    );
+    let out = sigil_sync(&["config", "check", "d/sigil.toml"], cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("d/sigil.toml: valid"));
+
+    // The template is the same text with the default addresses, and is valid too.
+    let out = sigil_sync(&["config", "template"], cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let template = String::from_utf8(out.stdout).unwrap();
+    std::fs::write(cwd.join("template.toml"), &template).unwrap();
+    let out = sigil_sync(&["config", "check", "template.toml"], cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Refused, exit 2, saying what is wrong: an unknown key, a bad value, a bad address.
+    for (change, replacement, says) in [
+        (
+            "lockout_threshold = 5",
+            "lockout_treshold = 5",
+            "unknown field",
+        ),
+        (
+            "max_connections = 4096",
+            "max_connections = 0",
+            "max_connections = 0",
+        ),
+        (
+            "https = \"127.0.0.1:8443\"",
+            "https = \"localhost\"",
+            "not an address",
+        ),
+    ] {
+        assert!(template.contains(change), "{change}");
+        std::fs::write(cwd.join("bad.toml"), template.replace(change, replacement)).unwrap();
+        let out = sigil_sync(&["config", "check", "bad.toml"], cwd);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(says) && stderr.contains("bad.toml"),
+            "{stderr}"
+        );
+    }
+}

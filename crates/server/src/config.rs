@@ -71,8 +71,25 @@ pub struct ServerConfig {
     pub hsms: Vec<HsmConfig>,
 }
 
+/// `[[hsm]]` sections, for [`ServerConfig::to_toml`].
+#[derive(Serialize)]
+struct HsmSections {
+    hsm: Vec<HsmConfig>,
+}
+
+/// The commented `[[hsm]]` example of a configuration without HSMs (docs/hsm.md).
+const HSM_EXAMPLE: &str = "
+# Keys in a PKCS#11 token (docs/hsm.md): one [[hsm]] section per token. None by default.
+# [[hsm]]
+# name = \"hsm1\"                              # used by --key-backend; not \"software\"
+# module = \"/usr/lib/softhsm/libsofthsm2.so\" # the PKCS#11 library
+# token_label = \"sigil\"                      # or: slot = 0
+# pin_file = \"hsm1.pin\"                      # or: pin_env = \"SIGIL_HSM1_PIN\", or: pin_sealed = \"<hex>\"
+# sessions = 4                               # logged-in sessions at most (default: CPU cores)
+";
+
 /// The file's shape (`[server]` table); every key optional.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     #[serde(default)]
@@ -81,7 +98,7 @@ struct FileConfig {
     hsm: Vec<HsmConfig>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServerTable {
     data_dir: Option<PathBuf>,
@@ -209,26 +226,79 @@ impl ServerConfig {
         Ok(config)
     }
 
-    /// Writes the configuration as `DATA/sigil.toml` (data_dir = ".").
+    /// Writes the configuration as `DATA/sigil.toml` (data_dir = "."): every key, with a
+    /// comment saying what it does and its default; optional keys that are unset appear
+    /// commented out.
     pub fn to_toml(&self) -> String {
-        let file = FileConfig {
-            server: ServerTable {
-                data_dir: Some(PathBuf::from(".")),
-                host_api: Some(self.host_api.to_string()),
-                https: Some(self.https.to_string()),
-                database: Some(self.database.clone()),
-                idle_timeout_secs: Some(self.idle_timeout.as_secs()),
-                header_timeout_secs: Some(self.header_timeout.as_secs()),
-                frame_timeout_secs: Some(self.frame_timeout.as_secs()),
-                body_timeout_secs: Some(self.body_timeout.as_secs()),
-                lockout_threshold: Some(self.lockout_threshold),
-                max_connections: Some(self.max_connections),
-                timestamp_rate_per_sec: Some(self.timestamp_rate),
-                metrics: self.metrics.map(|a| a.to_string()),
-            },
-            hsm: self.hsms.clone(),
+        let d = Self::for_data_dir(".");
+        let text = |value: &str| toml::Value::String(value.to_owned()).to_string();
+        let float = |value: f64| toml::Value::Float(value).to_string();
+        let metrics = match self.metrics {
+            Some(addr) => format!("metrics = {}", text(&addr.to_string())),
+            None => "# metrics = \"127.0.0.1:9464\"".to_owned(),
         };
-        toml::to_string(&file).unwrap_or_default()
+        let mut out = format!(
+            "# Sigil server configuration (docs/server.md). Every key is optional; the comment \
+             after each\n\
+             # gives its default. Check a changed file with `sigil config check FILE`.\n\
+             \n\
+             [server]\n\
+             # The data directory; relative paths are relative to this file. Default: \".\"\n\
+             data_dir = \".\"\n\
+             # Host API listener (mutual TLS). Default: {host_api}\n\
+             host_api = {}\n\
+             # HTTPS API and web console listener. Default: {https}\n\
+             https = {}\n\
+             # sqlite://FILE (relative to data_dir) or postgres://user@host/db. Default: {database}\n\
+             database = {}\n\
+             # Close a connection with no request in progress for this long. Default: {idle}\n\
+             idle_timeout_secs = {}\n\
+             # TLS handshake and first HTTPS request header, from TCP accept. Default: {header}\n\
+             header_timeout_secs = {}\n\
+             # A Host API frame must be complete this long after its first byte. Default: {frame}\n\
+             frame_timeout_secs = {}\n\
+             # An HTTPS request body must be complete this long after its header. Default: {body}\n\
+             body_timeout_secs = {}\n\
+             # Failed logins before an identity is locked (initial setting). Default: {lockout}\n\
+             lockout_threshold = {}\n\
+             # Connections each listener serves at once. Default: {max}\n\
+             max_connections = {}\n\
+             # RFC 3161 time-stamp tokens per second at most. Default: {rate}\n\
+             timestamp_rate_per_sec = {}\n\
+             # Prometheus scrape listener (plain HTTP, no login: keep it on loopback).\n\
+             # Default: none (off).\n\
+             {metrics}\n",
+            text(&self.host_api.to_string()),
+            text(&self.https.to_string()),
+            text(&self.database),
+            self.idle_timeout.as_secs(),
+            self.header_timeout.as_secs(),
+            self.frame_timeout.as_secs(),
+            self.body_timeout.as_secs(),
+            self.lockout_threshold,
+            self.max_connections,
+            float(self.timestamp_rate),
+            host_api = text(&d.host_api.to_string()),
+            https = text(&d.https.to_string()),
+            database = text(&d.database),
+            idle = d.idle_timeout.as_secs(),
+            header = d.header_timeout.as_secs(),
+            frame = d.frame_timeout.as_secs(),
+            body = d.body_timeout.as_secs(),
+            lockout = d.lockout_threshold,
+            max = d.max_connections,
+            rate = float(d.timestamp_rate),
+        );
+        if self.hsms.is_empty() {
+            out.push_str(HSM_EXAMPLE);
+        } else {
+            let sections = HsmSections {
+                hsm: self.hsms.clone(),
+            };
+            out.push('\n');
+            out.push_str(&toml::to_string(&sections).unwrap_or_default());
+        }
+        out
     }
 
     /// The database URL with a relative SQLite path resolved against the data directory.
@@ -284,6 +354,45 @@ mod tests {
         std::fs::write(&path, hsm.replace("token_label = \"sigil\"\n", "")).unwrap();
         let err = ServerConfig::load(&path).unwrap_err().to_string();
         assert!(err.contains("token_label or slot"), "{err}");
+    }
+
+    #[test]
+    fn the_template_names_every_key_and_uncommented_loads_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        let template = ServerConfig::for_data_dir(dir.path()).to_toml();
+        for key in [
+            "data_dir",
+            "host_api",
+            "https",
+            "database",
+            "idle_timeout_secs",
+            "header_timeout_secs",
+            "frame_timeout_secs",
+            "body_timeout_secs",
+            "lockout_threshold",
+            "max_connections",
+            "timestamp_rate_per_sec",
+            "metrics",
+            "[[hsm]]",
+            "name",
+            "module",
+            "token_label",
+            "pin_file",
+            "sessions",
+        ] {
+            assert!(
+                template.contains(&format!("\n{key} ")) || template.contains(&format!("# {key}")),
+                "{key}:\n{template}"
+            );
+        }
+        // Every commented-out line of the [server] table, uncommented, is a valid key.
+        let uncommented = template.replace("# metrics = ", "metrics = ");
+        std::fs::write(&path, &uncommented).unwrap();
+        let mut expected = ServerConfig::for_data_dir(dir.path());
+        expected.metrics = Some("127.0.0.1:9464".parse().unwrap());
+        assert_eq!(ServerConfig::load(&path).unwrap(), expected);
+        assert_eq!(ServerConfig::load(&path).unwrap().to_toml(), uncommented);
     }
 
     #[test]
