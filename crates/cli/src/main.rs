@@ -22,6 +22,7 @@ mod keys;
 mod logs;
 mod release;
 mod serve;
+mod shell;
 mod sign;
 mod timestamp;
 mod verify;
@@ -29,7 +30,7 @@ mod verify_manifest;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc instead of glibc malloc: under load the server allocates on one tokio worker and
 /// frees on another, and glibc's per-thread arenas then keep freed memory (measured: a 24 MB
@@ -96,6 +97,10 @@ enum Action {
     Listener(admin::ListenerArgs),
     /// The audit log: list, export as JSON lines, verify the hash chain (online or offline).
     Audit(admin::AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish): `source <(sigil completions bash)`.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page sigil(1), or write every page with --dir.
+    Man(shell::ManArgs),
     /// Load generator for the Host API (hash signing, pipelined, many connections).
     Bench(bench::BenchArgs),
 }
@@ -148,6 +153,8 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Settings(args) => admin::settings(args).await,
         Action::Listener(args) => admin::listener(args).await,
         Action::Audit(args) => admin::audit(args).await,
+        Action::Completions(args) => shell::completions(&args, Cli::command()),
+        Action::Man(args) => shell::man(&args, Cli::command()),
         Action::Bench(args) => bench::execute(&args).await.map(|()| exit::OK),
     }
 }

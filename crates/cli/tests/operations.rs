@@ -242,3 +242,68 @@ fn init_writes_a_commented_configuration_that_config_check_accepts() {
         );
     }
 }
+
+/// Completes `words` (the last one being typed) with the bash completion script loaded.
+fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let line = words.join(" ");
+    let program = format!(
+        "source {script}; COMP_WORDS=({line}); COMP_CWORD={cword}; COMP_LINE='{line}'; \
+         COMP_POINT={point}; _sigil sigil '{last}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script = script.display(),
+        cword = words.len() - 1,
+        point = line.len(),
+        last = words[words.len() - 1],
+        prev = words[words.len() - 2],
+    );
+    let out = Command::new("bash")
+        .args(["--norc", "-c", &program])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn bash_completes_subcommands_and_the_man_page_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let out = sigil_sync(&["completions", "bash"], cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let script = cwd.join("sigil.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    assert_eq!(bash_complete(&script, &["sigil", "con"]), ["config"]);
+    let mut actions = bash_complete(&script, &["sigil", "config", ""]);
+    actions.retain(|a| !a.starts_with('-'));
+    actions.sort();
+    assert_eq!(actions, ["check", "help", "template"]);
+    for shell in ["zsh", "fish"] {
+        let out = sigil_sync(&["completions", shell], cwd);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("quickstart"));
+    }
+
+    // `man -l` renders the page; it lists the subcommands.
+    let out = sigil_sync(&["man"], cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(cwd.join("sigil.1"), &out.stdout).unwrap();
+    let rendered = Command::new("man")
+        .args(["-l", "sigil.1"])
+        .env("MANWIDTH", "100")
+        .env("MANPAGER", "cat")
+        .current_dir(cwd)
+        .output()
+        .expect("man (Debian man-db) must be installed");
+    assert!(rendered.status.success(), "{}", text(&rendered));
+    let page = String::from_utf8_lossy(&rendered.stdout);
+    for word in ["SYNOPSIS", "quickstart", "completions", "--log-format"] {
+        assert!(page.contains(word), "{word}:\n{page}");
+    }
+    let out = sigil_sync(&["man", "--dir", "pages"], cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(cwd.join("pages/sigil-sign.1").is_file());
+}
