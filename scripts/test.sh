@@ -39,6 +39,7 @@ need node nodejs   # syntax check of the web console's script
 need chromium chromium   # the web console's browser test (tests/browser/console.py)
 need chromedriver chromium-driver
 need groovy groovy   # the Jenkins shared library's step (integrations/jenkins), Groovy 2.4 as pipelines
+need systemd-analyze systemd   # verifies contrib/systemd
 need man man-db   # renders `sigil man`
 need promtool prometheus   # promtool check metrics on a live scrape of the metrics listener
 need jq jq         # the GitHub action's and GitLab template's shell steps

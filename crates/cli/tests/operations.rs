@@ -307,3 +307,60 @@ fn bash_completes_subcommands_and_the_man_page_renders() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(cwd.join("pages/sigil-sign.1").is_file());
 }
+
+/// `systemd-analyze verify` of the unit and its components drop-in, with `ExecStart=` naming
+/// the built binary and the generated man page on the MANPATH (`Documentation=man:sigil(1)`
+/// is checked too); then `systemd-analyze security` rates the hardening.
+#[test]
+fn the_systemd_unit_and_drop_in_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    let contrib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/systemd");
+    let exe = env!("CARGO_BIN_EXE_sigil");
+    let install = |from: &str, to: &std::path::Path| {
+        let text = std::fs::read_to_string(contrib.join(from)).unwrap();
+        assert!(text.contains("/usr/local/bin/sigil "), "{from}");
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(
+            to,
+            text.replace("/usr/local/bin/sigil ", &format!("{exe} ")),
+        )
+        .unwrap();
+    };
+    install("sigil.service", &units.join("sigil.service"));
+    install(
+        "components.conf",
+        &units.join("sigil.service.d/components.conf"),
+    );
+    let man = dir.path().join("man");
+    let out = sigil_sync(
+        &["man", "--dir", man.join("man1").to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "sigil.service"])
+        .current_dir(&units)
+        .env("MANPATH", &man)
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+        .output()
+        .expect("systemd-analyze (Debian systemd) must be installed");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "warnings: {}", text(&out));
+
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(units.join("sigil.service"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let level: f64 = report
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for sigil.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{}", text(&out)))
+        .parse()
+        .unwrap();
+    assert!(level <= 2.0, "exposure {level}:\n{report}");
+}
