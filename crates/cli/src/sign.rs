@@ -360,7 +360,9 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     if let Some(tsa) = &tsa {
         options.timestamp = Some(Stamper::new(tsa, &profile, options.hash)?);
     }
-    let bar = (!args.json && std::io::stderr().is_terminal() && files.len() > 1).then(|| {
+    // On a terminal, also for one file: a large file takes a while to digest, and an approval
+    // may take minutes; the spinner and the elapsed time show that it is working.
+    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(files.len() as u64);
         if let Ok(style) =
             ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")

@@ -364,3 +364,53 @@ fn the_systemd_unit_and_drop_in_verify() {
         .unwrap();
     assert!(level <= 2.0, "exposure {level}:\n{report}");
 }
+
+/// On a terminal (`script` gives `sigil` a pseudo-terminal), one file waiting for approval
+/// shows the progress line with its state and elapsed time; without one, no bar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_shows_progress_while_waiting_for_approval() {
+    let world = common::world().await;
+    let dir = world.dir.path().to_path_buf();
+    std::fs::write(dir.join("hello.txt"), "progress\n").unwrap();
+    let line = format!(
+        "{} sign --profile {} --policy release-approved --wait 2s hello.txt",
+        env!("CARGO_BIN_EXE_sigil"),
+        p(&world.jenkins)
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("script (util-linux) must be installed")
+    })
+    .await
+    .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    // Exit 6: still pending when --wait ran out.
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(shown.contains("0/1 digesting ("), "{shown}");
+    assert!(shown.contains("0/1 1 waiting for approval ("), "{shown}");
+
+    let out = sigil(
+        args(&[
+            "sign",
+            "--profile",
+            p(&world.jenkins),
+            "--policy",
+            "release-approved",
+            "--wait",
+            "1s",
+            "hello.txt",
+        ]),
+        world.dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("0/1"),
+        "{}",
+        text(&out)
+    );
+}
