@@ -260,12 +260,18 @@ pub(crate) fn signing_request(
         ),
         Err(e) => {
             let code = e.host_api_code();
-            // An alias that names no policy is whatever the client sent.
-            let policy = if code == ErrorCode::PolicyNotFound {
-                "unknown"
-            } else {
-                policy
-            };
+            // Only these refusals come after the policy was found: with any other, the alias
+            // may be whatever the client sent, and must not become a label.
+            let found = matches!(
+                code,
+                ErrorCode::FormatNotAllowed
+                    | ErrorCode::HashNotAllowed
+                    | ErrorCode::DigestLength
+                    | ErrorCode::MetadataTooLarge
+                    | ErrorCode::ReleaseClosed
+                    | ErrorCode::SigningFailed
+            );
+            let policy = if found { policy } else { "unknown" };
             (policy.to_owned(), code_label(&code))
         }
     };
