@@ -5,7 +5,8 @@
 #   bench/run.sh [--duration 10s] [--connections N] [--pipeline K] [--skip-build]
 #
 # Environment: SIGIL=/path/to/sigil (default: cargo build --release -p sigil, then
-# target/release/sigil), KEEP=1 keeps the work directory, IDLE_CONNECTIONS=N idle connections
+# target/release/sigil), PKCS11_MODULE=/path/to/libsigil_pkcs11.so (default: cargo build --release
+# -p sigil-pkcs11, then target/release/libsigil_pkcs11.so), KEEP=1 keeps the work directory, IDLE_CONNECTIONS=N idle connections
 # for the memory step (default 1000). Needs openssl, osslsigncode, x86_64-w64-mingw32-gcc, zip,
 # keytool/jarsigner (JDK), curl, python3, softhsm2-util (SoftHSM2, for the HSM rows;
 # SOFTHSM_MODULE=/path/to/libsofthsm2.so if not at /usr/lib/softhsm/libsofthsm2.so).
@@ -106,6 +107,16 @@ if [[ -z "${SIGIL:-}" ]]; then
   fi
 fi
 [[ -x "$SIGIL" ]] || { echo "MISSING: no sigil binary at $SIGIL (build it or set SIGIL=)" >&2; exit 1; }
+# The PKCS#11 module (step 7b); its rows are MISSING when it cannot be built.
+PKCS11_REASON=""
+if [[ -z "${PKCS11_MODULE:-}" ]]; then
+  PKCS11_MODULE="$ROOT/target/release/libsigil_pkcs11.so"
+  if [[ "$SKIP_BUILD" == 0 ]]; then
+    log "cargo build --release -p sigil-pkcs11"
+    (cd "$ROOT" && cargo build --release -p sigil-pkcs11) >&2 || PKCS11_REASON="cargo build --release -p sigil-pkcs11 failed"
+  fi
+fi
+[[ -n "$PKCS11_REASON" || -f "$PKCS11_MODULE" ]] || PKCS11_REASON="no module at $PKCS11_MODULE (build it or set PKCS11_MODULE=)"
 
 has_subcommand() { "$SIGIL" "$1" --help > /dev/null 2>&1; }
 
@@ -419,6 +430,51 @@ else
   missing jarsigner_jar sigil_jar "zip is not installed"
 fi
 
+# --- 7b. the PKCS#11 module: jarsigner (SunPKCS11) on the same JAR, and one C_Sign round trip ------
+PIN_FILE="$DATA/clients/jenkins.password"
+pkcs11_ready() {
+  # pkcs11_ready KEY...: the server, the module and the JDK/python, else marks KEYs missing.
+  if [[ "$SERVER_OK" == 0 ]]; then missing "$@" "no running server (see above)"; return 1; fi
+  if [[ -n "$PKCS11_REASON" ]]; then missing "$@" "$PKCS11_REASON"; return 1; fi
+}
+if pkcs11_ready pkcs11_jar && have jarsigner && [[ -f "$JAR" ]]; then
+  printf 'name = SigilBench\nlibrary = %s\nslot = 0\n' "$PKCS11_MODULE" > "$WORK/pkcs11.cfg"
+  # The whole tool run, like the jarsigner and sigil rows: JVM start, C_Initialize, login (PKCS#12,
+  # TLS, RKLO, RAFA/RAGA), hashing 5,000 entries in Java, one C_Sign, writing the JAR.
+  jarsign_p11() {
+    SIGIL_PKCS11_PROFILE="$PROFILE" jarsigner -keystore NONE -storetype PKCS11 \
+      -providerClass sun.security.pkcs11.SunPKCS11 -providerArg "$WORK/pkcs11.cfg" \
+      -storepass:file "$PIN_FILE" -digestalg SHA-256 -sigalg SHA256withRSA \
+      -signedjar "$WORK/app-pkcs11.jar" "$JAR" "$SIGN_POLICY"
+  }
+  timed pkcs11_jar 3 jarsign_p11
+elif [[ -z "$PKCS11_REASON" && "$SERVER_OK" == 1 ]]; then
+  missing pkcs11_jar "jarsigner (JDK) or the JAR is not available"
+fi
+# Its comparison: sigil bench with one connection and one request in flight (no queueing), the
+# same policy, so that both are the latency of one request on an otherwise idle server.
+if [[ "$SERVER_OK" == 1 ]] && has_subcommand bench; then
+  log "sigil bench --policy $SIGN_POLICY --connections 1 --pipeline 1 --duration $DURATION"
+  if "$SIGIL" bench --profile "$PROFILE" --policy "$SIGN_POLICY" --connections 1 --pipeline 1 \
+      --duration "$DURATION" --json > "$WORK/bench-single.json" 2> "$WORK/bench-single.err"; then
+    record sigil_single_p50 "$(python3 -c 'import sys,json; print(json.load(open(sys.argv[1]))["latency"]["p50_us"]/1000)' "$WORK/bench-single.json")"
+  else
+    missing sigil_single_p50 "sigil bench --connections 1 failed: $(grep -m1 . "$WORK/bench-single.err")"
+  fi
+else
+  missing sigil_single_p50 "no running server or no 'sigil bench'"
+fi
+if pkcs11_ready pkcs11_csign pkcs11_csign_p99; then
+  log "200 C_Sign round trips through the module (policy $SIGN_POLICY)"
+  if out=$(SIGIL_PKCS11_PROFILE="$PROFILE" python3 "$ROOT/bench/pkcs11_sign.py" "$PKCS11_MODULE" \
+      "$PIN_FILE" "$SIGN_POLICY" 200 2> "$WORK/csign.err"); then
+    record pkcs11_csign "${out% *}"
+    record pkcs11_csign_p99 "${out#* }"
+  else
+    missing pkcs11_csign pkcs11_csign_p99 "bench/pkcs11_sign.py failed: $(grep -m1 . "$WORK/csign.err")"
+  fi
+fi
+
 # --- 8. the table -----------------------------------------------------------------------------------
 python3 - "$RESULTS" "$CORES" "$CONNECTIONS" "$PIPELINE" "$DURATION" "$IDLE" <<'EOF'
 import sys
@@ -453,6 +509,8 @@ row("HSM P-256 / software, req/s", "sigil_hsmecp256", "software P-256 (same run)
 row("Authenticode 200 MB PE, s", "sigil_pe", "openssl dgst -sha256", "dgst_pe", lambda s, o: s / o, "<= 1.3", "{:.3f}")
 row("Authenticode 200 MB PE, s", "sigil_pe", "osslsigncode sign (local key)", "osslsigncode_pe", lambda s, o: o / s, "> 1 (x faster)", "{:.3f}")
 row("JAR 5,000 entries, s", "sigil_jar", "jarsigner (local key)", "jarsigner_jar", lambda s, o: o / s, ">= 3 (x faster)", "{:.3f}")
+row("JAR 5,000 entries: jarsigner via libsigil_pkcs11.so, s", "pkcs11_jar", "sigil sign --format jar", "sigil_jar", lambda s, o: s / o, "", "{:.3f}")
+row("one C_Sign round trip (median), ms", "pkcs11_csign", "sigil bench p50, 1 conn x 1", "sigil_single_p50", lambda s, o: s / o, "", "{:.2f}")
 
 print()
 print(f"Sigil benchmark: nproc {cores}, sigil bench {conns} connections x {pipeline} in flight, {duration}")
@@ -466,6 +524,8 @@ for x in rows:
 print(f"fixed cost of one 'sigil sign' run (5-byte file, hash format): {show('sigil_fixed', '{:.3f}')} s")
 p99 = [f"{k}: {show('sigil_' + k.replace('-', '') + '_p99', '{:.2f}')} ms" for k in ("rsa-2048", "rsa-3072", "ec-p256", "hsm-rsa-2048", "hsm-ec-p256")]
 print("p99 latency  " + ", ".join(p99))
+print(f"C_Sign through libsigil_pkcs11.so, one at a time: median {show('pkcs11_csign', '{:.2f}')} ms, "
+      f"p99 {show('pkcs11_csign_p99', '{:.2f}')} ms")
 print(f"server RSS with {idle} idle mutual-TLS connections: {show('idle_rss', '{:.1f}')} MiB "
       f"({show('idle_kib_per_conn', '{:.1f}')} KiB per connection; target <= 100 MB)")
 gaps = sorted({v for v in r.values() if v.startswith("MISSING")})

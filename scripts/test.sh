@@ -8,7 +8,9 @@
 # 3. Checks formatting and lints, then runs every test of the workspace.
 #
 # Tests start the real server on loopback ports and hand signatures to the
-# independent verifiers: openssl, osslsigncode, jarsigner/keytool.
+# independent verifiers: openssl, osslsigncode, jarsigner/keytool. The PKCS#11
+# module's tests drive pkcs11-tool, OpenSSL's libp11 engine, jarsigner (SunPKCS11)
+# and osslsigncode through libsigil_pkcs11.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,9 +31,20 @@ need unzip unzip
 need curl curl
 need softhsm2-util softhsm2   # the PKCS#11 (HSM) backend tests
 need pkcs11-tool opensc
+need javac openjdk-17-jdk-headless   # the PKCS#11 module's jarsigner test builds its JAR
+# libp11's OpenSSL engine (the PKCS#11 module's openssl and osslsigncode tests): a library, no command
+[ -f /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || missing+=(libengine-pkcs11-openssl)
 need c++ g++   # libfuzzer-sys, for the fuzz targets' check
 need node nodejs   # syntax check of the web console's script
+need chromium chromium   # the web console's browser test (tests/browser/console.py)
+need chromedriver chromium-driver
+need groovy groovy   # the Jenkins shared library's step (integrations/jenkins), Groovy 2.4 as pipelines
+need jq jq         # the GitHub action's and GitLab template's shell steps
+/usr/bin/python3 -c "import yaml" >/dev/null 2>&1 || missing+=(python3-yaml)   # reads their YAML in the tests
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
+# The browser test runs Debian's python (its selenium drives the Debian chromium).
+/usr/bin/python3 -c "import selenium" >/dev/null 2>&1 || missing+=(python3-selenium)
+/usr/bin/python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
 pg_bin=""
 for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")" /usr/lib/postgresql/*/bin; do
   if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then pg_bin="$dir"; break; fi

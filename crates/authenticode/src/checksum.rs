@@ -47,16 +47,29 @@ impl PeChecksum {
     /// Adds the next bytes of the file.
     pub(crate) fn update(&mut self, data: &[u8]) {
         let start = self.len;
-        self.sum += word_sum(start, data);
         let end = start + data.len() as u64;
-        // Take the zeroed fields back out (they were added above, so this is exact).
-        for range in &self.zeroed {
-            let (from, to) = (range.start.max(start), range.end.min(end));
-            if from < to
-                && let Some(field) = data.get(to_usize(from - start)..to_usize(to - start))
-            {
-                self.sum -= word_sum(from, field);
+        // Add only the bytes outside the zeroed ranges. Subtracting a field after adding
+        // everything is not exact: the 32-bit grouping of the field alone differs from its
+        // grouping inside the whole run (congruent modulo 0xffff, but it can be larger and
+        // underflow). Adding only keeps every term non-negative, so the sum is zero exactly
+        // when the counted bytes are, which the fold in `finish_with_len` relies on.
+        let mut at = start;
+        while at < end {
+            if let Some(zeroed) = self.zeroed.iter().find(|r| r.contains(&at)) {
+                at = zeroed.end.min(end);
+                continue;
             }
+            let stop = self
+                .zeroed
+                .iter()
+                .map(|r| r.start)
+                .filter(|&s| s > at && s < end)
+                .min()
+                .unwrap_or(end);
+            if let Some(part) = data.get(to_usize(at - start)..to_usize(stop - start)) {
+                self.sum += word_sum(at, part);
+            }
+            at = stop;
         }
         self.len = end;
     }
@@ -184,6 +197,28 @@ mod tests {
             all.update(&whole);
             proptest::prop_assert_eq!(base.finish_with_len(whole.len() as u64), all.finish());
         }
+    }
+
+    /// Found by the property test: a field grouped differently from the run around it
+    /// made the old subtract-afterwards code underflow.
+    #[test]
+    fn a_field_inside_a_32_bit_group_does_not_underflow() {
+        let data = [0, 0, 0, 0, 0, 1];
+        let mut checksum = PeChecksum::new(2);
+        checksum.update(&data);
+        assert_eq!(checksum.finish(), reference(&data, 2));
+    }
+
+    /// A file whose only non-zero bytes are in the field sums to zero, not to 0xffff.
+    #[test]
+    fn only_the_field_set_sums_to_zero() {
+        let mut data = [0u8; 12];
+        data[4..8].copy_from_slice(&[0xff; 4]);
+        let mut checksum = PeChecksum::new(4);
+        checksum.update(&data[..5]);
+        checksum.update(&data[5..]);
+        assert_eq!(checksum.finish(), reference(&data, 4));
+        assert_eq!(checksum.finish(), 12);
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct SignatureReport {
     /// `contentType` is `SPC_INDIRECT_DATA`, and the SignerInfo's signature
     /// verifies with the signer certificate's key.
     pub signature: Check,
+    /// This signature's DER `ContentInfo` (for reading its time-stamp, for example).
+    pub pkcs7: Vec<u8>,
 }
 
 impl SignatureReport {
@@ -108,7 +110,7 @@ pub fn verify<R: Read + Seek>(reader: &mut R) -> Result<VerificationReport> {
 
     let algorithms: Vec<HashAlgorithm> = signatures
         .iter()
-        .filter_map(|(_, s)| s.image_algorithm.ok())
+        .filter_map(|(_, s, _)| s.image_algorithm.ok())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -123,7 +125,7 @@ pub fn verify<R: Read + Seek>(reader: &mut R) -> Result<VerificationReport> {
 
     let reports = signatures
         .iter()
-        .map(|(depth, sig)| {
+        .map(|(depth, sig, der)| {
             let computed_digest = sig.image_algorithm.ok().and_then(computed_for);
             let image_digest = match (&sig.image_algorithm, &computed_digest) {
                 (Err(oid), _) => Check::NotChecked(format!(
@@ -147,6 +149,7 @@ pub fn verify<R: Read + Seek>(reader: &mut R) -> Result<VerificationReport> {
                 computed_digest,
                 image_digest,
                 signature: sig.cms_check(),
+                pkcs7: der.clone(),
             }
         })
         .collect();
@@ -160,7 +163,7 @@ pub fn verify<R: Read + Seek>(reader: &mut R) -> Result<VerificationReport> {
 }
 
 /// The primary signature and all nested ones, depth first, with their depth.
-fn collect_signatures(primary: &[u8]) -> Result<Vec<(usize, AuthenticodeSignature)>> {
+fn collect_signatures(primary: &[u8]) -> Result<Vec<(usize, AuthenticodeSignature, Vec<u8>)>> {
     let mut found = Vec::new();
     let mut pending = vec![(0, primary.to_vec())];
     while let Some((depth, der)) = pending.pop() {
@@ -178,7 +181,7 @@ fn collect_signatures(primary: &[u8]) -> Result<Vec<(usize, AuthenticodeSignatur
         }
         // Reverse, so that the first nested signature is reported first.
         pending.extend(nested.into_iter().rev().map(|n| (depth + 1, n)));
-        found.push((depth, signature));
+        found.push((depth, signature, der));
     }
     Ok(found)
 }

@@ -21,6 +21,7 @@ mod keys;
 mod release;
 mod serve;
 mod sign;
+mod timestamp;
 mod verify;
 mod verify_manifest;
 

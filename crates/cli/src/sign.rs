@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sigil_client::profile::ProcessSecrets;
 use sigil_client::sign::{prepare_jobs, sign_jobs};
+use sigil_client::timestamp::{Stamper, TIMESTAMP_ENV, TsaChoice};
 use sigil_client::{
     Connection, Format, FormatChoice, Job, JobOutcome, JobResult, Profile, Progress, SignOptions,
 };
@@ -86,6 +87,16 @@ pub(crate) struct SignArgs {
     /// Authenticode program URL.
     #[arg(long)]
     program_url: Option<String>,
+    /// Time-stamp every signature (RFC 3161) before writing it: with no URL (or a value that
+    /// is not an http(s) URL, which is then taken as a file) the server's own TSA, else the
+    /// TSA at URL. Hash format: the token is written as FILE.tsr beside FILE.sig. Default:
+    /// SIGIL_TIMESTAMP (`server` or a URL).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    timestamp: Option<String>,
+    /// Do not time-stamp, whatever SIGIL_TIMESTAMP says (a policy that requires time-stamps
+    /// is still stamped by the server).
+    #[arg(long, conflicts_with = "timestamp")]
+    no_timestamp: bool,
     /// Several files: where to write the release manifest (default
     /// sigil-release-<release id>.json next to the first file).
     #[arg(long)]
@@ -194,7 +205,8 @@ impl Progress for Report {
     }
 
     fn uploaded(&self, path: &Path, id: &RequestId, state: RequestState) {
-        if self.bar.is_none() && !self.json && state == RequestState::Pending {
+        // Also with --json: stdout carries the objects, stderr tells a CI log what waits.
+        if self.bar.is_none() && state == RequestState::Pending {
             eprintln!("{}: request {id} is waiting for approval", path.display());
         }
     }
@@ -203,14 +215,11 @@ impl Progress for Report {
         match &self.bar {
             Some(bar) => bar.set_message(format!("{pending} waiting for approval")),
             // A zero delay: the server holds the retrieve until a decision (long polling).
-            None if !self.json && delay.is_zero() => {
-                eprintln!("{pending} request(s) waiting for approval")
-            }
-            None if !self.json => eprintln!(
+            None if delay.is_zero() => eprintln!("{pending} request(s) waiting for approval"),
+            None => eprintln!(
                 "{pending} request(s) waiting for approval; next check in {} s",
                 delay.as_secs()
             ),
-            None => {}
         }
     }
 
@@ -288,7 +297,17 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     // aws-lc's first random bytes cost tens of milliseconds (jitter entropy): start them now,
     // on their own thread, so that they are ready when the TLS handshake needs them.
     sigil_client::connection::warm_up_random();
-    let files = expand_files(&args.files)?;
+    let env = std::env::var(TIMESTAMP_ENV).ok();
+    let (tsa, file_args) = TsaChoice::from_args(
+        args.timestamp.as_deref(),
+        args.no_timestamp,
+        env.as_deref(),
+        &args.files,
+    )?;
+    if file_args.is_empty() {
+        return Err(exit::usage("give the files to sign"));
+    }
+    let files = expand_files(&file_args)?;
     if args.output.is_some() && files.len() != 1 {
         return Err(exit::usage("--output works with exactly one file"));
     }
@@ -338,6 +357,9 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         ));
     }
     let profile = Profile::load(&args.profile)?;
+    if let Some(tsa) = &tsa {
+        options.timestamp = Some(Stamper::new(tsa, &profile, options.hash)?);
+    }
     let bar = (!args.json && std::io::stderr().is_terminal() && files.len() > 1).then(|| {
         let bar = ProgressBar::new(files.len() as u64);
         if let Ok(style) =
@@ -554,6 +576,14 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                     .join(", ")
             );
             out!("approvals required: {}", info.approvals_required);
+            out!(
+                "timestamp required: {}",
+                if info.timestamp_required {
+                    "yes (added by the server)"
+                } else {
+                    "no"
+                }
+            );
             out!("certificates:       {}", chain.len());
             if let Some(out) = chain_out {
                 let mut pem = String::new();

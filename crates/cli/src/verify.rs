@@ -27,6 +27,10 @@ pub(crate) struct VerifyArgs {
     /// Signer certificate (PEM; the first certificate is used) for --signature.
     #[arg(long)]
     certificate: Option<PathBuf>,
+    /// Time-stamp of a raw signature (a DER TimeStampResp); default FILE.tsr beside
+    /// FILE.sig when it exists.
+    #[arg(long, requires = "signature")]
+    tsr: Option<PathBuf>,
     /// Hash algorithm of a raw signature.
     #[arg(long, value_enum, default_value_t = HashArg::Sha256)]
     hash: HashArg,
@@ -66,6 +70,7 @@ fn verify_authenticode(file: &Path) -> Result<u8> {
         )
     })?;
     out!("{}: Authenticode", file.display());
+    let mut stamps_ok = true;
     for s in &report.signatures {
         let indent = "  ".repeat(s.depth + 1);
         out!(
@@ -86,6 +91,7 @@ fn verify_authenticode(file: &Path) -> Result<u8> {
         );
         out!("{indent}  image digest: {:?}", s.image_digest);
         out!("{indent}  signature:    {:?}", s.signature);
+        stamps_ok &= crate::timestamp::print_embedded(&format!("{indent}  "), &s.pkcs7);
     }
     out!(
         "  PE checksum: {} (stored {:#010x}, computed {:#010x})",
@@ -98,7 +104,7 @@ fn verify_authenticode(file: &Path) -> Result<u8> {
         report.computed_checksum
     );
     out!("  (the signer's chain of trust is not checked here: use osslsigncode verify -CAfile)");
-    verdict(report.is_valid())
+    verdict(report.is_valid() && stamps_ok)
 }
 
 fn verify_jar(file: &Path) -> Result<u8> {
@@ -109,6 +115,7 @@ fn verify_jar(file: &Path) -> Result<u8> {
         file.display(),
         report.entries_checked
     );
+    let mut stamps_ok = true;
     for s in &report.signers {
         out!(
             "  signer {} ({}{}): {}",
@@ -129,6 +136,9 @@ fn verify_jar(file: &Path) -> Result<u8> {
             }
             _ => {}
         }
+        if let Some(block) = &s.block {
+            stamps_ok &= crate::timestamp::print_embedded("    ", block);
+        }
         for section in &s.invalid_sections {
             out!("    .SF section does not match the manifest: {section}");
         }
@@ -140,7 +150,7 @@ fn verify_jar(file: &Path) -> Result<u8> {
         out!("  UNSIGNED: {e}");
     }
     out!("  (trust in the signer certificate is not checked here: use jarsigner -verify)");
-    verdict(report.is_intact())
+    verdict(report.is_intact() && stamps_ok)
 }
 
 fn verify_raw(
@@ -185,13 +195,21 @@ fn verify_raw(
         signature.display(),
         cert.tbs_certificate().subject()
     );
+    let tsr = args
+        .tsr
+        .clone()
+        .or_else(|| Some(sigil_client::timestamp::tsr_path(signature)).filter(|p| p.exists()));
+    let stamp_ok = match &tsr {
+        Some(tsr) => crate::timestamp::print_file("  ", tsr, &sig),
+        None => true,
+    };
     match found {
         Some(padding) => {
             out!(
                 "  signature over the {} digest: valid ({padding:?} for RSA keys)",
                 hash.as_str()
             );
-            verdict(true)
+            verdict(stamp_ok)
         }
         None => {
             out!(

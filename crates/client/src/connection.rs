@@ -139,7 +139,7 @@ impl Connection {
             return Err(ClientError::Profile {
                 path: profile.path.clone(),
                 message: "no pkcs12 client certificate: the Host API needs one (add pkcs12 = \
-                          \"FILE.p12\")"
+                          \"FILE.p12\", or set SIGIL_PKCS12 to the file)"
                     .into(),
             });
         }

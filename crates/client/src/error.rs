@@ -68,6 +68,14 @@ pub enum ClientError {
     /// The server's answer is not what the protocol says.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    /// The TSA did not give a valid time-stamp for the signature.
+    #[error("time-stamp from {url} failed: {message}; nothing was written")]
+    Timestamp {
+        /// The TSA's URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A local file could not be read, digested or written.
     #[error("{path}: {message}")]
     File {
@@ -83,9 +91,11 @@ impl ClientError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Profile { .. } | Self::Secret(_) | Self::Usage(_) => ErrorKind::Config,
-            Self::Connect { .. } | Self::Tls(_) | Self::Io(_) | Self::Closed(_) => {
-                ErrorKind::Connection
-            }
+            Self::Connect { .. }
+            | Self::Tls(_)
+            | Self::Io(_)
+            | Self::Closed(_)
+            | Self::Timestamp { .. } => ErrorKind::Connection,
             Self::Server { code, .. } => match code {
                 ErrorCode::Internal | ErrorCode::SigningFailed => ErrorKind::ServerFailure,
                 _ => ErrorKind::Refused,

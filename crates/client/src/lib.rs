@@ -6,6 +6,7 @@
 //! | [`connection`] | one mutual-TLS Host API connection: typed calls, correlation ids, pipelining |
 //! | [`job`] | signing jobs: format detection and client-side digests |
 //! | [`sign`] | upload many jobs on one connection, wait (long polling), retrieve, write results |
+//! | [`timestamp`] | RFC 3161 time-stamps over the returned signatures (`--timestamp`) |
 //! | [`release`] | several files as one release: checks, `RAUR`, uploads into it, the manifest |
 //! | [`manifest`] | the release manifest: written once every file is signed, verified later |
 //! | [`error`] | [`ClientError`] and its [`ErrorKind`] (which the CLI maps to exit codes) |
@@ -20,6 +21,7 @@ pub mod manifest;
 pub mod profile;
 pub mod release;
 pub mod sign;
+pub mod timestamp;
 
 pub use connection::Connection;
 pub use error::{ClientError, ErrorKind};

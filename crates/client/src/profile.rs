@@ -17,6 +17,9 @@ use crate::error::{ClientError, Result};
 pub const P12_PASSWORD_ENV: &str = "SIGIL_P12_PASSWORD";
 /// Default environment variable of an identity's password.
 pub const DEFAULT_PASSWORD_ENV: &str = "SIGIL_PASSWORD";
+/// Environment variable naming the client PKCS#12 file; when set, it replaces the profile's
+/// `pkcs12` (CI systems hand a certificate credential over as a file whose path they choose).
+pub const PKCS12_ENV: &str = "SIGIL_PKCS12";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,13 +112,18 @@ impl SecretSource for ProcessSecrets {
 }
 
 impl Profile {
-    /// Reads and checks the profile at `path`.
+    /// Reads and checks the profile at `path`; `SIGIL_PKCS12`, when set, replaces its
+    /// `pkcs12` (relative to the working directory).
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| ClientError::Profile {
             path: path.to_path_buf(),
             message: format!("cannot read it: {e}"),
         })?;
-        Self::parse(&text, path)
+        let mut profile = Self::parse(&text, path)?;
+        if let Some(file) = std::env::var_os(PKCS12_ENV).filter(|v| !v.is_empty()) {
+            profile.pkcs12 = Some(PathBuf::from(file));
+        }
+        Ok(profile)
     }
 
     /// Parses profile text; relative paths are resolved against `path`'s directory.

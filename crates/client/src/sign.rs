@@ -16,6 +16,7 @@ use sigil_proto::{
 use crate::connection::{Connection, retrieve_command, retrieve_request, status};
 use crate::error::{ClientError, ErrorKind, Result};
 use crate::job::{Format, Job, PreparedJob};
+use crate::timestamp::Stamped;
 
 /// First delay between two polls of pending requests.
 pub const FIRST_POLL: Duration = Duration::from_secs(1);
@@ -55,6 +56,8 @@ pub struct SignOptions {
     pub first_poll: Duration,
     /// Longest polling delay (default [`MAX_POLL`]).
     pub max_poll: Duration,
+    /// Time-stamp every signature with this TSA before writing it.
+    pub timestamp: Option<crate::timestamp::Stamper>,
     /// The release every upload joins (set by [`crate::release::sign_release`]).
     pub release: Option<sigil_proto::ReleaseId>,
     /// Wait on the server for a final state (`WT`, see [`crate::release::LONG_POLL`]) instead
@@ -78,6 +81,7 @@ impl SignOptions {
             program_url: None,
             first_poll: FIRST_POLL,
             max_poll: MAX_POLL,
+            timestamp: None,
             release: None,
             long_poll: true,
         }
@@ -353,7 +357,7 @@ pub async fn sign_jobs(
             Ok(s) => {
                 progress.uploaded(&path, &s.id, s.outcome.state());
                 let id = s.id.clone();
-                match finish(&mut prepared, s, options, block_kind) {
+                match finish(&mut prepared, s, options, block_kind).await {
                     Some(outcome) => done(
                         JobResult {
                             path,
@@ -457,7 +461,7 @@ pub async fn sign_jobs(
                 let outcome = match answer.and_then(status) {
                     Ok(s) => {
                         t.state = s.outcome.state();
-                        finish(&mut t.prepared, s, options, block_kind)
+                        finish(&mut t.prepared, s, options, block_kind).await
                     }
                     Err(e) => Some(JobOutcome::from_error(&e)),
                 };
@@ -541,7 +545,7 @@ pub fn block_kind(key_algorithm: &str) -> Option<SignatureBlockKind> {
 
 /// The outcome of a request in `status`, writing the result when signed; `None` while
 /// it is still pending or approved.
-fn finish(
+async fn finish(
     job: &mut PreparedJob,
     status: RequestStatus,
     options: &SignOptions,
@@ -552,29 +556,74 @@ fn finish(
         Outcome::Denied { reason } => Some(JobOutcome::Denied { reason }),
         Outcome::Expired => Some(JobOutcome::Expired),
         Outcome::Failed => Some(JobOutcome::Failed),
-        Outcome::Signed { result } => Some(match write_result(job, &result, options, block_kind) {
-            Ok((output, detail)) => JobOutcome::Signed { output, detail },
-            Err(e) => JobOutcome::Error {
-                kind: ErrorKind::Other,
-                message: e.to_string(),
-            },
-        }),
+        Outcome::Signed { result } => {
+            let stamped = crate::timestamp::maybe_stamp(
+                options.timestamp.as_ref(),
+                job.job.format,
+                result,
+                status.timestamp,
+            )
+            .await;
+            Some(
+                match stamped.and_then(|s| write_result(job, &s, options, block_kind)) {
+                    Ok((output, detail)) => JobOutcome::Signed { output, detail },
+                    Err(e) => JobOutcome::Error {
+                        kind: e.kind(),
+                        message: e.to_string(),
+                    },
+                },
+            )
+        }
     }
 }
 
 /// Writes a signature where it belongs; returns the file written and a description.
 fn write_result(
     job: &mut PreparedJob,
-    result: &[u8],
+    stamped: &Stamped,
     options: &SignOptions,
     block_kind: Option<SignatureBlockKind>,
 ) -> Result<(PathBuf, String)> {
+    let (output, detail) = write_signature(job, stamped, options, block_kind)?;
+    match stamped.detail.as_str() {
+        "" => Ok((output, detail)),
+        stamp => Ok((output, format!("{detail}, {stamp}"))),
+    }
+}
+
+/// [`write_result`] without the time-stamp's description.
+fn write_signature(
+    job: &mut PreparedJob,
+    stamped: &Stamped,
+    options: &SignOptions,
+    block_kind: Option<SignatureBlockKind>,
+) -> Result<(PathBuf, String)> {
+    let result = stamped.result.as_slice();
     let path = &job.job.path.clone();
     match job.job.format {
         Format::Hash => {
             let output = options.output.clone().unwrap_or_else(|| sig_path(path));
-            write_atomic(&output, result)?;
-            Ok((output, format!("raw signature, {} bytes", result.len())))
+            // The time-stamp first: a signature is never left without the token it came with.
+            let tsr = stamped
+                .tsr
+                .as_ref()
+                .map(|t| (crate::timestamp::tsr_path(&output), t));
+            if let Some((tsr_path, token)) = &tsr {
+                write_atomic(tsr_path, token)?;
+            }
+            if let Err(e) = write_atomic(&output, result) {
+                if let Some((tsr_path, _)) = &tsr {
+                    let _ = std::fs::remove_file(tsr_path);
+                }
+                return Err(e);
+            }
+            let token = tsr
+                .map(|(p, _)| format!(", token in {}", p.display()))
+                .unwrap_or_default();
+            Ok((
+                output,
+                format!("raw signature, {} bytes{token}", result.len()),
+            ))
         }
         Format::Authenticode => {
             let output = options.output.clone().unwrap_or_else(|| path.clone());

@@ -86,6 +86,10 @@ pub struct PolicyDraft {
     pub request_lifetime_secs: u32,
     /// Roles whose sessions see and use the policy.
     pub roles: BTreeSet<RoleName>,
+    /// Every signature under the policy carries an RFC 3161 time-stamp from Sigil's own TSA,
+    /// added by the server before it answers SIGNED (absent in older bodies: false).
+    #[serde(default)]
+    pub timestamp_required: bool,
 }
 
 /// A validated issuance policy.
@@ -295,6 +299,7 @@ pub(crate) mod tests {
                 .collect(),
             request_lifetime_secs: 3600,
             roles: [RoleName::new("builders").unwrap()].into_iter().collect(),
+            timestamp_required: false,
         })
         .unwrap()
     }

@@ -188,6 +188,14 @@ pub enum RequestState {
         /// The signature (raw) or signature block (PKCS#7 DER).
         #[serde(with = "crate::serde_hex")]
         result: Vec<u8>,
+        /// Hash format under a policy that requires time-stamps: the DER `TimeStampResp`
+        /// over `result` (Authenticode and JAR carry their token inside `result`).
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::serde_hex::option"
+        )]
+        timestamp: Option<Vec<u8>>,
     },
     /// Denied.
     Denied {
@@ -527,6 +535,16 @@ impl SigningRequest {
             _ => None,
         }
     }
+
+    /// The `TimeStampResp` the server made over a hash-format result, once signed.
+    pub fn timestamp(&self) -> Option<&[u8]> {
+        match &self.state {
+            RequestState::Signed {
+                timestamp: Some(t), ..
+            } => Some(t),
+            _ => None,
+        }
+    }
     /// The store's revision counter for optimistic concurrency.
     pub fn revision(&self) -> u64 {
         self.revision
@@ -668,13 +686,27 @@ impl SigningRequest {
         result: Vec<u8>,
         now: OffsetDateTime,
     ) -> Result<(), RequestError> {
+        self.mark_signed_stamped(result, None, now)
+    }
+
+    /// [`mark_signed`](Self::mark_signed) with the `TimeStampResp` of a hash signature.
+    pub fn mark_signed_stamped(
+        &mut self,
+        result: Vec<u8>,
+        timestamp: Option<Vec<u8>>,
+        now: OffsetDateTime,
+    ) -> Result<(), RequestError> {
         if self.status() != RequestStatus::Approved {
             return Err(RequestError::WrongState {
                 state: self.status(),
                 action: "signed",
             });
         }
-        self.state = RequestState::Signed { at: now, result };
+        self.state = RequestState::Signed {
+            at: now,
+            result,
+            timestamp,
+        };
         Ok(())
     }
 

@@ -73,6 +73,8 @@ pub struct SignerReport {
     pub covered_entries: usize,
     /// The state of the cryptographic check of the block.
     pub block_signature: BlockSignatureStatus,
+    /// The signature block's bytes (a DER `ContentInfo`), when there is one.
+    pub block: Option<Vec<u8>>,
 }
 
 impl SignerReport {
@@ -239,14 +241,17 @@ fn check_signer<S: Source>(
         let kind = SignatureBlockKind::from_extension(ext)?;
         (stem.eq_ignore_ascii_case(&format!("META-INF/{base}"))).then_some((e, kind))
     });
-    let block_signature = match block {
+    let (block_signature, block_der) = match block {
         Some((e, _)) => {
             let bytes = archive.read_entry(e, MAX_SIGNATURE_BLOCK_BYTES)?;
-            check_block_signature(&sf_bytes, &bytes)
+            (check_block_signature(&sf_bytes, &bytes), Some(bytes))
         }
-        None => BlockSignatureStatus::Invalid {
-            reason: format!("no signature block (.RSA, .EC or .DSA) for {sf_name}"),
-        },
+        None => (
+            BlockSignatureStatus::Invalid {
+                reason: format!("no signature block (.RSA, .EC or .DSA) for {sf_name}"),
+            },
+            None,
+        ),
     };
 
     let algorithm = DigestAlgorithm::ALL
@@ -270,6 +275,7 @@ fn check_signer<S: Source>(
         invalid_sections: Vec::new(),
         covered_entries: 0,
         block_signature,
+        block: block_der,
     };
     let Some(alg) = algorithm else {
         return Ok((report, Vec::new()));

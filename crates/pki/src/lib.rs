@@ -16,7 +16,8 @@
 //! | [`pem`] | PEM/DER reading (bounded) and writing of certificates and chains |
 //! | [`pkcs12`] | PKCS#12 export and import |
 //! | [`cms`], [`signer`] | CMS `SignedData`; the `SigningKey` → RustCrypto signer bridge |
-//! | [`tsp`] | RFC 3161 time-stamp requests, tokens and responses |
+//! | [`tsp`] | RFC 3161 time-stamp requests, tokens and responses (the TSA side) |
+//! | [`stamp`] | RFC 3161 client side: requests, checking answers, tokens as unsigned attributes |
 //!
 //! The Host API listener's certificate, end to end:
 //!
@@ -78,6 +79,7 @@ pub mod san;
 pub mod serial;
 mod sigalg;
 pub mod signer;
+pub mod stamp;
 pub mod tsp;
 pub mod validity;
 

@@ -403,20 +403,20 @@ struct SigningCertificateV2 {
 
 /// `PKIStatusInfo` (RFC 3161 §2.4.2; `statusString` is a `PKIFreeText`).
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-struct PkiStatusInfo {
-    status: u8,
+pub(crate) struct PkiStatusInfo {
+    pub(crate) status: u8,
     #[asn1(optional = "true")]
-    status_string: Option<Vec<Any>>,
+    pub(crate) status_string: Option<Vec<Any>>,
     #[asn1(optional = "true")]
-    fail_info: Option<BitString>,
+    pub(crate) fail_info: Option<BitString>,
 }
 
 /// `TimeStampResp` (RFC 3161 §2.4.2); the token is a complete `ContentInfo`.
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
-struct TimeStampResp {
-    status: PkiStatusInfo,
+pub(crate) struct TimeStampResp {
+    pub(crate) status: PkiStatusInfo,
     #[asn1(optional = "true")]
-    time_stamp_token: Option<Any>,
+    pub(crate) time_stamp_token: Option<Any>,
 }
 
 /// A complete `TimeStampResp`: rejection, `systemFailure`, no text. For the case where even
@@ -590,7 +590,7 @@ pub fn token_has_certificates(token: &[u8]) -> Result<bool, TspError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ca::{CaCertificate, IssueRequest, NewCa, issue as issue_cert};
     use crate::cms::{VerifyContent, verify};
@@ -750,7 +750,8 @@ mod tests {
         );
     }
 
-    fn tsa() -> (SoftwareKey, Certificate, Certificate) {
+    /// A TSA key, its `timestamping` certificate and the root that issued it.
+    pub(crate) fn tsa() -> (SoftwareKey, Certificate, Certificate) {
         let root_key = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let root = CaCertificate::self_signed(
             &NewCa {

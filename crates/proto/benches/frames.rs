@@ -46,6 +46,7 @@ fn retrieved() -> Response {
         approvals_required: 0,
         approvals_received: 0,
         expires: None,
+        timestamp: None,
     })
 }
 

@@ -98,6 +98,8 @@ pub struct PolicyInfo {
     pub allowed_formats: Vec<SignFormat>,
     /// `AR`: approvals required (0: signed at once).
     pub approvals_required: u32,
+    /// `TR`: every signature carries a time-stamp from the server's TSA (the server adds it).
+    pub timestamp_required: bool,
 }
 
 /// State of a signing request, as answered to an upload or a retrieve.
@@ -113,6 +115,9 @@ pub struct RequestStatus {
     pub approvals_received: u32,
     /// `EX`: when the request expires if not approved.
     pub expires: Option<OffsetDateTime>,
+    /// `TS`: with a signed hash-format result under a policy that requires time-stamps, the
+    /// DER `TimeStampResp` over it.
+    pub timestamp: Option<Vec<u8>>,
 }
 
 /// State of a release, as answered to `RAUR` and `RAGR`.
@@ -340,6 +345,9 @@ impl Response {
                     value::list(raw, SignFormat::parse)
                 })?,
                 approvals_required: f.required(Tag::APPROVALS_REQUIRED, value::decimal_u32)?,
+                timestamp_required: f
+                    .optional(Tag::TIMESTAMP_REQUIRED, value::token)?
+                    .is_some_and(|v| v == "Y"),
             }),
             Command::UploadHash => Self::UploadHash(RequestStatus::read(&mut f)?),
             Command::RetrieveHash => Self::RetrieveHash(RequestStatus::read(&mut f)?),
@@ -396,6 +404,9 @@ impl Response {
                         p.allowed_formats.iter().map(|f| f.as_str()),
                     )?;
                     w.decimal(Tag::APPROVALS_REQUIRED, u64::from(p.approvals_required))?;
+                    if p.timestamp_required {
+                        w.token(Tag::TIMESTAMP_REQUIRED, "Y")?;
+                    }
                     w.hex(Tag::CERT_CHAIN, &p.certificate_chain)
                 }
                 Self::UploadHash(s)
@@ -436,6 +447,7 @@ impl RequestStatus {
             approvals_required: f.required(Tag::APPROVALS_REQUIRED, value::decimal_u32)?,
             approvals_received: f.required(Tag::APPROVALS_RECEIVED, value::decimal_u32)?,
             expires: f.optional(Tag::EXPIRES, value::time)?,
+            timestamp: f.optional(Tag::TIMESTAMP, value::hex)?,
         })
     }
 
@@ -451,7 +463,13 @@ impl RequestStatus {
             Outcome::Denied {
                 reason: Some(reason),
             } => w.text(Tag::DENIAL_REASON, reason),
-            Outcome::Signed { result } => w.hex(Tag::RESULT, result),
+            Outcome::Signed { result } => {
+                w.hex(Tag::RESULT, result)?;
+                match &self.timestamp {
+                    Some(timestamp) => w.hex(Tag::TIMESTAMP, timestamp),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -534,6 +552,7 @@ mod tests {
             approvals_required: 1,
             approvals_received: 1,
             expires: None,
+            timestamp: None,
         };
         let wire = encode(&Response::RetrieveHash(status.clone()), None);
         assert_eq!(wire, "[AORAGO;ANY;RI42;RSSIGNED;AR1;AP1;SG3003;]");

@@ -154,6 +154,12 @@ tag_table! {
     COMMANDS = b"CL", TokenList;
     /// `PM` — permissions of the session (token list).
     PERMISSIONS = b"PM", TokenList;
+    /// `TR` — `Y` when the policy requires an RFC 3161 time-stamp on every signature (token;
+    /// absent: not required).
+    TIMESTAMP_REQUIRED = b"TR", Token;
+    /// `TS` — hash format under such a policy: the DER `TimeStampResp` over the signature
+    /// (hex blob).
+    TIMESTAMP = b"TS", Blob;
     /// `RL` — release id assigned by the server (token); on an upload, the release it joins.
     RELEASE_ID = b"RL", Token;
     /// `FC` — number of files a release holds (decimal).

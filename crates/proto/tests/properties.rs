@@ -160,14 +160,20 @@ fn status() -> impl Strategy<Value = RequestStatus> {
         any::<u32>(),
         any::<u32>(),
         proptest::option::of(time()),
+        proptest::option::of(blob()),
     )
         .prop_map(
-            |(id, outcome, approvals_required, approvals_received, expires)| RequestStatus {
-                id,
-                outcome,
-                approvals_required,
-                approvals_received,
-                expires,
+            |(id, outcome, approvals_required, approvals_received, expires, timestamp)| {
+                // `TS` travels only with a signed result.
+                let timestamp = timestamp.filter(|_| matches!(outcome, Outcome::Signed { .. }));
+                RequestStatus {
+                    id,
+                    outcome,
+                    approvals_required,
+                    approvals_received,
+                    expires,
+                    timestamp,
+                }
             },
         )
 }
@@ -193,10 +199,11 @@ fn response() -> impl Strategy<Value = Response> {
             blob(),
             proptest::sample::subsequence(HashAlgorithm::ALL, 0..=3),
             proptest::sample::subsequence(SignFormat::ALL, 0..=3),
-            any::<u32>()
+            any::<u32>(),
+            any::<bool>()
         )
             .prop_map(
-                |(policy, key_algorithm, certificate_chain, hashes, formats, approvals)| {
+                |(policy, key_algorithm, certificate_chain, hashes, formats, approvals, stamp)| {
                     Response::GetPolicy(PolicyInfo {
                         policy,
                         key_algorithm,
@@ -204,6 +211,7 @@ fn response() -> impl Strategy<Value = Response> {
                         allowed_hashes: hashes,
                         allowed_formats: formats,
                         approvals_required: approvals,
+                        timestamp_required: stamp,
                     })
                 }
             ),

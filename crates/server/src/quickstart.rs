@@ -556,6 +556,7 @@ impl Demo<'_> {
                 ]),
                 request_lifetime_secs: REQUEST_LIFETIME_SECS,
                 roles: BTreeSet::from([jenkins.clone()]),
+                timestamp_required: false,
             })
             .map_err(|e| ServerError::State(e.to_string()))?;
             self.store

@@ -464,6 +464,22 @@ async fn a_role_with_one_login_works_after_one_login() {
     assert_eq!(r.body.as_array().unwrap().len(), 5);
     let r = f.client.get("/audit/verify", token).await;
     assert_eq!(r.body["ok"], true, "{r:?}");
+    // The newest events, oldest first, ending with that verification (itself an event);
+    // `last` takes no other bound.
+    let head = r.body["head_seq"].as_u64().unwrap() + 1;
+    let r = f.client.get("/audit?last=3", token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let seqs: Vec<u64> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [head - 2, head - 1, head], "{r:?}");
+    assert_eq!(r.body[2]["action"], "audit.verify", "{r:?}");
+    let r = f.client.get("/audit?last=3&from=1", token).await;
+    assert_eq!((r.status, r.code()), (400, "INVALID"), "{r:?}");
     // ...and nothing the role does not grant.
     let r = f.client.get("/identities", token).await;
     assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
@@ -1885,6 +1901,7 @@ async fn the_console_is_served_at_the_root_with_a_strict_content_security_policy
         !body.contains("<script>"),
         "no inline script: the CSP forbids it"
     );
+    assert!(body.contains(r#"<link rel="icon" href="/favicon.svg""#));
 
     let script = text(
         f.client
@@ -1926,5 +1943,14 @@ async fn the_console_is_served_at_the_root_with_a_strict_content_security_policy
         css.to_ascii_lowercase().contains("content-type: text/css"),
         "{css}"
     );
+    // The page's icon comes from the binary (no 404 in the browser's log).
+    for path in ["/favicon.svg", "/favicon.ico"] {
+        let icon = text(f.client.raw_bytes("GET", path, None, b"").await);
+        let (head, svg) = icon.split_once("\r\n\r\n").unwrap();
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        assert!(head.contains("content-type: image/svg+xml"), "{head}");
+        assert!(svg.starts_with("<svg "), "{svg}");
+    }
     f.server.shutdown().await;
 }

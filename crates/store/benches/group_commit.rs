@@ -28,6 +28,7 @@ fn policy() -> IssuancePolicy {
         formats: [SigningFormat::Hash].into_iter().collect(),
         request_lifetime_secs: 3600,
         roles: [RoleName::new("builders").unwrap()].into_iter().collect(),
+        timestamp_required: false,
     })
     .unwrap()
 }

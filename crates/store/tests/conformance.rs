@@ -312,6 +312,7 @@ fn policy(alias: &str, approvals: u32) -> IssuancePolicy {
             .collect(),
         request_lifetime_secs: 3600,
         roles: [RoleName::new("builders").unwrap()].into_iter().collect(),
+        timestamp_required: false,
     })
     .unwrap()
 }

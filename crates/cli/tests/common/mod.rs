@@ -45,6 +45,11 @@ pub(crate) fn point_profile(profile: &Path, server: &RunningServer) {
 }
 
 pub(crate) async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// [`world`] with the server configuration changed by `adjust` first.
+pub(crate) async fn world_with(adjust: impl FnOnce(&mut ServerConfig)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut options = InitOptions::new(&data);
@@ -58,6 +63,7 @@ pub(crate) async fn world() -> World {
     config.host_api = "127.0.0.1:0".parse().unwrap();
     config.https = "127.0.0.1:0".parse().unwrap();
     config.password_params = PasswordParams::INSECURE_FOR_TESTS;
+    adjust(&mut config);
     let server = sigil_server::start(config).await.unwrap();
     let jenkins = report.jenkins_profile.clone();
     let approver = report.approver_profile.clone();
@@ -88,6 +94,7 @@ pub(crate) async fn sigil(args: Vec<String>, cwd: &Path) -> Output {
             .env_remove("SIGIL_IMPORT_PASSWORD")
             .env_remove("SIGIL_PROFILE")
             .env_remove("BUILD_URL")
+            .env_remove("SIGIL_TIMESTAMP")
             .stdin(Stdio::null())
             .output()
             .unwrap()

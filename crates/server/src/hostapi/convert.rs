@@ -81,6 +81,7 @@ pub(crate) fn status(request: &SigningRequest) -> Result<RequestStatus, ServiceE
         approvals_required: request.approvals_required(),
         approvals_received: u32::try_from(request.counted_approvals()).unwrap_or(u32::MAX),
         expires: pending.then(|| request.expires()),
+        timestamp: request.timestamp().map(<[u8]>::to_vec),
     })
 }
 

@@ -424,6 +424,7 @@ impl Connection {
                 .map(convert::format_to_wire)
                 .collect::<Vec<SignFormat>>(),
             approvals_required: policy.approvals_required(),
+            timestamp_required: draft.timestamp_required,
         })
     }
 

@@ -513,6 +513,8 @@ pub(crate) struct PolicyBody {
     formats: Vec<String>,
     request_lifetime_secs: u32,
     roles: Vec<String>,
+    #[serde(default)]
+    timestamp_required: bool,
 }
 
 /// `GET /policies`.
@@ -555,6 +557,7 @@ fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError
         formats: names::<SigningFormat>(&body.formats)?,
         request_lifetime_secs: body.request_lifetime_secs,
         roles: names(&body.roles)?,
+        timestamp_required: body.timestamp_required,
     })
 }
 
@@ -611,21 +614,34 @@ pub(crate) struct AuditQuery {
     from: Option<u64>,
     #[serde(default)]
     limit: Option<u32>,
+    #[serde(default)]
+    last: Option<u32>,
 }
 
-/// `GET /audit?from=&limit=`: events in order from sequence number `from` (default 1).
+/// `GET /audit?from=&limit=`: events in order from sequence number `from` (default 1);
+/// `GET /audit?last=N`: the newest `N`, in order.
 pub(crate) async fn read_audit(
     State(h): State<Https>,
     caller: Caller,
     QueryArg(q): QueryArg<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditView>>> {
-    let events = svc::read_audit(
-        &h.app,
-        &caller.actor(),
-        q.from.unwrap_or(1),
-        q.limit.unwrap_or(100),
-    )
-    .await?;
+    let events = match (q.last, q.from, q.limit) {
+        (Some(last), None, None) => svc::read_audit_last(&h.app, &caller.actor(), last).await?,
+        (Some(_), _, _) => {
+            return Err(ApiError::invalid(
+                "last reads the newest events and takes neither from nor limit: use one or the other",
+            ));
+        }
+        (None, from, limit) => {
+            svc::read_audit(
+                &h.app,
+                &caller.actor(),
+                from.unwrap_or(1),
+                limit.unwrap_or(100),
+            )
+            .await?
+        }
+    };
     Ok(Json(events))
 }
 

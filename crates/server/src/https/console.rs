@@ -1,6 +1,6 @@
-//! The web console for approvers: one static page, its script and style sheet, compiled into
-//! the binary and served at `/`. The page only calls the JSON API (same origin); the headers
-//! forbid everything else (no inline script, no framing, no other origins, no caching).
+//! The web console for approvers: one static page, its script, style sheet and icon, compiled
+//! into the binary and served at `/`. The page only calls the JSON API (same origin); the
+//! headers forbid everything else (no inline script, no framing, no other origins, no caching).
 
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 const INDEX_HTML: &str = include_str!("console/index.html");
 const CONSOLE_JS: &str = include_str!("console/console.js");
 const CONSOLE_CSS: &str = include_str!("console/console.css");
+const FAVICON_SVG: &str = include_str!("console/favicon.svg");
 
 /// Only this origin's script, style and API; nothing inline, no frames, no forms elsewhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -45,4 +46,10 @@ pub(crate) async fn script() -> Response {
 /// `GET /console/console.css`.
 pub(crate) async fn style() -> Response {
     asset("text/css; charset=utf-8", CONSOLE_CSS)
+}
+
+/// `GET /favicon.svg`: the page's icon (and `/favicon.ico` for browsers that ask for it
+/// without reading the page).
+pub(crate) async fn favicon() -> Response {
+    asset("image/svg+xml", FAVICON_SVG)
 }

@@ -155,6 +155,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/", get(console::index))
         .route("/console/console.js", get(console::script))
         .route("/console/console.css", get(console::style))
+        .route("/favicon.svg", get(console::favicon))
+        .route("/favicon.ico", get(console::favicon))
         .nest("/api/v1", api)
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -58,6 +58,10 @@ pub(crate) struct RequestView {
     /// The signature (raw) or signature block (PKCS#7 DER), hex, once signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<String>,
+    /// Hash format under a policy that requires time-stamps: the DER `TimeStampResp` over
+    /// `result`, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<String>,
     /// The release the request belongs to (`null` for a request on its own).
     release_id: Option<String>,
 }
@@ -104,6 +108,7 @@ impl RequestView {
                 RequestState::Signed { result, .. } => Some(hex::encode(result)),
                 _ => None,
             },
+            timestamp: request.timestamp().map(hex::encode),
             release_id: request.release().map(|r| r.to_string()),
         }
     }

@@ -116,6 +116,7 @@ pub(crate) struct PolicyView {
     formats: Vec<String>,
     request_lifetime_secs: u32,
     roles: Vec<String>,
+    timestamp_required: bool,
 }
 
 impl From<&IssuancePolicy> for PolicyView {
@@ -132,6 +133,7 @@ impl From<&IssuancePolicy> for PolicyView {
             formats: d.formats.iter().map(|f| f.as_str().to_owned()).collect(),
             request_lifetime_secs: d.request_lifetime_secs,
             roles: d.roles.iter().map(ToString::to_string).collect(),
+            timestamp_required: d.timestamp_required,
         }
     }
 }

@@ -771,6 +771,8 @@ pub struct NewPolicy {
     pub request_lifetime_secs: u32,
     /// Roles whose sessions may use the policy (each must exist).
     pub roles: BTreeSet<RoleName>,
+    /// Every signature carries a time-stamp from Sigil's TSA (which must be enabled).
+    pub timestamp_required: bool,
 }
 
 /// Validates a policy against the store: the certificate exists, is a valid code-signing
@@ -821,6 +823,17 @@ async fn validate_policy(
         )));
     }
     check_roles_exist(state, &args.roles).await?;
+    if args.timestamp_required
+        && let Err(e) = crate::service::timestamp::available(state).await
+    {
+        let ServiceError::Invalid(why) = e else {
+            return Err(e);
+        };
+        return Err(ServiceError::Invalid(format!(
+            "policy {} requires time-stamps, but the server's time-stamping authority is not usable ({why}): enable it first (sigil settings set --timestamp-certificate SERIAL)",
+            args.alias
+        )));
+    }
     IssuancePolicy::new(PolicyDraft {
         alias: args.alias,
         certificate: args.certificate,
@@ -832,6 +845,7 @@ async fn validate_policy(
         formats: args.formats,
         request_lifetime_secs: args.request_lifetime_secs,
         roles: args.roles,
+        timestamp_required: args.timestamp_required,
     })
     .map_err(|e| ServiceError::Invalid(e.to_string()))
 }
@@ -914,6 +928,7 @@ fn policy_audit(draft: AuditDraft, policy: &IssuancePolicy) -> AuditDraft {
         .detail("hashes", &join(&d.hashes))
         .detail("formats", &join(&d.formats))
         .detail("roles", &join(&d.roles))
+        .detail("timestamp_required", &d.timestamp_required.to_string())
 }
 
 /// Deletes a policy no request refers to (`admin:policies`).
@@ -950,6 +965,19 @@ pub async fn read_audit(
         limit.min(MAX_PAGE)
     };
     Ok(state.store.read_audit(from, limit).await?)
+}
+
+/// The newest `last` audit events (at most a page), oldest first (`audit:read`).
+pub async fn read_audit_last(
+    state: &AppState,
+    session: &Caller<'_>,
+    last: u32,
+) -> Result<Vec<AuditEvent>, ServiceError> {
+    require(state, session, Permission::AuditRead, "audit.read").await?;
+    let last = last.clamp(1, MAX_PAGE);
+    let head = state.store.audit_head().await?.seq;
+    let from = head.saturating_sub(u64::from(last) - 1).max(1);
+    Ok(state.store.read_audit(from, last).await?)
 }
 
 /// The result of verifying the whole audit chain.

@@ -11,6 +11,7 @@ pub mod releases;
 pub mod requests;
 pub mod session;
 pub mod signing;
+pub mod stamping;
 pub mod timestamp;
 pub mod wait;
 

@@ -379,14 +379,14 @@ pub(crate) async fn sign_approved(
 /// `request.sign` audit event describing it.
 pub(crate) fn record_outcome(
     mut request: SigningRequest,
-    outcome: Result<Vec<u8>, signing::SigningError>,
+    outcome: Result<super::stamping::Signed, signing::SigningError>,
     now: time::OffsetDateTime,
 ) -> Result<(SigningRequest, AuditDraft), ServiceError> {
     let id = request.id().to_string();
     let draft = match outcome {
-        Ok(result) => {
+        Ok(signed) => {
             request
-                .mark_signed(result, now)
+                .mark_signed_stamped(signed.result, signed.timestamp, now)
                 .map_err(|e| request_error(&e))?;
             AuditDraft::new(now, "request.sign", Outcome::Success)
                 .identity(request.requester().as_str())

@@ -18,6 +18,7 @@ use sigil_pki::x509_cert::der::{Decode, Encode};
 
 use super::ServiceError;
 use super::cache::CachedChain;
+use super::stamping::Signed;
 use crate::AppState;
 use crate::service::pki::Pki;
 
@@ -89,7 +90,7 @@ pub async fn certificate_chain(
 /// Signs `request` (which must be approved) under its policy's current key and certificate.
 /// The CPU work runs on the blocking pool, but for a raw P-256/Ed25519 signature (about as
 /// cheap as the hand-off).
-pub async fn sign(state: &AppState, request: &SigningRequest) -> Result<Vec<u8>, SigningError> {
+pub async fn sign(state: &AppState, request: &SigningRequest) -> Result<Signed, SigningError> {
     let policy = state
         .cache
         .cached_policy(request.policy())
@@ -104,8 +105,19 @@ pub async fn sign(state: &AppState, request: &SigningRequest) -> Result<Vec<u8>,
     sign_under(state, &policy, request).await
 }
 
-/// [`sign`] with the request's policy already read (`policy` must be the one it names).
+/// [`sign`] with the request's policy already read (`policy` must be the one it names); the
+/// signature is time-stamped when the policy requires it.
 pub async fn sign_under(
+    state: &AppState,
+    policy: &IssuancePolicy,
+    request: &SigningRequest,
+) -> Result<Signed, SigningError> {
+    let result = signature(state, policy, request).await?;
+    super::stamping::apply(state, policy, request, result).await
+}
+
+/// The signature itself.
+async fn signature(
     state: &AppState,
     policy: &IssuancePolicy,
     request: &SigningRequest,

@@ -17,9 +17,10 @@ use std::time::SystemTime;
 use sigil_domain::{AuditDraft, CertProfile, CertificateRecord, Interface, Outcome, SerialNumber};
 use sigil_keys::{RsaPadding, SigningKey};
 use sigil_pki::cms::CmsSigner;
-use sigil_pki::tsp::{self, FailureInfo, IssuedToken, TimeStampRequest, TspError};
+use sigil_pki::tsp::{self, FailureInfo, IssuedToken, MessageImprint, TimeStampRequest, TspError};
 use sigil_pki::x509_cert::Certificate;
 use sigil_pki::x509_cert::der::Decode;
+use sigil_pki::x509_cert::der::asn1::OctetString;
 
 use super::ServiceError;
 use crate::AppState;
@@ -94,7 +95,8 @@ pub async fn timestamp(state: &AppState, body: &[u8], source: Option<&str>) -> R
         }
     };
     // The token is released only once its issue is in the audit log.
-    let draft = audit_draft(state.now(), &serial, &request, &issued, source);
+    let draft =
+        audit_draft(state.now(), &serial, &request, &issued, source).interface(Interface::Https);
     if let Err(e) = state.store.commit(Vec::new(), draft).await {
         tracing::error!(error = %e, "recording a time-stamp token in the audit log failed");
         return reject(
@@ -109,6 +111,49 @@ pub async fn timestamp(state: &AppState, body: &[u8], source: Option<&str>) -> R
     }
 }
 
+/// Whether the TSA can issue tokens now (its certificate is set and usable); the error says
+/// why not and how to fix it.
+pub async fn available(state: &AppState) -> Result<(), ServiceError> {
+    signer(state).await.map(|_| ())
+}
+
+/// A token from Sigil's own TSA over `data` (a signature the server just made under a policy
+/// that requires time-stamps), with the certificates. Audited as `timestamp.issue` for
+/// `requester` and `request` before it is returned. Returns the DER `TimeStampResp`.
+pub async fn stamp(
+    state: &AppState,
+    requester: &str,
+    request: &str,
+    hash: sigil_keys::HashAlgorithm,
+    data: &[u8],
+) -> Result<Vec<u8>, ServiceError> {
+    let tsa = signer(state).await?;
+    let digest = OctetString::new(hash.digest(data))
+        .map_err(|e| ServiceError::Internal(format!("encoding the imprint failed: {e}")))?;
+    let query = TimeStampRequest {
+        message_imprint: MessageImprint {
+            hash_algorithm: hash.algorithm_identifier(),
+            hashed_message: digest,
+        },
+        hash,
+        nonce: None,
+        cert_req: true,
+        policy_requested: false,
+    };
+    let serial = tsa.serial.clone();
+    let now = state.now();
+    let job = query.clone();
+    let issued = tokio::task::spawn_blocking(move || tsa.issue(&job, SystemTime::from(now)))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("the time-stamp task failed: {e}")))?
+        .map_err(|e| ServiceError::Internal(format!("issuing the time-stamp failed: {e}")))?;
+    let draft = audit_draft(state.now(), &serial, &query, &issued, None)
+        .identity(requester)
+        .detail("request", request);
+    state.store.commit(Vec::new(), draft).await?;
+    Ok(issued.response)
+}
+
 fn audit_draft(
     now: time::OffsetDateTime,
     tsa_serial: &SerialNumber,
@@ -118,7 +163,6 @@ fn audit_draft(
 ) -> AuditDraft {
     let mut draft = AuditDraft::new(now, AUDIT_ISSUE, Outcome::Success)
         .identity("anonymous")
-        .interface(Interface::Https)
         .object(tsa_serial.as_str())
         .detail("serial", &hex::encode(&issued.serial))
         .detail("hash", request.hash.as_str())

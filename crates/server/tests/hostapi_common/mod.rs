@@ -187,6 +187,7 @@ pub fn policy(
             formats: formats.iter().copied().collect(),
             request_lifetime_secs: 3600,
             roles: roles.iter().map(|r| RoleName::new(*r).unwrap()).collect(),
+            timestamp_required: false,
         })
         .unwrap(),
     ))
