@@ -102,8 +102,8 @@ pub(crate) struct SignArgs {
     #[arg(long)]
     manifest: Option<PathBuf>,
     /// Files or glob patterns (quote globs to let sigil expand them). Several files form
-    /// one release: one approval for all of them.
-    #[arg(required = true)]
+    /// one release: one approval for all of them. (Not `required` for clap: a file right
+    /// after `--timestamp` is parsed as its value and moved back here, then checked.)
     files: Vec<String>,
 }
 

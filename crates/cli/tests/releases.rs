@@ -156,7 +156,14 @@ async fn a_mixed_release_of_20_files_is_approved_once_and_verified_independently
     let files = mixed_files(&dir, 7, 6, 7);
     assert_eq!(files.len(), 20);
 
-    let signing = sign_in_background(&world, "release-approved", &files, &["--wait", "5m"]);
+    // Every signature time-stamped by the server's own TSA (the quickstart's, under the same
+    // root as the code-signing chain).
+    let signing = sign_in_background(
+        &world,
+        "release-approved",
+        &files,
+        &["--timestamp", "--wait", "5m"],
+    );
     let id = complete_release(&world, 20).await;
     let approved_at = Instant::now();
     let out = sigil(
@@ -221,15 +228,28 @@ async fn a_mixed_release_of_20_files_is_approved_once_and_verified_independently
             Some("exe") => {
                 let checked = run_ok(
                     "osslsigncode",
-                    &["verify", "-CAfile", p(&root), "-in", p(file)],
+                    &[
+                        "verify",
+                        "-CAfile",
+                        p(&root),
+                        "-TSA-CAfile",
+                        p(&root),
+                        "-in",
+                        p(file),
+                    ],
                 );
                 assert!(checked.contains("Signature verification: ok"), "{checked}");
+                assert!(
+                    checked.contains("Timestamp Server Signature verification: ok"),
+                    "{checked}"
+                );
             }
             Some("jar") => {
                 let checked = run_ok(
                     "jarsigner",
                     &[
                         "-verify",
+                        "-verbose",
                         "-strict",
                         "-keystore",
                         p(&store),
@@ -239,6 +259,8 @@ async fn a_mixed_release_of_20_files_is_approved_once_and_verified_independently
                     ],
                 );
                 assert!(checked.contains("jar verified."), "{checked}");
+                assert!(checked.contains("Timestamped by"), "{checked}");
+                assert!(!checked.contains("no timestamp"), "{checked}");
             }
             _ => {
                 let sig = PathBuf::from(format!("{}.sig", p(file)));
@@ -255,6 +277,20 @@ async fn a_mixed_release_of_20_files_is_approved_once_and_verified_independently
                     ],
                 );
                 assert!(verified.contains("Verified OK"), "{verified}");
+                let stamped = run_ok(
+                    "openssl",
+                    &[
+                        "ts",
+                        "-verify",
+                        "-in",
+                        &format!("{}.tsr", p(file)),
+                        "-data",
+                        p(&sig),
+                        "-CAfile",
+                        p(&root),
+                    ],
+                );
+                assert!(stamped.contains("Verification: OK"), "{stamped}");
             }
         }
     }

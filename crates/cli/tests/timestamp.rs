@@ -316,6 +316,16 @@ async fn sign(world: &World, dir: &Path, extra: &[&str]) -> std::process::Output
     sigil(a, dir).await
 }
 
+/// The per-file objects of `sigil sign --json` (several files form a release, whose own
+/// object, without `file`, comes last).
+fn file_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l.get("file").is_some())
+        .collect()
+}
+
 /// The names in `dir`.
 fn listing(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
@@ -462,8 +472,7 @@ async fn every_format_stamped_by_sigil_and_by_an_independent_tsa() {
         options.extend(["app.exe", "app.jar", "notes.txt"]);
         let out = sign(&world, &dir, &options).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        for line in file_lines(&out) {
             assert_eq!(line["outcome"], "signed", "{line}");
             let detail = line["detail"].as_str().unwrap();
             assert!(
@@ -574,10 +583,7 @@ async fn a_tsa_down_silent_answering_garbage_or_disabled_fails_the_file_and_writ
 
     let check = |out: &std::process::Output, why: &str| {
         assert_ne!(out.status.code(), Some(0), "{}", text(out));
-        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines = file_lines(out);
         assert_eq!(lines.len(), 3, "{}", text(out));
         for line in &lines {
             assert_eq!(line["outcome"], "error", "{line}");
@@ -694,10 +700,7 @@ async fn twenty_files_in_one_run_are_all_stamped_and_a_busy_tsa_is_retried() {
         started.elapsed()
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = file_lines(&out);
     assert_eq!(lines.len(), 20);
     assert!(lines.iter().all(|l| l["outcome"] == "signed"), "{lines:?}");
     let store = truststore(&dir, "trust.p12", &root, &root);
@@ -801,8 +804,7 @@ async fn a_policy_that_requires_timestamps_gets_them_from_the_server() {
         let out = sigil(a, &dir).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let mut hash_request = None;
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        for line in file_lines(&out) {
             let detail = line["detail"].as_str().unwrap();
             assert!(detail.contains("added by the server"), "{line}");
             assert!(detail.contains("Sigil Timestamping"), "{line}");
