@@ -15,6 +15,7 @@ macro_rules! out {
 
 mod admin;
 mod api;
+mod backup;
 mod bench;
 mod exit;
 mod keys;
@@ -83,6 +84,10 @@ enum Action {
     Listener(admin::ListenerArgs),
     /// The audit log: list, export as JSON lines, verify the hash chain (online or offline).
     Audit(admin::AuditArgs),
+    /// Write one encrypted backup file of a deployment (database and data directory), while it runs.
+    Backup(backup::BackupArgs),
+    /// Make a new deployment from a backup file (asks for the master key).
+    Restore(backup::RestoreArgs),
     /// Load generator for the Host API (hash signing, pipelined, many connections).
     Bench(bench::BenchArgs),
 }
@@ -139,6 +144,8 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Settings(args) => admin::settings(args).await,
         Action::Listener(args) => admin::listener(args).await,
         Action::Audit(args) => admin::audit(args).await,
+        Action::Backup(args) => backup::run_backup(args).await,
+        Action::Restore(args) => backup::run_restore(args).await,
         Action::Bench(args) => bench::execute(&args).await.map(|()| exit::OK),
     }
 }
