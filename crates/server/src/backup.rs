@@ -322,7 +322,7 @@ fn data_files(config: &ServerConfig) -> Result<Vec<DataFile>, ServerError> {
             let relative = dir.join(entry.file_name());
             let kind = entry
                 .file_type()
-                .map_err(|e| ServerError::io(&entry.path(), e))?;
+                .map_err(|e| ServerError::io(entry.path(), e))?;
             if kind.is_dir() {
                 if !entry.file_name().to_string_lossy().starts_with('.') {
                     dirs.push(relative);
