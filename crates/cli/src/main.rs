@@ -1,6 +1,7 @@
 //! `sigil`: the code-signing server and its command-line client.
 //!
-//! `sigil server|init|quickstart` run and set up a server; `sigil sign|policies` talk to the
+//! `sigil server|init|quickstart` run and set up a server, `sigil backup|restore` save and
+//! restore one; `sigil sign|policies` talk to the
 //! Host API with a client profile; `sigil request|identity|role|…|audit` use the HTTPS API
 //! with a profile whose identities are logged in on one session (dual control); `sigil
 //! verify` checks signatures locally. Exit codes: see [`exit`] and `docs/cli.md`.
