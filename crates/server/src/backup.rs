@@ -135,7 +135,15 @@ pub async fn backup(
     let meta = serde_json::to_vec(&meta)
         .map_err(|e| ServerError::State(format!("cannot encode the backup header: {e}")))?;
     let sealed = encrypt_backup(master, &meta, &payload)?;
-    write_new_file(out, &sealed, 0o600)?;
+    if let Err(e) = write_new_file(out, &sealed, 0o600) {
+        // A half-written backup must not pass for one (restore would refuse it anyway).
+        if out.exists()
+            && !matches!(&e, ServerError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists)
+        {
+            let _ = std::fs::remove_file(out);
+        }
+        return Err(e);
+    }
     Ok(BackupReport {
         file: out.to_path_buf(),
         bytes: sealed.len() as u64,
