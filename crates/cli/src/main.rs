@@ -1,6 +1,7 @@
 //! `sigil`: the code-signing server and its command-line client.
 //!
-//! `sigil server|init|quickstart` run and set up a server; `sigil sign|policies` talk to the
+//! `sigil server|init|quickstart` run and set up a server, `sigil backup|restore` save and
+//! restore one; `sigil sign|policies` talk to the
 //! Host API with a client profile; `sigil request|identity|role|…|audit` use the HTTPS API
 //! with a profile whose identities are logged in on one session (dual control); `sigil
 //! verify` checks signatures locally. Exit codes: see [`exit`] and `docs/cli.md`.
@@ -15,6 +16,7 @@ macro_rules! out {
 
 mod admin;
 mod api;
+mod backup;
 mod bench;
 mod config;
 mod exit;
@@ -101,6 +103,10 @@ enum Action {
     Completions(shell::CompletionsArgs),
     /// Print the man page sigil(1), or write every page with --dir.
     Man(shell::ManArgs),
+    /// Write one encrypted backup file of a deployment (database and data directory), while it runs.
+    Backup(backup::BackupArgs),
+    /// Make a new deployment from a backup file (asks for the master key).
+    Restore(backup::RestoreArgs),
     /// Load generator for the Host API (hash signing, pipelined, many connections).
     Bench(bench::BenchArgs),
 }
@@ -155,6 +161,8 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Audit(args) => admin::audit(args).await,
         Action::Completions(args) => shell::completions(&args, Cli::command()),
         Action::Man(args) => shell::man(&args, Cli::command()),
+        Action::Backup(args) => backup::run_backup(args).await,
+        Action::Restore(args) => backup::run_restore(args).await,
         Action::Bench(args) => bench::execute(&args).await.map(|()| exit::OK),
     }
 }

@@ -218,7 +218,7 @@ async fn start_with_components(
         .context("cannot start the server")
 }
 
-fn prompt_components() -> Result<Vec<Zeroizing<String>>> {
+pub(crate) fn prompt_components() -> Result<Vec<Zeroizing<String>>> {
     let mut components = Vec::new();
     loop {
         let text = rpassword::prompt_password(format!(

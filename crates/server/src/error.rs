@@ -28,6 +28,9 @@ pub enum ServerError {
     /// A key backend (sealed software keystore or HSM) failed.
     #[error(transparent)]
     Keystore(#[from] sigil_custody::KeystoreError),
+    /// A backup file cannot be written or opened (damaged, another master key).
+    #[error(transparent)]
+    Backup(#[from] sigil_custody::backup::BackupFileError),
     /// Key generation or signing failed.
     #[error(transparent)]
     Key(#[from] sigil_keys::KeyError),

@@ -203,13 +203,13 @@ fn listener_sans(hostnames: &[String]) -> Result<Vec<String>, ServerError> {
 }
 
 /// A hidden directory beside the target, removed unless committed.
-struct StagingDir {
+pub(crate) struct StagingDir {
     path: PathBuf,
     committed: bool,
 }
 
 impl StagingDir {
-    fn create(parent: &Path, name: &str) -> Result<Self, ServerError> {
+    pub(crate) fn create(parent: &Path, name: &str) -> Result<Self, ServerError> {
         let suffix = generate_password(8);
         let path = parent.join(format!(".{name}.init-{}", suffix.as_str()));
         std::fs::DirBuilder::new()
@@ -222,12 +222,12 @@ impl StagingDir {
         })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Renames the staging directory to `target` (replacing it if it is an empty directory).
-    fn commit(mut self, target: &Path) -> Result<(), ServerError> {
+    pub(crate) fn commit(mut self, target: &Path) -> Result<(), ServerError> {
         std::fs::rename(&self.path, target).map_err(|e| ServerError::io(target, e))?;
         self.committed = true;
         Ok(())

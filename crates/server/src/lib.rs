@@ -19,6 +19,7 @@
 //! | `https` | the HTTPS JSON API |
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod config;
 pub mod error;
 mod hostapi;

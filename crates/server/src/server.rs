@@ -87,7 +87,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
 /// Opens the store of a deployment whose master key is in the development key file, and
 /// reads the key (with the warning the file deserves, every time).
-pub(crate) async fn open_with_key_file(
+///
+/// # Errors
+/// [`ServerError::NeedsComponents`] when the master key is split into key components.
+pub async fn open_with_key_file(
     config: &ServerConfig,
 ) -> Result<(Arc<dyn Store>, MasterKey), ServerError> {
     let store = sigil_store::open(&config.database_url()).await?;

@@ -29,14 +29,58 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sigil_domain::{Store, StoreError};
+use sigil_domain::{AuditDraft, AuditEvent, Store, StoreError};
 
 mod convert;
 mod postgres;
+pub mod snapshot;
 mod sqlite;
 
 pub use postgres::PgStore;
+pub use snapshot::Snapshot;
 pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// Reads the whole database at `url` at one instant, while servers keep running (see
+/// [`snapshot`]).
+pub async fn snapshot(url: &str) -> Result<Snapshot, StoreError> {
+    match Backend::of(url)? {
+        Backend::Sqlite(path) => SqliteStore::snapshot(path).await,
+        Backend::Postgres => PgStore::snapshot(url).await,
+    }
+}
+
+/// Restores `snapshot` into the empty database at `url` (a new SQLite file is created) and
+/// appends `event` to its audit chain, in one transaction: a database that is not empty, or at
+/// another schema version, is refused and nothing is written into it.
+pub async fn restore(
+    url: &str,
+    snapshot: &Snapshot,
+    event: AuditDraft,
+) -> Result<AuditEvent, StoreError> {
+    match Backend::of(url)? {
+        Backend::Sqlite(path) => SqliteStore::restore(path, snapshot, event).await,
+        Backend::Postgres => PgStore::restore(url, snapshot, event).await,
+    }
+}
+
+enum Backend<'a> {
+    Sqlite(&'a Path),
+    Postgres,
+}
+
+impl<'a> Backend<'a> {
+    fn of(url: &'a str) -> Result<Self, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Self::Sqlite(Path::new(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Config {
+                what: "unsupported database URL: use sqlite://<path> or postgres://...".to_owned(),
+            })
+        }
+    }
+}
 
 /// Opens a store from a URL: `sqlite://<path>` (created if missing) or
 /// `postgres://user@host/db` / `postgresql://...`.

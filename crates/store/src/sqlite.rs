@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::convert::db;
+use crate::snapshot::{Cell, Snapshot};
 
 type Db = Sqlite;
 type Backend = SqliteStore;
@@ -36,6 +37,38 @@ const READ_AUDIT: &str = "SELECT seq, CAST(time_ns AS INTEGER) AS time_ns, \
 )]
 #[path = "queries.rs"]
 mod queries;
+
+#[expect(
+    clippy::duplicate_mod,
+    reason = "the snapshot SQL is compiled once per backend, like queries.rs"
+)]
+#[path = "snapshot_sql.rs"]
+mod snapshot_sql;
+
+/// Every table but SQLite's own and sqlx's migration record.
+const LIST_TABLES: &str = "SELECT name FROM sqlite_master WHERE type = 'table' \
+    AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'";
+
+/// One value by its storage class (SQLite keeps a type per value, not per column).
+fn read_cell(row: &sqlx::sqlite::SqliteRow, index: usize) -> StoreResult<Cell> {
+    use sqlx::{Row, TypeInfo, ValueRef};
+    let raw = row
+        .try_get_raw(index)
+        .map_err(db("reading a row for the backup"))?;
+    if raw.is_null() {
+        return Ok(Cell::Null);
+    }
+    let kind = raw.type_info().name().to_owned();
+    let read = db("reading a row for the backup");
+    match kind.as_str() {
+        "INTEGER" => row.try_get(index).map(Cell::Int).map_err(read),
+        "TEXT" => row.try_get(index).map(Cell::Text).map_err(read),
+        "BLOB" => row.try_get(index).map(Cell::Bytes).map_err(read),
+        other => Err(crate::convert::corrupt(format!(
+            "a value of type {other}, which Sigil never stores"
+        ))),
+    }
+}
 
 /// Tuning of the SQLite backend.
 #[derive(Debug, Clone)]
@@ -170,6 +203,56 @@ impl SqliteStore {
             readers,
             writer,
         })
+    }
+
+    /// Reads the whole database at one instant (one read transaction, which in WAL mode keeps
+    /// its snapshot while a running server writes); the database must exist.
+    pub async fn snapshot(path: &Path) -> StoreResult<Snapshot> {
+        let options = connect_options(path, SqliteOptions::default().busy_timeout).read_only(true);
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(db("opening the SQLite database for a backup"))?;
+        let mut tx = conn
+            .begin()
+            .await
+            .map_err(db("starting the backup's read transaction"))?;
+        let snapshot = snapshot_sql::read_all(&mut tx).await?;
+        tx.rollback()
+            .await
+            .map_err(db("ending the backup's read transaction"))?;
+        conn.close()
+            .await
+            .map_err(db("closing the SQLite database"))?;
+        Ok(snapshot)
+    }
+
+    /// Creates the database at `path`, then writes `snapshot` and appends `event` in one
+    /// transaction; refuses (writing nothing into it) a database that is not empty.
+    pub async fn restore(
+        path: &Path,
+        snapshot: &Snapshot,
+        event: AuditDraft,
+    ) -> StoreResult<AuditEvent> {
+        Self::open(path, SqliteOptions::default())
+            .await?
+            .close()
+            .await;
+        let mut conn = SqliteConnection::connect_with(&connect_options(
+            path,
+            SqliteOptions::default().busy_timeout,
+        ))
+        .await
+        .map_err(db("opening the SQLite database to restore"))?;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("starting the restore transaction"))?;
+        let restored = snapshot_sql::write_all(&mut tx, snapshot, event).await?;
+        tx.commit().await.map_err(db("committing the restore"))?;
+        conn.close()
+            .await
+            .map_err(db("closing the SQLite database"))?;
+        Ok(restored)
     }
 
     /// Finishes queued writes and closes every connection.
