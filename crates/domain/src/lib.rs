@@ -59,6 +59,7 @@ mod text;
 pub mod audit;
 pub mod group;
 pub mod identity;
+pub mod lockout;
 pub mod names;
 pub mod permission;
 pub mod pki;
@@ -80,6 +81,7 @@ pub use identity::{
     LoginRefusal, LoginStateChange, NewApiKey, PasswordHash, PasswordParams, Secret, api_key_id,
     decide_login, generate_api_key, hash_password, verify_password,
 };
+pub use lockout::{AddressThrottle, LockoutPolicy};
 pub use names::{CaName, GroupName, IdentityName, NameError, PolicyAlias, RoleName};
 pub use permission::{Interface, Permission};
 pub use pki::{

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sigil_custody::pkcs11::HsmConfig;
-use sigil_domain::PasswordParams;
+use sigil_domain::{LockoutPolicy, PasswordParams};
 
 use crate::error::ServerError;
 
@@ -56,6 +56,10 @@ pub struct ServerConfig {
     /// Failed logins in a row before an identity is locked (used when the store has no
     /// setting yet).
     pub lockout_threshold: u32,
+    /// How long locks last, the per-address throttle, and whether administrators need their
+    /// client certificate for HTTPS logins (`lockout_base_secs`, `lockout_max_secs`,
+    /// `address_failure_limit`, `admin_login_requires_certificate`).
+    pub lockout: LockoutPolicy,
     /// Most connections each listener serves at once; one more is closed at accept.
     pub max_connections: usize,
     /// Time-stamp tokens issued per second at most (the route needs no login), on average;
@@ -90,6 +94,10 @@ struct ServerTable {
     frame_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     lockout_threshold: Option<u32>,
+    lockout_base_secs: Option<u64>,
+    lockout_max_secs: Option<u64>,
+    address_failure_limit: Option<u32>,
+    admin_login_requires_certificate: Option<bool>,
     max_connections: Option<usize>,
     timestamp_rate_per_sec: Option<f64>,
 }
@@ -107,6 +115,7 @@ impl ServerConfig {
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             lockout_threshold: 5,
+            lockout: LockoutPolicy::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timestamp_rate: DEFAULT_TIMESTAMP_RATE,
             password_params: PasswordParams::RECOMMENDED,
@@ -179,6 +188,32 @@ impl ServerConfig {
         if let Some(threshold) = table.lockout_threshold {
             config.lockout_threshold = threshold;
         }
+        if let Some(secs) = table.lockout_base_secs {
+            config.lockout.base = Duration::from_secs(secs.max(1));
+        }
+        if let Some(secs) = table.lockout_max_secs {
+            config.lockout.max = Duration::from_secs(secs.max(1));
+        }
+        if config.lockout.max < config.lockout.base {
+            return Err(ServerError::Config(format!(
+                "{}: [server] lockout_max_secs is below lockout_base_secs: the longest lock \
+                 cannot be shorter than the first",
+                path.display()
+            )));
+        }
+        if let Some(limit) = table.address_failure_limit {
+            if limit == 0 {
+                return Err(ServerError::Config(format!(
+                    "{}: [server] address_failure_limit = 0 would refuse every login: set at \
+                     least 1 (keep it below lockout_threshold)",
+                    path.display()
+                )));
+            }
+            config.lockout.address_limit = limit;
+        }
+        if let Some(required) = table.admin_login_requires_certificate {
+            config.lockout.admin_requires_certificate = required;
+        }
         if let Some(max) = table.max_connections {
             if max == 0 {
                 return Err(ServerError::Config(format!(
@@ -214,6 +249,10 @@ impl ServerConfig {
                 frame_timeout_secs: Some(self.frame_timeout.as_secs()),
                 body_timeout_secs: Some(self.body_timeout.as_secs()),
                 lockout_threshold: Some(self.lockout_threshold),
+                lockout_base_secs: Some(self.lockout.base.as_secs()),
+                lockout_max_secs: Some(self.lockout.max.as_secs()),
+                address_failure_limit: Some(self.lockout.address_limit),
+                admin_login_requires_certificate: Some(self.lockout.admin_requires_certificate),
                 max_connections: Some(self.max_connections),
                 timestamp_rate_per_sec: Some(self.timestamp_rate),
             },

@@ -35,6 +35,8 @@ pub struct AppState {
     /// guards against other nodes): pipelined uploads of one release would otherwise mostly
     /// lose the revision race and retry.
     pub release_lock: tokio::sync::Mutex<()>,
+    /// Failed logins per source address on this node (checked before any identity counter).
+    pub login_throttle: std::sync::Mutex<sigil_domain::AddressThrottle>,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
             live: Arc::default(),
             changes: Default::default(),
             release_lock: tokio::sync::Mutex::new(()),
+            login_throttle: std::sync::Mutex::default(),
         }
     }
 
