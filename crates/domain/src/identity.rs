@@ -102,9 +102,9 @@ impl Identity {
             P::AdminCommands,
             P::AdminSettings,
         ];
-        roles.iter().any(|role| {
-            self.roles.contains(role.name()) && ADMIN.iter().any(|p| role.grants(*p))
-        })
+        roles
+            .iter()
+            .any(|role| self.roles.contains(role.name()) && ADMIN.iter().any(|p| role.grants(*p)))
     }
 }
 
@@ -527,8 +527,7 @@ pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
         || (attempt.lockout.admin_requires_certificate
             && attempt.interface == Interface::Https
             && identity.is_administrator(attempt.roles));
-    let certificate_ok =
-        !certificate_required || attempt.peer_cn == Some(identity.name.as_str());
+    let certificate_ok = !certificate_required || attempt.peer_cn == Some(identity.name.as_str());
     let locked = identity.is_locked(attempt.now);
     if !secret_ok {
         if !identity.enabled || locked || !certificate_ok {
@@ -692,7 +691,10 @@ mod tests {
             let d = decide_login(&attempt(Some(&alice), &roles, b"not the password"));
             d.state_change.unwrap().apply(&mut alice);
         }
-        assert_eq!(alice.locked_until, Some(start + time::Duration::seconds(60)));
+        assert_eq!(
+            alice.locked_until,
+            Some(start + time::Duration::seconds(60))
+        );
         let mut later = attempt(Some(&alice), &roles, PW);
         later.now = start + time::Duration::seconds(61);
         assert!(alice.is_locked(start));

@@ -45,7 +45,9 @@ impl LockoutPolicy {
     /// The duration of the lock numbered `step` (0 for the first): `base × 2^step`, capped.
     pub fn lock_duration(&self, step: u32) -> Duration {
         let factor = 1u32.checked_shl(step.min(31)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max.max(self.base))
+        self.base
+            .saturating_mul(factor)
+            .min(self.max.max(self.base))
     }
 }
 

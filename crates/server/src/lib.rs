@@ -17,6 +17,7 @@
 //! | `https` | the HTTPS JSON API |
 #![forbid(unsafe_code)]
 
+pub mod breakglass;
 pub mod config;
 pub mod error;
 mod hostapi;
