@@ -230,8 +230,7 @@ pub(crate) async fn offline_unlock(
     for file in component_files {
         components.push(sigil_client::profile::read_secret_file(file)?);
     }
-    let unlocked = match sigil_server::breakglass::unlock_identity(&config, name, &components)
-        .await
+    let unlocked = match sigil_server::breakglass::unlock_identity(&config, name, &components).await
     {
         Err(e @ ServerError::NeedsComponents { .. })
             if components.is_empty() && std::io::stdin().is_terminal() =>

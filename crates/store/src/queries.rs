@@ -246,13 +246,11 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
         }
         Change::RecordLogin { identity, change } => {
             let query = match change {
-                LoginStateChange::Reset => {
-                    sqlx::query(
-                        "UPDATE identities SET failed_logins = 0, locked = 0, \
+                LoginStateChange::Reset => sqlx::query(
+                    "UPDATE identities SET failed_logins = 0, locked = 0, \
                          locked_until_ns = NULL WHERE name = $1",
-                    )
-                    .bind(identity.as_str())
-                }
+                )
+                .bind(identity.as_str()),
                 // Every expression reads the old counter: SQL evaluates SET against the old row.
                 LoginStateChange::Failure {
                     lock_threshold,
