@@ -798,3 +798,38 @@ fn reading_approver() -> sigil_domain::Role {
     })
     .unwrap()
 }
+
+#[tokio::test]
+async fn a_certificate_under_a_revoked_intermediate_ca_still_signed() {
+    let world = world().await;
+    let state = world.state();
+    let mut jenkins = world.logged_in("jenkins").await;
+    assert_signed_or_pending(&upload(&mut jenkins).await);
+    // The parent (system-tls-root) revokes the intermediate "code-ca" that issued the
+    // certificate of policy "ec"; the code-signing certificate itself is not revoked.
+    let ca = state
+        .store
+        .get_ca(&CaName::new("code-ca").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let ca_serial = state
+        .store
+        .list_certificates(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.der == ca.certificate_der)
+        .unwrap()
+        .serial;
+    pki::revoke_certificate(&state, "test", &ca_serial, RevocationReason::CaCompromise)
+        .await
+        .unwrap();
+    let refused = upload(&mut jenkins).await;
+    assert_code(&refused, ErrorCode::SigningFailed);
+    let (_, message) = failure(&refused);
+    assert!(
+        message.contains("intermediate CA") && message.contains(&ca_serial.to_string()),
+        "{message}"
+    );
+}

@@ -63,6 +63,9 @@ pub struct CachedChain {
     pub not_after: time::OffsetDateTime,
     /// Set when the signer certificate is revoked (revoking clears the cache).
     pub revocation: Option<sigil_domain::Revocation>,
+    /// The first CA certificate above the signer that its parent revoked (serial, subject,
+    /// revocation), if any: nothing is signed under a revoked intermediate either.
+    pub issuer_revocation: Option<(sigil_domain::SerialNumber, String, sigil_domain::Revocation)>,
 }
 
 #[derive(Default)]
