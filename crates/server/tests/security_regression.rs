@@ -833,3 +833,37 @@ async fn a_certificate_under_a_revoked_intermediate_ca_still_signed() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn pki_audit_events_lacked_the_source_address_and_interface() {
+    let world = world().await;
+    let state = world.state();
+    commit(
+        &state,
+        vec![
+            Change::CreateIdentity(Box::new(identity("root1", &["administrator"]))),
+            Change::CreateIdentity(Box::new(identity("root2", &["administrator"]))),
+        ],
+    )
+    .await;
+    let web = Web::new(&world, None);
+    let admins = web.session(&["root1", "root2"]).await;
+    let r = web
+        .call("GET", "/cas/code-ca/crl", Some(&admins), None)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let events = state.store.read_audit(1, 10_000).await.unwrap();
+    let crl = events
+        .iter()
+        .rev()
+        .find(|e| e.action == "ca.crl")
+        .expect("a ca.crl event");
+    assert_eq!(crl.interface.as_deref(), Some("https"), "{crl:?}");
+    assert!(
+        crl.source
+            .as_deref()
+            .is_some_and(|s| s.starts_with("127.0.0.1:")),
+        "{crl:?}"
+    );
+    assert!(crl.identity.is_some(), "{crl:?}");
+}

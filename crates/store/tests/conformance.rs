@@ -625,7 +625,10 @@ async fn login_failures_count_and_lock(h: Harness) {
     )
     .await;
     let reset = s.get_identity(&alice.name).await.unwrap().unwrap();
-    assert_eq!((reset.failed_logins, reset.locked, reset.locked_until), (0, false, None));
+    assert_eq!(
+        (reset.failed_logins, reset.locked, reset.locked_until),
+        (0, false, None)
+    );
     verify(s).await.unwrap();
 }
 
