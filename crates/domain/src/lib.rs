@@ -81,7 +81,9 @@ pub use identity::{
     LoginRefusal, LoginStateChange, NewApiKey, PasswordHash, PasswordParams, Secret, api_key_id,
     decide_login, generate_api_key, hash_password, verify_password,
 };
-pub use lockout::{AddressThrottle, LockoutPolicy};
+pub use lockout::{
+    AddressThrottle, LockoutPolicy, RefusalAudit, RefusalAuditPolicy, RefusalBudget,
+};
 pub use names::{CaName, GroupName, IdentityName, NameError, PolicyAlias, RoleName};
 pub use permission::{Interface, Permission};
 pub use pki::{

@@ -173,3 +173,106 @@ mod tests {
         assert_eq!(t.failure(a, much_later, &p), None);
     }
 }
+
+/// How many refusals per key (a connection, an identity) are audited one by one in a window
+/// (`refused_audit_limit`, `refused_audit_window_secs`); past it they are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusalAuditPolicy {
+    /// Refusals audited one by one per window and key (default 20).
+    pub limit: u32,
+    /// The window (default 60 s).
+    pub window: Duration,
+}
+
+impl Default for RefusalAuditPolicy {
+    fn default() -> Self {
+        Self {
+            limit: 20,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What to do with one refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalAudit {
+    /// Audit it; `suppressed_before` refusals of the key's previous window were only counted.
+    Audit {
+        /// Refusals counted but not audited in the previous window.
+        suppressed_before: u32,
+    },
+    /// Over the limit: count it; `first` for the first one of the window (audit one summary).
+    Count {
+        /// The first refusal over the limit in this window.
+        first: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    count: u32,
+}
+
+/// Refusals per key in fixed windows, in memory (per node), so that a client cannot grow the
+/// audit log without bound by repeating refused commands.
+#[derive(Debug, Default)]
+pub struct RefusalBudget {
+    windows: HashMap<String, Window>,
+}
+
+impl RefusalBudget {
+    /// Counts one refusal for `key` at `now`.
+    pub fn take(&mut self, key: &str, now: Instant, policy: &RefusalAuditPolicy) -> RefusalAudit {
+        if self.windows.len() >= MAX_TRACKED_ADDRESSES {
+            self.windows
+                .retain(|_, w| now.saturating_duration_since(w.start) < policy.window);
+        }
+        let window = self.windows.entry(key.to_owned()).or_insert(Window {
+            start: now,
+            count: 0,
+        });
+        let mut suppressed_before = 0;
+        if now.saturating_duration_since(window.start) >= policy.window {
+            suppressed_before = window.count.saturating_sub(policy.limit);
+            *window = Window {
+                start: now,
+                count: 0,
+            };
+        }
+        window.count = window.count.saturating_add(1);
+        if window.count <= policy.limit {
+            RefusalAudit::Audit { suppressed_before }
+        } else {
+            RefusalAudit::Count {
+                first: window.count == policy.limit.saturating_add(1),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn refusals_past_the_limit_are_counted_and_reported_in_the_next_window() {
+        let p = RefusalAuditPolicy {
+            limit: 2,
+            window: Duration::from_secs(60),
+        };
+        let mut b = RefusalBudget::default();
+        let now = Instant::now();
+        let audit = |n| RefusalAudit::Audit {
+            suppressed_before: n,
+        };
+        assert_eq!(b.take("c", now, &p), audit(0));
+        assert_eq!(b.take("c", now, &p), audit(0));
+        assert_eq!(b.take("c", now, &p), RefusalAudit::Count { first: true });
+        assert_eq!(b.take("c", now, &p), RefusalAudit::Count { first: false });
+        assert_eq!(b.take("other", now, &p), audit(0));
+        let later = now + Duration::from_secs(60);
+        assert_eq!(b.take("c", later, &p), audit(2));
+        assert_eq!(b.take("c", later, &p), audit(0));
+    }
+}

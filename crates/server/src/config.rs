@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sigil_custody::pkcs11::HsmConfig;
-use sigil_domain::{LockoutPolicy, PasswordParams};
+use sigil_domain::{LockoutPolicy, PasswordParams, RefusalAuditPolicy};
 
 use crate::error::ServerError;
 
@@ -60,6 +60,9 @@ pub struct ServerConfig {
     /// client certificate for HTTPS logins (`lockout_base_secs`, `lockout_max_secs`,
     /// `address_failure_limit`, `admin_login_requires_certificate`).
     pub lockout: LockoutPolicy,
+    /// Refused commands audited one by one per connection and per identity in a window
+    /// (`refused_audit_limit`, `refused_audit_window_secs`); past it they are counted.
+    pub refusal_audit: RefusalAuditPolicy,
     /// Most connections each listener serves at once; one more is closed at accept.
     pub max_connections: usize,
     /// Time-stamp tokens issued per second at most (the route needs no login), on average;
@@ -98,6 +101,8 @@ struct ServerTable {
     lockout_max_secs: Option<u64>,
     address_failure_limit: Option<u32>,
     admin_login_requires_certificate: Option<bool>,
+    refused_audit_limit: Option<u32>,
+    refused_audit_window_secs: Option<u64>,
     max_connections: Option<usize>,
     timestamp_rate_per_sec: Option<f64>,
 }
@@ -116,6 +121,7 @@ impl ServerConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             lockout_threshold: 5,
             lockout: LockoutPolicy::default(),
+            refusal_audit: RefusalAuditPolicy::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timestamp_rate: DEFAULT_TIMESTAMP_RATE,
             password_params: PasswordParams::RECOMMENDED,
@@ -214,6 +220,12 @@ impl ServerConfig {
         if let Some(required) = table.admin_login_requires_certificate {
             config.lockout.admin_requires_certificate = required;
         }
+        if let Some(limit) = table.refused_audit_limit {
+            config.refusal_audit.limit = limit;
+        }
+        if let Some(secs) = table.refused_audit_window_secs {
+            config.refusal_audit.window = Duration::from_secs(secs.max(1));
+        }
         if let Some(max) = table.max_connections {
             if max == 0 {
                 return Err(ServerError::Config(format!(
@@ -253,6 +265,8 @@ impl ServerConfig {
                 lockout_max_secs: Some(self.lockout.max.as_secs()),
                 address_failure_limit: Some(self.lockout.address_limit),
                 admin_login_requires_certificate: Some(self.lockout.admin_requires_certificate),
+                refused_audit_limit: Some(self.refusal_audit.limit),
+                refused_audit_window_secs: Some(self.refusal_audit.window.as_secs()),
                 max_connections: Some(self.max_connections),
                 timestamp_rate_per_sec: Some(self.timestamp_rate),
             },

@@ -867,3 +867,32 @@ async fn pki_audit_events_lacked_the_source_address_and_interface() {
     );
     assert!(crl.identity.is_some(), "{crl:?}");
 }
+
+#[tokio::test]
+async fn repeated_refused_calls_grew_the_audit_log_without_bound() {
+    let world = world_with(|c| c.refusal_audit.limit = 5).await;
+    let state = world.state();
+    let web = Web::new(&world, None);
+    let alice = web.session(&["alice"]).await;
+    let before = state.store.audit_head().await.unwrap().seq;
+    for _ in 0..30 {
+        let r = web.call("GET", "/identities", Some(&alice), None).await;
+        assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    }
+    let events = state.store.read_audit(before + 1, 10_000).await.unwrap();
+    let refused = events
+        .iter()
+        .filter(|e| e.details.get("reason").map(String::as_str) == Some("not permitted"))
+        .count();
+    let summaries: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "audit.refusals-counted")
+        .collect();
+    // Each HTTPS call is its own connection: the identity's budget is the one that binds.
+    assert_eq!(refused, 5, "{events:?}");
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    assert_eq!(summaries[0].identity.as_deref(), Some("alice"));
+    // Past the limit the answer is the same: only the audit record is a count.
+    let r = web.call("GET", "/identities", Some(&alice), None).await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+}
