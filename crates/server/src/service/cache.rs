@@ -483,7 +483,10 @@ mod tests {
         assert_eq!(clears(&[]), Clears::Nothing);
         let login = Change::RecordLogin {
             identity: IdentityName::new("jenkins").unwrap_or_else(|e| panic!("{e}")),
-            change: sigil_domain::LoginStateChange::Failure { lock_threshold: 5 },
+            change: sigil_domain::LoginStateChange::Failure {
+                lock_threshold: 5,
+                lock_until: time::OffsetDateTime::UNIX_EPOCH,
+            },
         };
         // A failed login may lock the identity: the identities go, the rest stays.
         assert_eq!(
