@@ -376,8 +376,18 @@ enum IdentityAction {
     },
     /// Delete an identity.
     Delete { name: String },
-    /// Clear the lock after too many failed logins.
-    Unlock { name: String },
+    /// Clear the lock after too many failed logins. With --data: break-glass, on the data
+    /// directory of a stopped server, authorised by the master key (no login needed).
+    Unlock {
+        name: String,
+        /// Break-glass: the data directory of the stopped server.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// With --data: a file holding one key component (SKC1-…); repeat M times. Without
+        /// it, a component-sealed deployment's components are asked for at a no-echo prompt.
+        #[arg(long = "component-file", requires = "data")]
+        component_files: Vec<PathBuf>,
+    },
     /// Set a new password (from --password-file or SIGIL_NEW_PASSWORD), or have the server
     /// generate one.
     Password {
@@ -450,7 +460,12 @@ pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
             })
             .await
         }
-        IdentityAction::Unlock { name } => {
+        IdentityAction::Unlock {
+            name,
+            data: Some(data),
+            component_files,
+        } => crate::serve::offline_unlock(&name, &data, &component_files).await,
+        IdentityAction::Unlock { name, .. } => {
             one(p, async |api| {
                 api.post(
                     &format!("/identities/{}/unlock", segment(&name)),

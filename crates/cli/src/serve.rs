@@ -218,6 +218,49 @@ async fn start_with_components(
         .context("cannot start the server")
 }
 
+/// `sigil identity unlock NAME --data DIR`: break-glass unlock on a stopped server's data
+/// directory, authorised by the master key (key file, or components from files or a prompt).
+pub(crate) async fn offline_unlock(
+    name: &str,
+    data: &Path,
+    component_files: &[PathBuf],
+) -> Result<u8> {
+    let config_path = data.join(sigil_server::config::CONFIG_FILE);
+    let config = ServerConfig::load(&config_path).map_err(|e| {
+        exit::usage(format!(
+            "{}: {e}: give the data directory of a deployment",
+            config_path.display()
+        ))
+    })?;
+    let mut components = Vec::new();
+    for file in component_files {
+        components.push(sigil_client::profile::read_secret_file(file)?);
+    }
+    let unlocked = match sigil_server::breakglass::unlock_identity(&config, name, &components).await
+    {
+        Err(e @ ServerError::NeedsComponents { .. })
+            if components.is_empty() && std::io::stdin().is_terminal() =>
+        {
+            eprintln!("{e}");
+            let components = prompt_components()?;
+            sigil_server::breakglass::unlock_identity(&config, name, &components).await
+        }
+        Err(e @ ServerError::NeedsComponents { .. }) if components.is_empty() => {
+            return Err(exit::usage(format!(
+                "{e}: give each with --component-file FILE, or run this on a terminal to type them"
+            )));
+        }
+        other => other,
+    };
+    let identity = unlocked.with_context(|| format!("cannot unlock identity {name}"))?;
+    out!(
+        "Unlocked identity {} in {} (audit event identity.unlock, interface offline)",
+        identity.name,
+        data.display()
+    );
+    Ok(exit::OK)
+}
+
 pub(crate) fn prompt_components() -> Result<Vec<Zeroizing<String>>> {
     let mut components = Vec::new();
     loop {

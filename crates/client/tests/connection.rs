@@ -44,6 +44,8 @@ async fn deployment(dir: &Path) -> (RunningServer, Profile) {
     config.host_api = "127.0.0.1:0".parse().unwrap();
     config.https = "127.0.0.1:0".parse().unwrap();
     config.password_params = PasswordParams::INSECURE_FOR_TESTS;
+    // Every test client comes from 127.0.0.1: the per-address login throttle has its own tests.
+    config.lockout.address_limit = 1_000;
     let server = sigil_server::start(config).await.unwrap();
     let mut profile = Profile::load(&report.jenkins_profile).unwrap();
     profile.host_api = Some(server.host_api_addr().to_string());

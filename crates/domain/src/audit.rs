@@ -32,6 +32,9 @@ pub const AUDIT_DETAIL_VALUE_MAX: usize = 1024;
 /// hash, to tell a reordered event from an edited one.
 pub const REORDER_SEARCH_WINDOW: u64 = 4096;
 
+/// The interface recorded for actions taken offline (`sigil identity unlock --data`).
+pub const OFFLINE_INTERFACE: &str = "offline";
+
 const DOMAIN_TAG: &[u8] = b"sigil-audit-v1\0";
 
 str_enum! {
@@ -51,7 +54,7 @@ pub struct AuditDraft {
     time: OffsetDateTime,
     identity: Option<String>,
     source: Option<String>,
-    interface: Option<Interface>,
+    interface: Option<&'static str>,
     action: String,
     object: Option<String>,
     outcome: Outcome,
@@ -90,7 +93,15 @@ impl AuditDraft {
     /// The interface.
     #[must_use]
     pub fn interface(mut self, interface: Interface) -> Self {
-        self.interface = Some(interface);
+        self.interface = Some(interface.as_str());
+        self
+    }
+
+    /// The interface of a break-glass action taken with the server stopped, on the data
+    /// directory itself ([`OFFLINE_INTERFACE`]).
+    #[must_use]
+    pub fn offline(mut self) -> Self {
+        self.interface = Some(OFFLINE_INTERFACE);
         self
     }
 
@@ -127,7 +138,7 @@ impl AuditDraft {
             time: self.time,
             identity: self.identity,
             source: self.source,
-            interface: self.interface.map(|i| i.as_str().to_owned()),
+            interface: self.interface.map(str::to_owned),
             action: self.action,
             object: self.object,
             outcome: self.outcome.as_str().to_owned(),

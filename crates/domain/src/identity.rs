@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::lockout::LockoutPolicy;
 use crate::names::{IdentityName, RoleName};
 use crate::permission::Interface;
 use crate::role::Role;
@@ -45,8 +46,13 @@ pub struct Identity {
     pub kind: IdentityKind,
     /// A disabled identity cannot log in.
     pub enabled: bool,
-    /// Set after too many consecutive failed logins; only an administrator clears it.
+    /// Set after too many consecutive failed logins; in force until `locked_until` (always,
+    /// when that is unset: a lock from before temporary locks), cleared by a successful login
+    /// after it ends or by an administrator's unlock.
     pub locked: bool,
+    /// When the lock ends by itself.
+    #[serde(default)]
+    pub locked_until: Option<OffsetDateTime>,
     /// Consecutive failed logins since the last success or unlock.
     pub failed_logins: u32,
     /// Roles held.
@@ -65,6 +71,7 @@ impl Identity {
             kind,
             enabled: true,
             locked: false,
+            locked_until: None,
             failed_logins: 0,
             roles: BTreeSet::new(),
             password: None,
@@ -75,7 +82,29 @@ impl Identity {
     /// What an administrator's unlock does: clears the lock and the failure counter.
     pub fn unlock(&mut self) {
         self.locked = false;
+        self.locked_until = None;
         self.failed_logins = 0;
+    }
+
+    /// Whether the identity is locked at `now` (a temporary lock that ended is not).
+    pub fn is_locked(&self, now: OffsetDateTime) -> bool {
+        self.locked && self.locked_until.is_none_or(|until| now < until)
+    }
+
+    /// Whether one of `roles` held by this identity grants an `admin:*` permission.
+    pub fn is_administrator(&self, roles: &[Role]) -> bool {
+        use crate::permission::Permission as P;
+        const ADMIN: [P; 6] = [
+            P::AdminIdentities,
+            P::AdminRoles,
+            P::AdminGroups,
+            P::AdminPolicies,
+            P::AdminCommands,
+            P::AdminSettings,
+        ];
+        roles
+            .iter()
+            .any(|role| self.roles.contains(role.name()) && ADMIN.iter().any(|p| role.grants(*p)))
     }
 }
 
@@ -387,6 +416,10 @@ pub struct LoginAttempt<'a> {
     pub interface: Interface,
     /// Consecutive failures that lock the identity (the `lockout_threshold` setting).
     pub lockout_threshold: u32,
+    /// How long locks last, and whether administrators need their certificate over HTTPS.
+    pub lockout: LockoutPolicy,
+    /// The time of the attempt (locks end by themselves).
+    pub now: OffsetDateTime,
     /// Parameters of a dummy hash computed for unknown names, so that they take as long as
     /// known ones.
     pub password_params: PasswordParams,
@@ -400,7 +433,9 @@ pub enum LoginRefusal {
     #[error("authentication failed: check the identity name and its password or API key")]
     AuthFailed,
     /// Locked after too many failed logins.
-    #[error("identity is locked after too many failed logins: ask an administrator to unlock it")]
+    #[error(
+        "identity is locked after too many failed logins: wait for the lock to end, or ask an administrator to unlock it"
+    )]
     Locked,
     /// Disabled by an administrator.
     #[error("identity is disabled: ask an administrator to enable it")]
@@ -421,10 +456,13 @@ pub enum LoginRefusal {
 pub enum LoginStateChange {
     /// Success: reset the counter to 0.
     Reset,
-    /// A wrong secret: add one failure, and lock when the counter reaches `lock_threshold`.
+    /// A wrong secret: add one failure, and lock until `lock_until` when the counter reaches
+    /// `lock_threshold`.
     Failure {
         /// The lockout threshold in force.
         lock_threshold: u32,
+        /// The end of the lock this failure starts, if it reaches the threshold.
+        lock_until: OffsetDateTime,
     },
 }
 
@@ -456,7 +494,11 @@ impl LoginDecision {
 /// Then: disabled; locked; certificate binding; interfaces.
 ///
 /// A wrong secret counts towards lockout only for an enabled, unlocked identity whose
-/// certificate binding holds (a peer without the bound certificate cannot lock it out).
+/// certificate binding holds (a peer without the bound certificate cannot lock it out). The
+/// binding holds when the identity does not require a certificate, or the connection's
+/// certificate CN equals its name; with [`LockoutPolicy::admin_requires_certificate`], every
+/// administrator requires one on HTTPS. A lock lasts [`LockoutPolicy::lock_duration`] of the
+/// failures past the threshold since the last success (see [`crate::lockout`]).
 pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
     // Burns the time of one password verification, so that an unknown name or an identity
     // without a password cannot be told from a wrong password by timing.
@@ -481,25 +523,35 @@ pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
             record.matches(token) & owner
         }),
     };
-    let certificate_ok =
-        !identity.require_client_certificate || attempt.peer_cn == Some(identity.name.as_str());
+    let certificate_required = identity.require_client_certificate
+        || (attempt.lockout.admin_requires_certificate
+            && attempt.interface == Interface::Https
+            && identity.is_administrator(attempt.roles));
+    let certificate_ok = !certificate_required || attempt.peer_cn == Some(identity.name.as_str());
+    let locked = identity.is_locked(attempt.now);
     if !secret_ok {
-        if !identity.enabled || identity.locked || !certificate_ok {
+        if !identity.enabled || locked || !certificate_ok {
             return LoginDecision::refuse(LoginRefusal::AuthFailed);
         }
         let threshold = attempt.lockout_threshold.max(1);
+        let failures = identity.failed_logins.saturating_add(1);
+        let step = failures.saturating_sub(threshold);
         return LoginDecision {
             result: Err(LoginRefusal::AuthFailed),
             state_change: Some(LoginStateChange::Failure {
                 lock_threshold: threshold,
+                lock_until: attempt.now.saturating_add(
+                    time::Duration::try_from(attempt.lockout.lock_duration(step))
+                        .unwrap_or(time::Duration::MAX),
+                ),
             }),
-            locks_now: identity.failed_logins.saturating_add(1) >= threshold,
+            locks_now: failures >= threshold,
         };
     }
     if !identity.enabled {
         return LoginDecision::refuse(LoginRefusal::Disabled);
     }
-    if identity.locked {
+    if locked {
         return LoginDecision::refuse(LoginRefusal::Locked);
     }
     if !certificate_ok {
@@ -514,7 +566,8 @@ pub fn decide_login(attempt: &LoginAttempt<'_>) -> LoginDecision {
     }
     LoginDecision {
         result: Ok(()),
-        state_change: (identity.failed_logins != 0).then_some(LoginStateChange::Reset),
+        state_change: (identity.failed_logins != 0 || identity.locked)
+            .then_some(LoginStateChange::Reset),
         locks_now: false,
     }
 }
@@ -523,11 +576,15 @@ impl LoginStateChange {
     /// Applies the change to an in-memory identity, exactly as the store applies it in SQL.
     pub fn apply(self, identity: &mut Identity) {
         match self {
-            Self::Reset => identity.failed_logins = 0,
-            Self::Failure { lock_threshold } => {
+            Self::Reset => identity.unlock(),
+            Self::Failure {
+                lock_threshold,
+                lock_until,
+            } => {
                 identity.failed_logins = identity.failed_logins.saturating_add(1);
                 if identity.failed_logins >= lock_threshold {
                     identity.locked = true;
+                    identity.locked_until = Some(lock_until);
                 }
             }
         }
@@ -564,6 +621,8 @@ mod tests {
             peer_cn: None,
             interface: Interface::HostApi,
             lockout_threshold: 3,
+            lockout: LockoutPolicy::default(),
+            now: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
             password_params: PasswordParams::INSECURE_FOR_TESTS,
         }
     }
@@ -622,6 +681,62 @@ mod tests {
         let d = decide_login(&attempt(Some(&alice), &roles, PW));
         assert_eq!(d.result, Ok(()));
         assert_eq!(d.state_change, Some(LoginStateChange::Reset));
+    }
+
+    #[test]
+    fn lock_ends_by_itself_and_the_next_one_is_longer() {
+        let (mut alice, roles) = alice();
+        let start = attempt(Some(&alice), &roles, PW).now;
+        for _ in 0..3 {
+            let d = decide_login(&attempt(Some(&alice), &roles, b"not the password"));
+            d.state_change.unwrap().apply(&mut alice);
+        }
+        assert_eq!(
+            alice.locked_until,
+            Some(start + time::Duration::seconds(60))
+        );
+        let mut later = attempt(Some(&alice), &roles, PW);
+        later.now = start + time::Duration::seconds(61);
+        assert!(alice.is_locked(start));
+        assert!(!alice.is_locked(later.now));
+        // After the lock, one more failure locks again, for twice as long.
+        later.secret = Secret::Password(b"not the password");
+        let d = decide_login(&later);
+        assert!(d.locks_now);
+        let relocked_at = later.now;
+        d.state_change.unwrap().apply(&mut alice);
+        assert_eq!(
+            alice.locked_until,
+            Some(relocked_at + time::Duration::seconds(120))
+        );
+        // The right password after that lock ends logs in and starts over.
+        let mut after = attempt(Some(&alice), &roles, PW);
+        after.now = relocked_at + time::Duration::seconds(121);
+        let d = decide_login(&after);
+        assert_eq!(d.result, Ok(()));
+        d.state_change.unwrap().apply(&mut alice);
+        assert!(!alice.locked);
+        assert_eq!(alice.failed_logins, 0);
+    }
+
+    #[test]
+    fn administrators_need_their_certificate_on_https_when_configured() {
+        let (mut admin, _) = alice();
+        let r = role("admin", 1, &[Permission::AdminIdentities]);
+        admin.roles.insert(r.name().clone());
+        let roles = vec![r];
+        let mut a = attempt(Some(&admin), &roles, b"not the password");
+        a.interface = Interface::Https;
+        a.lockout.admin_requires_certificate = true;
+        // No certificate: refused as a plain failure, and nothing counted.
+        let d = decide_login(&a);
+        assert_eq!(d.result, Err(LoginRefusal::AuthFailed));
+        assert_eq!(d.state_change, None);
+        a.peer_cn = Some("alice");
+        assert!(decide_login(&a).state_change.is_some());
+        a.lockout.admin_requires_certificate = false;
+        a.peer_cn = None;
+        assert!(decide_login(&a).state_change.is_some());
     }
 
     #[test]

@@ -59,6 +59,7 @@ mod text;
 pub mod audit;
 pub mod group;
 pub mod identity;
+pub mod lockout;
 pub mod names;
 pub mod permission;
 pub mod pki;
@@ -79,6 +80,9 @@ pub use identity::{
     ApiKeyId, ApiKeyRecord, CredentialError, Identity, IdentityKind, LoginAttempt, LoginDecision,
     LoginRefusal, LoginStateChange, NewApiKey, PasswordHash, PasswordParams, Secret, api_key_id,
     decide_login, generate_api_key, hash_password, verify_password,
+};
+pub use lockout::{
+    AddressThrottle, LockoutPolicy, RefusalAudit, RefusalAuditPolicy, RefusalBudget,
 };
 pub use names::{CaName, GroupName, IdentityName, NameError, PolicyAlias, RoleName};
 pub use permission::{Interface, Permission};

@@ -103,11 +103,13 @@ error_codes! {
     /// Wrong identity name or password (one code for both, so names are not revealed).
     AuthFailed = "AUTH_FAILED", "Wrong identity name or password.";
     /// The identity is locked after too many failed logins.
-    IdentityLocked = "IDENTITY_LOCKED", "The identity is locked; ask an administrator.";
+    IdentityLocked = "IDENTITY_LOCKED", "The identity is locked; retry later or ask an administrator.";
     /// The identity is disabled.
     IdentityDisabled = "IDENTITY_DISABLED", "The identity is disabled; ask an administrator.";
     /// The TLS client certificate does not match the identity bound to it.
     CertMismatch = "CERT_MISMATCH", "The client certificate does not match this identity.";
+    /// Too many failed logins from this source address: it is throttled for a while.
+    LoginThrottled = "LOGIN_THROTTLED", "Too many failed logins from this address; retry later.";
     /// The identity is already logged in on this connection.
     AlreadyLoggedIn = "ALREADY_LOGGED_IN", "This identity is already logged in on this connection.";
 

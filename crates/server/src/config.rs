@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sigil_custody::pkcs11::HsmConfig;
-use sigil_domain::PasswordParams;
+use sigil_domain::{LockoutPolicy, PasswordParams, RefusalAuditPolicy};
 
 use crate::error::ServerError;
 
@@ -56,6 +56,13 @@ pub struct ServerConfig {
     /// Failed logins in a row before an identity is locked (used when the store has no
     /// setting yet).
     pub lockout_threshold: u32,
+    /// How long locks last, the per-address throttle, and whether administrators need their
+    /// client certificate for HTTPS logins (`lockout_base_secs`, `lockout_max_secs`,
+    /// `address_failure_limit`, `admin_login_requires_certificate`).
+    pub lockout: LockoutPolicy,
+    /// Refused commands audited one by one per connection and per identity in a window
+    /// (`refused_audit_limit`, `refused_audit_window_secs`); past it they are counted.
+    pub refusal_audit: RefusalAuditPolicy,
     /// Most connections each listener serves at once; one more is closed at accept.
     pub max_connections: usize,
     /// Time-stamp tokens issued per second at most (the route needs no login), on average;
@@ -110,6 +117,12 @@ struct ServerTable {
     frame_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     lockout_threshold: Option<u32>,
+    lockout_base_secs: Option<u64>,
+    lockout_max_secs: Option<u64>,
+    address_failure_limit: Option<u32>,
+    admin_login_requires_certificate: Option<bool>,
+    refused_audit_limit: Option<u32>,
+    refused_audit_window_secs: Option<u64>,
     max_connections: Option<usize>,
     timestamp_rate_per_sec: Option<f64>,
     metrics: Option<String>,
@@ -128,6 +141,8 @@ impl ServerConfig {
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             lockout_threshold: 5,
+            lockout: LockoutPolicy::default(),
+            refusal_audit: RefusalAuditPolicy::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timestamp_rate: DEFAULT_TIMESTAMP_RATE,
             password_params: PasswordParams::RECOMMENDED,
@@ -204,6 +219,38 @@ impl ServerConfig {
         if let Some(threshold) = table.lockout_threshold {
             config.lockout_threshold = threshold;
         }
+        if let Some(secs) = table.lockout_base_secs {
+            config.lockout.base = Duration::from_secs(secs.max(1));
+        }
+        if let Some(secs) = table.lockout_max_secs {
+            config.lockout.max = Duration::from_secs(secs.max(1));
+        }
+        if config.lockout.max < config.lockout.base {
+            return Err(ServerError::Config(format!(
+                "{}: [server] lockout_max_secs is below lockout_base_secs: the longest lock \
+                 cannot be shorter than the first",
+                path.display()
+            )));
+        }
+        if let Some(limit) = table.address_failure_limit {
+            if limit == 0 {
+                return Err(ServerError::Config(format!(
+                    "{}: [server] address_failure_limit = 0 would refuse every login: set at \
+                     least 1 (keep it below lockout_threshold)",
+                    path.display()
+                )));
+            }
+            config.lockout.address_limit = limit;
+        }
+        if let Some(required) = table.admin_login_requires_certificate {
+            config.lockout.admin_requires_certificate = required;
+        }
+        if let Some(limit) = table.refused_audit_limit {
+            config.refusal_audit.limit = limit;
+        }
+        if let Some(secs) = table.refused_audit_window_secs {
+            config.refusal_audit.window = Duration::from_secs(secs.max(1));
+        }
         if let Some(max) = table.max_connections {
             if max == 0 {
                 return Err(ServerError::Config(format!(
@@ -261,6 +308,18 @@ impl ServerConfig {
              body_timeout_secs = {}\n\
              # Failed logins before an identity is locked (initial setting). Default: {lockout}\n\
              lockout_threshold = {}\n\
+             # The first lock (identity or address); each next one is twice as long. Default: {lbase}\n\
+             lockout_base_secs = {}\n\
+             # The longest lock. Default: {lmax}\n\
+             lockout_max_secs = {}\n\
+             # Failed logins from one IP address before it is throttled. Default: {alimit}\n\
+             address_failure_limit = {}\n\
+             # Administrators log in over HTTPS only with their client certificate. Default: {acert}\n\
+             admin_login_requires_certificate = {}\n\
+             # NOT_PERMITTED refusals audited one by one per connection and identity per window. Default: {rlimit}\n\
+             refused_audit_limit = {}\n\
+             # The window of that audit budget (past it refusals are counted). Default: {rwindow}\n\
+             refused_audit_window_secs = {}\n\
              # Connections each listener serves at once. Default: {max}\n\
              max_connections = {}\n\
              # RFC 3161 time-stamp tokens per second at most. Default: {rate}\n\
@@ -276,6 +335,12 @@ impl ServerConfig {
             self.frame_timeout.as_secs(),
             self.body_timeout.as_secs(),
             self.lockout_threshold,
+            self.lockout.base.as_secs(),
+            self.lockout.max.as_secs(),
+            self.lockout.address_limit,
+            self.lockout.admin_requires_certificate,
+            self.refusal_audit.limit,
+            self.refusal_audit.window.as_secs(),
             self.max_connections,
             float(self.timestamp_rate),
             host_api = text(&d.host_api.to_string()),
@@ -286,6 +351,12 @@ impl ServerConfig {
             frame = d.frame_timeout.as_secs(),
             body = d.body_timeout.as_secs(),
             lockout = d.lockout_threshold,
+            lbase = d.lockout.base.as_secs(),
+            lmax = d.lockout.max.as_secs(),
+            alimit = d.lockout.address_limit,
+            acert = d.lockout.admin_requires_certificate,
+            rlimit = d.refusal_audit.limit,
+            rwindow = d.refusal_audit.window.as_secs(),
             max = d.max_connections,
             rate = float(d.timestamp_rate),
         );

@@ -397,7 +397,7 @@ async fn populate(
     let pki = Pki {
         store,
         vault,
-        actor: INIT_ACTOR,
+        actor: INIT_ACTOR.into(),
         now,
     };
     let root_name = CaName::new(SYSTEM_CA_NAME).map_err(|e| ServerError::State(e.to_string()))?;

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backup;
+pub mod breakglass;
 pub mod config;
 pub mod error;
 mod hostapi;

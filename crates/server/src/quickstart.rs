@@ -232,7 +232,7 @@ impl Demo<'_> {
         Pki {
             store: self.store,
             vault: self.vault,
-            actor: ACTOR,
+            actor: ACTOR.into(),
             now: self.now,
         }
     }

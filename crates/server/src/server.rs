@@ -148,7 +148,7 @@ pub async fn unseal_with_components(
     Ok(unsealer.finish()?)
 }
 
-async fn custody_record(store: &dyn Store) -> Result<CustodyRecord, ServerError> {
+pub(crate) async fn custody_record(store: &dyn Store) -> Result<CustodyRecord, ServerError> {
     let json = store.custody_record().await?.ok_or_else(|| {
         ServerError::State(
             "this database holds no Sigil deployment (no custody record): run `sigil init` first"

@@ -37,6 +37,10 @@ pub struct AppState {
     pub release_lock: tokio::sync::Mutex<()>,
     /// Which listeners accept connections (readiness).
     pub listeners: crate::metrics::Listeners,
+    /// Failed logins per source address on this node (checked before any identity counter).
+    pub login_throttle: std::sync::Mutex<sigil_domain::AddressThrottle>,
+    /// Refused commands per connection and per identity on this node (audit budget).
+    pub refusals: std::sync::Mutex<sigil_domain::RefusalBudget>,
 }
 
 impl AppState {
@@ -62,6 +66,8 @@ impl AppState {
             changes: Default::default(),
             release_lock: tokio::sync::Mutex::new(()),
             listeners: Default::default(),
+            login_throttle: std::sync::Mutex::default(),
+            refusals: std::sync::Mutex::default(),
         }
     }
 

@@ -798,3 +798,101 @@ fn reading_approver() -> sigil_domain::Role {
     })
     .unwrap()
 }
+
+#[tokio::test]
+async fn a_certificate_under_a_revoked_intermediate_ca_still_signed() {
+    let world = world().await;
+    let state = world.state();
+    let mut jenkins = world.logged_in("jenkins").await;
+    assert_signed_or_pending(&upload(&mut jenkins).await);
+    // The parent (system-tls-root) revokes the intermediate "code-ca" that issued the
+    // certificate of policy "ec"; the code-signing certificate itself is not revoked.
+    let ca = state
+        .store
+        .get_ca(&CaName::new("code-ca").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let ca_serial = state
+        .store
+        .list_certificates(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.der == ca.certificate_der)
+        .unwrap()
+        .serial;
+    pki::revoke_certificate(&state, "test", &ca_serial, RevocationReason::CaCompromise)
+        .await
+        .unwrap();
+    let refused = upload(&mut jenkins).await;
+    assert_code(&refused, ErrorCode::SigningFailed);
+    let (_, message) = failure(&refused);
+    assert!(
+        message.contains("intermediate CA") && message.contains(&ca_serial.to_string()),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn pki_audit_events_lacked_the_source_address_and_interface() {
+    let world = world().await;
+    let state = world.state();
+    commit(
+        &state,
+        vec![
+            Change::CreateIdentity(Box::new(identity("root1", &["administrator"]))),
+            Change::CreateIdentity(Box::new(identity("root2", &["administrator"]))),
+        ],
+    )
+    .await;
+    let web = Web::new(&world, None);
+    let admins = web.session(&["root1", "root2"]).await;
+    let r = web
+        .call("GET", "/cas/code-ca/crl", Some(&admins), None)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let events = state.store.read_audit(1, 10_000).await.unwrap();
+    let crl = events
+        .iter()
+        .rev()
+        .find(|e| e.action == "ca.crl")
+        .expect("a ca.crl event");
+    assert_eq!(crl.interface.as_deref(), Some("https"), "{crl:?}");
+    assert!(
+        crl.source
+            .as_deref()
+            .is_some_and(|s| s.starts_with("127.0.0.1:")),
+        "{crl:?}"
+    );
+    assert!(crl.identity.is_some(), "{crl:?}");
+}
+
+#[tokio::test]
+async fn repeated_refused_calls_grew_the_audit_log_without_bound() {
+    let world = world_with(|c| c.refusal_audit.limit = 5).await;
+    let state = world.state();
+    let web = Web::new(&world, None);
+    let alice = web.session(&["alice"]).await;
+    let before = state.store.audit_head().await.unwrap().seq;
+    for _ in 0..30 {
+        let r = web.call("GET", "/identities", Some(&alice), None).await;
+        assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    }
+    let events = state.store.read_audit(before + 1, 10_000).await.unwrap();
+    let refused = events
+        .iter()
+        .filter(|e| e.details.get("reason").map(String::as_str) == Some("not permitted"))
+        .count();
+    let summaries: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "audit.refusals-counted")
+        .collect();
+    // Each HTTPS call is its own connection: the identity's budget is the one that binds.
+    assert_eq!(refused, 5, "{events:?}");
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    assert_eq!(summaries[0].identity.as_deref(), Some("alice"));
+    // Past the limit the answer is the same: only the audit record is a count.
+    let r = web.call("GET", "/identities", Some(&alice), None).await;
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+}

@@ -181,7 +181,8 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             let name = identity.name.as_str();
             sqlx::query(
                 "INSERT INTO identities (name, kind, enabled, locked, failed_logins, \
-                 password_hash, require_client_certificate) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 password_hash, require_client_certificate, locked_until_ns) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(name)
             .bind(identity.kind.as_str())
@@ -190,6 +191,7 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             .bind(i64::from(identity.failed_logins))
             .bind(identity.password.as_ref().map(|p| p.as_str()))
             .bind(flag(identity.require_client_certificate))
+            .bind(identity.locked_until.map(to_ns).transpose()?)
             .execute(&mut *conn)
             .await
             .map_err(constraint(
@@ -205,8 +207,8 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
                 conn,
                 sqlx::query(
                     "UPDATE identities SET kind = $2, enabled = $3, locked = $4, \
-                     failed_logins = $5, password_hash = $6, require_client_certificate = $7 \
-                     WHERE name = $1",
+                     failed_logins = $5, password_hash = $6, require_client_certificate = $7, \
+                     locked_until_ns = $8 WHERE name = $1",
                 )
                 .bind(name)
                 .bind(identity.kind.as_str())
@@ -214,7 +216,8 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
                 .bind(flag(identity.locked))
                 .bind(i64::from(identity.failed_logins))
                 .bind(identity.password.as_ref().map(|p| p.as_str()))
-                .bind(flag(identity.require_client_certificate)),
+                .bind(flag(identity.require_client_certificate))
+                .bind(identity.locked_until.map(to_ns).transpose()?),
                 "updating an identity",
             )
             .await?;
@@ -243,18 +246,25 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
         }
         Change::RecordLogin { identity, change } => {
             let query = match change {
-                LoginStateChange::Reset => {
-                    sqlx::query("UPDATE identities SET failed_logins = 0 WHERE name = $1")
-                        .bind(identity.as_str())
-                }
-                // Both expressions read the old counter: SQL evaluates SET against the old row.
-                LoginStateChange::Failure { lock_threshold } => sqlx::query(
+                LoginStateChange::Reset => sqlx::query(
+                    "UPDATE identities SET failed_logins = 0, locked = 0, \
+                         locked_until_ns = NULL WHERE name = $1",
+                )
+                .bind(identity.as_str()),
+                // Every expression reads the old counter: SQL evaluates SET against the old row.
+                LoginStateChange::Failure {
+                    lock_threshold,
+                    lock_until,
+                } => sqlx::query(
                     "UPDATE identities SET failed_logins = failed_logins + 1, \
-                     locked = CASE WHEN failed_logins + 1 >= $2 THEN 1 ELSE locked END \
+                     locked = CASE WHEN failed_logins + 1 >= $2 THEN 1 ELSE locked END, \
+                     locked_until_ns = CASE WHEN failed_logins + 1 >= $2 THEN $3 \
+                     ELSE locked_until_ns END \
                      WHERE name = $1",
                 )
                 .bind(identity.as_str())
-                .bind(i64::from(*lock_threshold)),
+                .bind(i64::from(*lock_threshold))
+                .bind(to_ns(*lock_until)?),
             };
             if exec(conn, query, "recording a login").await? == 0 {
                 return Err(not_found("identity", identity));
@@ -798,7 +808,7 @@ macro_rules! select_identities {
     ($rest:literal) => {
         concat!(
             "SELECT name, kind, enabled, locked, failed_logins, password_hash, \
-             require_client_certificate FROM identities ",
+             require_client_certificate, locked_until_ns FROM identities ",
             $rest
         )
     };
@@ -815,6 +825,9 @@ fn identity_from_row(row: &DbRow) -> StoreResult<Identity> {
         kind: parse(&get::<String>(row, "kind")?, "identity kind")?,
         enabled: get::<i64>(row, "enabled")? != 0,
         locked: get::<i64>(row, "locked")? != 0,
+        locked_until: get::<Option<i64>>(row, "locked_until_ns")?
+            .map(from_ns)
+            .transpose()?,
         failed_logins: u32::try_from(failed).unwrap_or(u32::MAX),
         roles: BTreeSet::new(),
         password,

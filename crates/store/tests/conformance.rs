@@ -540,6 +540,8 @@ async fn login_failures_count_and_lock(h: Harness) {
             peer_cn: None,
             interface: Interface::HostApi,
             lockout_threshold: 3,
+            lockout: sigil_domain::LockoutPolicy::default(),
+            now: now(),
             password_params: PasswordParams::INSECURE_FOR_TESTS,
         });
         assert_eq!(decision.result, Err(LoginRefusal::AuthFailed));
@@ -558,7 +560,17 @@ async fn login_failures_count_and_lock(h: Harness) {
         let stored = s.get_identity(&alice.name).await.unwrap().unwrap();
         assert_eq!(stored.failed_logins, attempt);
         assert_eq!(stored.locked, attempt >= 3);
+        // The lock's end is stored and read back (to the nanosecond the store keeps).
+        assert_eq!(stored.locked_until.is_some(), attempt >= 3);
     }
+    let locked_until = s
+        .get_identity(&alice.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .locked_until
+        .unwrap();
+    assert!(locked_until > now(), "{locked_until}");
     // An administrator unlocks.
     let mut locked = s.get_identity(&alice.name).await.unwrap().unwrap();
     locked.unlock();
@@ -582,6 +594,7 @@ async fn login_failures_count_and_lock(h: Harness) {
                             identity: name("alice"),
                             change: LoginStateChange::Failure {
                                 lock_threshold: 100,
+                                lock_until: now(),
                             },
                         }],
                         AuditDraft::new(now(), "login", Outcome::Failure),
@@ -611,13 +624,10 @@ async fn login_failures_count_and_lock(h: Harness) {
         "login",
     )
     .await;
+    let reset = s.get_identity(&alice.name).await.unwrap().unwrap();
     assert_eq!(
-        s.get_identity(&alice.name)
-            .await
-            .unwrap()
-            .unwrap()
-            .failed_logins,
-        0
+        (reset.failed_logins, reset.locked, reset.locked_until),
+        (0, false, None)
     );
     verify(s).await.unwrap();
 }

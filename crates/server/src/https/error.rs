@@ -80,6 +80,7 @@ fn status_of(code: &ErrorCode) -> StatusCode {
         | ErrorCode::CertMismatch
         | ErrorCode::CommandDisabled => StatusCode::FORBIDDEN,
         ErrorCode::IdentityLocked => StatusCode::LOCKED,
+        ErrorCode::LoginThrottled => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::PolicyNotFound | ErrorCode::RequestNotFound => StatusCode::NOT_FOUND,
         ErrorCode::RequestNotPending
         | ErrorCode::RequestInRelease

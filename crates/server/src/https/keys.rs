@@ -14,7 +14,7 @@ use super::Https;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller, PathArg, parse};
 use super::views::{CertificateView, KeyView};
-use crate::service::admin::{actor, require};
+use crate::service::admin::require;
 use crate::service::keys as svc;
 use crate::service::pki::parse_key_algorithm;
 
@@ -56,7 +56,7 @@ pub(crate) async fn create_key(
             .clone()
             .unwrap_or_else(|| SOFTWARE_BACKEND.to_owned()),
     };
-    let key = svc::create_key(&h.app, actor(&caller.actor()), args).await?;
+    let key = svc::create_key(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(KeyView::new(&key, &[])?)))
 }
 
@@ -99,14 +99,7 @@ pub(crate) async fn key_csr(
 ) -> ApiResult<Json<KeyCsrView>> {
     require(&h.app, &caller.actor(), Permission::KeysAdd, "key.csr").await?;
     let id = key_id(&text)?;
-    let csr_pem = svc::key_csr(
-        &h.app,
-        actor(&caller.actor()),
-        id,
-        &body.subject,
-        &body.sans,
-    )
-    .await?;
+    let csr_pem = svc::key_csr(&h.app, &caller.actor(), id, &body.subject, &body.sans).await?;
     Ok(Json(KeyCsrView {
         key_id: id.to_string(),
         csr_pem,
@@ -139,7 +132,7 @@ pub(crate) async fn import_chain(
     let id = key_id(&text)?;
     let record = svc::import_chain(
         &h.app,
-        actor(&caller.actor()),
+        &caller.actor(),
         id,
         body.chain_pem.as_bytes(),
         purpose(body.purpose.as_deref())?,
@@ -188,7 +181,7 @@ pub(crate) async fn import_pkcs12(
         .map_err(|_| ApiError::invalid("pkcs12_base64 is not base64: encode the .p12 file"))?;
     let imported = svc::import_pkcs12(
         &h.app,
-        actor(&caller.actor()),
+        &caller.actor(),
         file,
         Zeroizing::new(body.password.clone()),
         body.chain_pem.as_deref().map(str::as_bytes),

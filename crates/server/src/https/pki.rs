@@ -16,7 +16,7 @@ use super::Https;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::{CaView, CertificateView};
-use crate::service::admin::{actor, require};
+use crate::service::admin::require;
 use crate::service::pki as svc;
 
 fn serial(text: &str) -> Result<SerialNumber, ApiError> {
@@ -81,7 +81,7 @@ pub(crate) async fn create_ca(
         path_len: body.path_len,
         key_backend: body.key_backend,
     };
-    let record = svc::create_ca(&h.app, actor(&caller.actor()), args).await?;
+    let record = svc::create_ca(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(CaView::new(&record)?)))
 }
 
@@ -101,7 +101,7 @@ pub(crate) async fn crl(
 ) -> ApiResult<Json<CrlView>> {
     require(&h.app, &caller.actor(), Permission::CaExport, "ca.crl").await?;
     let name: CaName = parse(&name)?;
-    let crl = svc::crl(&h.app, actor(&caller.actor()), &name).await?;
+    let crl = svc::crl(&h.app, &caller.actor(), &name).await?;
     Ok(Json(CrlView {
         ca: crl.ca.to_string(),
         number: crl.number,
@@ -225,7 +225,7 @@ pub(crate) async fn issue_certificate(
         key,
         key_backend: body.key_backend,
     };
-    let issued = svc::issue_certificate(&h.app, actor(&caller.actor()), args).await?;
+    let issued = svc::issue_certificate(&h.app, &caller.actor(), args).await?;
     Ok((
         StatusCode::CREATED,
         Json(CertificateView::new(&issued.record, Some(&issued.chain))?),
@@ -258,8 +258,7 @@ pub(crate) async fn revoke(
         Some(r) => parse::<RevocationReason>(r)?,
         None => RevocationReason::Unspecified,
     };
-    let record =
-        svc::revoke_certificate(&h.app, actor(&caller.actor()), &serial(&text)?, reason).await?;
+    let record = svc::revoke_certificate(&h.app, &caller.actor(), &serial(&text)?, reason).await?;
     Ok(Json(CertificateView::new(&record, None)?))
 }
 
@@ -293,7 +292,7 @@ pub(crate) async fn export(
     )
     .await?;
     let serial = serial(&text)?;
-    let p12 = svc::export_pkcs12(&h.app, actor(&caller.actor()), &serial, &body.password).await?;
+    let p12 = svc::export_pkcs12(&h.app, &caller.actor(), &serial, &body.password).await?;
     Ok(Json(ExportView {
         serial: serial.to_string(),
         pkcs12_base64: base64::engine::general_purpose::STANDARD.encode(p12.as_slice()),
@@ -339,7 +338,7 @@ pub(crate) async fn listener_csr(
     let interface = listener(&which)?;
     let csr = svc::listener_csr(
         &h.app,
-        actor(&caller.actor()),
+        &caller.actor(),
         interface,
         body.subject.as_deref(),
         &body.sans,
@@ -390,7 +389,7 @@ pub(crate) async fn load_chain(
         .map_err(|_| ApiError::invalid("key_id is not the UUID a listener CSR returned"))?;
     svc::load_listener_chain(
         &h.app,
-        actor(&caller.actor()),
+        &caller.actor(),
         interface,
         key_id,
         body.chain_pem.as_bytes(),

@@ -15,8 +15,9 @@ use sigil_domain::store::MAX_PAGE;
 use sigil_domain::{
     ApprovalGroup, AuditDraft, AuditEvent, CertProfile, ChainHead, ChainVerifier, Change,
     CommandCode, GroupName, HashAlgorithm, Identity, IdentityKind, IdentityName, IssuancePolicy,
-    NewApiKey, Outcome, PasswordParams, Permission, PolicyAlias, PolicyDraft, Role, RoleName,
-    RsaScheme, SerialNumber, Session, Settings, SigningFormat, generate_api_key, hash_password,
+    NewApiKey, Outcome, PasswordParams, Permission, PolicyAlias, PolicyDraft, RefusalAudit, Role,
+    RoleName, RsaScheme, SerialNumber, Session, Settings, SigningFormat, generate_api_key,
+    hash_password,
 };
 use sigil_proto::ErrorCode;
 use zeroize::Zeroizing;
@@ -112,11 +113,72 @@ pub async fn require(
     let draft = audit(state, session, action, Outcome::Failure)
         .detail("reason", "not permitted")
         .detail("permission", permission.as_str());
-    state.store.commit(Vec::new(), draft).await?;
+    audit_refusal(state, session, draft).await?;
     Err(ServiceError::refused(
         ErrorCode::NotPermitted,
         format!("this needs permission {permission}, which the session does not have: {hint}"),
     ))
+}
+
+/// Audits a refusal within the budget of its connection and its identity
+/// ([`sigil_domain::RefusalBudget`]): past the limit of a window a refusal is only counted;
+/// the first one over the limit writes one `audit.refusals-counted` event, and the next
+/// audited refusal carries how many were counted in the previous window.
+async fn audit_refusal(
+    state: &AppState,
+    session: &Caller<'_>,
+    draft: sigil_domain::AuditDraft,
+) -> Result<(), ServiceError> {
+    let policy = state.config.refusal_audit;
+    let now = std::time::Instant::now();
+    let keys = [
+        session
+            .source
+            .map(|s| ("connection", format!("connection {s}"))),
+        Some(("identity", format!("identity {}", actor(session.session)))),
+    ];
+    let verdicts: Vec<(&str, String, RefusalAudit)> = {
+        let mut budget = state
+            .refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.into_iter()
+            .flatten()
+            .map(|(kind, key)| {
+                let verdict = budget.take(&key, now, &policy);
+                (kind, key, verdict)
+            })
+            .collect()
+    };
+    let mut draft = Some(draft);
+    for (kind, key, verdict) in &verdicts {
+        match verdict {
+            RefusalAudit::Audit { suppressed_before } if *suppressed_before > 0 => {
+                // Refusals of the previous window that were counted, not audited.
+                draft = draft.map(|d| {
+                    d.detail(
+                        &format!("counted_before_{kind}"),
+                        &suppressed_before.to_string(),
+                    )
+                });
+            }
+            RefusalAudit::Audit { .. } => {}
+            RefusalAudit::Count { first } => {
+                draft = None;
+                if *first {
+                    let summary = audit(state, session, "audit.refusals-counted", Outcome::Failure)
+                        .detail("key", key)
+                        .detail("limit", &policy.limit.to_string())
+                        .detail("window_secs", &policy.window.as_secs().to_string());
+                    state.store.commit(Vec::new(), summary).await?;
+                }
+            }
+        }
+    }
+    if let Some(draft) = draft {
+        state.store.commit(Vec::new(), draft).await?;
+    }
+    Ok(())
 }
 
 /// Hashes a password off the async runtime (argon2id is deliberately slow).

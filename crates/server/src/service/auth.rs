@@ -24,14 +24,15 @@ pub struct LoginContext<'a> {
     /// CN of the TLS client certificate, when the connection presented one (checked against
     /// identities bound to a certificate).
     pub peer_cn: Option<&'a str>,
-    /// Source address, for the audit log.
+    /// Source address (`ip:port`), for the audit log and the per-address throttle.
     pub source: Option<&'a str>,
 }
 
 /// Checks `password` for the identity `name` and, when accepted, adds the identity to
 /// `session` (dual control: a role applies once enough distinct holders logged in).
 ///
-/// Refusals: `AUTH_FAILED` (unknown name or wrong secret, not told apart, whatever the
+/// Refusals: `LOGIN_THROTTLED` first (the source address failed too often; nothing checked
+/// or counted), then `AUTH_FAILED` (unknown name or wrong secret, not told apart, whatever the
 /// identity's state: the secret is checked first), then, for the right secret only,
 /// `IDENTITY_LOCKED`, `IDENTITY_DISABLED`, `CERT_MISMATCH`, `NOT_PERMITTED` (no role of the
 /// identity may be used on the session's interface), `ALREADY_LOGGED_IN` (the identity is
@@ -45,6 +46,24 @@ pub async fn login(
     context: LoginContext<'_>,
 ) -> Result<LoginProgress, ServiceError> {
     let interface = session.interface();
+    let policy = state.config.lockout;
+    // The per-address throttle comes before anything else: no password check, no counter.
+    let address = context
+        .source
+        .and_then(|s| s.parse::<std::net::SocketAddr>().ok())
+        .map(|s| s.ip());
+    if let Some(address) = address {
+        let throttled = throttle(state).check(address, std::time::Instant::now());
+        if let Err(remaining) = throttled {
+            return Err(ServiceError::refused(
+                ErrorCode::LoginThrottled,
+                format!(
+                    "too many failed logins from this address: retry in {} s",
+                    remaining.as_secs().max(1)
+                ),
+            ));
+        }
+    }
     let identity = match IdentityName::new(name) {
         Ok(n) => state.store.get_identity(&n).await?,
         Err(_) => None,
@@ -61,6 +80,7 @@ pub async fn login(
     };
     let threshold = state.store.settings().await?.lockout_threshold;
     let params = state.password_params;
+    let now = state.now();
     let password = Zeroizing::new(password.to_vec());
     let peer_cn = context.peer_cn.map(str::to_owned);
     let api_key = match std::str::from_utf8(&password).map(api_key_id) {
@@ -93,6 +113,8 @@ pub async fn login(
             peer_cn: peer_cn.as_deref(),
             interface,
             lockout_threshold: threshold,
+            lockout: policy,
+            now,
             password_params: params,
         });
         (identity, roles, decision)
@@ -121,6 +143,13 @@ pub async fn login(
         let mut event = draft(Outcome::Failure).detail("reason", &refusal.to_string());
         if decision.locks_now {
             event = event.detail("locked", "true");
+        }
+        if let Some(address) = address
+            && refusal == LoginRefusal::AuthFailed
+            && let Some(duration) =
+                throttle(state).failure(address, std::time::Instant::now(), &policy)
+        {
+            event = event.detail("address_throttled_secs", &duration.as_secs().to_string());
         }
         state.store.commit(changes, event).await?;
         crate::metrics::failed_login(interface.as_str(), decision.locks_now);
@@ -157,6 +186,14 @@ pub async fn login(
     Ok(progress)
 }
 
+/// The per-address throttle (a poisoned lock only means a panic elsewhere: keep its data).
+fn throttle(state: &AppState) -> std::sync::MutexGuard<'_, sigil_domain::AddressThrottle> {
+    state
+        .login_throttle
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The wire error of a login refusal.
 fn refusal_error(refusal: &LoginRefusal, locked_now: bool) -> ServiceError {
     let code = match refusal {
@@ -167,7 +204,7 @@ fn refusal_error(refusal: &LoginRefusal, locked_now: bool) -> ServiceError {
         _ => ErrorCode::AuthFailed,
     };
     let message = if locked_now {
-        "authentication failed, and the identity is now locked after too many failed logins: ask an administrator to unlock it".to_owned()
+        "authentication failed, and the identity is now locked for a while after too many failed logins: wait, or ask an administrator to unlock it".to_owned()
     } else {
         refusal.to_string()
     };

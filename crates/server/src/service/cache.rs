@@ -63,6 +63,9 @@ pub struct CachedChain {
     pub not_after: time::OffsetDateTime,
     /// Set when the signer certificate is revoked (revoking clears the cache).
     pub revocation: Option<sigil_domain::Revocation>,
+    /// The first CA certificate above the signer that its parent revoked (serial, subject,
+    /// revocation), if any: nothing is signed under a revoked intermediate either.
+    pub issuer_revocation: Option<(sigil_domain::SerialNumber, String, sigil_domain::Revocation)>,
 }
 
 #[derive(Default)]
@@ -480,7 +483,10 @@ mod tests {
         assert_eq!(clears(&[]), Clears::Nothing);
         let login = Change::RecordLogin {
             identity: IdentityName::new("jenkins").unwrap_or_else(|e| panic!("{e}")),
-            change: sigil_domain::LoginStateChange::Failure { lock_threshold: 5 },
+            change: sigil_domain::LoginStateChange::Failure {
+                lock_threshold: 5,
+                lock_until: time::OffsetDateTime::UNIX_EPOCH,
+            },
         };
         // A failed login may lock the identity: the identities go, the rest stays.
         assert_eq!(

@@ -67,14 +67,14 @@ pub struct ImportedKey {
 /// [`key_csr`] and import what the CA returns with [`import_chain`].
 pub async fn create_key(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<super::pki::Actor<'_>>,
     args: NewKeyArgs,
 ) -> Result<SealedKey, ServiceError> {
     let purpose = import_purpose(args.purpose)?;
     pki_profile_of(purpose)
         .check_key(args.algorithm)
         .map_err(pki_error)?;
-    let pki = Pki::new(state, actor);
+    let pki = Pki::new(state, actor.into());
     let (_key, sealed) =
         state
             .vault
@@ -112,7 +112,7 @@ pub async fn list_keys(state: &AppState) -> Result<Vec<HeldKey>, ServiceError> {
 /// and SANs (DNS names, IP addresses) as given. PEM.
 pub async fn key_csr(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<super::pki::Actor<'_>>,
     key_id: KeyId,
     subject: &str,
     sans: &[String],
@@ -123,7 +123,7 @@ pub async fn key_csr(
         .map(|s| San::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(pki_error)?;
-    let pki = Pki::new(state, actor);
+    let pki = Pki::new(state, actor.into());
     held_key(state, key_id).await?;
     let key = state.vault.key(state.store.as_ref(), key_id).await?;
     let csr = build_csr(key.as_ref(), &subject, &sans).map_err(pki_error)?;
@@ -141,7 +141,7 @@ pub async fn key_csr(
 /// certificate is valid now.
 pub async fn import_chain(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<super::pki::Actor<'_>>,
     key_id: KeyId,
     chain: &[u8],
     purpose: CertProfile,
@@ -156,7 +156,7 @@ pub async fn import_chain(
             key.purpose, key.purpose
         )));
     }
-    let pki = Pki::new(state, actor);
+    let pki = Pki::new(state, actor.into());
     check_imported_chain(
         &certificates,
         &key.public_key_der,
@@ -189,7 +189,7 @@ pub async fn import_chain(
 /// fails.
 pub async fn import_pkcs12(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<super::pki::Actor<'_>>,
     file: Vec<u8>,
     password: Zeroizing<String>,
     extra_chain: Option<&[u8]>,
@@ -211,7 +211,7 @@ pub async fn import_pkcs12(
     } else {
         certificates.extend(contents.chain.iter().cloned());
     }
-    let pki = Pki::new(state, actor);
+    let pki = Pki::new(state, actor.into());
     check_imported_chain(
         &certificates,
         contents.key.public_key_der(),
@@ -284,9 +284,7 @@ fn pki_profile_of(purpose: ImportPurpose) -> sigil_pki::Profile {
 }
 
 fn audit(pki: &Pki<'_>, action: &str, object: &str) -> sigil_domain::AuditDraft {
-    sigil_domain::AuditDraft::new(pki.now, action, sigil_domain::Outcome::Success)
-        .identity(pki.actor)
-        .object(object)
+    pki.audit(action, object)
 }
 
 /// The record of a checked external chain (leaf first, at least two certificates).

@@ -177,10 +177,10 @@ pub struct ListenerCsr {
 /// accepted from the next handshake on.
 pub async fn create_ca(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<Actor<'_>>,
     args: NewCaArgs,
 ) -> Result<CaRecord, ServiceError> {
-    let record = Pki::new(state, actor).create_ca(&args).await?;
+    let record = Pki::new(state, actor.into()).create_ca(&args).await?;
     refresh_tls(state).await?;
     Ok(record)
 }
@@ -202,10 +202,10 @@ pub async fn get_ca(state: &AppState, name: &CaName) -> Result<CaRecord, Service
 /// Issues a certificate (permission `ca:issue`, plus `keys:add` for a generated key).
 pub async fn issue_certificate(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<Actor<'_>>,
     args: IssueArgs,
 ) -> Result<IssuedCertificate, ServiceError> {
-    Pki::new(state, actor).issue(&args).await
+    Pki::new(state, actor.into()).issue(&args).await
 }
 
 /// Certificates issued by `issuer`, or all (permission `ca:list`).
@@ -232,11 +232,11 @@ pub async fn get_certificate(
 /// on this node that presented it (permission `ca:revoke`).
 pub async fn revoke_certificate(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<Actor<'_>>,
     serial: &SerialNumber,
     reason: RevocationReason,
 ) -> Result<CertificateRecord, ServiceError> {
-    let record = Pki::new(state, actor).revoke(serial, reason).await?;
+    let record = Pki::new(state, actor.into()).revoke(serial, reason).await?;
     // Refuse new handshakes first, then close the open connections (a reconnect between the
     // two would otherwise still be accepted).
     let refreshed = refresh_tls(state).await;
@@ -249,8 +249,12 @@ pub async fn revoke_certificate(
 }
 
 /// Builds and signs a fresh CRL of `ca` (permission `ca:export`).
-pub async fn crl(state: &AppState, actor: &str, ca: &CaName) -> Result<Crl, ServiceError> {
-    let pki = Pki::new(state, actor);
+pub async fn crl(
+    state: &AppState,
+    actor: impl Into<Actor<'_>>,
+    ca: &CaName,
+) -> Result<Crl, ServiceError> {
+    let pki = Pki::new(state, actor.into());
     let record = pki.ca_record(ca).await?;
     pki.build_crl(&record).await
 }
@@ -260,11 +264,13 @@ pub async fn crl(state: &AppState, actor: &str, ca: &CaName) -> Result<Crl, Serv
 /// `allow_export_with_password` is on (permission `ca:export-clear-key`).
 pub async fn export_pkcs12(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<Actor<'_>>,
     serial: &SerialNumber,
     password: &str,
 ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
-    Pki::new(state, actor).export_pkcs12(serial, password).await
+    Pki::new(state, actor.into())
+        .export_pkcs12(serial, password)
+        .await
 }
 
 /// Generates a new listener key (sealed) and a CSR for it (permission `keys:add`). Sign the
@@ -272,12 +278,12 @@ pub async fn export_pkcs12(
 /// [`load_listener_chain`].
 pub async fn listener_csr(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<Actor<'_>>,
     interface: Interface,
     subject: Option<&str>,
     sans: &[String],
 ) -> Result<ListenerCsr, ServiceError> {
-    Pki::new(state, actor)
+    Pki::new(state, actor.into())
         .listener_csr(interface, subject, sans)
         .await
 }
@@ -287,7 +293,7 @@ pub async fn listener_csr(
 /// `ca:upload`).
 pub async fn load_listener_chain(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<Actor<'_>>,
     interface: Interface,
     key_id: KeyId,
     chain: &[u8],
@@ -297,7 +303,7 @@ pub async fn load_listener_chain(
         .iter()
         .map(|c| c.to_der().map_err(|e| pki_error(e.into())))
         .collect::<Result<Vec<_>, _>>()?;
-    Pki::new(state, actor)
+    Pki::new(state, actor.into())
         .put_listener_chain(interface, key_id, ders)
         .await?;
     refresh_tls(state).await?;
@@ -324,7 +330,7 @@ pub async fn listener_tls_configs(
     let pki = Pki {
         store,
         vault,
-        actor: SYSTEM_ACTOR,
+        actor: SYSTEM_ACTOR.into(),
         now: now(),
     };
     let cas = store.list_cas().await?;
@@ -384,32 +390,79 @@ fn now() -> OffsetDateTime {
     now.replace_nanosecond(0).unwrap_or(now)
 }
 
+/// Who acts on the PKI, and from where: every PKI audit event carries the identity, and the
+/// source address and interface when the action came over a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// The identity (or [`SYSTEM_ACTOR`]).
+    pub name: &'a str,
+    /// The peer address.
+    pub source: Option<&'a str>,
+    /// The interface the action came in on.
+    pub interface: Option<sigil_domain::Interface>,
+}
+
+impl<'a> From<&'a str> for Actor<'a> {
+    /// An actor without a connection (the server itself, `sigil init`, tests).
+    fn from(name: &'a str) -> Self {
+        Self {
+            name,
+            source: None,
+            interface: None,
+        }
+    }
+}
+
+impl<'a> From<&super::admin::Caller<'a>> for Actor<'a> {
+    fn from(caller: &super::admin::Caller<'a>) -> Self {
+        Self {
+            name: super::admin::actor(caller.session),
+            source: caller.source,
+            interface: Some(caller.session.interface()),
+        }
+    }
+}
+
+impl Actor<'_> {
+    /// `draft` with the actor's identity, source and interface.
+    pub fn draft(&self, draft: AuditDraft) -> AuditDraft {
+        let mut draft = draft.identity(self.name);
+        if let Some(source) = self.source {
+            draft = draft.source(source);
+        }
+        if let Some(interface) = self.interface {
+            draft = draft.interface(interface);
+        }
+        draft
+    }
+}
+
 /// PKI operations over a store and a key vault, on behalf of `actor`.
 pub struct Pki<'a> {
     /// Where records go.
     pub store: &'a dyn Store,
     /// Seals new keys, opens CA keys.
     pub vault: &'a Keystore,
-    /// Who acts (for the audit log).
-    pub actor: &'a str,
+    /// Who acts, from where (for the audit log).
+    pub actor: Actor<'a>,
     /// The time of the operation (whole seconds).
     pub now: OffsetDateTime,
 }
 
 impl<'a> Pki<'a> {
     /// Operations on the server's store and vault.
-    pub fn new(state: &'a AppState, actor: &'a str) -> Self {
+    pub fn new(state: &'a AppState, actor: impl Into<Actor<'a>>) -> Self {
         Self {
             store: state.store.as_ref(),
             vault: &state.vault,
-            actor,
+            actor: actor.into(),
             now: state.now(),
         }
     }
 
-    fn audit(&self, action: &str, object: &str) -> AuditDraft {
-        AuditDraft::new(self.now, action, Outcome::Success)
-            .identity(self.actor)
+    pub(crate) fn audit(&self, action: &str, object: &str) -> AuditDraft {
+        self.actor
+            .draft(AuditDraft::new(self.now, action, Outcome::Success))
             .object(object)
     }
 
@@ -770,8 +823,13 @@ impl<'a> Pki<'a> {
         if let Err(error) = &result {
             // An attempt to take a private key out is what auditors look for first: a refused
             // one is recorded as well as a successful one.
-            let event = AuditDraft::new(self.now, "certificate.export-key", Outcome::Failure)
-                .identity(self.actor)
+            let event = self
+                .actor
+                .draft(AuditDraft::new(
+                    self.now,
+                    "certificate.export-key",
+                    Outcome::Failure,
+                ))
                 .object(serial.as_str())
                 .detail("format", "pkcs12")
                 .detail("reason", &error.to_string());

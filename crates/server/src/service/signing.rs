@@ -76,7 +76,9 @@ pub async fn certificate_chain(
                 "reading the public key of certificate {serial}: {e}"
             ))
         })?;
+    let issuer_revocation = revoked_issuer(state, &der).await?;
     let chain = Arc::new(CachedChain {
+        issuer_revocation,
         der,
         signer_spki,
         not_before: record.not_before,
@@ -85,6 +87,32 @@ pub async fn certificate_chain(
     });
     state.cache.put_chain(serial, generation, chain.clone());
     Ok(chain)
+}
+
+/// The first certificate above the signer in `chain` that Sigil recorded as issued and that is
+/// revoked (an intermediate CA revoked by its parent). A root or an external CA certificate
+/// has no record here, and is not checked.
+async fn revoked_issuer(
+    state: &AppState,
+    chain: &[Vec<u8>],
+) -> Result<Option<(sigil_domain::SerialNumber, String, sigil_domain::Revocation)>, ServiceError> {
+    for der in chain.iter().skip(1) {
+        let certificate = Certificate::from_der(der).map_err(|e| {
+            ServiceError::Internal(format!("reading a CA certificate of the chain: {e}"))
+        })?;
+        let Ok(serial) = sigil_domain::SerialNumber::from_bytes(
+            certificate.tbs_certificate().serial_number().as_bytes(),
+        ) else {
+            continue;
+        };
+        if let Some(record) = state.store.get_certificate(&serial).await?
+            && record.der == *der
+            && let Some(revocation) = record.revocation
+        {
+            return Ok(Some((serial, record.subject, revocation)));
+        }
+    }
+    Ok(None)
 }
 
 /// Signs `request` (which must be approved) under its policy's current key and certificate.
@@ -153,7 +181,8 @@ async fn signature(
         .map_err(|e| internal("the signing task", &e))?
 }
 
-/// Refuses to sign with a certificate that is revoked, expired or not valid yet: a security
+/// Refuses to sign with a certificate that is revoked (or whose issuing intermediate CA is),
+/// expired or not valid yet: a security
 /// officer who revokes a code-signing certificate (say, after a key compromise) must stop
 /// every signature under it at once, and nothing should be signed that verifiers reject.
 fn usable(
@@ -165,6 +194,15 @@ fn usable(
     if let Some(revocation) = &chain.revocation {
         return Err(SigningError(format!(
             "the policy's certificate {serial} was revoked ({}, {}): {fix}",
+            revocation.reason.as_str(),
+            rfc3339(revocation.at)
+        )));
+    }
+    if let Some((ca_serial, subject, revocation)) = &chain.issuer_revocation {
+        return Err(SigningError(format!(
+            "the certificate of the intermediate CA {subject} (serial {ca_serial}) that issued \
+             the policy's certificate {serial} was revoked ({}, {}): {fix} under a CA that is \
+             not revoked",
             revocation.reason.as_str(),
             rfc3339(revocation.at)
         )));
