@@ -40,6 +40,7 @@ need chromium chromium   # the web console's browser test (tests/browser/console
 need chromedriver chromium-driver
 need groovy groovy   # the Jenkins shared library's step (integrations/jenkins), Groovy 2.4 as pipelines
 need jq jq         # the GitHub action's and GitLab template's shell steps
+need haproxy haproxy   # the two-node test (crates/cli/tests/nodes.rs) balances its nodes with it
 /usr/bin/python3 -c "import yaml" >/dev/null 2>&1 || missing+=(python3-yaml)   # reads their YAML in the tests
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
 # The browser test runs Debian's python (its selenium drives the Debian chromium).
