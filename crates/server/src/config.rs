@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub https: SocketAddr,
     /// Database URL: `sqlite://FILE` (relative to the data directory) or `postgres://…`.
     pub database: String,
+    /// The deployment this node belongs to (written by `sigil init`): the server refuses to
+    /// start on a database that records another one. `None` in files older than issue 16.
+    pub deployment_id: Option<String>,
     /// A connection with no request in progress for this long since its last complete
     /// request (or answer) is closed, on both listeners and every HTTP version; bytes that do
     /// not complete a request do not count.
@@ -85,6 +88,7 @@ struct ServerTable {
     host_api: Option<String>,
     https: Option<String>,
     database: Option<String>,
+    deployment_id: Option<String>,
     idle_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     frame_timeout_secs: Option<u64>,
@@ -102,6 +106,7 @@ impl ServerConfig {
             host_api: SocketAddr::from(([127, 0, 0, 1], 9100)),
             https: SocketAddr::from(([127, 0, 0, 1], 8443)),
             database: "sqlite://sigil.db".to_owned(),
+            deployment_id: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
@@ -164,6 +169,7 @@ impl ServerConfig {
         if let Some(database) = table.database {
             config.database = database;
         }
+        config.deployment_id = table.deployment_id;
         if let Some(secs) = table.idle_timeout_secs {
             config.idle_timeout = Duration::from_secs(secs.max(1));
         }
@@ -209,6 +215,7 @@ impl ServerConfig {
                 host_api: Some(self.host_api.to_string()),
                 https: Some(self.https.to_string()),
                 database: Some(self.database.clone()),
+                deployment_id: self.deployment_id.clone(),
                 idle_timeout_secs: Some(self.idle_timeout.as_secs()),
                 header_timeout_secs: Some(self.header_timeout.as_secs()),
                 frame_timeout_secs: Some(self.frame_timeout.as_secs()),

@@ -144,7 +144,25 @@ pub async fn unseal_with_components(
     Ok(unsealer.finish()?)
 }
 
-async fn custody_record(store: &dyn Store) -> Result<CustodyRecord, ServerError> {
+/// Refuses a database that records another deployment than this node's configuration.
+pub(crate) async fn check_deployment(
+    config: &ServerConfig,
+    store: &dyn Store,
+) -> Result<(), ServerError> {
+    let Some(expected) = &config.deployment_id else {
+        return Ok(());
+    };
+    match store.deployment_id().await? {
+        Some(found) if &found == expected => Ok(()),
+        found => Err(ServerError::State(format!(
+            "the database belongs to deployment {}, but this node's configuration says {expected}: \
+             check the database URL in sigil.toml (a node joins only its own deployment's database)",
+            found.as_deref().unwrap_or("(none)")
+        ))),
+    }
+}
+
+pub(crate) async fn custody_record(store: &dyn Store) -> Result<CustodyRecord, ServerError> {
     let json = store.custody_record().await?.ok_or_else(|| {
         ServerError::State(
             "this database holds no Sigil deployment (no custody record): run `sigil init` first"
@@ -180,6 +198,7 @@ async fn launch(
     store: Arc<dyn Store>,
     master: MasterKey,
 ) -> Result<RunningServer, ServerError> {
+    check_deployment(&config, store.as_ref()).await?;
     crate::limits::check_connection_budget(config.max_connections, 2);
     let vault = keystore(&config, master).await?;
     let (host_api_tls, https_tls) =
