@@ -148,6 +148,9 @@ fn curl(
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
+/// HAProxy in TCP mode in front of `nodes`. The Host API is balanced `first` (every client on
+/// the first live node), so the clients are on node A when it is killed and must move to B;
+/// HTTPS round-robin.
 fn haproxy(dir: &Path, host_api: SocketAddr, https: SocketAddr, nodes: &[&Node]) -> Child {
     let servers = |f: fn(&Node) -> SocketAddr| {
         nodes
@@ -160,7 +163,7 @@ fn haproxy(dir: &Path, host_api: SocketAddr, https: SocketAddr, nodes: &[&Node])
         "global\n  maxconn 512\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 120s\n  \
          timeout server 120s\n  retries 3\n  option redispatch\n\
          frontend host_api\n  bind {host_api}\n  default_backend host_api_nodes\n\
-         backend host_api_nodes\n  balance roundrobin\n{}\
+         backend host_api_nodes\n  balance first\n{}\
          frontend https\n  bind {https}\n  default_backend https_nodes\n\
          backend https_nodes\n  balance roundrobin\n{}",
         servers(|n| n.host_api),
@@ -349,6 +352,41 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(base.join("a.txt.sig").is_file());
 
+    // A client waits (long polling) through HAProxy, so on node A, for an approval.
+    std::fs::write(base.join("w.txt"), "waiting while its node dies\n").unwrap();
+    let waiter = {
+        let (profile, base) = (jenkins_lb.clone(), base.to_path_buf());
+        tokio::spawn(async move {
+            sigil(
+                args(&[
+                    "sign",
+                    "--profile",
+                    p(&profile),
+                    "--policy",
+                    "release-approved",
+                    "--wait",
+                    "300s",
+                    "--json",
+                    "w.txt",
+                ]),
+                &base,
+            )
+            .await
+        })
+    };
+    let store = sigil_store::open(&url).await.unwrap();
+    let pending = sigil_domain::RequestFilter {
+        state: Some(RequestStatus::Pending),
+        ..Default::default()
+    };
+    let waiting_id = loop {
+        if let Some(r) = store.list_requests(&pending).await.unwrap().first() {
+            break r.id().to_string();
+        }
+        assert!(!waiter.is_finished(), "the waiting client ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
     // CI clients sign continuously through HAProxy while node A is SIGKILLed.
     let clients = 3;
     let per_client = 8;
@@ -358,6 +396,7 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
         tasks.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             let mut failed = Vec::new();
+            let mut resumed = 0;
             for i in 0..per_client {
                 let file = format!("c{c}-{i}.txt");
                 std::fs::write(base.join(&file), format!("client {c} file {i}\n")).unwrap();
@@ -374,6 +413,9 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
                     &base,
                 )
                 .await;
+                if String::from_utf8_lossy(&out.stderr).contains("connecting again") {
+                    resumed += 1;
+                }
                 if out.status.code() == Some(0) {
                     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                     acknowledged.push((file, line["request_id"].as_str().unwrap().to_owned()));
@@ -381,7 +423,7 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
                     failed.push((file, text(&out)));
                 }
             }
-            (acknowledged, failed)
+            (acknowledged, failed, resumed)
         }));
     }
     // Kill A once the clients are under way (after the first acknowledged signatures).
@@ -397,26 +439,53 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
     }
     node_a.child.kill().unwrap(); // SIGKILL
     node_a.child.wait().unwrap();
+    // The waiting client connects again (to B) and resumes waiting by request id; the
+    // approval through B reaches it.
+    let out = sigil(
+        args(&[
+            "request",
+            "approve",
+            "--profile",
+            p(&approver_b),
+            &waiting_id,
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = waiter.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("connecting again"),
+        "{}",
+        text(&out)
+    );
+    assert!(base.join("w.txt.sig").is_file());
+
     let mut acknowledged = Vec::new();
     let mut failed = Vec::new();
+    let mut resumed = 0;
     for t in tasks {
-        let (a, f) = t.await.unwrap();
+        let (a, f, r) = t.await.unwrap();
         acknowledged.extend(a);
         failed.extend(f);
+        resumed += r;
     }
+    // How many invocations connected again depends on timing, so it is reported, not asserted.
     eprintln!(
-        "{} signatures acknowledged, {} invocations failed while a node died",
+        "{} signatures acknowledged, {} invocations failed, {resumed} connected again while a node died",
         acknowledged.len(),
         failed.len()
     );
     for (file, why) in &failed {
         eprintln!("failed {file}: {why}");
     }
-    assert!(acknowledged.len() >= clients, "{failed:?}");
+    // The clients connected again through HAProxy and resumed: no file failed.
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(acknowledged.len(), clients * per_client);
 
     // Every acknowledged request survives: signed in the database and retrievable by id
     // through HAProxy (only B is left).
-    let store = sigil_store::open(&url).await.unwrap();
     for (file, id) in &acknowledged {
         let request = store
             .get_request(RequestId(id.parse().unwrap()))
@@ -442,6 +511,14 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         assert!(base.join(format!("{file}.sig")).is_file());
     }
+
+    // No upload was stored twice although some were sent again after the kill: one request
+    // per file (a.txt, w.txt and the clients').
+    let all = store
+        .list_requests(&sigil_domain::RequestFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2 + clients * per_client);
 
     // The audit chain is one intact line across both nodes.
     let out = sigil(args(&["audit", "verify", "--data", p(&b_data)]), base).await;

@@ -33,6 +33,7 @@ fn waiting(secs: u64) -> Extensions {
     Extensions {
         release: None,
         wait: Some(secs),
+        ..Extensions::default()
     }
 }
 
@@ -129,6 +130,7 @@ async fn a_release_over_the_host_api_is_opened_filled_and_decided_once() {
     let joining = Extensions {
         release: Some(opened.id.clone()),
         wait: None,
+        ..Extensions::default()
     };
     let upload = |digest: u8| {
         Request::UploadHash(hostapi_common::upload(
@@ -148,6 +150,7 @@ async fn a_release_over_the_host_api_is_opened_filled_and_decided_once() {
     let unknown = Extensions {
         release: Some(ReleaseId::new("00000000-0000-4000-8000-000000000000").unwrap()),
         wait: None,
+        ..Extensions::default()
     };
     assert_code(
         &call_with(&mut c, upload(4), unknown).await,
