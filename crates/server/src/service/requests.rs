@@ -46,7 +46,7 @@ pub async fn upload(
 /// from the requester and the key: an upload repeated with the same key (a client that lost
 /// the answer and sent it again, possibly through another node) returns the request the first
 /// one created, after the same checks, without creating or signing anything again. The same key
-/// with another digest, policy or format is a `CONFLICT`.
+/// with another digest, policy or format is a conflict (`BAD_VALUE` on the Host API).
 pub async fn upload_in(
     state: &AppState,
     session: &Session,
