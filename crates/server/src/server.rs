@@ -236,7 +236,14 @@ async fn launch(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (connections, connections_done) = mpsc::channel(1);
     let router = crate::https::router(state.clone());
-    let accept_tasks = vec![
+    let mut accept_tasks = Vec::new();
+    if state.config.database_url().starts_with("postgres") {
+        accept_tasks.push(tokio::spawn(follow_other_nodes(
+            state.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    accept_tasks.extend([
         tokio::spawn(accept_host_api(
             host_api,
             state.clone(),
@@ -250,7 +257,7 @@ async fn launch(
             shutdown_rx,
             connections.clone(),
         )),
-    ];
+    ]);
     tracing::info!(%host_api_addr, %https_addr, "Sigil server listening");
     Ok(RunningServer {
         state,
@@ -261,6 +268,41 @@ async fn launch(
         connections,
         connections_done,
     })
+}
+
+/// How often a node of a multi-node deployment looks for changes other nodes made to what its
+/// TLS configurations are built from (listener chains, CAs, revocations).
+pub const FOLLOW_INTERVAL: Duration = Duration::from_secs(5);
+
+/// On a shared database, another node may replace a listener chain, add a CA or revoke a
+/// certificate; this node's TLS configurations follow within [`FOLLOW_INTERVAL`]: they are
+/// rebuilt whenever the audit chain head moved (every such change is audited) since the last
+/// look. Connections already open keep their configuration.
+async fn follow_other_nodes(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut seen = state.store.audit_head().await.ok();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let head = match state.store.audit_head().await {
+            Ok(head) => head,
+            Err(e) => {
+                tracing::warn!(
+                    "reading the audit head to follow other nodes: {}",
+                    e.log_detail()
+                );
+                continue;
+            }
+        };
+        if seen == Some(head) {
+            continue;
+        }
+        match crate::service::pki::refresh_tls(&state).await {
+            Ok(()) => seen = Some(head),
+            Err(e) => tracing::warn!("rebuilding the TLS configurations: {e}"),
+        }
+    }
 }
 
 fn bind_error(what: &str, addr: SocketAddr, e: std::io::Error) -> ServerError {
