@@ -136,16 +136,20 @@ fn print_init_report(report: &InitReport) {
 fn check_database_url(url: &str) -> Result<()> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         bail!(
-            "--database {url:?}: give a PostgreSQL URL like postgres://sigil@db.internal:5432/sigil (without --database, init creates SQLite in the data directory)"
+            "--database: give a PostgreSQL URL like postgres://sigil@db.internal:5432/sigil (without --database, init creates SQLite in the data directory)"
         );
     }
     let authority = url
         .split_once("://")
         .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
         .unwrap_or_default();
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     if authority
         .rsplit_once('@')
         .is_some_and(|(user, _)| user.contains(':'))
+        || query
+            .split('&')
+            .any(|pair| pair.to_ascii_lowercase().starts_with("password="))
     {
         bail!(
             "--database: the URL carries a password, which would be visible in the process list \
@@ -390,4 +394,23 @@ fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &
     );
     out!("  sigil audit verify --data {d}");
     out!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_database_url;
+
+    #[test]
+    fn database_urls_with_a_password_are_refused() {
+        assert!(check_database_url("postgres://sigil@db:5432/sigil").is_ok());
+        assert!(check_database_url("postgresql://db/sigil?sslmode=verify-full").is_ok());
+        for bad in [
+            "postgres://sigil:secret@db/sigil",
+            "postgres://db/sigil?sslmode=require&password=secret",
+            "sqlite://sigil.db",
+        ] {
+            let error = check_database_url(bad).unwrap_err().to_string();
+            assert!(!error.contains("secret"), "{error}");
+        }
+    }
 }
