@@ -4,9 +4,11 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use sigil_server::{InitOptions, InitReport, MasterKeySource, ServerConfig, ServerError};
+use sigil_server::{
+    InitOptions, InitReport, JoinOptions, MasterKeySource, ServerConfig, ServerError,
+};
 use zeroize::Zeroizing;
 
 use crate::exit;
@@ -49,6 +51,17 @@ pub(crate) struct InitArgs {
     /// HTTPS listener address.
     #[arg(long)]
     https: Option<SocketAddr>,
+    /// PostgreSQL URL for a deployment of several nodes (postgres://USER@HOST:PORT/DB): the
+    /// database must be empty (or, with --join, hold the deployment). The password is never
+    /// taken from the command line: it comes from PGPASSWORD or ~/.pgpass (see docs/nodes.md).
+    #[arg(long)]
+    database: Option<String>,
+    /// Add a node to the existing deployment in --database instead of creating one.
+    #[arg(long, requires = "database", conflicts_with_all = ["components", "hostnames"])]
+    join: bool,
+    /// With --join, for a deployment with a development key file: a copy of its master.key.
+    #[arg(long, requires = "join")]
+    master_key_file: Option<PathBuf>,
 }
 
 /// `sigil quickstart` options.
@@ -124,8 +137,46 @@ fn print_init_report(report: &InitReport) {
     out!("  Host API {} · HTTPS {}", report.host_api, report.https);
 }
 
+/// Refuses a database URL that carries a password: it would be visible to every user of the
+/// machine (process list) and written into sigil.toml.
+fn check_database_url(url: &str) -> Result<()> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        bail!(
+            "--database: give a PostgreSQL URL like postgres://sigil@db.internal:5432/sigil (without --database, init creates SQLite in the data directory)"
+        );
+    }
+    let authority = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default())
+        .unwrap_or_default();
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    if authority
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'))
+        || query
+            .split('&')
+            .any(|pair| pair.to_ascii_lowercase().starts_with("password="))
+    {
+        bail!(
+            "--database: the URL carries a password, which would be visible in the process list \
+             and written into sigil.toml: remove it from the URL and give it in PGPASSWORD or \
+             ~/.pgpass (see docs/nodes.md)"
+        );
+    }
+    Ok(())
+}
+
 pub(crate) async fn init(args: InitArgs) -> Result<u8> {
+    if let Some(url) = &args.database {
+        check_database_url(url)?;
+    }
+    if args.join {
+        return join(args).await;
+    }
     let mut options = InitOptions::new(&args.data);
+    if let Some(url) = &args.database {
+        options.database = url.clone();
+    }
     options.hostnames = args.hostnames;
     if let Some((threshold, count)) = args.components {
         options.master_key = MasterKeySource::Components { threshold, count };
@@ -140,6 +191,35 @@ pub(crate) async fn init(args: InitArgs) -> Result<u8> {
         .await
         .with_context(|| format!("cannot initialise {}", args.data.display()))?;
     print_init_report(&report);
+    Ok(exit::OK)
+}
+
+async fn join(args: InitArgs) -> Result<u8> {
+    let defaults = ServerConfig::for_data_dir(".");
+    let options = JoinOptions {
+        data_dir: args.data.clone(),
+        database: args.database.unwrap_or_default(),
+        host_api: args.host_api.unwrap_or(defaults.host_api),
+        https: args.https.unwrap_or(defaults.https),
+        master_key_file: args.master_key_file,
+    };
+    let report = sigil_server::join(&options)
+        .await
+        .with_context(|| format!("cannot add a node in {}", args.data.display()))?;
+    out!(
+        "Added a node of deployment {} in {}",
+        report.deployment_id,
+        args.data.display()
+    );
+    out!("  configuration:  {}", report.config_file.display());
+    out!("  TLS root CA:    {}", report.root_ca.display());
+    if report.needs_components {
+        out!("  The custodians unseal this node at start with their key components.");
+    }
+    out!(
+        "  Start it with: sigil server --data {}",
+        args.data.display()
+    );
     Ok(exit::OK)
 }
 
@@ -386,7 +466,7 @@ fn quote_str(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::quote_str;
+    use super::{check_database_url, quote_str};
 
     #[test]
     fn quoting_keeps_plain_words_and_quotes_the_rest() {
@@ -395,5 +475,19 @@ mod tests {
         assert_eq!(quote_str("it's"), "'it'\\''s'");
         assert_eq!(quote_str(""), "''");
         assert_eq!(quote_str("$HOME"), "'$HOME'");
+    }
+
+    #[test]
+    fn database_urls_with_a_password_are_refused() {
+        assert!(check_database_url("postgres://sigil@db:5432/sigil").is_ok());
+        assert!(check_database_url("postgresql://db/sigil?sslmode=verify-full").is_ok());
+        for bad in [
+            "postgres://sigil:secret@db/sigil",
+            "postgres://db/sigil?sslmode=require&password=secret",
+            "sqlite://sigil.db",
+        ] {
+            let error = check_database_url(bad).unwrap_err().to_string();
+            assert!(!error.contains("secret"), "{error}");
+        }
     }
 }

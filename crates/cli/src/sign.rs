@@ -417,8 +417,10 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         if !any_job {
             return anyhow::Ok(None);
         }
-        let mut conn = Connection::connect(&profile, &ProcessSecrets).await?;
-        let remaining = conn.login_profile(&profile, &ProcessSecrets).await?;
+        // Survives a node's death behind a load balancer: connects again and resumes the
+        // uploads (idempotency keys) and the waiting (request ids).
+        let (conn, remaining) =
+            Connection::connect_resuming(&profile, std::sync::Arc::new(ProcessSecrets)).await?;
         Ok(Some((conn, remaining)))
     };
     let (prepared, connected) = tokio::join!(prepare, connect);

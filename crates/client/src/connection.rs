@@ -13,9 +13,9 @@ use std::time::Duration;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use sigil_pki::x509_cert::der::Encode;
 use sigil_proto::{
-    AuthenticodeUpload, Command, CorrelationId, Direction, Extensions, FrameDecoder, JarUpload,
-    Login, OpenRelease, Password, PolicyInfo, ReleaseId, ReleaseStatus, Request, RequestId,
-    RequestStatus, Response, Upload,
+    AuthenticodeUpload, Command, CorrelationId, Direction, Extensions, FrameDecoder,
+    IdempotencyKey, JarUpload, Login, OpenRelease, Password, PolicyInfo, ReleaseId, ReleaseStatus,
+    Request, RequestId, RequestStatus, Response, Upload,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -42,6 +42,48 @@ pub struct Connection {
     /// Answers read ahead of the request that expects them (none in normal operation).
     ready: VecDeque<(Option<CorrelationId>, Response)>,
     next_correlation: u64,
+    /// How to connect and log in again after a dropped connection (see
+    /// [`resume_with`](Self::resume_with)).
+    resume: Option<Resume>,
+}
+
+/// The profile and secrets a dropped connection is made again with.
+struct Resume {
+    profile: Profile,
+    secrets: Arc<dyn SecretSource>,
+}
+
+/// Connection attempts after a dropped connection before the error is reported.
+pub const RECONNECT_ATTEMPTS: u32 = 6;
+/// First delay before connecting again (doubled per attempt, up to 5 s).
+const RECONNECT_DELAY: Duration = Duration::from_millis(250);
+
+/// A random idempotency key for one upload (`IK`).
+pub fn new_idempotency_key() -> Result<IdempotencyKey> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| ClientError::Protocol("no random bytes for an idempotency key".into()))?;
+    IdempotencyKey::new(hex::encode(bytes)).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Whether sending `request` again cannot do anything twice: reads, and uploads that carry
+/// an idempotency key.
+fn repeatable(request: &Request, extensions: Option<&Extensions>) -> bool {
+    match request.command() {
+        Command::Echo
+        | Command::Time
+        | Command::Capabilities
+        | Command::ListPolicies
+        | Command::GetPolicy
+        | Command::RetrieveHash
+        | Command::RetrieveAuthenticode
+        | Command::RetrieveJar
+        | Command::GetRelease => true,
+        Command::UploadHash | Command::UploadAuthenticode | Command::UploadJar => {
+            extensions.is_some_and(|e| e.idempotency_key.is_some() && e.release.is_none())
+        }
+        _ => false,
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -186,7 +228,79 @@ impl Connection {
             read_buf: vec![0; READ_CHUNK],
             ready: VecDeque::new(),
             next_correlation: 1,
+            resume: None,
         })
+    }
+
+    /// From now on, when the connection drops (the node died, a load balancer closed it)
+    /// during a [`pipeline_with`](Self::pipeline_with) whose requests are all repeatable
+    /// (reads, retrieves by request id, uploads with an idempotency key), connect again with
+    /// `profile` (through the same address: a load balancer picks a live node), log in again
+    /// and send the requests again, up to [`RECONNECT_ATTEMPTS`] times. Anything else still
+    /// fails with the connection error.
+    pub fn resume_with(&mut self, profile: Profile, secrets: Arc<dyn SecretSource>) {
+        self.resume = Some(Resume { profile, secrets });
+    }
+
+    /// Connects and logs in the profile's identities, trying again on a connection failure
+    /// (a load balancer may hand the first attempt to a node that just died) up to
+    /// [`RECONNECT_ATTEMPTS`] times, and [resumes](Self::resume_with) after later drops.
+    /// Returns the connection and the logins still required.
+    pub async fn connect_resuming(
+        profile: &Profile,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<(Self, u32)> {
+        let mut attempt = 0;
+        let mut delay = RECONNECT_DELAY;
+        loop {
+            let made = async {
+                let mut conn = Connection::connect(profile, secrets.as_ref()).await?;
+                let remaining = conn.login_profile(profile, secrets.as_ref()).await?;
+                Ok::<_, ClientError>((conn, remaining))
+            };
+            match made.await {
+                Ok((mut conn, remaining)) => {
+                    conn.resume_with(profile.clone(), secrets);
+                    return Ok((conn, remaining));
+                }
+                Err(e)
+                    if e.kind() == crate::error::ErrorKind::Connection
+                        && attempt < RECONNECT_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    tracing::warn!("{e}: connecting again (attempt {attempt})");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A new connection, logged in, in place of this one (which dropped).
+    async fn reconnect(&mut self) -> Result<()> {
+        let Some(resume) = self.resume.take() else {
+            return Err(ClientError::Closed(String::new()));
+        };
+        let fresh = async {
+            let mut fresh = Connection::connect(&resume.profile, resume.secrets.as_ref()).await?;
+            fresh
+                .login_profile(&resume.profile, resume.secrets.as_ref())
+                .await?;
+            Ok::<_, ClientError>(fresh)
+        };
+        let fresh = Box::pin(fresh).await;
+        match fresh {
+            Ok(mut fresh) => {
+                fresh.resume = Some(resume);
+                *self = fresh;
+                Ok(())
+            }
+            Err(e) => {
+                self.resume = Some(resume);
+                Err(e)
+            }
+        }
     }
 
     /// Logs in every identity of the profile, in order, on this connection (dual control:
@@ -228,8 +342,49 @@ impl Connection {
     }
 
     /// [`pipeline`](Self::pipeline) with the [`Extensions`] of each request (`extensions[i]`
-    /// goes with `requests[i]`; requests past the end of `extensions` have none).
+    /// goes with `requests[i]`; requests past the end of `extensions` have none). Resent on
+    /// a new connection after a drop when that is safe (see [`resume_with`](Self::resume_with)).
     pub async fn pipeline_with(
+        &mut self,
+        requests: &[Request],
+        extensions: &[Extensions],
+    ) -> Result<Vec<Response>> {
+        let mut attempt = 0;
+        let mut delay = RECONNECT_DELAY;
+        loop {
+            let error = match self.exchange(requests, extensions).await {
+                Err(e) if e.kind() == crate::error::ErrorKind::Connection => e,
+                done => return done,
+            };
+            let safe = requests
+                .iter()
+                .enumerate()
+                .all(|(i, r)| repeatable(r, extensions.get(i)));
+            if self.resume.is_none() || !safe {
+                return Err(error);
+            }
+            // Reconnect (a failed attempt counts too) until one works or attempts run out.
+            loop {
+                attempt += 1;
+                if attempt > RECONNECT_ATTEMPTS {
+                    return Err(error);
+                }
+                tracing::warn!("{error}: connecting again (attempt {attempt}) to resume");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                match self.reconnect().await {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == crate::error::ErrorKind::Connection => {
+                        tracing::warn!("{e}");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    /// One exchange of `requests` on this connection.
+    async fn exchange(
         &mut self,
         requests: &[Request],
         extensions: &[Extensions],

@@ -85,7 +85,7 @@ pub struct IdentityConfig {
 }
 
 /// Where secrets come from: the process environment and terminal, or (in tests) a stand-in.
-pub trait SecretSource {
+pub trait SecretSource: Send + Sync {
     /// The value of an environment variable, if set.
     fn var(&self, name: &str) -> Option<Zeroizing<String>>;
     /// Asks the user; `None` when there is no terminal to ask on.

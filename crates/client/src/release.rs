@@ -207,7 +207,7 @@ async fn signature_hashes(
 pub(crate) fn upload_extensions(options: &SignOptions) -> Extensions {
     Extensions {
         release: options.release.clone(),
-        wait: None,
+        ..Extensions::default()
     }
 }
 

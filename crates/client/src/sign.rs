@@ -340,7 +340,16 @@ pub async fn sign_jobs(
             for batch in jobs.chunks(BATCH) {
                 let requests: Vec<Request> =
                     batch.iter().map(|j| upload_request(j, options)).collect();
-                let extensions = vec![joins.clone(); requests.len()];
+                // A key per file makes the upload safe to send again after a lost answer
+                // (see `Connection::resume_with`); a file of a release is not resent.
+                let mut extensions = Vec::with_capacity(requests.len());
+                for _ in &requests {
+                    let mut ext = joins.clone();
+                    if options.release.is_none() {
+                        ext.idempotency_key = Some(crate::connection::new_idempotency_key()?);
+                    }
+                    extensions.push(ext);
+                }
                 answers.extend(conn.pipeline_with(&requests, &extensions).await?);
             }
             answers

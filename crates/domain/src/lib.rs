@@ -103,7 +103,9 @@ pub use request::{
     RequestMetadata, RequestState, RequestStatus, SigningRequest, Upload,
 };
 pub use role::{Role, RoleClass, RoleDraft, RoleError, RoleType, builtin_roles};
-pub use session::{Dropped, LoginProgress, PendingRole, Revalidation, Session, SessionFull};
+pub use session::{
+    Dropped, LoginProgress, PendingRole, Revalidation, Session, SessionFull, SessionRecord,
+};
 pub use settings::{CommandCode, EnabledCommands, Settings};
 pub use store::{BoxFuture, Change, RequestFilter, Store, StoreError, StoreResult};
 pub use strenum::UnknownValue;

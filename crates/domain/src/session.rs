@@ -45,6 +45,20 @@ pub struct PendingRole {
     pub more_logins_needed: u32,
 }
 
+/// What of a session is stored (shared by every node): the interface, the identities in login
+/// order and the API keys they used. Roles are not stored: [`Session::revalidate`] recomputes
+/// them from the identities and roles as they stand when the session is used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    /// The interface.
+    pub interface: Interface,
+    /// Identities in login order.
+    pub identities: Vec<IdentityName>,
+    /// The API key each identity logged in with, if any.
+    #[serde(default)]
+    pub api_keys: BTreeMap<IdentityName, ApiKeyId>,
+}
+
 /// What a login changed on the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginProgress {
@@ -153,6 +167,36 @@ impl Session {
             already_logged_in,
             pending: self.pending(),
         })
+    }
+
+    /// What to store of this session.
+    pub fn record(&self) -> SessionRecord {
+        SessionRecord {
+            interface: self.interface,
+            identities: self.identities.clone(),
+            api_keys: self.api_keys.clone(),
+        }
+    }
+
+    /// A stored session, with no role yet: pass it through [`Session::revalidate`] before use.
+    pub fn from_record(record: SessionRecord) -> Self {
+        let mut identities: Vec<IdentityName> = Vec::with_capacity(record.identities.len());
+        for name in record.identities {
+            if !identities.contains(&name) && identities.len() < MAX_SESSION_IDENTITIES {
+                identities.push(name);
+            }
+        }
+        let api_keys = record
+            .api_keys
+            .into_iter()
+            .filter(|(name, _)| identities.contains(name))
+            .collect();
+        Self {
+            interface: record.interface,
+            identities,
+            roles: BTreeMap::new(),
+            api_keys,
+        }
     }
 
     /// Records that the logged-in identity `name` used the API key `id` (see

@@ -27,6 +27,7 @@ use crate::policy::IssuancePolicy;
 use crate::release::{Release, ReleaseId};
 use crate::request::{RequestId, RequestStatus, SigningRequest};
 use crate::role::Role;
+use crate::session::SessionRecord;
 use crate::settings::{CommandCode, EnabledCommands, Settings};
 
 /// A boxed, sendable future (what the object-safe [`Store`] methods return).
@@ -170,6 +171,8 @@ pub enum Change {
     },
     /// Replace the custody record (opaque JSON from `sigil-custody`).
     PutCustodyRecord(String),
+    /// Record the deployment this database belongs to (conflict if one is recorded).
+    SetDeploymentId(String),
 }
 
 /// Filters for [`Store::list_requests`]. Results are newest first.
@@ -306,4 +309,37 @@ pub trait Store: Send + Sync {
     fn read_audit(&self, from_seq: u64, limit: u32) -> BoxFuture<'_, StoreResult<Vec<AuditEvent>>>;
     /// The stored chain head.
     fn audit_head(&self) -> BoxFuture<'_, StoreResult<ChainHead>>;
+
+    /// The deployment this database belongs to (`None` before `init` recorded one).
+    fn deployment_id(&self) -> BoxFuture<'_, StoreResult<Option<String>>>;
+
+    // HTTPS sessions, shared by every node. They are not audited (logins and logouts are, by
+    // the server) and do not go through `commit`: a session write never waits for, or
+    // orders, the audit chain. `key` is the SHA-256 of the bearer token; times are Unix ns.
+
+    /// Stores a new session unless `max` sessions used at or after `idle_since` exist; first
+    /// deletes the sessions idle since before `idle_since`. False when the limit is reached.
+    fn create_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        record: &'a SessionRecord,
+        now_ns: i64,
+        idle_since: i64,
+        max: u32,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+    /// A session and when it was last used.
+    fn get_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+    ) -> BoxFuture<'a, StoreResult<Option<(SessionRecord, i64)>>>;
+    /// Replaces a session's record (when `record` is given) and marks it used at `now_ns`.
+    /// False when it no longer exists.
+    fn update_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        record: Option<&'a SessionRecord>,
+        now_ns: i64,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
+    /// Deletes a session; false when there was none.
+    fn delete_session<'a>(&'a self, key: &'a [u8; 32]) -> BoxFuture<'a, StoreResult<bool>>;
 }

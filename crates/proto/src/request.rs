@@ -9,7 +9,7 @@ use crate::command::Command;
 use crate::frame::{Direction, Frame};
 use crate::message::{Fields, MessageError};
 use crate::tag::Tag;
-use crate::types::{CorrelationId, HashAlgorithm, Password, ReleaseId, RequestId};
+use crate::types::{CorrelationId, HashAlgorithm, IdempotencyKey, Password, ReleaseId, RequestId};
 use crate::value;
 use crate::writer::{EncodeError, FrameWriter};
 
@@ -83,6 +83,8 @@ pub struct Extensions {
     pub release: Option<ReleaseId>,
     /// `WT`: seconds a retrieve may wait on the server for a final state.
     pub wait: Option<u64>,
+    /// `IK`: the idempotency key of an upload.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 impl Extensions {
@@ -102,12 +104,16 @@ impl Extensions {
                 true => f.optional(Tag::WAIT, value::decimal_u64)?,
                 false => None,
             },
+            idempotency_key: match Self::takes(command, Tag::IDEMPOTENCY_KEY) {
+                true => f.optional(Tag::IDEMPOTENCY_KEY, IdempotencyKey::new)?,
+                false => None,
+            },
         })
     }
 
     fn takes(command: Command, tag: Tag) -> bool {
         match tag {
-            Tag::RELEASE_ID => matches!(
+            Tag::RELEASE_ID | Tag::IDEMPOTENCY_KEY => matches!(
                 command,
                 Command::UploadHash | Command::UploadAuthenticode | Command::UploadJar
             ),
@@ -129,6 +135,9 @@ impl Extensions {
         if Self::takes(command, Tag::WAIT) {
             f.optional(Tag::WAIT, value::decimal_u64)?;
         }
+        if Self::takes(command, Tag::IDEMPOTENCY_KEY) {
+            f.optional(Tag::IDEMPOTENCY_KEY, IdempotencyKey::new)?;
+        }
         Ok(())
     }
 
@@ -136,6 +145,7 @@ impl Extensions {
         for (tag, present) in [
             (Tag::RELEASE_ID, self.release.is_some()),
             (Tag::WAIT, self.wait.is_some()),
+            (Tag::IDEMPOTENCY_KEY, self.idempotency_key.is_some()),
         ] {
             if present && !Self::takes(command, tag) {
                 return Err(EncodeError::Value {
@@ -150,7 +160,11 @@ impl Extensions {
             Tag::RELEASE_ID,
             self.release.as_ref().map(ReleaseId::as_str),
         )?;
-        w.opt_decimal(Tag::WAIT, self.wait)
+        w.opt_decimal(Tag::WAIT, self.wait)?;
+        w.opt_token(
+            Tag::IDEMPOTENCY_KEY,
+            self.idempotency_key.as_ref().map(IdempotencyKey::as_str),
+        )
     }
 }
 
@@ -451,8 +465,14 @@ mod tests {
             Extensions::read(&waiting).unwrap(),
             Extensions {
                 release: None,
-                wait: Some(25)
+                wait: Some(25),
+                ..Extensions::default()
             }
+        );
+        let keyed = frame("[AORAUO;PAx;HASHA256;DG00;IKk-1;]");
+        assert_eq!(
+            Extensions::read(&keyed).unwrap().idempotency_key,
+            Some(IdempotencyKey::new("k-1").unwrap())
         );
         let joining = frame("[AORAUO;PAx;HASHA256;DG00;RLr-1;]");
         assert!(Request::decode(&joining).is_ok());
@@ -464,6 +484,7 @@ mod tests {
             ("[AORAGO;RI42;RLr-1;]", Tag::RELEASE_ID),
             ("[AORAUO;PAx;HASHA256;DG00;WT5;]", Tag::WAIT),
             ("[AORAUR;PAx;FC2;WT5;]", Tag::WAIT),
+            ("[AORAGO;RI42;IKk-1;]", Tag::IDEMPOTENCY_KEY),
         ] {
             assert!(
                 matches!(decode(wire), Err(MessageError::UnexpectedTag { tag: t, .. }) if t == tag),
@@ -474,6 +495,7 @@ mod tests {
         let wait = Extensions {
             release: None,
             wait: Some(1),
+            ..Extensions::default()
         };
         assert!(Request::Echo.encode_with(None, &wait, &mut out).is_err());
         assert!(out.is_empty());

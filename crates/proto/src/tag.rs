@@ -166,6 +166,9 @@ tag_table! {
     FILE_COUNT = b"FC", Decimal;
     /// `FR` — number of files a release received so far (decimal).
     FILES_RECEIVED = b"FR", Decimal;
+    /// `IK` — on an upload: the client's idempotency key (token; see
+    /// [`IdempotencyKey`](crate::IdempotencyKey)).
+    IDEMPOTENCY_KEY = b"IK", Token;
     /// `WT` — on a retrieve: wait up to this many seconds for a final state (decimal).
     WAIT = b"WT", Decimal;
     /// `AV` — approvers, in the order they approved (text list).

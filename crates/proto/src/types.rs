@@ -162,6 +162,14 @@ token_id! {
     ReleaseId
 }
 
+token_id! {
+    /// Idempotency key (`IK`) of an upload, chosen by the client (random, one per file): an
+    /// upload repeated with the same key by the same requester returns the request the first
+    /// one created instead of creating another, so a client may resend an upload whose answer
+    /// it lost.
+    IdempotencyKey
+}
+
 /// An identity password (`PW`). Held in memory that is wiped on drop, never printed by
 /// `Debug`, compared in constant time.
 #[derive(Clone)]

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub https: SocketAddr,
     /// Database URL: `sqlite://FILE` (relative to the data directory) or `postgres://…`.
     pub database: String,
+    /// The deployment this node belongs to (written by `sigil init`): the server refuses to
+    /// start on a database that records another one. `None` in files older than issue 16.
+    pub deployment_id: Option<String>,
     /// A connection with no request in progress for this long since its last complete
     /// request (or answer) is closed, on both listeners and every HTTP version; bytes that do
     /// not complete a request do not count.
@@ -112,6 +115,7 @@ struct ServerTable {
     host_api: Option<String>,
     https: Option<String>,
     database: Option<String>,
+    deployment_id: Option<String>,
     idle_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     frame_timeout_secs: Option<u64>,
@@ -136,6 +140,7 @@ impl ServerConfig {
             host_api: SocketAddr::from(([127, 0, 0, 1], 9100)),
             https: SocketAddr::from(([127, 0, 0, 1], 8443)),
             database: "sqlite://sigil.db".to_owned(),
+            deployment_id: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
@@ -204,6 +209,7 @@ impl ServerConfig {
         if let Some(database) = table.database {
             config.database = database;
         }
+        config.deployment_id = table.deployment_id;
         if let Some(secs) = table.idle_timeout_secs {
             config.idle_timeout = Duration::from_secs(secs.max(1));
         }
@@ -280,6 +286,18 @@ impl ServerConfig {
         let d = Self::for_data_dir(".");
         let text = |value: &str| toml::Value::String(value.to_owned()).to_string();
         let float = |value: f64| toml::Value::Float(value).to_string();
+        // Written by `sigil init` (docs/nodes.md): the server refuses a database that records
+        // another deployment.
+        let deployment = match &self.deployment_id {
+            Some(id) => format!(
+                "# The deployment this node belongs to (a PostgreSQL deployment's nodes share it).\n\
+                 deployment_id = {}",
+                text(id)
+            ),
+            None => {
+                "# deployment_id: written by `sigil init` for a PostgreSQL deployment".to_owned()
+            }
+        };
         let metrics = match self.metrics {
             Some(addr) => format!("metrics = {}", text(&addr.to_string())),
             None => "# metrics = \"127.0.0.1:9464\"".to_owned(),
@@ -298,6 +316,7 @@ impl ServerConfig {
              https = {}\n\
              # sqlite://FILE (relative to data_dir) or postgres://user@host/db. Default: {database}\n\
              database = {}\n\
+             {deployment}\n\
              # Close a connection with no request in progress for this long. Default: {idle}\n\
              idle_timeout_secs = {}\n\
              # TLS handshake and first HTTPS request header, from TCP accept. Default: {header}\n\

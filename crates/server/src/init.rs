@@ -146,7 +146,15 @@ pub fn is_empty_dir(dir: &Path) -> Result<bool, ServerError> {
 
 /// Creates a deployment in `options.data_dir`; refuses a directory that is not empty.
 pub async fn init(options: &InitOptions) -> Result<InitReport, ServerError> {
-    let target = &options.data_dir;
+    let sans = listener_sans(&options.hostnames)?;
+    let staging = stage(&options.data_dir)?;
+    let report = build(staging.path(), &options.data_dir, options, &sans).await?;
+    staging.commit(&options.data_dir)?;
+    Ok(report)
+}
+
+/// A staging directory beside `target`, which must be missing or an empty directory.
+pub(crate) fn stage(target: &Path) -> Result<StagingDir, ServerError> {
     if target.exists() && !target.is_dir() {
         return Err(ServerError::State(format!(
             "{} exists and is not a directory: choose another data directory",
@@ -160,8 +168,6 @@ pub async fn init(options: &InitOptions) -> Result<InitReport, ServerError> {
             target.display()
         )));
     }
-    let sans = listener_sans(&options.hostnames)?;
-
     let name = target
         .file_name()
         .ok_or_else(|| {
@@ -177,11 +183,7 @@ pub async fn init(options: &InitOptions) -> Result<InitReport, ServerError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(|e| ServerError::io(&parent, e))?;
-    let staging = StagingDir::create(&parent, &name)?;
-
-    let report = build(staging.path(), target, options, &sans).await?;
-    staging.commit(target)?;
-    Ok(report)
+    StagingDir::create(&parent, &name)
 }
 
 /// The listener certificate's names: localhost, 127.0.0.1, ::1 and the given hostnames.
@@ -255,6 +257,8 @@ async fn build(
     config.https = options.https;
     config.database = options.database.clone();
     config.lockout_threshold = options.lockout_threshold;
+    let deployment_id = uuid::Uuid::new_v4().to_string();
+    config.deployment_id = Some(deployment_id.clone());
     let url = config.database_url();
 
     // The master key and its custody record.
@@ -285,7 +289,16 @@ async fn build(
     let vault = Keystore::new(key);
 
     let store = open_store(&url).await?;
-    let populated = populate(store.as_dyn(), &vault, &layout, options, sans, custody_json).await;
+    let populated = populate(
+        store.as_dyn(),
+        &vault,
+        &layout,
+        options,
+        sans,
+        custody_json,
+        deployment_id,
+    )
+    .await;
     store.close().await;
     let (admin_names, root_pem) = populated?;
 
@@ -355,17 +368,26 @@ async fn populate(
     options: &InitOptions,
     sans: &[String],
     custody_json: String,
+    deployment_id: String,
 ) -> Result<(Vec<String>, String), ServerError> {
-    if store.custody_record().await?.is_some() {
+    if store.custody_record().await?.is_some()
+        || store.deployment_id().await?.is_some()
+        || !store.list_identities().await?.is_empty()
+    {
         return Err(ServerError::State(
-            "the database already holds a Sigil deployment: refusing to overwrite it".into(),
+            "the database already holds a Sigil deployment: refusing to overwrite it (to add \
+             a node to it, use `sigil init --join`; otherwise give an empty database)"
+                .into(),
         ));
     }
     let now = {
         let now = time::OffsetDateTime::now_utc();
         now.replace_nanosecond(0).unwrap_or(now)
     };
-    let mut changes = vec![Change::PutCustodyRecord(custody_json)];
+    let mut changes = vec![
+        Change::SetDeploymentId(deployment_id),
+        Change::PutCustodyRecord(custody_json),
+    ];
     changes.extend(builtin_roles().into_iter().map(Change::CreateRole));
     for command in sigil_proto::Command::KNOWN {
         let code = CommandCode::new(command.as_str())

@@ -6,6 +6,7 @@
 //! | [`paths`] | the data directory's layout, secret files |
 //! | [`profile`] | client profiles written for administrators and clients |
 //! | [`init`] | creating a deployment ([`init()`]) |
+//! | [`join`] | adding a node to a PostgreSQL deployment ([`join()`]) |
 //! | [`server`] | starting both listeners ([`start`]), graceful shutdown |
 //! | [`quickstart`] | the demonstration deployment |
 //! | [`state`] | what every handler shares ([`AppState`]) |
@@ -26,6 +27,7 @@ pub mod error;
 mod hostapi;
 mod https;
 pub mod init;
+pub mod join;
 pub mod limits;
 pub mod live;
 pub mod metrics;
@@ -41,5 +43,6 @@ pub mod tls;
 pub use config::ServerConfig;
 pub use error::ServerError;
 pub use init::{InitOptions, InitReport, MasterKeySource, init};
+pub use join::{JoinOptions, JoinReport, join};
 pub use server::{RunningServer, StopSignals, start};
 pub use state::AppState;

@@ -148,6 +148,24 @@ pub async fn unseal_with_components(
     Ok(unsealer.finish()?)
 }
 
+/// Refuses a database that records another deployment than this node's configuration.
+pub(crate) async fn check_deployment(
+    config: &ServerConfig,
+    store: &dyn Store,
+) -> Result<(), ServerError> {
+    let Some(expected) = &config.deployment_id else {
+        return Ok(());
+    };
+    match store.deployment_id().await? {
+        Some(found) if &found == expected => Ok(()),
+        found => Err(ServerError::State(format!(
+            "the database belongs to deployment {}, but this node's configuration says {expected}: \
+             check the database URL in sigil.toml (a node joins only its own deployment's database)",
+            found.as_deref().unwrap_or("(none)")
+        ))),
+    }
+}
+
 pub(crate) async fn custody_record(store: &dyn Store) -> Result<CustodyRecord, ServerError> {
     let json = store.custody_record().await?.ok_or_else(|| {
         ServerError::State(
@@ -184,6 +202,7 @@ async fn launch(
     store: Arc<dyn Store>,
     master: MasterKey,
 ) -> Result<RunningServer, ServerError> {
+    check_deployment(&config, store.as_ref()).await?;
     crate::limits::check_connection_budget(config.max_connections, 2);
     let vault = keystore(&config, master).await?;
     let (host_api_tls, https_tls) =
@@ -226,7 +245,14 @@ async fn launch(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (connections, connections_done) = mpsc::channel(1);
     let router = crate::https::router(state.clone());
-    let mut accept_tasks = vec![
+    let mut accept_tasks = Vec::new();
+    if state.config.database_url().starts_with("postgres") {
+        accept_tasks.push(tokio::spawn(follow_other_nodes(
+            state.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    accept_tasks.extend([
         tokio::spawn(accept_host_api(
             host_api,
             state.clone(),
@@ -240,7 +266,7 @@ async fn launch(
             shutdown_rx,
             connections.clone(),
         )),
-    ];
+    ]);
     if let Some(listener) = metrics {
         let serve = crate::metrics::serve(listener, state.clone(), shutdown.subscribe());
         accept_tasks.push(tokio::spawn(serve));
@@ -256,6 +282,41 @@ async fn launch(
         connections_done,
         metrics_addr,
     })
+}
+
+/// How often a node of a multi-node deployment looks for changes other nodes made to what its
+/// TLS configurations are built from (listener chains, CAs, revocations).
+pub const FOLLOW_INTERVAL: Duration = Duration::from_secs(5);
+
+/// On a shared database, another node may replace a listener chain, add a CA or revoke a
+/// certificate; this node's TLS configurations follow within [`FOLLOW_INTERVAL`]: they are
+/// rebuilt whenever the audit chain head moved (every such change is audited) since the last
+/// look. Connections already open keep their configuration.
+async fn follow_other_nodes(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut seen = state.store.audit_head().await.ok();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        let head = match state.store.audit_head().await {
+            Ok(head) => head,
+            Err(e) => {
+                tracing::warn!(
+                    "reading the audit head to follow other nodes: {}",
+                    e.log_detail()
+                );
+                continue;
+            }
+        };
+        if seen == Some(head) {
+            continue;
+        }
+        match crate::service::pki::refresh_tls(&state).await {
+            Ok(()) => seen = Some(head),
+            Err(e) => tracing::warn!("rebuilding the TLS configurations: {e}"),
+        }
+    }
 }
 
 fn bind_error(what: &str, addr: SocketAddr, e: std::io::Error) -> ServerError {

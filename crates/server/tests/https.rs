@@ -1429,6 +1429,7 @@ async fn upload_in_release(
         policy,
         upload,
         Some(release),
+        None,
     )
     .await
     .map(|r| r.id().to_string())

@@ -33,6 +33,7 @@ fn waiting(secs: u64) -> Extensions {
     Extensions {
         release: None,
         wait: Some(secs),
+        ..Extensions::default()
     }
 }
 
@@ -129,6 +130,7 @@ async fn a_release_over_the_host_api_is_opened_filled_and_decided_once() {
     let joining = Extensions {
         release: Some(opened.id.clone()),
         wait: None,
+        ..Extensions::default()
     };
     let upload = |digest: u8| {
         Request::UploadHash(hostapi_common::upload(
@@ -148,6 +150,7 @@ async fn a_release_over_the_host_api_is_opened_filled_and_decided_once() {
     let unknown = Extensions {
         release: Some(ReleaseId::new("00000000-0000-4000-8000-000000000000").unwrap()),
         wait: None,
+        ..Extensions::default()
     };
     assert_code(
         &call_with(&mut c, upload(4), unknown).await,
@@ -192,4 +195,54 @@ async fn a_release_over_the_host_api_is_opened_filled_and_decided_once() {
     let r = c.retrieve_hash(&first).await;
     assert_eq!(status(&r).approvals_received, 2);
     assert!(!signature(&r).is_empty());
+}
+
+/// An upload sent again with the same idempotency key (`IK`) answers with the first one's
+/// request, whether pending or signed at once, and creates nothing; the key with another
+/// digest is refused; another key makes another request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_upload_with_its_idempotency_key_returns_the_same_request() {
+    let world = world().await;
+    let state = world.state();
+    let mut c = world.logged_in("jenkins").await;
+    let keyed = |key: &str| Extensions {
+        idempotency_key: Some(sigil_proto::IdempotencyKey::new(key).unwrap()),
+        ..Extensions::default()
+    };
+    let upload = |policy: &str, digest: u8| {
+        Request::UploadHash(hostapi_common::upload(
+            policy,
+            HashAlgorithm::Sha256,
+            &[digest; 32],
+        ))
+    };
+    let count = || async {
+        state
+            .store
+            .list_requests(&Default::default())
+            .await
+            .unwrap()
+            .len()
+    };
+
+    let first = call_with(&mut c, upload("two", 1), keyed("k-pending")).await;
+    let again = call_with(&mut c, upload("two", 1), keyed("k-pending")).await;
+    assert_eq!(status(&first).id, status(&again).id);
+    assert_eq!(status(&again).outcome, Wire::Pending);
+    assert_eq!(count().await, 1);
+
+    // Signed at once: the repeat returns the stored signature, nothing is signed again.
+    let signed = call_with(&mut c, upload("ec", 2), keyed("k-signed")).await;
+    let again = call_with(&mut c, upload("ec", 2), keyed("k-signed")).await;
+    assert_eq!(status(&signed).id, status(&again).id);
+    assert_eq!(status(&signed).outcome, status(&again).outcome);
+    assert_eq!(count().await, 2);
+
+    assert_code(
+        &call_with(&mut c, upload("two", 3), keyed("k-pending")).await,
+        ErrorCode::BadValue,
+    );
+    let other = call_with(&mut c, upload("two", 1), keyed("k-other")).await;
+    assert_ne!(status(&other).id, status(&first).id);
+    assert_eq!(count().await, 3);
 }

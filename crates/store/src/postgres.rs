@@ -18,6 +18,8 @@ type Backend = PgStore;
 /// checks inside the transaction see the latest committed rows (READ COMMITTED takes a fresh
 /// snapshot per statement, after the lock is granted).
 const READ_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE";
+/// A session write is an ordinary transaction: it never touches the audit chain head.
+const SESSION_BEGIN: &str = "BEGIN";
 /// PostgreSQL enforces column types, so the rows are read as they are.
 const READ_AUDIT: &str = "SELECT seq, time_ns, identity, source, interface, action, object, \
     outcome, details, prev_hash, hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
@@ -177,6 +179,11 @@ impl PgStore {
             .acquire()
             .await
             .map_err(db("getting a database connection"))
+    }
+
+    /// Session writes use the same pool as everything else.
+    async fn session_writer(&self) -> StoreResult<PoolConnection<Postgres>> {
+        self.reader().await
     }
 
     async fn commit_changes(

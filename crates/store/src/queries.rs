@@ -15,16 +15,17 @@ use sigil_domain::{
     CertificateIssuer, CertificateRecord, ChainHead, Change, CommandCode, EnabledCommands,
     ExternalIssuer, GroupName, Identity, IdentityName, Interface, IssuancePolicy, KeyId,
     KeyLocation, ListenerChain, LoginStateChange, PolicyAlias, Release, ReleaseId, RequestFilter,
-    RequestId, Revocation, Role, RoleName, SOFTWARE_BACKEND, SealedKey, SerialNumber, Settings,
-    SigningRequest, Store, StoreError,
+    RequestId, Revocation, Role, RoleName, SOFTWARE_BACKEND, SealedKey, SerialNumber,
+    SessionRecord, Settings, SigningRequest, Store, StoreError,
 };
 use sqlx::Row;
 
-use super::{Backend, Db, READ_AUDIT, READ_HEAD};
+use super::{Backend, Db, READ_AUDIT, READ_HEAD, SESSION_BEGIN};
 use crate::convert::{
     constraint, corrupt, db, from_json, from_ns, hash32, page, parse, to_i64, to_json, to_ns,
     to_u64,
 };
+use sqlx::Connection;
 
 type Conn = <Db as sqlx::Database>::Connection;
 type DbRow = <Db as sqlx::Database>::Row;
@@ -753,6 +754,19 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             .map_err(constraint("setting a listener chain", String::new, || {
                 format!("key {} does not exist", chain.key_id)
             }))?;
+            Ok(())
+        }
+        Change::SetDeploymentId(id) => {
+            exec(
+                conn,
+                sqlx::query("INSERT INTO deployment (id, deployment_id) VALUES (1, $1)")
+                    .bind(id.as_str()),
+                "recording the deployment id",
+            )
+            .await
+            .map_err(|_| StoreError::Conflict {
+                what: "the database already belongs to a deployment".to_owned(),
+            })?;
             Ok(())
         }
         Change::PutCustodyRecord(body) => {
@@ -1491,6 +1505,119 @@ impl Store for Backend {
                 seq: to_u64(get(&row, "seq")?, "audit head sequence")?,
                 hash: hash32(&get::<Vec<u8>>(&row, "hash")?),
             })
+        })
+    }
+
+    fn deployment_id(&self) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        Box::pin(async move {
+            sqlx::query("SELECT deployment_id FROM deployment WHERE id = 1")
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(db("reading the deployment id"))?
+                .map(|row| get(&row, "deployment_id"))
+                .transpose()
+        })
+    }
+
+    fn create_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        record: &'a SessionRecord,
+        now_ns: i64,
+        idle_since: i64,
+        max: u32,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            let body = to_json(record)?;
+            let mut conn = self.session_writer().await?;
+            let mut tx = conn
+                .begin_with(SESSION_BEGIN)
+                .await
+                .map_err(db("starting a session write"))?;
+            sqlx::query("DELETE FROM sessions WHERE last_used_ns < $1")
+                .bind(idle_since)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("deleting idle sessions"))?;
+            let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("counting sessions"))?;
+            if live >= i64::from(max) {
+                tx.commit()
+                    .await
+                    .map_err(db("committing a session write"))?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, last_used_ns, body) VALUES ($1, $2, $3)",
+            )
+            .bind(key.to_vec())
+            .bind(now_ns)
+            .bind(body)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("storing a session"))?;
+            tx.commit()
+                .await
+                .map_err(db("committing a session write"))?;
+            Ok(true)
+        })
+    }
+
+    fn get_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+    ) -> BoxFuture<'a, StoreResult<Option<(SessionRecord, i64)>>> {
+        Box::pin(async move {
+            let Some(row) =
+                sqlx::query("SELECT last_used_ns, body FROM sessions WHERE token_hash = $1")
+                    .bind(key.to_vec())
+                    .fetch_optional(&mut *self.reader().await?)
+                    .await
+                    .map_err(db("reading a session"))?
+            else {
+                return Ok(None);
+            };
+            let record = from_json(&get::<String>(&row, "body")?, "session")?;
+            Ok(Some((record, get(&row, "last_used_ns")?)))
+        })
+    }
+
+    fn update_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        record: Option<&'a SessionRecord>,
+        now_ns: i64,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            let mut conn = self.session_writer().await?;
+            let done = match record {
+                Some(record) => sqlx::query(
+                    "UPDATE sessions SET body = $2, last_used_ns = $3 WHERE token_hash = $1",
+                )
+                .bind(key.to_vec())
+                .bind(to_json(record)?)
+                .bind(now_ns),
+                None => sqlx::query("UPDATE sessions SET last_used_ns = $2 WHERE token_hash = $1")
+                    .bind(key.to_vec())
+                    .bind(now_ns),
+            }
+            .execute(&mut *conn)
+            .await
+            .map_err(db("updating a session"))?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn delete_session<'a>(&'a self, key: &'a [u8; 32]) -> BoxFuture<'a, StoreResult<bool>> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(key.to_vec())
+                .execute(&mut *self.session_writer().await?)
+                .await
+                .map_err(db("deleting a session"))?;
+            Ok(done.rows_affected() > 0)
         })
     }
 }

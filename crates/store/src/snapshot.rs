@@ -33,9 +33,14 @@ pub const TABLES: &[&str] = &[
     "enabled_commands",
     "listener_chains",
     "custody",
+    "deployment",
     "audit_events",
     "audit_head",
 ];
+
+/// Tables a backup leaves out on purpose: HTTPS sessions are bearer tokens of one running
+/// deployment (a restored deployment starts with nobody logged in).
+pub const NOT_BACKED_UP: &[&str] = &["sessions"];
 
 /// One database's content at one instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::{Db, LIST_TABLES, queries, read_cell};
 use crate::convert::db;
-use crate::snapshot::{Cell, Snapshot, TABLES, TableRows, parents_first};
+use crate::snapshot::{Cell, NOT_BACKED_UP, Snapshot, TABLES, TableRows, parents_first};
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -34,8 +34,11 @@ pub(crate) async fn read_all(conn: &mut Conn) -> StoreResult<Snapshot> {
         .map_err(db("listing the tables"))?
         .iter()
         .map(|row| row.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()
-        .map_err(db("listing the tables"))?;
+        .collect::<Result<BTreeSet<String>, _>>()
+        .map_err(db("listing the tables"))?
+        .into_iter()
+        .filter(|t| !NOT_BACKED_UP.contains(&t.as_str()))
+        .collect();
     let known: BTreeSet<String> = TABLES.iter().map(|t| (*t).to_owned()).collect();
     if present != known {
         let unknown: Vec<_> = present.difference(&known).cloned().collect();

@@ -21,6 +21,9 @@ type Db = Sqlite;
 type Backend = SqliteStore;
 /// SQLite has one writer at a time anyway (`BEGIN IMMEDIATE` takes the write lock).
 const READ_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+/// Takes the write lock at once, so the count and the insert of `create_session` see the same
+/// rows.
+const SESSION_BEGIN: &str = "BEGIN IMMEDIATE";
 /// SQLite keeps whatever type an edit stores in a column; the casts turn any value back into
 /// the column's type, so that a tampered row is read, fails its hash check and is named by
 /// verification instead of failing the read.
@@ -109,6 +112,10 @@ struct Job {
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     readers: SqlitePool,
+    /// One writable connection for HTTPS sessions, next to the group-commit writer: session
+    /// writes are small, unaudited and must not queue behind signing requests (the busy
+    /// timeout covers the moments the two connections want the write lock together).
+    sessions: SqlitePool,
     writer: JoinHandle<()>,
 }
 
@@ -191,6 +198,11 @@ impl SqliteStore {
                 operation: "migrating the SQLite database",
                 detail: e.to_string(),
             })?;
+        let sessions = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone())
+            .await
+            .map_err(db("opening the SQLite session writer"))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .connect_with(base.read_only(true))
@@ -201,6 +213,7 @@ impl SqliteStore {
         Ok(Self {
             jobs,
             readers,
+            sessions,
             writer,
         })
     }
@@ -261,6 +274,7 @@ impl SqliteStore {
         if let Err(e) = self.writer.await {
             tracing::error!("SQLite writer task ended abnormally: {e}");
         }
+        self.sessions.close().await;
         self.readers.close().await;
     }
 
@@ -269,6 +283,13 @@ impl SqliteStore {
             .acquire()
             .await
             .map_err(db("getting a read connection"))
+    }
+
+    async fn session_writer(&self) -> StoreResult<PoolConnection<Sqlite>> {
+        self.sessions
+            .acquire()
+            .await
+            .map_err(db("getting the session writer"))
     }
 
     async fn commit_changes(

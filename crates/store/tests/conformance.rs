@@ -164,6 +164,11 @@ impl Store for NullStore {
         custody_record() -> Option<String>;
         read_audit(from_seq: u64, limit: u32) -> Vec<AuditEvent>;
         audit_head() -> ChainHead;
+        deployment_id() -> Option<String>;
+        create_session(key: &'a [u8; 32], record: &'a SessionRecord, now_ns: i64, idle_since: i64, max: u32) -> bool;
+        get_session(key: &'a [u8; 32]) -> Option<(SessionRecord, i64)>;
+        update_session(key: &'a [u8; 32], record: Option<&'a SessionRecord>, now_ns: i64) -> bool;
+        delete_session(key: &'a [u8; 32]) -> bool;
     }
 }
 
@@ -193,6 +198,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    sessions_shared_between_nodes,
+    deployment_id_is_written_once,
     identities_and_api_keys,
     login_failures_count_and_lock,
     roles_and_groups,
@@ -1546,6 +1553,78 @@ async fn two_nodes_share_one_chain(h: Harness) {
     assert_eq!(seqs, (1..=200).collect::<BTreeSet<u64>>());
     assert_eq!(verify(h.store.as_ref()).await.unwrap().seq, 200);
     assert_eq!(verify(other.as_ref()).await.unwrap().seq, 200);
+}
+
+/// A session created through one store is seen, updated and ended through another on the
+/// same database; idle sessions are deleted when a new one is created; the limit holds.
+async fn sessions_shared_between_nodes(h: Harness) {
+    let other = h.second().await;
+    let alice = IdentityName::new("alice").unwrap();
+    let record = SessionRecord {
+        interface: Interface::Https,
+        identities: vec![alice.clone()],
+        api_keys: Default::default(),
+    };
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    assert!(
+        h.store
+            .create_session(&a, &record, 100, 0, 2)
+            .await
+            .unwrap()
+    );
+    let (read, used) = other.get_session(&a).await.unwrap().unwrap();
+    assert_eq!((read, used), (record.clone(), 100));
+    let mut two = record.clone();
+    two.identities.push(IdentityName::new("bob").unwrap());
+    assert!(other.update_session(&a, Some(&two), 150).await.unwrap());
+    assert_eq!(h.store.get_session(&a).await.unwrap(), Some((two, 150)));
+    assert!(h.store.update_session(&a, None, 160).await.unwrap());
+    assert_eq!(other.get_session(&a).await.unwrap().unwrap().1, 160);
+    assert!(other.create_session(&b, &record, 170, 0, 2).await.unwrap());
+    assert!(
+        !h.store
+            .create_session(&[3; 32], &record, 170, 0, 2)
+            .await
+            .unwrap(),
+        "the limit counts the sessions of every node"
+    );
+    // Everything used before 165 is idle: `a` is deleted, `c` fits.
+    assert!(
+        h.store
+            .create_session(&[3; 32], &record, 200, 165, 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(other.get_session(&a).await.unwrap(), None);
+    assert!(h.store.delete_session(&b).await.unwrap());
+    assert!(!other.delete_session(&b).await.unwrap());
+    assert!(!other.update_session(&b, None, 300).await.unwrap());
+    assert_eq!(h.store.get_session(&b).await.unwrap(), None);
+}
+
+async fn deployment_id_is_written_once(h: Harness) {
+    assert_eq!(h.store.deployment_id().await.unwrap(), None);
+    let draft = || AuditDraft::new(now(), "deployment.init", Outcome::Success);
+    h.store
+        .commit(vec![Change::SetDeploymentId("d1".into())], draft())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.deployment_id().await.unwrap().as_deref(),
+        Some("d1")
+    );
+    let again = h
+        .store
+        .commit(vec![Change::SetDeploymentId("d2".into())], draft())
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    assert_eq!(
+        h.store.deployment_id().await.unwrap().as_deref(),
+        Some("d1")
+    );
 }
 
 async fn releases_and_their_requests(mut h: Harness) {

@@ -459,6 +459,10 @@ impl Connection {
             &wire.policy,
             upload,
             release,
+            extensions
+                .idempotency_key
+                .as_ref()
+                .map(sigil_proto::IdempotencyKey::as_str),
         )
         .await
     }

@@ -1,7 +1,7 @@
 //! Extractors that answer bad input with the API's JSON errors rather than axum's plain text.
 
+use super::sessions::now_ns;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
@@ -71,12 +71,17 @@ impl FromRequestParts<Https> for Caller {
                 "not logged in: POST /api/v1/login, then send Authorization: Bearer <session token>",
             )
         })?;
-        let now = Instant::now();
-        let session = state.sessions.get(&token, now).ok_or_else(|| {
-            ApiError::not_logged_in(
-                "the session is unknown or expired after 15 minutes idle: log in again",
-            )
-        })?;
+        let now = now_ns();
+        let session = state
+            .sessions
+            .get(&token, now)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                ApiError::not_logged_in(
+                    "the session is unknown or expired after 15 minutes idle: log in again",
+                )
+            })?;
         let source = source(parts).map(|s| s.to_string());
         let session = current_session(state, &token, &session, source.as_deref(), now).await?;
         Ok(Self { session, source })
@@ -92,20 +97,29 @@ pub(crate) async fn current_session(
     token: &str,
     session: &Session,
     source: Option<&str>,
-    now: Instant,
+    now: i64,
 ) -> Result<Session, ApiError> {
     let revalidation =
         crate::service::session::revalidate(&state.app, session, &Default::default(), source)
             .await?;
     if revalidation.ended() {
-        state.sessions.remove(token);
+        state.sessions.remove(token).await.map_err(store_error)?;
         let error = crate::service::session::ended_error(&revalidation);
         return Err(ApiError::not_logged_in(error.to_string()));
     }
     if !revalidation.dropped.is_empty() {
-        state.sessions.put(token, revalidation.session.clone(), now);
+        state
+            .sessions
+            .put(token, &revalidation.session, now)
+            .await
+            .map_err(store_error)?;
     }
     Ok(revalidation.session)
+}
+
+/// A session store failure as the API reports it.
+pub(crate) fn store_error(error: sigil_domain::StoreError) -> ApiError {
+    ApiError::from(crate::service::ServiceError::from(error))
 }
 
 /// A JSON body; a malformed one is a `400 INVALID` with serde's explanation.

@@ -5,7 +5,7 @@
 //! a role needing two logins grants its permissions once two distinct identities holding it
 //! are logged in on the same session.
 
-use std::time::Instant;
+use super::sessions::{CreateError, now_ns};
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -17,7 +17,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::Https;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, bearer, current_session, source};
+use super::extract::{Body, Caller, bearer, current_session, source, store_error};
 use crate::server::PeerInfo;
 use crate::service::ServiceError;
 use crate::service::auth::LoginContext;
@@ -113,11 +113,11 @@ pub(crate) async fn login(
     peer: Peer,
     Body(body): Body<LoginBody>,
 ) -> ApiResult<Json<SessionView>> {
-    let now = Instant::now();
+    let now = now_ns();
     let source = peer.source.map(|s| s.to_string());
     let mut session = match &peer.token {
         Some(token) => {
-            let stored = https.sessions.get(token, now).ok_or_else(|| {
+            let stored = https.sessions.get(token, now).await.map_err(store_error)?.ok_or_else(|| {
                 ApiError::not_logged_in(
                     "the session is unknown or expired: log in without the Authorization header to start a new one",
                 )
@@ -145,7 +145,12 @@ pub(crate) async fn login(
     .await?;
     let token = match peer.token {
         Some(token) => {
-            if !https.sessions.put(&token, session.clone(), now) {
+            if !https
+                .sessions
+                .put(&token, &session, now)
+                .await
+                .map_err(store_error)?
+            {
                 return Err(ApiError::not_logged_in(
                     "the session ended during the login: log in again",
                 ));
@@ -155,12 +160,14 @@ pub(crate) async fn login(
         None => Some(
             https
                 .sessions
-                .create(session.clone(), now)
-                .map_err(|_| {
-                    ApiError::from(ServiceError::refused(
+                .create(&session, now)
+                .await
+                .map_err(|e| match e {
+                    CreateError::Full => ApiError::from(ServiceError::refused(
                         ErrorCode::ServerBusy,
                         "too many open sessions: retry later or log out unused sessions",
-                    ))
+                    )),
+                    CreateError::Store(e) => store_error(e),
                 })?
                 .to_string(),
         ),
@@ -176,7 +183,7 @@ pub(crate) async fn logout(
     let token = peer
         .token
         .ok_or_else(|| ApiError::not_logged_in("send Authorization: Bearer <token> to log out"))?;
-    if !https.sessions.remove(&token) {
+    if !https.sessions.remove(&token).await.map_err(store_error)? {
         return Err(ApiError::not_logged_in(
             "the session is unknown or already ended",
         ));

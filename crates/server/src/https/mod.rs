@@ -3,7 +3,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`error`] | JSON error bodies and HTTP statuses |
-//! | [`sessions`] | bearer-token session registry (15 minutes idle) |
+//! | [`sessions`] | bearer-token sessions in the store, shared by every node (15 minutes idle) |
 //! | [`extract`] | extractors: the caller's session, JSON bodies, paths and queries with JSON errors |
 //! | [`login`] | `health` (`ready` is [`crate::ready`]), `login` (dual control by logging in again with the token), `logout` |
 //! | [`admin`] | identities, roles, commands, settings, groups, policies, audit |
@@ -67,11 +67,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     ));
     let https = Https {
         timestamp_limit,
-        app: state,
         sessions: Arc::new(Sessions::new(
+            state.store.clone(),
             sessions::IDLE_TIMEOUT,
             sessions::MAX_SESSIONS,
         )),
+        app: state,
     };
     let api = Router::new()
         .route("/health", get(login::health))

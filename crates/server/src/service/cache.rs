@@ -458,6 +458,37 @@ impl Store for CachedStore {
     fn audit_head(&self) -> BoxFuture<'_, StoreResult<ChainHead>> {
         self.inner.audit_head()
     }
+    fn deployment_id(&self) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        self.inner.deployment_id()
+    }
+    fn create_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        record: &'a sigil_domain::SessionRecord,
+        now_ns: i64,
+        idle_since: i64,
+        max: u32,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        self.inner
+            .create_session(key, record, now_ns, idle_since, max)
+    }
+    fn get_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+    ) -> BoxFuture<'a, StoreResult<Option<(sigil_domain::SessionRecord, i64)>>> {
+        self.inner.get_session(key)
+    }
+    fn update_session<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        record: Option<&'a sigil_domain::SessionRecord>,
+        now_ns: i64,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        self.inner.update_session(key, record, now_ns)
+    }
+    fn delete_session<'a>(&'a self, key: &'a [u8; 32]) -> BoxFuture<'a, StoreResult<bool>> {
+        self.inner.delete_session(key)
+    }
 }
 
 #[cfg(test)]

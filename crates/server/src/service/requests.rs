@@ -35,21 +35,28 @@ pub async fn upload(
     policy: &str,
     upload: Upload,
 ) -> Result<SigningRequest, ServiceError> {
-    upload_in(state, session, policy, upload, None).await
+    upload_in(state, session, policy, upload, None, None).await
 }
 
 /// [`upload`], as one file of `release` when given (see [`releases`]): the same checks, then
 /// the release must be the caller's, open and under the same policy (`REQUEST_NOT_FOUND`,
 /// `RELEASE_CLOSED`).
+///
+/// With an idempotency key (`IK`, not for a file of a release), the request id is derived
+/// from the requester and the key: an upload repeated with the same key (a client that lost
+/// the answer and sent it again, possibly through another node) returns the request the first
+/// one created, after the same checks, without creating or signing anything again. The same key
+/// with another digest, policy or format is a conflict (`BAD_VALUE` on the Host API).
 pub async fn upload_in(
     state: &AppState,
     session: &Session,
     policy: &str,
     upload: Upload,
     release: Option<ReleaseId>,
+    idempotency_key: Option<&str>,
 ) -> Result<SigningRequest, ServiceError> {
     let format = upload.format;
-    let result = upload_unmetered(state, session, policy, upload, release).await;
+    let result = upload_unmetered(state, session, policy, upload, release, idempotency_key).await;
     crate::metrics::signing_request(format, policy, &result);
     result
 }
@@ -60,6 +67,7 @@ async fn upload_unmetered(
     policy: &str,
     upload: Upload,
     release: Option<ReleaseId>,
+    idempotency_key: Option<&str>,
 ) -> Result<SigningRequest, ServiceError> {
     let requester = principal(session)?.clone();
     let found = match sigil_domain::PolicyAlias::new(policy) {
@@ -96,18 +104,38 @@ async fn upload_unmetered(
     if let Some(release) = release {
         return releases::add_file(state, session, &policy, release, upload).await;
     }
-    let id = RequestId::generate(&mut rand::rng());
-    let request = SigningRequest::new(id, &policy, requester, upload, now);
+    let id = match idempotency_key {
+        Some(key) => idempotent_id(&requester, key),
+        None => RequestId::generate(&mut rand::rng()),
+    };
+    if idempotency_key.is_some()
+        && let Some(existing) = state.store.get_request(id).await?
+    {
+        return repeated(existing, &policy, &upload);
+    }
+    let request = SigningRequest::new(id, &policy, requester, upload.clone(), now);
     let draft = create_draft(state, session, &request);
     if request.status() != RequestStatus::Approved {
-        state
+        let created = state
             .store
             .commit(
                 vec![Change::CreateRequest(Box::new(request.clone()))],
                 draft,
             )
-            .await?;
-        return Ok(request);
+            .await;
+        return match created {
+            Ok(_) => Ok(request),
+            // The same upload arrived twice at once (e.g. through two nodes): the other won.
+            Err(sigil_domain::StoreError::Conflict { .. }) if idempotency_key.is_some() => {
+                match state.store.get_request(id).await? {
+                    Some(existing) => repeated(existing, &policy, &upload),
+                    None => Err(ServiceError::Conflict(format!(
+                        "request {id} could not be created: retry the upload"
+                    ))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
     }
     // No approval needed: sign first, then store the request already in its final state
     // (signed, or failed with the reason) with both events, `request.create` then
@@ -128,6 +156,40 @@ async fn upload_unmetered(
         ));
     }
     Ok(signed)
+}
+
+/// The request id of an upload with an idempotency key: the same requester and key always give
+/// the same id, another requester's key never does.
+fn idempotent_id(requester: &sigil_domain::IdentityName, key: &str) -> RequestId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"sigil-idempotency-v1\0")
+        .chain_update(requester.as_str().as_bytes())
+        .chain_update(b"\0")
+        .chain_update(key.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+    RequestId(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
+/// The answer to a repeated idempotent upload: the existing request, if it is the same upload.
+fn repeated(
+    existing: SigningRequest,
+    policy: &sigil_domain::IssuancePolicy,
+    upload: &Upload,
+) -> Result<SigningRequest, ServiceError> {
+    if existing.digest() != upload.digest.as_slice()
+        || existing.policy() != policy.alias()
+        || existing.format() != upload.format
+    {
+        return Err(ServiceError::Conflict(format!(
+            "the idempotency key of this upload was already used for request {} with another \
+             file, policy or format: send a new key for a new file",
+            existing.id()
+        )));
+    }
+    Ok(existing)
 }
 
 /// The `request.create` audit event of a new request.

@@ -1,0 +1,531 @@
+//! Two Sigil nodes on one PostgreSQL database behind Debian's HAProxy in TCP mode (mutual TLS
+//! ends at the nodes): the first node made by `sigil init --database` (through the quickstart
+//! provisioning, for its demo identities), the second by `sigil init --join`; both run as
+//! `sigil server` processes. Needs `SIGIL_TEST_PG_URL` (set by `scripts/test.sh`) and
+//! `haproxy`: without either the test fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+mod common;
+use common::{args, p, sigil, text};
+use sigil_domain::{PasswordParams, RequestId, RequestStatus};
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A fresh database on the test cluster.
+fn database() -> String {
+    let base = std::env::var("SIGIL_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!(
+            "SIGIL_TEST_PG_URL is not set: this test needs a PostgreSQL server it may create \
+             databases on (scripts/test.sh starts one)"
+        )
+    });
+    let name = format!("sigil_nodes_{}", std::process::id());
+    let out = Command::new("psql")
+        .args([
+            base.as_str(),
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql (Debian's postgresql-client) must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+/// Waits (without a deadline that could fail on a slow machine, but not for ever) until
+/// `addr` accepts connections.
+fn wait_listening(addr: SocketAddr, child: &mut Child, log: &Path) {
+    for _ in 0..3000 {
+        if TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "process exited with {status} before listening on {addr}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on {addr}");
+}
+
+struct Node {
+    child: Child,
+    host_api: SocketAddr,
+    https: SocketAddr,
+}
+
+fn start_node(data: &Path) -> Node {
+    let config = sigil_server::ServerConfig::load(&data.join("sigil.toml")).unwrap();
+    let log = data.with_extension("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args(["server", "--data", p(data)])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(data.with_extension("err")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_listening(config.host_api, &mut child, &data.with_extension("err"));
+    wait_listening(config.https, &mut child, &data.with_extension("err"));
+    Node {
+        child,
+        host_api: config.host_api,
+        https: config.https,
+    }
+}
+
+/// A copy of `profile` pointing at the given addresses.
+fn profile_for(profile: &Path, name: &str, host_api: SocketAddr, https: SocketAddr) -> PathBuf {
+    let text = std::fs::read_to_string(profile).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("host_api") {
+                format!("host_api = \"{host_api}\"")
+            } else if line.starts_with("https") {
+                format!("https = \"https://{https}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    let path = profile.with_file_name(format!("{name}.toml"));
+    std::fs::write(&path, text.join("\n") + "\n").unwrap();
+    path
+}
+
+/// `curl` against an HTTPS API (the test's independent HTTP client).
+fn curl(
+    root: &Path,
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--cacert",
+        p(root),
+        "-X",
+        method,
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+    ]);
+    if let Some(token) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    if let Some(body) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data", body]);
+    }
+    let out = cmd.arg(url).output().expect("curl must be installed");
+    let all = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = all.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// HAProxy in TCP mode in front of `nodes`. The Host API is balanced `first` (every client on
+/// the first live node), so the clients are on node A when it is killed and must move to B;
+/// HTTPS round-robin.
+fn haproxy(dir: &Path, host_api: SocketAddr, https: SocketAddr, nodes: &[&Node]) -> Child {
+    let servers = |f: fn(&Node) -> SocketAddr| {
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("  server n{i} {} check inter 200ms fall 1 rise 1\n", f(n)))
+            .collect::<String>()
+    };
+    let config = format!(
+        "global\n  maxconn 512\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 120s\n  \
+         timeout server 120s\n  retries 3\n  option redispatch\n\
+         frontend host_api\n  bind {host_api}\n  default_backend host_api_nodes\n\
+         backend host_api_nodes\n  balance first\n{}\
+         frontend https\n  bind {https}\n  default_backend https_nodes\n\
+         backend https_nodes\n  balance roundrobin\n{}",
+        servers(|n| n.host_api),
+        servers(|n| n.https),
+    );
+    let file = dir.join("haproxy.cfg");
+    std::fs::write(&file, config).unwrap();
+    let log = dir.join("haproxy.log");
+    let mut child = Command::new("haproxy")
+        .args(["-db", "-f", p(&file)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("haproxy (Debian's haproxy) must be installed");
+    wait_listening(host_api, &mut child, &log);
+    wait_listening(https, &mut child, &log);
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
+    let url = database();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let (a_data, b_data) = (base.join("node-a"), base.join("node-b"));
+
+    // Node A: a deployment on the empty database (with the quickstart's demo identities).
+    let mut options = sigil_server::InitOptions::new(&a_data);
+    options.password_params = PasswordParams::INSECURE_FOR_TESTS;
+    options.database = url.clone();
+    options.host_api = free_port();
+    options.https = free_port();
+    let report = sigil_server::quickstart::provision_with(&options)
+        .await
+        .unwrap();
+
+    // `init` refuses the database now that it holds a deployment.
+    let out = sigil(
+        args(&["init", "--data", p(&base.join("other")), "--database", &url]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("already holds a Sigil deployment"),
+        "{}",
+        text(&out)
+    );
+    // A password in the URL is refused before anything is done.
+    let with_password = url.replacen("postgres://postgres@", "postgres://postgres:secret@", 1);
+    let out = sigil(
+        args(&[
+            "init",
+            "--data",
+            p(&base.join("other")),
+            "--database",
+            &with_password,
+        ]),
+        base,
+    )
+    .await;
+    assert!(text(&out).contains("PGPASSWORD"), "{}", text(&out));
+    assert!(!base.join("other").exists());
+
+    // Node B joins.
+    let (b_host_api, b_https) = (free_port(), free_port());
+    let out = sigil(
+        args(&[
+            "init",
+            "--join",
+            "--database",
+            &url,
+            "--data",
+            p(&b_data),
+            "--master-key-file",
+            p(&a_data.join("master.key")),
+            "--host-api",
+            &b_host_api.to_string(),
+            "--https",
+            &b_https.to_string(),
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let node_a = start_node(&a_data);
+    let mut node_b = start_node(&b_data);
+    let (lb_host_api, lb_https) = (free_port(), free_port());
+    let mut lb = haproxy(base, lb_host_api, lb_https, &[&node_a, &node_b]);
+    let mut node_a = node_a;
+    let root = report.root_ca.clone();
+
+    // An HTTPS session made on A works on B; a logout on A ends it on B.
+    let login = serde_json::json!({
+        "identity": "approver",
+        "password": report.approver_password.as_str(),
+    })
+    .to_string();
+    let (code, body) = curl(
+        &root,
+        "POST",
+        format!("https://localhost:{}/api/v1/login", node_a.https.port()),
+        None,
+        Some(&login),
+    );
+    assert_eq!(code, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = token["session"].as_str().unwrap().to_owned();
+    let session_on = |node: &Node| {
+        curl(
+            &root,
+            "GET",
+            format!("https://localhost:{}/api/v1/session", node.https.port()),
+            Some(&token),
+            None,
+        )
+    };
+    let (code, body) = session_on(&node_b);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("approver"), "{body}");
+    let (code, body) = curl(
+        &root,
+        "POST",
+        format!("https://localhost:{}/api/v1/logout", node_a.https.port()),
+        Some(&token),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = session_on(&node_b);
+    assert_eq!(code, 401, "{body}");
+
+    // A request submitted through A is approved through B and completes.
+    let jenkins_a = profile_for(
+        &report.jenkins_profile,
+        "jenkins-a",
+        node_a.host_api,
+        node_a.https,
+    );
+    let approver_b = profile_for(
+        &report.approver_profile,
+        "approver-b",
+        node_b.host_api,
+        node_b.https,
+    );
+    let jenkins_lb = profile_for(&report.jenkins_profile, "jenkins-lb", lb_host_api, lb_https);
+    std::fs::write(base.join("a.txt"), "submitted on A, approved on B\n").unwrap();
+    let out = sigil(
+        args(&[
+            "sign",
+            "--profile",
+            p(&jenkins_a),
+            "--policy",
+            "release-approved",
+            "--wait",
+            "1s",
+            "--json",
+            "a.txt",
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = line["request_id"].as_str().unwrap().to_owned();
+    let out = sigil(
+        args(&["request", "approve", "--profile", p(&approver_b), &id]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = sigil(
+        args(&[
+            "sign",
+            "--profile",
+            p(&jenkins_a),
+            "--policy",
+            "release-approved",
+            "--request-id",
+            &id,
+            "a.txt",
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(base.join("a.txt.sig").is_file());
+
+    // A client waits (long polling) through HAProxy, so on node A, for an approval.
+    std::fs::write(base.join("w.txt"), "waiting while its node dies\n").unwrap();
+    let waiter = {
+        let (profile, base) = (jenkins_lb.clone(), base.to_path_buf());
+        tokio::spawn(async move {
+            sigil(
+                args(&[
+                    "sign",
+                    "--profile",
+                    p(&profile),
+                    "--policy",
+                    "release-approved",
+                    "--wait",
+                    "300s",
+                    "--json",
+                    "w.txt",
+                ]),
+                &base,
+            )
+            .await
+        })
+    };
+    let store = sigil_store::open(&url).await.unwrap();
+    let pending = sigil_domain::RequestFilter {
+        state: Some(RequestStatus::Pending),
+        ..Default::default()
+    };
+    let waiting_id = loop {
+        if let Some(r) = store.list_requests(&pending).await.unwrap().first() {
+            break r.id().to_string();
+        }
+        assert!(!waiter.is_finished(), "the waiting client ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    // CI clients sign continuously through HAProxy while node A is SIGKILLed.
+    let clients = 3;
+    let per_client = 8;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (profile, base) = (jenkins_lb.clone(), base.to_path_buf());
+        tasks.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut failed = Vec::new();
+            let mut resumed = 0;
+            for i in 0..per_client {
+                let file = format!("c{c}-{i}.txt");
+                std::fs::write(base.join(&file), format!("client {c} file {i}\n")).unwrap();
+                let out = sigil(
+                    args(&[
+                        "sign",
+                        "--profile",
+                        p(&profile),
+                        "--policy",
+                        "release",
+                        "--json",
+                        &file,
+                    ]),
+                    &base,
+                )
+                .await;
+                if String::from_utf8_lossy(&out.stderr).contains("connecting again") {
+                    resumed += 1;
+                }
+                if out.status.code() == Some(0) {
+                    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                    acknowledged.push((file, line["request_id"].as_str().unwrap().to_owned()));
+                } else {
+                    failed.push((file, text(&out)));
+                }
+            }
+            (acknowledged, failed, resumed)
+        }));
+    }
+    // Kill A once the clients are under way (after the first acknowledged signatures).
+    for _ in 0..3000 {
+        if std::fs::read_dir(base)
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with("-1.txt.sig"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    node_a.child.kill().unwrap(); // SIGKILL
+    node_a.child.wait().unwrap();
+    // The waiting client connects again (to B) and resumes waiting by request id; the
+    // approval through B reaches it.
+    let out = sigil(
+        args(&[
+            "request",
+            "approve",
+            "--profile",
+            p(&approver_b),
+            &waiting_id,
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = waiter.await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("connecting again"),
+        "{}",
+        text(&out)
+    );
+    assert!(base.join("w.txt.sig").is_file());
+
+    let mut acknowledged = Vec::new();
+    let mut failed = Vec::new();
+    let mut resumed = 0;
+    for t in tasks {
+        let (a, f, r) = t.await.unwrap();
+        acknowledged.extend(a);
+        failed.extend(f);
+        resumed += r;
+    }
+    // How many invocations connected again depends on timing, so it is reported, not asserted.
+    eprintln!(
+        "{} signatures acknowledged, {} invocations failed, {resumed} connected again while a node died",
+        acknowledged.len(),
+        failed.len()
+    );
+    for (file, why) in &failed {
+        eprintln!("failed {file}: {why}");
+    }
+    // The clients connected again through HAProxy and resumed: no file failed.
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(acknowledged.len(), clients * per_client);
+
+    // Every acknowledged request survives: signed in the database and retrievable by id
+    // through HAProxy (only B is left).
+    for (file, id) in &acknowledged {
+        let request = store
+            .get_request(RequestId(id.parse().unwrap()))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged request {id} ({file}) is gone"));
+        assert_eq!(request.status(), RequestStatus::Signed, "{id}");
+        std::fs::remove_file(base.join(format!("{file}.sig"))).unwrap();
+        let out = sigil(
+            args(&[
+                "sign",
+                "--profile",
+                p(&jenkins_lb),
+                "--policy",
+                "release",
+                "--request-id",
+                id,
+                file,
+            ]),
+            base,
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(base.join(format!("{file}.sig")).is_file());
+    }
+
+    // No upload was stored twice although some were sent again after the kill: one request
+    // per file (a.txt, w.txt and the clients').
+    let all = store
+        .list_requests(&sigil_domain::RequestFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2 + clients * per_client);
+
+    // The audit chain is one intact line across both nodes.
+    let out = sigil(args(&["audit", "verify", "--data", p(&b_data)]), base).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    lb.kill().unwrap();
+    lb.wait().unwrap();
+    node_b.child.kill().unwrap();
+    node_b.child.wait().unwrap();
+}
