@@ -402,6 +402,11 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         }
         sigil_client::release::check_release(&jobs).map_err(|e| exit::usage(e.to_string()))?;
     }
+    // Each file that cannot be signed is reported as it is found, like the ones the server
+    // refuses (with --json: in the objects at the end).
+    for r in &results {
+        report.finished(r);
+    }
 
     // Read the files (digests, and PE copies next to the outputs) on a blocking thread
     // while the connection is set up: PKCS#12 decryption, TLS and the login cost about as
