@@ -261,7 +261,13 @@ fn describe(result: &JobResult) -> String {
                 .unwrap_or_default()
         ),
         JobOutcome::Refused { code, message } => format!("REFUSED {path}{id}: {code}: {message}"),
-        JobOutcome::Error { message, .. } => format!("ERROR {path}: {message}"),
+        JobOutcome::Error { message, .. } => {
+            // A file error names the file already.
+            let message = message
+                .strip_prefix(&format!("{path}: "))
+                .unwrap_or(message);
+            format!("ERROR {path}: {message}")
+        }
     }
 }
 
