@@ -167,7 +167,10 @@ async fn a_sha1_primary_signature_is_not_checked_and_the_nested_one_valid() {
         "osslsigncode",
         &["verify", "-CAfile", p(&roots), "-in", p(&pe)],
     );
-    assert!(checked.contains("Number of verified signatures: 2"), "{checked}");
+    assert!(
+        checked.contains("Number of verified signatures: 2"),
+        "{checked}"
+    );
     assert!(checked.contains("Signature verification: ok"), "{checked}");
 
     let out = sigil(args(&["verify", "tiny64.exe"]), dir).await;
