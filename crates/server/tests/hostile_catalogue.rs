@@ -204,11 +204,7 @@ impl Bench {
         let send = unescape(&self.fill(case.send.as_deref().unwrap()));
         let frames_in = |bytes: &[u8]| {
             let mut decoder = FrameDecoder::new(Direction::Response);
-            decoder
-                .feed(bytes)
-                .into_iter()
-                .filter(Result::is_ok)
-                .count()
+            decoder.feed(bytes).filter(Result::is_ok).count()
         };
         let Some(reply) = self
             .exchange(
@@ -224,12 +220,7 @@ impl Bench {
             return "TLS_REFUSED".into();
         };
         let mut decoder = FrameDecoder::new(Direction::Response);
-        let frame = decoder
-            .feed(&reply)
-            .into_iter()
-            .next()
-            .expect("a frame")
-            .unwrap();
+        let frame = decoder.feed(&reply).next().expect("a frame").unwrap();
         match Response::decode(&frame).unwrap() {
             Response::Failure(f) => f.code.to_string(),
             other => format!("accepted: {other:?}"),
