@@ -196,10 +196,11 @@ async fn a_sha1_primary_signature_is_not_checked_and_the_nested_one_valid() {
     );
 }
 
-/// jarsigner-made DSA and Ed25519 JARs: jarsigner accepts them, Sigil says "not checked"
-/// (it implements neither algorithm), never "invalid" or "unsigned".
+/// jarsigner-made DSA and Ed25519 JARs that jarsigner accepts: DSA verifies (and a changed DSA
+/// signature is invalid); Ed25519, which Sigil does not implement, is "not checked", never
+/// "invalid" or "unsigned".
 #[tokio::test(flavor = "multi_thread")]
-async fn dsa_and_ed25519_jars_are_not_checked_not_invalid() {
+async fn dsa_jars_verify_and_ed25519_jars_are_not_checked() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     std::fs::create_dir_all(dir.join("content/com/example")).unwrap();
@@ -246,9 +247,43 @@ async fn dsa_and_ed25519_jars_are_not_checked_not_invalid() {
 
         let out = sigil(args(&["verify", p(&jar)]), dir).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(9), "{alg}: {}", text(&out));
-        assert!(stdout.contains("NOT CHECKED"), "{alg}: {stdout}");
         assert!(!stdout.contains("UNSIGNED"), "{alg}: {stdout}");
         assert!(!stdout.contains("INVALID"), "{alg}: {stdout}");
+        if alg == "Ed25519" {
+            assert_eq!(out.status.code(), Some(9), "{alg}: {}", text(&out));
+            assert!(stdout.contains("NOT CHECKED"), "{alg}: {stdout}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(0), "{alg}: {}", text(&out));
+        assert!(stdout.contains("): valid"), "{alg}: {stdout}");
+
+        // The last byte of the block is the signature's: changed, DSA says invalid.
+        let block = dir.join("META-INF/SIGNER.DSA");
+        std::fs::create_dir_all(block.parent().unwrap()).unwrap();
+        let mut bytes = run_bytes("unzip", &["-p", p(&jar), "META-INF/SIGNER.DSA"]);
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&block, bytes).unwrap();
+        let status = std::process::Command::new("zip")
+            .args([p(&jar), "META-INF/SIGNER.DSA"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        let out = sigil(args(&["verify", p(&jar)]), dir).await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("DSA signature does not verify"),
+            "{}",
+            text(&out)
+        );
     }
+}
+
+fn run_bytes(program: &str, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {out:?}");
+    out.stdout
 }

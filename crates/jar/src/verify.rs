@@ -36,7 +36,7 @@ pub struct VerifyReport {
     /// `.SF` section that verifies).
     pub unsigned_entries: Vec<String>,
     /// Entries whose digests match but whose only signers' blocks use an algorithm Sigil
-    /// cannot check (DSA, Ed25519, ...): neither valid nor invalid.
+    /// cannot check (Ed25519, SHA-1, ...): neither valid nor invalid.
     pub unchecked_entries: Vec<String>,
 }
 
@@ -123,8 +123,8 @@ pub enum BlockSignatureStatus {
         /// Why.
         reason: String,
     },
-    /// The block uses a digest or signature algorithm Sigil does not implement (DSA,
-    /// Ed25519, ...): not checked, neither valid nor invalid.
+    /// The block uses a digest or signature algorithm Sigil does not implement (Ed25519,
+    /// SHA-1, ...): not checked, neither valid nor invalid.
     NotChecked {
         /// Which algorithm.
         reason: String,
