@@ -93,7 +93,7 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-log "fuzz targets compile (running them: the comment at the top of fuzz/Cargo.toml)"
-cargo check --manifest-path fuzz/Cargo.toml --bins
+log "fuzz targets: each runs 3 s from its seed corpus (longer runs: scripts/fuzz.sh SECONDS)"
+scripts/fuzz.sh 3
 log "cargo test"
 cargo test --workspace --locked "$@"

@@ -22,6 +22,8 @@ pub(crate) const TIMED_OUT: u8 = 6;
 pub(crate) const CONNECTION: u8 = 7;
 /// The server failed (signing failed, internal error).
 pub(crate) const SERVER_FAILED: u8 = 8;
+/// `sigil verify`: nothing invalid, but a signature could not be checked (algorithm).
+pub(crate) const NOT_CHECKED: u8 = 9;
 
 /// An error that carries its exit code.
 #[derive(Debug)]

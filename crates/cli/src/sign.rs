@@ -261,7 +261,13 @@ fn describe(result: &JobResult) -> String {
                 .unwrap_or_default()
         ),
         JobOutcome::Refused { code, message } => format!("REFUSED {path}{id}: {code}: {message}"),
-        JobOutcome::Error { message, .. } => format!("ERROR {path}: {message}"),
+        JobOutcome::Error { message, .. } => {
+            // A file error names the file already.
+            let message = message
+                .strip_prefix(&format!("{path}: "))
+                .unwrap_or(message);
+            format!("ERROR {path}: {message}")
+        }
     }
 }
 
@@ -403,6 +409,11 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
             return refuse_release(&results, &report);
         }
         sigil_client::release::check_release(&jobs).map_err(|e| exit::usage(e.to_string()))?;
+    }
+    // Each file that cannot be signed is reported as it is found, like the ones the server
+    // refuses (with --json: in the objects at the end).
+    for r in &results {
+        report.finished(r);
     }
 
     // Read the files (digests, and PE copies next to the outputs) on a blocking thread

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use sigil_authenticode::Check;
 use sigil_client::{Format, detect_format};
 use sigil_keys::RsaPadding;
 use sigil_pki::x509_cert::der::Encode;
@@ -62,6 +63,42 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<u8> {
     }
 }
 
+/// What one signature (or a whole file) came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    Valid,
+    /// An algorithm Sigil does not implement: neither valid nor invalid.
+    NotChecked,
+    Invalid,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::NotChecked => "NOT CHECKED",
+            Self::Invalid => "INVALID",
+        }
+    }
+
+    fn of(check: &Check) -> Self {
+        match check {
+            Check::Passed => Self::Valid,
+            Check::NotChecked(_) => Self::NotChecked,
+            Check::Failed(_) => Self::Invalid,
+        }
+    }
+}
+
+/// A check's result as printed: `ok`, or why not.
+fn describe(check: &Check) -> String {
+    match check {
+        Check::Passed => "ok".into(),
+        Check::Failed(why) => format!("FAILED: {why}"),
+        Check::NotChecked(why) => format!("not checked: {why}"),
+    }
+}
+
 fn verify_authenticode(file: &Path) -> Result<u8> {
     let report = sigil_authenticode::verify_file(file).with_context(|| {
         format!(
@@ -70,14 +107,14 @@ fn verify_authenticode(file: &Path) -> Result<u8> {
         )
     })?;
     out!("{}: Authenticode", file.display());
-    let mut stamps_ok = true;
-    for s in &report.signatures {
+    let mut overall = Outcome::Valid;
+    for (number, s) in (1..).zip(&report.signatures) {
         let indent = "  ".repeat(s.depth + 1);
+        let mut outcome = Outcome::of(&s.image_digest).max(Outcome::of(&s.signature));
         out!(
-            "{indent}signature {} ({}): {}",
-            s.depth,
+            "{indent}signature {number} ({}): {}",
             if s.depth == 0 { "primary" } else { "nested" },
-            if s.is_valid() { "valid" } else { "INVALID" }
+            outcome.label()
         );
         out!(
             "{indent}  signer:       {}",
@@ -89,9 +126,12 @@ fn verify_authenticode(file: &Path) -> Result<u8> {
             "{indent}  issuer:       {}",
             s.signer_issuer.as_deref().unwrap_or("-")
         );
-        out!("{indent}  image digest: {:?}", s.image_digest);
-        out!("{indent}  signature:    {:?}", s.signature);
-        stamps_ok &= crate::timestamp::print_embedded(&format!("{indent}  "), &s.pkcs7);
+        out!("{indent}  image digest: {}", describe(&s.image_digest));
+        out!("{indent}  signature:    {}", describe(&s.signature));
+        if !crate::timestamp::print_embedded(&format!("{indent}  "), &s.pkcs7) {
+            outcome = Outcome::Invalid;
+        }
+        overall = overall.max(outcome);
     }
     out!(
         "  PE checksum: {} (stored {:#010x}, computed {:#010x})",
@@ -103,8 +143,11 @@ fn verify_authenticode(file: &Path) -> Result<u8> {
         report.stored_checksum,
         report.computed_checksum
     );
+    if !report.checksum_matches() {
+        overall = Outcome::Invalid;
+    }
     out!("  (the signer's chain of trust is not checked here: use osslsigncode verify -CAfile)");
-    verdict(report.is_valid() && stamps_ok)
+    verdict(overall)
 }
 
 fn verify_jar(file: &Path) -> Result<u8> {
@@ -115,8 +158,19 @@ fn verify_jar(file: &Path) -> Result<u8> {
         file.display(),
         report.entries_checked
     );
-    let mut stamps_ok = true;
+    let mut overall = if report.signers.is_empty() {
+        Outcome::Invalid
+    } else {
+        Outcome::Valid
+    };
     for s in &report.signers {
+        let mut outcome = if s.is_intact() {
+            Outcome::Valid
+        } else if s.is_unchecked() {
+            Outcome::NotChecked
+        } else {
+            Outcome::Invalid
+        };
         out!(
             "  signer {} ({}{}): {}",
             s.name,
@@ -125,7 +179,7 @@ fn verify_jar(file: &Path) -> Result<u8> {
                 .as_ref()
                 .map(|b| format!(", {b}"))
                 .unwrap_or_default(),
-            if s.is_intact() { "valid" } else { "INVALID" }
+            outcome.label()
         );
         match &s.block_signature {
             sigil_jar::BlockSignatureStatus::Valid { subject, .. } => {
@@ -134,14 +188,20 @@ fn verify_jar(file: &Path) -> Result<u8> {
             sigil_jar::BlockSignatureStatus::Invalid { reason } => {
                 out!("    block signature: {reason}");
             }
+            sigil_jar::BlockSignatureStatus::NotChecked { reason } => {
+                out!("    block signature not checked: {reason}");
+            }
             _ => {}
         }
-        if let Some(block) = &s.block {
-            stamps_ok &= crate::timestamp::print_embedded("    ", block);
+        if let Some(block) = &s.block
+            && !crate::timestamp::print_embedded("    ", block)
+        {
+            outcome = Outcome::Invalid;
         }
         for section in &s.invalid_sections {
             out!("    .SF section does not match the manifest: {section}");
         }
+        overall = overall.max(outcome);
     }
     for e in &report.tampered_entries {
         out!("  TAMPERED: {e}");
@@ -149,8 +209,17 @@ fn verify_jar(file: &Path) -> Result<u8> {
     for e in &report.unsigned_entries {
         out!("  UNSIGNED: {e}");
     }
+    if !report.tampered_entries.is_empty() || !report.unsigned_entries.is_empty() {
+        overall = Outcome::Invalid;
+    }
+    if !report.unchecked_entries.is_empty() {
+        out!(
+            "  {} entries match their digests, signed only by signers not checked",
+            report.unchecked_entries.len()
+        );
+    }
     out!("  (trust in the signer certificate is not checked here: use jarsigner -verify)");
-    verdict(report.is_intact() && stamps_ok)
+    verdict(overall)
 }
 
 fn verify_raw(
@@ -209,22 +278,30 @@ fn verify_raw(
                 "  signature over the {} digest: valid ({padding:?} for RSA keys)",
                 hash.as_str()
             );
-            verdict(stamp_ok)
+            verdict(if stamp_ok {
+                Outcome::Valid
+            } else {
+                Outcome::Invalid
+            })
         }
         None => {
             out!(
                 "  signature over the {} digest: INVALID (wrong file, key or hash?)",
                 hash.as_str()
             );
-            verdict(false)
+            verdict(Outcome::Invalid)
         }
     }
 }
 
-fn verdict(valid: bool) -> Result<u8> {
-    if valid {
-        Ok(exit::OK)
-    } else {
-        Err(exit::fail(exit::OTHER, "verification failed"))
+fn verdict(outcome: Outcome) -> Result<u8> {
+    match outcome {
+        Outcome::Valid => Ok(exit::OK),
+        Outcome::NotChecked => Err(exit::fail(
+            exit::NOT_CHECKED,
+            "nothing invalid found, but a signature uses an algorithm Sigil does not check: \
+             verify it with osslsigncode or jarsigner",
+        )),
+        Outcome::Invalid => Err(exit::fail(exit::OTHER, "verification failed")),
     }
 }

@@ -147,7 +147,7 @@ async fn sign_hash_authenticode_jar_and_bulk_verified_independently() {
     let out = sigil(args(&["verify", "tiny64.exe"]), dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("signature 1 (nested): valid"),
+        String::from_utf8_lossy(&out.stdout).contains("signature 2 (nested): valid"),
         "{}",
         text(&out)
     );

@@ -36,10 +36,15 @@ pub struct Job {
 
 impl Job {
     /// Plans a job for `path`, detecting the format when `choice` is [`FormatChoice::Auto`].
+    ///
+    /// Refuses, whatever the format, what is not a readable regular file (missing, a
+    /// directory, a FIFO, a device, no read permission), so that nothing blocks on a pipe or
+    /// reads a directory as bytes.
     pub fn plan(path: &Path, choice: FormatChoice) -> Result<Self> {
+        let (mut file, size) = open_regular(path)?;
         let format = match choice {
             FormatChoice::Fixed(format) => format,
-            FormatChoice::Auto => detect_format(path)?,
+            FormatChoice::Auto => detect_open(path, &mut file, size)?,
         };
         Ok(Self {
             path: path.to_path_buf(),
@@ -48,23 +53,127 @@ impl Job {
     }
 }
 
-/// Detects the format of a file: a PE image (`MZ`, then `PE\0\0` at `e_lfanew`) is
-/// Authenticode, a `.jar/.war/.ear/.aar` archive is JAR, anything else is a hash signature.
-pub fn detect_format(path: &Path) -> Result<Format> {
-    let mut file =
-        File::open(path).map_err(|e| ClientError::file(path, format!("cannot open: {e}")))?;
-    if is_pe(&mut file).map_err(|e| ClientError::file(path, format!("cannot read: {e}")))? {
-        return Ok(Format::Authenticode);
+/// Extensions of PE images: `--format auto` refuses a file so named that is not one.
+pub const PE_EXTENSIONS: [&str; 8] = ["exe", "dll", "sys", "ocx", "efi", "scr", "cpl", "drv"];
+
+/// What to do when a file's name and contents disagree.
+const RAW_HINT: &str = "pass --format hash if a raw signature of these bytes is really wanted";
+
+/// Opens `path` for reading after checking (without opening it, which would block on a
+/// FIFO) that it is a regular file; returns it with its size.
+fn open_regular(path: &Path) -> Result<(File, u64)> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        ClientError::file(
+            path,
+            match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_owned(),
+                _ => format!("cannot read: {e}"),
+            },
+        )
+    })?;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return Err(ClientError::file(
+            path,
+            "is a directory: give the files in it (for example DIR/*.exe)",
+        ));
     }
-    let is_jar = path
+    if !kind.is_file() {
+        return Err(ClientError::file(
+            path,
+            format!(
+                "is {}, not a regular file: only regular files are signed",
+                special_kind(&kind)
+            ),
+        ));
+    }
+    let file =
+        File::open(path).map_err(|e| ClientError::file(path, format!("cannot open: {e}")))?;
+    Ok((file, meta.len()))
+}
+
+/// Names a file type that is neither a regular file nor a directory.
+#[cfg(unix)]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// Detects the format of a file: a PE image (`MZ`, then `PE\0\0` at `e_lfanew`) is
+/// Authenticode, a `.jar/.war/.ear/.aar` ZIP archive is JAR, anything else is a hash
+/// signature. A file named like a PE image or a Java archive that is not one (or is empty),
+/// and an MSI package, are refused: signing them raw would hide a broken build.
+pub fn detect_format(path: &Path) -> Result<Format> {
+    let (mut file, size) = open_regular(path)?;
+    detect_open(path, &mut file, size)
+}
+
+fn detect_open(path: &Path, file: &mut File, size: u64) -> Result<Format> {
+    let read_err = |e: std::io::Error| ClientError::file(path, format!("cannot read: {e}"));
+    let ext = path
         .extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| JAR_EXTENSIONS.iter().any(|j| j.eq_ignore_ascii_case(e)));
-    Ok(if is_jar { Format::Jar } else { Format::Hash })
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let named_pe = PE_EXTENSIONS.contains(&ext.as_str());
+    let named_jar = JAR_EXTENSIONS.contains(&ext.as_str());
+    if size == 0 && (named_pe || named_jar || ext == "msi") {
+        return Err(ClientError::file(
+            path,
+            format!("is empty (0 bytes): did its build fail? {RAW_HINT}"),
+        ));
+    }
+    if is_pe(file).map_err(read_err)? {
+        return Ok(Format::Authenticode);
+    }
+    if ext == "msi" {
+        return Err(ClientError::file(
+            path,
+            format!(
+                "MSI packages are not supported yet (Authenticode of PE images only); {RAW_HINT}"
+            ),
+        ));
+    }
+    if named_pe {
+        return Err(ClientError::file(
+            path,
+            format!(
+                "is named like a PE image (.{ext}) but is not one (no MZ header with a PE \
+                 signature): did its build fail? {RAW_HINT}"
+            ),
+        ));
+    }
+    if named_jar {
+        if is_zip(file).map_err(read_err)? {
+            return Ok(Format::Jar);
+        }
+        return Err(ClientError::file(
+            path,
+            format!(
+                "is named like a Java archive (.{ext}) but is not a ZIP file: did its build \
+                 fail? {RAW_HINT}"
+            ),
+        ));
+    }
+    Ok(Format::Hash)
 }
 
 /// Whether the file starts with a DOS header whose `e_lfanew` points at a PE signature.
 fn is_pe(file: &mut File) -> std::io::Result<bool> {
+    file.seek(SeekFrom::Start(0))?;
     let mut dos = [0u8; 64];
     if read_full(file, &mut dos)? < dos.len() || dos[..2] != *b"MZ" {
         return Ok(false);
@@ -73,6 +182,14 @@ fn is_pe(file: &mut File) -> std::io::Result<bool> {
     file.seek(SeekFrom::Start(u64::from(e_lfanew)))?;
     let mut signature = [0u8; 4];
     Ok(read_full(file, &mut signature)? == 4 && signature == *b"PE\0\0")
+}
+
+/// Whether the file starts like a ZIP archive (a local file header, or the end record of
+/// an empty archive).
+fn is_zip(file: &mut File) -> std::io::Result<bool> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut magic = [0u8; 4];
+    Ok(read_full(file, &mut magic)? == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06"))
 }
 
 fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

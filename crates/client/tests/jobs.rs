@@ -31,21 +31,85 @@ fn pe_images_are_authenticode_by_their_header_not_their_name() {
     let renamed = dir.path().join("program.bin");
     std::fs::copy(testdata("pe/tiny64.exe"), &renamed).unwrap();
     assert_eq!(detect_format(&renamed).unwrap(), Format::Authenticode);
-    // MZ without a PE signature at e_lfanew, and a .exe that is text, are hashed.
-    for name in [
+    // MZ without a PE signature at e_lfanew, under another name, is hashed.
+    let mz = dir.path().join("mz.bin");
+    std::fs::write(&mz, b"MZ").unwrap();
+    assert_eq!(detect_format(&mz).unwrap(), Format::Hash);
+}
+
+/// A broken build must not be signed raw by `--format auto` (issue 19).
+#[test]
+fn files_named_like_pe_or_jar_that_are_not_are_refused_in_auto_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(PathBuf, &str)> = [
         "bad-pe-signature.exe",
         "not-a-pe.exe",
         "pe-offset-out-of-file.exe",
+    ]
+    .iter()
+    .map(|name| (testdata(&format!("pe/{name}")), "not one"))
+    .collect();
+    for (name, bytes, why) in [
+        ("mz.exe", &b"MZ"[..], "not one"),
+        ("empty.exe", b"", "empty (0 bytes)"),
+        ("driver.SYS", b"text", "not one"),
+        ("boot.efi", b"text", "not one"),
+        ("app.jar", b"not a zip", "not a ZIP"),
+        ("empty.war", b"", "empty (0 bytes)"),
+        (
+            "setup.msi",
+            b"\xd0\xcf\x11\xe0",
+            "MSI packages are not supported",
+        ),
     ] {
-        assert_eq!(
-            detect_format(&testdata(&format!("pe/{name}"))).unwrap(),
-            Format::Hash,
-            "{name}"
-        );
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        cases.push((path, why));
     }
-    let short = dir.path().join("mz.exe");
-    std::fs::write(&short, b"MZ").unwrap();
-    assert_eq!(detect_format(&short).unwrap(), Format::Hash);
+    for (path, why) in cases {
+        let err = Job::plan(&path, FormatChoice::Auto)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{}: {err}", path.display());
+        assert!(err.contains("--format hash"), "{}: {err}", path.display());
+        // Asked for explicitly, a raw signature is still possible.
+        let job = Job::plan(&path, FormatChoice::Fixed(Format::Hash)).unwrap();
+        assert_eq!(job.format, Format::Hash);
+    }
+    // An empty file under any other name is hashed.
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(detect_format(&empty).unwrap(), Format::Hash);
+}
+
+/// What is not a readable regular file is refused whatever the format, with what it is.
+#[test]
+fn directories_fifos_and_missing_files_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.exe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let choices = [
+        FormatChoice::Auto,
+        FormatChoice::Fixed(Format::Hash),
+        FormatChoice::Fixed(Format::Authenticode),
+        FormatChoice::Fixed(Format::Jar),
+    ];
+    for choice in choices {
+        for (path, why) in [
+            (dir.path().to_path_buf(), "is a directory"),
+            (fifo.clone(), "is a FIFO (named pipe), not a regular file"),
+            (dir.path().join("missing.exe"), "no such file"),
+        ] {
+            let err = Job::plan(&path, choice).unwrap_err().to_string();
+            assert!(err.contains(why), "{choice:?} {}: {err}", path.display());
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(!err.contains("9223372036854775807"), "{err}");
+        }
+    }
 }
 
 #[test]
@@ -159,7 +223,7 @@ fn a_jar_is_prepared_with_a_signer_named_after_the_policy() {
     // Not a JAR at all: a clear error naming the file.
     let fake = dir.path().join("fake.jar");
     std::fs::write(&fake, "text").unwrap();
-    let job = Job::plan(&fake, FormatChoice::Auto).unwrap();
+    let job = Job::plan(&fake, FormatChoice::Fixed(Format::Jar)).unwrap();
     let err = PreparedJob::prepare(job, HashAlgorithm::Sha256, "release").unwrap_err();
     assert!(err.to_string().contains("fake.jar"), "{err}");
 }

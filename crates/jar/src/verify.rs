@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use der::Encode as _;
-use sigil_pki::cms::{self, VerifyContent};
+use sigil_pki::cms::{self, CmsError, VerifyContent};
 
 use crate::archive::{Archive, Entry, Source, is_signature_related};
 use crate::digest::{DigestAlgorithm, unbase64};
@@ -35,6 +35,9 @@ pub struct VerifyReport {
     /// Entries that no valid signature covers (no manifest digest, or no
     /// `.SF` section that verifies).
     pub unsigned_entries: Vec<String>,
+    /// Entries whose digests match but whose only signers' blocks use an algorithm Sigil
+    /// cannot check (Ed25519, SHA-1, ...): neither valid nor invalid.
+    pub unchecked_entries: Vec<String>,
 }
 
 impl VerifyReport {
@@ -46,6 +49,7 @@ impl VerifyReport {
             && self.signers.iter().all(SignerReport::is_intact)
             && self.tampered_entries.is_empty()
             && self.unsigned_entries.is_empty()
+            && self.unchecked_entries.is_empty()
     }
 }
 
@@ -80,8 +84,21 @@ pub struct SignerReport {
 impl SignerReport {
     /// The block's signature is valid and the `.SF` is consistent with the manifest.
     pub fn is_intact(&self) -> bool {
-        matches!(self.block_signature, BlockSignatureStatus::Valid { .. })
-            && self.digest_algorithm.is_some()
+        matches!(self.block_signature, BlockSignatureStatus::Valid { .. }) && self.is_consistent()
+    }
+
+    /// The `.SF` is consistent with the manifest but the block's algorithm is one Sigil
+    /// cannot check: neither valid nor invalid.
+    pub fn is_unchecked(&self) -> bool {
+        matches!(
+            self.block_signature,
+            BlockSignatureStatus::NotChecked { .. }
+        ) && self.is_consistent()
+    }
+
+    /// The `.SF`'s digests match the manifest (the block aside).
+    fn is_consistent(&self) -> bool {
+        self.digest_algorithm.is_some()
             && (self.manifest_digest_matches
                 || (self.main_attributes_match != Some(false) && self.invalid_sections.is_empty()))
     }
@@ -106,6 +123,12 @@ pub enum BlockSignatureStatus {
         /// Why.
         reason: String,
     },
+    /// The block uses a digest or signature algorithm Sigil does not implement (Ed25519,
+    /// SHA-1, ...): not checked, neither valid nor invalid.
+    NotChecked {
+        /// Which algorithm.
+        reason: String,
+    },
 }
 
 /// Checks a signature block (detached PKCS#7 `SignedData`) over its `.SF`:
@@ -127,6 +150,11 @@ pub fn check_block_signature(signature_file: &[u8], block: &[u8]) -> BlockSignat
                 reason: "no signer".into(),
             },
         },
+        Err(e @ (CmsError::UnsupportedDigest(_) | CmsError::UnsupportedSignature(_))) => {
+            BlockSignatureStatus::NotChecked {
+                reason: e.to_string(),
+            }
+        }
         Err(e) => BlockSignatureStatus::Invalid {
             reason: e.to_string(),
         },
@@ -145,6 +173,7 @@ pub fn verify_archive<S: Source>(archive: &Archive<S>) -> Result<VerifyReport, J
             signers: Vec::new(),
             entries_checked: 0,
             tampered_entries: Vec::new(),
+            unchecked_entries: Vec::new(),
             unsigned_entries: archive
                 .entries()
                 .iter()
@@ -158,6 +187,7 @@ pub fn verify_archive<S: Source>(archive: &Archive<S>) -> Result<VerifyReport, J
 
     let mut signers = Vec::new();
     let mut covered: HashSet<String> = HashSet::new();
+    let mut covered_unchecked: HashSet<String> = HashSet::new();
     for entry in archive
         .entries()
         .iter()
@@ -166,6 +196,8 @@ pub fn verify_archive<S: Source>(archive: &Archive<S>) -> Result<VerifyReport, J
         let (report, names) = check_signer(archive, entry, &manifest, &manifest_bytes)?;
         if report.is_intact() {
             covered.extend(names);
+        } else if report.is_unchecked() {
+            covered_unchecked.extend(names);
         }
         signers.push(report);
     }
@@ -175,6 +207,7 @@ pub fn verify_archive<S: Source>(archive: &Archive<S>) -> Result<VerifyReport, J
         entries_checked: 0,
         tampered_entries: Vec::new(),
         unsigned_entries: Vec::new(),
+        unchecked_entries: Vec::new(),
     };
     for entry in archive.entries().iter().filter(|e| needs_signature(e)) {
         let expected = manifest
@@ -207,7 +240,11 @@ pub fn verify_archive<S: Source>(archive: &Archive<S>) -> Result<VerifyReport, J
         if !matches {
             report.tampered_entries.push(entry.name().to_owned());
         } else if !covered.contains(entry.name()) {
-            report.unsigned_entries.push(entry.name().to_owned());
+            if covered_unchecked.contains(entry.name()) {
+                report.unchecked_entries.push(entry.name().to_owned());
+            } else {
+                report.unsigned_entries.push(entry.name().to_owned());
+            }
         }
     }
     Ok(report)

@@ -81,6 +81,9 @@ pub enum CmsError {
         /// What was given.
         actual: usize,
     },
+    /// A DSA signature (read, never made) does not verify with the signer's key.
+    #[error("the DSA signature does not verify with the signer certificate's key")]
+    BadDsaSignature,
     /// A detached signature was verified without its content, or encapsulated content was given too.
     #[error("{0}")]
     ContentMismatch(&'static str),
@@ -347,6 +350,25 @@ fn verify_signer(
     }
 
     let certificate = find_signer_certificate(signed_data, &info.sid)?;
+    let verified = |certificate| VerifiedSigner {
+        certificate,
+        hash,
+        message_digest,
+        unsigned_attributes: info
+            .unsigned_attrs
+            .as_ref()
+            .map(|a| a.as_slice().to_vec())
+            .unwrap_or_default(),
+    };
+    if DSA_SIGNATURES.contains(&info.signature_algorithm.oid) {
+        verify_dsa(
+            &certificate,
+            hash,
+            &signed_attrs.to_der()?,
+            info.signature.as_bytes(),
+        )?;
+        return Ok(verified(certificate));
+    }
     let (family_hint, padding) = match info.signature_algorithm.oid {
         rfc5912::RSA_ENCRYPTION
         | rfc5912::SHA_256_WITH_RSA_ENCRYPTION
@@ -372,16 +394,38 @@ fn verify_signer(
         &signed_attrs.to_der()?,
         info.signature.as_bytes(),
     )?;
-    Ok(VerifiedSigner {
-        certificate,
-        hash,
-        message_digest,
-        unsigned_attributes: info
-            .unsigned_attrs
-            .as_ref()
-            .map(|a| a.as_slice().to_vec())
-            .unwrap_or_default(),
-    })
+    Ok(verified(certificate))
+}
+
+/// DSA in a `SignerInfo`: the key's OID (as the JDK writes it) or DSA with a SHA-2 hash.
+const DSA_SIGNATURES: [ObjectIdentifier; 5] = [
+    ObjectIdentifier::new_unwrap("1.2.840.10040.4.1"),
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.1"),
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.2"),
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.3"),
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.3.4"),
+];
+
+/// Verifies a DSA signature over `signed_attrs` with the certificate's DSA key: JAR signature
+/// blocks made by jarsigner with DSA keys are read; Sigil never signs with DSA.
+fn verify_dsa(
+    certificate: &Certificate,
+    hash: HashAlgorithm,
+    signed_attrs: &[u8],
+    signature: &[u8],
+) -> Result<(), CmsError> {
+    use signature::hazmat::PrehashVerifier as _;
+    let spki = certificate
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()?;
+    let key = spki::SubjectPublicKeyInfoRef::from_der(&spki)
+        .ok()
+        .and_then(|info| dsa::VerifyingKey::try_from(info).ok())
+        .ok_or(CmsError::BadDsaSignature)?;
+    let signature = dsa::Signature::try_from(signature).map_err(|_| CmsError::BadDsaSignature)?;
+    key.verify_prehash(&hash.digest(signed_attrs), &signature)
+        .map_err(|_| CmsError::BadDsaSignature)
 }
 
 fn single_value<'a>(
