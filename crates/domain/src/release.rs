@@ -297,6 +297,7 @@ impl Release {
             requester: &self.requester,
             group: self.approval_group.as_ref(),
             approvals: &self.approvals,
+            required: self.approvals_required,
         }
     }
 
@@ -388,27 +389,14 @@ impl Release {
     ) -> Result<ApprovalProgress, RequestError> {
         self.require_pending(now, true)?;
         check_comment(comment)?;
-        if approver == &self.requester {
-            return Err(RequestError::OwnRequest);
-        }
-        self.rule().require_approver(approver, session, group)?;
-        if self.approvals.iter().any(|a| &a.approver == approver) {
-            return Err(RequestError::AlreadyApproved);
-        }
-        self.approvals.push(Approval {
-            approver: approver.clone(),
-            at: now,
-            comment: comment.to_owned(),
-        });
-        let counted = u32::try_from(self.counted_approvals()).unwrap_or(u32::MAX);
-        if counted >= self.approvals_required {
+        let (approval, progress) = self
+            .rule()
+            .approve(approver, session, group, comment, now)?;
+        self.approvals.push(approval);
+        if progress == ApprovalProgress::QuorumReached {
             self.state = ReleaseState::Approved { at: now };
-            Ok(ApprovalProgress::QuorumReached)
-        } else {
-            Ok(ApprovalProgress::Recorded {
-                remaining: self.approvals_required - counted,
-            })
         }
+        Ok(progress)
     }
 
     /// Denies the release (open or pending): every file of it is denied with it.

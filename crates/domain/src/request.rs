@@ -580,6 +580,7 @@ impl SigningRequest {
             requester: &self.requester,
             group: self.approval_group.as_ref(),
             approvals: &self.approvals,
+            required: self.approvals_required,
         }
     }
 
@@ -625,27 +626,14 @@ impl SigningRequest {
     ) -> Result<ApprovalProgress, RequestError> {
         self.require_pending(now)?;
         check_comment(comment)?;
-        if approver == &self.requester {
-            return Err(RequestError::OwnRequest);
-        }
-        self.require_approver(approver, session, group)?;
-        if self.approvals.iter().any(|a| &a.approver == approver) {
-            return Err(RequestError::AlreadyApproved);
-        }
-        self.approvals.push(Approval {
-            approver: approver.clone(),
-            at: now,
-            comment: comment.to_owned(),
-        });
-        let counted = u32::try_from(self.counted_approvals()).unwrap_or(u32::MAX);
-        if counted >= self.approvals_required {
+        let (approval, progress) = self
+            .rule()
+            .approve(approver, session, group, comment, now)?;
+        self.approvals.push(approval);
+        if progress == ApprovalProgress::QuorumReached {
             self.state = RequestState::Approved { at: now };
-            Ok(ApprovalProgress::QuorumReached)
-        } else {
-            Ok(ApprovalProgress::Recorded {
-                remaining: self.approvals_required - counted,
-            })
         }
+        Ok(progress)
     }
 
     /// Denies the request. Any member of the approval group with `signing:approve` may deny.
@@ -742,6 +730,8 @@ pub(crate) struct ApprovalRule<'a> {
     pub(crate) requester: &'a IdentityName,
     pub(crate) group: Option<&'a GroupName>,
     pub(crate) approvals: &'a [Approval],
+    /// Distinct approvals the quorum needs.
+    pub(crate) required: u32,
 }
 
 impl ApprovalRule<'_> {
@@ -755,6 +745,41 @@ impl ApprovalRule<'_> {
             }
         }
         seen.len()
+    }
+
+    /// Checks `approver`'s approval under the rule (never the requester; a member of the
+    /// group holding `signing:approve` itself; each identity once) and returns it with what
+    /// it achieves once recorded. The caller checks its own state and the comment first.
+    pub(crate) fn approve(
+        &self,
+        approver: &IdentityName,
+        session: &Session,
+        group: Option<&ApprovalGroup>,
+        comment: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Approval, ApprovalProgress), RequestError> {
+        if approver == self.requester {
+            return Err(RequestError::OwnRequest);
+        }
+        self.require_approver(approver, session, group)?;
+        if self.approvals.iter().any(|a| &a.approver == approver) {
+            return Err(RequestError::AlreadyApproved);
+        }
+        // A new distinct approver who is not the requester: one more towards the quorum.
+        let counted = u32::try_from(self.counted() + 1).unwrap_or(u32::MAX);
+        let progress = if counted >= self.required {
+            ApprovalProgress::QuorumReached
+        } else {
+            ApprovalProgress::Recorded {
+                remaining: self.required - counted,
+            }
+        };
+        let approval = Approval {
+            approver: approver.clone(),
+            at: now,
+            comment: comment.to_owned(),
+        };
+        Ok((approval, progress))
     }
 
     pub(crate) fn require_approver(
