@@ -23,7 +23,7 @@
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{self, AeadInOut, KeyInit};
-use hmac::{Hmac, Mac};
+use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -84,6 +84,9 @@ pub enum BackupFileError {
     /// The metadata is too large to write.
     #[error("the backup metadata is {0} bytes, more than the format allows")]
     MetaTooLarge(usize),
+    /// HKDF refused the key length (cannot happen for a 32-byte key).
+    #[error("deriving the backup key failed: this is a bug in Sigil, please report it")]
+    KeyDerivation,
     /// The operating system's random number generator failed.
     #[error(transparent)]
     Custody(#[from] CustodyError),
@@ -140,7 +143,7 @@ pub fn encrypt_backup_chunked(
     out.extend_from_slice(meta);
     let header_len = out.len();
 
-    let cipher = derive_cipher(key, &salt);
+    let cipher = derive_cipher(key, &salt)?;
     let mut chunks = plaintext.chunks(chunk_len as usize).peekable();
     let mut index: u32 = 0;
     loop {
@@ -184,7 +187,7 @@ pub fn decrypt_backup(key: &MasterKey, file: &[u8]) -> Result<Zeroizing<Vec<u8>>
             given_key: key.id().to_string(),
         });
     }
-    let cipher = derive_cipher(key, parsed.salt);
+    let cipher = derive_cipher(key, parsed.salt)?;
     let sealed_len = parsed.chunk_len as usize + TAG_LEN;
     let mut out = Zeroizing::new(Vec::with_capacity(parsed.body.len()));
     let mut rest = parsed.body;
@@ -292,21 +295,13 @@ fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     Some((u32::from_be_bytes(*head), rest))
 }
 
-/// HKDF-SHA256 (extract, then one expand block) of the master key into an AES-256-GCM key.
-fn derive_cipher(key: &MasterKey, salt: &[u8]) -> Aes256Gcm {
-    let prk = hmac_sha256(salt, &[key.bytes()]);
-    let okm = hmac_sha256(&prk[..], &[KDF_LABEL, &[1]]);
-    Aes256Gcm::new((&*okm).into())
-}
-
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-    // HMAC takes keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| <Hmac<Sha256> as hmac::KeyInit>::new(&Default::default()));
-    for part in parts {
-        mac.update(part);
-    }
-    Zeroizing::new(mac.finalize().into_bytes().into())
+/// HKDF-SHA256 (RFC 5869, the `hkdf` crate) of the master key into an AES-256-GCM key.
+fn derive_cipher(key: &MasterKey, salt: &[u8]) -> Result<Aes256Gcm, BackupFileError> {
+    let mut okm = Zeroizing::new([0u8; 32]);
+    Hkdf::<Sha256>::new(Some(salt), key.bytes())
+        .expand(KDF_LABEL, &mut okm[..])
+        .map_err(|_| BackupFileError::KeyDerivation)?;
+    Ok(Aes256Gcm::new((&*okm).into()))
 }
 
 fn nonce(prefix: &[u8], index: u32, last: bool) -> aead::Nonce<Aes256Gcm> {
