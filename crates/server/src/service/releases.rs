@@ -204,24 +204,12 @@ pub async fn list(
     session: &Session,
     filter: RequestFilter,
 ) -> Result<Vec<ReleaseWithFiles>, ServiceError> {
-    principal(session)?;
-    let mut filter = filter;
-    let read_all = session.has(Permission::SigningReadAll);
-    if !read_all && !session.has(Permission::SigningApprove) {
-        match &filter.requester {
-            Some(requester) if !session.has_identity(requester) => return Ok(Vec::new()),
-            Some(_) => {}
-            None => filter.requester = session.principal().cloned(),
-        }
-    }
-    let groups = if read_all {
-        Vec::new()
-    } else {
-        state.store.list_groups().await?
+    let Some(scope) = requests::ListScope::of(state, session, filter).await? else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for release in state.store.list_releases(&filter).await? {
-        if read_all || may_read(session, &release, &groups) {
+    for release in state.store.list_releases(&scope.filter).await? {
+        if scope.read_all || may_read(session, &release, &scope.groups) {
             out.push(settle(state, release).await?);
         }
     }

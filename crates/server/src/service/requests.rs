@@ -244,30 +244,58 @@ pub async fn list(
     session: &Session,
     filter: RequestFilter,
 ) -> Result<Vec<SigningRequest>, ServiceError> {
-    principal(session)?;
-    let mut filter = filter;
-    let read_all = session.has(Permission::SigningReadAll);
-    let approver = session.has(Permission::SigningApprove);
-    if !read_all && !approver {
-        // Only one's own requests: narrow the query to the principal.
-        match &filter.requester {
-            Some(requester) if !session.has_identity(requester) => return Ok(Vec::new()),
-            Some(_) => {}
-            None => filter.requester = session.principal().cloned(),
-        }
-    }
-    let groups = if read_all {
-        Vec::new()
-    } else {
-        state.store.list_groups().await?
+    let Some(scope) = ListScope::of(state, session, filter).await? else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for request in state.store.list_requests(&filter).await? {
-        if read_all || may_read(session, &request, &groups) {
+    for request in state.store.list_requests(&scope.filter).await? {
+        if scope.read_all || may_read(session, &request, &scope.groups) {
             out.push(expire_if_due(state, request).await?);
         }
     }
     Ok(out)
+}
+
+/// What a listing of requests or releases may show a session (one visibility rule for both).
+pub(crate) struct ListScope {
+    /// The query, narrowed to the caller's own items when it may read only those.
+    pub(crate) filter: RequestFilter,
+    /// `signing:read-all`: every item is visible.
+    pub(crate) read_all: bool,
+    /// The approval groups an approver's visibility is checked against (empty with read-all).
+    pub(crate) groups: Vec<sigil_domain::ApprovalGroup>,
+}
+
+impl ListScope {
+    /// The scope of `session` for `filter`; `None` when it can see nothing (it may read only
+    /// its own items and asks for another requester's).
+    pub(crate) async fn of(
+        state: &AppState,
+        session: &Session,
+        filter: RequestFilter,
+    ) -> Result<Option<Self>, ServiceError> {
+        principal(session)?;
+        let mut filter = filter;
+        let read_all = session.has(Permission::SigningReadAll);
+        if !read_all && !session.has(Permission::SigningApprove) {
+            // Only one's own items: narrow the query to the principal.
+            match &filter.requester {
+                Some(requester) if !session.has_identity(requester) => return Ok(None),
+                Some(_) => {}
+                None => filter.requester = session.principal().cloned(),
+            }
+        }
+        let groups = if read_all {
+            Vec::new()
+        } else {
+            state.store.list_groups().await?
+        };
+        Ok(Some(Self {
+            filter,
+            read_all,
+            groups,
+        }))
+    }
 }
 
 /// Approves request `id` as the one identity of `session` that qualifies (see
