@@ -92,59 +92,71 @@ pub(crate) struct RequestArgs {
     action: RequestAction,
 }
 
+/// The filters of `request list` and `release list`.
+#[derive(Args, Debug)]
+pub(crate) struct ListFilter {
+    /// Only this state: pending, approved, signed, denied, expired, failed.
+    #[arg(long)]
+    pub(crate) state: Option<String>,
+    /// Only this policy.
+    #[arg(long)]
+    pub(crate) policy: Option<String>,
+    /// Only this requester.
+    #[arg(long)]
+    pub(crate) requester: Option<String>,
+    /// At most this many (default 100).
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `request approve` and `release approve`.
+#[derive(Args, Debug)]
+pub(crate) struct ApproveArgs {
+    pub(crate) id: String,
+    /// Comment recorded with the approval.
+    #[arg(long)]
+    pub(crate) comment: Option<String>,
+    /// The identity of the session that approves (needed when several could).
+    #[arg(long = "as", value_name = "IDENTITY")]
+    pub(crate) as_identity: Option<String>,
+}
+
+/// `request deny` and `release deny`: the comment is the reason the requester sees.
+#[derive(Args, Debug)]
+pub(crate) struct DenyArgs {
+    pub(crate) id: String,
+    /// The reason (required).
+    #[arg(long)]
+    pub(crate) comment: String,
+    /// The identity of the session that denies (needed when several could).
+    #[arg(long = "as", value_name = "IDENTITY")]
+    pub(crate) as_identity: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum RequestAction {
     /// List signing requests (newest first).
-    List {
-        /// Only this state: pending, approved, signed, denied, expired, failed.
-        #[arg(long)]
-        state: Option<String>,
-        /// Only this policy.
-        #[arg(long)]
-        policy: Option<String>,
-        /// Only this requester.
-        #[arg(long)]
-        requester: Option<String>,
-        /// At most this many (default 100).
-        #[arg(long)]
-        limit: Option<u32>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListFilter),
     /// Show one request.
     Show { id: String },
     /// Approve a request (signed at once when the quorum is reached).
-    Approve {
-        id: String,
-        /// Comment recorded with the approval.
-        #[arg(long)]
-        comment: Option<String>,
-        /// The identity of the session that approves (needed when several could).
-        #[arg(long = "as", value_name = "IDENTITY")]
-        as_identity: Option<String>,
-    },
+    Approve(ApproveArgs),
     /// Deny a request; the comment is the reason the requester sees.
-    Deny {
-        id: String,
-        /// The reason (required).
-        #[arg(long)]
-        comment: String,
-        /// The identity of the session that denies (needed when several could).
-        #[arg(long = "as", value_name = "IDENTITY")]
-        as_identity: Option<String>,
-    },
+    Deny(DenyArgs),
 }
 
 pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
     match args.action {
-        RequestAction::List {
+        RequestAction::List(ListFilter {
             state,
             policy,
             requester,
             limit,
             json,
-        } => {
+        }) => {
             let path = query_path("/requests", state, policy, requester, limit);
             let api = args.profile.login().await?;
             let answer = api.get(&path).await;
@@ -198,11 +210,11 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
             })
             .await
         }
-        RequestAction::Approve {
+        RequestAction::Approve(ApproveArgs {
             id,
             comment,
             as_identity,
-        } => {
+        }) => {
             let body = acting_body(comment.unwrap_or_default(), as_identity);
             one(&args.profile, async |api| {
                 api.post(&format!("/requests/{}/approve", segment(&id)), &body)
@@ -210,11 +222,11 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
             })
             .await
         }
-        RequestAction::Deny {
+        RequestAction::Deny(DenyArgs {
             id,
             comment,
             as_identity,
-        } => {
+        }) => {
             let body = acting_body(comment, as_identity);
             one(&args.profile, async |api| {
                 api.post(&format!("/requests/{}/deny", segment(&id)), &body)

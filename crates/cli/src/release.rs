@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sigil_client::release::{ReleaseRun, sign_release};
 use sigil_client::{Connection, JobResult, PreparedJob, Progress, SignOptions};
 
-use crate::admin::{ProfileArg, acting_body, one, query_path};
+use crate::admin::{ApproveArgs, DenyArgs, ListFilter, ProfileArg, acting_body, one, query_path};
 use crate::api::segment;
 use crate::exit;
 
@@ -25,56 +25,24 @@ pub(crate) struct ReleaseArgs {
 #[derive(Subcommand, Debug)]
 enum ReleaseAction {
     /// List releases (newest first).
-    List {
-        /// Only this state: pending, approved, signed, denied, expired, failed.
-        #[arg(long)]
-        state: Option<String>,
-        /// Only this policy.
-        #[arg(long)]
-        policy: Option<String>,
-        /// Only this requester.
-        #[arg(long)]
-        requester: Option<String>,
-        /// At most this many (default 100).
-        #[arg(long)]
-        limit: Option<u32>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListFilter),
     /// Show one release with its files.
     Show { id: String },
     /// Approve a release: every file of it is signed when the quorum is reached.
-    Approve {
-        id: String,
-        /// Comment recorded with the approval.
-        #[arg(long)]
-        comment: Option<String>,
-        /// The identity of the session that approves (needed when several could).
-        #[arg(long = "as", value_name = "IDENTITY")]
-        as_identity: Option<String>,
-    },
+    Approve(ApproveArgs),
     /// Deny a release (every file of it); the comment is the reason the requester sees.
-    Deny {
-        id: String,
-        /// The reason (required).
-        #[arg(long)]
-        comment: String,
-        /// The identity of the session that denies (needed when several could).
-        #[arg(long = "as", value_name = "IDENTITY")]
-        as_identity: Option<String>,
-    },
+    Deny(DenyArgs),
 }
 
 pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
     match args.action {
-        ReleaseAction::List {
+        ReleaseAction::List(ListFilter {
             state,
             policy,
             requester,
             limit,
             json,
-        } => {
+        }) => {
             let path = query_path("/releases", state, policy, requester, limit);
             let api = args.profile.login().await?;
             let answer = api.get(&path).await;
@@ -123,11 +91,11 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
             })
             .await
         }
-        ReleaseAction::Approve {
+        ReleaseAction::Approve(ApproveArgs {
             id,
             comment,
             as_identity,
-        } => {
+        }) => {
             let body = acting_body(comment.unwrap_or_default(), as_identity);
             one(&args.profile, async |api| {
                 api.post(&format!("/releases/{}/approve", segment(&id)), &body)
@@ -135,11 +103,11 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
             })
             .await
         }
-        ReleaseAction::Deny {
+        ReleaseAction::Deny(DenyArgs {
             id,
             comment,
             as_identity,
-        } => {
+        }) => {
             let body = acting_body(comment, as_identity);
             one(&args.profile, async |api| {
                 api.post(&format!("/releases/{}/deny", segment(&id)), &body)
