@@ -8,10 +8,11 @@ use axum::http::StatusCode;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sigil_domain::{CertProfile, KeyId, Permission, SOFTWARE_BACKEND};
+use utoipa::ToSchema;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::Https;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, parse};
 use super::views::{CertificateView, KeyView};
 use crate::service::admin::require;
@@ -31,7 +32,7 @@ fn purpose(text: Option<&str>) -> Result<CertProfile, ApiError> {
 }
 
 /// `POST /keys` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewKeyBody {
     algorithm: String,
@@ -42,6 +43,16 @@ pub(crate) struct NewKeyBody {
 }
 
 /// `POST /keys` (`keys:add`): a key without a certificate.
+#[utoipa::path(
+    post,
+    path = "/keys",
+    tag = "keys",
+    request_body = NewKeyBody,
+    responses(
+        (status = 201, description = "Created, without a certificate.", body = KeyView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `keys:add`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_key(
     State(h): State<Https>,
     caller: Caller,
@@ -61,6 +72,15 @@ pub(crate) async fn create_key(
 }
 
 /// `GET /keys` (`ca:list`): every held key with its certificates.
+#[utoipa::path(
+    get,
+    path = "/keys",
+    tag = "keys",
+    responses(
+        (status = 200, description = "Every key Sigil holds, with the serials of its certificates.", body = Vec<KeyView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_keys(
     State(h): State<Https>,
     caller: Caller,
@@ -75,7 +95,7 @@ pub(crate) async fn list_keys(
 }
 
 /// `POST /keys/{id}/csr` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyCsrBody {
     subject: String,
@@ -84,13 +104,25 @@ pub(crate) struct KeyCsrBody {
 }
 
 /// `POST /keys/{id}/csr` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct KeyCsrView {
     key_id: String,
     csr_pem: String,
 }
 
 /// `POST /keys/{id}/csr` (`keys:add`): a PKCS#10 CSR signed by the held key.
+#[utoipa::path(
+    post,
+    path = "/keys/{id}/csr",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key id (a UUID, as `GET /keys` lists it).")),
+    request_body = KeyCsrBody,
+    responses(
+        (status = 200, description = "A PKCS#10 CSR signed by the key.", body = KeyCsrView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `keys:add`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such key.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn key_csr(
     State(h): State<Https>,
     caller: Caller,
@@ -107,7 +139,7 @@ pub(crate) async fn key_csr(
 }
 
 /// `POST /keys/{id}/chain` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImportChainBody {
     chain_pem: String,
@@ -116,6 +148,19 @@ pub(crate) struct ImportChainBody {
 }
 
 /// `POST /keys/{id}/chain` (`ca:upload`): the chain another CA issued for the held key.
+#[utoipa::path(
+    post,
+    path = "/keys/{id}/chain",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key id (a UUID, as `GET /keys` lists it).")),
+    request_body = ImportChainBody,
+    responses(
+        (status = 201, description = "The leaf, stored with `external: true` and its `chain_pem`.", body = CertificateView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:upload`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such key.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the serial is stored already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn import_chain(
     State(h): State<Https>,
     caller: Caller,
@@ -148,7 +193,7 @@ pub(crate) async fn import_chain(
 }
 
 /// `POST /keys/import` body. Wiped on drop (it holds the password and the encrypted key).
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImportPkcs12Body {
     pkcs12_base64: String,
@@ -162,13 +207,24 @@ pub(crate) struct ImportPkcs12Body {
 }
 
 /// `POST /keys/import` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ImportedView {
     key_id: String,
     certificate: CertificateView,
 }
 
 /// `POST /keys/import` (`keys:add` and `ca:upload`): a key and its certificate from PKCS#12.
+#[utoipa::path(
+    post,
+    path = "/keys/import",
+    tag = "keys",
+    request_body = ImportPkcs12Body,
+    responses(
+        (status = 201, description = "The imported key and its certificate.", body = ImportedView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `keys:add` and `ca:upload`.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the certificate is stored already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn import_pkcs12(
     State(h): State<Https>,
     caller: Caller,

@@ -5,6 +5,7 @@ use sigil_domain::{
     ApprovalGroup, AuditEvent, CaRecord, CertificateRecord, Identity, IssuancePolicy, Role,
 };
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::service::ServiceError;
@@ -16,7 +17,7 @@ pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
 }
 
 /// An identity (never its password hash).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct IdentityView {
     name: String,
     kind: String,
@@ -55,7 +56,7 @@ impl Drop for IdentityView {
 }
 
 /// A role; `type` as in the contract.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct RoleView {
     name: String,
     #[serde(rename = "type")]
@@ -88,7 +89,7 @@ impl From<&Role> for RoleView {
 }
 
 /// An approval group.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct GroupView {
     name: String,
     members: Vec<String>,
@@ -104,7 +105,7 @@ impl From<&ApprovalGroup> for GroupView {
 }
 
 /// An issuance policy.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct PolicyView {
     alias: String,
     certificate: String,
@@ -139,14 +140,14 @@ impl From<&IssuancePolicy> for PolicyView {
 }
 
 /// A revocation.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct RevocationView {
     at: String,
     reason: String,
 }
 
 /// A certificate, with PEM and (when known) its chain.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CertificateView {
     serial: String,
     subject: String,
@@ -194,7 +195,7 @@ impl CertificateView {
 }
 
 /// A held key (public parts) and the certificates stored for it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct KeyView {
     key_id: String,
     algorithm: String,
@@ -230,7 +231,7 @@ impl KeyView {
 }
 
 /// A CA container.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CaView {
     name: String,
     parent: Option<String>,
