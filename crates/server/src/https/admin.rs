@@ -36,12 +36,17 @@ where
 #[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewIdentityBody {
+    /// 1–64 characters of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
     name: String,
+    /// `person` or `application`.
     kind: String,
+    /// Names of existing roles.
     #[serde(default)]
     roles: Vec<String>,
+    /// The password; without it the server generates one and answers it once.
     #[serde(default)]
     password: Option<String>,
+    /// Log in only with a TLS client certificate whose only CN is the name.
     #[serde(default)]
     require_client_certificate: bool,
 }
@@ -120,10 +125,13 @@ pub(crate) async fn create_identity(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateIdentityBody {
+    /// Replaces the roles.
     #[serde(default)]
     roles: Option<Vec<String>>,
+    /// A disabled identity cannot log in and drops out of its sessions.
     #[serde(default)]
     enabled: Option<bool>,
+    /// Log in only with a TLS client certificate whose only CN is the name.
     #[serde(default)]
     require_client_certificate: Option<bool>,
 }
@@ -207,6 +215,7 @@ pub(crate) async fn unlock_identity(
 #[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordBody {
+    /// The new password; without it the server generates one and answers it once.
     #[serde(default)]
     password: Option<String>,
 }
@@ -214,7 +223,9 @@ pub(crate) struct PasswordBody {
 /// `POST /identities/{name}/password` answer.
 #[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 pub(crate) struct PasswordSet {
+    /// The identity.
     identity: String,
+    /// The generated password, shown this once (absent when one was given).
     #[serde(skip_serializing_if = "Option::is_none")]
     password: Option<String>,
 }
@@ -251,6 +262,7 @@ pub(crate) async fn set_password(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApiKeyBody {
+    /// What the key is for (shown in the audit log).
     #[serde(default)]
     label: String,
 }
@@ -258,9 +270,13 @@ pub(crate) struct ApiKeyBody {
 /// A new API key: the token is shown once.
 #[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 pub(crate) struct ApiKeyView {
+    /// The key id.
     id: String,
+    /// The identity the key logs in as.
     identity: String,
+    /// The label given.
     label: String,
+    /// The key, `sigil_<id>_<secret>`: use it as the password; shown this once, only its hash is stored.
     token: String,
 }
 
@@ -302,15 +318,21 @@ pub(crate) async fn create_api_key(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoleBody {
+    /// The role name (`POST`; optional on `PUT`, where it must equal the URL's).
     #[serde(default)]
     name: Option<String>,
+    /// `administrator`, `application` or `approver`.
     #[serde(rename = "type")]
     role_type: String,
+    /// `principal` (the default).
     #[serde(default)]
     class: Option<String>,
+    /// Distinct identities holding the role that must log in on one session before it grants its permissions (1–8).
     logins_required: u32,
+    /// Permissions such as `admin:roles`, `ca:issue`, `signing:approve` (see docs/https-api.md).
     #[serde(default)]
     permissions: Vec<String>,
+    /// Where the role may log in: `host-api`, `https`.
     interfaces: Vec<String>,
 }
 
@@ -499,6 +521,7 @@ pub(crate) async fn list_commands(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CommandBody {
+    /// Whether the Host API accepts the command.
     enabled: bool,
 }
 
@@ -555,8 +578,10 @@ pub(crate) async fn get_settings(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsBody {
+    /// Whether a key may be exported as a password-protected PKCS#12.
     #[serde(default)]
     allow_export_with_password: Option<bool>,
+    /// Consecutive failed logins that lock an identity (1–100).
     #[serde(default)]
     lockout_threshold: Option<u32>,
     /// Serial of the time-stamping certificate; an empty string disables the TSA.
@@ -605,8 +630,10 @@ pub(crate) async fn update_settings(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GroupBody {
+    /// The group name (`POST`; optional on `PUT`, where it must equal the URL's).
     #[serde(default)]
     name: Option<String>,
+    /// Names of existing identities (at most 256).
     members: Vec<String>,
 }
 
@@ -744,18 +771,28 @@ pub(crate) async fn delete_group(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PolicyBody {
+    /// The policy alias (`POST`; optional on `PUT`, where it must equal the URL's).
     #[serde(default)]
     alias: Option<String>,
+    /// Serial (hex) of a `code-signing` certificate whose key Sigil holds, not revoked or expired.
     certificate: String,
+    /// `pkcs1v15` (the default) or `pss`.
     #[serde(default)]
     rsa_scheme: Option<String>,
+    /// Approvals before a request is signed (0 signs at once; at most 16).
     approvals_required: u32,
+    /// The group whose members approve (required when `approvals_required` > 0).
     #[serde(default)]
     approval_group: Option<String>,
+    /// Allowed hashes: `sha256`, `sha384`, `sha512`.
     hashes: Vec<String>,
+    /// Allowed formats: `hash`, `authenticode`, `jar`.
     formats: Vec<String>,
+    /// How long a request waits for approval (60 s to 30 days).
     request_lifetime_secs: u32,
+    /// Roles whose sessions may submit under the policy.
     roles: Vec<String>,
+    /// Every signature carries an RFC 3161 time-stamp from Sigil's TSA.
     #[serde(default)]
     timestamp_required: bool,
 }

@@ -35,9 +35,12 @@ fn purpose(text: Option<&str>) -> Result<CertProfile, ApiError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewKeyBody {
+    /// `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256` or `ec-p384`.
     algorithm: String,
+    /// `code-signing` (the default), `timestamping`, …: the profile its certificate must have.
     #[serde(default)]
     purpose: Option<String>,
+    /// `software` (the default) or the name of an `[[hsm]]` of `sigil.toml`.
     #[serde(default)]
     backend: Option<String>,
 }
@@ -98,7 +101,9 @@ pub(crate) async fn list_keys(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyCsrBody {
+    /// Distinguished name to request.
     subject: String,
+    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
     #[serde(default)]
     sans: Vec<String>,
 }
@@ -142,7 +147,9 @@ pub(crate) async fn key_csr(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImportChainBody {
+    /// The certificate another CA issued for the key and its CA certificates, PEM, leaf first.
     chain_pem: String,
+    /// `code-signing` (the default), `timestamping`, …: the extended key usage the leaf must have.
     #[serde(default)]
     purpose: Option<String>,
 }
@@ -196,12 +203,17 @@ pub(crate) async fn import_chain(
 #[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImportPkcs12Body {
+    /// The `.p12` file, base64.
     pkcs12_base64: String,
+    /// Its password.
     password: String,
+    /// CA certificates, PEM, when the file has none.
     #[serde(default)]
     chain_pem: Option<String>,
+    /// `code-signing` (the default), `timestamping`, ….
     #[serde(default)]
     purpose: Option<String>,
+    /// `software` (the default) or the name of an `[[hsm]]` to import the key into.
     #[serde(default)]
     backend: Option<String>,
 }

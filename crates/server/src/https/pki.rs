@@ -30,12 +30,18 @@ fn serial(text: &str) -> Result<SerialNumber, ApiError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewCaBody {
+    /// The CA name.
     name: String,
+    /// Key algorithm: `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256`, `ec-p384` or `ed25519`.
     key_algorithm: String,
+    /// Distinguished name, e.g. `CN=Example Root CA,O=Example`.
     subject: String,
+    /// Validity of its certificate in days.
     validity_days: u32,
+    /// The issuing CA (absent for a root CA).
     #[serde(default)]
     parent: Option<String>,
+    /// Path length constraint of its certificate.
     #[serde(default)]
     path_len: Option<u8>,
     /// Where the CA key is held: `software` (default) or an HSM's name.
@@ -232,15 +238,22 @@ pub(crate) async fn get_certificate(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IssueBody {
+    /// The issuing CA.
     issuer: String,
+    /// `ca`, `tls-server`, `tls-client`, `code-signing` or `timestamping`.
     profile: String,
+    /// Distinguished name (overrides a CSR's subject).
     #[serde(default)]
     subject: Option<String>,
+    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
     #[serde(default)]
     sans: Vec<String>,
+    /// Validity in days.
     validity_days: u32,
+    /// The subject's PKCS#10 CSR (its signature is verified); exactly one of `csr_pem` and `key_algorithm`.
     #[serde(default)]
     csr_pem: Option<String>,
+    /// Sigil generates the key and keeps it sealed: key algorithm: `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256`, `ec-p384` or `ed25519`.
     #[serde(default)]
     key_algorithm: Option<String>,
     /// Where a generated key is held: `software` (default) or an HSM's name.
@@ -314,6 +327,7 @@ pub(crate) async fn issue_certificate(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevokeBody {
+    /// `unspecified` (the default), `key-compromise`, `ca-compromise`, `affiliation-changed`, `superseded`, `cessation-of-operation`, `certificate-hold` or `privilege-withdrawn`.
     #[serde(default)]
     reason: Option<String>,
 }
@@ -357,13 +371,16 @@ pub(crate) async fn revoke(
 #[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExportBody {
+    /// Protects the PKCS#12 (at least 12 characters).
     password: String,
 }
 
 /// `POST /certificates/{serial}/export` answer.
 #[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 pub(crate) struct ExportView {
+    /// The certificate's serial.
     serial: String,
+    /// The PKCS#12 file, base64.
     pkcs12_base64: String,
 }
 
@@ -416,8 +433,10 @@ fn listener(text: &str) -> Result<Interface, ApiError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CsrBody {
+    /// Distinguished name of the listener certificate.
     #[serde(default)]
     subject: Option<String>,
+    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
     #[serde(default)]
     sans: Vec<String>,
 }
@@ -470,7 +489,9 @@ pub(crate) async fn listener_csr(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChainBody {
+    /// The `key_id` the listener CSR returned.
     key_id: String,
+    /// The signed certificate and its CA certificates, PEM, leaf first.
     chain_pem: String,
 }
 

@@ -19,12 +19,14 @@ use crate::service::releases::{self as svc, ReleaseWithFiles};
 /// One file of a release.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ReleaseFileView {
+    /// The file's signing request.
     request_id: String,
     file_name: Option<String>,
     file_size: Option<u64>,
     format: String,
     hash: String,
     digest: String,
+    /// The file's request state.
     state: String,
 }
 

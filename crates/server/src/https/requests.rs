@@ -35,17 +35,21 @@ pub(crate) struct ApprovalView {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct RequestView {
     id: String,
+    /// `pending`, `approved`, `signed`, `denied`, `expired` or `failed`.
     state: String,
     policy: String,
     format: String,
     hash: String,
+    /// The digest to sign, hex.
     digest: String,
     metadata: RequestMetadata,
     requester: String,
     created: String,
     expires: String,
+    /// Seconds since `created`.
     age_secs: i64,
     approvals_required: u32,
+    /// The group whose members approve.
     approval_group: Option<String>,
     approvals: Vec<ApprovalView>,
     /// Who denied it (for a denied request).
@@ -125,11 +129,15 @@ fn request_id(text: &str) -> Result<RequestId, ApiError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubmitBody {
+    /// The policy alias.
     policy: String,
+    /// `hash`, `authenticode` or `jar`.
     format: String,
+    /// `sha256`, `sha384` or `sha512` (one the policy allows).
     hash: String,
     /// Hex: the file's digest (`hash`), the Authenticode image digest, or the `.SF` digest.
     digest: String,
+    /// What approvers see about the file (all optional, each bounded).
     #[serde(default)]
     metadata: RequestMetadata,
 }
@@ -285,6 +293,7 @@ pub(crate) async fn show_request(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CommentBody {
+    /// Shown with the approval; required to deny (the reason the requester sees).
     #[serde(default)]
     pub(crate) comment: String,
     /// The identity of the session that acts (required when several could).

@@ -20,13 +20,17 @@ pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct IdentityView {
     name: String,
+    /// `person` or `application`.
     kind: String,
     enabled: bool,
+    /// Locked after too many failed logins (the lock ends by itself, or `POST /identities/{name}/unlock`).
     locked: bool,
+    /// Consecutive failed logins (reset by a login or an unlock).
     failed_logins: u32,
     roles: Vec<String>,
     has_password: bool,
     require_client_certificate: bool,
+    /// The generated password, only in the answer that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) password: Option<String>,
 }
@@ -59,9 +63,11 @@ impl Drop for IdentityView {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct RoleView {
     name: String,
+    /// `administrator`, `application` or `approver`.
     #[serde(rename = "type")]
     role_type: String,
     class: String,
+    /// Distinct identities holding the role that must log in on one session.
     logins_required: u32,
     permissions: Vec<String>,
     interfaces: Vec<String>,
@@ -109,12 +115,14 @@ impl From<&ApprovalGroup> for GroupView {
 pub(crate) struct PolicyView {
     alias: String,
     certificate: String,
+    /// The key of `certificate`.
     key_id: String,
     rsa_scheme: String,
     approvals_required: u32,
     approval_group: Option<String>,
     hashes: Vec<String>,
     formats: Vec<String>,
+    /// How long a request waits for approval.
     request_lifetime_secs: u32,
     roles: Vec<String>,
     timestamp_required: bool,
@@ -149,17 +157,23 @@ pub(crate) struct RevocationView {
 /// A certificate, with PEM and (when known) its chain.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct CertificateView {
+    /// Lowercase hex, no leading zeros.
     serial: String,
     subject: String,
     issuer: String,
     /// Issued by a CA outside Sigil (imported with its chain); `issuer` is then its DN.
     external: bool,
+    /// `ca`, `tls-server`, `tls-client`, `code-signing` or `timestamping`.
     profile: String,
     not_before: String,
     not_after: String,
+    /// The held key, when Sigil holds it.
     key_id: Option<String>,
+    /// When and why it was revoked, or `null`.
     revocation: Option<RevocationView>,
+    /// The certificate, PEM.
     pem: String,
+    /// The certificate and its CA certificates, PEM, leaf first (when showing one certificate).
     #[serde(skip_serializing_if = "Option::is_none")]
     chain_pem: Option<String>,
 }
@@ -200,9 +214,11 @@ pub(crate) struct KeyView {
     key_id: String,
     algorithm: String,
     purpose: String,
+    /// `software` or the name of an `[[hsm]]`.
     backend: String,
     created: String,
     public_key_pem: String,
+    /// Serials of the certificates stored for the key.
     certificates: Vec<String>,
 }
 
