@@ -7,7 +7,6 @@
 //! route shares. It is served at `GET /api/v1/openapi.json` (no session: it only describes
 //! the API, like `/health`), printed by `sigil openapi` and committed as `docs/openapi.json`.
 
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use axum::http::header::CONTENT_TYPE;
@@ -193,10 +192,10 @@ fn add_shared_errors(operation: &mut Operation) {
     if json_body {
         shared.push(("413", "`INVALID`: the request body is larger than 1 MiB."));
     }
-    let responses: &mut BTreeMap<String, RefOr<utoipa::openapi::Response>> =
-        &mut operation.responses.responses;
     for (status, description) in shared {
-        responses
+        operation
+            .responses
+            .responses
             .entry(status.to_owned())
             .or_insert_with(|| error_response(description));
     }
@@ -238,7 +237,7 @@ mod tests {
     /// and path as the same handler (its `operationId`), and nothing else may be documented.
     #[test]
     fn every_route_of_the_router_is_documented_at_its_method_and_path() {
-        let document = serde_json::to_value(document()).unwrap_or_default();
+        let document = serde_json::to_value(document()).unwrap();
         let documented = operations_of(&document);
         for (method, path, handler) in super::super::API_ROUTES {
             let handler = handler.rsplit(':').next().unwrap_or_default().trim();
@@ -261,7 +260,7 @@ mod tests {
     /// route behind the session says so.
     #[test]
     fn operations_document_errors_and_security() {
-        let document = serde_json::to_value(document()).unwrap_or_default();
+        let document = serde_json::to_value(document()).unwrap();
         assert_eq!(document["openapi"], "3.1.0");
         assert_eq!(document["info"]["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(
