@@ -70,6 +70,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done
 fi
 
+# The OpenAPI document's test (crates/cli/tests/operations.rs) validates docs/openapi.json
+# with openapi-spec-validator, which Debian 12 does not package: from PyPI, pinned, into the
+# python3 the test runs.
+python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('openapi-spec-validator') != '0.9.0')" 2>/dev/null \
+  || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+       openapi-spec-validator==0.9.0
+
 # --- 2. PostgreSQL for the conformance suite ---------------------------------
 pg_dir="$(mktemp -d /tmp/sigil-pg.XXXXXX)"
 pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 54329)"

@@ -103,6 +103,8 @@ enum Action {
     Completions(shell::CompletionsArgs),
     /// Print the man page sigil(1), or write every page with --dir.
     Man(shell::ManArgs),
+    /// Print the OpenAPI 3.1 document of the HTTPS API (as served at /api/v1/openapi.json).
+    Openapi,
     /// Write one encrypted backup file of a deployment (database and data directory), while it runs.
     Backup(backup::BackupArgs),
     /// Make a new deployment from a backup file (asks for the master key).
@@ -161,6 +163,7 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Audit(args) => admin::audit(args).await,
         Action::Completions(args) => shell::completions(&args, Cli::command()),
         Action::Man(args) => shell::man(&args, Cli::command()),
+        Action::Openapi => shell::openapi(),
         Action::Backup(args) => backup::run_backup(args).await,
         Action::Restore(args) => backup::run_restore(args).await,
         Action::Bench(args) => bench::execute(&args).await.map(|()| exit::OK),

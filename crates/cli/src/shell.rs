@@ -1,5 +1,6 @@
 //! `sigil completions SHELL` and `sigil man`: generated from the clap definitions, so they
-//! never drift from the real flags.
+//! never drift from the real flags; `sigil openapi`: the HTTPS API's OpenAPI document,
+//! generated from the server's routes and body types.
 
 use std::path::PathBuf;
 
@@ -53,5 +54,15 @@ pub(crate) fn man(args: &ManArgs, command: clap::Command) -> Result<u8> {
             let _ = std::io::Write::write_all(&mut stdout, &page);
         }
     }
+    Ok(exit::OK)
+}
+
+/// Prints the OpenAPI 3.1 document of the HTTPS API: `docs/openapi.json` is this output, and
+/// `sigil openapi > docs/openapi.json` regenerates it after a change of the API.
+pub(crate) fn openapi() -> Result<u8> {
+    let json = sigil_server::openapi_json().context("cannot write the OpenAPI document")?;
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`sigil openapi | head`) is not an error.
+    let _ = std::io::Write::write_all(&mut stdout, json.as_bytes());
     Ok(exit::OK)
 }

@@ -1,5 +1,6 @@
 //! Operations: the Prometheus scrape (checked by `promtool check metrics`, counters moving
-//! after real requests), readiness on both listeners, and no password in the logs.
+//! after real requests), readiness on both listeners, no password in the logs, and the
+//! OpenAPI document (committed, valid, served, and true of the running server).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -414,4 +415,102 @@ async fn a_terminal_shows_progress_while_waiting_for_approval() {
         "{}",
         text(&out)
     );
+}
+
+/// The committed document, `docs/openapi.json`.
+fn committed_openapi() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+const REGENERATE: &str = "docs/openapi.json differs from the document the code generates: \
+    regenerate it with `cargo run -q -p sigil -- openapi > docs/openapi.json` and commit it";
+
+/// `sigil openapi` prints the committed document, and `openapi-spec-validator` (PyPI, installed
+/// by scripts/test.sh) accepts it as OpenAPI 3.1.
+#[test]
+fn the_committed_openapi_document_is_generated_and_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sigil_sync(&["openapi"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let generated = String::from_utf8(out.stdout).unwrap();
+    assert!(generated == committed_openapi(), "{REGENERATE}");
+
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &generated).unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1"])
+        .args(["--validation-errors", "all"])
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 must be installed");
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator (pip install openapi-spec-validator==0.9.0, as \
+         scripts/test.sh does) refused the document:\n{}",
+        text(&out)
+    );
+    let json: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert_eq!(json["openapi"], "3.1.0");
+    assert_eq!(json["info"]["version"], env!("CARGO_PKG_VERSION"));
+}
+
+/// The running server serves the committed document without a session, and the document
+/// tells the truth about it: every operation is routed (never the unknown-route 404 or the
+/// 405 of a wrong method), every one behind the session refuses a request without a token
+/// with `401 NOT_LOGGED_IN`, and the public ones answer one of their documented statuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_serves_the_openapi_document_and_keeps_to_it() {
+    let world = common::world().await;
+    let https = world.server.https_addr();
+    let (code, served) = curl(&world, &[], &format!("https://{https}/api/v1/openapi.json"));
+    assert_eq!(code, 200, "{served}");
+    assert!(served == committed_openapi(), "{REGENERATE}");
+    let (_, content_type) = curl(
+        &world,
+        &["-o", "/dev/null", "-w", "%{content_type}\n%{http_code}"],
+        &format!("https://{https}/api/v1/openapi.json"),
+    );
+    assert_eq!(content_type, "application/json");
+
+    let document: serde_json::Value = serde_json::from_str(&committed_openapi()).unwrap();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        // Path parameters get a value of the right shape that names nothing.
+        let concrete = path
+            .replace("{id}", "00000000-0000-4000-8000-000000000000")
+            .replace("{listener}", "https")
+            .replace("{code}", "RAUO")
+            .replace("{serial}", "1f")
+            .replace(['{', '}'], "");
+        for (method, operation) in item.as_object().unwrap() {
+            let (code, body) = curl(
+                &world,
+                &["-X", &method.to_uppercase()],
+                &format!("https://{https}/api/v1{concrete}"),
+            );
+            let what = format!("{method} {path}: {code} {body}");
+            let error: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            assert!(
+                !(code == 404
+                    && error["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("no such API route"))),
+                "not routed: {what}"
+            );
+            assert_ne!(code, 405, "{what}");
+            if operation.get("security").is_none() {
+                assert_eq!(code, 401, "{what}");
+                assert_eq!(error["error"]["code"], "NOT_LOGGED_IN", "{what}");
+            } else {
+                assert!(
+                    operation["responses"].get(code.to_string()).is_some(),
+                    "undocumented status: {what}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "{checked} operations");
 }

@@ -155,11 +155,13 @@ impl AuditDraft {
 /// outcome as their stable strings), so that verification works on whatever is in the
 /// database, even values a tamperer made unparsable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Position in the chain, from 1.
     pub seq: u64,
-    /// When.
+    /// When (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub time: OffsetDateTime,
     /// Who.
     pub identity: Option<String>,
@@ -175,11 +177,13 @@ pub struct AuditEvent {
     pub outcome: String,
     /// Details.
     pub details: BTreeMap<String, String>,
-    /// Hash of the previous event (zeros for the first).
+    /// Hash of the previous event (zeros for the first), hex.
     #[serde(with = "hex_32")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-f]{64}$"))]
     pub prev_hash: [u8; 32],
-    /// Hash of this event.
+    /// Hash of this event, hex.
     #[serde(with = "hex_32")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-f]{64}$"))]
     pub hash: [u8; 32],
 }
 

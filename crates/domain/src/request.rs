@@ -88,6 +88,7 @@ pub struct MetadataError {
 
 /// What a client tells approvers about the artifact. All optional, all bounded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequestMetadata {
     /// File name.
     pub file_name: Option<String>,

@@ -13,6 +13,7 @@ pub const MAX_LOCKOUT_THRESHOLD: u32 = 100;
 /// Global settings. Stored as one row per key so that adding a setting needs no migration; a
 /// missing key takes its default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settings {
     /// Whether a private key may be exported at all (as an encrypted PKCS#12, and only with
     /// `ca:export-clear-key`). Default **false**.
@@ -22,6 +23,7 @@ pub struct Settings {
     /// Serial of the `timestamping` certificate (whose key Sigil holds) that signs RFC 3161
     /// time-stamp tokens at `POST /api/v1/timestamp`. `None` (the default) disables the TSA.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub timestamp_certificate: Option<SerialNumber>,
 }
 

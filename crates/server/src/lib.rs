@@ -17,7 +17,7 @@
 //! | [`error`] | [`ServerError`] |
 //! | [`service`] | operations shared by both interfaces |
 //! | `hostapi` | the Host API connection handler |
-//! | `https` | the HTTPS JSON API |
+//! | `https` | the HTTPS JSON API (its OpenAPI document: [`openapi_json`]) |
 #![forbid(unsafe_code)]
 
 pub mod backup;
@@ -42,6 +42,9 @@ pub mod tls;
 
 pub use config::ServerConfig;
 pub use error::ServerError;
+/// The OpenAPI 3.1 document of the HTTPS API as pretty JSON: what `GET /api/v1/openapi.json`
+/// serves and `docs/openapi.json` holds.
+pub use https::openapi::document_json as openapi_json;
 pub use init::{InitOptions, InitReport, MasterKeySource, init};
 pub use join::{JoinOptions, JoinReport, join};
 pub use server::{RunningServer, StopSignals, start};

@@ -14,7 +14,7 @@ use sigil_domain::SealedKey;
 use crate::state::AppState;
 
 /// The answer of `GET /api/v1/ready` (and `/ready` on the metrics listener).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready` or `not-ready`.
     pub status: &'static str,

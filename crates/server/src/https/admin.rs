@@ -13,10 +13,11 @@ use sigil_domain::{
     Permission, PolicyAlias, Role, RoleClass, RoleDraft, RoleName, RsaScheme, SerialNumber,
     SigningFormat,
 };
+use utoipa::{IntoParams, ToSchema};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::Https;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::{AuditView, GroupView, IdentityView, PolicyView, RoleView};
 use crate::service::admin as svc;
@@ -32,20 +33,34 @@ where
 // ---- identities ---------------------------------------------------------------------------
 
 /// `POST /identities` body.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewIdentityBody {
+    /// 1–64 characters of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
     name: String,
+    /// `person` or `application`.
     kind: String,
+    /// Names of existing roles.
     #[serde(default)]
     roles: Vec<String>,
+    /// The password; without it the server generates one and answers it once.
     #[serde(default)]
     password: Option<String>,
+    /// Log in only with a TLS client certificate whose only CN is the name.
     #[serde(default)]
     require_client_certificate: bool,
 }
 
-/// `GET /identities`.
+/// `GET /identities`: every identity.
+#[utoipa::path(
+    get,
+    path = "/identities",
+    tag = "identities",
+    responses(
+        (status = 200, description = "Every identity.", body = Vec<IdentityView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:identities`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_identities(
     State(h): State<Https>,
     caller: Caller,
@@ -54,7 +69,18 @@ pub(crate) async fn list_identities(
     Ok(Json(list.iter().map(IdentityView::from).collect()))
 }
 
-/// `GET /identities/{name}`.
+/// `GET /identities/{name}`: one identity.
+#[utoipa::path(
+    get,
+    path = "/identities/{name}",
+    tag = "identities",
+    params(("name" = String, Path, description = "The identity's name.")),
+    responses(
+        (status = 200, description = "The identity.", body = IdentityView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:identities`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such identity.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_identity(
     State(h): State<Https>,
     caller: Caller,
@@ -66,6 +92,17 @@ pub(crate) async fn get_identity(
 }
 
 /// `POST /identities`: the password is returned once when the server generated it.
+#[utoipa::path(
+    post,
+    path = "/identities",
+    tag = "identities",
+    request_body = NewIdentityBody,
+    responses(
+        (status = 201, description = "Created; `password` is present once when the server generated it.", body = IdentityView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:identities`.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the name exists already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_identity(
     State(h): State<Https>,
     caller: Caller,
@@ -85,18 +122,34 @@ pub(crate) async fn create_identity(
 }
 
 /// `PUT /identities/{name}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateIdentityBody {
+    /// Replaces the roles.
     #[serde(default)]
     roles: Option<Vec<String>>,
+    /// A disabled identity cannot log in and drops out of its sessions.
     #[serde(default)]
     enabled: Option<bool>,
+    /// Log in only with a TLS client certificate whose only CN is the name.
     #[serde(default)]
     require_client_certificate: Option<bool>,
 }
 
-/// `PUT /identities/{name}`.
+/// `PUT /identities/{name}`: changes the given roles, `enabled` or `require_client_certificate`.
+#[utoipa::path(
+    put,
+    path = "/identities/{name}",
+    tag = "identities",
+    params(("name" = String, Path, description = "The identity's name.")),
+    request_body = UpdateIdentityBody,
+    responses(
+        (status = 200, description = "The identity as changed.", body = IdentityView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:identities`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such identity.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the change would leave no administrators able to log in.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn update_identity(
     State(h): State<Https>,
     caller: Caller,
@@ -113,7 +166,19 @@ pub(crate) async fn update_identity(
     Ok(Json(IdentityView::from(&identity)))
 }
 
-/// `DELETE /identities/{name}`.
+/// `DELETE /identities/{name}`: deletes an identity.
+#[utoipa::path(
+    delete,
+    path = "/identities/{name}",
+    tag = "identities",
+    params(("name" = String, Path, description = "The identity's name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:identities`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such identity.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the identity is logged in on this session, or the last administrators would go.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_identity(
     State(h): State<Https>,
     caller: Caller,
@@ -124,7 +189,18 @@ pub(crate) async fn delete_identity(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /identities/{name}/unlock`.
+/// `POST /identities/{name}/unlock`: clears the lock after failed logins.
+#[utoipa::path(
+    post,
+    path = "/identities/{name}/unlock",
+    tag = "identities",
+    params(("name" = String, Path, description = "The identity's name.")),
+    responses(
+        (status = 200, description = "The identity, its lock and failure counter cleared.", body = IdentityView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:identities`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such identity.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn unlock_identity(
     State(h): State<Https>,
     caller: Caller,
@@ -136,22 +212,37 @@ pub(crate) async fn unlock_identity(
 }
 
 /// `POST /identities/{name}/password` body.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordBody {
+    /// The new password; without it the server generates one and answers it once.
     #[serde(default)]
     password: Option<String>,
 }
 
 /// `POST /identities/{name}/password` answer.
-#[derive(Serialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 pub(crate) struct PasswordSet {
+    /// The identity.
     identity: String,
+    /// The generated password, shown this once (absent when one was given).
     #[serde(skip_serializing_if = "Option::is_none")]
     password: Option<String>,
 }
 
 /// `POST /identities/{name}/password`: sets the given password or generates one (returned once).
+#[utoipa::path(
+    post,
+    path = "/identities/{name}/password",
+    tag = "identities",
+    params(("name" = String, Path, description = "The identity's name.")),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "Set; `password` is present when the server generated it.", body = PasswordSet),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:identities`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such identity.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn set_password(
     State(h): State<Https>,
     caller: Caller,
@@ -168,23 +259,40 @@ pub(crate) async fn set_password(
 }
 
 /// `POST /identities/{name}/api-keys` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApiKeyBody {
+    /// What the key is for (shown in the audit log).
     #[serde(default)]
     label: String,
 }
 
 /// A new API key: the token is shown once.
-#[derive(Serialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 pub(crate) struct ApiKeyView {
+    /// The key id.
     id: String,
+    /// The identity the key logs in as.
     identity: String,
+    /// The label given.
     label: String,
+    /// The key, `sigil_<id>_<secret>`: use it as the password; shown this once, only its hash is stored.
     token: String,
 }
 
-/// `POST /identities/{name}/api-keys`.
+/// `POST /identities/{name}/api-keys`: a new API key (a password for scripts).
+#[utoipa::path(
+    post,
+    path = "/identities/{name}/api-keys",
+    tag = "identities",
+    params(("name" = String, Path, description = "The identity's name.")),
+    request_body = ApiKeyBody,
+    responses(
+        (status = 201, description = "The new key; its token is shown this once.", body = ApiKeyView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:identities`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such identity.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_api_key(
     State(h): State<Https>,
     caller: Caller,
@@ -207,18 +315,24 @@ pub(crate) async fn create_api_key(
 // ---- roles --------------------------------------------------------------------------------
 
 /// `POST /roles` and `PUT /roles/{name}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoleBody {
+    /// The role name (`POST`; optional on `PUT`, where it must equal the URL's).
     #[serde(default)]
     name: Option<String>,
+    /// `administrator`, `application` or `approver`.
     #[serde(rename = "type")]
     role_type: String,
+    /// `principal` (the default).
     #[serde(default)]
     class: Option<String>,
+    /// Distinct identities holding the role that must log in on one session before it grants its permissions (1–8).
     logins_required: u32,
+    /// Permissions such as `admin:roles`, `ca:issue`, `signing:approve` (see docs/https-api.md).
     #[serde(default)]
     permissions: Vec<String>,
+    /// Where the role may log in: `host-api`, `https`.
     interfaces: Vec<String>,
 }
 
@@ -239,7 +353,16 @@ fn role_from(body: RoleBody, name: &str) -> Result<Role, ApiError> {
     .map_err(|e| ApiError::invalid(e.to_string()))
 }
 
-/// `GET /roles`.
+/// `GET /roles`: every role.
+#[utoipa::path(
+    get,
+    path = "/roles",
+    tag = "roles",
+    responses(
+        (status = 200, description = "Every role.", body = Vec<RoleView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:roles`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_roles(
     State(h): State<Https>,
     caller: Caller,
@@ -248,7 +371,18 @@ pub(crate) async fn list_roles(
     Ok(Json(roles.iter().map(RoleView::from).collect()))
 }
 
-/// `GET /roles/{name}`.
+/// `GET /roles/{name}`: one role.
+#[utoipa::path(
+    get,
+    path = "/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "The role's name.")),
+    responses(
+        (status = 200, description = "The role.", body = RoleView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:roles`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such role.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_role(
     State(h): State<Https>,
     caller: Caller,
@@ -263,7 +397,18 @@ pub(crate) async fn get_role(
     Ok(Json(RoleView::from(role)))
 }
 
-/// `POST /roles`.
+/// `POST /roles`: creates a role.
+#[utoipa::path(
+    post,
+    path = "/roles",
+    tag = "roles",
+    request_body = RoleBody,
+    responses(
+        (status = 201, description = "Created.", body = RoleView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:roles`.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the name exists already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_role(
     State(h): State<Https>,
     caller: Caller,
@@ -279,6 +424,19 @@ pub(crate) async fn create_role(
 }
 
 /// `PUT /roles/{name}`: replaces the definition.
+#[utoipa::path(
+    put,
+    path = "/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "The role's name.")),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "The role as replaced.", body = RoleView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:roles`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such role.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the change would leave no role granting `admin:roles` on HTTPS with enough holders.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn update_role(
     State(h): State<Https>,
     caller: Caller,
@@ -295,7 +453,19 @@ pub(crate) async fn update_role(
     Ok(Json(RoleView::from(&role)))
 }
 
-/// `DELETE /roles/{name}`.
+/// `DELETE /roles/{name}`: deletes a role no identity holds.
+#[utoipa::path(
+    delete,
+    path = "/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "The role's name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:roles`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such role.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: an identity holds the role.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_role(
     State(h): State<Https>,
     caller: Caller,
@@ -309,7 +479,7 @@ pub(crate) async fn delete_role(
 // ---- commands and settings ----------------------------------------------------------------
 
 /// One Host API command.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CommandView {
     code: String,
     enabled: bool,
@@ -322,7 +492,16 @@ fn known_commands() -> Vec<CommandCode> {
         .collect()
 }
 
-/// `GET /commands`.
+/// `GET /commands`: every Host API command, enabled or not.
+#[utoipa::path(
+    get,
+    path = "/commands",
+    tag = "commands",
+    responses(
+        (status = 200, description = "Every Host API command and whether it is enabled.", body = Vec<CommandView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:commands`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_commands(
     State(h): State<Https>,
     caller: Caller,
@@ -339,13 +518,26 @@ pub(crate) async fn list_commands(
 }
 
 /// `PUT /commands/{code}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CommandBody {
+    /// Whether the Host API accepts the command.
     enabled: bool,
 }
 
-/// `PUT /commands/{code}`.
+/// `PUT /commands/{code}`: enables or disables a Host API command.
+#[utoipa::path(
+    put,
+    path = "/commands/{code}",
+    tag = "commands",
+    params(("code" = String, Path, description = "The four-letter Host API command code, e.g. `RAUO`.")),
+    request_body = CommandBody,
+    responses(
+        (status = 200, description = "The command as set.", body = CommandView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:commands`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: the Host API has no such command.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn set_command(
     State(h): State<Https>,
     caller: Caller,
@@ -365,7 +557,16 @@ pub(crate) async fn set_command(
     }))
 }
 
-/// `GET /settings`.
+/// `GET /settings`: the server settings.
+#[utoipa::path(
+    get,
+    path = "/settings",
+    tag = "settings",
+    responses(
+        (status = 200, description = "The settings.", body = sigil_domain::Settings),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:settings`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_settings(
     State(h): State<Https>,
     caller: Caller,
@@ -374,11 +575,13 @@ pub(crate) async fn get_settings(
 }
 
 /// `PUT /settings` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsBody {
+    /// Whether a key may be exported as a password-protected PKCS#12.
     #[serde(default)]
     allow_export_with_password: Option<bool>,
+    /// Consecutive failed logins that lock an identity (1–100).
     #[serde(default)]
     lockout_threshold: Option<u32>,
     /// Serial of the time-stamping certificate; an empty string disables the TSA.
@@ -386,7 +589,17 @@ pub(crate) struct SettingsBody {
     timestamp_certificate: Option<String>,
 }
 
-/// `PUT /settings`.
+/// `PUT /settings`: changes the given settings.
+#[utoipa::path(
+    put,
+    path = "/settings",
+    tag = "settings",
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "The settings as changed.", body = sigil_domain::Settings),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:settings`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn update_settings(
     State(h): State<Https>,
     caller: Caller,
@@ -414,15 +627,26 @@ pub(crate) async fn update_settings(
 // ---- groups -------------------------------------------------------------------------------
 
 /// `POST /groups` and `PUT /groups/{name}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GroupBody {
+    /// The group name (`POST`; optional on `PUT`, where it must equal the URL's).
     #[serde(default)]
     name: Option<String>,
+    /// Names of existing identities (at most 256).
     members: Vec<String>,
 }
 
-/// `GET /groups`.
+/// `GET /groups`: every approval group.
+#[utoipa::path(
+    get,
+    path = "/groups",
+    tag = "groups",
+    responses(
+        (status = 200, description = "Every approval group.", body = Vec<GroupView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:groups`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_groups(
     State(h): State<Https>,
     caller: Caller,
@@ -431,7 +655,18 @@ pub(crate) async fn list_groups(
     Ok(Json(groups.iter().map(GroupView::from).collect()))
 }
 
-/// `GET /groups/{name}`.
+/// `GET /groups/{name}`: one approval group.
+#[utoipa::path(
+    get,
+    path = "/groups/{name}",
+    tag = "groups",
+    params(("name" = String, Path, description = "The group's name.")),
+    responses(
+        (status = 200, description = "The group.", body = GroupView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:groups`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such group.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_group(
     State(h): State<Https>,
     caller: Caller,
@@ -446,7 +681,18 @@ pub(crate) async fn get_group(
     Ok(Json(GroupView::from(group)))
 }
 
-/// `POST /groups`.
+/// `POST /groups`: creates an approval group.
+#[utoipa::path(
+    post,
+    path = "/groups",
+    tag = "groups",
+    request_body = GroupBody,
+    responses(
+        (status = 201, description = "Created.", body = GroupView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:groups`.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the name exists already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_group(
     State(h): State<Https>,
     caller: Caller,
@@ -465,6 +711,18 @@ pub(crate) async fn create_group(
 }
 
 /// `PUT /groups/{name}`: replaces the members.
+#[utoipa::path(
+    put,
+    path = "/groups/{name}",
+    tag = "groups",
+    params(("name" = String, Path, description = "The group's name.")),
+    request_body = GroupBody,
+    responses(
+        (status = 200, description = "The group with its new members.", body = GroupView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:groups`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such group.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn update_group(
     State(h): State<Https>,
     caller: Caller,
@@ -484,7 +742,19 @@ pub(crate) async fn update_group(
     Ok(Json(GroupView::from(&group)))
 }
 
-/// `DELETE /groups/{name}`.
+/// `DELETE /groups/{name}`: deletes a group no policy names.
+#[utoipa::path(
+    delete,
+    path = "/groups/{name}",
+    tag = "groups",
+    params(("name" = String, Path, description = "The group's name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:groups`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such group.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: a policy names the group.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_group(
     State(h): State<Https>,
     caller: Caller,
@@ -498,26 +768,45 @@ pub(crate) async fn delete_group(
 // ---- policies -----------------------------------------------------------------------------
 
 /// `POST /policies` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PolicyBody {
+    /// The policy alias (`POST`; optional on `PUT`, where it must equal the URL's).
     #[serde(default)]
     alias: Option<String>,
+    /// Serial (hex) of a `code-signing` certificate whose key Sigil holds, not revoked or expired.
     certificate: String,
+    /// `pkcs1v15` (the default) or `pss`.
     #[serde(default)]
     rsa_scheme: Option<String>,
+    /// Approvals before a request is signed (0 signs at once; at most 16).
     approvals_required: u32,
+    /// The group whose members approve (required when `approvals_required` > 0).
     #[serde(default)]
     approval_group: Option<String>,
+    /// Allowed hashes: `sha256`, `sha384`, `sha512`.
     hashes: Vec<String>,
+    /// Allowed formats: `hash`, `authenticode`, `jar`.
     formats: Vec<String>,
+    /// How long a request waits for approval (60 s to 30 days).
     request_lifetime_secs: u32,
+    /// Roles whose sessions may submit under the policy.
     roles: Vec<String>,
+    /// Every signature carries an RFC 3161 time-stamp from Sigil's TSA.
     #[serde(default)]
     timestamp_required: bool,
 }
 
-/// `GET /policies`.
+/// `GET /policies`: every issuance policy.
+#[utoipa::path(
+    get,
+    path = "/policies",
+    tag = "policies",
+    responses(
+        (status = 200, description = "Every issuance policy.", body = Vec<PolicyView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:policies`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_policies(
     State(h): State<Https>,
     caller: Caller,
@@ -526,7 +815,18 @@ pub(crate) async fn list_policies(
     Ok(Json(list.iter().map(PolicyView::from).collect()))
 }
 
-/// `GET /policies/{alias}`.
+/// `GET /policies/{alias}`: one issuance policy.
+#[utoipa::path(
+    get,
+    path = "/policies/{alias}",
+    tag = "policies",
+    params(("alias" = String, Path, description = "The policy's alias.")),
+    responses(
+        (status = 200, description = "The policy.", body = PolicyView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:policies`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such policy.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_policy(
     State(h): State<Https>,
     caller: Caller,
@@ -561,7 +861,18 @@ fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError
     })
 }
 
-/// `POST /policies`.
+/// `POST /policies`: creates an issuance policy (checked before it is stored).
+#[utoipa::path(
+    post,
+    path = "/policies",
+    tag = "policies",
+    request_body = PolicyBody,
+    responses(
+        (status = 201, description = "Created.", body = PolicyView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:policies`.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the alias exists already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_policy(
     State(h): State<Https>,
     caller: Caller,
@@ -577,6 +888,18 @@ pub(crate) async fn create_policy(
 }
 
 /// `PUT /policies/{alias}`: replaces the definition.
+#[utoipa::path(
+    put,
+    path = "/policies/{alias}",
+    tag = "policies",
+    params(("alias" = String, Path, description = "The policy's alias.")),
+    request_body = PolicyBody,
+    responses(
+        (status = 200, description = "The policy as replaced.", body = PolicyView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:policies`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such policy.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn update_policy(
     State(h): State<Https>,
     caller: Caller,
@@ -593,7 +916,19 @@ pub(crate) async fn update_policy(
     Ok(Json(PolicyView::from(&policy)))
 }
 
-/// `DELETE /policies/{alias}`.
+/// `DELETE /policies/{alias}`: deletes a policy no request refers to.
+#[utoipa::path(
+    delete,
+    path = "/policies/{alias}",
+    tag = "policies",
+    params(("alias" = String, Path, description = "The policy's alias.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:policies`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such policy.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: signing requests refer to the policy.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_policy(
     State(h): State<Https>,
     caller: Caller,
@@ -607,19 +942,33 @@ pub(crate) async fn delete_policy(
 // ---- audit --------------------------------------------------------------------------------
 
 /// `GET /audit` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
+    /// The first sequence number to read (default 1).
     #[serde(default)]
     from: Option<u64>,
+    /// At most this many events (default 100, at most 1000).
     #[serde(default)]
     limit: Option<u32>,
+    /// The newest `last` events (1 to 1000), oldest first; not together with `from` or `limit`.
     #[serde(default)]
     last: Option<u32>,
 }
 
 /// `GET /audit?from=&limit=`: events in order from sequence number `from` (default 1);
 /// `GET /audit?last=N`: the newest `N`, in order.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The events, oldest first.", body = Vec<sigil_domain::AuditEvent>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `audit:read`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn read_audit(
     State(h): State<Https>,
     caller: Caller,
@@ -646,7 +995,7 @@ pub(crate) async fn read_audit(
 }
 
 /// A chain break.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct BreakView {
     seq: u64,
     kind: String,
@@ -654,7 +1003,7 @@ pub(crate) struct BreakView {
 }
 
 /// `GET /audit/verify` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct VerifyView {
     ok: bool,
     events: u64,
@@ -663,7 +1012,16 @@ pub(crate) struct VerifyView {
     broken: Option<BreakView>,
 }
 
-/// `GET /audit/verify`.
+/// `GET /audit/verify`: checks the audit log's hash chain.
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    responses(
+        (status = 200, description = "Whether the hash chain is intact, and where it breaks.", body = VerifyView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `audit:read`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn verify_audit(
     State(h): State<Https>,
     caller: Caller,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sigil_proto::ErrorCode;
+use utoipa::ToSchema;
 
 use crate::service::ServiceError;
 
@@ -18,15 +19,21 @@ pub(crate) struct ApiError {
     message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The body of every JSON error answer.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "NOT_PERMITTED", "message": "this needs permission admin:roles, which the session does not have: log in the identities holding it on this session"}}))]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// A stable code: a Host API error code mnemonic (`NOT_PERMITTED`, `AUTH_FAILED`, …, see
+    /// `docs/host-api.md`) or one of the generic `INVALID`, `NOT_FOUND`, `CONFLICT`.
+    code: String,
+    /// What went wrong and what to do, for a person.
+    message: String,
 }
 
 impl ApiError {
@@ -147,10 +154,10 @@ impl From<PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
-                code: &self.code,
-                message: &self.message,
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
             },
         };
         (self.status, Json(body)).into_response()

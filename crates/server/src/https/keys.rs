@@ -8,10 +8,11 @@ use axum::http::StatusCode;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sigil_domain::{CertProfile, KeyId, Permission, SOFTWARE_BACKEND};
+use utoipa::ToSchema;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::Https;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, parse};
 use super::views::{CertificateView, KeyView};
 use crate::service::admin::require;
@@ -31,17 +32,30 @@ fn purpose(text: Option<&str>) -> Result<CertProfile, ApiError> {
 }
 
 /// `POST /keys` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewKeyBody {
+    /// `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256` or `ec-p384`.
     algorithm: String,
+    /// `code-signing` (the default), `timestamping`, …: the profile its certificate must have.
     #[serde(default)]
     purpose: Option<String>,
+    /// `software` (the default) or the name of an `[[hsm]]` of `sigil.toml`.
     #[serde(default)]
     backend: Option<String>,
 }
 
 /// `POST /keys` (`keys:add`): a key without a certificate.
+#[utoipa::path(
+    post,
+    path = "/keys",
+    tag = "keys",
+    request_body = NewKeyBody,
+    responses(
+        (status = 201, description = "Created, without a certificate.", body = KeyView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `keys:add`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_key(
     State(h): State<Https>,
     caller: Caller,
@@ -61,6 +75,15 @@ pub(crate) async fn create_key(
 }
 
 /// `GET /keys` (`ca:list`): every held key with its certificates.
+#[utoipa::path(
+    get,
+    path = "/keys",
+    tag = "keys",
+    responses(
+        (status = 200, description = "Every key Sigil holds, with the serials of its certificates.", body = Vec<KeyView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_keys(
     State(h): State<Https>,
     caller: Caller,
@@ -75,22 +98,36 @@ pub(crate) async fn list_keys(
 }
 
 /// `POST /keys/{id}/csr` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyCsrBody {
+    /// Distinguished name to request.
     subject: String,
+    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
     #[serde(default)]
     sans: Vec<String>,
 }
 
 /// `POST /keys/{id}/csr` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct KeyCsrView {
     key_id: String,
     csr_pem: String,
 }
 
 /// `POST /keys/{id}/csr` (`keys:add`): a PKCS#10 CSR signed by the held key.
+#[utoipa::path(
+    post,
+    path = "/keys/{id}/csr",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key id (a UUID, as `GET /keys` lists it).")),
+    request_body = KeyCsrBody,
+    responses(
+        (status = 200, description = "A PKCS#10 CSR signed by the key.", body = KeyCsrView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `keys:add`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such key.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn key_csr(
     State(h): State<Https>,
     caller: Caller,
@@ -107,15 +144,30 @@ pub(crate) async fn key_csr(
 }
 
 /// `POST /keys/{id}/chain` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImportChainBody {
+    /// The certificate another CA issued for the key and its CA certificates, PEM, leaf first.
     chain_pem: String,
+    /// `code-signing` (the default), `timestamping`, …: the extended key usage the leaf must have.
     #[serde(default)]
     purpose: Option<String>,
 }
 
 /// `POST /keys/{id}/chain` (`ca:upload`): the chain another CA issued for the held key.
+#[utoipa::path(
+    post,
+    path = "/keys/{id}/chain",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key id (a UUID, as `GET /keys` lists it).")),
+    request_body = ImportChainBody,
+    responses(
+        (status = 201, description = "The leaf, stored with `external: true` and its `chain_pem`.", body = CertificateView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:upload`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such key.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the serial is stored already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn import_chain(
     State(h): State<Https>,
     caller: Caller,
@@ -148,27 +200,43 @@ pub(crate) async fn import_chain(
 }
 
 /// `POST /keys/import` body. Wiped on drop (it holds the password and the encrypted key).
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImportPkcs12Body {
+    /// The `.p12` file, base64.
     pkcs12_base64: String,
+    /// Its password.
     password: String,
+    /// CA certificates, PEM, when the file has none.
     #[serde(default)]
     chain_pem: Option<String>,
+    /// `code-signing` (the default), `timestamping`, ….
     #[serde(default)]
     purpose: Option<String>,
+    /// `software` (the default) or the name of an `[[hsm]]` to import the key into.
     #[serde(default)]
     backend: Option<String>,
 }
 
 /// `POST /keys/import` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ImportedView {
     key_id: String,
     certificate: CertificateView,
 }
 
 /// `POST /keys/import` (`keys:add` and `ca:upload`): a key and its certificate from PKCS#12.
+#[utoipa::path(
+    post,
+    path = "/keys/import",
+    tag = "keys",
+    request_body = ImportPkcs12Body,
+    responses(
+        (status = 201, description = "The imported key and its certificate.", body = ImportedView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `keys:add` and `ca:upload`.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the certificate is stored already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn import_pkcs12(
     State(h): State<Https>,
     caller: Caller,

@@ -13,23 +13,35 @@ use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use sigil_domain::{Interface, LoginProgress, Session};
 use sigil_proto::ErrorCode;
+use utoipa::ToSchema;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::Https;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, bearer, current_session, source, store_error};
 use crate::server::PeerInfo;
 use crate::service::ServiceError;
 use crate::service::auth::LoginContext;
 
 /// `GET /health` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Health {
+    /// Always `ok`.
     status: &'static str,
+    /// The server's version.
     version: &'static str,
 }
 
 /// `GET /api/v1/health`: no session needed.
+///
+/// Liveness: the process answers. Readiness is `GET /ready`.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "The server is alive.", body = Health))
+)]
 pub(crate) async fn health() -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -38,29 +50,44 @@ pub(crate) async fn health() -> Json<Health> {
 }
 
 /// `POST /login` body. The password is wiped from memory when the body is dropped.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginBody {
+    /// The identity's name.
     identity: String,
+    /// Its password, or one of its API keys (`sigil_<id>_<secret>`).
     password: String,
 }
 
 /// A role still waiting for logins.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct PendingView {
     role: String,
+    /// Distinct identities holding the role that still have to log in on this session.
     more_logins_needed: u32,
 }
 
 /// The state of a session, as login and `GET /session` report it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct SessionView {
+    /// The new session's token, only when the login opened a session: send it as
+    /// `Authorization: Bearer <token>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     session: Option<String>,
+    /// The identities logged in on the session.
     identities: Vec<String>,
+    /// The most logins any held role still needs.
     logins_still_required: u32,
     pending: Vec<PendingView>,
+    /// The permissions of the session's active roles.
     permissions: Vec<String>,
+}
+
+/// `POST /logout` answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LoggedOut {
+    /// Always `true`.
+    logged_out: bool,
 }
 
 fn view(session: &Session, token: Option<String>) -> SessionView {
@@ -107,7 +134,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-/// `POST /api/v1/login`.
+/// `POST /api/v1/login`: opens a session, or adds an identity to one.
+///
+/// Without `Authorization` it opens a session and returns its token; with the bearer token of
+/// a live session it adds the identity to that session (dual control: a role needing two
+/// logins grants its permissions once two distinct identities holding it logged in).
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "session",
+    security((), ("session" = []), ("mutualTLS" = []), ("session" = [], "mutualTLS" = [])),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in: the session's state, with `session` when a new session was opened.", body = SessionView),
+        (status = 401, description = "`AUTH_FAILED`: wrong identity or password (the same answer for both); `NOT_LOGGED_IN`: the bearer token sent is unknown or expired.", body = ErrorBody),
+        (status = 403, description = "`IDENTITY_DISABLED`; `CERT_MISMATCH`: the identity needs a client certificate whose only CN is its name; `NOT_PERMITTED`: none of its roles allows HTTPS.", body = ErrorBody),
+        (status = 409, description = "`ALREADY_LOGGED_IN`: the identity is already on this session.", body = ErrorBody),
+        (status = 423, description = "`IDENTITY_LOCKED`: locked after too many failed logins; the lock ends by itself.", body = ErrorBody),
+        (status = 429, description = "`LOGIN_THROTTLED`: too many failed logins from this address; retry after the time the message gives.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: a server failure; the details are in the server log only.", body = ErrorBody),
+        (status = 503, description = "`SERVER_BUSY`: too many open sessions.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn login(
     State(https): State<Https>,
     peer: Peer,
@@ -176,10 +224,13 @@ pub(crate) async fn login(
 }
 
 /// `POST /api/v1/logout`: ends the session of the bearer token.
-pub(crate) async fn logout(
-    State(https): State<Https>,
-    peer: Peer,
-) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "session",
+    responses((status = 200, description = "The session ended.", body = LoggedOut))
+)]
+pub(crate) async fn logout(State(https): State<Https>, peer: Peer) -> ApiResult<Json<LoggedOut>> {
     let token = peer
         .token
         .ok_or_else(|| ApiError::not_logged_in("send Authorization: Bearer <token> to log out"))?;
@@ -188,10 +239,16 @@ pub(crate) async fn logout(
             "the session is unknown or already ended",
         ));
     }
-    Ok(Json(serde_json::json!({ "logged_out": true })))
+    Ok(Json(LoggedOut { logged_out: true }))
 }
 
 /// `GET /api/v1/session`: who is logged in and what the session may do.
+#[utoipa::path(
+    get,
+    path = "/session",
+    tag = "session",
+    responses((status = 200, description = "The session's identities, pending roles and permissions (no `session`).", body = SessionView))
+)]
 pub(crate) async fn show_session(caller: Caller) -> Json<SessionView> {
     Json(view(&caller.session, None))
 }

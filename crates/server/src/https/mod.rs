@@ -14,8 +14,9 @@
 //! | [`console`] | the web console for approvers at `/` (static page calling the API) |
 //! | [`timestamp`] | the RFC 3161 time-stamping authority (no login) |
 //! | [`deadline`] | request bodies that must arrive by a deadline |
+//! | [`openapi`] | the OpenAPI 3.1 document, generated from the routes and body types |
 //!
-//! Routes and bodies are documented in `docs/https-api.md`.
+//! Routes and bodies are documented in `docs/https-api.md` and `docs/openapi.json`.
 
 mod admin;
 mod console;
@@ -24,6 +25,7 @@ mod error;
 mod extract;
 mod keys;
 mod login;
+pub(crate) mod openapi;
 mod pki;
 mod rate;
 mod releases;
@@ -38,7 +40,7 @@ use axum::Router;
 use axum::http::header::{CONTENT_TYPE, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::state::AppState;
@@ -59,6 +61,93 @@ pub(crate) struct Https {
     pub(crate) timestamp_limit: Arc<rate::TokenBucket>,
 }
 
+/// Declares the routes under `/api/v1` once, as `method "path" => handler`: [`api_routes`]
+/// registers them in the router, [`ApiPaths`] puts the same handlers' `#[utoipa::path]`
+/// operations into the OpenAPI document, and [`API_ROUTES`] lets a test check that each
+/// operation is documented at the method and path the router serves it on.
+macro_rules! api_routes {
+    ($($method:ident $path:literal => $($handler:ident)::+,)*) => {
+        /// `(method, path, handler)` of every route under `/api/v1`, as registered.
+        #[cfg(test)]
+        pub(crate) const API_ROUTES: &[(&str, &str, &str)] =
+            &[$((stringify!($method), $path, stringify!($($handler)::+))),*];
+
+        /// The routes under `/api/v1`.
+        fn api_routes() -> Router<Https> {
+            Router::new()$(.route($path, axum::routing::$method($($handler)::+)))*
+        }
+
+        /// The operations of the routes (merged into the document by [`openapi::document`]).
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($($handler)::+),*))]
+        struct ApiPaths;
+    };
+}
+
+api_routes! {
+    get "/health" => login::health,
+    get "/ready" => ready,
+    get "/openapi.json" => openapi::serve,
+    post "/login" => login::login,
+    post "/logout" => login::logout,
+    get "/session" => login::show_session,
+    get "/identities" => admin::list_identities,
+    post "/identities" => admin::create_identity,
+    get "/identities/{name}" => admin::get_identity,
+    put "/identities/{name}" => admin::update_identity,
+    delete "/identities/{name}" => admin::delete_identity,
+    post "/identities/{name}/unlock" => admin::unlock_identity,
+    post "/identities/{name}/password" => admin::set_password,
+    post "/identities/{name}/api-keys" => admin::create_api_key,
+    get "/roles" => admin::list_roles,
+    post "/roles" => admin::create_role,
+    get "/roles/{name}" => admin::get_role,
+    put "/roles/{name}" => admin::update_role,
+    delete "/roles/{name}" => admin::delete_role,
+    get "/commands" => admin::list_commands,
+    put "/commands/{code}" => admin::set_command,
+    get "/settings" => admin::get_settings,
+    put "/settings" => admin::update_settings,
+    get "/groups" => admin::list_groups,
+    post "/groups" => admin::create_group,
+    get "/groups/{name}" => admin::get_group,
+    put "/groups/{name}" => admin::update_group,
+    delete "/groups/{name}" => admin::delete_group,
+    get "/policies" => admin::list_policies,
+    post "/policies" => admin::create_policy,
+    get "/policies/{alias}" => admin::get_policy,
+    put "/policies/{alias}" => admin::update_policy,
+    delete "/policies/{alias}" => admin::delete_policy,
+    get "/audit" => admin::read_audit,
+    get "/audit/verify" => admin::verify_audit,
+    get "/cas" => pki::list_cas,
+    post "/cas" => pki::create_ca,
+    get "/cas/{name}" => pki::get_ca,
+    get "/cas/{name}/crl" => pki::crl,
+    get "/certificates" => pki::list_certificates,
+    post "/certificates" => pki::issue_certificate,
+    get "/certificates/{serial}" => pki::get_certificate,
+    post "/certificates/{serial}/revoke" => pki::revoke,
+    post "/certificates/{serial}/export" => pki::export,
+    get "/keys" => keys::list_keys,
+    post "/keys" => keys::create_key,
+    post "/keys/import" => keys::import_pkcs12,
+    post "/keys/{id}/csr" => keys::key_csr,
+    post "/keys/{id}/chain" => keys::import_chain,
+    post "/listeners/{listener}/csr" => pki::listener_csr,
+    put "/listeners/{listener}/chain" => pki::load_chain,
+    get "/requests" => requests::list_requests,
+    post "/requests" => requests::submit,
+    get "/requests/{id}" => requests::show_request,
+    post "/requests/{id}/approve" => requests::approve_request,
+    post "/requests/{id}/deny" => requests::deny_request,
+    get "/releases" => releases::list_releases,
+    get "/releases/{id}" => releases::show_release,
+    post "/releases/{id}/approve" => releases::approve_release,
+    post "/releases/{id}/deny" => releases::deny_release,
+    post "/timestamp" => timestamp::timestamp,
+}
+
 /// The HTTPS API router (`/api/v1/...`), served by [`crate::server`] on the HTTPS listener.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let timestamp_limit = Arc::new(rate::TokenBucket::new(
@@ -74,82 +163,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )),
         app: state,
     };
-    let api = Router::new()
-        .route("/health", get(login::health))
-        .route("/ready", get(ready))
-        .route("/login", post(login::login))
-        .route("/logout", post(login::logout))
-        .route("/session", get(login::show_session))
-        .route(
-            "/identities",
-            get(admin::list_identities).post(admin::create_identity),
-        )
-        .route(
-            "/identities/{name}",
-            get(admin::get_identity)
-                .put(admin::update_identity)
-                .delete(admin::delete_identity),
-        )
-        .route("/identities/{name}/unlock", post(admin::unlock_identity))
-        .route("/identities/{name}/password", post(admin::set_password))
-        .route("/identities/{name}/api-keys", post(admin::create_api_key))
-        .route("/roles", get(admin::list_roles).post(admin::create_role))
-        .route(
-            "/roles/{name}",
-            get(admin::get_role)
-                .put(admin::update_role)
-                .delete(admin::delete_role),
-        )
-        .route("/commands", get(admin::list_commands))
-        .route("/commands/{code}", put(admin::set_command))
-        .route(
-            "/settings",
-            get(admin::get_settings).put(admin::update_settings),
-        )
-        .route("/groups", get(admin::list_groups).post(admin::create_group))
-        .route(
-            "/groups/{name}",
-            get(admin::get_group)
-                .put(admin::update_group)
-                .delete(admin::delete_group),
-        )
-        .route(
-            "/policies",
-            get(admin::list_policies).post(admin::create_policy),
-        )
-        .route(
-            "/policies/{alias}",
-            get(admin::get_policy)
-                .put(admin::update_policy)
-                .delete(admin::delete_policy),
-        )
-        .route("/audit", get(admin::read_audit))
-        .route("/audit/verify", get(admin::verify_audit))
-        .route("/cas", get(pki::list_cas).post(pki::create_ca))
-        .route("/cas/{name}", get(pki::get_ca))
-        .route("/cas/{name}/crl", get(pki::crl))
-        .route(
-            "/certificates",
-            get(pki::list_certificates).post(pki::issue_certificate),
-        )
-        .route("/certificates/{serial}", get(pki::get_certificate))
-        .route("/certificates/{serial}/revoke", post(pki::revoke))
-        .route("/certificates/{serial}/export", post(pki::export))
-        .route("/keys", get(keys::list_keys).post(keys::create_key))
-        .route("/keys/import", post(keys::import_pkcs12))
-        .route("/keys/{id}/csr", post(keys::key_csr))
-        .route("/keys/{id}/chain", post(keys::import_chain))
-        .route("/listeners/{listener}/csr", post(pki::listener_csr))
-        .route("/listeners/{listener}/chain", put(pki::load_chain))
-        .route("/requests", get(requests::list).post(requests::submit))
-        .route("/requests/{id}", get(requests::show))
-        .route("/requests/{id}/approve", post(requests::approve))
-        .route("/requests/{id}/deny", post(requests::deny))
-        .route("/releases", get(releases::list))
-        .route("/releases/{id}", get(releases::show))
-        .route("/releases/{id}/approve", post(releases::approve))
-        .route("/releases/{id}/deny", post(releases::deny))
-        .route("/timestamp", post(timestamp::timestamp))
+    let api = api_routes()
         .route_layer(axum::middleware::from_fn(crate::metrics::https_layer))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -196,7 +210,20 @@ async fn json_limit_error(response: Response) -> Response {
     response
 }
 
-/// `GET /api/v1/ready`: no session needed; 200 when ready, 503 when not (see [`crate::ready`]).
+/// `GET /api/v1/ready`: no session needed; 200 when ready, 503 when not.
+///
+/// Readiness for load balancers: the store answers, one key of each key backend opens, and
+/// both listeners accept connections. The reason of a failed check is in the server log only.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Ready: every check is `ok`.", body = crate::ready::Readiness),
+        (status = 503, description = "Not ready: `status` is `not-ready` and the failed checks say `failed`.", body = crate::ready::Readiness),
+    )
+)]
 async fn ready(axum::extract::State(h): axum::extract::State<Https>) -> Response {
     let readiness = crate::ready::check(&h.app).await;
     (readiness.status_code(), axum::Json(readiness)).into_response()

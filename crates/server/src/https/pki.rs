@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use sigil_domain::{
     CaName, CertProfile, Interface, KeyId, Permission, RevocationReason, SerialNumber,
 };
+use utoipa::{IntoParams, ToSchema};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::Https;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::{CaView, CertificateView};
 use crate::service::admin::require;
@@ -26,15 +27,21 @@ fn serial(text: &str) -> Result<SerialNumber, ApiError> {
 // ---- CAs ----------------------------------------------------------------------------------
 
 /// `POST /cas` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewCaBody {
+    /// The CA name.
     name: String,
+    /// Key algorithm: `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256`, `ec-p384` or `ed25519`.
     key_algorithm: String,
+    /// Distinguished name, e.g. `CN=Example Root CA,O=Example`.
     subject: String,
+    /// Validity of its certificate in days.
     validity_days: u32,
+    /// The issuing CA (absent for a root CA).
     #[serde(default)]
     parent: Option<String>,
+    /// Path length constraint of its certificate.
     #[serde(default)]
     path_len: Option<u8>,
     /// Where the CA key is held: `software` (default) or an HSM's name.
@@ -42,7 +49,16 @@ pub(crate) struct NewCaBody {
     key_backend: String,
 }
 
-/// `GET /cas` (`ca:list`).
+/// `GET /cas` (`ca:list`): every CA.
+#[utoipa::path(
+    get,
+    path = "/cas",
+    tag = "pki",
+    responses(
+        (status = 200, description = "Every CA.", body = Vec<CaView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_cas(
     State(h): State<Https>,
     caller: Caller,
@@ -54,7 +70,18 @@ pub(crate) async fn list_cas(
     ))
 }
 
-/// `GET /cas/{name}` (`ca:list`).
+/// `GET /cas/{name}` (`ca:list`): one CA.
+#[utoipa::path(
+    get,
+    path = "/cas/{name}",
+    tag = "pki",
+    params(("name" = String, Path, description = "The CA's name.")),
+    responses(
+        (status = 200, description = "The CA.", body = CaView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such CA.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_ca(
     State(h): State<Https>,
     caller: Caller,
@@ -65,7 +92,19 @@ pub(crate) async fn get_ca(
     Ok(Json(CaView::new(&svc::get_ca(&h.app, &name).await?)?))
 }
 
-/// `POST /cas` (`ca:add`).
+/// `POST /cas` (`ca:add`): a new root or intermediate CA with its key.
+#[utoipa::path(
+    post,
+    path = "/cas",
+    tag = "pki",
+    request_body = NewCaBody,
+    responses(
+        (status = 201, description = "Created, with its key and certificate.", body = CaView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:add`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: the parent CA does not exist.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the name exists already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_ca(
     State(h): State<Https>,
     caller: Caller,
@@ -86,7 +125,7 @@ pub(crate) async fn create_ca(
 }
 
 /// `GET /cas/{name}/crl` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CrlView {
     ca: String,
     number: u64,
@@ -94,6 +133,17 @@ pub(crate) struct CrlView {
 }
 
 /// `GET /cas/{name}/crl` (`ca:export`): a freshly signed CRL.
+#[utoipa::path(
+    get,
+    path = "/cas/{name}/crl",
+    tag = "pki",
+    params(("name" = String, Path, description = "The CA's name.")),
+    responses(
+        (status = 200, description = "A freshly signed CRL.", body = CrlView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:export`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such CA.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn crl(
     State(h): State<Https>,
     caller: Caller,
@@ -112,14 +162,26 @@ pub(crate) async fn crl(
 // ---- certificates -------------------------------------------------------------------------
 
 /// `GET /certificates` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CertificateQuery {
+    /// Only the certificates of this CA (its name).
     #[serde(default)]
     issuer: Option<String>,
 }
 
-/// `GET /certificates?issuer=` (`ca:list`).
+/// `GET /certificates?issuer=` (`ca:list`): the certificates, of one CA or all.
+#[utoipa::path(
+    get,
+    path = "/certificates",
+    tag = "pki",
+    params(CertificateQuery),
+    responses(
+        (status = 200, description = "The certificates (without `chain_pem`).", body = Vec<CertificateView>),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_certificates(
     State(h): State<Https>,
     caller: Caller,
@@ -142,6 +204,17 @@ pub(crate) async fn list_certificates(
 }
 
 /// `GET /certificates/{serial}` (`ca:list`): with its chain.
+#[utoipa::path(
+    get,
+    path = "/certificates/{serial}",
+    tag = "pki",
+    params(("serial" = String, Path, description = "The serial number, lowercase hex.")),
+    responses(
+        (status = 200, description = "The certificate with `chain_pem`.", body = CertificateView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such certificate.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_certificate(
     State(h): State<Https>,
     caller: Caller,
@@ -162,18 +235,25 @@ pub(crate) async fn get_certificate(
 }
 
 /// `POST /certificates` body: either `csr_pem` or `key_algorithm`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IssueBody {
+    /// The issuing CA.
     issuer: String,
+    /// `ca`, `tls-server`, `tls-client`, `code-signing` or `timestamping`.
     profile: String,
+    /// Distinguished name (overrides a CSR's subject).
     #[serde(default)]
     subject: Option<String>,
+    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
     #[serde(default)]
     sans: Vec<String>,
+    /// Validity in days.
     validity_days: u32,
+    /// The subject's PKCS#10 CSR (its signature is verified); exactly one of `csr_pem` and `key_algorithm`.
     #[serde(default)]
     csr_pem: Option<String>,
+    /// Sigil generates the key and keeps it sealed: key algorithm: `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256`, `ec-p384` or `ed25519`.
     #[serde(default)]
     key_algorithm: Option<String>,
     /// Where a generated key is held: `software` (default) or an HSM's name.
@@ -186,6 +266,17 @@ fn software_backend() -> String {
 }
 
 /// `POST /certificates` (`ca:issue`; a Sigil-generated key also needs `keys:add`).
+#[utoipa::path(
+    post,
+    path = "/certificates",
+    tag = "pki",
+    request_body = IssueBody,
+    responses(
+        (status = 201, description = "Issued, with `chain_pem`.", body = CertificateView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:issue` (and `keys:add` with `key_algorithm`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: the issuing CA does not exist.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn issue_certificate(
     State(h): State<Https>,
     caller: Caller,
@@ -233,14 +324,28 @@ pub(crate) async fn issue_certificate(
 }
 
 /// `POST /certificates/{serial}/revoke` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevokeBody {
+    /// `unspecified` (the default), `key-compromise`, `ca-compromise`, `affiliation-changed`, `superseded`, `cessation-of-operation`, `certificate-hold` or `privilege-withdrawn`.
     #[serde(default)]
     reason: Option<String>,
 }
 
-/// `POST /certificates/{serial}/revoke` (`ca:revoke`).
+/// `POST /certificates/{serial}/revoke` (`ca:revoke`): revokes a certificate.
+#[utoipa::path(
+    post,
+    path = "/certificates/{serial}/revoke",
+    tag = "pki",
+    params(("serial" = String, Path, description = "The serial number, lowercase hex.")),
+    request_body = RevokeBody,
+    responses(
+        (status = 200, description = "The certificate with `revocation`.", body = CertificateView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:revoke`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such certificate.", body = ErrorBody),
+        (status = 409, description = "`CONFLICT`: the certificate is revoked already.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn revoke(
     State(h): State<Https>,
     caller: Caller,
@@ -263,21 +368,36 @@ pub(crate) async fn revoke(
 }
 
 /// `POST /certificates/{serial}/export` body. The password is wiped on drop.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExportBody {
+    /// Protects the PKCS#12 (at least 12 characters).
     password: String,
 }
 
 /// `POST /certificates/{serial}/export` answer.
-#[derive(Serialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
 pub(crate) struct ExportView {
+    /// The certificate's serial.
     serial: String,
+    /// The PKCS#12 file, base64.
     pkcs12_base64: String,
 }
 
 /// `POST /certificates/{serial}/export` (`ca:export-clear-key`, and the setting
 /// `allow_export_with_password` must be on).
+#[utoipa::path(
+    post,
+    path = "/certificates/{serial}/export",
+    tag = "pki",
+    params(("serial" = String, Path, description = "The serial number, lowercase hex.")),
+    request_body = ExportBody,
+    responses(
+        (status = 200, description = "The key and certificate as a password-protected PKCS#12.", body = ExportView),
+        (status = 403, description = "`NOT_PERMITTED`: the session lacks `ca:export-clear-key`, the setting `allow_export_with_password` is off, or the key is held in an HSM.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such certificate, or Sigil does not hold its key.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn export(
     State(h): State<Https>,
     caller: Caller,
@@ -310,17 +430,19 @@ fn listener(text: &str) -> Result<Interface, ApiError> {
 }
 
 /// `POST /listeners/{listener}/csr` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CsrBody {
+    /// Distinguished name of the listener certificate.
     #[serde(default)]
     subject: Option<String>,
+    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
     #[serde(default)]
     sans: Vec<String>,
 }
 
 /// `POST /listeners/{listener}/csr` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CsrView {
     listener: String,
     key_id: String,
@@ -328,6 +450,18 @@ pub(crate) struct CsrView {
 }
 
 /// `POST /listeners/{listener}/csr` (`keys:add`): a new sealed listener key and its CSR.
+#[utoipa::path(
+    post,
+    path = "/listeners/{listener}/csr",
+    tag = "pki",
+    params(("listener" = String, Path, description = "The listener: `host-api` or `https`.")),
+    request_body = CsrBody,
+    responses(
+        (status = 200, description = "A new sealed listener key and its CSR.", body = CsrView),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `keys:add`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: there is no such listener.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn listener_csr(
     State(h): State<Https>,
     caller: Caller,
@@ -352,15 +486,17 @@ pub(crate) async fn listener_csr(
 }
 
 /// `PUT /listeners/{listener}/chain` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChainBody {
+    /// The `key_id` the listener CSR returned.
     key_id: String,
+    /// The signed certificate and its CA certificates, PEM, leaf first.
     chain_pem: String,
 }
 
 /// `PUT /listeners/{listener}/chain` answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ChainLoaded {
     listener: String,
     key_id: String,
@@ -368,6 +504,18 @@ pub(crate) struct ChainLoaded {
 }
 
 /// `PUT /listeners/{listener}/chain` (`ca:upload`): new connections get the chain at once.
+#[utoipa::path(
+    put,
+    path = "/listeners/{listener}/chain",
+    tag = "pki",
+    params(("listener" = String, Path, description = "The listener: `host-api` or `https`.")),
+    request_body = ChainBody,
+    responses(
+        (status = 200, description = "Loaded: new connections get the chain at once.", body = ChainLoaded),
+        (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:upload`.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: there is no such listener.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn load_chain(
     State(h): State<Https>,
     caller: Caller,

@@ -7,23 +7,26 @@ use axum::extract::State;
 use serde::Serialize;
 use sigil_domain::{ReleaseId, ReleaseState, SigningRequest};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use super::Https;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg};
 use super::requests::{ApprovalView, CommentBody, ListQuery};
 use super::views::rfc3339;
 use crate::service::releases::{self as svc, ReleaseWithFiles};
 
 /// One file of a release.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ReleaseFileView {
+    /// The file's signing request.
     request_id: String,
     file_name: Option<String>,
     file_size: Option<u64>,
     format: String,
     hash: String,
     digest: String,
+    /// The file's request state.
     state: String,
 }
 
@@ -42,7 +45,7 @@ impl ReleaseFileView {
 }
 
 /// A release as approvers and requesters see it (field names as in the request view).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ReleaseView {
     id: String,
     /// A request state name: `pending` (also while files are still arriving), `approved`,
@@ -115,7 +118,16 @@ fn release_id(text: &str) -> Result<ReleaseId, ApiError> {
 }
 
 /// `GET /releases?state=&policy=&requester=&limit=`: the releases the session may read.
-pub(crate) async fn list(
+#[utoipa::path(
+    get,
+    path = "/releases",
+    tag = "releases",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The releases the session may read, newest first.", body = Vec<ReleaseView>),
+    )
+)]
+pub(crate) async fn list_releases(
     State(h): State<Https>,
     caller: Caller,
     QueryArg(q): QueryArg<ListQuery>,
@@ -127,8 +139,18 @@ pub(crate) async fn list(
     ))
 }
 
-/// `GET /releases/{id}`.
-pub(crate) async fn show(
+/// `GET /releases/{id}`: one release with its files.
+#[utoipa::path(
+    get,
+    path = "/releases/{id}",
+    tag = "releases",
+    params(("id" = String, Path, description = "The release id (a UUID).")),
+    responses(
+        (status = 200, description = "The release with its files.", body = ReleaseView),
+        (status = 404, description = "`REQUEST_NOT_FOUND`: no such release for this session (also when the session may not read it).", body = ErrorBody),
+    )
+)]
+pub(crate) async fn show_release(
     State(h): State<Https>,
     caller: Caller,
     PathArg(id): PathArg<String>,
@@ -139,7 +161,21 @@ pub(crate) async fn show(
 
 /// `POST /releases/{id}/approve`: every file is signed before the answer when the quorum
 /// is reached.
-pub(crate) async fn approve(
+#[utoipa::path(
+    post,
+    path = "/releases/{id}/approve",
+    tag = "releases",
+    params(("id" = String, Path, description = "The release id (a UUID).")),
+    request_body = CommentBody,
+    responses(
+        (status = 200, description = "The release; every file signed before the answer when the quorum is reached.", body = ReleaseView),
+        (status = 403, description = "`NOT_PERMITTED`: no identity of the session may decide it (holding `signing:approve` itself, in the approval group, not the requester), or several may and `as` does not name one.", body = ErrorBody),
+        (status = 404, description = "`REQUEST_NOT_FOUND`: no such release for this session (also when the session may not read it).", body = ErrorBody),
+        (status = 409, description = "`REQUEST_NOT_PENDING`: it is decided already, or not every declared file has arrived yet.", body = ErrorBody),
+        (status = 503, description = "`SERVER_BUSY`: it kept changing while the decision was applied: retry.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn approve_release(
     State(h): State<Https>,
     caller: Caller,
     PathArg(id): PathArg<String>,
@@ -158,7 +194,21 @@ pub(crate) async fn approve(
 }
 
 /// `POST /releases/{id}/deny`: the comment is the reason the requester sees.
-pub(crate) async fn deny(
+#[utoipa::path(
+    post,
+    path = "/releases/{id}/deny",
+    tag = "releases",
+    params(("id" = String, Path, description = "The release id (a UUID).")),
+    request_body = CommentBody,
+    responses(
+        (status = 200, description = "The release, `denied`, with every file.", body = ReleaseView),
+        (status = 403, description = "`NOT_PERMITTED`: no identity of the session may decide it (holding `signing:approve` itself, in the approval group, not the requester), or several may and `as` does not name one.", body = ErrorBody),
+        (status = 404, description = "`REQUEST_NOT_FOUND`: no such release for this session (also when the session may not read it).", body = ErrorBody),
+        (status = 409, description = "`REQUEST_NOT_PENDING`: it is decided already.", body = ErrorBody),
+        (status = 503, description = "`SERVER_BUSY`: it kept changing while the decision was applied: retry.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn deny_release(
     State(h): State<Https>,
     caller: Caller,
     PathArg(id): PathArg<String>,

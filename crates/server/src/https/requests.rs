@@ -13,9 +13,10 @@ use sigil_domain::{
 };
 use sigil_proto::ErrorCode;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 
 use super::Https;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::rfc3339;
 use crate::service::ServiceError;
@@ -23,7 +24,7 @@ use crate::service::admin::require;
 use crate::service::requests as svc;
 
 /// One approval.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct ApprovalView {
     pub(crate) approver: String,
     pub(crate) at: String,
@@ -31,20 +32,24 @@ pub(crate) struct ApprovalView {
 }
 
 /// A signing request as approvers and requesters see it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct RequestView {
     id: String,
+    /// `pending`, `approved`, `signed`, `denied`, `expired` or `failed`.
     state: String,
     policy: String,
     format: String,
     hash: String,
+    /// The digest to sign, hex.
     digest: String,
     metadata: RequestMetadata,
     requester: String,
     created: String,
     expires: String,
+    /// Seconds since `created`.
     age_secs: i64,
     approvals_required: u32,
+    /// The group whose members approve.
     approval_group: Option<String>,
     approvals: Vec<ApprovalView>,
     /// Who denied it (for a denied request).
@@ -121,14 +126,18 @@ fn request_id(text: &str) -> Result<RequestId, ApiError> {
 }
 
 /// `POST /requests` body: what the Host API's `RAUO`/`RAUZ`/`RAUJ` carry.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubmitBody {
+    /// The policy alias.
     policy: String,
+    /// `hash`, `authenticode` or `jar`.
     format: String,
+    /// `sha256`, `sha384` or `sha512` (one the policy allows).
     hash: String,
     /// Hex: the file's digest (`hash`), the Authenticode image digest, or the `.SF` digest.
     digest: String,
+    /// What approvers see about the file (all optional, each bounded).
     #[serde(default)]
     metadata: RequestMetadata,
 }
@@ -139,6 +148,18 @@ const MAX_DIGEST_HEX: usize = 2 * 64;
 /// `POST /requests` (`signing:request`): a signing request under a policy, as on the Host API
 /// (the same service call, the same enabled-command switch of the format's upload command).
 /// `201` with the request; a policy needing no approval answers it signed, with `result`.
+#[utoipa::path(
+    post,
+    path = "/requests",
+    tag = "requests",
+    request_body = SubmitBody,
+    responses(
+        (status = 201, description = "The request; already `signed`, with `result`, under a policy needing no approval.", body = RequestView),
+        (status = 403, description = "`NOT_PERMITTED`: the session lacks `signing:request` or may not use the policy; `COMMAND_DISABLED`: the format's upload command is disabled.", body = ErrorBody),
+        (status = 404, description = "`POLICY_NOT_FOUND`: no such policy for the session's roles.", body = ErrorBody),
+        (status = 500, description = "`SIGNING_FAILED` or `INTERNAL`: the signature could not be made; the details are in the server log only.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn submit(
     State(h): State<Https>,
     caller: Caller,
@@ -196,15 +217,20 @@ pub(crate) async fn submit(
 }
 
 /// `GET /requests` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// Only this state: `pending`, `approved`, `signed`, `denied`, `expired` or `failed`.
     #[serde(default)]
     state: Option<String>,
+    /// Only under this policy alias.
     #[serde(default)]
     policy: Option<String>,
+    /// Only of this requester (an identity name).
     #[serde(default)]
     requester: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
     #[serde(default)]
     limit: Option<u32>,
 }
@@ -222,7 +248,16 @@ impl ListQuery {
 }
 
 /// `GET /requests?state=&policy=&requester=&limit=`: the requests the session may read.
-pub(crate) async fn list(
+#[utoipa::path(
+    get,
+    path = "/requests",
+    tag = "requests",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The requests the session may read, newest first.", body = Vec<RequestView>),
+    )
+)]
+pub(crate) async fn list_requests(
     State(h): State<Https>,
     caller: Caller,
     QueryArg(q): QueryArg<ListQuery>,
@@ -234,8 +269,18 @@ pub(crate) async fn list(
     ))
 }
 
-/// `GET /requests/{id}`.
-pub(crate) async fn show(
+/// `GET /requests/{id}`: one signing request.
+#[utoipa::path(
+    get,
+    path = "/requests/{id}",
+    tag = "requests",
+    params(("id" = String, Path, description = "The request id (a UUID).")),
+    responses(
+        (status = 200, description = "The request.", body = RequestView),
+        (status = 404, description = "`REQUEST_NOT_FOUND`: no such request for this session (also when the session may not read it).", body = ErrorBody),
+    )
+)]
+pub(crate) async fn show_request(
     State(h): State<Https>,
     caller: Caller,
     PathArg(id): PathArg<String>,
@@ -245,9 +290,10 @@ pub(crate) async fn show(
 }
 
 /// `POST /requests/{id}/approve` and `/deny` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CommentBody {
+    /// Shown with the approval; required to deny (the reason the requester sees).
     #[serde(default)]
     pub(crate) comment: String,
     /// The identity of the session that acts (required when several could).
@@ -263,7 +309,21 @@ impl CommentBody {
 }
 
 /// `POST /requests/{id}/approve`: signed before the answer when the quorum is reached.
-pub(crate) async fn approve(
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/approve",
+    tag = "requests",
+    params(("id" = String, Path, description = "The request id (a UUID).")),
+    request_body = CommentBody,
+    responses(
+        (status = 200, description = "The request; signed before the answer when the quorum is reached.", body = RequestView),
+        (status = 403, description = "`NOT_PERMITTED`: no identity of the session may decide it (holding `signing:approve` itself, in the approval group, not the requester), or several may and `as` does not name one.", body = ErrorBody),
+        (status = 404, description = "`REQUEST_NOT_FOUND`: no such request for this session (also when the session may not read it).", body = ErrorBody),
+        (status = 409, description = "`REQUEST_NOT_PENDING`: it is decided already; `REQUEST_IN_RELEASE`: decide its release instead;", body = ErrorBody),
+        (status = 503, description = "`SERVER_BUSY`: it kept changing while the decision was applied: retry.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn approve_request(
     State(h): State<Https>,
     caller: Caller,
     PathArg(id): PathArg<String>,
@@ -282,7 +342,21 @@ pub(crate) async fn approve(
 }
 
 /// `POST /requests/{id}/deny`: the comment is the reason the requester sees.
-pub(crate) async fn deny(
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/deny",
+    tag = "requests",
+    params(("id" = String, Path, description = "The request id (a UUID).")),
+    request_body = CommentBody,
+    responses(
+        (status = 200, description = "The request, `denied`, with `denied_by` and `reason`.", body = RequestView),
+        (status = 403, description = "`NOT_PERMITTED`: no identity of the session may decide it (holding `signing:approve` itself, in the approval group, not the requester), or several may and `as` does not name one.", body = ErrorBody),
+        (status = 404, description = "`REQUEST_NOT_FOUND`: no such request for this session (also when the session may not read it).", body = ErrorBody),
+        (status = 409, description = "`REQUEST_NOT_PENDING`: it is decided already; `REQUEST_IN_RELEASE`: decide its release instead.", body = ErrorBody),
+        (status = 503, description = "`SERVER_BUSY`: it kept changing while the decision was applied: retry.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn deny_request(
     State(h): State<Https>,
     caller: Caller,
     PathArg(id): PathArg<String>,

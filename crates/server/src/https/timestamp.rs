@@ -30,7 +30,23 @@ pub(crate) const QUERY_TYPE: &str = "application/timestamp-query";
 /// The response media type (RFC 3161 §3.4).
 pub(crate) const REPLY_TYPE: &str = "application/timestamp-reply";
 
-/// `POST /timestamp`.
+/// `POST /timestamp`: an RFC 3161 time-stamp (RFC 3161 §3.4), no session.
+///
+/// The body is a DER `TimeStampReq` (at most 16 KiB); every answer is a DER `TimeStampResp`.
+/// A rejected request is answered `200` with its failure bit, as the protocol's status field
+/// is made for; see `docs/timestamping.md`.
+#[utoipa::path(
+    post,
+    path = "/timestamp",
+    tag = "timestamp",
+    security(()),
+    request_body(description = "A DER `TimeStampReq`.", content(("application/timestamp-query"))),
+    responses(
+        (status = 200, description = "A `TimeStampResp`: granted with its token, or rejected with its failure bit.", content(("application/timestamp-reply"))),
+        (status = 415, description = "A `TimeStampResp` rejecting with `badDataFormat`: the `Content-Type` is not `application/timestamp-query`.", content(("application/timestamp-reply"))),
+        (status = 503, description = "A `TimeStampResp` with `systemFailure`: the TSA is not set up, its certificate is unusable, or the rate limit is reached (then with `Retry-After`).", content(("application/timestamp-reply"))),
+    )
+)]
 pub(crate) async fn timestamp(State(h): State<Https>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // The body is read (bounded) before anything is answered: an HTTP/2 stream answered

@@ -5,6 +5,7 @@ use sigil_domain::{
     ApprovalGroup, AuditEvent, CaRecord, CertificateRecord, Identity, IssuancePolicy, Role,
 };
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::service::ServiceError;
@@ -16,16 +17,20 @@ pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
 }
 
 /// An identity (never its password hash).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct IdentityView {
     name: String,
+    /// `person` or `application`.
     kind: String,
     enabled: bool,
+    /// Locked after too many failed logins (the lock ends by itself, or `POST /identities/{name}/unlock`).
     locked: bool,
+    /// Consecutive failed logins (reset by a login or an unlock).
     failed_logins: u32,
     roles: Vec<String>,
     has_password: bool,
     require_client_certificate: bool,
+    /// The generated password, only in the answer that created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) password: Option<String>,
 }
@@ -55,12 +60,14 @@ impl Drop for IdentityView {
 }
 
 /// A role; `type` as in the contract.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct RoleView {
     name: String,
+    /// `administrator`, `application` or `approver`.
     #[serde(rename = "type")]
     role_type: String,
     class: String,
+    /// Distinct identities holding the role that must log in on one session.
     logins_required: u32,
     permissions: Vec<String>,
     interfaces: Vec<String>,
@@ -88,7 +95,7 @@ impl From<&Role> for RoleView {
 }
 
 /// An approval group.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct GroupView {
     name: String,
     members: Vec<String>,
@@ -104,16 +111,18 @@ impl From<&ApprovalGroup> for GroupView {
 }
 
 /// An issuance policy.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct PolicyView {
     alias: String,
     certificate: String,
+    /// The key of `certificate`.
     key_id: String,
     rsa_scheme: String,
     approvals_required: u32,
     approval_group: Option<String>,
     hashes: Vec<String>,
     formats: Vec<String>,
+    /// How long a request waits for approval.
     request_lifetime_secs: u32,
     roles: Vec<String>,
     timestamp_required: bool,
@@ -139,26 +148,32 @@ impl From<&IssuancePolicy> for PolicyView {
 }
 
 /// A revocation.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct RevocationView {
     at: String,
     reason: String,
 }
 
 /// A certificate, with PEM and (when known) its chain.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CertificateView {
+    /// Lowercase hex, no leading zeros.
     serial: String,
     subject: String,
     issuer: String,
     /// Issued by a CA outside Sigil (imported with its chain); `issuer` is then its DN.
     external: bool,
+    /// `ca`, `tls-server`, `tls-client`, `code-signing` or `timestamping`.
     profile: String,
     not_before: String,
     not_after: String,
+    /// The held key, when Sigil holds it.
     key_id: Option<String>,
+    /// When and why it was revoked, or `null`.
     revocation: Option<RevocationView>,
+    /// The certificate, PEM.
     pem: String,
+    /// The certificate and its CA certificates, PEM, leaf first (when showing one certificate).
     #[serde(skip_serializing_if = "Option::is_none")]
     chain_pem: Option<String>,
 }
@@ -194,14 +209,16 @@ impl CertificateView {
 }
 
 /// A held key (public parts) and the certificates stored for it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct KeyView {
     key_id: String,
     algorithm: String,
     purpose: String,
+    /// `software` or the name of an `[[hsm]]`.
     backend: String,
     created: String,
     public_key_pem: String,
+    /// Serials of the certificates stored for the key.
     certificates: Vec<String>,
 }
 
@@ -230,7 +247,7 @@ impl KeyView {
 }
 
 /// A CA container.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CaView {
     name: String,
     parent: Option<String>,
