@@ -448,6 +448,10 @@ mod tests {
         config.header_timeout = Duration::from_secs(7);
         config.frame_timeout = Duration::from_secs(9);
         config.body_timeout = Duration::from_secs(11);
+        config.failure_limit = FailureLimitPolicy {
+            limit: 7,
+            window: Duration::from_secs(13),
+        };
         let path = dir.path().join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()).unwrap();
         assert_eq!(ServerConfig::load(&path).unwrap(), config);
@@ -532,5 +536,8 @@ mod tests {
         std::fs::write(&path, "[server]\nmax_connections = 0\n").unwrap();
         let err = ServerError::to_string(&ServerConfig::load(&path).unwrap_err());
         assert!(err.contains("max_connections"), "{err}");
+        std::fs::write(&path, "[server]\nfailure_limit = 0\n").unwrap();
+        let err = ServerError::to_string(&ServerConfig::load(&path).unwrap_err());
+        assert!(err.contains("failure_limit"), "{err}");
     }
 }
