@@ -57,6 +57,7 @@ mod strenum;
 mod text;
 
 pub mod audit;
+pub mod failures;
 pub mod group;
 pub mod identity;
 pub mod lockout;
@@ -75,6 +76,7 @@ pub use audit::{
     AuditDraft, AuditEvent, BreakKind, ChainBreak, ChainHead, ChainVerifier, Outcome, event_hash,
     verify_chain,
 };
+pub use failures::{FailureLimitPolicy, FailureLimiter, ThrottledWindow};
 pub use group::ApprovalGroup;
 pub use identity::{
     ApiKeyId, ApiKeyRecord, CredentialError, Identity, IdentityKind, LoginAttempt, LoginDecision,

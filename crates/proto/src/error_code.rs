@@ -110,6 +110,9 @@ error_codes! {
     CertMismatch = "CERT_MISMATCH", "The client certificate does not match this identity.";
     /// Too many failed logins from this source address: it is throttled for a while.
     LoginThrottled = "LOGIN_THROTTLED", "Too many failed logins from this address; retry later.";
+    /// Too many failed calls from this address, connection or identity in the current
+    /// window: refused without being run until the window ends.
+    TooManyFailures = "TOO_MANY_FAILURES", "Too many failed calls; retry after the window ends.";
     /// The identity is already logged in on this connection.
     AlreadyLoggedIn = "ALREADY_LOGGED_IN", "This identity is already logged in on this connection.";
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sigil_custody::pkcs11::HsmConfig;
-use sigil_domain::{LockoutPolicy, PasswordParams, RefusalAuditPolicy};
+use sigil_domain::{FailureLimitPolicy, LockoutPolicy, PasswordParams, RefusalAuditPolicy};
 
 use crate::error::ServerError;
 
@@ -66,6 +66,10 @@ pub struct ServerConfig {
     /// Refused commands audited one by one per connection and per identity in a window
     /// (`refused_audit_limit`, `refused_audit_window_secs`); past it they are counted.
     pub refusal_audit: RefusalAuditPolicy,
+    /// Failed HTTPS calls per source address and per identity, refused Host API commands per
+    /// connection and per identity, in a window before they are throttled
+    /// (`failure_limit`, `failure_window_secs`).
+    pub failure_limit: FailureLimitPolicy,
     /// Most connections each listener serves at once; one more is closed at accept.
     pub max_connections: usize,
     /// Time-stamp tokens issued per second at most (the route needs no login), on average;
@@ -127,6 +131,8 @@ struct ServerTable {
     admin_login_requires_certificate: Option<bool>,
     refused_audit_limit: Option<u32>,
     refused_audit_window_secs: Option<u64>,
+    failure_limit: Option<u32>,
+    failure_window_secs: Option<u64>,
     max_connections: Option<usize>,
     timestamp_rate_per_sec: Option<f64>,
     metrics: Option<String>,
@@ -148,6 +154,7 @@ impl ServerConfig {
             lockout_threshold: 5,
             lockout: LockoutPolicy::default(),
             refusal_audit: RefusalAuditPolicy::default(),
+            failure_limit: FailureLimitPolicy::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             timestamp_rate: DEFAULT_TIMESTAMP_RATE,
             password_params: PasswordParams::RECOMMENDED,
@@ -257,6 +264,20 @@ impl ServerConfig {
         if let Some(secs) = table.refused_audit_window_secs {
             config.refusal_audit.window = Duration::from_secs(secs.max(1));
         }
+        if let Some(limit) = table.failure_limit {
+            if limit == 0 {
+                return Err(ServerError::Config(format!(
+                    "{}: [server] failure_limit = 0 would throttle every client at its first \
+                     mistake: set at least 1 (default {})",
+                    path.display(),
+                    FailureLimitPolicy::default().limit
+                )));
+            }
+            config.failure_limit.limit = limit;
+        }
+        if let Some(secs) = table.failure_window_secs {
+            config.failure_limit.window = Duration::from_secs(secs.max(1));
+        }
         if let Some(max) = table.max_connections {
             if max == 0 {
                 return Err(ServerError::Config(format!(
@@ -339,6 +360,12 @@ impl ServerConfig {
              refused_audit_limit = {}\n\
              # The window of that audit budget (past it refusals are counted). Default: {rwindow}\n\
              refused_audit_window_secs = {}\n\
+             # Failed HTTPS calls per address and identity, refused Host API commands per\n\
+             # connection and identity, per window before they are throttled (429,\n\
+             # TOO_MANY_FAILURES). Default: {flimit}\n\
+             failure_limit = {}\n\
+             # The window of that limit. Default: {fwindow}\n\
+             failure_window_secs = {}\n\
              # Connections each listener serves at once. Default: {max}\n\
              max_connections = {}\n\
              # RFC 3161 time-stamp tokens per second at most. Default: {rate}\n\
@@ -360,6 +387,8 @@ impl ServerConfig {
             self.lockout.admin_requires_certificate,
             self.refusal_audit.limit,
             self.refusal_audit.window.as_secs(),
+            self.failure_limit.limit,
+            self.failure_limit.window.as_secs(),
             self.max_connections,
             float(self.timestamp_rate),
             host_api = text(&d.host_api.to_string()),
@@ -376,6 +405,8 @@ impl ServerConfig {
             acert = d.lockout.admin_requires_certificate,
             rlimit = d.refusal_audit.limit,
             rwindow = d.refusal_audit.window.as_secs(),
+            flimit = d.failure_limit.limit,
+            fwindow = d.failure_limit.window.as_secs(),
             max = d.max_connections,
             rate = float(d.timestamp_rate),
         );
@@ -417,6 +448,10 @@ mod tests {
         config.header_timeout = Duration::from_secs(7);
         config.frame_timeout = Duration::from_secs(9);
         config.body_timeout = Duration::from_secs(11);
+        config.failure_limit = FailureLimitPolicy {
+            limit: 7,
+            window: Duration::from_secs(13),
+        };
         let path = dir.path().join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()).unwrap();
         assert_eq!(ServerConfig::load(&path).unwrap(), config);
@@ -501,5 +536,8 @@ mod tests {
         std::fs::write(&path, "[server]\nmax_connections = 0\n").unwrap();
         let err = ServerError::to_string(&ServerConfig::load(&path).unwrap_err());
         assert!(err.contains("max_connections"), "{err}");
+        std::fs::write(&path, "[server]\nfailure_limit = 0\n").unwrap();
+        let err = ServerError::to_string(&ServerConfig::load(&path).unwrap_err());
+        assert!(err.contains("failure_limit"), "{err}");
     }
 }

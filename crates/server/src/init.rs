@@ -1,9 +1,11 @@
 //! `sigil init`: creates a deployment in a new data directory.
 //!
 //! Everything is built in a hidden directory beside the target and renamed into place at the
-//! end, so a failure leaves nothing half-written (with PostgreSQL the database rows are the
-//! exception: they are written directly, and `init` refuses a database that already holds a
-//! deployment). An existing non-empty data directory is never touched.
+//! end, so a failure leaves nothing half-written. With PostgreSQL the deployment is built the
+//! same way in a SQLite file of that directory, then copied into the database in one
+//! transaction that also creates the schema: the database holds the whole deployment or is
+//! left as it was (`init` refuses a database that already holds a deployment). An existing
+//! non-empty data directory is never touched.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -39,6 +41,9 @@ pub const ADMIN_NAMES: [&str; 2] = ["admin1", "admin2"];
 pub const ADMIN_PASSWORD_LEN: usize = 24;
 /// Actor name recorded in the audit events of `init`.
 const INIT_ACTOR: &str = "sigil-init";
+/// The SQLite file in the staging directory where a PostgreSQL deployment is built before it
+/// is copied into the database in one transaction.
+const PG_STAGING_DB: &str = "init-postgres.db";
 
 /// Where the master key is kept between restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,7 +293,16 @@ async fn build(
         .map_err(|e| ServerError::State(format!("cannot encode the custody record: {e}")))?;
     let vault = Keystore::new(key);
 
-    let store = open_store(&url).await?;
+    // PostgreSQL: the deployment is built in a SQLite file in the staging directory first,
+    // then copied into the database in one transaction (with the schema), so that a failure
+    // at any step leaves the database as it was.
+    let postgres = !url.starts_with("sqlite://");
+    let build_url = if postgres {
+        format!("sqlite://{}", staging.join(PG_STAGING_DB).display())
+    } else {
+        url.clone()
+    };
+    let store = open_store(&build_url).await?;
     let populated = populate(
         store.as_dyn(),
         &vault,
@@ -301,6 +315,19 @@ async fn build(
     .await;
     store.close().await;
     let (admin_names, root_pem) = populated?;
+    if postgres {
+        let db = staging.join(PG_STAGING_DB);
+        let snapshot = sigil_store::SqliteStore::snapshot(&db).await?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", db.display()));
+            if let Err(e) = std::fs::remove_file(&file)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(ServerError::io(&file, e));
+            }
+        }
+        sigil_store::PgStore::install(&url, &snapshot).await?;
+    }
 
     write_new_file(&layout.root_ca(), root_pem.as_bytes(), 0o644)?;
     write_new_file(&layout.config(), config.to_toml().as_bytes(), 0o600)?;

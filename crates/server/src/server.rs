@@ -253,6 +253,10 @@ async fn launch(
         )));
     }
     accept_tasks.extend([
+        tokio::spawn(crate::service::failures::summaries(
+            Arc::downgrade(&state),
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(accept_host_api(
             host_api,
             state.clone(),

@@ -41,6 +41,8 @@ pub struct AppState {
     pub login_throttle: std::sync::Mutex<sigil_domain::AddressThrottle>,
     /// Refused commands per connection and per identity on this node (audit budget).
     pub refusals: std::sync::Mutex<sigil_domain::RefusalBudget>,
+    /// Failed calls per address, connection and identity on this node (rate limit).
+    pub failures: std::sync::Mutex<sigil_domain::FailureLimiter>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             listeners: Default::default(),
             login_throttle: std::sync::Mutex::default(),
             refusals: std::sync::Mutex::default(),
+            failures: std::sync::Mutex::default(),
         }
     }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use hostapi_common::*;
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::Digest;
 use sigil_domain::{CaName, CertProfile, RevocationReason};
 use sigil_proto::{Direction, FrameDecoder, HashAlgorithm, Password, Request, Response};
 use sigil_server::AppState;
@@ -90,6 +91,7 @@ struct Bench {
     world: World,
     foreign: (PathBuf, PathBuf),
     revoked: (PathBuf, PathBuf),
+    expired: (PathBuf, PathBuf),
     pending: String,
     selfie: String,
 }
@@ -102,6 +104,7 @@ impl Bench {
             "other" => Some(&self.world.other),
             "foreign" => Some(&self.foreign),
             "revoked" => Some(&self.revoked),
+            "expired" => Some(&self.expired),
             other => panic!("unknown certificate {other:?} in the catalogue"),
         }
     }
@@ -299,6 +302,23 @@ impl Bench {
                     .await
                     .unwrap();
                 assert!(status < 300, "logout: {status}");
+                Some(token)
+            }
+            "expired" => {
+                // Last used longer ago than the idle timeout (15 minutes): as if it had been
+                // left alone that long.
+                let token = self.login("carol", None).await;
+                let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+                let long_ago = time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+                    - 16 * 60 * 1_000_000_000;
+                let updated = self
+                    .world
+                    .state()
+                    .store
+                    .update_session(&key, None, i64::try_from(long_ago).unwrap())
+                    .await
+                    .unwrap();
+                assert!(updated, "the session to age is gone");
                 Some(token)
             }
             names => {
@@ -550,6 +570,10 @@ async fn setup() -> Bench {
     .await
     .unwrap();
 
+    // A client certificate for jenkins from the server's own CA whose validity has ended
+    // (openssl ca with dates in the past; the CA key is taken from the test's vault).
+    let expired = expired_certificate(&state, dir, &world.root).await;
+
     // builder2's request under `two`, approved once by alice; selfie's own request.
     let mut builder = world.logged_in("builder2").await;
     let r = builder
@@ -566,6 +590,7 @@ async fn setup() -> Bench {
         world,
         foreign: (fcert, fkey),
         revoked: (rcert, rkey),
+        expired,
         pending,
         selfie: selfie_id,
     };
@@ -577,6 +602,88 @@ async fn setup() -> Bench {
         .unwrap();
     assert_eq!(status, 200, "alice's first approval: {body}");
     bench
+}
+
+/// A `tls-client` certificate for `jenkins`, issued by `system-tls-root`, valid in January
+/// 2025 only. Returns (certificate, key).
+async fn expired_certificate(state: &AppState, dir: &Path, root: &Path) -> (PathBuf, PathBuf) {
+    let ca = state
+        .store
+        .get_ca(&CaName::new("system-tls-root").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let ca_key = state
+        .vault
+        .exportable_key(state.store.as_ref(), ca.key_id)
+        .await
+        .unwrap();
+    let ca_key_file = dir.join("expired-ca.key");
+    let pem = sigil_pki::pem::encode("PRIVATE KEY", &ca_key.to_pkcs8_der()).unwrap();
+    std::fs::write(&ca_key_file, pem).unwrap();
+    let ca_dir = dir.join("expired-ca");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    std::fs::write(ca_dir.join("index.txt"), "").unwrap();
+    std::fs::write(ca_dir.join("serial"), "7E01\n").unwrap();
+    let config = ca_dir.join("ca.cnf");
+    std::fs::write(
+        &config,
+        format!(
+            "[ca]\ndefault_ca = test\n[test]\ndatabase = {d}/index.txt\nnew_certs_dir = {d}\n\
+             serial = {d}/serial\ndefault_md = sha256\npolicy = any\nemail_in_dn = no\n\
+             x509_extensions = client\n[any]\ncommonName = supplied\n[client]\n\
+             basicConstraints = CA:FALSE\nkeyUsage = digitalSignature\n\
+             extendedKeyUsage = clientAuth\nauthorityKeyIdentifier = keyid\n",
+            d = ca_dir.display()
+        ),
+    )
+    .unwrap();
+    let (key, csr) = common::openssl_csr(dir, "jenkins-expired");
+    let csr_file = dir.join("jenkins-expired.csr");
+    assert_eq!(std::fs::read(&csr_file).unwrap(), csr);
+    let cert = dir.join("jenkins-expired.pem");
+    common::run_ok(
+        "openssl",
+        &[
+            "ca",
+            "-config",
+            config.to_str().unwrap(),
+            "-batch",
+            "-notext",
+            "-subj",
+            "/CN=jenkins",
+            "-startdate",
+            "20250101000000Z",
+            "-enddate",
+            "20250201000000Z",
+            "-cert",
+            root.to_str().unwrap(),
+            "-keyfile",
+            ca_key_file.to_str().unwrap(),
+            "-in",
+            csr_file.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    std::fs::remove_file(&ca_key_file).unwrap();
+    // It is refused for its dates only: openssl finds nothing else wrong with it.
+    let verify = common::run(
+        "openssl",
+        &[
+            "verify",
+            "-CAfile",
+            root.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ],
+    );
+    let said = String::from_utf8_lossy(&verify.stdout).into_owned()
+        + &String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        said.contains("certificate has expired") && said.matches(" depth lookup:").count() == 1,
+        "{said}"
+    );
+    (cert, key)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -231,3 +231,111 @@ async fn the_listener_certificate_chains_to_the_root_with_the_hostnames() {
             .all(|a| a.roles.iter().any(|r| r.as_str() == "administrator"))
     );
 }
+
+/// A new, empty database on the test PostgreSQL server (`SIGIL_TEST_PG_URL`, which
+/// `scripts/test.sh` exports).
+fn new_pg_database() -> String {
+    let base = std::env::var("SIGIL_TEST_PG_URL").expect(
+        "SIGIL_TEST_PG_URL must name a PostgreSQL server where databases can be created \
+         (scripts/test.sh starts one)",
+    );
+    let name = format!("sigil_init_{}", uuid::Uuid::new_v4().simple());
+    common::run_ok(
+        "psql",
+        &[&base, "-qAt", "-c", &format!("CREATE DATABASE {name}")],
+    );
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+/// Every relation of the database's schema (name and kind) and the row count of each table.
+fn pg_contents(url: &str) -> String {
+    let relations = common::run_ok(
+        "psql",
+        &[
+            url,
+            "-qAt",
+            "-c",
+            "SELECT relname::text || ':' || relkind::text FROM pg_class c JOIN pg_namespace n \
+             ON n.oid = c.relnamespace WHERE n.nspname = current_schema() ORDER BY 1",
+        ],
+    );
+    let mut out = relations.clone();
+    for line in relations.lines() {
+        if let Some(table) = line.strip_suffix(":r") {
+            let count = common::run_ok(
+                "psql",
+                &[url, "-qAt", "-c", &format!("SELECT COUNT(*) FROM {table}")],
+            );
+            out.push_str(&format!("{table} rows {count}"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn postgres_init_is_all_or_nothing() {
+    let url = new_pg_database();
+    // A table planted where a later migration creates one: init fails after it has created
+    // most of the schema (and, before this was one transaction, left that schema behind).
+    common::run_ok(
+        "psql",
+        &[&url, "-qAt", "-c", "CREATE TABLE deployment (planted TEXT)"],
+    );
+    let before = pg_contents(&url);
+    assert!(before.contains("deployment:r"), "{before}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut options = common::options(&data);
+    options.database = url.clone();
+    let err = sigil_server::init(&options).await.unwrap_err().to_string();
+    assert_eq!(
+        pg_contents(&url),
+        before,
+        "the failed init changed the database"
+    );
+    assert!(err.contains("schema"), "{err}");
+    assert!(!data.exists(), "the failed init left a data directory");
+
+    // Without the planted table the same init succeeds, and a second one is refused without
+    // changing anything.
+    common::run_ok("psql", &[&url, "-qAt", "-c", "DROP TABLE deployment"]);
+    let report = sigil_server::init(&options).await.unwrap();
+    assert!(!data.join("init-postgres.db").exists());
+    assert!(!data.join("sigil.db").exists());
+    let filled = pg_contents(&url);
+    assert!(filled.contains("identities rows 2"), "{filled}");
+    assert!(filled.contains("deployment rows 1"), "{filled}");
+    let events = common::run_ok("psql", &[&url, "-qAt", "-c", "SELECT seq FROM audit_head"]);
+    assert_ne!(events.trim(), "0", "the audit chain head was not copied");
+
+    let other = dir.path().join("other");
+    let mut again = common::options(&other);
+    again.database = url.clone();
+    let err = sigil_server::init(&again).await.unwrap_err().to_string();
+    assert!(err.contains("already holds a Sigil deployment"), "{err}");
+    assert_eq!(pg_contents(&url), filled);
+
+    // The deployment runs: the server starts on it (its sigil.toml names the database).
+    assert_eq!(common::config(&report.data_dir).database, url);
+    let server = sigil_server::start(common::config(&data)).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn postgres_init_fills_a_database_that_holds_only_the_schema() {
+    let url = new_pg_database();
+    // A server that connected once (or an older init that failed after the migrations)
+    // leaves the schema without a deployment.
+    sigil_store::PgStore::connect(&url)
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = common::options(&dir.path().join("data"));
+    options.database = url.clone();
+    sigil_server::init(&options).await.unwrap();
+    assert!(pg_contents(&url).contains("identities rows 2"));
+}

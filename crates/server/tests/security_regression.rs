@@ -45,6 +45,7 @@ struct Web {
 struct Reply {
     status: u16,
     body: Value,
+    retry_after: Option<u64>,
 }
 
 impl Reply {
@@ -86,7 +87,15 @@ impl Web {
     }
 
     async fn open(&self) -> TlsStream<TcpStream> {
-        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        self.open_from([127, 0, 0, 1].into()).await
+    }
+
+    /// A connection from the loopback address `source` (any of 127.0.0.0/8 reaches the
+    /// server on 127.0.0.1).
+    async fn open_from(&self, source: std::net::IpAddr) -> TlsStream<TcpStream> {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+        let tcp = socket.connect(self.addr).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
         self.tls.connect(name, tcp).await.unwrap()
     }
@@ -130,6 +139,11 @@ impl Web {
                     })
                     .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
                 if data.len() >= end + 4 + length {
+                    let retry_after = head.lines().find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("retry-after:")
+                            .map(|v| v.trim().parse().unwrap())
+                    });
                     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
                     let body = &data[end + 4..end + 4 + length];
                     let body = if body.is_empty() {
@@ -137,7 +151,11 @@ impl Web {
                     } else {
                         serde_json::from_slice(body).unwrap()
                     };
-                    return Some(Reply { status, body });
+                    return Some(Reply {
+                        status,
+                        body,
+                        retry_after,
+                    });
                 }
             }
             let n = stream.read(&mut buf).await.unwrap_or(0);
@@ -157,7 +175,20 @@ impl Web {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut stream = self.open().await;
+        self.call_from([127, 0, 0, 1].into(), method, path, token, body)
+            .await
+    }
+
+    /// One request on a fresh connection from the loopback address `source`.
+    async fn call_from(
+        &self,
+        source: std::net::IpAddr,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut stream = self.open_from(source).await;
         Self::send(&mut stream, method, path, token, body)
             .await
             .unwrap();
@@ -895,4 +926,147 @@ async fn repeated_refused_calls_grew_the_audit_log_without_bound() {
     // Past the limit the answer is the same: only the audit record is a count.
     let r = web.call("GET", "/identities", Some(&alice), None).await;
     assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+}
+
+#[tokio::test]
+async fn failed_calls_were_never_rate_limited() {
+    let world = world_with(|c| {
+        c.failure_limit = sigil_domain::FailureLimitPolicy {
+            limit: 5,
+            // Long enough that every step below runs in one window; the summaries are
+            // written at shutdown (or when a window ends).
+            window: std::time::Duration::from_secs(600),
+        };
+    })
+    .await;
+    let state = world.state();
+    let before = state.store.audit_head().await.unwrap().seq;
+    let web = Web::new(&world, None);
+    let elsewhere: std::net::IpAddr = [127, 0, 0, 2].into();
+
+    // HTTPS: five refused calls of alice's session from 127.0.0.1 ...
+    let alice = web.session(&["alice"]).await;
+    for _ in 0..5 {
+        let r = web.call("GET", "/identities", Some(&alice), None).await;
+        assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
+    }
+    // ... then that address is refused whatever it calls, with Retry-After, not run ...
+    for _ in 0..20 {
+        let r = web.call("GET", "/health", None, None).await;
+        assert_eq!((r.status, r.code()), (429, "TOO_MANY_FAILURES"), "{r:?}");
+        assert!(
+            r.retry_after.is_some_and(|s| (1..=600).contains(&s)),
+            "{r:?}"
+        );
+    }
+    // ... and so is alice's session from another address (per identity) ...
+    let r = web
+        .call_from(elsewhere, "GET", "/session", Some(&alice), None)
+        .await;
+    assert_eq!((r.status, r.code()), (429, "TOO_MANY_FAILURES"), "{r:?}");
+    // ... while another identity from that address is not affected.
+    let carol = {
+        let r = web
+            .call_from(
+                elsewhere,
+                "POST",
+                "/login",
+                None,
+                Some(json!({"identity": "carol", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body["session"].as_str().unwrap().to_owned()
+    };
+    let r = web
+        .call_from(elsewhere, "GET", "/requests", Some(&carol), None)
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Host API: refused commands count per connection and per identity.
+    let mut first = world.logged_in("builder2").await;
+    let unknown = || Request::GetPolicy {
+        policy: "no-such-policy".into(),
+    };
+    let code = |r: Response| match r {
+        Response::Failure(f) => f.code,
+        other => panic!("{other:?}"),
+    };
+    for _ in 0..5 {
+        assert_eq!(code(first.call(unknown()).await), ErrorCode::PolicyNotFound);
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            code(first.call(unknown()).await),
+            ErrorCode::TooManyFailures
+        );
+    }
+    // The connection stays open; even a command that would succeed is refused.
+    assert_eq!(
+        code(first.call(Request::ListPolicies).await),
+        ErrorCode::TooManyFailures
+    );
+    // builder2 on a new connection: its login is the connection's own, its calls are
+    // builder2's.
+    let mut second = world.logged_in("builder2").await;
+    assert_eq!(
+        code(second.call(Request::ListPolicies).await),
+        ErrorCode::TooManyFailures
+    );
+    // Another identity on a new connection from the same address is not affected.
+    let mut third = world.logged_in("selfie").await;
+    assert!(
+        matches!(
+            third.call(Request::ListPolicies).await,
+            Response::ListPolicies { .. }
+        ),
+        "selfie was throttled too"
+    );
+
+    // Not one audit event per refusal: the five refused calls of each interface, then one
+    // summary per throttled key, written when its window ends (here: at shutdown).
+    let mut world = world;
+    world.server.take().unwrap().shutdown().await;
+    let events = state.store.read_audit(before + 1, 10_000).await.unwrap();
+    let refusals = events
+        .iter()
+        .filter(|e| {
+            e.action.ends_with("refused")
+                || e.details.get("reason").map(String::as_str) == Some("not permitted")
+        })
+        .count();
+    assert!(refusals <= 10, "{refusals} refusal events: {events:#?}");
+    let mut summaries: Vec<(String, String, String)> = events
+        .iter()
+        .filter(|e| e.action == "calls.throttled")
+        .map(|e| {
+            (
+                e.details["key"].clone(),
+                e.details["failures"].clone(),
+                e.details["refused"].clone(),
+            )
+        })
+        .collect();
+    summaries.sort();
+    let connection = summaries
+        .iter()
+        .find(|s| s.0.starts_with("connection 127.0.0.1:"))
+        .cloned()
+        .expect("a summary of the first connection");
+    assert_eq!((connection.1.as_str(), connection.2.as_str()), ("5", "11"));
+    let expected = vec![
+        (
+            "address 127.0.0.1".to_owned(),
+            "5".to_owned(),
+            "20".to_owned(),
+        ),
+        connection,
+        ("identity alice".to_owned(), "5".to_owned(), "1".to_owned()),
+        (
+            "identity builder2".to_owned(),
+            "5".to_owned(),
+            "12".to_owned(),
+        ),
+    ];
+    assert_eq!(summaries, expected, "{events:#?}");
 }

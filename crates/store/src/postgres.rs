@@ -169,6 +169,48 @@ impl PgStore {
         Ok(restored)
     }
 
+    /// Creates a deployment from `snapshot` (a database `sigil init` built elsewhere, audit
+    /// chain included) in one transaction that also creates the schema: either the whole
+    /// deployment is in the database afterwards or nothing is, not even a table (PostgreSQL's
+    /// DDL is transactional; sqlx runs each migration in a savepoint of it). A database that
+    /// already holds a deployment is refused; one that holds only the schema is filled.
+    pub async fn install(url: &str, snapshot: &Snapshot) -> StoreResult<()> {
+        let mut conn = connect_one(url).await?;
+        let mut tx = conn
+            .begin()
+            .await
+            .map_err(db("starting the init transaction"))?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&mut tx)
+            .await
+            .map_err(|e| StoreError::Database {
+                operation: "creating the schema in the init transaction",
+                detail: e.to_string(),
+            })?;
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM custody) + (SELECT COUNT(*) FROM deployment) AS n",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("checking the target database"))?;
+        let n: i64 = sqlx::Row::try_get(&row, "n").map_err(db("checking the target database"))?;
+        if n > 0 {
+            return Err(StoreError::Conflict {
+                what: "the database already holds a Sigil deployment: refusing to overwrite it \
+                       (to add a node to it, use `sigil init --join`; otherwise give an empty \
+                       database)"
+                    .to_owned(),
+            });
+        }
+        // On error the transaction is dropped, which rolls everything back.
+        snapshot_sql::write_rows(&mut tx, snapshot).await?;
+        tx.commit().await.map_err(db("committing the init"))?;
+        conn.close()
+            .await
+            .map_err(db("closing the PostgreSQL connection"))?;
+        Ok(())
+    }
+
     /// Closes the pool.
     pub async fn close(self) {
         self.pool.close().await;

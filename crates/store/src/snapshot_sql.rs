@@ -92,6 +92,17 @@ pub(crate) async fn write_all(
     snapshot: &Snapshot,
     event: AuditDraft,
 ) -> StoreResult<AuditEvent> {
+    write_rows(conn, snapshot).await?;
+    let head = queries::read_head(conn).await?;
+    let events = queries::apply_and_audit(conn, &[], vec![event], &head).await?;
+    let restored = queries::single(Ok(events))?;
+    queries::write_head(conn, &restored.head()).await?;
+    Ok(restored)
+}
+
+/// Writes `snapshot` (its audit chain and head as they are) into an empty, migrated database;
+/// the caller has opened the transaction and commits it.
+pub(crate) async fn write_rows(conn: &mut Conn, snapshot: &Snapshot) -> StoreResult<()> {
     let version = schema_version(conn).await?;
     if version != snapshot.schema_version {
         return Err(StoreError::Config {
@@ -143,11 +154,7 @@ pub(crate) async fn write_all(
         };
         insert_rows(conn, table).await?;
     }
-    let head = queries::read_head(conn).await?;
-    let events = queries::apply_and_audit(conn, &[], vec![event], &head).await?;
-    let restored = queries::single(Ok(events))?;
-    queries::write_head(conn, &restored.head()).await?;
-    Ok(restored)
+    Ok(())
 }
 
 async fn insert_rows(conn: &mut Conn, table: &TableRows) -> StoreResult<()> {

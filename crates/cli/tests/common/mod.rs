@@ -65,6 +65,8 @@ pub(crate) async fn world_with(adjust: impl FnOnce(&mut ServerConfig)) -> World 
     config.password_params = PasswordParams::INSECURE_FOR_TESTS;
     // Every test client comes from 127.0.0.1: the per-address login throttle has its own tests.
     config.lockout.address_limit = 1_000;
+    // The rate limit on failed calls has its own tests (security_regression.rs).
+    config.failure_limit.limit = 1_000_000;
     adjust(&mut config);
     let server = sigil_server::start(config).await.unwrap();
     let jenkins = report.jenkins_profile.clone();

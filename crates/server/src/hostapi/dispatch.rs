@@ -24,6 +24,7 @@ use super::convert;
 use crate::AppState;
 use crate::service::ServiceError;
 use crate::service::auth::{self, LoginContext};
+use crate::service::failures;
 use crate::service::session as current;
 use crate::service::{releases, requests, signing, wait};
 
@@ -161,9 +162,19 @@ impl Connection {
     ) -> (Response, Option<CorrelationId>) {
         let context = frame.context();
         let started = std::time::Instant::now();
-        let answered = match self.revalidated(frame).await {
-            Ok(connection) => connection.answer(frame, next_session).await,
-            Err(error) => Err(error),
+        let keys = self.failure_keys();
+        let answered = match failures::check(&self.state, &keys) {
+            Err(seconds) => Err(failures::throttled(seconds)),
+            Ok(()) => {
+                let answered = match self.revalidated(frame).await {
+                    Ok(connection) => connection.answer(frame, next_session).await,
+                    Err(error) => Err(error),
+                };
+                if answered.as_ref().is_err_and(is_failure) {
+                    failures::failed(&self.state, &keys).await;
+                }
+                answered
+            }
         };
         let error = answered.as_ref().err().map(ServiceError::host_api_code);
         crate::metrics::host_api_command(frame.command(), error, started);
@@ -177,6 +188,15 @@ impl Connection {
             }
         };
         (response, context.correlation)
+    }
+
+    /// The rate limit's keys of this connection: itself and its principal, if logged in.
+    fn failure_keys(&self) -> Vec<String> {
+        let mut keys = vec![failures::connection_key(self.peer)];
+        if let Some(principal) = self.session.principal() {
+            keys.push(failures::identity_key(principal.as_str()));
+        }
+        keys
     }
 
     async fn answer(
@@ -504,6 +524,20 @@ impl Connection {
 
 /// A release id from the wire; one that is not a UUID is `REQUEST_NOT_FOUND`, like an unknown
 /// one.
+/// Whether a command's error counts against the rate limit on failed calls: every refusal of
+/// the client's call, not the server's own trouble (busy, sealed, a signing or internal
+/// failure) nor the throttle's own answer.
+fn is_failure(error: &ServiceError) -> bool {
+    !matches!(
+        error.host_api_code(),
+        ErrorCode::ServerBusy
+            | ErrorCode::ServerSealed
+            | ErrorCode::SigningFailed
+            | ErrorCode::Internal
+            | ErrorCode::TooManyFailures
+    )
+}
+
 fn release_id(id: &sigil_proto::ReleaseId) -> Result<sigil_domain::ReleaseId, ServiceError> {
     uuid::Uuid::parse_str(id.as_str())
         .map(sigil_domain::ReleaseId)

@@ -17,6 +17,8 @@ pub(crate) struct ApiError {
     status: StatusCode,
     code: String,
     message: String,
+    /// Seconds for a `Retry-After` header (throttled calls).
+    retry_after: Option<u64>,
 }
 
 /// The body of every JSON error answer.
@@ -43,6 +45,15 @@ impl ApiError {
             status,
             code: code.to_owned(),
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `429 TOO_MANY_FAILURES` with `Retry-After` (see [`crate::service::failures`]).
+    pub(crate) fn throttled(seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..crate::service::failures::throttled(seconds).into()
         }
     }
 
@@ -87,7 +98,7 @@ fn status_of(code: &ErrorCode) -> StatusCode {
         | ErrorCode::CertMismatch
         | ErrorCode::CommandDisabled => StatusCode::FORBIDDEN,
         ErrorCode::IdentityLocked => StatusCode::LOCKED,
-        ErrorCode::LoginThrottled => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::LoginThrottled | ErrorCode::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::PolicyNotFound | ErrorCode::RequestNotFound => StatusCode::NOT_FOUND,
         ErrorCode::RequestNotPending
         | ErrorCode::RequestInRelease
@@ -112,6 +123,7 @@ impl From<ServiceError> for ApiError {
             status,
             code: error.code().to_owned(),
             message: error.to_string(),
+            retry_after: None,
         }
     }
 }
@@ -160,7 +172,14 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

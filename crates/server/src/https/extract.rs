@@ -84,6 +84,14 @@ impl FromRequestParts<Https> for Caller {
             })?;
         let source = source(parts).map(|s| s.to_string());
         let session = current_session(state, &token, &session, source.as_deref(), now).await?;
+        if let Some(principal) = session.principal() {
+            let key = crate::service::failures::identity_key(principal.as_str());
+            crate::service::failures::check(&state.app, std::slice::from_ref(&key))
+                .map_err(ApiError::throttled)?;
+            if let Some(slot) = parts.extensions.get::<super::failures::CallIdentity>() {
+                slot.set(key);
+            }
+        }
         Ok(Self { session, source })
     }
 }

@@ -15,6 +15,7 @@
 //! | [`timestamp`] | the RFC 3161 time-stamping authority (no login) |
 //! | [`deadline`] | request bodies that must arrive by a deadline |
 //! | [`openapi`] | the OpenAPI 3.1 document, generated from the routes and body types |
+//! | [`failures`] | the rate limit on failed calls (429 `TOO_MANY_FAILURES`) |
 //!
 //! Routes and bodies are documented in `docs/https-api.md` and `docs/openapi.json`.
 
@@ -23,6 +24,7 @@ mod console;
 pub(crate) mod deadline;
 mod error;
 mod extract;
+mod failures;
 mod keys;
 mod login;
 pub(crate) mod openapi;
@@ -167,7 +169,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn(crate::metrics::https_layer))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(https);
+        .with_state(https.clone());
     Router::new()
         .route("/", get(console::index))
         .route("/console/console.js", get(console::script))
@@ -178,6 +180,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_limit_error))
+        .layer(axum::middleware::from_fn_with_state(https, failures::limit))
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -189,6 +189,12 @@ fn add_shared_errors(operation: &mut Operation) {
              unknown field, a bad name or a value out of range; the message says which.",
         ));
     }
+    // The failed-call rate limit (`https::failures`) sits in front of every route.
+    shared.push((
+        "429",
+        "`TOO_MANY_FAILURES`: too many failed calls from this address or identity in the \
+         current window; retry after the `Retry-After` header's seconds.",
+    ));
     if json_body {
         shared.push(("413", "`INVALID`: the request body is larger than 1 MiB."));
     }

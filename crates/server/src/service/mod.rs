@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cache;
+pub mod failures;
 pub mod keys;
 pub mod pki;
 pub mod releases;
