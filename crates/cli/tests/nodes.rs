@@ -28,15 +28,15 @@ fn free_port() -> SocketAddr {
         .unwrap()
 }
 
-/// A fresh database on the test cluster.
-fn database() -> String {
+/// A fresh database on the test cluster, named after the process and `suffix`.
+fn database(suffix: &str) -> String {
     let base = std::env::var("SIGIL_TEST_PG_URL").unwrap_or_else(|_| {
         panic!(
             "SIGIL_TEST_PG_URL is not set: this test needs a PostgreSQL server it may create \
              databases on (scripts/test.sh starts one)"
         )
     });
-    let name = format!("sigil_nodes_{}", std::process::id());
+    let name = format!("sigil_nodes_{}_{suffix}", std::process::id());
     let out = Command::new("psql")
         .args([
             base.as_str(),
@@ -254,7 +254,7 @@ async fn store_events(url: &str) -> Vec<sigil_domain::AuditEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
-    let url = database();
+    let url = database("kill");
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
     let (a_data, b_data) = (base.join("node-a"), base.join("node-b"));
@@ -683,4 +683,102 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
     lb.wait().unwrap();
     node_b.child.kill().unwrap();
     node_b.child.wait().unwrap();
+}
+
+/// A deployment whose master key is split into components: a node joining with its own name
+/// needs M components (the TLS CA's key is sealed under the master key); off a terminal
+/// without them it is refused and nothing is written; with them it gets its own certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_with_a_name_needs_the_key_components() {
+    let url = database("components");
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let out = sigil(
+        args(&[
+            "init",
+            "--data",
+            p(&base.join("node-a")),
+            "--database",
+            &url,
+            "--components",
+            "2/3",
+            "--hostname",
+            "sigil.test",
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let components: Vec<PathBuf> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("): ").map(|(_, c)| c.trim()))
+        .filter(|c| c.starts_with("SKC1-"))
+        .enumerate()
+        .map(|(i, c)| {
+            let file = base.join(format!("component{i}"));
+            std::fs::write(&file, c).unwrap();
+            file
+        })
+        .collect();
+    assert_eq!(components.len(), 3, "{stdout}");
+
+    let join = |extra: Vec<String>| {
+        let mut a = args(&[
+            "init",
+            "--join",
+            "--data",
+            p(&base.join("node-c")),
+            "--database",
+            &url,
+            "--hostname",
+            "node-c.sigil.test",
+        ]);
+        a.extend(extra);
+        sigil(a, base)
+    };
+    // Off a terminal, without components: refused, nothing written.
+    let out = join(Vec::new()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--component-file"), "{}", text(&out));
+    assert!(!base.join("node-c").exists());
+
+    let files: Vec<String> = components[1..]
+        .iter()
+        .flat_map(|f| ["--component-file".to_owned(), p(f).to_owned()])
+        .collect();
+    let out = join(files).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("this node's own, for DNS:node-c.sigil.test, DNS:localhost"),
+        "{}",
+        text(&out)
+    );
+    assert!(!base.join("node-c/master.key").exists());
+
+    // The chain is stored under the node id of the node's sigil.toml, for both listeners, and
+    // its certificate carries the node's name and the balancer's.
+    let config = sigil_server::ServerConfig::load(&base.join("node-c/sigil.toml")).unwrap();
+    let node = config.node_id.expect("init --join writes a node id");
+    let store = sigil_store::open(&url).await.unwrap();
+    for interface in sigil_domain::Interface::ALL {
+        let chain = store
+            .get_node_listener_chain(&node, *interface)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {interface} chain for node {node}"));
+        let leaf =
+            <sigil_pki::x509_cert::Certificate as sigil_pki::x509_cert::der::Decode>::from_der(
+                &chain.certificates[0],
+            )
+            .unwrap();
+        let names: Vec<String> = sigil_pki::certificate_sans(&leaf)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for name in ["DNS:node-c.sigil.test", "DNS:sigil.test", "IP:127.0.0.1"] {
+            assert!(names.contains(&name.to_owned()), "{name}: {names:?}");
+        }
+    }
 }
