@@ -43,8 +43,8 @@ pub struct ServerConfig {
     /// The deployment this node belongs to (written by `sigil init`): the server refuses to
     /// start on a database that records another one. `None` in files older than issue 16.
     pub deployment_id: Option<String>,
-    /// This node's id, written by `sigil init --join --hostname`: the node serves its own
-    /// listener chains (stored in the database under this id) instead of the deployment's.
+    /// This node's id, written by `sigil init --join`: the node serves the listener chains
+    /// stored in the database under this id (`--join --hostname`), else the deployment's.
     pub node_id: Option<String>,
     /// A connection with no request in progress for this long since its last complete
     /// request (or answer) is closed, on both listeners and every HTTP version; bytes that do
@@ -311,10 +311,10 @@ impl ServerConfig {
                 "# deployment_id: written by `sigil init` for a PostgreSQL deployment".to_owned()
             }
         };
-        // Written by `sigil init --join --hostname` (docs/nodes.md).
+        // Written by `sigil init --join` (docs/nodes.md).
         let node = match &self.node_id {
             Some(id) => format!(
-                "# This node's id: it serves its own listener certificate, stored under this id.\n\
+                "# This node's id: it serves the listener certificate stored under it, if any.\n\
                  node_id = {}\n",
                 text(id)
             ),
