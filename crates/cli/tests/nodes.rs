@@ -361,13 +361,101 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
         })
         .collect();
     assert_eq!(fingerprints.len(), 2, "{fingerprints:?}");
+    // `sigil listener load-chain --node` replaces B's own HTTPS chain (through A); B follows
+    // within its follow interval, A keeps the deployment's.
+    let b_node = sigil_server::ServerConfig::load(&b_data.join("sigil.toml"))
+        .unwrap()
+        .node_id
+        .unwrap();
+    let admin = report.admin_profile.clone();
+    let out = sigil(
+        args(&[
+            "listener",
+            "--profile",
+            p(&admin),
+            "csr",
+            "https",
+            "--san",
+            "node-b.sigil.test",
+            "--san",
+            "sigil.test",
+            "--san",
+            "localhost",
+            "--out",
+            p(&base.join("b.csr")),
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let key_id = text(&out)
+        .split("key id: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let out = sigil(
+        args(&[
+            "cert",
+            "--profile",
+            p(&admin),
+            "issue",
+            "--issuer",
+            "system-tls-root",
+            "--profile-name",
+            "tls-server",
+            "--subject",
+            "CN=node-b.sigil.test,O=Renewed",
+            "--validity-days",
+            "30",
+            "--csr",
+            p(&base.join("b.csr")),
+            "--out",
+            p(&base.join("b-chain.pem")),
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = sigil(
+        args(&[
+            "listener",
+            "--profile",
+            p(&admin),
+            "load-chain",
+            "https",
+            "--key-id",
+            &key_id,
+            "--chain",
+            p(&base.join("b-chain.pem")),
+            "--node",
+            &b_node,
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let renewed = (0..600)
+        .find_map(|_| {
+            let cert = served_certificate(&root, node_b.https, "node-b.sigil.test")?;
+            if cert.contains("O=Renewed") || cert.contains("O = Renewed") {
+                return Some(cert);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            None
+        })
+        .expect("B serves its renewed chain");
+    assert!(renewed.contains("DNS:sigil.test"), "{renewed}");
+    let a_now = served_certificate(&root, node_a.https, "sigil.test").unwrap();
+    assert_eq!(a_now, a_cert, "A keeps the deployment's certificate");
+
     // The issuance is audited: the certificate, B's chain for each listener, the join.
     let events = store_events(&url).await;
     let chains: Vec<_> = events
         .iter()
         .filter(|e| e.action == "listener.chain" && e.details.contains_key("node"))
         .collect();
-    assert_eq!(chains.len(), 2, "{chains:?}");
+    assert_eq!(chains.len(), 3, "{chains:?}");
     let join = events.iter().find(|e| e.action == "node.join").unwrap();
     assert_eq!(
         join.object.as_deref(),

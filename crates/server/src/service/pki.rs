@@ -290,10 +290,12 @@ pub async fn listener_csr(
 
 /// Loads a listener certificate chain (PEM or DER, leaf first) for the sealed key `key_id`
 /// and swaps it into the running listener: new connections get it at once (permission
-/// `ca:upload`).
+/// `ca:upload`). With `node`, the chain is that node's own (other nodes follow within
+/// [`crate::server::FOLLOW_INTERVAL`]); otherwise the deployment's.
 pub async fn load_listener_chain(
     state: &AppState,
     actor: impl Into<Actor<'_>>,
+    node: Option<&str>,
     interface: Interface,
     key_id: KeyId,
     chain: &[u8],
@@ -304,7 +306,7 @@ pub async fn load_listener_chain(
         .map(|c| c.to_der().map_err(|e| pki_error(e.into())))
         .collect::<Result<Vec<_>, _>>()?;
     Pki::new(state, actor.into())
-        .put_listener_chain(None, interface, key_id, ders)
+        .put_listener_chain(node, interface, key_id, ders)
         .await?;
     refresh_tls(state).await?;
     Ok(())
