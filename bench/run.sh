@@ -2,7 +2,10 @@
 # Sigil end-to-end benchmark, side by side with openssl, osslsigncode and jarsigner, in one run
 # on one machine. Prints one table of ratios; every number in it was measured by this run.
 #
-#   bench/run.sh [--duration 10s] [--connections N] [--pipeline K] [--skip-build]
+#   bench/run.sh [--duration 10s] [--connections N] [--pipeline K] [--skip-build] [--nodes]
+#
+# --nodes: afterwards, bench/nodes.sh with the same options and binary (HAProxy against one and
+# two nodes on PostgreSQL, PostgreSQL against SQLite; its own table).
 #
 # Environment: SIGIL=/path/to/sigil (default: cargo build --release -p sigil, then
 # target/release/sigil), PKCS11_MODULE=/path/to/libsigil_pkcs11.so (default: cargo build --release
@@ -20,13 +23,15 @@ DURATION=10s
 CONNECTIONS=""
 PIPELINE=8
 SKIP_BUILD=0
+NODES=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --pipeline) PIPELINE="$2"; shift 2 ;;
     --skip-build) SKIP_BUILD=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --nodes) NODES=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -532,4 +537,10 @@ gaps = sorted({v for v in r.values() if v.startswith("MISSING")})
 for g in gaps:
     print(g)
 EOF
+# --- 9. several nodes (bench/nodes.sh), on request --------------------------------------------------
+if [[ "$NODES" == 1 ]]; then
+  if [[ "$SERVER_PID" != "" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  SIGIL="$SIGIL" "$ROOT/bench/nodes.sh" --duration "$DURATION" --connections "$CONNECTIONS" \
+    --pipeline "$PIPELINE" --skip-build || MISSING=1
+fi
 exit "$MISSING"

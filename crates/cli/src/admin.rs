@@ -1286,6 +1286,10 @@ enum ListenerAction {
         /// The chain (PEM).
         #[arg(long)]
         chain: PathBuf,
+        /// Replace this node's own chain (its `node_id` from sigil.toml) instead of the
+        /// deployment's (docs/nodes.md).
+        #[arg(long)]
+        node: Option<String>,
     },
 }
 
@@ -1326,10 +1330,14 @@ pub(crate) async fn listener(args: ListenerArgs) -> Result<u8> {
             listener,
             key_id,
             chain,
+            node,
         } => {
             let pem = std::fs::read_to_string(&chain)
                 .with_context(|| format!("cannot read {}", chain.display()))?;
-            let body = json!({ "key_id": key_id, "chain_pem": pem });
+            let mut body = json!({ "key_id": key_id, "chain_pem": pem });
+            if let Some(node) = node {
+                insert(&mut body, "node", json!(node));
+            }
             one(p, async |api| {
                 api.put(&format!("/listeners/{}/chain", segment(&listener)), &body)
                     .await

@@ -38,7 +38,8 @@ pub(crate) struct InitArgs {
     /// The new data directory (must be missing or empty).
     #[arg(long, default_value = DEFAULT_DATA)]
     data: PathBuf,
-    /// Extra DNS name or IP for the listener certificates (repeat for several).
+    /// Extra DNS name or IP for the listener certificates (repeat for several). With --join:
+    /// the node's own names, for its own listener certificate (docs/nodes.md).
     #[arg(long = "hostname")]
     hostnames: Vec<String>,
     /// Split the master key into N key components, any M of which unseal the server
@@ -57,11 +58,16 @@ pub(crate) struct InitArgs {
     #[arg(long)]
     database: Option<String>,
     /// Add a node to the existing deployment in --database instead of creating one.
-    #[arg(long, requires = "database", conflicts_with_all = ["components", "hostnames"])]
+    #[arg(long, requires = "database", conflicts_with = "components")]
     join: bool,
     /// With --join, for a deployment with a development key file: a copy of its master.key.
     #[arg(long, requires = "join")]
     master_key_file: Option<PathBuf>,
+    /// With --join --hostname, for a deployment whose master key is split into components: a
+    /// file holding one key component (SKC1-…); repeat M times. Without it, components are
+    /// asked for on the terminal.
+    #[arg(long = "component-file", requires = "join")]
+    component_files: Vec<PathBuf>,
 }
 
 /// `sigil quickstart` options.
@@ -196,16 +202,40 @@ pub(crate) async fn init(args: InitArgs) -> Result<u8> {
 
 async fn join(args: InitArgs) -> Result<u8> {
     let defaults = ServerConfig::for_data_dir(".");
-    let options = JoinOptions {
+    let mut components = Vec::new();
+    for file in &args.component_files {
+        components.push(sigil_client::profile::read_secret_file(file)?);
+    }
+    let mut options = JoinOptions {
         data_dir: args.data.clone(),
         database: args.database.unwrap_or_default(),
         host_api: args.host_api.unwrap_or(defaults.host_api),
         https: args.https.unwrap_or(defaults.https),
         master_key_file: args.master_key_file,
+        hostnames: args.hostnames,
+        components,
     };
-    let report = sigil_server::join(&options)
-        .await
-        .with_context(|| format!("cannot add a node in {}", args.data.display()))?;
+    let joined = match sigil_server::join(&options).await {
+        Err(ServerError::NeedsComponents { threshold, count })
+            if std::io::stdin().is_terminal() =>
+        {
+            eprintln!(
+                "this node's own certificate is issued by the deployment's TLS CA, which the \
+                 master key opens: type {threshold} of the {count} key components"
+            );
+            options.components = prompt_components()?;
+            sigil_server::join(&options).await
+        }
+        Err(e @ ServerError::NeedsComponents { .. }) => {
+            return Err(exit::usage(format!(
+                "{e}: this node's own certificate is issued by the deployment's TLS CA; give \
+                 each component with --component-file FILE, or run this on a terminal to type \
+                 them (or join without --hostname to serve the deployment's certificate)"
+            )));
+        }
+        other => other,
+    };
+    let report = joined.with_context(|| format!("cannot add a node in {}", args.data.display()))?;
     out!(
         "Added a node of deployment {} in {}",
         report.deployment_id,
@@ -213,6 +243,15 @@ async fn join(args: InitArgs) -> Result<u8> {
     );
     out!("  configuration:  {}", report.config_file.display());
     out!("  TLS root CA:    {}", report.root_ca.display());
+    out!("  node id:        {}", report.node_id);
+    if report.names.is_empty() {
+        out!("  listener certificate: the deployment's (no --hostname given)");
+    } else {
+        out!(
+            "  listener certificate: this node's own, for {}",
+            report.names.join(", ")
+        );
+    }
     if report.needs_components {
         out!("  The custodians unseal this node at start with their key components.");
     }

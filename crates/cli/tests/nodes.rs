@@ -1,8 +1,10 @@
 //! Two Sigil nodes on one PostgreSQL database behind Debian's HAProxy in TCP mode (mutual TLS
 //! ends at the nodes): the first node made by `sigil init --database` (through the quickstart
 //! provisioning, for its demo identities), the second by `sigil init --join`; both run as
-//! `sigil server` processes. Needs `SIGIL_TEST_PG_URL` (set by `scripts/test.sh`) and
-//! `haproxy`: without either the test fails.
+//! `sigil server` processes. Node B joins with its own name and gets its own listener
+//! certificate, checked with `openssl s_client`, `curl`-free rustls clients (`sigil sign`) and
+//! through HAProxy. Needs `SIGIL_TEST_PG_URL` (set by `scripts/test.sh`), `haproxy` and
+//! `openssl`: without any of them the test fails.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,15 +28,15 @@ fn free_port() -> SocketAddr {
         .unwrap()
 }
 
-/// A fresh database on the test cluster.
-fn database() -> String {
+/// A fresh database on the test cluster, named after the process and `suffix`.
+fn database(suffix: &str) -> String {
     let base = std::env::var("SIGIL_TEST_PG_URL").unwrap_or_else(|_| {
         panic!(
             "SIGIL_TEST_PG_URL is not set: this test needs a PostgreSQL server it may create \
              databases on (scripts/test.sh starts one)"
         )
     });
-    let name = format!("sigil_nodes_{}", std::process::id());
+    let name = format!("sigil_nodes_{}_{suffix}", std::process::id());
     let out = Command::new("psql")
         .args([
             base.as_str(),
@@ -116,6 +118,66 @@ fn profile_for(profile: &Path, name: &str, host_api: SocketAddr, https: SocketAd
     path
 }
 
+/// Sets `server_name = NAME` (the TLS name the client checks) in a client profile.
+fn with_server_name(profile: &Path, name: &str) {
+    let text = std::fs::read_to_string(profile).unwrap();
+    assert!(text.contains("\nserver_name = "), "{text}");
+    let text: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("server_name") {
+                format!("server_name = \"{name}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(profile, text.join("\n") + "\n").unwrap();
+}
+
+/// The listener certificate `addr` presents for the TLS name `name`, when it verifies against
+/// `root` for that name (`openssl s_client -verify_hostname`): its text (`openssl x509
+/// -text`), or `None` when the handshake or the verification fails.
+fn served_certificate(root: &Path, addr: SocketAddr, name: &str) -> Option<String> {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            name,
+            "-verify_hostname",
+            name,
+            "-CAfile",
+            p(root),
+            "-verify_return_error",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl must be installed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains("Verify return code: 0 (ok)") {
+        return None;
+    }
+    let begin = stdout.find("-----BEGIN CERTIFICATE-----")?;
+    let end = stdout.find("-----END CERTIFICATE-----")? + "-----END CERTIFICATE-----".len();
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-fingerprint", "-sha256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    x509.stdin
+        .take()
+        .unwrap()
+        .write_all(stdout[begin..end].as_bytes())
+        .unwrap();
+    let out = x509.wait_with_output().unwrap();
+    assert!(out.status.success());
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// `curl` against an HTTPS API (the test's independent HTTP client).
 fn curl(
     root: &Path,
@@ -184,9 +246,15 @@ fn haproxy(dir: &Path, host_api: SocketAddr, https: SocketAddr, nodes: &[&Node])
     child
 }
 
+/// Every audit event of the deployment in `url`.
+async fn store_events(url: &str) -> Vec<sigil_domain::AuditEvent> {
+    let store = sigil_store::open(url).await.unwrap();
+    store.read_audit(0, 10_000).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
-    let url = database();
+    let url = database("kill");
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
     let (a_data, b_data) = (base.join("node-a"), base.join("node-b"));
@@ -197,6 +265,8 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
     options.database = url.clone();
     options.host_api = free_port();
     options.https = free_port();
+    // The balancer's name: the deployment's certificate carries it, and so does B's own.
+    options.hostnames = vec!["sigil.test".into()];
     let report = sigil_server::quickstart::provision_with(&options)
         .await
         .unwrap();
@@ -229,7 +299,7 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
     assert!(text(&out).contains("PGPASSWORD"), "{}", text(&out));
     assert!(!base.join("other").exists());
 
-    // Node B joins.
+    // Node B joins with its own name, so it gets its own listener certificate.
     let (b_host_api, b_https) = (free_port(), free_port());
     let out = sigil(
         args(&[
@@ -245,17 +315,156 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
             &b_host_api.to_string(),
             "--https",
             &b_https.to_string(),
+            "--hostname",
+            "node-b.sigil.test",
         ]),
         base,
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("this node's own, for DNS:node-b.sigil.test"),
+        "{}",
+        text(&out)
+    );
     let node_a = start_node(&a_data);
     let mut node_b = start_node(&b_data);
     let (lb_host_api, lb_https) = (free_port(), free_port());
     let mut lb = haproxy(base, lb_host_api, lb_https, &[&node_a, &node_b]);
     let mut node_a = node_a;
     let root = report.root_ca.clone();
+
+    // B serves its own certificate: B's name and the balancer's, chaining to ca/root.pem.
+    let b_cert = served_certificate(&root, node_b.https, "node-b.sigil.test")
+        .expect("B's certificate verifies for B's name");
+    for name in ["DNS:node-b.sigil.test", "DNS:sigil.test", "DNS:localhost"] {
+        assert!(b_cert.contains(name), "{name} missing:\n{b_cert}");
+    }
+    assert!(
+        served_certificate(&root, node_b.https, "sigil.test").is_some(),
+        "B's certificate verifies for the balancer's name"
+    );
+    // A keeps the deployment's certificate, which does not carry B's name.
+    let a_cert = served_certificate(&root, node_a.https, "sigil.test")
+        .expect("A's certificate verifies for the balancer's name");
+    assert!(!a_cert.contains("node-b.sigil.test"), "{a_cert}");
+    assert!(served_certificate(&root, node_a.https, "node-b.sigil.test").is_none());
+    // Through HAProxy (HTTPS round-robin) clients verify both nodes by the balancer's name.
+    let fingerprints: std::collections::BTreeSet<String> = (0..4)
+        .map(|_| {
+            let cert = served_certificate(&root, lb_https, "sigil.test")
+                .expect("every node behind the balancer verifies for its name");
+            cert.lines()
+                .find(|l| l.contains("Fingerprint="))
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(fingerprints.len(), 2, "{fingerprints:?}");
+    // `sigil listener load-chain --node` replaces B's own HTTPS chain (through A); B follows
+    // within its follow interval, A keeps the deployment's.
+    let b_node = sigil_server::ServerConfig::load(&b_data.join("sigil.toml"))
+        .unwrap()
+        .node_id
+        .unwrap();
+    let admin = report.admin_profile.clone();
+    let out = sigil(
+        args(&[
+            "listener",
+            "--profile",
+            p(&admin),
+            "csr",
+            "https",
+            "--san",
+            "node-b.sigil.test",
+            "--san",
+            "sigil.test",
+            "--san",
+            "localhost",
+            "--out",
+            p(&base.join("b.csr")),
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let key_id = text(&out)
+        .split("key id: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let out = sigil(
+        args(&[
+            "cert",
+            "--profile",
+            p(&admin),
+            "issue",
+            "--issuer",
+            "system-tls-root",
+            "--profile-name",
+            "tls-server",
+            "--subject",
+            "CN=node-b.sigil.test,O=Renewed",
+            "--validity-days",
+            "30",
+            "--csr",
+            p(&base.join("b.csr")),
+            "--out",
+            p(&base.join("b-chain.pem")),
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = sigil(
+        args(&[
+            "listener",
+            "--profile",
+            p(&admin),
+            "load-chain",
+            "https",
+            "--key-id",
+            &key_id,
+            "--chain",
+            p(&base.join("b-chain.pem")),
+            "--node",
+            &b_node,
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let renewed = (0..600)
+        .find_map(|_| {
+            let cert = served_certificate(&root, node_b.https, "node-b.sigil.test")?;
+            if cert.contains("O=Renewed") || cert.contains("O = Renewed") {
+                return Some(cert);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            None
+        })
+        .expect("B serves its renewed chain");
+    assert!(renewed.contains("DNS:sigil.test"), "{renewed}");
+    let a_now = served_certificate(&root, node_a.https, "sigil.test").unwrap();
+    assert_eq!(a_now, a_cert, "A keeps the deployment's certificate");
+
+    // The issuance is audited: the certificate, B's chain for each listener, the join.
+    let events = store_events(&url).await;
+    let chains: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "listener.chain" && e.details.contains_key("node"))
+        .collect();
+    assert_eq!(chains.len(), 3, "{chains:?}");
+    let join = events.iter().find(|e| e.action == "node.join").unwrap();
+    assert_eq!(
+        join.object.as_deref(),
+        chains[0].details.get("node").map(String::as_str)
+    );
+    assert!(
+        join.details["names"].contains("DNS:node-b.sigil.test"),
+        "{join:?}"
+    );
 
     // An HTTPS session made on A works on B; a logout on A ends it on B.
     let login = serde_json::json!({
@@ -310,6 +519,40 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
         node_b.https,
     );
     let jenkins_lb = profile_for(&report.jenkins_profile, "jenkins-lb", lb_host_api, lb_https);
+    with_server_name(&jenkins_lb, "sigil.test");
+    // A client connecting to B directly by B's name verifies B's Host API listener; the same
+    // name on A is refused (A's certificate does not carry it).
+    let jenkins_b = profile_for(
+        &report.jenkins_profile,
+        "jenkins-b",
+        node_b.host_api,
+        node_b.https,
+    );
+    with_server_name(&jenkins_b, "node-b.sigil.test");
+    let wrong_name = profile_for(
+        &report.jenkins_profile,
+        "jenkins-a-as-b",
+        node_a.host_api,
+        node_a.https,
+    );
+    with_server_name(&wrong_name, "node-b.sigil.test");
+    std::fs::write(base.join("b.txt"), "signed through B by B's name\n").unwrap();
+    for (profile, code) in [(&jenkins_b, Some(0)), (&wrong_name, Some(7))] {
+        let out = sigil(
+            args(&[
+                "sign",
+                "--profile",
+                p(profile),
+                "--policy",
+                "release",
+                "b.txt",
+            ]),
+            base,
+        )
+        .await;
+        assert_eq!(out.status.code(), code, "{}", text(&out));
+    }
+    assert!(base.join("b.txt.sig").is_file());
     std::fs::write(base.join("a.txt"), "submitted on A, approved on B\n").unwrap();
     let out = sigil(
         args(&[
@@ -518,7 +761,7 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
         .list_requests(&sigil_domain::RequestFilter::default())
         .await
         .unwrap();
-    assert_eq!(all.len(), 2 + clients * per_client);
+    assert_eq!(all.len(), 3 + clients * per_client);
 
     // The audit chain is one intact line across both nodes.
     let out = sigil(args(&["audit", "verify", "--data", p(&b_data)]), base).await;
@@ -528,4 +771,102 @@ async fn two_nodes_behind_haproxy_share_sessions_requests_and_survive_a_kill() {
     lb.wait().unwrap();
     node_b.child.kill().unwrap();
     node_b.child.wait().unwrap();
+}
+
+/// A deployment whose master key is split into components: a node joining with its own name
+/// needs M components (the TLS CA's key is sealed under the master key); off a terminal
+/// without them it is refused and nothing is written; with them it gets its own certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_with_a_name_needs_the_key_components() {
+    let url = database("components");
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let out = sigil(
+        args(&[
+            "init",
+            "--data",
+            p(&base.join("node-a")),
+            "--database",
+            &url,
+            "--components",
+            "2/3",
+            "--hostname",
+            "sigil.test",
+        ]),
+        base,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let components: Vec<PathBuf> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("): ").map(|(_, c)| c.trim()))
+        .filter(|c| c.starts_with("SKC1-"))
+        .enumerate()
+        .map(|(i, c)| {
+            let file = base.join(format!("component{i}"));
+            std::fs::write(&file, c).unwrap();
+            file
+        })
+        .collect();
+    assert_eq!(components.len(), 3, "{stdout}");
+
+    let join = |extra: Vec<String>| {
+        let mut a = args(&[
+            "init",
+            "--join",
+            "--data",
+            p(&base.join("node-c")),
+            "--database",
+            &url,
+            "--hostname",
+            "node-c.sigil.test",
+        ]);
+        a.extend(extra);
+        sigil(a, base)
+    };
+    // Off a terminal, without components: refused, nothing written.
+    let out = join(Vec::new()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--component-file"), "{}", text(&out));
+    assert!(!base.join("node-c").exists());
+
+    let files: Vec<String> = components[1..]
+        .iter()
+        .flat_map(|f| ["--component-file".to_owned(), p(f).to_owned()])
+        .collect();
+    let out = join(files).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("this node's own, for DNS:node-c.sigil.test, DNS:localhost"),
+        "{}",
+        text(&out)
+    );
+    assert!(!base.join("node-c/master.key").exists());
+
+    // The chain is stored under the node id of the node's sigil.toml, for both listeners, and
+    // its certificate carries the node's name and the balancer's.
+    let config = sigil_server::ServerConfig::load(&base.join("node-c/sigil.toml")).unwrap();
+    let node = config.node_id.expect("init --join writes a node id");
+    let store = sigil_store::open(&url).await.unwrap();
+    for interface in sigil_domain::Interface::ALL {
+        let chain = store
+            .get_node_listener_chain(&node, *interface)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {interface} chain for node {node}"));
+        let leaf =
+            <sigil_pki::x509_cert::Certificate as sigil_pki::x509_cert::der::Decode>::from_der(
+                &chain.certificates[0],
+            )
+            .unwrap();
+        let names: Vec<String> = sigil_pki::certificate_sans(&leaf)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for name in ["DNS:node-c.sigil.test", "DNS:sigil.test", "IP:127.0.0.1"] {
+            assert!(names.contains(&name.to_owned()), "{name}: {names:?}");
+        }
+    }
 }

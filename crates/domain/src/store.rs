@@ -169,6 +169,15 @@ pub enum Change {
         /// Its chain.
         chain: ListenerChain,
     },
+    /// Set one node's own listener chain (a node joined with its own names).
+    PutNodeListenerChain {
+        /// The node id (from the node's `sigil.toml`).
+        node: String,
+        /// Which listener.
+        interface: Interface,
+        /// Its chain.
+        chain: ListenerChain,
+    },
     /// Replace the custody record (opaque JSON from `sigil-custody`).
     PutCustodyRecord(String),
     /// Record the deployment this database belongs to (conflict if one is recorded).
@@ -301,6 +310,12 @@ pub trait Store: Send + Sync {
         &self,
         interface: Interface,
     ) -> BoxFuture<'_, StoreResult<Option<ListenerChain>>>;
+    /// One node's own listener chain (`None`: the node serves the deployment's).
+    fn get_node_listener_chain<'a>(
+        &'a self,
+        node: &'a str,
+        interface: Interface,
+    ) -> BoxFuture<'a, StoreResult<Option<ListenerChain>>>;
     /// The custody record.
     fn custody_record(&self) -> BoxFuture<'_, StoreResult<Option<String>>>;
 

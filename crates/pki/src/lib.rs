@@ -89,7 +89,7 @@ pub use csr::{Csr, VerifiedCsr, build_csr};
 pub use dn::DistinguishedName;
 pub use error::PkiError;
 pub use profile::Profile;
-pub use san::San;
+pub use san::{San, certificate_sans};
 pub use validity::ValidityPeriod;
 /// The X.509 types this crate takes and returns, at the version it uses.
 pub use x509_cert;

@@ -4,10 +4,15 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME;
+use der::Decode;
 use der::asn1::{Ia5String, OctetString};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::PkiError;
+use crate::error::decode_error;
 
 /// The most alternative names one certificate or CSR may carry.
 pub const MAX_SANS: usize = 100;
@@ -113,6 +118,30 @@ impl San {
             GeneralName::RegisteredId(_) => Err(PkiError::UnsupportedSanType("registered ID")),
         }
     }
+}
+
+/// The DNS names and IP addresses of a certificate's `subjectAltName` extension, in order;
+/// other kinds of names are left out (they say nothing about a TLS server's name).
+pub fn certificate_sans(certificate: &Certificate) -> Result<Vec<San>, PkiError> {
+    let mut sans = Vec::new();
+    let extensions = certificate.tbs_certificate().extensions();
+    for extension in extensions
+        .into_iter()
+        .flatten()
+        .filter(|e| e.extn_id == ID_CE_SUBJECT_ALT_NAME)
+    {
+        let names = SubjectAltName::from_der(extension.extn_value.as_bytes())
+            .map_err(|e| decode_error("certificate subjectAltName", e))?;
+        if sans.len() + names.0.len() > MAX_SANS {
+            return Err(PkiError::TooManySans { max: MAX_SANS });
+        }
+        for name in &names.0 {
+            if matches!(name, GeneralName::DnsName(_) | GeneralName::IpAddress(_)) {
+                sans.push(San::from_general_name(name)?);
+            }
+        }
+    }
+    Ok(sans)
 }
 
 impl fmt::Display for San {

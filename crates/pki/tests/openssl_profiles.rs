@@ -384,6 +384,8 @@ fn csr_from_build_csr_verifies_with_openssl_and_issues() {
             verified.sans(),
         )
         .unwrap();
+        // The issued certificate's names read back as issued (a joining node copies them).
+        assert_eq!(sigil_pki::certificate_sans(&certificate).unwrap(), sans);
         let chain = build_chain(
             &certificate,
             &[

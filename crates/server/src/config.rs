@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// The deployment this node belongs to (written by `sigil init`): the server refuses to
     /// start on a database that records another one. `None` in files older than issue 16.
     pub deployment_id: Option<String>,
+    /// This node's id, written by `sigil init --join`: the node serves the listener chains
+    /// stored in the database under this id (`--join --hostname`), else the deployment's.
+    pub node_id: Option<String>,
     /// A connection with no request in progress for this long since its last complete
     /// request (or answer) is closed, on both listeners and every HTTP version; bytes that do
     /// not complete a request do not count.
@@ -120,6 +123,7 @@ struct ServerTable {
     https: Option<String>,
     database: Option<String>,
     deployment_id: Option<String>,
+    node_id: Option<String>,
     idle_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     frame_timeout_secs: Option<u64>,
@@ -147,6 +151,7 @@ impl ServerConfig {
             https: SocketAddr::from(([127, 0, 0, 1], 8443)),
             database: "sqlite://sigil.db".to_owned(),
             deployment_id: None,
+            node_id: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
@@ -217,6 +222,14 @@ impl ServerConfig {
             config.database = database;
         }
         config.deployment_id = table.deployment_id;
+        if let Some(node) = table.node_id {
+            uuid::Uuid::parse_str(&node).map_err(|_| {
+                ServerError::Config(format!(
+                    "node_id {node:?} is not a UUID: restore the value `sigil init --join` wrote"
+                ))
+            })?;
+            config.node_id = Some(node);
+        }
         if let Some(secs) = table.idle_timeout_secs {
             config.idle_timeout = Duration::from_secs(secs.max(1));
         }
@@ -319,6 +332,15 @@ impl ServerConfig {
                 "# deployment_id: written by `sigil init` for a PostgreSQL deployment".to_owned()
             }
         };
+        // Written by `sigil init --join` (docs/nodes.md).
+        let node = match &self.node_id {
+            Some(id) => format!(
+                "# This node's id: it serves the listener certificate stored under it, if any.\n\
+                 node_id = {}\n",
+                text(id)
+            ),
+            None => String::new(),
+        };
         let metrics = match self.metrics {
             Some(addr) => format!("metrics = {}", text(&addr.to_string())),
             None => "# metrics = \"127.0.0.1:9464\"".to_owned(),
@@ -338,6 +360,7 @@ impl ServerConfig {
              # sqlite://FILE (relative to data_dir) or postgres://user@host/db. Default: {database}\n\
              database = {}\n\
              {deployment}\n\
+             {node}\
              # Close a connection with no request in progress for this long. Default: {idle}\n\
              idle_timeout_secs = {}\n\
              # TLS handshake and first HTTPS request header, from TCP accept. Default: {header}\n\

@@ -476,7 +476,7 @@ async fn populate(
         })
         .await?;
     for interface in Interface::ALL {
-        pki.put_listener_chain(*interface, csr.key_id, issued.chain.clone())
+        pki.put_listener_chain(None, *interface, csr.key_id, issued.chain.clone())
             .await?;
     }
 

@@ -205,8 +205,12 @@ async fn launch(
     check_deployment(&config, store.as_ref()).await?;
     crate::limits::check_connection_budget(config.max_connections, 2);
     let vault = keystore(&config, master).await?;
-    let (host_api_tls, https_tls) =
-        crate::service::pki::listener_tls_configs(store.as_ref(), &vault).await?;
+    let (host_api_tls, https_tls) = crate::service::pki::listener_tls_configs(
+        store.as_ref(),
+        &vault,
+        config.node_id.as_deref(),
+    )
+    .await?;
     let host_api = TcpListener::bind(config.host_api)
         .await
         .map_err(|e| bind_error("Host API", config.host_api, e))?;

@@ -311,6 +311,7 @@ async fn a_new_listener_chain_takes_effect_without_a_restart() {
     let wrong = pki::load_listener_chain(
         state,
         "test",
+        None,
         Interface::Https,
         sigil_domain::KeyId::generate(&mut rand::rng()),
         issued.chain_pem().unwrap().as_bytes(),
@@ -321,6 +322,7 @@ async fn a_new_listener_chain_takes_effect_without_a_restart() {
     pki::load_listener_chain(
         state,
         "test",
+        None,
         Interface::Https,
         csr.key_id,
         issued.chain_pem().unwrap().as_bytes(),

@@ -756,6 +756,30 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             }))?;
             Ok(())
         }
+        Change::PutNodeListenerChain {
+            node,
+            interface,
+            chain,
+        } => {
+            let hex_chain: Vec<String> = chain.certificates.iter().map(hex::encode).collect();
+            sqlx::query(
+                "INSERT INTO node_listener_chains (node_id, interface, key_id, chain) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (node_id, interface) \
+                 DO UPDATE SET key_id = excluded.key_id, chain = excluded.chain",
+            )
+            .bind(node.as_str())
+            .bind(interface.as_str())
+            .bind(chain.key_id.to_string())
+            .bind(to_json(&hex_chain)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(constraint(
+                "setting a node's listener chain",
+                String::new,
+                || format!("key {} does not exist", chain.key_id),
+            ))?;
+            Ok(())
+        }
         Change::SetDeploymentId(id) => {
             exec(
                 conn,
@@ -1005,6 +1029,18 @@ fn ca_from_row(row: &DbRow) -> StoreResult<CaRecord> {
             .transpose()?,
         next_serial: to_u64(get(row, "next_serial")?, "serial counter")?,
         next_crl_number: to_u64(get(row, "next_crl_number")?, "CRL number")?,
+    })
+}
+
+fn listener_chain_from_row(row: &DbRow) -> StoreResult<ListenerChain> {
+    let hex_chain: Vec<String> = from_json(&get::<String>(row, "chain")?, "chain")?;
+    let certificates = hex_chain
+        .iter()
+        .map(|c| hex::decode(c).map_err(corrupt))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(ListenerChain {
+        key_id: KeyId(parse(&get::<String>(row, "key_id")?, "key id")?),
+        certificates,
     })
 }
 
@@ -1449,24 +1485,33 @@ impl Store for Backend {
         interface: Interface,
     ) -> BoxFuture<'_, StoreResult<Option<ListenerChain>>> {
         Box::pin(async move {
-            let Some(row) =
-                sqlx::query("SELECT key_id, chain FROM listener_chains WHERE interface = $1")
-                    .bind(interface.as_str())
-                    .fetch_optional(&mut *self.reader().await?)
-                    .await
-                    .map_err(db("reading a listener chain"))?
-            else {
-                return Ok(None);
-            };
-            let hex_chain: Vec<String> = from_json(&get::<String>(&row, "chain")?, "chain")?;
-            let certificates = hex_chain
-                .iter()
-                .map(|c| hex::decode(c).map_err(corrupt))
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(Some(ListenerChain {
-                key_id: KeyId(parse(&get::<String>(&row, "key_id")?, "key id")?),
-                certificates,
-            }))
+            sqlx::query("SELECT key_id, chain FROM listener_chains WHERE interface = $1")
+                .bind(interface.as_str())
+                .fetch_optional(&mut *self.reader().await?)
+                .await
+                .map_err(db("reading a listener chain"))?
+                .map(|row| listener_chain_from_row(&row))
+                .transpose()
+        })
+    }
+
+    fn get_node_listener_chain<'a>(
+        &'a self,
+        node: &'a str,
+        interface: Interface,
+    ) -> BoxFuture<'a, StoreResult<Option<ListenerChain>>> {
+        Box::pin(async move {
+            sqlx::query(
+                "SELECT key_id, chain FROM node_listener_chains \
+                 WHERE node_id = $1 AND interface = $2",
+            )
+            .bind(node)
+            .bind(interface.as_str())
+            .fetch_optional(&mut *self.reader().await?)
+            .await
+            .map_err(db("reading a node's listener chain"))?
+            .map(|row| listener_chain_from_row(&row))
+            .transpose()
         })
     }
 

@@ -32,6 +32,7 @@ pub const TABLES: &[&str] = &[
     "settings",
     "enabled_commands",
     "listener_chains",
+    "node_listener_chains",
     "custody",
     "deployment",
     "audit_events",

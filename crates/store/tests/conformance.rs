@@ -161,6 +161,7 @@ impl Store for NullStore {
         get_certificate(serial: &'a SerialNumber) -> Option<CertificateRecord>;
         list_certificates(issuer: Option<&'a CaName>) -> Vec<CertificateRecord>;
         get_listener_chain(interface: Interface) -> Option<ListenerChain>;
+        get_node_listener_chain(node: &'a str, interface: Interface) -> Option<ListenerChain>;
         custody_record() -> Option<String>;
         read_audit(from_seq: u64, limit: u32) -> Vec<AuditEvent>;
         audit_head() -> ChainHead;
@@ -910,9 +911,52 @@ async fn pki_records(h: Harness) {
     .await;
     assert_eq!(
         s.get_listener_chain(Interface::HostApi).await.unwrap(),
-        Some(chain)
+        Some(chain.clone())
     );
     assert_eq!(s.get_listener_chain(Interface::Https).await.unwrap(), None);
+    // A node's own chain is kept apart from the deployment's, per node and interface.
+    assert_eq!(
+        s.get_node_listener_chain("node-b", Interface::HostApi)
+            .await
+            .unwrap(),
+        None
+    );
+    let node_chain = ListenerChain {
+        key_id: key_id(2),
+        certificates: vec![vec![6, 7]],
+    };
+    ok(
+        s,
+        vec![Change::PutNodeListenerChain {
+            node: "node-b".into(),
+            interface: Interface::HostApi,
+            chain: node_chain.clone(),
+        }],
+        "tls",
+    )
+    .await;
+    assert_eq!(
+        s.get_node_listener_chain("node-b", Interface::HostApi)
+            .await
+            .unwrap(),
+        Some(node_chain)
+    );
+    assert_eq!(
+        s.get_node_listener_chain("node-c", Interface::HostApi)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.get_node_listener_chain("node-b", Interface::Https)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.get_listener_chain(Interface::HostApi).await.unwrap(),
+        Some(chain)
+    );
 
     assert_eq!(s.custody_record().await.unwrap(), None);
     ok(

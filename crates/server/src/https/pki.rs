@@ -493,6 +493,10 @@ pub(crate) struct ChainBody {
     key_id: String,
     /// The signed certificate and its CA certificates, PEM, leaf first.
     chain_pem: String,
+    /// A node's id (`node_id` in its sigil.toml): replace that node's own chain instead of the
+    /// deployment's.
+    #[serde(default)]
+    node: Option<String>,
 }
 
 /// `PUT /listeners/{listener}/chain` answer.
@@ -535,9 +539,23 @@ pub(crate) async fn load_chain(
         .parse::<uuid::Uuid>()
         .map(KeyId)
         .map_err(|_| ApiError::invalid("key_id is not the UUID a listener CSR returned"))?;
+    let node = body
+        .node
+        .as_deref()
+        .map(|node| {
+            node.parse::<uuid::Uuid>()
+                .map(|id| id.to_string())
+                .map_err(|_| {
+                    ApiError::invalid(
+                        "node is not a node id (the UUID `node_id` of the node's sigil.toml)",
+                    )
+                })
+        })
+        .transpose()?;
     svc::load_listener_chain(
         &h.app,
         &caller.actor(),
+        node.as_deref(),
         interface,
         key_id,
         body.chain_pem.as_bytes(),

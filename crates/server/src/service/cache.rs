@@ -449,6 +449,13 @@ impl Store for CachedStore {
     ) -> BoxFuture<'_, StoreResult<Option<ListenerChain>>> {
         self.inner.get_listener_chain(interface)
     }
+    fn get_node_listener_chain<'a>(
+        &'a self,
+        node: &'a str,
+        interface: Interface,
+    ) -> BoxFuture<'a, StoreResult<Option<ListenerChain>>> {
+        self.inner.get_node_listener_chain(node, interface)
+    }
     fn custody_record(&self) -> BoxFuture<'_, StoreResult<Option<String>>> {
         self.inner.custody_record()
     }

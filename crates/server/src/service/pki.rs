@@ -290,10 +290,12 @@ pub async fn listener_csr(
 
 /// Loads a listener certificate chain (PEM or DER, leaf first) for the sealed key `key_id`
 /// and swaps it into the running listener: new connections get it at once (permission
-/// `ca:upload`).
+/// `ca:upload`). With `node`, the chain is that node's own (other nodes follow within
+/// [`crate::server::FOLLOW_INTERVAL`]); otherwise the deployment's.
 pub async fn load_listener_chain(
     state: &AppState,
     actor: impl Into<Actor<'_>>,
+    node: Option<&str>,
     interface: Interface,
     key_id: KeyId,
     chain: &[u8],
@@ -304,7 +306,7 @@ pub async fn load_listener_chain(
         .map(|c| c.to_der().map_err(|e| pki_error(e.into())))
         .collect::<Result<Vec<_>, _>>()?;
     Pki::new(state, actor.into())
-        .put_listener_chain(interface, key_id, ders)
+        .put_listener_chain(node, interface, key_id, ders)
         .await?;
     refresh_tls(state).await?;
     Ok(())
@@ -313,7 +315,12 @@ pub async fn load_listener_chain(
 /// Rebuilds both listeners' TLS configurations from the store (listener chains, client CAs,
 /// CRLs) and swaps them in. Connections already open keep theirs.
 pub async fn refresh_tls(state: &AppState) -> Result<(), ServiceError> {
-    let (host_api, https) = listener_tls_configs(state.store.as_ref(), &state.vault).await?;
+    let (host_api, https) = listener_tls_configs(
+        state.store.as_ref(),
+        &state.vault,
+        state.config.node_id.as_deref(),
+    )
+    .await?;
     state.host_api_tls.replace(host_api);
     state.https_tls.replace(https);
     Ok(())
@@ -321,11 +328,12 @@ pub async fn refresh_tls(state: &AppState) -> Result<(), ServiceError> {
 
 /// The TLS configurations of the Host API listener (client certificate required) and the
 /// HTTPS listener (client certificate optional), from what the store holds: each listener's
-/// chain and sealed key, every CA container as a client CA, and a fresh CRL for every CA that
-/// has revoked something.
+/// chain and sealed key (node `node`'s own when it has one, else the deployment's), every CA
+/// container as a client CA, and a fresh CRL for every CA that has revoked something.
 pub async fn listener_tls_configs(
     store: &dyn Store,
     vault: &Keystore,
+    node: Option<&str>,
 ) -> Result<(Arc<rustls::ServerConfig>, Arc<rustls::ServerConfig>), ServerError> {
     let pki = Pki {
         store,
@@ -345,8 +353,8 @@ pub async fn listener_tls_configs(
             crls.push(crl.der);
         }
     }
-    let host_api = listener_identity(store, vault, Interface::HostApi).await?;
-    let https = listener_identity(store, vault, Interface::Https).await?;
+    let host_api = listener_identity(store, vault, node, Interface::HostApi).await?;
+    let https = listener_identity(store, vault, node, Interface::Https).await?;
     let host_api = crate::tls::server_config(
         &host_api,
         ClientAuth::Required {
@@ -369,9 +377,18 @@ pub async fn listener_tls_configs(
 async fn listener_identity(
     store: &dyn Store,
     vault: &Keystore,
+    node: Option<&str>,
     interface: Interface,
 ) -> Result<ListenerIdentity, ServerError> {
-    let chain = store.get_listener_chain(interface).await?.ok_or_else(|| {
+    let own = match node {
+        Some(node) => store.get_node_listener_chain(node, interface).await?,
+        None => None,
+    };
+    let chain = match own {
+        Some(chain) => Some(chain),
+        None => store.get_listener_chain(interface).await?,
+    };
+    let chain = chain.ok_or_else(|| {
         ServerError::State(format!(
             "the {interface} listener has no certificate: this data directory was not initialised \
              completely; initialise a new one with `sigil init`"
@@ -945,9 +962,11 @@ impl<'a> Pki<'a> {
         Ok(ListenerCsr { key_id, csr_pem })
     }
 
-    /// Checks and stores a listener chain (DER, leaf first) for the sealed key `key_id`.
+    /// Checks and stores a listener chain (DER, leaf first) for the sealed key `key_id`: node
+    /// `node`'s own, or the deployment's when `node` is `None`.
     pub async fn put_listener_chain(
         &self,
+        node: Option<&str>,
         interface: Interface,
         key_id: KeyId,
         chain: Vec<Vec<u8>>,
@@ -995,22 +1014,26 @@ impl<'a> Pki<'a> {
             &[],
         )
         .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let audit = self
+        let mut audit = self
             .audit("listener.chain", interface.as_str())
             .detail("key_id", &key_id.to_string())
             .detail("certificates", &chain.len().to_string());
-        self.store
-            .commit(
-                vec![Change::PutListenerChain {
+        let chain = ListenerChain {
+            key_id,
+            certificates: chain,
+        };
+        let change = match node {
+            Some(node) => {
+                audit = audit.detail("node", node);
+                Change::PutNodeListenerChain {
+                    node: node.to_owned(),
                     interface,
-                    chain: ListenerChain {
-                        key_id,
-                        certificates: chain,
-                    },
-                }],
-                audit,
-            )
-            .await?;
+                    chain,
+                }
+            }
+            None => Change::PutListenerChain { interface, chain },
+        };
+        self.store.commit(vec![change], audit).await?;
         Ok(())
     }
 }
