@@ -37,7 +37,9 @@ pub struct PreparedFile {
 
 /// Per-subject state between hashing and embedding.
 #[derive(Debug)]
-enum Inner {}
+enum Inner {
+    Script(crate::script::PreparedScript),
+}
 
 /// Hashes the file at `path` (of kind `subject`, not [`Subject::Pe`]) with `algorithm`.
 ///
@@ -49,16 +51,26 @@ pub fn prepare_file(
     path: &Path,
     algorithm: HashAlgorithm,
 ) -> Result<PreparedFile> {
-    let _ = (path, algorithm);
-    match subject {
-        Subject::Pe => Err(AuthenticodeError::UnsupportedSubject {
-            subject,
-            reason: "PE images are prepared with prepare_image",
-        }),
-        Subject::Msi | Subject::Cab | Subject::Script | Subject::Catalog => {
-            Err(not_supported_yet(subject))
+    let (digest, identity, inner) = match subject {
+        Subject::Pe => {
+            return Err(AuthenticodeError::UnsupportedSubject {
+                subject,
+                reason: "PE images are prepared with prepare_image",
+            });
         }
-    }
+        Subject::Script => {
+            let (digest, identity, prepared) = crate::script::prepare(path, algorithm)?;
+            (digest, identity, Inner::Script(prepared))
+        }
+        Subject::Msi | Subject::Cab | Subject::Catalog => return Err(not_supported_yet(subject)),
+    };
+    Ok(PreparedFile {
+        subject,
+        algorithm,
+        digest,
+        identity,
+        inner,
+    })
 }
 
 impl PreparedFile {
@@ -85,14 +97,9 @@ impl PreparedFile {
                 actual: hex(&self.digest),
             });
         }
-        let _ = (input, output, mode);
-        match self.inner {}
-    }
-
-    /// Opens `input` again and checks it is still the file that was prepared.
-    #[allow(dead_code)]
-    pub(crate) fn reopen(&self, input: &Path) -> Result<File> {
-        reopen(input, &self.identity)
+        match &self.inner {
+            Inner::Script(script) => script.embed(input, &self.identity, output, &signature, mode),
+        }
     }
 }
 
@@ -127,9 +134,12 @@ pub fn verify_subject_file(subject: Subject, path: &Path) -> Result<SubjectRepor
                 signatures: report.signatures,
             })
         }
-        Subject::Msi | Subject::Cab | Subject::Script | Subject::Catalog => {
-            Err(not_supported_yet(subject))
-        }
+        Subject::Script => Ok(SubjectReport {
+            subject,
+            signatures: crate::script::verify(path)?,
+            pe_checksum: None,
+        }),
+        Subject::Msi | Subject::Cab | Subject::Catalog => Err(not_supported_yet(subject)),
     }
 }
 
@@ -175,7 +185,6 @@ pub(crate) fn reopen(input: &Path, identity: &FileIdentity) -> Result<File> {
 /// Writes the signed file: `write` fills a temporary file next to `output` (an output symlink
 /// is resolved), which gets the permissions of `source`, is synced and renamed over the
 /// output, and the directory is synced. On error the temporary file is removed.
-#[allow(dead_code)]
 pub(crate) fn replace_output(
     source: &File,
     output: &Path,
