@@ -212,6 +212,35 @@ pub enum ScriptError {
     OnlySignatureBlock,
 }
 
+/// The MSI package cannot be signed or verified as it is.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MsiError {
+    /// Not a readable compound file.
+    #[error("not a valid MSI package (compound file): {reason}; is the file complete?")]
+    Malformed {
+        /// What the compound-file reader said.
+        reason: String,
+    },
+    /// More entries than Sigil reads.
+    #[error("the MSI package has more than {max} streams and storages")]
+    TooManyEntries {
+        /// The limit.
+        max: usize,
+    },
+    /// Storages nested deeper than Sigil follows.
+    #[error("the MSI package nests storages more than {max} levels deep")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// Nesting into a package signed with `MsiDigitalSignatureEx`.
+    #[error(
+        "the MSI package's signature uses MsiDigitalSignatureEx, which Sigil does not write: a nested signature would break it; sign without --append to replace the signature"
+    )]
+    NestWithDigitalSignatureEx,
+}
+
 /// Why an Authenticode operation failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -227,6 +256,9 @@ pub enum AuthenticodeError {
     /// The PE image is malformed.
     #[error(transparent)]
     Pe(#[from] PeError),
+    /// The MSI package is malformed.
+    #[error(transparent)]
+    Msi(#[from] MsiError),
     /// The PowerShell script is malformed.
     #[error(transparent)]
     Script(#[from] ScriptError),

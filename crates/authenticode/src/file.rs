@@ -39,6 +39,7 @@ pub struct PreparedFile {
 #[derive(Debug)]
 enum Inner {
     Script(crate::script::PreparedScript),
+    Msi(crate::msi::PreparedMsi),
 }
 
 /// Hashes the file at `path` (of kind `subject`, not [`Subject::Pe`]) with `algorithm`.
@@ -62,7 +63,11 @@ pub fn prepare_file(
             let (digest, identity, prepared) = crate::script::prepare(path, algorithm)?;
             (digest, identity, Inner::Script(prepared))
         }
-        Subject::Msi | Subject::Cab | Subject::Catalog => return Err(not_supported_yet(subject)),
+        Subject::Msi => {
+            let (digest, identity, prepared) = crate::msi::prepare(path, algorithm)?;
+            (digest, identity, Inner::Msi(prepared))
+        }
+        Subject::Cab | Subject::Catalog => return Err(not_supported_yet(subject)),
     };
     Ok(PreparedFile {
         subject,
@@ -99,6 +104,7 @@ impl PreparedFile {
         }
         match &self.inner {
             Inner::Script(script) => script.embed(input, &self.identity, output, &signature, mode),
+            Inner::Msi(msi) => msi.embed(input, &self.identity, output, &signature, mode),
         }
     }
 }
@@ -139,7 +145,12 @@ pub fn verify_subject_file(subject: Subject, path: &Path) -> Result<SubjectRepor
             signatures: crate::script::verify(path)?,
             pe_checksum: None,
         }),
-        Subject::Msi | Subject::Cab | Subject::Catalog => Err(not_supported_yet(subject)),
+        Subject::Msi => Ok(SubjectReport {
+            subject,
+            signatures: crate::msi::verify(path)?,
+            pe_checksum: None,
+        }),
+        Subject::Cab | Subject::Catalog => Err(not_supported_yet(subject)),
     }
 }
 

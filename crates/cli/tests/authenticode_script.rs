@@ -37,13 +37,20 @@ async fn powershell_scripts_signed_through_the_server_verify_with_osslsigncode()
     let dir = world.dir.path();
     let (_chain, root, _public) = chain(&world, "release").await;
     let sign = |extra: &[&str], file: &str| {
-        let mut a = args(&["sign", "--profile", p(&world.jenkins), "--policy", "release"]);
+        let mut a = args(&[
+            "sign",
+            "--profile",
+            p(&world.jenkins),
+            "--policy",
+            "release",
+        ]);
         a.extend(extra.iter().map(|s| (*s).to_owned()));
         a.push(file.to_owned());
         sigil(a, dir)
     };
 
-    let text_lf = "# Sigil CLI test ✓\nparam([string]$Name = 'wörld')\nWrite-Host \"hello $Name\"\n";
+    let text_lf =
+        "# Sigil CLI test ✓\nparam([string]$Name = 'wörld')\nWrite-Host \"hello $Name\"\n";
     let crlf = text_lf.replace('\n', "\r\n");
     let mut bom = b"\xef\xbb\xbf".to_vec();
     bom.extend_from_slice(crlf.as_bytes());
@@ -83,7 +90,10 @@ async fn powershell_scripts_signed_through_the_server_verify_with_osslsigncode()
         tampered[at] ^= 0x01;
         std::fs::write(&file, &tampered).unwrap();
         let (ok, _, output) = osslsigncode_verify(&file, &root);
-        assert!(!ok, "{name}: osslsigncode accepted a changed script:\n{output}");
+        assert!(
+            !ok,
+            "{name}: osslsigncode accepted a changed script:\n{output}"
+        );
         let out = sigil(args(&["verify", name]), dir).await;
         assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
     }
@@ -95,7 +105,11 @@ async fn powershell_scripts_signed_through_the_server_verify_with_osslsigncode()
             b"Write-Host a\r\n# SIG # Begin signature block\r\nRemove-Item -Recurse x\r\n".to_vec(),
             "not a signature block",
         ),
-        ("latin1.ps1", b"Write-Host '\xe9t\xe9'\r\n".to_vec(), "not UTF-8"),
+        (
+            "latin1.ps1",
+            b"Write-Host '\xe9t\xe9'\r\n".to_vec(),
+            "not UTF-8",
+        ),
         ("binary.ps1", b"MZ\0\0binary".to_vec(), "not text"),
         ("empty.psm1", Vec::new(), "empty"),
     ] {

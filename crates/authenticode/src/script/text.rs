@@ -152,10 +152,7 @@ fn read_block(block: &[u8], encoding: Encoding) -> Result<Vec<u8>, String> {
             .map_err(|_| "not UTF-8".to_owned())?
             .to_owned(),
         Encoding::Utf16Le => {
-            let units: Vec<u16> = block
-                .chunks_exact(2)
-                .map(le_unit)
-                .collect();
+            let units: Vec<u16> = block.chunks_exact(2).map(le_unit).collect();
             String::from_utf16(&units).map_err(|_| "not UTF-16".to_owned())?
         }
     };
