@@ -190,7 +190,8 @@ fn detect_open(path: &Path, file: &mut File, size: u64) -> Result<(Format, Optio
             return Err(ClientError::file(
                 path,
                 format!(
-                    "is named like a {} (.{ext}) but is a {}: did its build fail? {RAW_HINT}",
+                    "is named like a {} (.{ext}) but holds another kind of file ({}): did its \
+                     build fail? {RAW_HINT}",
                     named.description(),
                     detected.description()
                 ),

@@ -59,7 +59,11 @@ fn files_named_like_pe_or_jar_that_are_not_are_refused_in_auto_mode() {
         ("setup.msi", b"\xd0\xcf\x11\xe0", "not one"),
         ("data.cab", b"MSCX", "not one"),
         ("drivers.cat", b"0\x03\x02\x01\x00", "not one"),
-        ("setup.exe", b"MSCF\0\0\0\0", "but is a cabinet file"),
+        (
+            "setup.exe",
+            b"MSCF\0\0\0\0",
+            "another kind of file (cabinet file)",
+        ),
         ("tool.ps1", b"bin\0ary", "not text"),
         ("empty.psm1", b"", "empty (0 bytes)"),
     ] {
