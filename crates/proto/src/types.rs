@@ -78,7 +78,7 @@ wire_enum! {
     SignFormat, expected = "HASH, AUTHENTICODE, JAR" {
         /// Raw signature over a digest (`RAUO`/`RAGO`).
         Hash = "HASH",
-        /// Authenticode PKCS#7 SignedData for a PE image (`RAUZ`/`RAGZ`).
+        /// Authenticode PKCS#7 SignedData for a PE image, an MSI package, a script… (`RAUZ`/`RAGZ`).
         Authenticode = "AUTHENTICODE",
         /// PKCS#7 signature block for a JAR's .SF file (`RAUJ`/`RAGJ`).
         Jar = "JAR",
