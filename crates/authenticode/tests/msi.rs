@@ -20,8 +20,8 @@ use common::{
     TestPki, entries, osslsigncode_content, osslsigncode_sign, osslsigncode_verify, run, wixl_msi,
 };
 use sigil_authenticode::{
-    AuthenticodeContent, AuthenticodeError, EmbedMode, MsiError, Placement, Subject, msi_digest,
-    prepare_file, sign_subject_digest, verify_subject_file,
+    AuthenticodeContent, AuthenticodeError, EmbedMode, MsiError, Placement, Subject,
+    is_other_compound_file, msi_digest, prepare_file, sign_subject_digest, verify_subject_file,
 };
 use sigil_keys::HashAlgorithm;
 
@@ -204,6 +204,24 @@ fn packages_signed_by_osslsigncode_verify_and_are_replaced() {
     .unwrap();
     assert_ossl_valid(&out, &pki, 1);
     assert!(verify_subject_file(Subject::Msi, &out).unwrap().is_valid());
+}
+
+/// `--format auto` takes a compound file for an MSI package unless its root CLSID says it is
+/// something else (a Word document here).
+#[test]
+fn other_compound_files_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let msi = fs::read(wixl_msi(dir.path(), "app.msi", 100)).unwrap();
+    assert!(!is_other_compound_file(std::io::Cursor::new(&msi)));
+    let sector = u32::from_le_bytes(msi[0x30..0x34].try_into().unwrap()) as usize;
+    let root_clsid = (sector + 1) * 512 + 0x50;
+    let mut word = msi.clone();
+    // {00020906-0000-0000-C000-000000000046}, Word.Document.8.
+    word[root_clsid..root_clsid + 16].copy_from_slice(&[
+        0x06, 0x09, 0x02, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46,
+    ]);
+    assert!(is_other_compound_file(std::io::Cursor::new(&word)));
+    assert!(!is_other_compound_file(std::io::Cursor::new(&msi[..1024])));
 }
 
 #[test]

@@ -170,7 +170,12 @@ fn detect_subject(path: &Path, file: &mut File) -> Result<Option<Subject>> {
     let len = read_full(file, &mut head).map_err(read_err)?;
     head.truncate(len);
     // A PE image is recognised above whatever its e_lfanew; not again from the head alone.
-    Ok(Subject::detect(&head, &extension(path)).filter(|s| *s != Subject::Pe))
+    match Subject::detect(&head, &extension(path)) {
+        Some(Subject::Pe) => Ok(None),
+        // A compound file that says it is something else (a .doc) is not an MSI package.
+        Some(Subject::Msi) if sigil_authenticode::is_other_compound_file(&*file) => Ok(None),
+        detected => Ok(detected),
+    }
 }
 
 fn detect_open(path: &Path, file: &mut File, size: u64) -> Result<(Format, Option<Subject>)> {

@@ -167,6 +167,32 @@ pub(crate) fn verify(path: &Path) -> Result<Vec<SignatureReport>> {
     verify_package(&file)
 }
 
+/// Root CLSIDs of Windows Installer databases: package (`000C1084-…`), patch (`000C1086-…`)
+/// and transform (`000C1082-…`), as stored.
+const INSTALLER_CLSIDS: [[u8; 16]; 3] = [
+    [
+        0x84, 0x10, 0x0c, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46,
+    ],
+    [
+        0x86, 0x10, 0x0c, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46,
+    ],
+    [
+        0x82, 0x10, 0x0c, 0, 0, 0, 0, 0, 0xc0, 0, 0, 0, 0, 0, 0, 0x46,
+    ],
+];
+
+/// Whether `inner` is a readable compound file of another kind than a Windows Installer
+/// database (a legacy Office document, say): its root CLSID is set and is not an installer's.
+/// A file that does not open as a compound file is not "another kind": signing it reports
+/// what is wrong with it.
+pub fn is_other_compound_file<F: Read + Seek>(inner: F) -> bool {
+    let Ok(package) = CompoundFile::open(inner) else {
+        return false;
+    };
+    let clsid = package.root_entry().clsid().to_bytes_le();
+    clsid != [0; 16] && !INSTALLER_CLSIDS.contains(&clsid)
+}
+
 /// The digest of an in-memory package (for fuzzing and property tests); also verifies its
 /// signature when it has one.
 pub fn msi_digest(bytes: &[u8], algorithm: HashAlgorithm) -> Result<Vec<u8>> {
