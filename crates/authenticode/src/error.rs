@@ -169,6 +169,78 @@ pub enum PeError {
     },
 }
 
+/// The PowerShell script cannot be signed or verified as it is.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScriptError {
+    /// Larger than Sigil reads into memory.
+    #[error("the script is {len} bytes; scripts of at most {max} bytes are signed")]
+    TooLarge {
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Neither UTF-8 nor UTF-16LE with a byte-order mark.
+    #[error(
+        "the script is not UTF-8 (invalid byte sequence at offset {offset}) nor UTF-16LE with a byte-order mark: save it as UTF-8 or UTF-16"
+    )]
+    NotUtf8 {
+        /// Where the invalid sequence starts.
+        offset: usize,
+    },
+    /// UTF-16 text with an odd number of bytes.
+    #[error(
+        "the script starts with a UTF-16LE byte-order mark but has an odd length ({len} bytes): it is truncated"
+    )]
+    OddUtf16Length {
+        /// Its length.
+        len: usize,
+    },
+    /// A `# SIG # Begin signature block` line that does not start a well-formed block.
+    #[error(
+        "the script has a \"# SIG # Begin signature block\" line at offset {offset}, but what follows is not a signature block ({reason}): remove the block, or the text after it, and sign again"
+    )]
+    BadSignatureBlock {
+        /// Byte offset of the line break before the block.
+        offset: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The signature block is the whole script.
+    #[error("the script holds nothing but a signature block")]
+    OnlySignatureBlock,
+}
+
+/// The MSI package cannot be signed or verified as it is.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MsiError {
+    /// Not a readable compound file.
+    #[error("not a valid MSI package (compound file): {reason}; is the file complete?")]
+    Malformed {
+        /// What the compound-file reader said.
+        reason: String,
+    },
+    /// More entries than Sigil reads.
+    #[error("the MSI package has more than {max} streams and storages")]
+    TooManyEntries {
+        /// The limit.
+        max: usize,
+    },
+    /// Storages nested deeper than Sigil follows.
+    #[error("the MSI package nests storages more than {max} levels deep")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// Nesting into a package signed with `MsiDigitalSignatureEx`.
+    #[error(
+        "the MSI package's signature uses MsiDigitalSignatureEx, which Sigil does not write: a nested signature would break it; sign without --append to replace the signature"
+    )]
+    NestWithDigitalSignatureEx,
+}
+
 /// Why an Authenticode operation failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -184,8 +256,16 @@ pub enum AuthenticodeError {
     /// The PE image is malformed.
     #[error(transparent)]
     Pe(#[from] PeError),
+    /// The MSI package is malformed.
+    #[error(transparent)]
+    Msi(#[from] MsiError),
+    /// The PowerShell script is malformed.
+    #[error(transparent)]
+    Script(#[from] ScriptError),
     /// The file has no Authenticode signature.
-    #[error("the file is not signed (it has no attribute certificate table)")]
+    #[error(
+        "the file is not signed (a PE image without attribute certificate table, a script without signature block, an MSI package without DigitalSignature stream)"
+    )]
     NotSigned,
     /// The attribute certificate table does not hold a readable `WIN_CERTIFICATE` list.
     #[error("the attribute certificate table is malformed: {reason}")]
@@ -251,6 +331,26 @@ pub enum AuthenticodeError {
     /// Building or verifying the CMS SignedData failed.
     #[error(transparent)]
     Cms(#[from] sigil_pki::cms::CmsError),
+    /// Sigil cannot do this for this kind of file.
+    #[error("{} ({subject}): {reason}", .subject.description())]
+    UnsupportedSubject {
+        /// The kind of file.
+        subject: crate::Subject,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// The signature to embed was made for another kind of file.
+    #[error(
+        "the signature is for a {} but this file is a {}: it was made for another file; sign this one again",
+        .found.description(),
+        .expected.description()
+    )]
+    WrongSubject {
+        /// The kind of file being signed.
+        expected: crate::Subject,
+        /// The kind the signature names.
+        found: crate::Subject,
+    },
     /// A text field cannot be encoded (e.g. a program name outside Unicode's BMP).
     #[error("invalid {field}: {reason}")]
     InvalidText {

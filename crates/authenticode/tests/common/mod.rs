@@ -406,3 +406,42 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Builds an MSI holding a `payload_len`-byte file with `wixl`.
+pub fn wixl_msi(dir: &Path, name: &str, payload_len: usize) -> PathBuf {
+    require("wixl", "wixl");
+    let work = dir.join(format!("{name}-src"));
+    fs::create_dir_all(&work).unwrap();
+    let payload: Vec<u8> = (0..payload_len).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(work.join("payload.bin"), payload).unwrap();
+    fs::write(
+        work.join("app.wxs"),
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="Sigil Test" Language="1033" Version="1.0.0" Manufacturer="Sigil"
+           UpgradeCode="5e1a0e0a-6a1c-4d0f-9d3a-0c6b1b0f7a11">
+    <Package InstallerVersion="200" Compressed="yes" />
+    <Media Id="1" Cabinet="app.cab" EmbedCab="yes" />
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFilesFolder">
+        <Directory Id="INSTALLDIR" Name="SigilTest">
+          <Component Id="Payload" Guid="5e1a0e0a-6a1c-4d0f-9d3a-0c6b1b0f7a12">
+            <File Id="PayloadFile" Source="payload.bin" KeyPath="yes" />
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="Main" Level="1"><ComponentRef Id="Payload" /></Feature>
+  </Product>
+</Wix>
+"#,
+    )
+    .unwrap();
+    let msi = dir.join(name);
+    run(Command::new("wixl")
+        .current_dir(&work)
+        .arg("-o")
+        .arg(&msi)
+        .arg("app.wxs"));
+    msi
+}

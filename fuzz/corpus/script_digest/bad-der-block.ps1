@@ -1,0 +1,4 @@
+a
+# SIG # Begin signature block
+# MAMCAQU=
+# SIG # End signature block

@@ -1,0 +1,2 @@
+﻿param($x)
+Write-Host $x

@@ -1,0 +1,3 @@
+a
+# SIG # Begin signature block
+Remove-Item x
