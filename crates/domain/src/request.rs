@@ -126,6 +126,10 @@ pub struct RequestMetadata {
     pub signer_name: Option<String>,
     /// Authenticode: what is signed (absent: a PE image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, pattern = "^(pe|msi|cab|script|catalog)$")
+    )]
     pub subject: Option<AuthenticodeSubject>,
 }
 
