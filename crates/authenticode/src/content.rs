@@ -14,6 +14,7 @@ use x509_cert::attr::Attribute;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
 use crate::error::{AuthenticodeError, Result};
+use crate::subject::Subject;
 
 /// `SPC_INDIRECT_DATA_OBJID`: the content type of an Authenticode SignedData.
 pub const SPC_INDIRECT_DATA_OBJID: ObjectIdentifier =
@@ -21,6 +22,13 @@ pub const SPC_INDIRECT_DATA_OBJID: ObjectIdentifier =
 /// `SPC_PE_IMAGE_DATAOBJ`: the `SpcAttributeTypeAndOptionalValue` type for PE images.
 pub const SPC_PE_IMAGE_DATA_OBJID: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.1.15");
+/// `SPC_CAB_DATA_OBJID`: the `SpcAttributeTypeAndOptionalValue` type for cabinet files.
+pub const SPC_CAB_DATA_OBJID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.1.25");
+/// `SPC_SIPINFO_OBJID`: the `SpcAttributeTypeAndOptionalValue` type naming a SIP by GUID
+/// (MSI packages, PowerShell scripts).
+pub const SPC_SIPINFO_OBJID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.1.30");
 /// `SPC_SP_OPUS_INFO_OBJID`: signed attribute with the program name and URL.
 pub const SPC_SP_OPUS_INFO_OBJID: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.1.12");
@@ -33,6 +41,15 @@ pub const SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID: ObjectIdentifier =
 /// `SPC_NESTED_SIGNATURE_OBJID`: unsigned attribute holding further (nested) signatures.
 pub const SPC_NESTED_SIGNATURE_OBJID: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.4.1");
+
+/// The MSI SIP's GUID `000C10F1-0000-0000-C000-000000000046`, as stored (little-endian fields).
+pub const SIP_GUID_MSI: [u8; 16] = [
+    0xf1, 0x10, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+/// The PowerShell SIP's GUID `603BCC1F-4B59-4E08-B724-D2C6297EF351`, as stored.
+pub const SIP_GUID_POWERSHELL: [u8; 16] = [
+    0x1f, 0xcc, 0x3b, 0x60, 0x59, 0x4b, 0x08, 0x4e, 0xb7, 0x24, 0xd2, 0xc6, 0x29, 0x7e, 0xf3, 0x51,
+];
 
 /// The file link signtool and osslsigncode write into `SpcPeImageData`.
 pub const OBSOLETE_FILE_LINK: &str = "<<<Obsolete>>>";
@@ -99,6 +116,33 @@ pub struct SpcPeImageData {
     /// The legacy file link (`<<<Obsolete>>>`), or page hashes.
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
     pub file: Option<SpcLink>,
+}
+
+/// ```text
+/// SpcSipInfo ::= SEQUENCE {
+///     dwSIPversion    INTEGER,
+///     gSIPguid        OCTET STRING -- 16 bytes
+///     dwReserved1..5  INTEGER (5 times)
+/// }
+/// ```
+/// (Not in Microsoft's document; the layout signtool and osslsigncode write for MSI
+/// packages, version 1, and PowerShell scripts, version 65536; the reserved fields are 0.)
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct SpcSipInfo {
+    /// The SIP version.
+    pub version: u32,
+    /// The SIP's GUID.
+    pub guid: OctetString,
+    /// Reserved, 0.
+    pub reserved1: u32,
+    /// Reserved, 0.
+    pub reserved2: u32,
+    /// Reserved, 0.
+    pub reserved3: u32,
+    /// Reserved, 0.
+    pub reserved4: u32,
+    /// Reserved, 0.
+    pub reserved5: u32,
 }
 
 /// ```text
@@ -183,30 +227,25 @@ pub struct AuthenticodeContent {
 impl AuthenticodeContent {
     /// The content for a PE image with this image digest.
     pub fn for_pe_image(algorithm: HashAlgorithm, image_digest: &[u8]) -> Result<Self> {
-        check_digest_len(algorithm, image_digest)?;
-        let image_data = SpcPeImageData {
-            // includeResources (bit 0), as osslsigncode writes it.
-            flags: BitString::new(7, [0x80])
-                .map_err(AuthenticodeError::encode("SpcPeImageData"))?,
-            file: Some(SpcLink::File(SpcString::Unicode(
-                BmpString::from_utf8(OBSOLETE_FILE_LINK)
-                    .map_err(AuthenticodeError::encode("SpcPeImageData"))?,
-            ))),
-        };
+        Self::for_subject(Subject::Pe, algorithm, image_digest)
+    }
+
+    /// The content for a file of kind `subject` with this digest, with the
+    /// `SpcIndirectDataContent.data` osslsigncode writes for it: `SpcPeImageData` for a PE
+    /// image, `SpcSipInfo` with the SIP's GUID for an MSI package or a PowerShell script, the
+    /// obsolete file link under `SPC_CAB_DATA` for a cabinet. A catalog file has no indirect
+    /// data (its certificate trust list is the signed content): [`AuthenticodeError::UnsupportedSubject`].
+    pub fn for_subject(subject: Subject, algorithm: HashAlgorithm, digest: &[u8]) -> Result<Self> {
+        check_digest_len(algorithm, digest)?;
+        let data = subject_data(subject)?;
         let content = SpcIndirectDataContent {
-            data: SpcAttributeTypeAndOptionalValue {
-                value_type: SPC_PE_IMAGE_DATA_OBJID,
-                value: Some(
-                    Any::encode_from(&image_data)
-                        .map_err(AuthenticodeError::encode("SpcPeImageData"))?,
-                ),
-            },
+            data,
             message_digest: DigestInfo {
                 digest_algorithm: AlgorithmIdentifierOwned {
                     oid: algorithm.oid(),
                     parameters: Some(Any::null()),
                 },
-                digest: OctetString::new(image_digest)
+                digest: OctetString::new(digest)
                     .map_err(AuthenticodeError::encode("DigestInfo"))?,
             },
         };
@@ -235,6 +274,82 @@ impl AuthenticodeContent {
     /// The bytes the CMS `messageDigest` attribute is computed over: the SEQUENCE's contents.
     pub fn message_digest_input(&self) -> &[u8] {
         self.der.get(self.header_len..).unwrap_or_default()
+    }
+}
+
+/// The `SpcIndirectDataContent.data` naming `subject`.
+fn subject_data(subject: Subject) -> Result<SpcAttributeTypeAndOptionalValue> {
+    let any = |value: Result<Any, der::Error>, what| value.map_err(AuthenticodeError::encode(what));
+    let (value_type, value) = match subject {
+        Subject::Pe => {
+            let image_data = SpcPeImageData {
+                // includeResources (bit 0), as osslsigncode writes it.
+                flags: BitString::new(7, [0x80])
+                    .map_err(AuthenticodeError::encode("SpcPeImageData"))?,
+                file: Some(obsolete_link()?),
+            };
+            (
+                SPC_PE_IMAGE_DATA_OBJID,
+                any(Any::encode_from(&image_data), "SpcPeImageData")?,
+            )
+        }
+        Subject::Cab => (
+            SPC_CAB_DATA_OBJID,
+            any(Any::encode_from(&obsolete_link()?), "SpcLink")?,
+        ),
+        Subject::Msi | Subject::Script => {
+            let (version, guid) = match subject {
+                Subject::Msi => (1, SIP_GUID_MSI),
+                _ => (65536, SIP_GUID_POWERSHELL),
+            };
+            let sip = SpcSipInfo {
+                version,
+                guid: OctetString::new(guid).map_err(AuthenticodeError::encode("SpcSipInfo"))?,
+                reserved1: 0,
+                reserved2: 0,
+                reserved3: 0,
+                reserved4: 0,
+                reserved5: 0,
+            };
+            (
+                SPC_SIPINFO_OBJID,
+                any(Any::encode_from(&sip), "SpcSipInfo")?,
+            )
+        }
+        Subject::Catalog => {
+            return Err(AuthenticodeError::UnsupportedSubject {
+                subject,
+                reason: "a catalog's certificate trust list is the signed content itself, not an SpcIndirectDataContent",
+            });
+        }
+    };
+    Ok(SpcAttributeTypeAndOptionalValue {
+        value_type,
+        value: Some(value),
+    })
+}
+
+/// `[2] { [0] IMPLICIT BMPString "<<<Obsolete>>>" }`: the file link of PE and CAB contents.
+fn obsolete_link() -> Result<SpcLink> {
+    Ok(SpcLink::File(SpcString::Unicode(
+        BmpString::from_utf8(OBSOLETE_FILE_LINK).map_err(AuthenticodeError::encode("SpcLink"))?,
+    )))
+}
+
+/// The subject an `SpcIndirectDataContent.data` names; `None` for one Sigil does not know.
+pub(crate) fn content_subject(data: &SpcAttributeTypeAndOptionalValue) -> Option<Subject> {
+    match data.value_type {
+        oid if oid == SPC_PE_IMAGE_DATA_OBJID => Some(Subject::Pe),
+        oid if oid == SPC_CAB_DATA_OBJID => Some(Subject::Cab),
+        oid if oid == SPC_SIPINFO_OBJID => {
+            let sip: SpcSipInfo = data.value.as_ref()?.decode_as().ok()?;
+            match sip.guid.as_bytes() {
+                guid if guid == SIP_GUID_MSI => Some(Subject::Msi),
+                guid if guid == SIP_GUID_POWERSHELL => Some(Subject::Script),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -313,13 +428,14 @@ pub(crate) fn check_digest_len(algorithm: HashAlgorithm, digest: &[u8]) -> Resul
     }
 }
 
-/// The PE image digest recorded in a DER `SpcIndirectDataContent`.
+/// The file digest recorded in a DER `SpcIndirectDataContent` (of any subject Sigil knows).
 pub(crate) fn signed_image_digest(
     content: &SpcIndirectDataContent,
 ) -> Result<(HashAlgorithm, Vec<u8>)> {
-    if content.data.value_type != SPC_PE_IMAGE_DATA_OBJID {
+    if content_subject(&content.data).is_none() {
         return Err(AuthenticodeError::malformed(format!(
-            "SpcIndirectDataContent is for {} data, not a PE image ({SPC_PE_IMAGE_DATA_OBJID})",
+            "SpcIndirectDataContent is for {} data, which is none of a PE image, an MSI \
+             package, a cabinet or a PowerShell script",
             content.data.value_type
         )));
     }
@@ -360,6 +476,45 @@ mod tests {
             signed_image_digest(&decoded).unwrap(),
             (HashAlgorithm::Sha256, vec![0xab; 32])
         );
+    }
+
+    #[test]
+    fn subject_contents_have_osslsigncode_layout() {
+        let data_of = |subject| {
+            let content =
+                AuthenticodeContent::for_subject(subject, HashAlgorithm::Sha256, &[1; 32]).unwrap();
+            let decoded = SpcIndirectDataContent::from_der(content.econtent_der()).unwrap();
+            assert_eq!(content_subject(&decoded.data), Some(subject));
+            assert_eq!(
+                signed_image_digest(&decoded).unwrap(),
+                (HashAlgorithm::Sha256, vec![1; 32])
+            );
+            hex::encode(decoded.data.to_der().unwrap())
+        };
+        // SEQUENCE { OID 1.3.6.1.4.1.311.2.1.30, SEQUENCE { INTEGER 1, OCTET STRING guid, INTEGER 0 ×5 } }
+        assert_eq!(
+            data_of(Subject::Msi),
+            "3032060a2b060104018237020 11e3024020101 0410f1100c0000000000c000000000000046 020100020100020100020100020100"
+                .replace(' ', "")
+        );
+        assert_eq!(
+            data_of(Subject::Script),
+            "3034060a2b060104018237020 11e3026020301000004101fcc3b60594b084eb724d2c6297ef351 020100020100020100020100020100"
+                .replace(' ', "")
+        );
+        // SEQUENCE { OID 1.3.6.1.4.1.311.2.1.25, [2] { [0] "<<<Obsolete>>>" } }
+        assert_eq!(
+            data_of(Subject::Cab),
+            "302c060a2b0601040182370201 19a21e801c003c003c003c004f00620073006f006c006500740065003e003e003e"
+                .replace(' ', "")
+        );
+        assert!(matches!(
+            AuthenticodeContent::for_subject(Subject::Catalog, HashAlgorithm::Sha256, &[1; 32]),
+            Err(AuthenticodeError::UnsupportedSubject {
+                subject: Subject::Catalog,
+                ..
+            })
+        ));
     }
 
     #[test]

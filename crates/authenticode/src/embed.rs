@@ -220,16 +220,10 @@ impl PreparedImage {
     }
 }
 
-/// Decodes a signature to embed and checks it completely, except for the image digest.
+/// Decodes a signature to embed into a PE image and checks it completely, except for the
+/// image digest.
 fn checked_signature(pkcs7_der: &[u8]) -> Result<AuthenticodeSignature> {
-    if first_der_element(pkcs7_der)?.len() != pkcs7_der.len() {
-        return Err(AuthenticodeError::malformed(
-            "trailing bytes after the PKCS#7 ContentInfo",
-        ));
-    }
-    let signature = AuthenticodeSignature::from_der(pkcs7_der)?;
-    sigil_pki::cms::verify(pkcs7_der, sigil_pki::cms::VerifyContent::Encapsulated)?;
-    Ok(signature)
+    crate::file::checked_signature(pkcs7_der, crate::Subject::Pe)
 }
 
 /// Reads the existing primary PKCS#7 of a signed file (checked to be Authenticode).

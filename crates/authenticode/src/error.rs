@@ -251,6 +251,26 @@ pub enum AuthenticodeError {
     /// Building or verifying the CMS SignedData failed.
     #[error(transparent)]
     Cms(#[from] sigil_pki::cms::CmsError),
+    /// Sigil cannot do this for this kind of file.
+    #[error("{} ({subject}): {reason}", .subject.description())]
+    UnsupportedSubject {
+        /// The kind of file.
+        subject: crate::Subject,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// The signature to embed was made for another kind of file.
+    #[error(
+        "the signature is for a {} but this file is a {}: it was made for another file; sign this one again",
+        .found.description(),
+        .expected.description()
+    )]
+    WrongSubject {
+        /// The kind of file being signed.
+        expected: crate::Subject,
+        /// The kind the signature names.
+        found: crate::Subject,
+    },
     /// A text field cannot be encoded (e.g. a program name outside Unicode's BMP).
     #[error("invalid {field}: {reason}")]
     InvalidText {

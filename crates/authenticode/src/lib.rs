@@ -1,4 +1,8 @@
-//! Authenticode for Sigil: everything Sigil knows about signing Windows PE files.
+//! Authenticode for Sigil: everything Sigil knows about signing Windows PE files, and the
+//! other members of the Authenticode family ([`Subject`]: MSI packages, cabinets,
+//! PowerShell scripts, catalogs), which share the signature and differ in what is hashed
+//! and where the signature is kept ([`prepare_file`], [`sign_subject_digest`],
+//! [`verify_subject_file`]).
 //!
 //! Sigil signs an executable without the executable leaving the build machine:
 //!
@@ -48,28 +52,33 @@ mod content;
 mod digest;
 mod embed;
 mod error;
+mod file;
 mod nest;
 mod pe;
 mod prepare;
 mod sign;
 mod signature;
+mod subject;
 mod verify;
 mod wincert;
 
 pub use content::{
     AuthenticodeContent, DigestInfo, MAX_PROGRAM_NAME_CHARS, MAX_URL_LEN, OBSOLETE_FILE_LINK,
-    SPC_INDIRECT_DATA_OBJID, SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID, SPC_NESTED_SIGNATURE_OBJID,
-    SPC_PE_IMAGE_DATA_OBJID, SPC_SP_OPUS_INFO_OBJID, SPC_STATEMENT_TYPE_OBJID,
+    SIP_GUID_MSI, SIP_GUID_POWERSHELL, SPC_CAB_DATA_OBJID, SPC_INDIRECT_DATA_OBJID,
+    SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID, SPC_NESTED_SIGNATURE_OBJID, SPC_PE_IMAGE_DATA_OBJID,
+    SPC_SIPINFO_OBJID, SPC_SP_OPUS_INFO_OBJID, SPC_STATEMENT_TYPE_OBJID,
     SpcAttributeTypeAndOptionalValue, SpcIndirectDataContent, SpcLink, SpcPeImageData,
-    SpcSerializedObject, SpcSpOpusInfo, SpcString, signed_attributes,
+    SpcSerializedObject, SpcSipInfo, SpcSpOpusInfo, SpcString, signed_attributes,
 };
 pub use digest::{ImageDigest, image_digest, image_digest_file};
 pub use embed::{EmbedMode, EmbedReport, Placement, embed_signature};
 pub use error::{AuthenticodeError, PeError, Result};
+pub use file::{PreparedFile, SubjectReport, prepare_file, verify_subject_file};
 pub use pe::{CertificateTable, MAX_IMAGE_LEN, MAX_SECTIONS, PeKind, PeLayout, Section};
 pub use prepare::{FileIdentity, PreparedImage, StagedImage, prepare_and_stage, prepare_image};
-pub use sign::sign_image_digest;
+pub use sign::{sign_image_digest, sign_subject_digest};
 pub use signature::{Check, MAX_NESTING_DEPTH, MAX_SIGNATURES};
+pub use subject::{CFB_SIGNATURE, DETECT_LEN, SCRIPT_EXTENSIONS, Subject};
 pub use verify::{SignatureReport, VerificationReport, verify, verify_file};
 pub use wincert::{
     MAX_CERT_ENTRIES, MAX_CERT_TABLE_LEN, WIN_CERT_REVISION_2_0, WIN_CERT_TYPE_PKCS_SIGNED_DATA,

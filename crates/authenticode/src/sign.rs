@@ -4,6 +4,7 @@ use sigil_pki::cms::{self, CmsSigner, SignedContent, SignedDataOptions};
 
 use crate::content::{AuthenticodeContent, SPC_INDIRECT_DATA_OBJID, signed_attributes};
 use crate::error::Result;
+use crate::subject::Subject;
 
 /// Signs a client's PE image digest: returns the DER `ContentInfo` (PKCS#7
 /// SignedData) that [`embed_signature`](crate::embed_signature) writes into the file.
@@ -21,7 +22,31 @@ pub fn sign_image_digest(
     program_name: Option<&str>,
     more_info_url: Option<&str>,
 ) -> Result<Vec<u8>> {
-    let content = AuthenticodeContent::for_pe_image(signer.hash, image_digest)?;
+    sign_subject_digest(
+        signer,
+        Subject::Pe,
+        image_digest,
+        program_name,
+        more_info_url,
+    )
+}
+
+/// Signs a client's digest of a file of kind `subject` (see [`Subject`]): the same
+/// SignedData as [`sign_image_digest`], with the `SpcIndirectDataContent` of that subject
+/// ([`AuthenticodeContent::for_subject`]).
+pub fn sign_subject_digest(
+    signer: &CmsSigner<'_>,
+    subject: Subject,
+    digest: &[u8],
+    program_name: Option<&str>,
+    more_info_url: Option<&str>,
+) -> Result<Vec<u8>> {
+    let content = match subject {
+        Subject::Pe | Subject::Msi | Subject::Cab | Subject::Script => {
+            AuthenticodeContent::for_subject(subject, signer.hash, digest)?
+        }
+        Subject::Catalog => return sign_catalog_not_supported_yet(),
+    };
     let options = SignedDataOptions {
         signing_time: None,
         signed_attributes: signed_attributes(program_name, more_info_url)?,
@@ -33,4 +58,13 @@ pub fn sign_image_digest(
         econtent: content.econtent_der(),
     };
     Ok(cms::sign(signer, content, &options)?)
+}
+
+/// A catalog file is signed differently (its certificate trust list is the eContent, not an
+/// `SpcIndirectDataContent` over a digest): not supported yet.
+fn sign_catalog_not_supported_yet() -> Result<Vec<u8>> {
+    Err(crate::AuthenticodeError::UnsupportedSubject {
+        subject: Subject::Catalog,
+        reason: "signing catalog files is not supported yet",
+    })
 }

@@ -12,10 +12,11 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
 use crate::content::{
-    SPC_INDIRECT_DATA_OBJID, SPC_NESTED_SIGNATURE_OBJID, SpcIndirectDataContent,
+    SPC_INDIRECT_DATA_OBJID, SPC_NESTED_SIGNATURE_OBJID, SpcIndirectDataContent, content_subject,
     signed_image_digest,
 };
 use crate::error::{AuthenticodeError, Result};
+use crate::subject::Subject;
 
 /// How deep nested signatures are followed (a nested signature inside a nested one, ...).
 pub const MAX_NESTING_DEPTH: usize = 4;
@@ -42,6 +43,8 @@ pub(crate) struct AuthenticodeSignature {
     pub(crate) image_algorithm: std::result::Result<HashAlgorithm, ObjectIdentifier>,
     /// The signed image digest.
     pub(crate) image_digest: Vec<u8>,
+    /// The kind of file the `SpcIndirectDataContent` names.
+    pub(crate) subject: Subject,
     /// The DER `ContentInfo`.
     pub(crate) der: Vec<u8>,
 }
@@ -81,6 +84,12 @@ impl AuthenticodeSignature {
         let indirect: SpcIndirectDataContent = econtent.decode_as().map_err(|e| {
             AuthenticodeError::malformed(format!("SpcIndirectDataContent does not decode: {e}"))
         })?;
+        let subject = content_subject(&indirect.data).ok_or_else(|| {
+            AuthenticodeError::malformed(format!(
+                "SpcIndirectDataContent is for {} data, which Sigil does not know",
+                indirect.data.value_type
+            ))
+        })?;
         let (image_algorithm, image_digest) = match signed_image_digest(&indirect) {
             Ok((algorithm, digest)) => (Ok(algorithm), digest),
             Err(AuthenticodeError::UnsupportedDigestAlgorithm { oid }) => {
@@ -96,6 +105,7 @@ impl AuthenticodeSignature {
             signed_data,
             image_algorithm,
             image_digest,
+            subject,
         })
     }
 

@@ -25,6 +25,7 @@ use crate::pe::PeLayout;
 use crate::signature::{
     AuthenticodeSignature, Check, MAX_NESTING_DEPTH, MAX_SIGNATURES, first_der_element, hex,
 };
+use crate::subject::Subject;
 use crate::wincert::{MAX_CERT_TABLE_LEN, parse_table};
 
 /// The result of verifying a signed file.
@@ -106,28 +107,55 @@ pub fn verify<R: Read + Seek>(reader: &mut R) -> Result<VerificationReport> {
         .into_iter()
         .find(|e| e.is_pkcs7())
         .ok_or(AuthenticodeError::NoPkcs7Entry)?;
-    let signatures = collect_signatures(first_der_element(entry.data)?)?;
+    let mut checksum = 0;
+    let signatures =
+        signature_reports(first_der_element(entry.data)?, Subject::Pe, |algorithms| {
+            let scanned = scan(reader, &layout, algorithms, true)?;
+            checksum = scanned.checksum.unwrap_or_default();
+            Ok(scanned.digests)
+        })?;
+    Ok(VerificationReport {
+        stored_checksum: layout.stored_checksum,
+        computed_checksum: checksum,
+        layout,
+        signatures,
+    })
+}
 
+/// The reports on the primary signature `primary` (a DER `ContentInfo`) and every signature
+/// nested in it, for a file of kind `subject`. `digests` computes the file's digest with each
+/// of the algorithms it is given (once, for all the signatures).
+pub(crate) fn signature_reports(
+    primary: &[u8],
+    subject: Subject,
+    digests: impl FnOnce(&[HashAlgorithm]) -> Result<Vec<Vec<u8>>>,
+) -> Result<Vec<SignatureReport>> {
+    let signatures = collect_signatures(primary)?;
     let algorithms: Vec<HashAlgorithm> = signatures
         .iter()
         .filter_map(|(_, s, _)| s.image_algorithm.ok())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let scanned = scan(reader, &layout, &algorithms, true)?;
+    let computed = digests(&algorithms)?;
     let computed_for = |algorithm: HashAlgorithm| {
         algorithms
             .iter()
             .position(|a| *a == algorithm)
-            .and_then(|i| scanned.digests.get(i))
+            .and_then(|i| computed.get(i))
             .cloned()
     };
 
-    let reports = signatures
+    Ok(signatures
         .iter()
         .map(|(depth, sig, der)| {
             let computed_digest = sig.image_algorithm.ok().and_then(computed_for);
             let image_digest = match (&sig.image_algorithm, &computed_digest) {
+                _ if sig.subject != subject => Check::Failed(format!(
+                    "the signature is for a {}, but this file is a {}",
+                    sig.subject.description(),
+                    subject.description()
+                )),
                 (Err(oid), _) => Check::NotChecked(format!(
                     "image digest algorithm {oid} is not supported"
                 )),
@@ -152,14 +180,7 @@ pub fn verify<R: Read + Seek>(reader: &mut R) -> Result<VerificationReport> {
                 pkcs7: der.clone(),
             }
         })
-        .collect();
-
-    Ok(VerificationReport {
-        stored_checksum: layout.stored_checksum,
-        computed_checksum: scanned.checksum.unwrap_or_default(),
-        layout,
-        signatures: reports,
-    })
+        .collect())
 }
 
 /// The primary signature and all nested ones, depth first, with their depth.

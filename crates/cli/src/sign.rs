@@ -20,11 +20,14 @@ use crate::exit;
 /// `--format`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub(crate) enum FormatArg {
-    /// PE images → authenticode, .jar/.war/.ear/.aar → jar, anything else → hash.
+    /// PE images, MSI packages, cabinets, catalogs and PowerShell scripts (by content;
+    /// scripts by .ps1/.psm1/.psd1 and text) → authenticode, .jar/.war/.ear/.aar → jar,
+    /// anything else → hash.
     Auto,
     /// Raw signature over the file's hash, written to FILE.sig.
     Hash,
-    /// Authenticode signature embedded into the PE file.
+    /// Authenticode signature embedded into the file (PE, MSI, CAB, catalog, PowerShell
+    /// script: detected by content).
     Authenticode,
     /// JAR signature (META-INF/*.SF and block) written into the archive.
     Jar,

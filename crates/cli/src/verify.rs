@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use sigil_authenticode::Check;
-use sigil_client::{Format, detect_format};
+use sigil_client::{Format, FormatChoice, Job};
 use sigil_keys::RsaPadding;
 use sigil_pki::x509_cert::der::Encode;
 use sigil_proto::HashAlgorithm;
@@ -16,7 +16,8 @@ use crate::sign::HashArg;
 /// `sigil verify` options.
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
-    /// The signed file (a PE image, a JAR, or the file a raw signature covers).
+    /// The signed file (a PE image, an MSI package, a PowerShell script or another member of
+    /// the Authenticode family, a JAR, or the file a raw signature covers).
     #[arg(required_unless_present = "manifest")]
     file: Option<PathBuf>,
     /// A release manifest (`sigil sign` with several files): re-hash every file it lists.
@@ -53,11 +54,13 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<u8> {
             .ok_or_else(|| exit::usage("--signature needs --certificate cert.pem"))?;
         return verify_raw(&args, file, signature, certificate);
     }
-    match detect_format(file)? {
-        Format::Authenticode => verify_authenticode(file),
+    let job = Job::plan(file, FormatChoice::Auto)?;
+    match job.format {
+        Format::Authenticode => verify_authenticode(file, job.subject()),
         Format::Jar => verify_jar(file),
         Format::Hash => Err(exit::usage(format!(
-            "{} is neither a PE image nor a JAR: give --signature FILE.sig --certificate cert.pem",
+            "{} is neither a member of the Authenticode family (PE, MSI, CAB, catalog, \
+             PowerShell script) nor a JAR: give --signature FILE.sig --certificate cert.pem",
             file.display()
         ))),
     }
@@ -99,14 +102,19 @@ fn describe(check: &Check) -> String {
     }
 }
 
-fn verify_authenticode(file: &Path) -> Result<u8> {
-    let report = sigil_authenticode::verify_file(file).with_context(|| {
+fn verify_authenticode(file: &Path, subject: sigil_authenticode::Subject) -> Result<u8> {
+    let report = sigil_authenticode::verify_subject_file(subject, file).with_context(|| {
         format!(
-            "{}: cannot verify the Authenticode signature",
-            file.display()
+            "{}: cannot verify the Authenticode signature of this {}",
+            file.display(),
+            subject.description()
         )
     })?;
-    out!("{}: Authenticode", file.display());
+    out!(
+        "{}: Authenticode ({})",
+        file.display(),
+        subject.description()
+    );
     let mut overall = Outcome::Valid;
     for (number, s) in (1..).zip(&report.signatures) {
         let indent = "  ".repeat(s.depth + 1);
@@ -133,18 +141,14 @@ fn verify_authenticode(file: &Path) -> Result<u8> {
         }
         overall = overall.max(outcome);
     }
-    out!(
-        "  PE checksum: {} (stored {:#010x}, computed {:#010x})",
-        if report.checksum_matches() {
-            "ok"
-        } else {
-            "MISMATCH"
-        },
-        report.stored_checksum,
-        report.computed_checksum
-    );
-    if !report.checksum_matches() {
-        overall = Outcome::Invalid;
+    if let Some((stored, computed)) = report.pe_checksum {
+        out!(
+            "  PE checksum: {} (stored {stored:#010x}, computed {computed:#010x})",
+            if stored == computed { "ok" } else { "MISMATCH" },
+        );
+        if stored != computed {
+            overall = Outcome::Invalid;
+        }
     }
     out!("  (the signer's chain of trust is not checked here: use osslsigncode verify -CAfile)");
     verdict(overall)

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use sigil_authenticode::{PreparedImage, StagedImage};
+use sigil_authenticode::{PreparedFile, PreparedImage, StagedImage, Subject};
 use sigil_jar::{DigestAlgorithm, PreparedJar, SignOptions as JarOptions, SignerName};
 use sigil_proto::HashAlgorithm;
 
@@ -16,7 +16,8 @@ pub use sigil_proto::SignFormat as Format;
 /// What `--format` asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatChoice {
-    /// Decide per file: PE → Authenticode, `.jar/.war/.ear/.aar` → JAR, else hash.
+    /// Decide per file: a member of the Authenticode family (see [`Subject::detect`]) →
+    /// Authenticode, `.jar/.war/.ear/.aar` → JAR, else hash.
     Auto,
     /// The same format for every file.
     Fixed(Format),
@@ -32,6 +33,8 @@ pub struct Job {
     pub path: PathBuf,
     /// The format it is signed in.
     pub format: Format,
+    /// For [`Format::Authenticode`]: what kind of file it is (`None` for the other formats).
+    pub subject: Option<Subject>,
 }
 
 impl Job {
@@ -42,14 +45,24 @@ impl Job {
     /// reads a directory as bytes.
     pub fn plan(path: &Path, choice: FormatChoice) -> Result<Self> {
         let (mut file, size) = open_regular(path)?;
-        let format = match choice {
-            FormatChoice::Fixed(format) => format,
+        let (format, subject) = match choice {
+            FormatChoice::Fixed(Format::Authenticode) => {
+                let subject = detect_subject(path, &mut file)?.unwrap_or_default();
+                (Format::Authenticode, Some(subject))
+            }
+            FormatChoice::Fixed(format) => (format, None),
             FormatChoice::Auto => detect_open(path, &mut file, size)?,
         };
         Ok(Self {
             path: path.to_path_buf(),
             format,
+            subject,
         })
+    }
+
+    /// The Authenticode subject of the job (a PE image when the job does not say).
+    pub fn subject(&self) -> Subject {
+        self.subject.unwrap_or_default()
     }
 }
 
@@ -112,53 +125,100 @@ fn special_kind(_: &std::fs::FileType) -> &'static str {
     "a special file"
 }
 
-/// Detects the format of a file: a PE image (`MZ`, then `PE\0\0` at `e_lfanew`) is
-/// Authenticode, a `.jar/.war/.ear/.aar` ZIP archive is JAR, anything else is a hash
-/// signature. A file named like a PE image or a Java archive that is not one (or is empty),
-/// and an MSI package, are refused: signing them raw would hide a broken build.
+/// Detects the format of a file: a member of the Authenticode family is Authenticode (by
+/// content, see [`Subject::detect`]: a PE image, an MSI package, a cabinet, a catalog; a
+/// PowerShell script by its extension and text), a `.jar/.war/.ear/.aar` ZIP archive is JAR,
+/// anything else is a hash signature. A file named like one of these that is not one (or is
+/// empty) is refused: signing it raw would hide a broken build.
 pub fn detect_format(path: &Path) -> Result<Format> {
     let (mut file, size) = open_regular(path)?;
-    detect_open(path, &mut file, size)
+    detect_open(path, &mut file, size).map(|(format, _)| format)
 }
 
-fn detect_open(path: &Path, file: &mut File, size: u64) -> Result<Format> {
-    let read_err = |e: std::io::Error| ClientError::file(path, format!("cannot read: {e}"));
-    let ext = path
-        .extension()
+/// The subject a file's extension promises, if any.
+fn named_subject(ext: &str) -> Option<Subject> {
+    if PE_EXTENSIONS.contains(&ext) {
+        Some(Subject::Pe)
+    } else if sigil_authenticode::SCRIPT_EXTENSIONS.contains(&ext) {
+        Some(Subject::Script)
+    } else {
+        match ext {
+            "msi" => Some(Subject::Msi),
+            "cab" => Some(Subject::Cab),
+            "cat" => Some(Subject::Catalog),
+            _ => None,
+        }
+    }
+}
+
+/// The lower-case extension of `path` (empty when it has none).
+fn extension(path: &Path) -> String {
+    path.extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let named_pe = PE_EXTENSIONS.contains(&ext.as_str());
+        .unwrap_or_default()
+}
+
+/// The Authenticode subject of a file by its contents (and, for scripts, its name).
+fn detect_subject(path: &Path, file: &mut File) -> Result<Option<Subject>> {
+    let read_err = |e: std::io::Error| ClientError::file(path, format!("cannot read: {e}"));
+    if is_pe(file).map_err(read_err)? {
+        return Ok(Some(Subject::Pe));
+    }
+    file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+    let mut head = vec![0u8; sigil_authenticode::DETECT_LEN];
+    let len = read_full(file, &mut head).map_err(read_err)?;
+    head.truncate(len);
+    // A PE image is recognised above whatever its e_lfanew; not again from the head alone.
+    Ok(Subject::detect(&head, &extension(path)).filter(|s| *s != Subject::Pe))
+}
+
+fn detect_open(path: &Path, file: &mut File, size: u64) -> Result<(Format, Option<Subject>)> {
+    let read_err = |e: std::io::Error| ClientError::file(path, format!("cannot read: {e}"));
+    let ext = extension(path);
+    let named = named_subject(&ext);
     let named_jar = JAR_EXTENSIONS.contains(&ext.as_str());
-    if size == 0 && (named_pe || named_jar || ext == "msi") {
+    if size == 0 && (named.is_some() || named_jar) {
         return Err(ClientError::file(
             path,
             format!("is empty (0 bytes): did its build fail? {RAW_HINT}"),
         ));
     }
-    if is_pe(file).map_err(read_err)? {
-        return Ok(Format::Authenticode);
-    }
-    if ext == "msi" {
-        return Err(ClientError::file(
-            path,
-            format!(
-                "MSI packages are not supported yet (Authenticode of PE images only); {RAW_HINT}"
-            ),
-        ));
-    }
-    if named_pe {
-        return Err(ClientError::file(
-            path,
-            format!(
-                "is named like a PE image (.{ext}) but is not one (no MZ header with a PE \
-                 signature): did its build fail? {RAW_HINT}"
-            ),
-        ));
+    let detected = detect_subject(path, file)?;
+    match (named, detected) {
+        (Some(named), Some(detected)) if named != detected => {
+            return Err(ClientError::file(
+                path,
+                format!(
+                    "is named like a {} (.{ext}) but is a {}: did its build fail? {RAW_HINT}",
+                    named.description(),
+                    detected.description()
+                ),
+            ));
+        }
+        (_, Some(detected)) => return Ok((Format::Authenticode, Some(detected))),
+        (Some(named), None) => {
+            let what = match named {
+                Subject::Pe => "no MZ header with a PE signature",
+                Subject::Msi => "no compound file signature",
+                Subject::Cab => "no MSCF signature",
+                Subject::Catalog => "not a PKCS#7 SignedData",
+                Subject::Script => "not text",
+            };
+            return Err(ClientError::file(
+                path,
+                format!(
+                    "is named like a {} (.{ext}) but is not one ({what}): did its build fail? \
+                     {RAW_HINT}",
+                    named.description()
+                ),
+            ));
+        }
+        (None, None) => {}
     }
     if named_jar {
         if is_zip(file).map_err(read_err)? {
-            return Ok(Format::Jar);
+            return Ok((Format::Jar, None));
         }
         return Err(ClientError::file(
             path,
@@ -168,7 +228,7 @@ fn detect_open(path: &Path, file: &mut File, size: u64) -> Result<Format> {
             ),
         ));
     }
-    Ok(Format::Hash)
+    Ok((Format::Hash, None))
 }
 
 /// Whether the file starts with a DOS header whose `e_lfanew` points at a PE signature.
@@ -221,6 +281,8 @@ pub struct PreparedJob {
     pub image: Option<PreparedImage>,
     /// For a PE file: its copy next to the output, made while the server works.
     pub staged: Option<StagedImage>,
+    /// For another member of the Authenticode family: what hashing it computed.
+    pub file: Option<PreparedFile>,
 }
 
 impl PreparedJob {
@@ -253,9 +315,25 @@ impl PreparedJob {
         let file_size = std::fs::metadata(&path)
             .map_err(|e| ClientError::file(&path, format!("cannot read: {e}")))?
             .len();
-        let (mut image, mut staged) = (None, None);
+        let (mut image, mut staged, mut prepared_file) = (None, None, None);
         let (digest, jar) = match job.format {
             Format::Hash => (file_digest(&path, hash)?, None),
+            Format::Authenticode if job.subject() != Subject::Pe => {
+                let subject = job.subject();
+                let prepared = sigil_authenticode::prepare_file(subject, &path, keys_hash(hash))
+                    .map_err(|e| {
+                        let what = match e {
+                            sigil_authenticode::AuthenticodeError::Io { .. } => {
+                                "cannot sign it".to_owned()
+                            }
+                            _ => format!("not a signable {}", subject.description()),
+                        };
+                        ClientError::file(&path, format!("{what}: {e}"))
+                    })?;
+                let digest = prepared.digest.clone();
+                prepared_file = Some(prepared);
+                (digest, None)
+            }
             Format::Authenticode => {
                 let not_signable = |e: sigil_authenticode::AuthenticodeError| {
                     let what = match e {
@@ -298,6 +376,7 @@ impl PreparedJob {
             jar,
             image,
             staged,
+            file: prepared_file,
         })
     }
 

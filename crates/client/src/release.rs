@@ -250,6 +250,7 @@ mod tests {
         Job {
             path: path.to_path_buf(),
             format,
+            subject: None,
         }
     }
 

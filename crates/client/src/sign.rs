@@ -249,6 +249,7 @@ type Prepared = std::result::Result<PreparedJob, (Job, ClientError)>;
 fn prepare_one(job: Job, options: &SignOptions, budget: &AtomicU64) -> Prepared {
     let size = std::fs::metadata(&job.path).map_or(u64::MAX, |m| m.len());
     let within_budget = job.format == Format::Authenticode
+        && job.subject() == sigil_authenticode::Subject::Pe
         && budget
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
                 left.checked_sub(size)
@@ -531,12 +532,30 @@ fn upload_request(job: &PreparedJob, options: &SignOptions) -> Request {
             upload,
             program_name: options.program_name.clone(),
             program_url: options.program_url.clone(),
+            // Absent for a PE image: what servers before the other subjects understand.
+            subject: match job.job.subject() {
+                sigil_authenticode::Subject::Pe => None,
+                subject => Some(wire_subject(subject)),
+            },
         }),
         Format::Jar => Request::UploadJar(JarUpload {
             upload,
             entry_count: None,
             signer_name: job.jar.as_ref().map(|p| p.signer().as_str().to_owned()),
         }),
+    }
+}
+
+/// The wire token of an Authenticode subject.
+fn wire_subject(subject: sigil_authenticode::Subject) -> sigil_proto::AuthenticodeSubject {
+    use sigil_authenticode::Subject;
+    use sigil_proto::AuthenticodeSubject as Wire;
+    match subject {
+        Subject::Pe => Wire::Pe,
+        Subject::Msi => Wire::Msi,
+        Subject::Cab => Wire::Cab,
+        Subject::Script => Wire::Script,
+        Subject::Catalog => Wire::Catalog,
     }
 }
 
@@ -641,14 +660,24 @@ fn write_signature(
             } else {
                 EmbedMode::Replace
             };
-            let image = job
-                .image
-                .as_ref()
-                .ok_or_else(|| ClientError::file(path, "the PE image was not prepared"))?;
-            let report = image
-                .embed(path, &output, result, mode, job.staged.take())
-                .map_err(|e| ClientError::file(path, format!("cannot embed the signature: {e}")))?;
-            let placement = match report.placement {
+            let embed_error = |e: sigil_authenticode::AuthenticodeError| {
+                ClientError::file(path, format!("cannot embed the signature: {e}"))
+            };
+            let placement = match (&job.file, &job.image) {
+                (Some(file), _) => file
+                    .embed(path, &output, result, mode)
+                    .map_err(embed_error)?,
+                (None, Some(image)) => {
+                    image
+                        .embed(path, &output, result, mode, job.staged.take())
+                        .map_err(embed_error)?
+                        .placement
+                }
+                (None, None) => {
+                    return Err(ClientError::file(path, "the file was not prepared"));
+                }
+            };
+            let placement = match placement {
                 Placement::Primary => "signature embedded",
                 Placement::Replaced => "previous signature replaced",
                 Placement::Nested => "signature nested",

@@ -56,11 +56,12 @@ fn files_named_like_pe_or_jar_that_are_not_are_refused_in_auto_mode() {
         ("boot.efi", b"text", "not one"),
         ("app.jar", b"not a zip", "not a ZIP"),
         ("empty.war", b"", "empty (0 bytes)"),
-        (
-            "setup.msi",
-            b"\xd0\xcf\x11\xe0",
-            "MSI packages are not supported",
-        ),
+        ("setup.msi", b"\xd0\xcf\x11\xe0", "not one"),
+        ("data.cab", b"MSCX", "not one"),
+        ("drivers.cat", b"0\x03\x02\x01\x00", "not one"),
+        ("setup.exe", b"MSCF\0\0\0\0", "but is a cabinet file"),
+        ("tool.ps1", b"bin\0ary", "not text"),
+        ("empty.psm1", b"", "empty (0 bytes)"),
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -252,6 +253,7 @@ fn prepare_jobs_keeps_the_order_stages_pe_copies_and_reports_failures() {
         Job {
             path: not_pe.clone(),
             format: Format::Authenticode,
+            subject: None,
         },
     );
     let expected: Vec<PathBuf> = jobs

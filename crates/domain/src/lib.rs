@@ -99,8 +99,8 @@ pub use release::{
     RELEASE_MAX_FILES, Release, ReleaseError, ReleaseId, ReleaseMetadata, ReleaseState,
 };
 pub use request::{
-    Approval, ApprovalProgress, MetadataError, MetadataField, RequestError, RequestId,
-    RequestMetadata, RequestState, RequestStatus, SigningRequest, Upload,
+    Approval, ApprovalProgress, AuthenticodeSubject, MetadataError, MetadataField, RequestError,
+    RequestId, RequestMetadata, RequestState, RequestStatus, SigningRequest, Upload,
 };
 pub use role::{Role, RoleClass, RoleDraft, RoleError, RoleType, builtin_roles};
 pub use session::{

@@ -74,6 +74,22 @@ impl MetadataField {
     }
 }
 
+str_enum! {
+    /// What an Authenticode request signs (absent in the metadata: a PE image).
+    pub enum AuthenticodeSubject ("Authenticode subject") {
+        /// A PE image.
+        Pe = "pe",
+        /// A Windows Installer package.
+        Msi = "msi",
+        /// A cabinet file.
+        Cab = "cab",
+        /// A PowerShell script.
+        Script = "script",
+        /// A catalog file.
+        Catalog = "catalog",
+    }
+}
+
 /// A metadata field exceeds its limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("metadata field {field} is {actual} bytes: at most {limit} are allowed")]
@@ -107,6 +123,9 @@ pub struct RequestMetadata {
     pub entry_count: Option<u32>,
     /// JAR signer name.
     pub signer_name: Option<String>,
+    /// Authenticode: what is signed (absent: a PE image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<AuthenticodeSubject>,
 }
 
 impl RequestMetadata {

@@ -98,8 +98,8 @@ pub use response::{
 };
 pub use tag::Tag;
 pub use types::{
-    CorrelationId, HashAlgorithm, IdempotencyKey, Password, ReleaseId, RequestId, RequestState,
-    SignFormat,
+    AuthenticodeSubject, CorrelationId, HashAlgorithm, IdempotencyKey, Password, ReleaseId,
+    RequestId, RequestState, SignFormat,
 };
 pub use value::{ValueClass, ValueError};
 pub use writer::EncodeError;

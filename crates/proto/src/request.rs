@@ -9,7 +9,10 @@ use crate::command::Command;
 use crate::frame::{Direction, Frame};
 use crate::message::{Fields, MessageError};
 use crate::tag::Tag;
-use crate::types::{CorrelationId, HashAlgorithm, IdempotencyKey, Password, ReleaseId, RequestId};
+use crate::types::{
+    AuthenticodeSubject, CorrelationId, HashAlgorithm, IdempotencyKey, Password, ReleaseId,
+    RequestId,
+};
 use crate::value;
 use crate::writer::{EncodeError, FrameWriter};
 
@@ -215,6 +218,8 @@ pub struct AuthenticodeUpload {
     pub program_name: Option<String>,
     /// `PU`: program URL (`SpcSpOpusInfo.moreInfo`).
     pub program_url: Option<String>,
+    /// `AK`: what is signed; absent means a PE image.
+    pub subject: Option<AuthenticodeSubject>,
 }
 
 /// `RAUJ` fields.
@@ -277,6 +282,7 @@ impl Request {
                 upload: Upload::read(&mut f)?,
                 program_name: f.optional(Tag::PROGRAM_NAME, value::text)?,
                 program_url: f.optional(Tag::PROGRAM_URL, value::text)?,
+                subject: f.optional(Tag::SUBJECT, AuthenticodeSubject::parse)?,
             }),
             Command::RetrieveAuthenticode => Self::RetrieveAuthenticode {
                 id: f.required(Tag::REQUEST_ID, RequestId::new)?,
@@ -343,7 +349,8 @@ impl Request {
                 Self::UploadAuthenticode(a) => {
                     a.upload.write(w)?;
                     w.opt_text(Tag::PROGRAM_NAME, a.program_name.as_deref())?;
-                    w.opt_text(Tag::PROGRAM_URL, a.program_url.as_deref())
+                    w.opt_text(Tag::PROGRAM_URL, a.program_url.as_deref())?;
+                    w.opt_token(Tag::SUBJECT, a.subject.map(AuthenticodeSubject::as_str))
                 }
                 Self::UploadJar(j) => {
                     j.upload.write(w)?;
@@ -444,6 +451,7 @@ mod tests {
             },
             program_name: Some("Sigil".into()),
             program_url: None,
+            subject: None,
         });
         assert_eq!(request, expected);
         let mut out = Vec::new();
@@ -454,6 +462,35 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "[AORAUZ;AG9;PArelease;HASHA256;DG00FF;FNsetup x.exe;FS1024;PNSigil;]"
         );
+    }
+
+    #[test]
+    fn authenticode_subject() {
+        let request = decode("[AORAUZ;PArelease;HASHA256;DG00ff;AKMSI;]").unwrap();
+        let Request::UploadAuthenticode(upload) = &request else {
+            panic!("not RAUZ: {request:?}");
+        };
+        assert_eq!(upload.subject, Some(AuthenticodeSubject::Msi));
+        let mut out = Vec::new();
+        request.encode(None, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[AORAUZ;PArelease;HASHA256;DG00FF;AKMSI;]"
+        );
+        assert!(matches!(
+            decode("[AORAUZ;PArelease;HASHA256;DG00ff;AKmsi;]"),
+            Err(MessageError::Value {
+                tag: Tag::SUBJECT,
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode("[AORAUO;PArelease;HASHA256;DG00ff;AKMSI;]"),
+            Err(MessageError::UnexpectedTag {
+                tag: Tag::SUBJECT,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -146,6 +146,9 @@ tag_table! {
     PROGRAM_NAME = b"PN", Text;
     /// `PU` — Authenticode program URL (text).
     PROGRAM_URL = b"PU", Text;
+    /// `AK` — Authenticode subject: `PE`, `MSI`, `CAB`, `SCRIPT`, `CATALOG` (token; absent:
+    /// `PE`).
+    SUBJECT = b"AK", Token;
     /// `EC` — JAR: number of entries the .SF file covers (decimal).
     ENTRY_COUNT = b"EC", Decimal;
     /// `SN` — JAR signer name, the base name of the .SF and block files (token).

@@ -86,6 +86,24 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// What an Authenticode upload (`RAUZ`) signs (`AK`; absent: `PE`). The client computes
+    /// the digest the subject's format defines; the server builds the matching
+    /// `SpcIndirectDataContent`.
+    AuthenticodeSubject, expected = "PE, MSI, CAB, SCRIPT, CATALOG" {
+        /// A PE image (EXE, DLL, SYS, EFI…).
+        Pe = "PE",
+        /// A Windows Installer package.
+        Msi = "MSI",
+        /// A cabinet file.
+        Cab = "CAB",
+        /// A PowerShell script (`.ps1`, `.psm1`, `.psd1`).
+        Script = "SCRIPT",
+        /// A catalog file (`.cat`).
+        Catalog = "CATALOG",
+    }
+}
+
+wire_enum! {
     /// State of a signing request (`RS`): `PENDING → APPROVED → SIGNED`, or `DENIED`,
     /// `EXPIRED`, `FAILED`.
     RequestState, expected = "PENDING, APPROVED, SIGNED, DENIED, EXPIRED, FAILED" {
@@ -216,6 +234,9 @@ mod tests {
         }
         for format in SignFormat::ALL {
             assert_eq!(SignFormat::parse(format.as_str()), Ok(*format));
+        }
+        for subject in AuthenticodeSubject::ALL {
+            assert_eq!(AuthenticodeSubject::parse(subject.as_str()), Ok(*subject));
         }
         for state in RequestState::ALL {
             assert_eq!(RequestState::parse(state.as_str()), Ok(*state));

@@ -10,9 +10,9 @@
 
 use proptest::prelude::*;
 use sigil_proto::{
-    AuthenticodeUpload, Command, CorrelationId, Direction, ErrorCode, Frame, FrameDecoder,
-    HashAlgorithm, JarUpload, Login, Metadata, Outcome, Password, PolicyInfo, Request, RequestId,
-    RequestStatus, Response, SignFormat, Tag, ValueClass,
+    AuthenticodeSubject, AuthenticodeUpload, Command, CorrelationId, Direction, ErrorCode, Frame,
+    FrameDecoder, HashAlgorithm, JarUpload, Login, Metadata, Outcome, Password, PolicyInfo,
+    Request, RequestId, RequestStatus, Response, SignFormat, Tag, ValueClass,
 };
 use time::OffsetDateTime;
 
@@ -101,13 +101,15 @@ fn request() -> impl Strategy<Value = Request> {
         (
             upload(),
             proptest::option::of(text()),
-            proptest::option::of(text())
+            proptest::option::of(text()),
+            proptest::option::of(proptest::sample::select(AuthenticodeSubject::ALL))
         )
-            .prop_map(|(upload, program_name, program_url)| {
+            .prop_map(|(upload, program_name, program_url, subject)| {
                 Request::UploadAuthenticode(AuthenticodeUpload {
                     upload,
                     program_name,
                     program_url,
+                    subject,
                 })
             }),
         request_id().prop_map(|id| Request::RetrieveAuthenticode { id }),

@@ -557,6 +557,7 @@ async fn console_hides_no_field_that_goes_into_the_signature() {
     // Each metadata field is written (as text, by `field`) into its own element.
     for (key, class) in [
         ("description", "description"),
+        ("subject", "subject"),
         ("program_name", "program-name"),
         ("program_url", "program-url"),
         ("signer_name", "signer-name"),

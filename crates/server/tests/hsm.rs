@@ -316,6 +316,7 @@ async fn sign_everything(world: &World, tag: &str) {
                 upload: upload(alias, HashAlgorithm::Sha256, &digest),
                 program_name: Some("HSM-signed".into()),
                 program_url: None,
+                subject: None,
             }))
             .await;
         let signed = dir.join(format!("{tag}-{alias}-signed.exe"));

@@ -209,6 +209,7 @@ async fn hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably() {
             upload: upload("hsm-public", HashAlgorithm::Sha256, &digest),
             program_name: Some("HSM key, external CA".into()),
             program_url: None,
+            subject: None,
         }))
         .await;
     let signed = dir.join("hsm-signed.exe");

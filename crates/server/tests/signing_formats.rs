@@ -42,6 +42,7 @@ fn authenticode_upload(policy: &str, hash: HashAlgorithm, digest: &[u8]) -> Requ
         upload: upload(policy, hash, digest),
         program_name: Some("Sigil test program".into()),
         program_url: Some("https://example.com/sigil".into()),
+        subject: None,
     })
 }
 
@@ -144,6 +145,81 @@ async fn authenticode_through_the_server_verifies_with_osslsigncode() {
         .await,
         ErrorCode::FormatNotAllowed,
     );
+}
+
+/// `AK` travels from the upload through the stored request (also when it waits for approvals)
+/// to the signed `SpcIndirectDataContent`, and into the `request.create` audit event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authenticode_subject_reaches_the_signed_content() {
+    use sigil_authenticode::{AuthenticodeContent, Subject};
+    use sigil_proto::AuthenticodeSubject as WireSubject;
+    let world = world().await;
+    let mut c = world.logged_in("jenkins").await;
+    let upload = |policy: &str, subject: Option<WireSubject>, digest: &[u8]| {
+        Request::UploadAuthenticode(AuthenticodeUpload {
+            upload: upload(policy, HashAlgorithm::Sha256, digest),
+            program_name: None,
+            program_url: None,
+            subject,
+        })
+    };
+    let contains =
+        |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    for (wire, subject) in [
+        (None, Subject::Pe),
+        (Some(WireSubject::Pe), Subject::Pe),
+        (Some(WireSubject::Msi), Subject::Msi),
+        (Some(WireSubject::Cab), Subject::Cab),
+        (Some(WireSubject::Script), Subject::Script),
+    ] {
+        let digest = [subject as u8 + 1; 32];
+        let content =
+            AuthenticodeContent::for_subject(subject, sigil_keys::HashAlgorithm::Sha256, &digest)
+                .unwrap();
+        let response = c.call(upload("rsa-pkcs1", wire, &digest)).await;
+        assert!(
+            contains(&signature(&response), content.econtent_der()),
+            "{subject}: the signature does not hold the subject's content"
+        );
+    }
+
+    // Through the store: pending, approved, signed as an MSI.
+    let digest = [0x42; 32];
+    let response = c.call(upload("two", Some(WireSubject::Msi), &digest)).await;
+    let pending = status(&response).clone();
+    assert_eq!(pending.outcome, Wire::Pending);
+    let state = world.state();
+    for who in ["alice", "bob"] {
+        let session = approver(&state, who).await;
+        requests::approve(&state, &session, domain_id(&pending.id), "ok")
+            .await
+            .unwrap();
+    }
+    let done = c
+        .call(Request::RetrieveAuthenticode {
+            id: pending.id.clone(),
+        })
+        .await;
+    let msi =
+        AuthenticodeContent::for_subject(Subject::Msi, sigil_keys::HashAlgorithm::Sha256, &digest)
+            .unwrap();
+    assert!(contains(&signature(&done), msi.econtent_der()));
+    let events = state.store.read_audit(0, 1000).await.unwrap();
+    let created = events
+        .iter()
+        .find(|e| e.object.as_deref() == Some(pending.id.as_str()) && e.action == "request.create")
+        .unwrap();
+    assert_eq!(
+        created.details.get("subject").map(String::as_str),
+        Some("msi")
+    );
+
+    // A catalog is not signed from a digest (yet): the request fails with the reason.
+    let refused = c
+        .call(upload("rsa-pkcs1", Some(WireSubject::Catalog), &digest))
+        .await;
+    assert_code(&refused, ErrorCode::SigningFailed);
+    assert!(format!("{refused:?}").contains("catalog"), "{refused:?}");
 }
 
 /// A small JAR made by the JDK's `jar` tool.

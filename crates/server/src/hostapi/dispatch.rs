@@ -240,6 +240,7 @@ impl Connection {
                 let extra = sigil_domain::RequestMetadata {
                     program_name: a.program_name,
                     program_url: a.program_url,
+                    subject: a.subject.map(convert::subject_from_wire),
                     ..Default::default()
                 };
                 let request = self
@@ -444,6 +445,7 @@ impl Connection {
             program_url: extra.program_url,
             entry_count: extra.entry_count,
             signer_name: extra.signer_name,
+            subject: extra.subject,
             ..convert::metadata(wire.metadata)
         };
         let upload = Upload {

@@ -208,6 +208,13 @@ pub(crate) fn create_draft(
             "approvals_required",
             &request.approvals_required().to_string(),
         );
+    if request.format() == sigil_domain::SigningFormat::Authenticode {
+        let subject = request
+            .metadata()
+            .subject
+            .unwrap_or(sigil_domain::AuthenticodeSubject::Pe);
+        draft = draft.detail("subject", subject.as_str());
+    }
     if let Some(name) = &request.metadata().file_name {
         draft = draft.detail("file_name", name);
     }

@@ -171,6 +171,7 @@ async fn signature(
         digest: request.digest().to_vec(),
         program_name: request.metadata().program_name.clone(),
         program_url: request.metadata().program_url.clone(),
+        subject: authenticode_subject(request.metadata().subject),
     };
     if job.is_quick() {
         // Tens of microseconds: a hand-off to the blocking pool and back costs about as much.
@@ -222,6 +223,21 @@ fn usable(
     Ok(())
 }
 
+/// The Authenticode subject a request names (absent: a PE image).
+fn authenticode_subject(
+    subject: Option<sigil_domain::AuthenticodeSubject>,
+) -> sigil_authenticode::Subject {
+    use sigil_authenticode::Subject;
+    use sigil_domain::AuthenticodeSubject as Named;
+    match subject.unwrap_or(Named::Pe) {
+        Named::Pe => Subject::Pe,
+        Named::Msi => Subject::Msi,
+        Named::Cab => Subject::Cab,
+        Named::Script => Subject::Script,
+        Named::Catalog => Subject::Catalog,
+    }
+}
+
 fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.to_string())
@@ -237,6 +253,7 @@ struct Job {
     digest: Vec<u8>,
     program_name: Option<String>,
     program_url: Option<String>,
+    subject: sigil_authenticode::Subject,
 }
 
 impl Job {
@@ -258,8 +275,9 @@ impl Job {
             SigningFormat::Authenticode => {
                 let (certificate, rest) = self.certificates()?;
                 let signer = self.signer(&certificate, &rest);
-                sigil_authenticode::sign_image_digest(
+                sigil_authenticode::sign_subject_digest(
                     &signer,
+                    self.subject,
                     &self.digest,
                     self.program_name.as_deref(),
                     self.program_url.as_deref(),

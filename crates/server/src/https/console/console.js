@@ -252,6 +252,7 @@ function renderRequest(request) {
   field(node, ".commit", m.commit);
   // What goes into the signature besides the digest: the approver must see it all.
   field(node, ".description", m.description);
+  field(node, ".subject", m.subject);
   field(node, ".program-name", m.program_name);
   field(node, ".program-url", m.program_url);
   field(node, ".signer-name", m.signer_name);
@@ -274,10 +275,11 @@ async function loadMetadata(requests, releases) {
   }));
 }
 
-// What goes into a file's signature besides its digest (Authenticode program name and URL,
+// What goes into a file's signature besides its digest (Authenticode subject, program name and URL,
 // JAR signer name and entries).
 function signedWith(m = {}) {
   return [
+    m.subject ? "Authenticode subject: " + m.subject : "",
     m.program_name ? "program name: " + m.program_name : "",
     m.program_url ? "program URL: " + m.program_url : "",
     m.signer_name ? "JAR signer: " + m.signer_name : "",
