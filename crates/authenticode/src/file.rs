@@ -13,6 +13,7 @@ use std::path::Path;
 
 use sigil_keys::HashAlgorithm;
 
+use crate::cab::{PreparedCab, prepare_cab, verify_cab_file};
 use crate::embed::{EmbedMode, Placement};
 use crate::error::{AuthenticodeError, Result};
 use crate::prepare::{FileIdentity, parent_dir, resolve_output};
@@ -37,7 +38,10 @@ pub struct PreparedFile {
 
 /// Per-subject state between hashing and embedding.
 #[derive(Debug)]
-enum Inner {}
+enum Inner {
+    /// A cabinet.
+    Cab(PreparedCab),
+}
 
 /// Hashes the file at `path` (of kind `subject`, not [`Subject::Pe`]) with `algorithm`.
 ///
@@ -49,16 +53,28 @@ pub fn prepare_file(
     path: &Path,
     algorithm: HashAlgorithm,
 ) -> Result<PreparedFile> {
-    let _ = (path, algorithm);
-    match subject {
-        Subject::Pe => Err(AuthenticodeError::UnsupportedSubject {
-            subject,
-            reason: "PE images are prepared with prepare_image",
-        }),
-        Subject::Msi | Subject::Cab | Subject::Script | Subject::Catalog => {
-            Err(not_supported_yet(subject))
+    let (digest, identity, inner) = match subject {
+        Subject::Pe => {
+            return Err(AuthenticodeError::UnsupportedSubject {
+                subject,
+                reason: "PE images are prepared with prepare_image",
+            });
         }
-    }
+        Subject::Cab => {
+            let cab = prepare_cab(path, algorithm)?;
+            (cab.digest.clone(), cab.identity.clone(), Inner::Cab(cab))
+        }
+        Subject::Msi | Subject::Script | Subject::Catalog => {
+            return Err(not_supported_yet(subject));
+        }
+    };
+    Ok(PreparedFile {
+        subject,
+        algorithm,
+        digest,
+        identity,
+        inner,
+    })
 }
 
 impl PreparedFile {
@@ -85,8 +101,11 @@ impl PreparedFile {
                 actual: hex(&self.digest),
             });
         }
-        let _ = (input, output, mode);
-        match self.inner {}
+        match &self.inner {
+            Inner::Cab(cab) => Ok(cab
+                .embed_checked(input, output, pkcs7_der, &signature, mode)?
+                .placement),
+        }
     }
 
     /// Opens `input` again and checks it is still the file that was prepared.
@@ -127,9 +146,12 @@ pub fn verify_subject_file(subject: Subject, path: &Path) -> Result<SubjectRepor
                 signatures: report.signatures,
             })
         }
-        Subject::Msi | Subject::Cab | Subject::Script | Subject::Catalog => {
-            Err(not_supported_yet(subject))
-        }
+        Subject::Cab => Ok(SubjectReport {
+            subject,
+            signatures: verify_cab_file(path)?.signatures,
+            pe_checksum: None,
+        }),
+        Subject::Msi | Subject::Script | Subject::Catalog => Err(not_supported_yet(subject)),
     }
 }
 
