@@ -281,6 +281,36 @@ pub enum CabError {
     },
 }
 
+/// The catalog (`.cat`) file is malformed or not a catalog.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The file is not a DER PKCS#7 `ContentInfo` holding a `SignedData`.
+    #[error("not a catalog file: it is not a DER PKCS#7 SignedData ({reason})")]
+    NotPkcs7 {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The SignedData holds something else than a certificate trust list.
+    #[error(
+        "not a catalog file: the PKCS#7 content type is {content_type}, not a certificate trust list (1.3.6.1.4.1.311.10.1)"
+    )]
+    NotCatalog {
+        /// The content type found.
+        content_type: const_oid::ObjectIdentifier,
+    },
+    /// The SignedData does not carry its certificate trust list (or not as a SEQUENCE).
+    #[error(
+        "the catalog file does not carry its certificate trust list (no eContent, or not a SEQUENCE): rebuild it with makecat"
+    )]
+    NoTrustList,
+    /// A catalog cannot hold nested signatures.
+    #[error(
+        "a catalog file holds one signature; nesting another one is not supported: sign it with --replace (the default)"
+    )]
+    NestingUnsupported,
+}
+
 /// Why an Authenticode operation failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -299,6 +329,9 @@ pub enum AuthenticodeError {
     /// The cabinet file is malformed.
     #[error(transparent)]
     Cab(#[from] CabError),
+    /// The catalog file is malformed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
     /// The file has no Authenticode signature.
     #[error("the file is not signed (it has no Authenticode signature)")]
     NotSigned,

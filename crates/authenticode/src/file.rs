@@ -14,6 +14,7 @@ use std::path::Path;
 use sigil_keys::HashAlgorithm;
 
 use crate::cab::{PreparedCab, prepare_cab, verify_cab_file};
+use crate::catalog::{PreparedCatalog, prepare_catalog, verify_catalog_file};
 use crate::embed::{EmbedMode, Placement};
 use crate::error::{AuthenticodeError, Result};
 use crate::prepare::{FileIdentity, parent_dir, resolve_output};
@@ -41,6 +42,8 @@ pub struct PreparedFile {
 enum Inner {
     /// A cabinet.
     Cab(PreparedCab),
+    /// A catalog.
+    Catalog(PreparedCatalog),
 }
 
 /// Hashes the file at `path` (of kind `subject`, not [`Subject::Pe`]) with `algorithm`.
@@ -64,7 +67,15 @@ pub fn prepare_file(
             let cab = prepare_cab(path, algorithm)?;
             (cab.digest.clone(), cab.identity.clone(), Inner::Cab(cab))
         }
-        Subject::Msi | Subject::Script | Subject::Catalog => {
+        Subject::Catalog => {
+            let catalog = prepare_catalog(path, algorithm)?;
+            (
+                catalog.digest.clone(),
+                catalog.identity.clone(),
+                Inner::Catalog(catalog),
+            )
+        }
+        Subject::Msi | Subject::Script => {
             return Err(not_supported_yet(subject));
         }
     };
@@ -92,6 +103,21 @@ impl PreparedFile {
         pkcs7_der: &[u8],
         mode: EmbedMode,
     ) -> Result<Placement> {
+        match &self.inner {
+            Inner::Cab(cab) => {
+                let signature = self.checked_signature(pkcs7_der)?;
+                Ok(cab
+                    .embed_checked(input, output, pkcs7_der, &signature, mode)?
+                    .placement)
+            }
+            // A catalog's signature is over its trust list, not an SpcIndirectDataContent.
+            Inner::Catalog(catalog) => catalog.embed(input, output, pkcs7_der, mode),
+        }
+    }
+
+    /// The Authenticode signature `pkcs7_der`, checked completely and against this file's
+    /// subject and digest.
+    fn checked_signature(&self, pkcs7_der: &[u8]) -> Result<AuthenticodeSignature> {
         let signature = checked_signature(pkcs7_der, self.subject)?;
         if signature.image_algorithm != Ok(self.algorithm) || signature.image_digest != self.digest
         {
@@ -101,11 +127,7 @@ impl PreparedFile {
                 actual: hex(&self.digest),
             });
         }
-        match &self.inner {
-            Inner::Cab(cab) => Ok(cab
-                .embed_checked(input, output, pkcs7_der, &signature, mode)?
-                .placement),
-        }
+        Ok(signature)
     }
 
     /// Opens `input` again and checks it is still the file that was prepared.
@@ -151,7 +173,12 @@ pub fn verify_subject_file(subject: Subject, path: &Path) -> Result<SubjectRepor
             signatures: verify_cab_file(path)?.signatures,
             pe_checksum: None,
         }),
-        Subject::Msi | Subject::Script | Subject::Catalog => Err(not_supported_yet(subject)),
+        Subject::Catalog => Ok(SubjectReport {
+            subject,
+            signatures: verify_catalog_file(path)?.signatures,
+            pe_checksum: None,
+        }),
+        Subject::Msi | Subject::Script => Err(not_supported_yet(subject)),
     }
 }
 

@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod cab;
+pub mod catalog;
 mod checksum;
 mod content;
 mod digest;
@@ -73,7 +74,7 @@ pub use content::{
 };
 pub use digest::{ImageDigest, image_digest, image_digest_file};
 pub use embed::{EmbedMode, EmbedReport, Placement, embed_signature};
-pub use error::{AuthenticodeError, CabError, PeError, Result};
+pub use error::{AuthenticodeError, CabError, CatalogError, PeError, Result};
 pub use file::{PreparedFile, SubjectReport, prepare_file, verify_subject_file};
 pub use pe::{CertificateTable, MAX_IMAGE_LEN, MAX_SECTIONS, PeKind, PeLayout, Section};
 pub use prepare::{FileIdentity, PreparedImage, StagedImage, prepare_and_stage, prepare_image};
