@@ -306,7 +306,7 @@ pub enum CatalogError {
     NoTrustList,
     /// A catalog cannot hold nested signatures.
     #[error(
-        "a catalog file holds one signature; nesting another one is not supported: sign it with --replace (the default)"
+        "a catalog file holds one signature; nesting another one is not supported: sign it without --append to replace its signature"
     )]
     NestingUnsupported,
 }

@@ -18,7 +18,7 @@ use crate::catalog::{PreparedCatalog, prepare_catalog, verify_catalog_file};
 use crate::embed::{EmbedMode, Placement};
 use crate::error::{AuthenticodeError, Result};
 use crate::prepare::{FileIdentity, parent_dir, resolve_output};
-use crate::signature::{AuthenticodeSignature, first_der_element, hex};
+use crate::signature::{AuthenticodeSignature, first_der_element};
 use crate::subject::Subject;
 use crate::verify::SignatureReport;
 
@@ -104,30 +104,10 @@ impl PreparedFile {
         mode: EmbedMode,
     ) -> Result<Placement> {
         match &self.inner {
-            Inner::Cab(cab) => {
-                let signature = self.checked_signature(pkcs7_der)?;
-                Ok(cab
-                    .embed_checked(input, output, pkcs7_der, &signature, mode)?
-                    .placement)
-            }
+            Inner::Cab(cab) => Ok(cab.embed(input, output, pkcs7_der, mode)?.placement),
             // A catalog's signature is over its trust list, not an SpcIndirectDataContent.
             Inner::Catalog(catalog) => catalog.embed(input, output, pkcs7_der, mode),
         }
-    }
-
-    /// The Authenticode signature `pkcs7_der`, checked completely and against this file's
-    /// subject and digest.
-    fn checked_signature(&self, pkcs7_der: &[u8]) -> Result<AuthenticodeSignature> {
-        let signature = checked_signature(pkcs7_der, self.subject)?;
-        if signature.image_algorithm != Ok(self.algorithm) || signature.image_digest != self.digest
-        {
-            return Err(AuthenticodeError::DigestMismatch {
-                algorithm: self.algorithm,
-                signed: hex(&signature.image_digest),
-                actual: hex(&self.digest),
-            });
-        }
-        Ok(signature)
     }
 
     /// Opens `input` again and checks it is still the file that was prepared.

@@ -78,7 +78,7 @@ impl PreparedCab {
         self.embed_checked(input, output, pkcs7_der, &signature, mode)
     }
 
-    pub(crate) fn embed_checked(
+    fn embed_checked(
         &self,
         input: &Path,
         output: &Path,
