@@ -5,13 +5,13 @@ use std::path::Path;
 
 use ::cms::content_info::ContentInfo;
 use ::cms::signed_data::SignedData;
-use const_oid::db::rfc5911::{ID_MESSAGE_DIGEST, ID_SIGNED_DATA};
-use der::asn1::{Any, OctetString};
+use const_oid::db::rfc5911::ID_SIGNED_DATA;
+use der::asn1::Any;
 use der::{Decode, Encode};
 use sigil_keys::HashAlgorithm;
 use sigil_pki::cms::{self, VerifyContent};
 
-use super::parse::{Catalog, MS_CTL_OBJID, PreparedCatalog};
+use super::parse::{Catalog, MS_CTL_OBJID, PreparedCatalog, signed_message_digest};
 use crate::embed::{EmbedMode, Placement};
 use crate::error::{AuthenticodeError, CatalogError, Result};
 use crate::file::{reopen, replace_output};
@@ -98,14 +98,7 @@ impl PreparedCatalog {
                 oid: signer.digest_alg.oid,
             },
         )?;
-        let signed_digest = signer
-            .signed_attrs
-            .iter()
-            .flat_map(|attrs| attrs.iter())
-            .find(|attr| attr.oid == ID_MESSAGE_DIGEST)
-            .and_then(|attr| attr.values.iter().next())
-            .and_then(|value| value.decode_as::<OctetString>().ok())
-            .map(|digest| digest.as_bytes().to_vec())
+        let signed_digest = signed_message_digest(signer)
             .ok_or_else(|| AuthenticodeError::malformed("the signer has no messageDigest"))?;
         if algorithm != self.algorithm || signed_digest != self.digest {
             return Err(AuthenticodeError::DigestMismatch {

@@ -5,10 +5,10 @@ use std::io::Read;
 use std::path::Path;
 
 use ::cms::content_info::ContentInfo;
-use ::cms::signed_data::SignedData;
+use ::cms::signed_data::{SignedData, SignerInfo};
 use const_oid::ObjectIdentifier;
-use const_oid::db::rfc5911::ID_SIGNED_DATA;
-use der::asn1::Any;
+use const_oid::db::rfc5911::{ID_MESSAGE_DIGEST, ID_SIGNED_DATA};
+use der::asn1::{Any, OctetString};
 use der::{Decode, Encode, Tag, Tagged};
 use sigil_keys::HashAlgorithm;
 use sigil_pki::cms::MAX_SIGNED_DATA_LEN;
@@ -131,4 +131,16 @@ pub fn prepare_catalog(path: &Path, algorithm: HashAlgorithm) -> Result<Prepared
         identity,
         trust_list: catalog.trust_list_der()?,
     })
+}
+
+/// The `messageDigest` signed attribute of a SignerInfo, if it has one.
+pub(crate) fn signed_message_digest(signer: &SignerInfo) -> Option<Vec<u8>> {
+    signer
+        .signed_attrs
+        .iter()
+        .flat_map(|attrs| attrs.iter())
+        .find(|attr| attr.oid == ID_MESSAGE_DIGEST)
+        .and_then(|attr| attr.values.iter().next())
+        .and_then(|value| value.decode_as::<OctetString>().ok())
+        .map(|digest| digest.as_bytes().to_vec())
 }

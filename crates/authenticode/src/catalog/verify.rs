@@ -8,13 +8,11 @@ use std::fs::File;
 use std::path::Path;
 
 use ::cms::cert::CertificateChoices;
-use const_oid::db::rfc5911::ID_MESSAGE_DIGEST;
 use der::Encode;
-use der::asn1::OctetString;
 use sigil_keys::HashAlgorithm;
 use sigil_pki::cms::{self, CmsError, VerifyContent};
 
-use super::parse::Catalog;
+use super::parse::{Catalog, signed_message_digest};
 use crate::error::{AuthenticodeError, Result};
 use crate::signature::{Check, hex, matches_sid};
 use crate::verify::SignatureReport;
@@ -58,15 +56,7 @@ pub fn verify_catalog(catalog: &Catalog) -> Result<CatalogVerificationReport> {
     .map_err(AuthenticodeError::encode("catalog"))?;
 
     let algorithm = HashAlgorithm::from_oid(&signer.digest_alg.oid).ok_or(signer.digest_alg.oid);
-    let signed_digest = signer
-        .signed_attrs
-        .iter()
-        .flat_map(|attrs| attrs.iter())
-        .find(|attr| attr.oid == ID_MESSAGE_DIGEST)
-        .and_then(|attr| attr.values.iter().next())
-        .and_then(|value| value.decode_as::<OctetString>().ok())
-        .map(|digest| digest.as_bytes().to_vec())
-        .unwrap_or_default();
+    let signed_digest = signed_message_digest(signer).unwrap_or_default();
     let computed_digest = algorithm.ok().map(|a| catalog.digest(a));
     let image_digest = match (&algorithm, &computed_digest) {
         (Err(oid), _) => Check::NotChecked(format!("digest algorithm {oid} is not supported")),
