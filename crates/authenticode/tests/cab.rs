@@ -532,3 +532,39 @@ fn sigil_signature_matches_osslsigncode_content_and_verifies() {
         );
     }
 }
+
+#[test]
+fn a_cabinet_changed_after_hashing_is_never_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path(), "cab-changed");
+    let cab = gcab(dir.path(), "changed", false);
+    // Timestamps are coarse: date the file back so that the write below moves them.
+    fs::File::options()
+        .write(true)
+        .open(&cab)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000))
+        .unwrap();
+    let prepared = prepare_cab(&cab, HashAlgorithm::Sha256).unwrap();
+    let pkcs7 = sign_subject_digest(
+        &pki.signer(HashAlgorithm::Sha256),
+        Subject::Cab,
+        &prepared.digest,
+        None,
+        None,
+    )
+    .unwrap();
+    // One data byte rewritten in place: same length, same header.
+    let mut bytes = fs::read(&cab).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    fs::write(&cab, &bytes).unwrap();
+    let output = dir.path().join("changed-out.cab");
+    let before = entries(dir.path());
+    let err = prepared
+        .embed(&cab, &output, &pkcs7, EmbedMode::Replace)
+        .unwrap_err();
+    assert!(matches!(err, AuthenticodeError::FileChanged), "{err}");
+    assert_eq!(entries(dir.path()), before, "nothing written");
+    assert_eq!(fs::read(&cab).unwrap(), bytes);
+}

@@ -15,12 +15,12 @@
 //! | the signature area | no |
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use sigil_keys::{HashAlgorithm, Hasher};
 
-use super::layout::{CabLayout, SIGNATURE_SIZE_FIELD, put_u32};
+use super::layout::CabLayout;
 use crate::digest::STREAM_BUFFER_LEN;
 use crate::error::{AuthenticodeError, Result};
 use crate::prepare::FileIdentity;
@@ -50,7 +50,7 @@ pub fn cab_digest<R: Read + Seek>(
 ) -> Result<(CabLayout, Vec<u8>)> {
     let layout = CabLayout::parse(reader)?;
     let mut hashers = [Hasher::new(algorithm)];
-    hash_signed(reader, &layout, &mut hashers, None)?;
+    hash_signed(reader, &layout, &mut hashers)?;
     let [hasher] = hashers;
     Ok((layout, hasher.finalize()))
 }
@@ -75,30 +75,18 @@ pub fn prepare_cab(path: &Path, algorithm: HashAlgorithm) -> Result<PreparedCab>
 }
 
 /// Feeds the signed form of the cabinet to every hasher: the hashed parts of
-/// `layout.signed_prefix()`, then the file's `[coffFiles, end of data)`. When `sink` is
-/// given, the signed prefix (with `signature_size` in its header) and the data are
-/// written to it too.
+/// `layout.signed_prefix()`, then the file's `[coffFiles, end of data)`.
 pub(crate) fn hash_signed<R: Read + Seek>(
     reader: &mut R,
     layout: &CabLayout,
     hashers: &mut [Hasher],
-    sink: Option<(&mut dyn Write, u32)>,
 ) -> Result<()> {
-    let mut prefix = layout.signed_prefix();
+    let prefix = layout.signed_prefix();
     for range in HASHED_HEADER {
         let part = prefix
             .get(range.start..range.end.min(prefix.len()))
             .unwrap_or_default();
         hashers.iter_mut().for_each(|h| h.update(part));
-    }
-    let mut sink = sink.map(|(writer, signature_size)| {
-        put_u32(&mut prefix, SIGNATURE_SIZE_FIELD, signature_size);
-        (writer, prefix)
-    });
-    if let Some((writer, prefix)) = &mut sink {
-        writer
-            .write_all(prefix)
-            .map_err(AuthenticodeError::io("write the signed cabinet"))?;
     }
     reader
         .seek(SeekFrom::Start(layout.files_offset()))
@@ -120,11 +108,6 @@ pub(crate) fn hash_signed<R: Read + Seek>(
             }
         })?;
         hashers.iter_mut().for_each(|h| h.update(chunk));
-        if let Some((writer, _)) = &mut sink {
-            writer
-                .write_all(chunk)
-                .map_err(AuthenticodeError::io("write the signed cabinet"))?;
-        }
         remaining -= want as u64;
     }
     Ok(())

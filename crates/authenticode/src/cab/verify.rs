@@ -50,7 +50,7 @@ pub fn verify_cab<R: Read + Seek>(reader: &mut R) -> Result<CabVerificationRepor
         Subject::Cab,
         |algorithms| {
             let mut hashers: Vec<Hasher> = algorithms.iter().map(|a| Hasher::new(*a)).collect();
-            hash_signed(reader, &layout, &mut hashers, None)?;
+            hash_signed(reader, &layout, &mut hashers)?;
             Ok(hashers.into_iter().map(Hasher::finalize).collect())
         },
     )?;
