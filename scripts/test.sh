@@ -22,6 +22,7 @@ need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need openssl openssl
 need osslsigncode osslsigncode
 need wixl wixl   # MSI packages for the Authenticode MSI tests (msitools)
+need gcab gcab   # cabinets for the Authenticode CAB tests
 need x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64
 need i686-w64-mingw32-gcc gcc-mingw-w64-i686
 need jarsigner openjdk-17-jdk-headless

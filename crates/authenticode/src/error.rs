@@ -241,6 +241,148 @@ pub enum MsiError {
     NestWithDigitalSignatureEx,
 }
 
+/// The cabinet (CAB) file is malformed or outside what Sigil signs.
+///
+/// Every variant names the header field at fault; the file has to be rebuilt
+/// (or is not a cabinet at all).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CabError {
+    /// The file ends before a structure it must contain.
+    #[error(
+        "the cabinet is truncated: the {what} needs {needed} bytes but the file has {file_len}; is it a complete CAB file?"
+    )]
+    Truncated {
+        /// The structure that does not fit.
+        what: &'static str,
+        /// Bytes needed from the start of the file.
+        needed: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// The file does not start with `MSCF`.
+    #[error("not a cabinet file: it does not start with the signature \"MSCF\"")]
+    BadSignature,
+    /// A header field has a value the format does not allow.
+    #[error("the cabinet header field {field} is {value:#x}, {expected}: the header is corrupt")]
+    BadField {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// The cabinet is part of a multi-cabinet set, or has flags Sigil does not handle.
+    #[error(
+        "the cabinet has header flags {flags:#06x}; Sigil signs single cabinets only (no previous/next cabinet in a set): rebuild it as one cabinet"
+    )]
+    UnsupportedFlags {
+        /// The `flags` field.
+        flags: u16,
+    },
+    /// The reserved area is not the 20-byte Authenticode signature area.
+    #[error(
+        "the cabinet has a reserved area (cbCFHeader {header}, cbCFFolder {folder}, cbCFData {data}, marker {marker:#010x}) that is not an Authenticode signature area; Sigil only signs cabinets without per-folder or per-data reserves"
+    )]
+    UnsupportedReserve {
+        /// `cbCFHeader`.
+        header: u16,
+        /// `cbCFFolder`.
+        folder: u8,
+        /// `cbCFData`.
+        data: u8,
+        /// The first 4 bytes of the reserve (0x00100000 in a signature area).
+        marker: u32,
+    },
+    /// The signature area does not end the file, or only one of its offset and size is set.
+    #[error(
+        "the cabinet's signature area (offset {offset}, size {size}) does not end the {file_len}-byte file: the header lies or data follows the signature"
+    )]
+    BadSignatureArea {
+        /// The area's offset.
+        offset: u64,
+        /// The area's size.
+        size: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// `cbCabinet` does not match the file.
+    #[error(
+        "the cabinet header says the cabinet is {declared} bytes, but its contents are {actual} bytes: the header lies or the file was cut or extended"
+    )]
+    LengthMismatch {
+        /// `cbCabinet`.
+        declared: u64,
+        /// The file's length without the signature area.
+        actual: u64,
+    },
+    /// `coffFiles` is not where the folder entries end.
+    #[error(
+        "the cabinet header puts the first file entry at {declared}, but the {folders} folder entries end at {actual}: the header is corrupt"
+    )]
+    FilesOffsetMismatch {
+        /// `coffFiles`.
+        declared: u64,
+        /// Where the CFFOLDER entries end.
+        actual: u64,
+        /// `cFolders`.
+        folders: u16,
+    },
+    /// A folder's data starts outside the cabinet's data.
+    #[error(
+        "folder {index} of the cabinet starts its data at {offset}, outside the data area {start}..{end}: the header is corrupt"
+    )]
+    FolderOutOfFile {
+        /// Index of the CFFOLDER entry.
+        index: usize,
+        /// Its `coffCabStart`.
+        offset: u64,
+        /// Where the data area starts (after the folder entries).
+        start: u64,
+        /// Where it ends (the signature area or the end of the file).
+        end: u64,
+    },
+    /// The signed cabinet would not fit the format's 32-bit offsets.
+    #[error("the cabinet is {len} bytes; signed cabinets are limited to {max} bytes")]
+    FileTooLarge {
+        /// The length the signed file would have.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+}
+
+/// The catalog (`.cat`) file is malformed or not a catalog.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The file is not a DER PKCS#7 `ContentInfo` holding a `SignedData`.
+    #[error("not a catalog file: it is not a DER PKCS#7 SignedData ({reason})")]
+    NotPkcs7 {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The SignedData holds something else than a certificate trust list.
+    #[error(
+        "not a catalog file: the PKCS#7 content type is {content_type}, not a certificate trust list (1.3.6.1.4.1.311.10.1)"
+    )]
+    NotCatalog {
+        /// The content type found.
+        content_type: const_oid::ObjectIdentifier,
+    },
+    /// The SignedData does not carry its certificate trust list (or not as a SEQUENCE).
+    #[error(
+        "the catalog file does not carry its certificate trust list (no eContent, or not a SEQUENCE): rebuild it with makecat"
+    )]
+    NoTrustList,
+    /// A catalog cannot hold nested signatures.
+    #[error(
+        "a catalog file holds one signature; nesting another one is not supported: sign it without --append to replace its signature"
+    )]
+    NestingUnsupported,
+}
+
 /// Why an Authenticode operation failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -262,10 +404,14 @@ pub enum AuthenticodeError {
     /// The PowerShell script is malformed.
     #[error(transparent)]
     Script(#[from] ScriptError),
+    /// The cabinet file is malformed.
+    #[error(transparent)]
+    Cab(#[from] CabError),
+    /// The catalog file is malformed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
     /// The file has no Authenticode signature.
-    #[error(
-        "the file is not signed (a PE image without attribute certificate table, a script without signature block, an MSI package without DigitalSignature stream)"
-    )]
+    #[error("the file is not signed (it has no Authenticode signature)")]
     NotSigned,
     /// The attribute certificate table does not hold a readable `WIN_CERTIFICATE` list.
     #[error("the attribute certificate table is malformed: {reason}")]

@@ -13,6 +13,8 @@ use std::path::Path;
 
 use sigil_keys::HashAlgorithm;
 
+use crate::cab::{PreparedCab, prepare_cab, verify_cab_file};
+use crate::catalog::{PreparedCatalog, prepare_catalog, verify_catalog_file};
 use crate::embed::{EmbedMode, Placement};
 use crate::error::{AuthenticodeError, Result};
 use crate::prepare::{FileIdentity, parent_dir, resolve_output};
@@ -40,6 +42,10 @@ pub struct PreparedFile {
 enum Inner {
     Script(crate::script::PreparedScript),
     Msi(crate::msi::PreparedMsi),
+    /// A cabinet.
+    Cab(PreparedCab),
+    /// A catalog.
+    Catalog(PreparedCatalog),
 }
 
 /// Hashes the file at `path` (of kind `subject`, not [`Subject::Pe`]) with `algorithm`.
@@ -67,7 +73,18 @@ pub fn prepare_file(
             let (digest, identity, prepared) = crate::msi::prepare(path, algorithm)?;
             (digest, identity, Inner::Msi(prepared))
         }
-        Subject::Cab | Subject::Catalog => return Err(not_supported_yet(subject)),
+        Subject::Cab => {
+            let cab = prepare_cab(path, algorithm)?;
+            (cab.digest.clone(), cab.identity.clone(), Inner::Cab(cab))
+        }
+        Subject::Catalog => {
+            let catalog = prepare_catalog(path, algorithm)?;
+            (
+                catalog.digest.clone(),
+                catalog.identity.clone(),
+                Inner::Catalog(catalog),
+            )
+        }
     };
     Ok(PreparedFile {
         subject,
@@ -93,6 +110,24 @@ impl PreparedFile {
         pkcs7_der: &[u8],
         mode: EmbedMode,
     ) -> Result<Placement> {
+        match &self.inner {
+            Inner::Script(script) => {
+                let signature = self.checked_signature(pkcs7_der)?;
+                script.embed(input, &self.identity, output, &signature, mode)
+            }
+            Inner::Msi(msi) => {
+                let signature = self.checked_signature(pkcs7_der)?;
+                msi.embed(input, &self.identity, output, &signature, mode)
+            }
+            Inner::Cab(cab) => Ok(cab.embed(input, output, pkcs7_der, mode)?.placement),
+            // A catalog's signature is over its trust list, not an SpcIndirectDataContent.
+            Inner::Catalog(catalog) => catalog.embed(input, output, pkcs7_der, mode),
+        }
+    }
+
+    /// The server's PKCS#7, checked to be an Authenticode signature of this subject over the
+    /// digest that was prepared.
+    fn checked_signature(&self, pkcs7_der: &[u8]) -> Result<AuthenticodeSignature> {
         let signature = checked_signature(pkcs7_der, self.subject)?;
         if signature.image_algorithm != Ok(self.algorithm) || signature.image_digest != self.digest
         {
@@ -102,10 +137,7 @@ impl PreparedFile {
                 actual: hex(&self.digest),
             });
         }
-        match &self.inner {
-            Inner::Script(script) => script.embed(input, &self.identity, output, &signature, mode),
-            Inner::Msi(msi) => msi.embed(input, &self.identity, output, &signature, mode),
-        }
+        Ok(signature)
     }
 }
 
@@ -150,15 +182,16 @@ pub fn verify_subject_file(subject: Subject, path: &Path) -> Result<SubjectRepor
             signatures: crate::msi::verify(path)?,
             pe_checksum: None,
         }),
-        Subject::Cab | Subject::Catalog => Err(not_supported_yet(subject)),
-    }
-}
-
-/// A subject whose module is not written yet.
-fn not_supported_yet(subject: Subject) -> AuthenticodeError {
-    AuthenticodeError::UnsupportedSubject {
-        subject,
-        reason: "signing and verifying this kind of file is not supported yet",
+        Subject::Cab => Ok(SubjectReport {
+            subject,
+            signatures: verify_cab_file(path)?.signatures,
+            pe_checksum: None,
+        }),
+        Subject::Catalog => Ok(SubjectReport {
+            subject,
+            signatures: verify_catalog_file(path)?.signatures,
+            pe_checksum: None,
+        }),
     }
 }
 

@@ -47,6 +47,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cab;
+pub mod catalog;
 mod checksum;
 mod content;
 mod digest;
@@ -74,7 +76,9 @@ pub use content::{
 };
 pub use digest::{ImageDigest, image_digest, image_digest_file};
 pub use embed::{EmbedMode, EmbedReport, Placement, embed_signature};
-pub use error::{AuthenticodeError, MsiError, PeError, Result, ScriptError};
+pub use error::{
+    AuthenticodeError, CabError, CatalogError, MsiError, PeError, Result, ScriptError,
+};
 pub use file::{PreparedFile, SubjectReport, prepare_file, verify_subject_file};
 pub use msi::tree::{MAX_MSI_DEPTH, MAX_MSI_ENTRIES};
 pub use msi::{is_other_compound_file, msi_digest};

@@ -33,7 +33,8 @@ pub fn sign_image_digest(
 
 /// Signs a client's digest of a file of kind `subject` (see [`Subject`]): the same
 /// SignedData as [`sign_image_digest`], with the `SpcIndirectDataContent` of that subject
-/// ([`AuthenticodeContent::for_subject`]).
+/// ([`AuthenticodeContent::for_subject`]); for a catalog, a detached signature over its
+/// certificate trust list ([`sign_catalog_digest`](crate::catalog::sign_catalog_digest)).
 pub fn sign_subject_digest(
     signer: &CmsSigner<'_>,
     subject: Subject,
@@ -45,7 +46,14 @@ pub fn sign_subject_digest(
         Subject::Pe | Subject::Msi | Subject::Cab | Subject::Script => {
             AuthenticodeContent::for_subject(subject, signer.hash, digest)?
         }
-        Subject::Catalog => return sign_catalog_not_supported_yet(),
+        Subject::Catalog => {
+            return crate::catalog::sign_catalog_digest(
+                signer,
+                digest,
+                program_name,
+                more_info_url,
+            );
+        }
     };
     let options = SignedDataOptions {
         signing_time: None,
@@ -58,13 +66,4 @@ pub fn sign_subject_digest(
         econtent: content.econtent_der(),
     };
     Ok(cms::sign(signer, content, &options)?)
-}
-
-/// A catalog file is signed differently (its certificate trust list is the eContent, not an
-/// `SpcIndirectDataContent` over a digest): not supported yet.
-fn sign_catalog_not_supported_yet() -> Result<Vec<u8>> {
-    Err(crate::AuthenticodeError::UnsupportedSubject {
-        subject: Subject::Catalog,
-        reason: "signing catalog files is not supported yet",
-    })
 }

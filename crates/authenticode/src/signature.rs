@@ -155,7 +155,7 @@ impl AuthenticodeSignature {
 }
 
 /// Whether `cert` is the one a SignerIdentifier names.
-fn matches_sid(cert: &Certificate, sid: &SignerIdentifier) -> bool {
+pub(crate) fn matches_sid(cert: &Certificate, sid: &SignerIdentifier) -> bool {
     let tbs = cert.tbs_certificate();
     match sid {
         SignerIdentifier::IssuerAndSerialNumber(isn) => {

@@ -214,12 +214,19 @@ async fn the_authenticode_subject_reaches_the_signed_content() {
         Some("msi")
     );
 
-    // A catalog is not signed from a digest (yet): the request fails with the reason.
-    let refused = c
+    // A catalog: a detached SignedData over the trust list's digest (content type
+    // szOID_CTL), which the client completes with the trust list.
+    let response = c
         .call(upload("rsa-pkcs1", Some(WireSubject::Catalog), &digest))
         .await;
-    assert_code(&refused, ErrorCode::SigningFailed);
-    assert!(format!("{refused:?}").contains("catalog"), "{refused:?}");
+    let catalog = signature(&response);
+    let signed_data = sigil_pki::cms::decode_signed_data(&catalog).unwrap();
+    assert_eq!(
+        signed_data.encap_content_info.econtent_type,
+        sigil_authenticode::catalog::MS_CTL_OBJID
+    );
+    assert!(signed_data.encap_content_info.econtent.is_none());
+    assert!(contains(&catalog, &digest));
 }
 
 /// A small JAR made by the JDK's `jar` tool.
