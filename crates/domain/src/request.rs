@@ -107,6 +107,9 @@ pub struct RequestMetadata {
     pub entry_count: Option<u32>,
     /// JAR signer name.
     pub signer_name: Option<String>,
+    /// OpenPGP: the signature creation time the client hashed (seconds since 1970).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openpgp_created: Option<u32>,
 }
 
 impl RequestMetadata {

@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::service::ServiceError;
 use crate::service::auth::{self, LoginContext};
 use crate::service::session as current;
-use crate::service::{releases, requests, signing, wait};
+use crate::service::{openpgp, releases, requests, signing, wait};
 
 /// What a command needs from the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +47,14 @@ pub(crate) fn requirement(command: Command) -> Requirement {
         | Command::UploadHash
         | Command::UploadAuthenticode
         | Command::UploadJar
+        | Command::UploadOpenPgp
         | Command::OpenRelease => Requirement::AnyOf(REQUEST),
         Command::RetrieveHash
         | Command::RetrieveAuthenticode
         | Command::RetrieveJar
+        | Command::RetrieveOpenPgp
         | Command::GetRelease => Requirement::AnyOf(RETRIEVE),
+        Command::GetOpenPgpKey => Requirement::AnyOf(&[Permission::SigningOpenPgpKey]),
         // Unknown commands never get here (the decoder refuses them); refuse anyway.
         Command::Unknown(_) => Requirement::AnyOf(&[]),
     }
@@ -258,6 +261,29 @@ impl Connection {
                     .await?;
                 Response::UploadJar(convert::status(&request)?)
             }
+            Request::UploadOpenPgp(o) => {
+                let created = openpgp_time(o.created, state.now())?;
+                let extra = sigil_domain::RequestMetadata {
+                    openpgp_created: Some(created),
+                    ..Default::default()
+                };
+                let request = self
+                    .upload(SigningFormat::OpenPgp, o.upload, extra, &extensions)
+                    .await?;
+                Response::UploadOpenPgp(convert::status(&request)?)
+            }
+            Request::RetrieveOpenPgp { id } => Response::RetrieveOpenPgp(
+                self.retrieve(SigningFormat::OpenPgp, &id, &extensions)
+                    .await?,
+            ),
+            Request::GetOpenPgpKey { policy } => {
+                let key = openpgp::export_key(state, &self.session, &policy).await?;
+                Response::GetOpenPgpKey(sigil_proto::OpenPgpKey {
+                    policy: key.policy.as_str().to_owned(),
+                    fingerprint: key.fingerprint.to_vec(),
+                    key: key.transferable,
+                })
+            }
             Request::RetrieveHash { id } => {
                 Response::RetrieveHash(self.retrieve(SigningFormat::Hash, &id, &extensions).await?)
             }
@@ -428,6 +454,7 @@ impl Connection {
                 .collect::<Vec<SignFormat>>(),
             approvals_required: policy.approvals_required(),
             timestamp_required: draft.timestamp_required,
+            openpgp_fingerprint: openpgp::fingerprint(state, &policy).await?,
         })
     }
 
@@ -444,6 +471,7 @@ impl Connection {
             program_url: extra.program_url,
             entry_count: extra.entry_count,
             signer_name: extra.signer_name,
+            openpgp_created: extra.openpgp_created,
             ..convert::metadata(wire.metadata)
         };
         let upload = Upload {
@@ -500,6 +528,32 @@ impl Connection {
         }
         convert::status(&request)
     }
+}
+
+/// How far an OpenPGP signature time (`OT`) may be from the server's clock: behind, the
+/// time a client takes to hash a large file; ahead, clock skew (GnuPG distrusts signatures
+/// from the future).
+const OPENPGP_TIME_BEHIND: time::Duration = time::Duration::hours(6);
+const OPENPGP_TIME_AHEAD: time::Duration = time::Duration::minutes(5);
+
+/// The `OT` of `RAUP` as OpenPGP stores it, refused when far from the server's clock.
+fn openpgp_time(
+    created: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+) -> Result<u32, ServiceError> {
+    let refuse = |why: &str| {
+        ServiceError::refused(
+            ErrorCode::BadValue,
+            format!("OT (the OpenPGP signature time) {why}: check the client's clock and hash again"),
+        )
+    };
+    if created > now + OPENPGP_TIME_AHEAD {
+        return Err(refuse("is in the future by the server's clock"));
+    }
+    if created < now - OPENPGP_TIME_BEHIND {
+        return Err(refuse("is more than 6 hours old"));
+    }
+    u32::try_from(created.unix_timestamp()).map_err(|_| refuse("is outside OpenPGP's range"))
 }
 
 /// A release id from the wire; one that is not a UUID is `REQUEST_NOT_FOUND`, like an unknown

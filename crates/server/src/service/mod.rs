@@ -10,6 +10,7 @@ pub mod pki;
 pub mod releases;
 pub mod requests;
 pub mod session;
+pub mod openpgp;
 pub mod signing;
 pub mod stamping;
 pub mod timestamp;
