@@ -610,7 +610,9 @@ pub fn status(answer: Response) -> Result<RequestStatus> {
         | Response::UploadAuthenticode(s)
         | Response::RetrieveAuthenticode(s)
         | Response::UploadJar(s)
-        | Response::RetrieveJar(s) => Ok(s),
+        | Response::RetrieveJar(s)
+        | Response::UploadOpenPgp(s)
+        | Response::RetrieveOpenPgp(s) => Ok(s),
         other => Err(unexpected(&other)),
     }
 }

@@ -22,7 +22,11 @@ use crate::sign::{PolicyFacts, SignOptions};
 
 /// Finishes the digest of an OpenPGP job (other jobs are left as they are): the hashed part
 /// with the creation time now and the policy key's fingerprint.
-pub fn finish_digest(job: &mut PreparedJob, facts: &PolicyFacts, hash: HashAlgorithm) -> Result<()> {
+pub fn finish_digest(
+    job: &mut PreparedJob,
+    facts: &PolicyFacts,
+    hash: HashAlgorithm,
+) -> Result<()> {
     if job.job.format != Format::OpenPgp {
         return Ok(());
     }
@@ -37,9 +41,10 @@ pub fn finish_digest(job: &mut PreparedJob, facts: &PolicyFacts, hash: HashAlgor
             "the policy does not allow OpenPGP signatures (RAGA sent no OpenPGP fingerprint): use a policy that lists openpgp",
         )
     })?;
-    let spki = facts.signer_spki.as_deref().ok_or_else(|| {
-        ClientError::file(&path, "the server sent no certificate for the policy")
-    })?;
+    let spki = facts
+        .signer_spki
+        .as_deref()
+        .ok_or_else(|| ClientError::file(&path, "the server sent no certificate for the policy"))?;
     let algorithm = sigil_keys::inspect_public_key(spki)
         .map_err(|e| ClientError::file(&path, format!("the policy's key: {e}")))?
         .algorithm;
@@ -65,7 +70,10 @@ pub fn finish_digest(job: &mut PreparedJob, facts: &PolicyFacts, hash: HashAlgor
 pub fn check_result(job: &PreparedJob, packet: &[u8], facts: &PolicyFacts) -> Result<String> {
     let path = &job.job.path;
     let bad = |why: String| {
-        ClientError::file(path, format!("the server's OpenPGP signature was not written: {why}"))
+        ClientError::file(
+            path,
+            format!("the server's OpenPGP signature was not written: {why}"),
+        )
     };
     let parsed = parse_signature(packet).map_err(|e| bad(e.to_string()))?;
     if parsed.signature_type != sigil_openpgp::SignatureType::Binary.id() {
@@ -96,7 +104,11 @@ pub fn check_result(job: &PreparedJob, packet: &[u8], facts: &PolicyFacts) -> Re
 /// `FILE.asc` (armored) or `FILE.sig` (binary) next to `FILE`.
 pub fn signature_path(path: &Path, options: &SignOptions) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(if options.openpgp_armor { ".asc" } else { ".sig" });
+    name.push(if options.openpgp_armor {
+        ".asc"
+    } else {
+        ".sig"
+    });
     PathBuf::from(name)
 }
 
@@ -105,5 +117,94 @@ pub fn encode(packet: &[u8], armored: bool) -> Vec<u8> {
     match armored {
         true => sigil_openpgp::armor(ArmorKind::Signature, packet).into_bytes(),
         false => packet.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Job;
+    use sigil_keys::{KeyAlgorithm, SigningKey, SoftwareKey};
+
+    fn prepared(dir: &Path) -> PreparedJob {
+        let path = dir.join("release.tar");
+        std::fs::write(&path, b"release").unwrap();
+        let job = Job {
+            path,
+            format: Format::OpenPgp,
+        };
+        PreparedJob::prepare(job, HashAlgorithm::Sha256, "release").unwrap()
+    }
+
+    fn facts(algorithm: KeyAlgorithm, fingerprint: Option<[u8; 20]>) -> PolicyFacts {
+        let key = SoftwareKey::generate(algorithm).unwrap();
+        PolicyFacts {
+            block_kind: None,
+            signer_spki: Some(key.public_key_der().to_vec()),
+            openpgp_fingerprint: fingerprint,
+        }
+    }
+
+    #[test]
+    fn the_digest_covers_the_file_and_the_hashed_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = prepared(dir.path());
+        assert!(job.digest.is_empty());
+        finish_digest(
+            &mut job,
+            &facts(KeyAlgorithm::EcdsaP256, Some([1; 20])),
+            HashAlgorithm::Sha256,
+        )
+        .unwrap();
+        let created = job.openpgp_created.unwrap();
+        let template = SignatureTemplate {
+            kind: sigil_openpgp::SignatureType::Binary,
+            algorithm: KeyAlgorithm::EcdsaP256,
+            hash: sigil_keys::HashAlgorithm::Sha256,
+            created,
+            issuer: [1; 20],
+        };
+        let mut message = b"release".to_vec();
+        message.extend_from_slice(&template.trailer_bytes());
+        assert_eq!(
+            job.digest,
+            sigil_keys::HashAlgorithm::Sha256.digest(&message)
+        );
+    }
+
+    #[test]
+    fn refused_before_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut job = prepared(dir.path());
+        // P-384 over SHA-256: GnuPG would refuse the signature.
+        let e = finish_digest(
+            &mut job,
+            &facts(KeyAlgorithm::EcdsaP384, Some([1; 20])),
+            HashAlgorithm::Sha256,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("sha384"), "{e}");
+        // A policy without OpenPGP sends no fingerprint.
+        let e = finish_digest(
+            &mut job,
+            &facts(KeyAlgorithm::EcdsaP256, None),
+            HashAlgorithm::Sha256,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("does not allow OpenPGP"), "{e}");
+        assert!(job.digest.is_empty());
+    }
+
+    #[test]
+    fn a_packet_that_does_not_verify_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = prepared(dir.path());
+        let e = check_result(
+            &job,
+            b"\xC2\x01\x04",
+            &facts(KeyAlgorithm::EcdsaP256, Some([1; 20])),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("was not written"), "{e}");
     }
 }

@@ -124,6 +124,11 @@ fn request() -> impl Strategy<Value = Request> {
                 })
             ),
         request_id().prop_map(|id| Request::RetrieveJar { id }),
+        (upload(), time()).prop_map(|(upload, created)| Request::UploadOpenPgp(
+            sigil_proto::OpenPgpUpload { upload, created }
+        )),
+        request_id().prop_map(|id| Request::RetrieveOpenPgp { id }),
+        text().prop_map(|policy| Request::GetOpenPgpKey { policy }),
     ]
 }
 

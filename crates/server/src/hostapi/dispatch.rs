@@ -544,7 +544,9 @@ fn openpgp_time(
     let refuse = |why: &str| {
         ServiceError::refused(
             ErrorCode::BadValue,
-            format!("OT (the OpenPGP signature time) {why}: check the client's clock and hash again"),
+            format!(
+                "OT (the OpenPGP signature time) {why}: check the client's clock and hash again"
+            ),
         )
     };
     if created > now + OPENPGP_TIME_AHEAD {

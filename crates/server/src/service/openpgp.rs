@@ -50,7 +50,9 @@ pub async fn fingerprint(
     if !policy.draft().formats.contains(&SigningFormat::OpenPgp) {
         return Ok(None);
     }
-    Ok(Some(public_key(state, policy).await?.fingerprint().to_vec()))
+    Ok(Some(
+        public_key(state, policy).await?.fingerprint().to_vec(),
+    ))
 }
 
 /// An exported key: its fingerprint and the transferable public key (binary).

@@ -200,8 +200,7 @@ async fn openpgp_job(
         .await
         .map_err(|e| internal("reading the policy's OpenPGP key", &e))?;
     let hash = keys_hash(request.hash());
-    sigil_openpgp::check_hash(public.algorithm(), hash)
-        .map_err(|e| SigningError(e.to_string()))?;
+    sigil_openpgp::check_hash(public.algorithm(), hash).map_err(|e| SigningError(e.to_string()))?;
     Ok(OpenPgpJob {
         template: sigil_openpgp::SignatureTemplate::binary(&public, hash, created),
         public,
