@@ -96,7 +96,7 @@ pub fn check_result(job: &PreparedJob, packet: &[u8], facts: &PolicyFacts) -> Re
         .map_err(|e| bad(e.to_string()))?;
     let fingerprint = facts
         .openpgp_fingerprint
-        .map(|f| hex::encode_upper(f))
+        .map(hex::encode_upper)
         .unwrap_or_default();
     Ok(format!("OpenPGP signature by {fingerprint}"))
 }
