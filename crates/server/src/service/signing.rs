@@ -1,6 +1,6 @@
 //! Producing a signature for an approved request: the policy's key and certificate chain,
-//! then raw hash signing, Authenticode, JAR or an OpenPGP packet, on the blocking pool (a raw P-256/Ed25519
-//! signature inline: it costs about what the hand-off does).
+//! then raw hash signing, Authenticode, JAR or an OpenPGP packet, on the blocking pool (a raw
+//! P-256/Ed25519 signature inline: it costs about what the hand-off does).
 //!
 //! Nothing is signed under a revoked, expired or not-yet-valid certificate. Every raw
 //! signature is verified against the certificate's public key before it is kept
