@@ -34,6 +34,5 @@ pub use error::OpenPgpError;
 pub use key::{PublicKey, PublicKeyAlgorithm};
 pub use parse::{MAX_SIGNATURE_PACKET_LEN, ParsedSignature, parse_signature};
 pub use signature::{
-    SignatureTemplate, SignatureType, armored_public_key, check_hash, hash_algorithm_id,
-    transferable_public_key,
+    SignatureTemplate, SignatureType, check_hash, hash_algorithm_id, transferable_public_key,
 };

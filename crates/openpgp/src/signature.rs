@@ -12,7 +12,6 @@ use der::{Decode, Encode, Sequence};
 use sigil_keys::{HashAlgorithm, Hasher, KeyAlgorithm, KeyFamily, RsaPadding, SigningKey};
 
 use crate::OpenPgpError;
-use crate::armor::{ArmorKind, armor};
 use crate::key::{PublicKey, PublicKeyAlgorithm};
 use crate::packet::{TAG_SIGNATURE, TAG_USER_ID, write_mpi, write_packet, write_subpacket};
 
@@ -267,11 +266,6 @@ pub fn transferable_public_key(
     write_packet(&mut out, TAG_USER_ID, user_id.as_bytes());
     out.extend_from_slice(&signature);
     Ok(out)
-}
-
-/// [`transferable_public_key`], ASCII-armored.
-pub fn armored_public_key(transferable: &[u8]) -> String {
-    armor(ArmorKind::PublicKey, transferable)
 }
 
 #[cfg(test)]

@@ -12,9 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use sigil_keys::{HashAlgorithm, Hasher, KeyAlgorithm, SigningKey, SoftwareKey};
-use sigil_openpgp::{
-    ArmorKind, PublicKey, SignatureTemplate, armor, armored_public_key, transferable_public_key,
-};
+use sigil_openpgp::{ArmorKind, PublicKey, SignatureTemplate, armor, transferable_public_key};
 
 fn gpg(home: &Path, args: &[&str]) -> Output {
     Command::new("gpg")
@@ -60,7 +58,7 @@ fn gpg_imports_the_key_and_verifies_detached_signatures() {
         )
         .unwrap();
         let key_file = dir.path().join("key.asc");
-        std::fs::write(&key_file, armored_public_key(&exported)).unwrap();
+        std::fs::write(&key_file, armor(ArmorKind::PublicKey, &exported)).unwrap();
         let out = gpg(&home, &["--import", key_file.to_str().unwrap()]);
         assert!(
             out.status.success(),
