@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = archive.entry_digest(entry, DigestAlgorithm::Sha256);
         }
         if let Ok(signer) = SignerName::new("FUZZ") {
-            let _ = sigil_jar::prepare_archive(&archive, &SignOptions::new(signer, DigestAlgorithm::Sha256));
+            let _ = sigil_jar::prepare_archive(
+                &archive,
+                &SignOptions::new(signer, DigestAlgorithm::Sha256),
+            );
         }
         let _ = sigil_jar::verify_archive(&archive);
     }

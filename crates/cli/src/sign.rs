@@ -31,6 +31,8 @@ pub(crate) enum FormatArg {
     Authenticode,
     /// JAR signature (META-INF/*.SF and block) written into the archive.
     Jar,
+    /// OpenPGP detached signature, written to FILE.asc (armored; --openpgp-binary: FILE.sig).
+    Openpgp,
 }
 
 /// `--hash`.
@@ -90,6 +92,9 @@ pub(crate) struct SignArgs {
     /// Authenticode program URL.
     #[arg(long)]
     program_url: Option<String>,
+    /// OpenPGP: write a binary FILE.sig instead of the ASCII-armored FILE.asc.
+    #[arg(long)]
+    openpgp_binary: bool,
     /// Time-stamp every signature (RFC 3161) before writing it: with no URL (or a value that
     /// is not an http(s) URL, which is then taken as a file) the server's own TSA, else the
     /// TSA at URL. Hash format: the token is written as FILE.tsr beside FILE.sig. Default:
@@ -337,6 +342,7 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         FormatArg::Hash => FormatChoice::Fixed(Format::Hash),
         FormatArg::Authenticode => FormatChoice::Fixed(Format::Authenticode),
         FormatArg::Jar => FormatChoice::Fixed(Format::Jar),
+        FormatArg::Openpgp => FormatChoice::Fixed(Format::OpenPgp),
     };
     let mut options = SignOptions::new(args.policy.clone());
     options.hash = match args.hash {
@@ -357,6 +363,7 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
     options.program_name = args.program_name.clone();
     options.signer_name = args.signer_name.clone();
     options.program_url = args.program_url.clone();
+    options.openpgp_armor = !args.openpgp_binary;
 
     // Several files form one release (a single file stays a plain request).
     let as_release = files.len() > 1 && args.request_id.is_none();
@@ -554,11 +561,15 @@ pub(crate) struct PoliciesArgs {
 
 #[derive(clap::Subcommand, Debug)]
 enum PoliciesAction {
-    /// Show one policy; --chain-out writes its certificate chain (PEM, signer first).
+    /// Show one policy; --chain-out writes its certificate chain (PEM, signer first),
+    /// --openpgp-key-out its OpenPGP public key (armored, self-signed by the server; needs
+    /// the signing:openpgp-key permission).
     Show {
         alias: String,
         #[arg(long)]
         chain_out: Option<PathBuf>,
+        #[arg(long)]
+        openpgp_key_out: Option<PathBuf>,
     },
 }
 
@@ -572,7 +583,11 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                 out!("{alias}");
             }
         }
-        Some(PoliciesAction::Show { alias, chain_out }) => {
+        Some(PoliciesAction::Show {
+            alias,
+            chain_out,
+            openpgp_key_out,
+        }) => {
             let info = conn.get_policy(&alias).await?;
             let chain = split_der_chain(&info.certificate_chain);
             out!("policy:             {}", info.policy);
@@ -602,6 +617,9 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                     "no"
                 }
             );
+            if let Some(fingerprint) = &info.openpgp_fingerprint {
+                out!("openpgp key:        {}", hex::encode_upper(fingerprint));
+            }
             out!("certificates:       {}", chain.len());
             if let Some(out) = chain_out {
                 let mut pem = String::new();
@@ -611,6 +629,17 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
                 std::fs::write(&out, pem)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 out!("chain written to {}", out.display());
+            }
+            if let Some(out) = openpgp_key_out {
+                let key = conn.get_openpgp_key(&alias).await?;
+                let armored = sigil_openpgp::armor(sigil_openpgp::ArmorKind::PublicKey, &key.key);
+                std::fs::write(&out, armored)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                out!(
+                    "OpenPGP key {} written to {}",
+                    hex::encode_upper(&key.fingerprint),
+                    out.display()
+                );
             }
         }
     }

@@ -1,4 +1,4 @@
-//! `sigil verify`: local verification of Authenticode, JAR and raw signatures.
+//! `sigil verify`: local verification of Authenticode, JAR, raw and OpenPGP signatures.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,8 @@ pub(crate) struct VerifyArgs {
     /// A release manifest (`sigil sign` with several files): re-hash every file it lists.
     #[arg(long, conflicts_with_all = ["file", "signature"])]
     manifest: Option<PathBuf>,
-    /// Raw signature (`FILE.sig` from `sigil sign --format hash`); needs --certificate.
+    /// Raw signature (`FILE.sig` from `sigil sign --format hash`) or OpenPGP detached
+    /// signature (`FILE.asc`/`FILE.sig` from `--format openpgp`); needs --certificate.
     #[arg(long, requires = "certificate")]
     signature: Option<PathBuf>,
     /// Signer certificate (PEM; the first certificate is used) for --signature.
@@ -58,7 +59,7 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<u8> {
     match job.format {
         Format::Authenticode => verify_authenticode(file, job.subject()),
         Format::Jar => verify_jar(file),
-        Format::Hash => Err(exit::usage(format!(
+        Format::Hash | Format::OpenPgp => Err(exit::usage(format!(
             "{} is neither a member of the Authenticode family (PE, MSI, CAB, catalog, \
              PowerShell script) nor a JAR: give --signature FILE.sig --certificate cert.pem",
             file.display()
@@ -237,7 +238,6 @@ fn verify_raw(
         HashArg::Sha384 => HashAlgorithm::Sha384,
         HashArg::Sha512 => HashAlgorithm::Sha512,
     };
-    let digest = sigil_client::job::file_digest(file, hash)?;
     let sig = std::fs::read(signature)
         .with_context(|| format!("cannot read the signature {}", signature.display()))?;
     let pem = std::fs::read(certificate)
@@ -256,6 +256,10 @@ fn verify_raw(
         .subject_public_key_info()
         .to_der()
         .context("cannot encode the certificate's public key")?;
+    if let Some(packet) = openpgp_packet(&sig) {
+        return verify_openpgp(file, signature, &packet, &spki, cert);
+    }
+    let digest = sigil_client::job::file_digest(file, hash)?;
     let keys_hash = sigil_client::job::keys_hash(hash);
     let found = [RsaPadding::Pkcs1v15, RsaPadding::Pss]
         .into_iter()
@@ -307,5 +311,51 @@ fn verdict(outcome: Outcome) -> Result<u8> {
              verify it with osslsigncode or jarsigner",
         )),
         Outcome::Invalid => Err(exit::fail(exit::OTHER, "verification failed")),
+    }
+}
+
+/// The signature packet when `sig` is an OpenPGP signature (armored, or a binary packet that
+/// reads as one); `None` for a raw signature.
+fn openpgp_packet(sig: &[u8]) -> Option<Vec<u8>> {
+    let packet = sigil_openpgp::dearmor(sigil_openpgp::ArmorKind::Signature, sig).ok()?;
+    sigil_openpgp::parse_signature(&packet).ok().map(|_| packet)
+}
+
+/// An OpenPGP detached signature of `file`, checked against the certificate's key: the file
+/// is hashed with the packet's hash algorithm, then the packet's hashed part and trailer.
+fn verify_openpgp(
+    file: &Path,
+    signature: &Path,
+    packet: &[u8],
+    spki: &[u8],
+    cert: &sigil_pki::x509_cert::Certificate,
+) -> Result<u8> {
+    let parsed = sigil_openpgp::parse_signature(packet)
+        .map_err(|e| exit::usage(format!("{}: {e}", signature.display())))?;
+    let hash = match parsed.hash {
+        sigil_keys::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
+        sigil_keys::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
+        sigil_keys::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
+    };
+    let state = sigil_client::job::openpgp_hash(file, hash)?;
+    let digest = state.finish_with(&parsed.trailer_bytes());
+    out!(
+        "{}: OpenPGP signature {} by {}",
+        file.display(),
+        signature.display(),
+        cert.tbs_certificate().subject()
+    );
+    if let Some(fingerprint) = parsed.issuer_fingerprint {
+        out!("  issuer fingerprint: {}", hex::encode_upper(fingerprint));
+    }
+    match parsed.verify_digest(spki, &digest) {
+        Ok(()) => {
+            out!("  signature over the {} digest: valid", hash.as_str());
+            verdict(Outcome::Valid)
+        }
+        Err(e) => {
+            out!("  signature: INVALID ({e})");
+            verdict(Outcome::Invalid)
+        }
     }
 }

@@ -504,6 +504,19 @@ impl Connection {
         }
     }
 
+    /// `RAGK`: the policy's OpenPGP public key, self-signed by the server.
+    pub async fn get_openpgp_key(&mut self, policy: &str) -> Result<sigil_proto::OpenPgpKey> {
+        match self
+            .call(Request::GetOpenPgpKey {
+                policy: policy.to_owned(),
+            })
+            .await?
+        {
+            Response::GetOpenPgpKey(key) => Ok(key),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// `RAGA`: one policy's details.
     pub async fn get_policy(&mut self, policy: &str) -> Result<PolicyInfo> {
         match self
@@ -563,6 +576,7 @@ pub fn retrieve_request(format: Format, id: RequestId) -> Request {
         Format::Hash => Request::RetrieveHash { id },
         Format::Authenticode => Request::RetrieveAuthenticode { id },
         Format::Jar => Request::RetrieveJar { id },
+        Format::OpenPgp => Request::RetrieveOpenPgp { id },
     }
 }
 
@@ -572,6 +586,7 @@ pub fn retrieve_command(format: Format) -> Command {
         Format::Hash => Command::RetrieveHash,
         Format::Authenticode => Command::RetrieveAuthenticode,
         Format::Jar => Command::RetrieveJar,
+        Format::OpenPgp => Command::RetrieveOpenPgp,
     }
 }
 
@@ -595,7 +610,9 @@ pub fn status(answer: Response) -> Result<RequestStatus> {
         | Response::UploadAuthenticode(s)
         | Response::RetrieveAuthenticode(s)
         | Response::UploadJar(s)
-        | Response::RetrieveJar(s) => Ok(s),
+        | Response::RetrieveJar(s)
+        | Response::UploadOpenPgp(s)
+        | Response::RetrieveOpenPgp(s) => Ok(s),
         other => Err(unexpected(&other)),
     }
 }

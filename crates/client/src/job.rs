@@ -289,6 +289,33 @@ pub struct PreparedJob {
     pub staged: Option<StagedImage>,
     /// For another member of the Authenticode family: what hashing it computed.
     pub file: Option<PreparedFile>,
+    /// For OpenPGP: the hash state after the file's bytes (the signature's hashed part is
+    /// hashed after them, see [`OpenPgpHash`]).
+    pub openpgp: Option<OpenPgpHash>,
+    /// For OpenPGP, once the digest is finished: the signature creation time it covers.
+    pub openpgp_created: Option<u32>,
+}
+
+/// The hash of a file to sign with OpenPGP, before the signature's hashed part and trailer:
+/// the digest depends on the policy's key (its fingerprint is in the hashed part), which is
+/// known only once the policy is read, and a signature read back is checked by finishing
+/// the same state with the trailer it carries.
+#[derive(Clone)]
+pub struct OpenPgpHash(aws_lc_rs::digest::Context);
+
+impl OpenPgpHash {
+    /// The digest of the file followed by `trailer` (the hashed part and the v4 trailer).
+    pub fn finish_with(&self, trailer: &[u8]) -> Vec<u8> {
+        let mut context = self.0.clone();
+        context.update(trailer);
+        context.finish().as_ref().to_vec()
+    }
+}
+
+impl std::fmt::Debug for OpenPgpHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenPgpHash(..)")
+    }
 }
 
 impl PreparedJob {
@@ -321,9 +348,14 @@ impl PreparedJob {
         let file_size = std::fs::metadata(&path)
             .map_err(|e| ClientError::file(&path, format!("cannot read: {e}")))?
             .len();
-        let (mut image, mut staged, mut prepared_file) = (None, None, None);
+        let (mut image, mut staged, mut prepared_file, mut openpgp) = (None, None, None, None);
         let (digest, jar) = match job.format {
             Format::Hash => (file_digest(&path, hash)?, None),
+            // The digest is finished once the policy's key is known (see `OpenPgpHash`).
+            Format::OpenPgp => {
+                openpgp = Some(openpgp_hash(&path, hash)?);
+                (Vec::new(), None)
+            }
             Format::Authenticode if job.subject() != Subject::Pe => {
                 let subject = job.subject();
                 let prepared = sigil_authenticode::prepare_file(subject, &path, keys_hash(hash))
@@ -383,6 +415,8 @@ impl PreparedJob {
             image,
             staged,
             file: prepared_file,
+            openpgp,
+            openpgp_created: None,
         })
     }
 
@@ -401,6 +435,16 @@ impl PreparedJob {
 
 /// Streams a file through `hash`.
 pub fn file_digest(path: &Path, hash: HashAlgorithm) -> Result<Vec<u8>> {
+    Ok(file_hasher(path, hash)?.finish())
+}
+
+/// The OpenPGP hash state of a file (see [`OpenPgpHash`]).
+pub fn openpgp_hash(path: &Path, hash: HashAlgorithm) -> Result<OpenPgpHash> {
+    Ok(OpenPgpHash(file_hasher(path, hash)?.0))
+}
+
+/// The hash state after a file's bytes.
+fn file_hasher(path: &Path, hash: HashAlgorithm) -> Result<Hasher> {
     let file =
         File::open(path).map_err(|e| ClientError::file(path, format!("cannot open: {e}")))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -416,7 +460,7 @@ pub fn file_digest(path: &Path, hash: HashAlgorithm) -> Result<Vec<u8>> {
         }
         hasher.update(chunk);
     }
-    Ok(hasher.finish())
+    Ok(hasher)
 }
 
 /// Streaming hash over aws-lc (SHA extensions of the CPU where it has them).

@@ -18,6 +18,7 @@ pub mod connection;
 pub mod error;
 pub mod job;
 pub mod manifest;
+pub mod openpgp;
 pub mod profile;
 pub mod release;
 pub mod sign;

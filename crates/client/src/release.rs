@@ -42,6 +42,12 @@ pub fn output_path(job: &Job, output: Option<&Path>) -> PathBuf {
     match (output, job.format) {
         (Some(output), _) => output.to_path_buf(),
         (None, Format::Hash) => sig_path(&job.path),
+        // The armored default; a binary `FILE.sig` is the hash format's name anyway.
+        (None, Format::OpenPgp) => {
+            let mut name = job.path.as_os_str().to_owned();
+            name.push(".asc");
+            PathBuf::from(name)
+        }
         (None, _) => job.path.clone(),
     }
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use sigil_authenticode::{EmbedMode, Placement};
 use sigil_jar::SignatureBlockKind;
 use sigil_proto::{
-    AuthenticodeUpload, Command, ErrorCode, HashAlgorithm, JarUpload, Metadata, Outcome, Request,
-    RequestId, RequestState, RequestStatus, Upload,
+    AuthenticodeUpload, Command, ErrorCode, HashAlgorithm, JarUpload, Metadata, OpenPgpUpload,
+    Outcome, Request, RequestId, RequestState, RequestStatus, Upload,
 };
 
 use crate::connection::{Connection, retrieve_command, retrieve_request, status};
@@ -63,6 +63,8 @@ pub struct SignOptions {
     /// Wait on the server for a final state (`WT`, see [`crate::release::LONG_POLL`]) instead
     /// of polling with back-off (default on; off against a server that does not take `WT`).
     pub long_poll: bool,
+    /// OpenPGP: write an ASCII-armored `FILE.asc` (default) instead of a binary `FILE.sig`.
+    pub openpgp_armor: bool,
 }
 
 impl SignOptions {
@@ -84,6 +86,7 @@ impl SignOptions {
             timestamp: None,
             release: None,
             long_poll: true,
+            openpgp_armor: true,
         }
     }
 }
@@ -278,7 +281,7 @@ struct Tracked {
 /// (the requests already uploaded stay on the server).
 pub async fn sign_jobs(
     conn: &mut Connection,
-    jobs: Vec<PreparedJob>,
+    mut jobs: Vec<PreparedJob>,
     options: &SignOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<JobResult>> {
@@ -292,10 +295,10 @@ pub async fn sign_jobs(
 
     // Check the policy once (RAGA) before uploading anything; a JAR's block file is also
     // named after the policy's key type. A refusal here refuses every file alike.
-    let block_kind = match conn.get_policy(&options.policy).await {
+    let facts = match conn.get_policy(&options.policy).await {
         Ok(info) => {
             tracing::debug!(policy = %options.policy, "policy checked");
-            block_kind(&info.key_algorithm)
+            PolicyFacts::of(&info)
         }
         Err(e @ ClientError::Server { .. }) => {
             let outcome = JobOutcome::from_error(&e);
@@ -336,6 +339,23 @@ pub async fn sign_jobs(
             conn.pipeline(&requests).await?
         }
         None => {
+            // OpenPGP digests end with the signature's hashed part, which names the key.
+            let mut ready = Vec::with_capacity(jobs.len());
+            for mut job in jobs {
+                match crate::openpgp::finish_digest(&mut job, &facts, options.hash) {
+                    Ok(()) => ready.push(job),
+                    Err(e) => done(
+                        JobResult {
+                            path: job.job.path,
+                            format: job.job.format,
+                            request_id: None,
+                            outcome: JobOutcome::from_error(&e),
+                        },
+                        &mut results,
+                    ),
+                }
+            }
+            jobs = ready;
             let mut answers = Vec::with_capacity(jobs.len());
             let joins = crate::release::upload_extensions(options);
             for batch in jobs.chunks(BATCH) {
@@ -367,7 +387,7 @@ pub async fn sign_jobs(
             Ok(s) => {
                 progress.uploaded(&path, &s.id, s.outcome.state());
                 let id = s.id.clone();
-                match finish(&mut prepared, s, options, block_kind).await {
+                match finish(&mut prepared, s, options, &facts).await {
                     Some(outcome) => done(
                         JobResult {
                             path,
@@ -471,7 +491,7 @@ pub async fn sign_jobs(
                 let outcome = match answer.and_then(status) {
                     Ok(s) => {
                         t.state = s.outcome.state();
-                        finish(&mut t.prepared, s, options, block_kind).await
+                        finish(&mut t.prepared, s, options, &facts).await
                     }
                     Err(e) => Some(JobOutcome::from_error(&e)),
                 };
@@ -508,6 +528,7 @@ fn upload_command(format: Format) -> Command {
         Format::Hash => Command::UploadHash,
         Format::Authenticode => Command::UploadAuthenticode,
         Format::Jar => Command::UploadJar,
+        Format::OpenPgp => Command::UploadOpenPgp,
     }
 }
 
@@ -543,6 +564,44 @@ fn upload_request(job: &PreparedJob, options: &SignOptions) -> Request {
             entry_count: None,
             signer_name: job.jar.as_ref().map(|p| p.signer().as_str().to_owned()),
         }),
+        Format::OpenPgp => Request::UploadOpenPgp(OpenPgpUpload {
+            upload,
+            created: time::OffsetDateTime::from_unix_timestamp(i64::from(
+                job.openpgp_created.unwrap_or_default(),
+            ))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        }),
+    }
+}
+
+/// What the client learns from `RAGA` and needs to finish jobs.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyFacts {
+    /// The JAR block type of the policy's key.
+    pub block_kind: Option<SignatureBlockKind>,
+    /// The DER `SubjectPublicKeyInfo` of the policy's certificate (OpenPGP results are
+    /// checked against it).
+    pub signer_spki: Option<Vec<u8>>,
+    /// `OF`: the key's OpenPGP fingerprint, when the policy allows OpenPGP.
+    pub openpgp_fingerprint: Option<[u8; 20]>,
+}
+
+impl PolicyFacts {
+    /// The facts of a `RAGA` answer.
+    pub fn of(info: &sigil_proto::PolicyInfo) -> Self {
+        use sigil_pki::x509_cert::Certificate;
+        use sigil_pki::x509_cert::der::{Decode, Encode};
+        let signer_spki = Certificate::from_der_partial(&info.certificate_chain)
+            .ok()
+            .and_then(|(c, _)| c.tbs_certificate().subject_public_key_info().to_der().ok());
+        Self {
+            block_kind: block_kind(&info.key_algorithm),
+            signer_spki,
+            openpgp_fingerprint: info
+                .openpgp_fingerprint
+                .as_deref()
+                .and_then(|f| f.try_into().ok()),
+        }
     }
 }
 
@@ -577,7 +636,7 @@ async fn finish(
     job: &mut PreparedJob,
     status: RequestStatus,
     options: &SignOptions,
-    block_kind: Option<SignatureBlockKind>,
+    facts: &PolicyFacts,
 ) -> Option<JobOutcome> {
     match status.outcome {
         Outcome::Pending | Outcome::Approved => None,
@@ -593,7 +652,7 @@ async fn finish(
             )
             .await;
             Some(
-                match stamped.and_then(|s| write_result(job, &s, options, block_kind)) {
+                match stamped.and_then(|s| write_result(job, &s, options, facts)) {
                     Ok((output, detail)) => JobOutcome::Signed { output, detail },
                     Err(e) => JobOutcome::Error {
                         kind: e.kind(),
@@ -610,9 +669,9 @@ fn write_result(
     job: &mut PreparedJob,
     stamped: &Stamped,
     options: &SignOptions,
-    block_kind: Option<SignatureBlockKind>,
+    facts: &PolicyFacts,
 ) -> Result<(PathBuf, String)> {
-    let (output, detail) = write_signature(job, stamped, options, block_kind)?;
+    let (output, detail) = write_signature(job, stamped, options, facts)?;
     match stamped.detail.as_str() {
         "" => Ok((output, detail)),
         stamp => Ok((output, format!("{detail}, {stamp}"))),
@@ -624,13 +683,29 @@ fn write_signature(
     job: &mut PreparedJob,
     stamped: &Stamped,
     options: &SignOptions,
-    block_kind: Option<SignatureBlockKind>,
+    facts: &PolicyFacts,
 ) -> Result<(PathBuf, String)> {
     let result = stamped.result.as_slice();
     let path = &job.job.path.clone();
     match job.job.format {
-        Format::Hash => {
-            let output = options.output.clone().unwrap_or_else(|| sig_path(path));
+        Format::Hash | Format::OpenPgp => {
+            let openpgp = job.job.format == Format::OpenPgp;
+            let (output, bytes, what) = match openpgp {
+                true => {
+                    let checked = crate::openpgp::check_result(job, result, facts)?;
+                    let output = options
+                        .output
+                        .clone()
+                        .unwrap_or_else(|| crate::openpgp::signature_path(path, options));
+                    let bytes = crate::openpgp::encode(result, options.openpgp_armor);
+                    (output, bytes, checked)
+                }
+                false => {
+                    let output = options.output.clone().unwrap_or_else(|| sig_path(path));
+                    let what = format!("raw signature, {} bytes", result.len());
+                    (output, result.to_vec(), what)
+                }
+            };
             // The time-stamp first: a signature is never left without the token it came with.
             let tsr = stamped
                 .tsr
@@ -639,7 +714,7 @@ fn write_signature(
             if let Some((tsr_path, token)) = &tsr {
                 write_atomic(tsr_path, token)?;
             }
-            if let Err(e) = write_atomic(&output, result) {
+            if let Err(e) = write_atomic(&output, &bytes) {
                 if let Some((tsr_path, _)) = &tsr {
                     let _ = std::fs::remove_file(tsr_path);
                 }
@@ -648,10 +723,7 @@ fn write_signature(
             let token = tsr
                 .map(|(p, _)| format!(", token in {}", p.display()))
                 .unwrap_or_default();
-            Ok((
-                output,
-                format!("raw signature, {} bytes{token}", result.len()),
-            ))
+            Ok((output, format!("{what}{token}")))
         }
         Format::Authenticode => {
             let output = options.output.clone().unwrap_or_else(|| path.clone());
@@ -690,7 +762,7 @@ fn write_signature(
                 .jar
                 .as_ref()
                 .ok_or_else(|| ClientError::file(path, "the JAR was not prepared"))?;
-            let kind = block_kind.ok_or_else(|| {
+            let kind = facts.block_kind.ok_or_else(|| {
                 ClientError::file(
                     path,
                     "the policy's key algorithm has no JAR signature block type (RSA or EC needed)",

@@ -193,7 +193,7 @@ impl Stamper {
     /// Stamps a signature the server returned for a file of `format`.
     pub async fn stamp(&self, format: Format, signature: &[u8]) -> Result<Stamped> {
         match format {
-            Format::Hash => {
+            Format::Hash | Format::OpenPgp => {
                 let token = self.token(signature).await?;
                 Ok(Stamped {
                     result: signature.to_vec(),
@@ -366,8 +366,8 @@ fn server_stamp(format: Format, signature: &[u8], tsr: Option<&[u8]>) -> Result<
         message,
     };
     let (info, imprint_ok) = match (format, tsr) {
-        (Format::Hash, None) => return Ok(None),
-        (Format::Hash, Some(tsr)) => {
+        (Format::Hash | Format::OpenPgp, None) => return Ok(None),
+        (Format::Hash | Format::OpenPgp, Some(tsr)) => {
             let info = read_response_token(tsr).map_err(|e| bad(e.to_string()))?;
             let ok = info.stamps(signature);
             (info, ok)

@@ -26,6 +26,9 @@ str_enum! {
         SigningRequest = "signing:request",
         /// Approve or deny signing requests (with approval-group membership).
         SigningApprove = "signing:approve",
+        /// Export a visible policy's OpenPGP public key, which the server self-signs with the
+        /// policy's key (a certification, not a signature of data).
+        SigningOpenPgpKey = "signing:openpgp-key",
         /// Read every signing request, not only one's own.
         SigningReadAll = "signing:read-all",
         /// Manage identities (create, enable, unlock, keys).
@@ -72,7 +75,7 @@ mod tests {
         let err = "ca:delete".parse::<Permission>().unwrap_err();
         assert_eq!(err.kind, "permission");
         assert!(err.to_string().contains("ca:add, ca:list"), "{err}");
-        assert_eq!(Permission::ALL.len(), 19);
+        assert_eq!(Permission::ALL.len(), 20);
     }
 
     #[test]

@@ -50,6 +50,9 @@ str_enum! {
         Authenticode = "authenticode",
         /// A JAR signature block over the digest of the .SF file.
         Jar = "jar",
+        /// An OpenPGP v4 detached signature packet over the digest of the file and the
+        /// signature's hashed part (see `docs/openpgp.md`).
+        OpenPgp = "openpgp",
     }
 }
 

@@ -131,6 +131,9 @@ pub struct RequestMetadata {
         schema(value_type = Option<String>, pattern = "^(pe|msi|cab|script|catalog)$")
     )]
     pub subject: Option<AuthenticodeSubject>,
+    /// OpenPGP: the signature creation time the client hashed (seconds since 1970).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openpgp_created: Option<u32>,
 }
 
 impl RequestMetadata {

@@ -79,6 +79,13 @@ commands! {
     OpenRelease = "RAUR";
     /// `RAGR` — retrieves a release: its state, approvers and times.
     GetRelease = "RAGR";
+    /// `RAUP` — uploads an OpenPGP request (digest of the file and the signature's hashed
+    /// part, with its creation time `OT`).
+    UploadOpenPgp = "RAUP";
+    /// `RAGP` — retrieves an OpenPGP request (result: the v4 signature packet).
+    RetrieveOpenPgp = "RAGP";
+    /// `RAGK` — a policy's OpenPGP public key, self-signed by the server.
+    GetOpenPgpKey = "RAGK";
 }
 
 impl Command {

@@ -91,10 +91,12 @@ pub use limits::{
 };
 pub use message::MessageError;
 pub use request::{
-    AuthenticodeUpload, Extensions, JarUpload, Login, Metadata, OpenRelease, Request, Upload,
+    AuthenticodeUpload, Extensions, JarUpload, Login, Metadata, OpenPgpUpload, OpenRelease,
+    Request, Upload,
 };
 pub use response::{
-    Failure, MAX_FAILURE_MESSAGE_LEN, Outcome, PolicyInfo, ReleaseStatus, RequestStatus, Response,
+    Failure, MAX_FAILURE_MESSAGE_LEN, OpenPgpKey, Outcome, PolicyInfo, ReleaseStatus,
+    RequestStatus, Response,
 };
 pub use tag::Tag;
 pub use types::{

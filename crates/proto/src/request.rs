@@ -5,6 +5,8 @@
 //! Business checks (does the policy exist, does the digest length match the hash algorithm)
 //! are the server's.
 
+use time::OffsetDateTime;
+
 use crate::command::Command;
 use crate::frame::{Direction, Frame};
 use crate::message::{Fields, MessageError};
@@ -62,6 +64,18 @@ pub enum Request {
         /// `RL`: the release id.
         id: ReleaseId,
     },
+    /// `RAUP`: upload an OpenPGP request.
+    UploadOpenPgp(OpenPgpUpload),
+    /// `RAGP`: retrieve an OpenPGP request.
+    RetrieveOpenPgp {
+        /// `RI`: the request id.
+        id: RequestId,
+    },
+    /// `RAGK`: a policy's OpenPGP public key.
+    GetOpenPgpKey {
+        /// `PA`: the policy alias.
+        policy: String,
+    },
 }
 
 /// `RAUR` fields.
@@ -118,13 +132,17 @@ impl Extensions {
         match tag {
             Tag::RELEASE_ID | Tag::IDEMPOTENCY_KEY => matches!(
                 command,
-                Command::UploadHash | Command::UploadAuthenticode | Command::UploadJar
+                Command::UploadHash
+                    | Command::UploadAuthenticode
+                    | Command::UploadJar
+                    | Command::UploadOpenPgp
             ),
             Tag::WAIT => matches!(
                 command,
                 Command::RetrieveHash
                     | Command::RetrieveAuthenticode
                     | Command::RetrieveJar
+                    | Command::RetrieveOpenPgp
                     | Command::GetRelease
             ),
             _ => false,
@@ -233,6 +251,16 @@ pub struct JarUpload {
     pub signer_name: Option<String>,
 }
 
+/// `RAUP` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPgpUpload {
+    /// Policy, hash algorithm, digest (of the file, then the signature's hashed part and
+    /// trailer) and metadata.
+    pub upload: Upload,
+    /// `OT`: the signature creation time in the hashed part (whole seconds).
+    pub created: OffsetDateTime,
+}
+
 impl Request {
     /// The command code of the request.
     pub fn command(&self) -> Command {
@@ -251,6 +279,9 @@ impl Request {
             Self::RetrieveJar { .. } => Command::RetrieveJar,
             Self::OpenRelease(_) => Command::OpenRelease,
             Self::GetRelease { .. } => Command::GetRelease,
+            Self::UploadOpenPgp(_) => Command::UploadOpenPgp,
+            Self::RetrieveOpenPgp { .. } => Command::RetrieveOpenPgp,
+            Self::GetOpenPgpKey { .. } => Command::GetOpenPgpKey,
         }
     }
 
@@ -308,6 +339,16 @@ impl Request {
             Command::GetRelease => Self::GetRelease {
                 id: f.required(Tag::RELEASE_ID, ReleaseId::new)?,
             },
+            Command::UploadOpenPgp => Self::UploadOpenPgp(OpenPgpUpload {
+                upload: Upload::read(&mut f)?,
+                created: f.required(Tag::OPENPGP_TIME, value::time)?,
+            }),
+            Command::RetrieveOpenPgp => Self::RetrieveOpenPgp {
+                id: f.required(Tag::REQUEST_ID, RequestId::new)?,
+            },
+            Command::GetOpenPgpKey => Self::GetOpenPgpKey {
+                policy: f.required(Tag::POLICY, value::text)?,
+            },
             Command::Unknown(_) => return Err(MessageError::UnknownCommand { command }),
         };
         Extensions::decode(&mut f, command)?;
@@ -344,7 +385,9 @@ impl Request {
                     w.text(Tag::IDENTITY, &login.identity)?;
                     w.text(Tag::PASSWORD, login.password.expose())
                 }
-                Self::GetPolicy { policy } => w.text(Tag::POLICY, policy),
+                Self::GetPolicy { policy } | Self::GetOpenPgpKey { policy } => {
+                    w.text(Tag::POLICY, policy)
+                }
                 Self::UploadHash(upload) => upload.write(w),
                 Self::UploadAuthenticode(a) => {
                     a.upload.write(w)?;
@@ -357,9 +400,14 @@ impl Request {
                     w.opt_decimal(Tag::ENTRY_COUNT, j.entry_count)?;
                     w.opt_token(Tag::SIGNER_NAME, j.signer_name.as_deref())
                 }
+                Self::UploadOpenPgp(o) => {
+                    o.upload.write(w)?;
+                    w.time(Tag::OPENPGP_TIME, o.created)
+                }
                 Self::RetrieveHash { id }
                 | Self::RetrieveAuthenticode { id }
-                | Self::RetrieveJar { id } => w.token(Tag::REQUEST_ID, id.as_str()),
+                | Self::RetrieveJar { id }
+                | Self::RetrieveOpenPgp { id } => w.token(Tag::REQUEST_ID, id.as_str()),
                 Self::OpenRelease(o) => {
                     w.text(Tag::POLICY, &o.policy)?;
                     w.opt_text(Tag::BUILD_URL, o.metadata.build_url.as_deref())?;

@@ -67,6 +67,12 @@ pub enum Response {
     OpenRelease(Box<ReleaseStatus>),
     /// `RAGR`.
     GetRelease(Box<ReleaseStatus>),
+    /// `RAUP`.
+    UploadOpenPgp(RequestStatus),
+    /// `RAGP`; the result is the OpenPGP v4 signature packet.
+    RetrieveOpenPgp(RequestStatus),
+    /// `RAGK`.
+    GetOpenPgpKey(OpenPgpKey),
     /// `AN` = `N`: the command failed.
     Failure(Failure),
 }
@@ -100,6 +106,20 @@ pub struct PolicyInfo {
     pub approvals_required: u32,
     /// `TR`: every signature carries a time-stamp from the server's TSA (the server adds it).
     pub timestamp_required: bool,
+    /// `OF`: when the policy allows `OPENPGP`, the v4 fingerprint of its key (the issuer
+    /// fingerprint the client puts in the signature's hashed part).
+    pub openpgp_fingerprint: Option<Vec<u8>>,
+}
+
+/// `RAGK` response fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPgpKey {
+    /// `PA`: the policy alias.
+    pub policy: String,
+    /// `OF`: the key's v4 fingerprint.
+    pub fingerprint: Vec<u8>,
+    /// `OK`: the transferable public key (public-key packet, user ID, self-signature).
+    pub key: Vec<u8>,
 }
 
 /// State of a signing request, as answered to an upload or a retrieve.
@@ -287,6 +307,9 @@ impl Response {
             Self::RetrieveJar(_) => Command::RetrieveJar,
             Self::OpenRelease(_) => Command::OpenRelease,
             Self::GetRelease(_) => Command::GetRelease,
+            Self::UploadOpenPgp(_) => Command::UploadOpenPgp,
+            Self::RetrieveOpenPgp(_) => Command::RetrieveOpenPgp,
+            Self::GetOpenPgpKey(_) => Command::GetOpenPgpKey,
             Self::Failure(failure) => return failure.command,
         })
     }
@@ -348,6 +371,7 @@ impl Response {
                 timestamp_required: f
                     .optional(Tag::TIMESTAMP_REQUIRED, value::token)?
                     .is_some_and(|v| v == "Y"),
+                openpgp_fingerprint: f.optional(Tag::OPENPGP_FINGERPRINT, value::hex)?,
             }),
             Command::UploadHash => Self::UploadHash(RequestStatus::read(&mut f)?),
             Command::RetrieveHash => Self::RetrieveHash(RequestStatus::read(&mut f)?),
@@ -359,6 +383,13 @@ impl Response {
             Command::RetrieveJar => Self::RetrieveJar(RequestStatus::read(&mut f)?),
             Command::OpenRelease => Self::OpenRelease(Box::new(ReleaseStatus::read(&mut f)?)),
             Command::GetRelease => Self::GetRelease(Box::new(ReleaseStatus::read(&mut f)?)),
+            Command::UploadOpenPgp => Self::UploadOpenPgp(RequestStatus::read(&mut f)?),
+            Command::RetrieveOpenPgp => Self::RetrieveOpenPgp(RequestStatus::read(&mut f)?),
+            Command::GetOpenPgpKey => Self::GetOpenPgpKey(OpenPgpKey {
+                policy: f.required(Tag::POLICY, value::text)?,
+                fingerprint: f.required(Tag::OPENPGP_FINGERPRINT, value::hex)?,
+                key: f.required(Tag::OPENPGP_KEY, value::hex)?,
+            }),
             Command::Unknown(_) => return Err(MessageError::UnknownCommand { command }),
         })
     }
@@ -407,6 +438,9 @@ impl Response {
                     if p.timestamp_required {
                         w.token(Tag::TIMESTAMP_REQUIRED, "Y")?;
                     }
+                    if let Some(fingerprint) = &p.openpgp_fingerprint {
+                        w.hex(Tag::OPENPGP_FINGERPRINT, fingerprint)?;
+                    }
                     w.hex(Tag::CERT_CHAIN, &p.certificate_chain)
                 }
                 Self::UploadHash(s)
@@ -414,7 +448,14 @@ impl Response {
                 | Self::UploadAuthenticode(s)
                 | Self::RetrieveAuthenticode(s)
                 | Self::UploadJar(s)
-                | Self::RetrieveJar(s) => s.write(w),
+                | Self::RetrieveJar(s)
+                | Self::UploadOpenPgp(s)
+                | Self::RetrieveOpenPgp(s) => s.write(w),
+                Self::GetOpenPgpKey(k) => {
+                    w.text(Tag::POLICY, &k.policy)?;
+                    w.hex(Tag::OPENPGP_FINGERPRINT, &k.fingerprint)?;
+                    w.hex(Tag::OPENPGP_KEY, &k.key)
+                }
                 Self::OpenRelease(r) | Self::GetRelease(r) => r.write(w),
                 Self::Failure(failure) => {
                     w.token(Tag::ERROR_CODE, failure.code.as_str())?;

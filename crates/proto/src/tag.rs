@@ -122,7 +122,7 @@ tag_table! {
     KEY_ALGORITHM = b"KA", Token;
     /// `AH` — hash algorithms a policy allows (token list).
     ALLOWED_HASHES = b"AH", TokenList;
-    /// `AF` — formats a policy allows: `HASH`, `AUTHENTICODE`, `JAR` (token list).
+    /// `AF` — formats a policy allows: `HASH`, `AUTHENTICODE`, `JAR`, `OPENPGP` (token list).
     ALLOWED_FORMATS = b"AF", TokenList;
     /// `AR` — approvals required (decimal).
     APPROVALS_REQUIRED = b"AR", Decimal;
@@ -182,6 +182,12 @@ tag_table! {
     CREATED = b"CT", Time;
     /// `ST` — time the current state was reached, when it is not pending (time).
     STATE_TIME = b"ST", Time;
+    /// `OT` — OpenPGP: the signature creation time the client hashed (time).
+    OPENPGP_TIME = b"OT", Time;
+    /// `OF` — OpenPGP: the v4 fingerprint of a policy's key (hex).
+    OPENPGP_FINGERPRINT = b"OF", Digest;
+    /// `OK` — OpenPGP: a transferable public key, binary (hex blob).
+    OPENPGP_KEY = b"OK", Blob;
 }
 
 #[cfg(test)]

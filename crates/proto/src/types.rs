@@ -75,13 +75,15 @@ impl HashAlgorithm {
 
 wire_enum! {
     /// Signature format a policy allows (`AF`), one per upload command pair.
-    SignFormat, expected = "HASH, AUTHENTICODE, JAR" {
+    SignFormat, expected = "HASH, AUTHENTICODE, JAR, OPENPGP" {
         /// Raw signature over a digest (`RAUO`/`RAGO`).
         Hash = "HASH",
         /// Authenticode PKCS#7 SignedData for a PE image, an MSI package, a script… (`RAUZ`/`RAGZ`).
         Authenticode = "AUTHENTICODE",
         /// PKCS#7 signature block for a JAR's .SF file (`RAUJ`/`RAGJ`).
         Jar = "JAR",
+        /// OpenPGP v4 detached signature packet (`RAUP`/`RAGP`).
+        OpenPgp = "OPENPGP",
     }
 }
 

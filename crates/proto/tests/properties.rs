@@ -126,6 +126,11 @@ fn request() -> impl Strategy<Value = Request> {
                 })
             ),
         request_id().prop_map(|id| Request::RetrieveJar { id }),
+        (upload(), time()).prop_map(|(upload, created)| Request::UploadOpenPgp(
+            sigil_proto::OpenPgpUpload { upload, created }
+        )),
+        request_id().prop_map(|id| Request::RetrieveOpenPgp { id }),
+        text().prop_map(|policy| Request::GetOpenPgpKey { policy }),
     ]
 }
 
@@ -200,12 +205,22 @@ fn response() -> impl Strategy<Value = Response> {
             token(),
             blob(),
             proptest::sample::subsequence(HashAlgorithm::ALL, 0..=3),
-            proptest::sample::subsequence(SignFormat::ALL, 0..=3),
+            proptest::sample::subsequence(SignFormat::ALL, 0..=4),
             any::<u32>(),
-            any::<bool>()
+            any::<bool>(),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 20)),
         )
             .prop_map(
-                |(policy, key_algorithm, certificate_chain, hashes, formats, approvals, stamp)| {
+                |(
+                    policy,
+                    key_algorithm,
+                    certificate_chain,
+                    hashes,
+                    formats,
+                    approvals,
+                    stamp,
+                    openpgp_fingerprint,
+                )| {
                     Response::GetPolicy(PolicyInfo {
                         policy,
                         key_algorithm,
@@ -214,17 +229,27 @@ fn response() -> impl Strategy<Value = Response> {
                         allowed_formats: formats,
                         approvals_required: approvals,
                         timestamp_required: stamp,
+                        openpgp_fingerprint,
                     })
                 }
             ),
-        (0..6usize, status()).prop_map(|(which, status)| match which {
+        (0..8usize, status()).prop_map(|(which, status)| match which {
             0 => Response::UploadHash(status),
             1 => Response::RetrieveHash(status),
             2 => Response::UploadAuthenticode(status),
             3 => Response::RetrieveAuthenticode(status),
             4 => Response::UploadJar(status),
-            _ => Response::RetrieveJar(status),
+            5 => Response::RetrieveJar(status),
+            6 => Response::UploadOpenPgp(status),
+            _ => Response::RetrieveOpenPgp(status),
         }),
+        (text(), proptest::collection::vec(any::<u8>(), 20), blob()).prop_map(
+            |(policy, fingerprint, key)| Response::GetOpenPgpKey(sigil_proto::OpenPgpKey {
+                policy,
+                fingerprint,
+                key,
+            })
+        ),
         (proptest::option::of(any_command()), error_code(), text())
             .prop_map(|(command, code, message)| Response::failure(command, code, message)),
     ]

@@ -12,7 +12,7 @@
 //! | identity `approver` | person, builtin role `approver` (`signing:approve` over HTTPS), member of group `release-approvers`, `clients/approver.toml` |
 //! | CA `jenkins-code-signing-ca` | "Jenkins Code Signing CA", a root with an ECDSA P-384 key |
 //! | code-signing certificate | `CN=Jenkins Release Signing`, RSA-3072 key sealed by Sigil |
-//! | policies | `release` (0 approvals: signed at once) and `release-approved` (1 approval from `release-approvers`); hashes SHA-256/384/512; formats hash, authenticode, jar |
+//! | policies | `release` (0 approvals: signed at once) and `release-approved` (1 approval from `release-approvers`); hashes SHA-256/384/512; formats hash, authenticode, jar, openpgp |
 //! | time-stamping | `timestamping` certificate `CN=Sigil Timestamping` from the code-signing CA (one root to trust for signatures and their time-stamps), RSA-3072 key sealed by Sigil, set as the `timestamp_certificate` setting: the TSA answers at `https://HOST:PORT/api/v1/timestamp` |
 //!
 //! Secrets are written to files of mode 0600 and returned in the report so that the CLI can
@@ -289,7 +289,10 @@ impl Demo<'_> {
             role_type: RoleType::Application,
             class: RoleClass::Principal,
             logins_required: 1,
-            permissions: BTreeSet::from([Permission::SigningRequest]),
+            permissions: BTreeSet::from([
+                Permission::SigningRequest,
+                Permission::SigningOpenPgpKey,
+            ]),
             interfaces: BTreeSet::from([Interface::HostApi]),
         })
         .map_err(|e| ServerError::State(e.to_string()))?;
@@ -553,6 +556,7 @@ impl Demo<'_> {
                     SigningFormat::Hash,
                     SigningFormat::Authenticode,
                     SigningFormat::Jar,
+                    SigningFormat::OpenPgp,
                 ]),
                 request_lifetime_secs: REQUEST_LIFETIME_SECS,
                 roles: BTreeSet::from([jenkins.clone()]),

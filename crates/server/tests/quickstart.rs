@@ -195,7 +195,7 @@ async fn provisions_the_demo_and_reuses_it() {
         approved.approval_group().map(|g| g.as_str()),
         Some("release-approvers")
     );
-    assert_eq!(approved.draft().formats.len(), 3);
+    assert_eq!(approved.draft().formats.len(), 4); // hash, authenticode, jar, openpgp
     assert_eq!(approved.draft().hashes.len(), 3);
     let cert = db
         .get_certificate(&report.code_signing_serial)

@@ -29,6 +29,7 @@ pub(crate) fn format_to_wire(format: SigningFormat) -> SignFormat {
         SigningFormat::Hash => SignFormat::Hash,
         SigningFormat::Authenticode => SignFormat::Authenticode,
         SigningFormat::Jar => SignFormat::Jar,
+        SigningFormat::OpenPgp => SignFormat::OpenPgp,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::service::ServiceError;
 use crate::service::auth::{self, LoginContext};
 use crate::service::failures;
 use crate::service::session as current;
-use crate::service::{releases, requests, signing, wait};
+use crate::service::{openpgp, releases, requests, signing, wait};
 
 /// What a command needs from the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +48,14 @@ pub(crate) fn requirement(command: Command) -> Requirement {
         | Command::UploadHash
         | Command::UploadAuthenticode
         | Command::UploadJar
+        | Command::UploadOpenPgp
         | Command::OpenRelease => Requirement::AnyOf(REQUEST),
         Command::RetrieveHash
         | Command::RetrieveAuthenticode
         | Command::RetrieveJar
+        | Command::RetrieveOpenPgp
         | Command::GetRelease => Requirement::AnyOf(RETRIEVE),
+        Command::GetOpenPgpKey => Requirement::AnyOf(&[Permission::SigningOpenPgpKey]),
         // Unknown commands never get here (the decoder refuses them); refuse anyway.
         Command::Unknown(_) => Requirement::AnyOf(&[]),
     }
@@ -279,6 +282,29 @@ impl Connection {
                     .await?;
                 Response::UploadJar(convert::status(&request)?)
             }
+            Request::UploadOpenPgp(o) => {
+                let created = openpgp_time(o.created, state.now())?;
+                let extra = sigil_domain::RequestMetadata {
+                    openpgp_created: Some(created),
+                    ..Default::default()
+                };
+                let request = self
+                    .upload(SigningFormat::OpenPgp, o.upload, extra, &extensions)
+                    .await?;
+                Response::UploadOpenPgp(convert::status(&request)?)
+            }
+            Request::RetrieveOpenPgp { id } => Response::RetrieveOpenPgp(
+                self.retrieve(SigningFormat::OpenPgp, &id, &extensions)
+                    .await?,
+            ),
+            Request::GetOpenPgpKey { policy } => {
+                let key = openpgp::export_key(state, &self.session, &policy).await?;
+                Response::GetOpenPgpKey(sigil_proto::OpenPgpKey {
+                    policy: key.policy.as_str().to_owned(),
+                    fingerprint: key.fingerprint.to_vec(),
+                    key: key.transferable,
+                })
+            }
             Request::RetrieveHash { id } => {
                 Response::RetrieveHash(self.retrieve(SigningFormat::Hash, &id, &extensions).await?)
             }
@@ -449,6 +475,7 @@ impl Connection {
                 .collect::<Vec<SignFormat>>(),
             approvals_required: policy.approvals_required(),
             timestamp_required: draft.timestamp_required,
+            openpgp_fingerprint: openpgp::fingerprint(state, &policy).await?,
         })
     }
 
@@ -466,6 +493,7 @@ impl Connection {
             entry_count: extra.entry_count,
             signer_name: extra.signer_name,
             subject: extra.subject,
+            openpgp_created: extra.openpgp_created,
             ..convert::metadata(wire.metadata)
         };
         let upload = Upload {
@@ -524,8 +552,34 @@ impl Connection {
     }
 }
 
-/// A release id from the wire; one that is not a UUID is `REQUEST_NOT_FOUND`, like an unknown
-/// one.
+/// How far an OpenPGP signature time (`OT`) may be from the server's clock: behind, the
+/// time a client takes to hash a large file; ahead, clock skew (GnuPG distrusts signatures
+/// from the future).
+const OPENPGP_TIME_BEHIND: time::Duration = time::Duration::hours(6);
+const OPENPGP_TIME_AHEAD: time::Duration = time::Duration::minutes(5);
+
+/// The `OT` of `RAUP` as OpenPGP stores it, refused when far from the server's clock.
+fn openpgp_time(
+    created: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+) -> Result<u32, ServiceError> {
+    let refuse = |why: &str| {
+        ServiceError::refused(
+            ErrorCode::BadValue,
+            format!(
+                "OT (the OpenPGP signature time) {why}: check the client's clock and hash again"
+            ),
+        )
+    };
+    if created > now + OPENPGP_TIME_AHEAD {
+        return Err(refuse("is in the future by the server's clock"));
+    }
+    if created < now - OPENPGP_TIME_BEHIND {
+        return Err(refuse("is more than 6 hours old"));
+    }
+    u32::try_from(created.unix_timestamp()).map_err(|_| refuse("is outside OpenPGP's range"))
+}
+
 /// Whether a command's error counts against the rate limit on failed calls: every refusal of
 /// the client's call, not the server's own trouble (busy, sealed, a signing or internal
 /// failure) nor the throttle's own answer.
@@ -540,6 +594,8 @@ fn is_failure(error: &ServiceError) -> bool {
     )
 }
 
+/// A release id from the wire; one that is not a UUID is `REQUEST_NOT_FOUND`, like an unknown
+/// one.
 fn release_id(id: &sigil_proto::ReleaseId) -> Result<sigil_domain::ReleaseId, ServiceError> {
     uuid::Uuid::parse_str(id.as_str())
         .map(sigil_domain::ReleaseId)

@@ -840,7 +840,7 @@ pub(crate) async fn get_policy(
 fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError> {
     if body.hashes.is_empty() || body.formats.is_empty() {
         return Err(ApiError::invalid(
-            "a policy must allow at least one hash (sha256, sha384, sha512) and one format (hash, authenticode, jar)",
+            "a policy must allow at least one hash (sha256, sha384, sha512) and one format (hash, authenticode, jar, openpgp)",
         ));
     }
     Ok(svc::NewPolicy {

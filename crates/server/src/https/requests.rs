@@ -186,6 +186,12 @@ pub(crate) async fn submit(
         SigningFormat::Hash => "RAUO",
         SigningFormat::Authenticode => "RAUZ",
         SigningFormat::Jar => "RAUJ",
+        // The creation time is part of what the client hashed: it comes with RAUP only.
+        SigningFormat::OpenPgp => {
+            return Err(ApiError::invalid(
+                "OpenPGP requests carry the signature time the client hashed: upload them over the Host API (RAUP, `sigil sign --format openpgp`)",
+            ));
+        }
     };
     let enabled = h
         .app

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cache;
 pub mod failures;
 pub mod keys;
+pub mod openpgp;
 pub mod pki;
 pub mod releases;
 pub mod requests;

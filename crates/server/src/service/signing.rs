@@ -1,6 +1,6 @@
 //! Producing a signature for an approved request: the policy's key and certificate chain,
-//! then raw hash signing, Authenticode or JAR, on the blocking pool (a raw P-256/Ed25519
-//! signature inline: it costs about what the hand-off does).
+//! then raw hash signing, Authenticode, JAR or an OpenPGP packet, on the blocking pool (a raw
+//! P-256/Ed25519 signature inline: it costs about what the hand-off does).
 //!
 //! Nothing is signed under a revoked, expired or not-yet-valid certificate. Every raw
 //! signature is verified against the certificate's public key before it is kept
@@ -159,7 +159,12 @@ async fn signature(
         .await
         .map_err(|e| internal("reading the certificate chain", &e))?;
     usable(&chain, &policy.draft().certificate, state.now())?;
+    let openpgp = match request.format() {
+        SigningFormat::OpenPgp => Some(openpgp_job(state, policy, request).await?),
+        _ => None,
+    };
     let job = Job {
+        openpgp,
         key,
         chain,
         format: request.format(),
@@ -182,11 +187,38 @@ async fn signature(
         .map_err(|e| internal("the signing task", &e))?
 }
 
+/// What an OpenPGP signature needs beyond the digest: the key as OpenPGP writes it and the
+/// template the client hashed (rebuilt here from the request's creation time and the key).
+async fn openpgp_job(
+    state: &AppState,
+    policy: &IssuancePolicy,
+    request: &SigningRequest,
+) -> Result<OpenPgpJob, SigningError> {
+    let created = request.metadata().openpgp_created.ok_or_else(|| {
+        SigningError("the OpenPGP request has no signature time: upload it again with RAUP".into())
+    })?;
+    let public = super::openpgp::public_key(state, policy)
+        .await
+        .map_err(|e| internal("reading the policy's OpenPGP key", &e))?;
+    let hash = keys_hash(request.hash());
+    sigil_openpgp::check_hash(public.algorithm(), hash).map_err(|e| SigningError(e.to_string()))?;
+    Ok(OpenPgpJob {
+        template: sigil_openpgp::SignatureTemplate::binary(&public, hash, created),
+        public,
+    })
+}
+
+/// The OpenPGP part of a [`Job`].
+struct OpenPgpJob {
+    template: sigil_openpgp::SignatureTemplate,
+    public: sigil_openpgp::PublicKey,
+}
+
 /// Refuses to sign with a certificate that is revoked (or whose issuing intermediate CA is),
 /// expired or not valid yet: a security
 /// officer who revokes a code-signing certificate (say, after a key compromise) must stop
 /// every signature under it at once, and nothing should be signed that verifiers reject.
-fn usable(
+pub(crate) fn usable(
     chain: &CachedChain,
     serial: &sigil_domain::SerialNumber,
     now: time::OffsetDateTime,
@@ -245,6 +277,8 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 
 /// The blocking part of a signature.
 struct Job {
+    /// For an OpenPGP request: the signature's template.
+    openpgp: Option<OpenPgpJob>,
     key: Arc<dyn SigningKey>,
     chain: Arc<CachedChain>,
     format: SigningFormat,
@@ -286,6 +320,7 @@ impl Job {
                     SigningError(format!("building the Authenticode signature failed: {e}"))
                 })
             }
+            SigningFormat::OpenPgp => self.openpgp_signature(),
             SigningFormat::Jar => {
                 let (certificate, rest) = self.certificates()?;
                 let signer = self.signer(&certificate, &rest);
@@ -319,6 +354,24 @@ impl Job {
             )
         })?;
         Ok(signature)
+    }
+
+    /// An OpenPGP signature packet over the digest (which covers the file and the template's
+    /// hashed part), checked against the key before it is kept.
+    fn openpgp_signature(&self) -> Result<Vec<u8>, SigningError> {
+        let job = self
+            .openpgp
+            .as_ref()
+            .ok_or_else(|| SigningError("the OpenPGP request lost its template".into()))?;
+        job.template
+            .sign(self.key.as_ref(), &job.public, &self.digest)
+            .map_err(|e| match e {
+                sigil_openpgp::OpenPgpError::Mismatch(_) => {
+                    tracing::error!(error = %e, "an OpenPGP signature did not verify against the policy's certificate");
+                    SigningError("the signature did not verify against the policy's certificate: the key and certificate do not match; tell an administrator".to_owned())
+                }
+                other => SigningError(format!("building the OpenPGP signature failed: {other}")),
+            })
     }
 
     /// The chain parsed: the signer certificate and the rest.

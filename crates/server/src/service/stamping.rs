@@ -67,7 +67,9 @@ pub async fn apply(
         })
     };
     match request.format() {
-        SigningFormat::Hash => {
+        // The token covers the bytes returned (raw signature, OpenPGP packet) and travels
+        // next to them in `TS`.
+        SigningFormat::Hash | SigningFormat::OpenPgp => {
             let response = stamp(&result).await?;
             Ok(Signed {
                 result,

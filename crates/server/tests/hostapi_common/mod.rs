@@ -491,7 +491,9 @@ pub fn status(response: &Response) -> &RequestStatus {
         | Response::UploadAuthenticode(s)
         | Response::RetrieveAuthenticode(s)
         | Response::UploadJar(s)
-        | Response::RetrieveJar(s) => s,
+        | Response::RetrieveJar(s)
+        | Response::UploadOpenPgp(s)
+        | Response::RetrieveOpenPgp(s) => s,
         other => panic!("expected a request status, got {other:?}"),
     }
 }
