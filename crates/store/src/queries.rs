@@ -164,6 +164,53 @@ async fn insert_events(conn: &mut Conn, events: &[AuditEvent]) -> StoreResult<()
     Ok(())
 }
 
+/// A table whose rows are written under optimistic concurrency: `id`, `state`, a JSON `body`
+/// and a `revision` that every update checks and bumps (requests and releases).
+struct Revisioned {
+    /// `UPDATE … SET state = $3, body = $4, revision = revision + 1 WHERE id = $1 AND revision = $2`.
+    update: &'static str,
+    /// `SELECT id … WHERE id = $1`.
+    select: &'static str,
+    what: &'static str,
+    operation: &'static str,
+}
+
+impl Revisioned {
+    /// Writes the next revision of row `id`, read at `revision`: a conflict when someone else
+    /// changed it since, not found when it is gone.
+    async fn update(
+        &self,
+        conn: &mut Conn,
+        id: &str,
+        revision: u64,
+        state: &str,
+        body: String,
+    ) -> StoreResult<()> {
+        let query = sqlx::query(self.update)
+            .bind(id)
+            .bind(to_i64(revision, "revision")?)
+            .bind(state)
+            .bind(body);
+        if exec(conn, query, self.operation).await? > 0 {
+            return Ok(());
+        }
+        let exists = sqlx::query(self.select)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db(self.operation))?;
+        Err(match exists {
+            None => not_found(self.what, id),
+            Some(_) => StoreError::Conflict {
+                what: format!(
+                    "{} {id} was changed at the same time by someone else: reload it and retry",
+                    self.what
+                ),
+            },
+        })
+    }
+}
+
 async fn exec(
     conn: &mut Conn,
     query: sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments>,
@@ -503,68 +550,38 @@ async fn apply(conn: &mut Conn, change: &Change) -> StoreResult<()> {
             Ok(())
         }
         Change::UpdateRelease(release) => {
-            let id = release.id().to_string();
-            let n = exec(
+            let row = Revisioned {
+                update: "UPDATE releases SET state = $3, body = $4, revision = revision + 1 \
+                         WHERE id = $1 AND revision = $2",
+                select: "SELECT id FROM releases WHERE id = $1",
+                what: "release",
+                operation: "updating a release",
+            };
+            row.update(
                 conn,
-                sqlx::query(
-                    "UPDATE releases SET state = $3, body = $4, revision = revision + 1 \
-                     WHERE id = $1 AND revision = $2",
-                )
-                .bind(id.as_str())
-                .bind(to_i64(release.revision(), "release revision")?)
-                .bind(release.status().as_str())
-                .bind(to_json(release)?),
-                "updating a release",
+                &release.id().to_string(),
+                release.revision(),
+                release.status().as_str(),
+                to_json(release)?,
             )
-            .await?;
-            if n == 0 {
-                let exists = sqlx::query("SELECT id FROM releases WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db("updating a release"))?;
-                return Err(match exists {
-                    None => not_found("release", id),
-                    Some(_) => StoreError::Conflict {
-                        what: format!(
-                            "release {id} was changed at the same time by someone else: reload it and retry"
-                        ),
-                    },
-                });
-            }
-            Ok(())
+            .await
         }
         Change::UpdateRequest(request) => {
-            let id = request.id().to_string();
-            let n = exec(
+            let row = Revisioned {
+                update: "UPDATE signing_requests SET state = $3, body = $4, revision = revision + 1 \
+                         WHERE id = $1 AND revision = $2",
+                select: "SELECT id FROM signing_requests WHERE id = $1",
+                what: "signing request",
+                operation: "updating a signing request",
+            };
+            row.update(
                 conn,
-                sqlx::query(
-                    "UPDATE signing_requests SET state = $3, body = $4, revision = revision + 1 \
-                     WHERE id = $1 AND revision = $2",
-                )
-                .bind(id.as_str())
-                .bind(to_i64(request.revision(), "request revision")?)
-                .bind(request.status().as_str())
-                .bind(to_json(request)?),
-                "updating a signing request",
+                &request.id().to_string(),
+                request.revision(),
+                request.status().as_str(),
+                to_json(request)?,
             )
-            .await?;
-            if n == 0 {
-                let exists = sqlx::query("SELECT id FROM signing_requests WHERE id = $1")
-                    .bind(id.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db("updating a signing request"))?;
-                return Err(match exists {
-                    None => not_found("signing request", id),
-                    Some(_) => StoreError::Conflict {
-                        what: format!(
-                            "signing request {id} was changed at the same time by someone else: reload it and retry"
-                        ),
-                    },
-                });
-            }
-            Ok(())
+            .await
         }
         Change::PutSettings(settings) => {
             settings.validate().map_err(|e| StoreError::Conflict {
