@@ -394,6 +394,40 @@ else
   missing dgst_pe osslsigncode_pe sigil_pe "x86_64-w64-mingw32-gcc is not installed (apt-get install gcc-mingw-w64-x86-64)"
 fi
 
+# Times, on FILE (a member of the Authenticode family), `openssl dgst -sha256`, `osslsigncode sign`
+# with the local key and `sigil sign --format authenticode` (subject detected by content), each best
+# of 3 with the page cache warm, as rows dgst_KIND, osslsigncode_KIND and sigil_KIND; deletes FILE.
+authenticode_rows() {
+  local kind="$1" file="$2" what="$3"
+  cat "$file" > /dev/null   # warm the page cache for every contender alike
+  timed "dgst_$kind" 3 openssl dgst -sha256 "$file"
+  if [[ "$LOCAL_OK" == 1 ]] && have osslsigncode; then
+    osslsign_file() {
+      rm -f "$WORK/big-osslsigncode.$kind"
+      osslsigncode sign -pkcs12 "$WORK/local.p12" -readpass "$WORK/local.pass" \
+        -h sha256 -in "$file" -out "$WORK/big-osslsigncode.$kind"
+    }
+    timed "osslsigncode_$kind" 3 osslsign_file
+    rm -f "$WORK/big-osslsigncode.$kind"
+  else
+    missing "osslsigncode_$kind" "osslsigncode (or the local PKCS#12 key) is not available"
+  fi
+  if sigil_sign_ready "sigil_$kind"; then
+    # Like osslsigncode -in/-out: read the file, write the signed copy.
+    sigil_sign_file() {
+      rm -f "$WORK/big-sigil.$kind"
+      "$SIGIL" sign --profile "$PROFILE" --policy "$SIGN_POLICY" --format authenticode \
+        -o "$WORK/big-sigil.$kind" "$file"
+    }
+    if t=$(best_of 3 sigil_sign_file); then
+      record "sigil_$kind" "$t"
+    else
+      missing "sigil_$kind" "sigil sign of $what failed: $(tail -2 "$WORK/cmd.err" | tr '\n' ' ')"
+    fi
+  fi
+  rm -f "$file" "$WORK/big-sigil.$kind"
+}
+
 # --- 6b. a 100 MB MSI: sigil sign vs osslsigncode vs openssl dgst ---------------------------------
 # A wixl package whose embedded cabinet holds a 100 MB file of random bytes (so the cabinet
 # stays 100 MB): the digest reads every stream of the compound file.
@@ -424,34 +458,11 @@ if have wixl; then
 EOF
   (cd "$WORK/msi-src" && wixl -o "$MSI" app.wxs) && rm -rf "$WORK/msi-src"
   log "MSI size $(stat -c %s "$MSI") bytes"
-  cat "$MSI" > /dev/null   # warm the page cache for every contender alike
-  timed dgst_msi 3 openssl dgst -sha256 "$MSI"
-  if [[ "$LOCAL_OK" == 1 ]] && have osslsigncode; then
-    osslsign_msi() {
-      rm -f "$WORK/big-osslsigncode.msi"
-      osslsigncode sign -pkcs12 "$WORK/local.p12" -readpass "$WORK/local.pass" \
-        -h sha256 -in "$MSI" -out "$WORK/big-osslsigncode.msi"
-    }
-    timed osslsigncode_msi 3 osslsign_msi
-    rm -f "$WORK/big-osslsigncode.msi"
-  else
-    missing osslsigncode_msi "osslsigncode (or the local PKCS#12 key) is not available"
-  fi
-  if sigil_sign_ready sigil_msi; then
-    sign_msi() {
-      rm -f "$WORK/big-sigil.msi"
-      "$SIGIL" sign --profile "$PROFILE" --policy "$SIGN_POLICY" --format authenticode \
-        -o "$WORK/big-sigil.msi" "$MSI"
-    }
-    if t=$(best_of 3 sign_msi); then
-      record sigil_msi "$t"
-    else
-      missing sigil_msi "sigil sign of an MSI failed: $(tail -2 "$WORK/cmd.err" | tr '\n' ' ')"
-    fi
-  fi
-  rm -f "$MSI" "$WORK/big-sigil.msi"
+  authenticode_rows msi "$MSI" "an MSI"
 else
   missing dgst_msi osslsigncode_msi sigil_msi "wixl is not installed (apt-get install wixl)"
+fi
+
 # --- 6c. a 100 MB cabinet: sigil sign vs osslsigncode vs openssl dgst ---------------------------
 CAB="$WORK/big.cab"
 if have gcab; then
@@ -461,34 +472,7 @@ if have gcab; then
   (cd "$WORK/cab-tree" && gcab --create --nopath "$CAB" payload.bin)
   rm -f "$WORK/cab-tree/payload.bin"
   log "CAB size $(stat -c %s "$CAB") bytes"
-  cat "$CAB" > /dev/null   # warm the page cache for every contender alike
-  timed dgst_cab 3 openssl dgst -sha256 "$CAB"
-  if [[ "$LOCAL_OK" == 1 ]] && have osslsigncode; then
-    osslsign_cab() {
-      rm -f "$WORK/big-osslsigncode.cab"
-      osslsigncode sign -pkcs12 "$WORK/local.p12" -readpass "$WORK/local.pass" \
-        -h sha256 -in "$CAB" -out "$WORK/big-osslsigncode.cab"
-    }
-    timed osslsigncode_cab 3 osslsign_cab
-    rm -f "$WORK/big-osslsigncode.cab"
-  else
-    missing osslsigncode_cab "osslsigncode (or the local PKCS#12 key) is not available"
-  fi
-  if sigil_sign_ready sigil_cab; then
-    # Like osslsigncode -in/-out: read the cabinet, write the signed copy.
-    sign_cab() {
-      rm -f "$WORK/big-sigil.cab"
-      "$SIGIL" sign --profile "$PROFILE" --policy "$SIGN_POLICY" --format authenticode \
-        -o "$WORK/big-sigil.cab" "$CAB"
-    }
-    if t=$(best_of 3 sign_cab); then
-      record sigil_cab "$t"
-    else
-      missing sigil_cab "sigil sign of a cabinet failed: $(tail -2 "$WORK/cmd.err" | tr '\n' ' ')"
-    fi
-    rm -f "$WORK/big-sigil.cab"
-  fi
-  rm -f "$CAB"
+  authenticode_rows cab "$CAB" "a cabinet"
 else
   missing dgst_cab osslsigncode_cab sigil_cab "gcab is not installed (apt-get install gcab)"
 fi

@@ -42,7 +42,7 @@ for t in "${targets[@]}"; do
     failed+=("$t")
     tail -n 40 "target/$t.log" >&2
   fi
-  grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added)' "target/$t.log" || true
+  grep -a -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::new_units_added)' "target/$t.log" || true
   echo "corpus: $(ls "$work" | wc -l) new inputs kept"
 done
 if [ "${#failed[@]}" -gt 0 ]; then
