@@ -521,8 +521,7 @@ fn sigil_signature_matches_osslsigncode_content_and_verifies() {
         assert!(report.is_valid(), "{report:#?}");
 
         // A PE signature is refused for a cabinet, before anything is written.
-        let pe = sign_subject_digest(&pki.signer(hash), Subject::Pe, &prepared.digest, None, None)
-            .unwrap();
+        let pe = pki.sign(Subject::Pe, hash, &prepared.digest);
         let err = prepared
             .embed(&cab, &signed, &pe, EmbedMode::Replace)
             .unwrap_err();
@@ -546,14 +545,7 @@ fn a_cabinet_changed_after_hashing_is_never_signed() {
         .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000))
         .unwrap();
     let prepared = prepare_cab(&cab, HashAlgorithm::Sha256).unwrap();
-    let pkcs7 = sign_subject_digest(
-        &pki.signer(HashAlgorithm::Sha256),
-        Subject::Cab,
-        &prepared.digest,
-        None,
-        None,
-    )
-    .unwrap();
+    let pkcs7 = pki.sign(Subject::Cab, HashAlgorithm::Sha256, &prepared.digest);
     // One data byte rewritten in place: same length, same header.
     let mut bytes = fs::read(&cab).unwrap();
     let last = bytes.len() - 1;

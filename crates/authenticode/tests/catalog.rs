@@ -178,14 +178,7 @@ fn osslsigncode_signature_verifies_and_is_replaced() {
     // Nesting is refused, nothing written.
     let before = fs::read(&ossl).unwrap();
     let prepared = prepare_file(Subject::Catalog, &ossl, HashAlgorithm::Sha256).unwrap();
-    let pkcs7 = sign_subject_digest(
-        &pki.signer(HashAlgorithm::Sha256),
-        Subject::Catalog,
-        &prepared.digest,
-        None,
-        None,
-    )
-    .unwrap();
+    let pkcs7 = pki.sign(Subject::Catalog, HashAlgorithm::Sha256, &prepared.digest);
     let err = prepared
         .embed(&ossl, &ossl, &pkcs7, EmbedMode::Append)
         .unwrap_err();

@@ -261,26 +261,12 @@ fn hostile_packages_are_refused_and_left_alone() {
     let path = dir.path().join("good.msi");
     let prepared = prepare_file(Subject::Msi, &path, HashAlgorithm::Sha256).unwrap();
     let output = dir.path().join("out.msi");
-    let other = sign_subject_digest(
-        &pki.signer(HashAlgorithm::Sha256),
-        Subject::Msi,
-        &[1; 32],
-        None,
-        None,
-    )
-    .unwrap();
+    let other = pki.sign(Subject::Msi, HashAlgorithm::Sha256, &[1; 32]);
     assert!(matches!(
         prepared.embed(&path, &output, &other, EmbedMode::Replace),
         Err(AuthenticodeError::DigestMismatch { .. })
     ));
-    let pkcs7 = sign_subject_digest(
-        &pki.signer(HashAlgorithm::Sha256),
-        Subject::Msi,
-        &prepared.digest,
-        None,
-        None,
-    )
-    .unwrap();
+    let pkcs7 = pki.sign(Subject::Msi, HashAlgorithm::Sha256, &prepared.digest);
     let mut changed = good.clone();
     changed.extend_from_slice(&[0; 512]);
     fs::write(&path, &changed).unwrap();

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use common::TestPki;
 use proptest::prelude::*;
-use sigil_authenticode::{EmbedMode, Subject, msi_digest, prepare_file, sign_subject_digest};
+use sigil_authenticode::{EmbedMode, Subject, msi_digest, prepare_file};
 use sigil_keys::HashAlgorithm;
 
 /// A wixl package, unsigned and signed by Sigil, made once.
@@ -27,14 +27,7 @@ fn packages() -> &'static (Vec<u8>, Vec<u8>) {
         let pki = TestPki::new(dir.path(), "proptest-msi");
         let input = common::wixl_msi(dir.path(), "p.msi", 6000);
         let prepared = prepare_file(Subject::Msi, &input, HashAlgorithm::Sha256).unwrap();
-        let pkcs7 = sign_subject_digest(
-            &pki.signer(HashAlgorithm::Sha256),
-            Subject::Msi,
-            &prepared.digest,
-            None,
-            None,
-        )
-        .unwrap();
+        let pkcs7 = pki.sign(Subject::Msi, HashAlgorithm::Sha256, &prepared.digest);
         let signed = dir.path().join("signed.msi");
         prepared
             .embed(&input, &signed, &pkcs7, EmbedMode::Replace)

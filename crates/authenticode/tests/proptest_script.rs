@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use common::TestPki;
 use proptest::prelude::*;
-use sigil_authenticode::{Subject, script_digest, sign_subject_digest};
+use sigil_authenticode::{Subject, script_digest};
 use sigil_keys::{HashAlgorithm, Hasher};
 
 /// A real Script signature (DER), made once.
@@ -25,14 +25,7 @@ fn pkcs7() -> &'static [u8] {
     DER.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::new(dir.path(), "proptest-script");
-        sign_subject_digest(
-            &pki.signer(HashAlgorithm::Sha256),
-            Subject::Script,
-            &[9; 32],
-            None,
-            None,
-        )
-        .unwrap()
+        pki.sign(Subject::Script, HashAlgorithm::Sha256, &[9; 32])
     })
 }
 

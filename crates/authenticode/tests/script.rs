@@ -245,26 +245,12 @@ fn hostile_scripts_are_refused_and_left_alone() {
     fs::write(&script, "Write-Host good\r\n").unwrap();
     let prepared = prepare_file(Subject::Script, &script, HashAlgorithm::Sha256).unwrap();
     let output = dir.path().join("out.ps1");
-    let other = sign_subject_digest(
-        &pki.signer(HashAlgorithm::Sha256),
-        Subject::Script,
-        &[7; 32],
-        None,
-        None,
-    )
-    .unwrap();
+    let other = pki.sign(Subject::Script, HashAlgorithm::Sha256, &[7; 32]);
     assert!(matches!(
         prepared.embed(&script, &output, &other, EmbedMode::Replace),
         Err(AuthenticodeError::DigestMismatch { .. })
     ));
-    let msi = sign_subject_digest(
-        &pki.signer(HashAlgorithm::Sha256),
-        Subject::Msi,
-        &prepared.digest,
-        None,
-        None,
-    )
-    .unwrap();
+    let msi = pki.sign(Subject::Msi, HashAlgorithm::Sha256, &prepared.digest);
     assert!(matches!(
         prepared.embed(&script, &output, &msi, EmbedMode::Replace),
         Err(AuthenticodeError::WrongSubject {
@@ -275,14 +261,7 @@ fn hostile_scripts_are_refused_and_left_alone() {
     assert!(!output.exists());
 
     // The file changed after hashing: nothing is written.
-    let pkcs7 = sign_subject_digest(
-        &pki.signer(HashAlgorithm::Sha256),
-        Subject::Script,
-        &prepared.digest,
-        None,
-        None,
-    )
-    .unwrap();
+    let pkcs7 = pki.sign(Subject::Script, HashAlgorithm::Sha256, &prepared.digest);
     fs::write(&script, "Write-Host changed\r\n").unwrap();
     assert!(matches!(
         prepared.embed(&script, &output, &pkcs7, EmbedMode::Replace),

@@ -20,7 +20,7 @@ use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::SignedData;
 use der::asn1::{Any, OctetString};
 use der::{Decode, DecodePem, Encode, Tag};
-use sigil_authenticode::AuthenticodeContent;
+use sigil_authenticode::{AuthenticodeContent, Subject, sign_subject_digest};
 use sigil_keys::{HashAlgorithm, KeyAlgorithm, RsaPadding, SigningKey, SoftwareKey};
 use sigil_pki::cms::CmsSigner;
 use x509_cert::Certificate;
@@ -227,6 +227,11 @@ impl TestPki {
     }
 
     /// A Sigil CMS signer with this PKI's key.
+    /// Signs `digest` of a file of kind `subject` as the server does (no program name or URL).
+    pub fn sign(&self, subject: Subject, hash: HashAlgorithm, digest: &[u8]) -> Vec<u8> {
+        sign_subject_digest(&self.signer(hash), subject, digest, None, None).unwrap()
+    }
+
     pub fn signer(&self, hash: HashAlgorithm) -> CmsSigner<'_> {
         CmsSigner {
             key: &self.key,
