@@ -10,8 +10,9 @@ use sigil_proto::HashAlgorithm;
 
 use crate::error::{ClientError, Result};
 
-/// The signature format of a job (the wire's `SignFormat`).
-pub use sigil_proto::SignFormat as Format;
+/// The signature format of a job: Sigil's one signing-format type (`sigil_domain::SigningFormat`,
+/// as `sigil-proto` re-exports it).
+pub use sigil_proto::SigningFormat as Format;
 
 /// What `--format` asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,8 +359,8 @@ impl PreparedJob {
             }
             Format::Authenticode if job.subject() != Subject::Pe => {
                 let subject = job.subject();
-                let prepared = sigil_authenticode::prepare_file(subject, &path, keys_hash(hash))
-                    .map_err(|e| {
+                let prepared =
+                    sigil_authenticode::prepare_file(subject, &path, hash).map_err(|e| {
                         let what = match e {
                             sigil_authenticode::AuthenticodeError::Io { .. } => {
                                 "cannot sign it".to_owned()
@@ -384,13 +385,12 @@ impl PreparedJob {
                 let prepared = match stage_to {
                     Some(output) => {
                         let (prepared, copy) =
-                            sigil_authenticode::prepare_and_stage(&path, keys_hash(hash), output)
+                            sigil_authenticode::prepare_and_stage(&path, hash, output)
                                 .map_err(not_signable)?;
                         staged = Some(copy);
                         prepared
                     }
-                    None => sigil_authenticode::prepare_image(&path, keys_hash(hash))
-                        .map_err(not_signable)?,
+                    None => sigil_authenticode::prepare_image(&path, hash).map_err(not_signable)?,
                 };
                 let digest = prepared.digest.clone();
                 image = Some(prepared);
@@ -482,15 +482,6 @@ impl Hasher {
 
     fn finish(self) -> Vec<u8> {
         self.0.finish().as_ref().to_vec()
-    }
-}
-
-/// The wire hash algorithm as `sigil_keys` names it.
-pub fn keys_hash(hash: HashAlgorithm) -> sigil_keys::HashAlgorithm {
-    match hash {
-        HashAlgorithm::Sha256 => sigil_keys::HashAlgorithm::Sha256,
-        HashAlgorithm::Sha384 => sigil_keys::HashAlgorithm::Sha384,
-        HashAlgorithm::Sha512 => sigil_keys::HashAlgorithm::Sha512,
     }
 }
 

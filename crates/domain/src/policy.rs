@@ -22,28 +22,9 @@ pub const MIN_REQUEST_LIFETIME_SECS: u32 = 60;
 /// Longest request lifetime, in seconds (30 days).
 pub const MAX_REQUEST_LIFETIME_SECS: u32 = 30 * 24 * 3600;
 
-str_enum! {
-    /// Hash algorithms a client may have used for its digest.
-    pub enum HashAlgorithm ("hash algorithm") {
-        /// SHA-256.
-        Sha256 = "sha256",
-        /// SHA-384.
-        Sha384 = "sha384",
-        /// SHA-512.
-        Sha512 = "sha512",
-    }
-}
-
-impl HashAlgorithm {
-    /// Length of a digest, in bytes.
-    pub const fn digest_len(self) -> usize {
-        match self {
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-            Self::Sha512 => 64,
-        }
-    }
-}
+/// Hash algorithms a client may have used for its digest: the one type of `sigil-keys`,
+/// stored and shown as its lower-case name (`sha256`).
+pub use sigil_keys::HashAlgorithm;
 
 str_enum! {
     /// What kind of signature a request asks for (its format).
@@ -217,7 +198,7 @@ pub enum UploadError {
     )]
     PolicyNotFound,
     /// The policy does not allow this hash algorithm.
-    #[error("hash algorithm {hash} is not allowed by this policy")]
+    #[error("hash algorithm {} is not allowed by this policy", hash.name())]
     HashNotAllowed {
         /// The refused algorithm.
         hash: HashAlgorithm,
@@ -229,7 +210,7 @@ pub enum UploadError {
         format: SigningFormat,
     },
     /// The digest length does not match the hash algorithm.
-    #[error("digest is {actual} bytes but {hash} digests are {expected} bytes")]
+    #[error("digest is {actual} bytes but {} digests are {expected} bytes", hash.name())]
     DigestLength {
         /// The declared algorithm.
         hash: HashAlgorithm,

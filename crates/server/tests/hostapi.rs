@@ -347,7 +347,7 @@ async fn hash_signing_with_no_approval_verifies_with_openssl() {
             Response::GetPolicy(info) => info,
             other => panic!("{other:?}"),
         };
-        assert_eq!(info.key_algorithm, algorithm);
+        assert_eq!(info.key_algorithm.as_str(), algorithm);
         assert_eq!(info.approvals_required, 0);
         let public = public_key_pem(dir, &info.certificate_chain, alias);
 

@@ -88,7 +88,7 @@ impl RequestView {
             state: request.status().as_str().to_owned(),
             policy: request.policy().to_string(),
             format: request.format().as_str().to_owned(),
-            hash: request.hash().as_str().to_owned(),
+            hash: request.hash().name().to_owned(),
             digest: hex::encode(request.digest()),
             metadata: request.metadata().clone(),
             requester: request.requester().to_string(),
@@ -173,7 +173,12 @@ pub(crate) async fn submit(
     )
     .await?;
     let format: SigningFormat = parse(&body.format)?;
-    let hash: HashAlgorithm = parse(&body.hash)?;
+    let hash = HashAlgorithm::from_name(&body.hash).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "unknown hash algorithm `{}`: expected one of sha256, sha384, sha512",
+            body.hash.chars().take(64).collect::<String>()
+        ))
+    })?;
     if body.digest.len() > MAX_DIGEST_HEX {
         return Err(ApiError::invalid(format!(
             "digest is {} hex characters: at most {MAX_DIGEST_HEX} (a SHA-512 digest)",

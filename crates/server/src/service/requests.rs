@@ -190,7 +190,7 @@ pub(crate) fn create_draft(
         .object(&request.id().to_string())
         .detail("policy", request.policy().as_str())
         .detail("format", request.format().as_str())
-        .detail("hash", request.hash().as_str())
+        .detail("hash", request.hash().name())
         .detail("digest", &hex::encode(request.digest()))
         .detail(
             "approvals_required",
