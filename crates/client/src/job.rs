@@ -5,7 +5,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use sigil_authenticode::{PreparedFile, PreparedImage, StagedImage, Subject};
-use sigil_jar::{DigestAlgorithm, PreparedJar, SignOptions as JarOptions, SignerName};
+use sigil_jar::{PreparedJar, SignOptions as JarOptions, SignerName};
 use sigil_proto::HashAlgorithm;
 
 use crate::error::{ClientError, Result};
@@ -402,7 +402,7 @@ impl PreparedJob {
                     None => SignerName::from_alias(policy),
                 }
                 .map_err(|e| ClientError::file(&path, e))?;
-                let prepared = sigil_jar::prepare(&path, &JarOptions::new(signer, jar_hash(hash)))
+                let prepared = sigil_jar::prepare(&path, &JarOptions::new(signer, hash))
                     .map_err(|e| ClientError::file(&path, format!("not a signable JAR: {e}")))?;
                 (prepared.signature_file_digest(), Some(prepared))
             }
@@ -482,14 +482,5 @@ impl Hasher {
 
     fn finish(self) -> Vec<u8> {
         self.0.finish().as_ref().to_vec()
-    }
-}
-
-/// The wire hash algorithm as the JAR code names it.
-pub fn jar_hash(hash: HashAlgorithm) -> DigestAlgorithm {
-    match hash {
-        HashAlgorithm::Sha256 => DigestAlgorithm::Sha256,
-        HashAlgorithm::Sha384 => DigestAlgorithm::Sha384,
-        HashAlgorithm::Sha512 => DigestAlgorithm::Sha512,
     }
 }

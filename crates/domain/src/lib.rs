@@ -97,7 +97,7 @@ pub use pki::{
 };
 pub use policy::{
     CheckedUpload, HashAlgorithm, IssuancePolicy, PolicyDraft, PolicyError, RsaScheme,
-    SigningFormat, Upload, UploadError, check_upload,
+    SigningFormat, Upload, UploadError, check_upload, parse_hash,
 };
 pub use release::{
     RELEASE_MAX_FILES, Release, ReleaseError, ReleaseId, ReleaseMetadata, ReleaseState,

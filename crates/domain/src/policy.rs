@@ -13,7 +13,7 @@ use crate::names::{GroupName, PolicyAlias, RoleName};
 use crate::permission::Permission;
 use crate::pki::{KeyId, SerialNumber};
 use crate::session::Session;
-use crate::strenum::str_enum;
+use crate::strenum::{UnknownValue, str_enum};
 
 /// Most approvals a policy may require.
 pub const MAX_APPROVALS: u32 = 16;
@@ -25,6 +25,13 @@ pub const MAX_REQUEST_LIFETIME_SECS: u32 = 30 * 24 * 3600;
 /// Hash algorithms a client may have used for its digest: the one type of `sigil-keys`,
 /// stored and shown as its lower-case name (`sha256`).
 pub use sigil_keys::HashAlgorithm;
+
+/// Reads a hash algorithm by its lower-case name (`sha256`), exactly, as the HTTPS API and
+/// the store spell it.
+pub fn parse_hash(text: &str) -> Result<HashAlgorithm, UnknownValue> {
+    HashAlgorithm::from_name(text)
+        .ok_or_else(|| UnknownValue::new("hash algorithm", text, &["sha256", "sha384", "sha512"]))
+}
 
 str_enum! {
     /// What kind of signature a request asks for (its format).
@@ -382,6 +389,16 @@ pub(crate) mod tests {
             IssuancePolicy::new(d),
             Err(PolicyError::Lifetime { .. })
         ));
+    }
+
+    #[test]
+    fn hash_names_are_exact() {
+        assert_eq!(parse_hash("sha384"), Ok(HashAlgorithm::Sha384));
+        let refused = parse_hash("SHA384").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "unknown hash algorithm `SHA384`: expected one of sha256, sha384, sha512"
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sigil_domain::{
-    CommandCode, HashAlgorithm, IdentityName, Permission, RequestFilter, RequestId,
-    RequestMetadata, RequestState, SigningFormat, SigningRequest, Upload,
+    CommandCode, IdentityName, Permission, RequestFilter, RequestId, RequestMetadata, RequestState,
+    SigningFormat, SigningRequest, Upload,
 };
 use sigil_proto::ErrorCode;
 use time::OffsetDateTime;
@@ -173,12 +173,8 @@ pub(crate) async fn submit(
     )
     .await?;
     let format: SigningFormat = parse(&body.format)?;
-    let hash = HashAlgorithm::from_name(&body.hash).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "unknown hash algorithm `{}`: expected one of sha256, sha384, sha512",
-            body.hash.chars().take(64).collect::<String>()
-        ))
-    })?;
+    let hash =
+        sigil_domain::parse_hash(&body.hash).map_err(|e| ApiError::invalid(e.to_string()))?;
     if body.digest.len() > MAX_DIGEST_HEX {
         return Err(ApiError::invalid(format!(
             "digest is {} hex characters: at most {MAX_DIGEST_HEX} (a SHA-512 digest)",
