@@ -55,7 +55,7 @@ pub fn finish_digest(
     let template = SignatureTemplate {
         kind: sigil_openpgp::SignatureType::Binary,
         algorithm,
-        hash: hash,
+        hash,
         created,
         issuer: fingerprint,
     };

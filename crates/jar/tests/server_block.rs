@@ -85,7 +85,7 @@ fn server_block_from_sf_digest_verifies_with_jarsigner() {
             key: &key as &dyn SigningKey,
             certificate: &cert,
             chain: std::slice::from_ref(&root),
-            hash: md.into(),
+            hash: md,
             padding: RsaPadding::Pkcs1v15,
         };
         let block =

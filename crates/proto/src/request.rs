@@ -313,7 +313,7 @@ impl Request {
                 upload: Upload::read(&mut f)?,
                 program_name: f.optional(Tag::PROGRAM_NAME, value::text)?,
                 program_url: f.optional(Tag::PROGRAM_URL, value::text)?,
-                subject: f.optional(Tag::SUBJECT, AuthenticodeSubject::parse)?,
+                subject: f.optional(Tag::SUBJECT, AuthenticodeSubject::from_wire)?,
             }),
             Command::RetrieveAuthenticode => Self::RetrieveAuthenticode {
                 id: f.required(Tag::REQUEST_ID, RequestId::new)?,
@@ -393,7 +393,7 @@ impl Request {
                     a.upload.write(w)?;
                     w.opt_text(Tag::PROGRAM_NAME, a.program_name.as_deref())?;
                     w.opt_text(Tag::PROGRAM_URL, a.program_url.as_deref())?;
-                    w.opt_token(Tag::SUBJECT, a.subject.map(AuthenticodeSubject::as_str))
+                    w.opt_token(Tag::SUBJECT, a.subject.map(AuthenticodeSubject::to_wire))
                 }
                 Self::UploadJar(j) => {
                     j.upload.write(w)?;

@@ -118,21 +118,23 @@ impl WireToken for KeyAlgorithm {
     }
 }
 
-wire_enum! {
-    /// What an Authenticode upload (`RAUZ`) signs (`AK`; absent: `PE`). The client computes
-    /// the digest the subject's format defines; the server builds the matching
-    /// `SpcIndirectDataContent`.
-    AuthenticodeSubject, expected = "PE, MSI, CAB, SCRIPT, CATALOG" {
-        /// A PE image (EXE, DLL, SYS, EFI…).
-        Pe = "PE",
-        /// A Windows Installer package.
-        Msi = "MSI",
-        /// A cabinet file.
-        Cab = "CAB",
-        /// A PowerShell script (`.ps1`, `.psm1`, `.psd1`).
-        Script = "SCRIPT",
-        /// A catalog file (`.cat`).
-        Catalog = "CATALOG",
+/// What an Authenticode upload (`RAUZ`) signs (`AK`; absent: `PE`): the one type of
+/// `sigil-domain`. The client computes the digest the subject's format defines; the server
+/// builds the matching `SpcIndirectDataContent`.
+pub use sigil_domain::AuthenticodeSubject;
+
+impl WireToken for AuthenticodeSubject {
+    const VALUES: &'static [Self] = AuthenticodeSubject::ALL;
+    const EXPECTED: &'static str = "PE, MSI, CAB, SCRIPT, CATALOG";
+
+    fn to_wire(self) -> &'static str {
+        match self {
+            AuthenticodeSubject::Pe => "PE",
+            AuthenticodeSubject::Msi => "MSI",
+            AuthenticodeSubject::Cab => "CAB",
+            AuthenticodeSubject::Script => "SCRIPT",
+            AuthenticodeSubject::Catalog => "CATALOG",
+        }
     }
 }
 
@@ -274,7 +276,10 @@ mod tests {
         assert!(SigningFormat::from_wire("jar").is_err());
         assert!(KeyAlgorithm::from_wire("RSA-2048").is_err());
         for subject in AuthenticodeSubject::ALL {
-            assert_eq!(AuthenticodeSubject::parse(subject.as_str()), Ok(*subject));
+            assert_eq!(
+                AuthenticodeSubject::from_wire(subject.to_wire()),
+                Ok(*subject)
+            );
         }
         for state in RequestState::ALL {
             assert_eq!(RequestState::parse(state.as_str()), Ok(*state));

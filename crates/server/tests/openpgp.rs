@@ -152,7 +152,7 @@ async fn openpgp_signatures_from_the_server_verify_with_gpg() {
         let template = SignatureTemplate {
             kind: sigil_openpgp::SignatureType::Binary,
             algorithm,
-            hash: hash,
+            hash,
             created: u32::try_from(now.unix_timestamp()).unwrap(),
             issuer: fingerprint,
         };

@@ -5,21 +5,6 @@ use sigil_proto::{Metadata, Outcome, RequestStatus};
 
 use crate::service::ServiceError;
 
-/// The domain's Authenticode subject for a wire one.
-pub(crate) fn subject_from_wire(
-    subject: sigil_proto::AuthenticodeSubject,
-) -> sigil_domain::AuthenticodeSubject {
-    use sigil_domain::AuthenticodeSubject as Domain;
-    use sigil_proto::AuthenticodeSubject as Wire;
-    match subject {
-        Wire::Pe => Domain::Pe,
-        Wire::Msi => Domain::Msi,
-        Wire::Cab => Domain::Cab,
-        Wire::Script => Domain::Script,
-        Wire::Catalog => Domain::Catalog,
-    }
-}
-
 /// The metadata fields common to every upload.
 pub(crate) fn metadata(wire: Metadata) -> RequestMetadata {
     RequestMetadata {

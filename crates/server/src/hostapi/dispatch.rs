@@ -263,7 +263,7 @@ impl Connection {
                 let extra = sigil_domain::RequestMetadata {
                     program_name: a.program_name,
                     program_url: a.program_url,
-                    subject: a.subject.map(convert::subject_from_wire),
+                    subject: a.subject,
                     ..Default::default()
                 };
                 let request = self
