@@ -73,9 +73,7 @@ async fn authenticode_through_the_server_verifies_with_osslsigncode() {
         let input = dir.join(format!("in-{i}-{fixture}"));
         std::fs::copy(testdata(&format!("pe/{fixture}")), &input).unwrap();
         let digest = image_digest_file(&input, hash).unwrap().digest;
-        let response = c
-            .call(authenticode_upload(policy, hash, &digest))
-            .await;
+        let response = c.call(authenticode_upload(policy, hash, &digest)).await;
         assert!(
             matches!(response, Response::UploadAuthenticode(_)),
             "{response:?}"
