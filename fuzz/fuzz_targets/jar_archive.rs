@@ -9,17 +9,17 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sigil_jar::{Archive, DigestAlgorithm, Manifest, SignOptions, SignerName};
+use sigil_jar::{Archive, HashAlgorithm, Manifest, SignOptions, SignerName};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(archive) = Archive::from_source(data.to_vec()) {
         for entry in archive.entries() {
-            let _ = archive.entry_digest(entry, DigestAlgorithm::Sha256);
+            let _ = archive.entry_digest(entry, HashAlgorithm::Sha256);
         }
         if let Ok(signer) = SignerName::new("FUZZ") {
             let _ = sigil_jar::prepare_archive(
                 &archive,
-                &SignOptions::new(signer, DigestAlgorithm::Sha256),
+                &SignOptions::new(signer, HashAlgorithm::Sha256),
             );
         }
         let _ = sigil_jar::verify_archive(&archive);

@@ -35,12 +35,17 @@ pub(crate) enum FormatArg {
     Openpgp,
 }
 
-/// `--hash`.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub(crate) enum HashArg {
-    Sha256,
-    Sha384,
-    Sha512,
+/// The one conversion of `--format` (with its help texts) to the client's choice.
+impl From<FormatArg> for FormatChoice {
+    fn from(arg: FormatArg) -> Self {
+        match arg {
+            FormatArg::Auto => FormatChoice::Auto,
+            FormatArg::Hash => FormatChoice::Fixed(Format::Hash),
+            FormatArg::Authenticode => FormatChoice::Fixed(Format::Authenticode),
+            FormatArg::Jar => FormatChoice::Fixed(Format::Jar),
+            FormatArg::Openpgp => FormatChoice::Fixed(Format::OpenPgp),
+        }
+    }
 }
 
 /// `sigil sign` options.
@@ -56,8 +61,8 @@ pub(crate) struct SignArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
     /// Hash algorithm.
-    #[arg(long, value_enum, default_value_t = HashArg::Sha256)]
-    hash: HashArg,
+    #[arg(long, value_enum, default_value_t = HashAlgorithm::Sha256)]
+    hash: HashAlgorithm,
     /// How long to wait for approvals: e.g. 90s, 30m, 2h (0: do not wait).
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     wait: Duration,
@@ -282,7 +287,7 @@ fn describe(result: &JobResult) -> String {
 fn to_json(result: &JobResult) -> serde_json::Value {
     let mut v = serde_json::json!({
         "file": result.path.display().to_string(),
-        "format": result.format.as_str().to_ascii_lowercase(),
+        "format": result.format.as_str(),
         "request_id": result.request_id.as_ref().map(|i| i.as_str().to_owned()),
         "outcome": result.outcome.name(),
         "exit_code": outcome_code(&result.outcome),
@@ -337,19 +342,9 @@ pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
         ),
         None => None,
     };
-    let choice = match args.format {
-        FormatArg::Auto => FormatChoice::Auto,
-        FormatArg::Hash => FormatChoice::Fixed(Format::Hash),
-        FormatArg::Authenticode => FormatChoice::Fixed(Format::Authenticode),
-        FormatArg::Jar => FormatChoice::Fixed(Format::Jar),
-        FormatArg::Openpgp => FormatChoice::Fixed(Format::OpenPgp),
-    };
+    let choice = FormatChoice::from(args.format);
     let mut options = SignOptions::new(args.policy.clone());
-    options.hash = match args.hash {
-        HashArg::Sha256 => HashAlgorithm::Sha256,
-        HashArg::Sha384 => HashAlgorithm::Sha384,
-        HashArg::Sha512 => HashAlgorithm::Sha512,
-    };
+    options.hash = args.hash;
     options.wait = args.wait;
     options.append = args.append;
     options.output = args.output.clone();

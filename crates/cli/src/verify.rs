@@ -11,7 +11,6 @@ use sigil_pki::x509_cert::der::Encode;
 use sigil_proto::HashAlgorithm;
 
 use crate::exit;
-use crate::sign::HashArg;
 
 /// `sigil verify` options.
 #[derive(Args, Debug)]
@@ -35,8 +34,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long, requires = "signature")]
     tsr: Option<PathBuf>,
     /// Hash algorithm of a raw signature.
-    #[arg(long, value_enum, default_value_t = HashArg::Sha256)]
-    hash: HashArg,
+    #[arg(long, value_enum, default_value_t = HashAlgorithm::Sha256)]
+    hash: HashAlgorithm,
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> Result<u8> {
@@ -233,11 +232,7 @@ fn verify_raw(
     signature: &PathBuf,
     certificate: &PathBuf,
 ) -> Result<u8> {
-    let hash = match args.hash {
-        HashArg::Sha256 => HashAlgorithm::Sha256,
-        HashArg::Sha384 => HashAlgorithm::Sha384,
-        HashArg::Sha512 => HashAlgorithm::Sha512,
-    };
+    let hash = args.hash;
     let sig = std::fs::read(signature)
         .with_context(|| format!("cannot read the signature {}", signature.display()))?;
     let pem = std::fs::read(certificate)
@@ -260,12 +255,9 @@ fn verify_raw(
         return verify_openpgp(file, signature, &packet, &spki, cert);
     }
     let digest = sigil_client::job::file_digest(file, hash)?;
-    let keys_hash = sigil_client::job::keys_hash(hash);
     let found = [RsaPadding::Pkcs1v15, RsaPadding::Pss]
         .into_iter()
-        .find(|padding| {
-            sigil_keys::verify_digest(&spki, keys_hash, *padding, &digest, &sig).is_ok()
-        });
+        .find(|padding| sigil_keys::verify_digest(&spki, hash, *padding, &digest, &sig).is_ok());
     out!(
         "{}: raw signature {} by {}",
         file.display(),
@@ -332,11 +324,7 @@ fn verify_openpgp(
 ) -> Result<u8> {
     let parsed = sigil_openpgp::parse_signature(packet)
         .map_err(|e| exit::usage(format!("{}: {e}", signature.display())))?;
-    let hash = match parsed.hash {
-        sigil_keys::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
-        sigil_keys::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
-        sigil_keys::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
-    };
+    let hash = parsed.hash;
     let state = sigil_client::job::openpgp_hash(file, hash)?;
     let digest = state.finish_with(&parsed.trailer_bytes());
     out!(

@@ -5,13 +5,14 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use sigil_authenticode::{PreparedFile, PreparedImage, StagedImage, Subject};
-use sigil_jar::{DigestAlgorithm, PreparedJar, SignOptions as JarOptions, SignerName};
+use sigil_jar::{PreparedJar, SignOptions as JarOptions, SignerName};
 use sigil_proto::HashAlgorithm;
 
 use crate::error::{ClientError, Result};
 
-/// The signature format of a job (the wire's `SignFormat`).
-pub use sigil_proto::SignFormat as Format;
+/// The signature format of a job: Sigil's one signing-format type (`sigil_domain::SigningFormat`,
+/// as `sigil-proto` re-exports it).
+pub use sigil_proto::SigningFormat as Format;
 
 /// What `--format` asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,8 +359,8 @@ impl PreparedJob {
             }
             Format::Authenticode if job.subject() != Subject::Pe => {
                 let subject = job.subject();
-                let prepared = sigil_authenticode::prepare_file(subject, &path, keys_hash(hash))
-                    .map_err(|e| {
+                let prepared =
+                    sigil_authenticode::prepare_file(subject, &path, hash).map_err(|e| {
                         let what = match e {
                             sigil_authenticode::AuthenticodeError::Io { .. } => {
                                 "cannot sign it".to_owned()
@@ -384,13 +385,12 @@ impl PreparedJob {
                 let prepared = match stage_to {
                     Some(output) => {
                         let (prepared, copy) =
-                            sigil_authenticode::prepare_and_stage(&path, keys_hash(hash), output)
+                            sigil_authenticode::prepare_and_stage(&path, hash, output)
                                 .map_err(not_signable)?;
                         staged = Some(copy);
                         prepared
                     }
-                    None => sigil_authenticode::prepare_image(&path, keys_hash(hash))
-                        .map_err(not_signable)?,
+                    None => sigil_authenticode::prepare_image(&path, hash).map_err(not_signable)?,
                 };
                 let digest = prepared.digest.clone();
                 image = Some(prepared);
@@ -402,7 +402,7 @@ impl PreparedJob {
                     None => SignerName::from_alias(policy),
                 }
                 .map_err(|e| ClientError::file(&path, e))?;
-                let prepared = sigil_jar::prepare(&path, &JarOptions::new(signer, jar_hash(hash)))
+                let prepared = sigil_jar::prepare(&path, &JarOptions::new(signer, hash))
                     .map_err(|e| ClientError::file(&path, format!("not a signable JAR: {e}")))?;
                 (prepared.signature_file_digest(), Some(prepared))
             }
@@ -482,23 +482,5 @@ impl Hasher {
 
     fn finish(self) -> Vec<u8> {
         self.0.finish().as_ref().to_vec()
-    }
-}
-
-/// The wire hash algorithm as `sigil_keys` names it.
-pub fn keys_hash(hash: HashAlgorithm) -> sigil_keys::HashAlgorithm {
-    match hash {
-        HashAlgorithm::Sha256 => sigil_keys::HashAlgorithm::Sha256,
-        HashAlgorithm::Sha384 => sigil_keys::HashAlgorithm::Sha384,
-        HashAlgorithm::Sha512 => sigil_keys::HashAlgorithm::Sha512,
-    }
-}
-
-/// The wire hash algorithm as the JAR code names it.
-pub fn jar_hash(hash: HashAlgorithm) -> DigestAlgorithm {
-    match hash {
-        HashAlgorithm::Sha256 => DigestAlgorithm::Sha256,
-        HashAlgorithm::Sha384 => DigestAlgorithm::Sha384,
-        HashAlgorithm::Sha512 => DigestAlgorithm::Sha512,
     }
 }

@@ -105,7 +105,7 @@ pub fn write(
             path: relative(&dir, &file),
             size,
             digest,
-            format: r.format.as_str().to_ascii_lowercase(),
+            format: r.format.as_str().to_owned(),
             hash: options.hash.as_str().to_ascii_lowercase(),
             signature_sha256: signatures.get(&request_id).cloned().ok_or_else(|| {
                 ClientError::file(&r.path, "the server returned no signature to record")

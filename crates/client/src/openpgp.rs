@@ -17,7 +17,7 @@ use sigil_openpgp::{ArmorKind, SignatureTemplate, parse_signature};
 use sigil_proto::HashAlgorithm;
 
 use crate::error::{ClientError, Result};
-use crate::job::{Format, PreparedJob, keys_hash};
+use crate::job::{Format, PreparedJob};
 use crate::sign::{PolicyFacts, SignOptions};
 
 /// Finishes the digest of an OpenPGP job (other jobs are left as they are): the hashed part
@@ -48,14 +48,14 @@ pub fn finish_digest(
     let algorithm = sigil_keys::inspect_public_key(spki)
         .map_err(|e| ClientError::file(&path, format!("the policy's key: {e}")))?
         .algorithm;
-    sigil_openpgp::check_hash(algorithm, keys_hash(hash))
+    sigil_openpgp::check_hash(algorithm, hash)
         .map_err(|e| ClientError::file(&path, e.to_string()))?;
     let created = u32::try_from(time::OffsetDateTime::now_utc().unix_timestamp())
         .map_err(|_| ClientError::file(&path, "the clock is outside OpenPGP's range"))?;
     let template = SignatureTemplate {
         kind: sigil_openpgp::SignatureType::Binary,
         algorithm,
-        hash: keys_hash(hash),
+        hash,
         created,
         issuer: fingerprint,
     };

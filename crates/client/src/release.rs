@@ -123,10 +123,10 @@ pub async fn sign_release(
                  another policy, or leave it out of this release",
                 job.path.display(),
                 options.policy,
-                job.format.as_str().to_ascii_lowercase(),
+                job.format.as_str(),
                 info.allowed_formats
                     .iter()
-                    .map(|f| f.as_str().to_ascii_lowercase())
+                    .map(|f| f.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             )));

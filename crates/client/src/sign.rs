@@ -595,7 +595,7 @@ impl PolicyFacts {
             .ok()
             .and_then(|(c, _)| c.tbs_certificate().subject_public_key_info().to_der().ok());
         Self {
-            block_kind: block_kind(&info.key_algorithm),
+            block_kind: SignatureBlockKind::for_key(info.key_algorithm),
             signer_spki,
             openpgp_fingerprint: info
                 .openpgp_fingerprint
@@ -615,18 +615,6 @@ fn wire_subject(subject: sigil_authenticode::Subject) -> sigil_proto::Authentico
         Subject::Cab => Wire::Cab,
         Subject::Script => Wire::Script,
         Subject::Catalog => Wire::Catalog,
-    }
-}
-
-/// The JAR block kind for a policy key algorithm (`rsa-*` → `.RSA`, `ec*` → `.EC`).
-pub fn block_kind(key_algorithm: &str) -> Option<SignatureBlockKind> {
-    let k = key_algorithm.to_ascii_lowercase();
-    if k.starts_with("rsa") {
-        Some(SignatureBlockKind::Rsa)
-    } else if k.starts_with("ec") {
-        Some(SignatureBlockKind::Ec)
-    } else {
-        None
     }
 }
 

@@ -23,7 +23,7 @@ use sigil_pki::stamp::{
 use sigil_proto::HashAlgorithm;
 
 use crate::error::{ClientError, Result};
-use crate::job::{Format, keys_hash};
+use crate::job::Format;
 use crate::profile::Profile;
 
 /// The path of Sigil's TSA under the profile's `https` base.
@@ -146,8 +146,7 @@ impl Stamper {
 
     /// A checked token over `data`.
     pub async fn token(&self, data: &[u8]) -> Result<StampedToken> {
-        let request =
-            StampRequest::new(keys_hash(self.hash), data).map_err(|e| self.error(e.to_string()))?;
+        let request = StampRequest::new(self.hash, data).map_err(|e| self.error(e.to_string()))?;
         let mut attempt = 0;
         loop {
             let response = self

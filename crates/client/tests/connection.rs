@@ -85,7 +85,7 @@ async fn typed_calls_pipelining_and_errors_over_one_connection() {
     assert_eq!(policies, ["release", "release-approved"]);
     let info = conn.get_policy("release").await.unwrap();
     assert_eq!(info.approvals_required, 0);
-    assert_eq!(info.key_algorithm, "rsa-3072");
+    assert_eq!(info.key_algorithm, sigil_keys::KeyAlgorithm::Rsa3072);
     let err = conn.get_policy("nope").await.unwrap_err();
     assert_eq!(err.server_code(), Some(&ErrorCode::PolicyNotFound), "{err}");
 

@@ -12,6 +12,7 @@
 //! | [`identity`] | identities, argon2id passwords, API keys, lockout, the login decision |
 //! | [`session`] | distinct logins on a session and its effective permissions |
 //! | [`group`], [`policy`] | approval groups, issuance policies, the upload check |
+//! | [`metadata`] | what a client tells approvers about an artifact, and its limits |
 //! | [`request`] | signing-request lifecycle and quorum |
 //! | [`audit`] | audit events, the hash chain, its verification |
 //! | [`settings`], [`pki`] | settings, Host API command codes, PKI records |
@@ -61,6 +62,7 @@ pub mod failures;
 pub mod group;
 pub mod identity;
 pub mod lockout;
+pub mod metadata;
 pub mod names;
 pub mod permission;
 pub mod pki;
@@ -94,15 +96,15 @@ pub use pki::{
     SerialNumber,
 };
 pub use policy::{
-    HashAlgorithm, IssuancePolicy, PolicyDraft, PolicyError, RsaScheme, SigningFormat, UploadError,
-    check_upload,
+    CheckedUpload, HashAlgorithm, IssuancePolicy, PolicyDraft, PolicyError, RsaScheme,
+    SigningFormat, Upload, UploadError, check_upload, parse_hash,
 };
 pub use release::{
     RELEASE_MAX_FILES, Release, ReleaseError, ReleaseId, ReleaseMetadata, ReleaseState,
 };
 pub use request::{
     Approval, ApprovalProgress, AuthenticodeSubject, MetadataError, MetadataField, RequestError,
-    RequestId, RequestMetadata, RequestState, RequestStatus, SigningRequest, Upload,
+    RequestId, RequestMetadata, RequestState, RequestStatus, SigningRequest,
 };
 pub use role::{Role, RoleClass, RoleDraft, RoleError, RoleType, builtin_roles};
 pub use session::{

@@ -1,15 +1,19 @@
 //! Issuance policies and the upload check.
+//!
+//! Parse, don't validate: [`IssuancePolicy::check_upload`] turns an [`Upload`] into a
+//! [`CheckedUpload`], the only input [`crate::SigningRequest::new`] accepts, so no request can
+//! be built from an upload its policy did not accept.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metadata::{MetadataError, RequestMetadata};
 use crate::names::{GroupName, PolicyAlias, RoleName};
 use crate::permission::Permission;
 use crate::pki::{KeyId, SerialNumber};
-use crate::request::{MetadataError, RequestMetadata};
 use crate::session::Session;
-use crate::strenum::str_enum;
+use crate::strenum::{UnknownValue, str_enum};
 
 /// Most approvals a policy may require.
 pub const MAX_APPROVALS: u32 = 16;
@@ -18,27 +22,15 @@ pub const MIN_REQUEST_LIFETIME_SECS: u32 = 60;
 /// Longest request lifetime, in seconds (30 days).
 pub const MAX_REQUEST_LIFETIME_SECS: u32 = 30 * 24 * 3600;
 
-str_enum! {
-    /// Hash algorithms a client may have used for its digest.
-    pub enum HashAlgorithm ("hash algorithm") {
-        /// SHA-256.
-        Sha256 = "sha256",
-        /// SHA-384.
-        Sha384 = "sha384",
-        /// SHA-512.
-        Sha512 = "sha512",
-    }
-}
+/// Hash algorithms a client may have used for its digest: the one type of `sigil-keys`,
+/// stored and shown as its lower-case name (`sha256`).
+pub use sigil_keys::HashAlgorithm;
 
-impl HashAlgorithm {
-    /// Length of a digest, in bytes.
-    pub const fn digest_len(self) -> usize {
-        match self {
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-            Self::Sha512 => 64,
-        }
-    }
+/// Reads a hash algorithm by its lower-case name (`sha256`), exactly, as the HTTPS API and
+/// the store spell it.
+pub fn parse_hash(text: &str) -> Result<HashAlgorithm, UnknownValue> {
+    HashAlgorithm::from_name(text)
+        .ok_or_else(|| UnknownValue::new("hash algorithm", text, &["sha256", "sha384", "sha512"]))
 }
 
 str_enum! {
@@ -166,6 +158,43 @@ impl From<IssuancePolicy> for PolicyDraft {
     }
 }
 
+/// What a client uploads, before its policy checked it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Format.
+    pub format: SigningFormat,
+    /// Hash algorithm of the digest.
+    pub hash: HashAlgorithm,
+    /// The digest.
+    pub digest: Vec<u8>,
+    /// Metadata.
+    pub metadata: RequestMetadata,
+}
+
+/// An [`Upload`] that `policy` accepted for the session that sent it: made only by
+/// [`IssuancePolicy::check_upload`], consumed by [`crate::SigningRequest::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedUpload<'p> {
+    policy: &'p IssuancePolicy,
+    upload: Upload,
+}
+
+impl<'p> CheckedUpload<'p> {
+    /// The policy that accepted the upload.
+    pub fn policy(&self) -> &'p IssuancePolicy {
+        self.policy
+    }
+
+    /// The accepted upload.
+    pub fn upload(&self) -> &Upload {
+        &self.upload
+    }
+
+    pub(crate) fn into_parts(self) -> (&'p IssuancePolicy, Upload) {
+        (self.policy, self.upload)
+    }
+}
+
 /// Why an upload was refused. Nothing is stored when this is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -176,7 +205,7 @@ pub enum UploadError {
     )]
     PolicyNotFound,
     /// The policy does not allow this hash algorithm.
-    #[error("hash algorithm {hash} is not allowed by this policy")]
+    #[error("hash algorithm {} is not allowed by this policy", hash.name())]
     HashNotAllowed {
         /// The refused algorithm.
         hash: HashAlgorithm,
@@ -188,7 +217,7 @@ pub enum UploadError {
         format: SigningFormat,
     },
     /// The digest length does not match the hash algorithm.
-    #[error("digest is {actual} bytes but {hash} digests are {expected} bytes")]
+    #[error("digest is {actual} bytes but {} digests are {expected} bytes", hash.name())]
     DigestLength {
         /// The declared algorithm.
         hash: HashAlgorithm,
@@ -235,56 +264,56 @@ impl IssuancePolicy {
             && self.0.roles.iter().any(|role| session.role_active(role))
     }
 
-    /// Checks an upload against the policy.
+    /// Checks an upload against the policy: the session must see the policy, which must allow
+    /// the format and the hash; the digest must have the hash's length and the metadata fit
+    /// their limits.
     pub fn check_upload(
         &self,
         session: &Session,
-        format: SigningFormat,
-        hash: HashAlgorithm,
-        digest_len: usize,
-        metadata: &RequestMetadata,
-    ) -> Result<(), UploadError> {
+        upload: Upload,
+    ) -> Result<CheckedUpload<'_>, UploadError> {
         if !self.visible_to(session) {
             return Err(UploadError::PolicyNotFound);
         }
+        let Upload { format, hash, .. } = upload;
         if !self.0.formats.contains(&format) {
             return Err(UploadError::FormatNotAllowed { format });
         }
         if !self.0.hashes.contains(&hash) {
             return Err(UploadError::HashNotAllowed { hash });
         }
-        if digest_len != hash.digest_len() {
+        if upload.digest.len() != hash.digest_len() {
             return Err(UploadError::DigestLength {
                 hash,
                 expected: hash.digest_len(),
-                actual: digest_len,
+                actual: upload.digest.len(),
             });
         }
-        metadata.check()?;
-        Ok(())
+        upload.metadata.check()?;
+        Ok(CheckedUpload {
+            policy: self,
+            upload,
+        })
     }
 }
 
 /// [`IssuancePolicy::check_upload`] for a policy that may not exist.
-pub fn check_upload(
-    policy: Option<&IssuancePolicy>,
+pub fn check_upload<'p>(
+    policy: Option<&'p IssuancePolicy>,
     session: &Session,
-    format: SigningFormat,
-    hash: HashAlgorithm,
-    digest_len: usize,
-    metadata: &RequestMetadata,
-) -> Result<(), UploadError> {
+    upload: Upload,
+) -> Result<CheckedUpload<'p>, UploadError> {
     policy
         .ok_or(UploadError::PolicyNotFound)?
-        .check_upload(session, format, hash, digest_len, metadata)
+        .check_upload(session, upload)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::identity::{Identity, IdentityKind};
+    use crate::metadata::MetadataField;
     use crate::names::IdentityName;
-    use crate::request::MetadataField;
     use crate::role::tests::role;
     use uuid::Uuid;
 
@@ -305,6 +334,26 @@ pub(crate) mod tests {
             timestamp_required: false,
         })
         .unwrap()
+    }
+
+    /// An upload of a zero digest of `len` bytes, without metadata.
+    pub(crate) fn upload(format: SigningFormat, hash: HashAlgorithm, len: usize) -> Upload {
+        Upload {
+            format,
+            hash,
+            digest: vec![0; len],
+            metadata: RequestMetadata::default(),
+        }
+    }
+
+    /// `policy(approvals)`'s check of a SHA-256 hash upload by a `builders` session.
+    pub(crate) fn checked(policy: &IssuancePolicy, digest: Vec<u8>) -> CheckedUpload<'_> {
+        let upload = Upload {
+            digest,
+            ..upload(SigningFormat::Hash, HashAlgorithm::Sha256, 0)
+        };
+        let session = session_with("builders", &[Permission::SigningRequest]);
+        policy.check_upload(&session, upload).unwrap()
     }
 
     pub(crate) fn session_with(role_name: &str, permissions: &[Permission]) -> Session {
@@ -343,14 +392,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn hash_names_are_exact() {
+        assert_eq!(parse_hash("sha384"), Ok(HashAlgorithm::Sha384));
+        let refused = parse_hash("SHA384").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "unknown hash algorithm `SHA384`: expected one of sha256, sha384, sha512"
+        );
+    }
+
+    #[test]
     fn upload_checks() {
         let p = policy(0);
         let s = session_with("builders", &[Permission::SigningRequest]);
         let md = RequestMetadata::default();
-        let ok = |f, h, n, m: &RequestMetadata| p.check_upload(&s, f, h, n, m);
+        let ok = |format, hash, n, m: &RequestMetadata| {
+            let upload = Upload {
+                format,
+                hash,
+                digest: vec![0; n],
+                metadata: m.clone(),
+            };
+            p.check_upload(&s, upload).map(|c| c.upload().clone())
+        };
+        let checked = ok(SigningFormat::Hash, HashAlgorithm::Sha256, 32, &md).unwrap();
         assert_eq!(
-            ok(SigningFormat::Hash, HashAlgorithm::Sha256, 32, &md),
-            Ok(())
+            (checked.format, checked.hash, checked.digest.len()),
+            (SigningFormat::Hash, HashAlgorithm::Sha256, 32)
         );
         assert_eq!(
             ok(SigningFormat::Authenticode, HashAlgorithm::Sha256, 32, &md),
@@ -387,10 +455,7 @@ pub(crate) mod tests {
             check_upload(
                 None,
                 &s,
-                SigningFormat::Hash,
-                HashAlgorithm::Sha256,
-                32,
-                &md
+                upload(SigningFormat::Hash, HashAlgorithm::Sha256, 32)
             ),
             Err(UploadError::PolicyNotFound)
         );
@@ -404,13 +469,7 @@ pub(crate) mod tests {
         for s in [&other_role, &no_permission] {
             assert!(!p.visible_to(s));
             assert_eq!(
-                p.check_upload(
-                    s,
-                    SigningFormat::Hash,
-                    HashAlgorithm::Sha256,
-                    32,
-                    &RequestMetadata::default()
-                ),
+                p.check_upload(s, upload(SigningFormat::Hash, HashAlgorithm::Sha256, 32)),
                 Err(UploadError::PolicyNotFound)
             );
         }

@@ -475,7 +475,7 @@ mod tests {
     use crate::permission::Interface;
     use crate::policy::tests::policy;
     use crate::request::tests::t;
-    use crate::request::{RequestId, RequestMetadata, SigningRequest, Upload};
+    use crate::request::{RequestId, SigningRequest};
     use crate::role::tests::role;
 
     fn name(n: &str) -> IdentityName {
@@ -585,14 +585,8 @@ mod tests {
     fn members_follow_the_release_and_refuse_their_own_decision() {
         let p = policy(1);
         let mut r = release(1, 1);
-        let upload = Upload {
-            format: crate::SigningFormat::Hash,
-            hash: crate::HashAlgorithm::Sha256,
-            digest: vec![1; 32],
-            metadata: RequestMetadata::default(),
-        };
-        let mut member =
-            SigningRequest::new_in_release(RequestId(Uuid::nil()), &p, &r, upload, t(1));
+        let upload = crate::policy::tests::checked(&p, vec![1; 32]);
+        let mut member = SigningRequest::new_in_release(RequestId(Uuid::nil()), &r, upload, t(1));
         r.add_file(p.alias().as_str(), t(1)).unwrap();
         let g = officers();
         let alice = approver("alice");

@@ -11,6 +11,7 @@ fn parse_everything(text: &str) {
     let _ = text.parse::<Permission>();
     let _ = text.parse::<Interface>();
     let _ = text.parse::<HashAlgorithm>();
+    let _ = parse_hash(text);
     let _ = text.parse::<SigningFormat>();
     let _ = IdentityName::new(text);
     let _ = PolicyAlias::new(text);

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sigil_jar::{Archive, DigestAlgorithm, SignOptions, SignerName, prepare_archive};
+use sigil_jar::{Archive, HashAlgorithm, SignOptions, SignerName, prepare_archive};
 
 const ENTRIES: usize = 3000;
 
@@ -60,7 +60,7 @@ fn build_jar(dir: &Path) -> Vec<u8> {
 fn jar_manifest(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let bytes = build_jar(dir.path());
-    let options = SignOptions::new(SignerName::new("SIGIL").unwrap(), DigestAlgorithm::Sha256);
+    let options = SignOptions::new(SignerName::new("SIGIL").unwrap(), HashAlgorithm::Sha256);
     // Check the setup once, so the benchmark never measures an error path.
     let archive = Archive::from_source(bytes.clone()).unwrap();
     let file_entries = archive

@@ -10,14 +10,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use sigil_jar::{DigestAlgorithm, SignOptions, SignatureBlockKind, SignerName};
+use sigil_jar::{HashAlgorithm, SignOptions, SignatureBlockKind, SignerName};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [input, output, cert, key, rest @ ..] = args.as_slice() else {
         return Err("usage: sign_jar IN.jar OUT.jar CERT.pem KEY.pem [CHAIN.pem]".into());
     };
-    let options = SignOptions::new(SignerName::new("SIGIL")?, DigestAlgorithm::Sha256);
+    let options = SignOptions::new(SignerName::new("SIGIL")?, HashAlgorithm::Sha256);
 
     let t0 = Instant::now();
     let prepared = sigil_jar::prepare(Path::new(input), &options)?;

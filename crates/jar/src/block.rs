@@ -10,10 +10,9 @@
 use std::time::SystemTime;
 
 use const_oid::db::rfc5911;
-use sigil_keys::{HashAlgorithm, KeyFamily};
+use sigil_keys::KeyFamily;
 use sigil_pki::cms::{self, CmsSigner, SignedContent, SignedDataOptions};
 
-use crate::digest::DigestAlgorithm;
 use crate::error::JarError;
 use crate::signer::SignatureBlockKind;
 
@@ -49,24 +48,4 @@ pub fn sign_signature_file_digest(
         },
     )?;
     Ok(SignatureBlock { der, kind })
-}
-
-impl From<DigestAlgorithm> for HashAlgorithm {
-    fn from(d: DigestAlgorithm) -> Self {
-        match d {
-            DigestAlgorithm::Sha256 => HashAlgorithm::Sha256,
-            DigestAlgorithm::Sha384 => HashAlgorithm::Sha384,
-            DigestAlgorithm::Sha512 => HashAlgorithm::Sha512,
-        }
-    }
-}
-
-impl From<HashAlgorithm> for DigestAlgorithm {
-    fn from(h: HashAlgorithm) -> Self {
-        match h {
-            HashAlgorithm::Sha256 => DigestAlgorithm::Sha256,
-            HashAlgorithm::Sha384 => DigestAlgorithm::Sha384,
-            HashAlgorithm::Sha512 => DigestAlgorithm::Sha512,
-        }
-    }
 }

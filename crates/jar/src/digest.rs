@@ -3,30 +3,29 @@
 use std::io;
 
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
+pub use sigil_keys::HashAlgorithm;
 
-/// A digest algorithm usable for entry digests, section digests and the
-/// signature over the `.SF` file.
+/// The JAR names of a [`HashAlgorithm`] (Sigil's one hash type) for entry digests, section
+/// digests and the signature over the `.SF` file.
 ///
 /// The JAR specification names digest attributes `<algorithm>-Digest`, with the
 /// algorithm named as in the Java Security Standard Algorithm Names
 /// (`SHA-256`, `SHA-384`, `SHA-512`). SHA-1 and MD5 are not offered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DigestAlgorithm {
-    /// SHA-256 (`SHA-256-Digest`).
-    Sha256,
-    /// SHA-384 (`SHA-384-Digest`).
-    Sha384,
-    /// SHA-512 (`SHA-512-Digest`).
-    Sha512,
+pub trait JarDigest: Copy {
+    /// The JAR name of the algorithm, e.g. `SHA-256`.
+    fn jar_name(self) -> &'static str;
+    /// The manifest attribute holding an entry digest, e.g. `SHA-256-Digest`.
+    fn digest_attribute(self) -> &'static str;
+    /// The `.SF` main attribute holding the digest of the whole manifest.
+    fn manifest_digest_attribute(self) -> &'static str;
+    /// The `.SF` main attribute holding the digest of the manifest's main section.
+    fn main_attributes_digest_attribute(self) -> &'static str;
+    /// A fresh streaming hasher.
+    fn hasher(self) -> Hasher;
 }
 
-impl DigestAlgorithm {
-    /// All supported algorithms.
-    pub const ALL: [Self; 3] = [Self::Sha256, Self::Sha384, Self::Sha512];
-
-    /// The JAR name of the algorithm, e.g. `SHA-256`.
-    pub fn jar_name(self) -> &'static str {
+impl JarDigest for HashAlgorithm {
+    fn jar_name(self) -> &'static str {
         match self {
             Self::Sha256 => "SHA-256",
             Self::Sha384 => "SHA-384",
@@ -34,8 +33,7 @@ impl DigestAlgorithm {
         }
     }
 
-    /// The manifest attribute holding an entry digest, e.g. `SHA-256-Digest`.
-    pub fn digest_attribute(self) -> &'static str {
+    fn digest_attribute(self) -> &'static str {
         match self {
             Self::Sha256 => "SHA-256-Digest",
             Self::Sha384 => "SHA-384-Digest",
@@ -43,8 +41,7 @@ impl DigestAlgorithm {
         }
     }
 
-    /// The `.SF` main attribute holding the digest of the whole manifest.
-    pub fn manifest_digest_attribute(self) -> &'static str {
+    fn manifest_digest_attribute(self) -> &'static str {
         match self {
             Self::Sha256 => "SHA-256-Digest-Manifest",
             Self::Sha384 => "SHA-384-Digest-Manifest",
@@ -52,8 +49,7 @@ impl DigestAlgorithm {
         }
     }
 
-    /// The `.SF` main attribute holding the digest of the manifest's main section.
-    pub fn main_attributes_digest_attribute(self) -> &'static str {
+    fn main_attributes_digest_attribute(self) -> &'static str {
         match self {
             Self::Sha256 => "SHA-256-Digest-Manifest-Main-Attributes",
             Self::Sha384 => "SHA-384-Digest-Manifest-Main-Attributes",
@@ -61,57 +57,23 @@ impl DigestAlgorithm {
         }
     }
 
-    /// The algorithm whose entry digest attribute is `name` (ASCII case-insensitive).
-    pub fn from_digest_attribute(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.digest_attribute().eq_ignore_ascii_case(name))
-    }
-
-    /// Parses `SHA-256`, `sha256`, `SHA-384`, ... (as a CLI flag or policy would name it).
-    pub fn from_name(name: &str) -> Option<Self> {
-        let compact: String = name.chars().filter(|c| *c != '-').collect();
-        match compact.to_ascii_uppercase().as_str() {
-            "SHA256" => Some(Self::Sha256),
-            "SHA384" => Some(Self::Sha384),
-            "SHA512" => Some(Self::Sha512),
-            _ => None,
-        }
-    }
-
-    /// Length of the digest in bytes.
-    pub fn output_len(self) -> usize {
-        match self {
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-            Self::Sha512 => 64,
-        }
-    }
-
-    /// A fresh streaming hasher.
-    pub fn hasher(self) -> Hasher {
+    fn hasher(self) -> Hasher {
         match self {
             Self::Sha256 => Hasher::Sha256(Sha256::new()),
             Self::Sha384 => Hasher::Sha384(Sha384::new()),
             Self::Sha512 => Hasher::Sha512(Sha512::new()),
         }
     }
-
-    /// The digest of `data`.
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        let mut h = self.hasher();
-        h.update(data);
-        h.finish()
-    }
 }
 
-impl std::fmt::Display for DigestAlgorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.jar_name())
-    }
+/// The algorithm whose entry digest attribute is `name` (ASCII case-insensitive).
+pub fn from_digest_attribute(name: &str) -> Option<HashAlgorithm> {
+    HashAlgorithm::ALL
+        .into_iter()
+        .find(|a| a.digest_attribute().eq_ignore_ascii_case(name))
 }
 
-/// A streaming hasher for one [`DigestAlgorithm`]; also an [`io::Write`] sink.
+/// A streaming hasher for one [`HashAlgorithm`]; also an [`io::Write`] sink.
 #[derive(Clone, Debug)]
 pub enum Hasher {
     /// SHA-256 state.
@@ -133,11 +95,11 @@ impl Hasher {
     }
 
     /// The algorithm of this hasher.
-    pub fn algorithm(&self) -> DigestAlgorithm {
+    pub fn algorithm(&self) -> HashAlgorithm {
         match self {
-            Self::Sha256(_) => DigestAlgorithm::Sha256,
-            Self::Sha384(_) => DigestAlgorithm::Sha384,
-            Self::Sha512(_) => DigestAlgorithm::Sha512,
+            Self::Sha256(_) => HashAlgorithm::Sha256,
+            Self::Sha384(_) => HashAlgorithm::Sha384,
+            Self::Sha512(_) => HashAlgorithm::Sha512,
         }
     }
 

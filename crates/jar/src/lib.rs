@@ -24,12 +24,12 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use sigil_jar::{DigestAlgorithm, SignOptions, SignatureBlockKind, SignerName};
+//! use sigil_jar::{HashAlgorithm, SignOptions, SignatureBlockKind, SignerName};
 //!
 //! # fn server_sign(_digest: &[u8]) -> Vec<u8> { Vec::new() }
 //! # fn main() -> Result<(), sigil_jar::JarError> {
 //! let jar = Path::new("app.jar");
-//! let options = SignOptions::new(SignerName::from_alias("release")?, DigestAlgorithm::Sha256);
+//! let options = SignOptions::new(SignerName::from_alias("release")?, HashAlgorithm::Sha256);
 //! let prepared = sigil_jar::prepare(jar, &options)?;
 //! let block = server_sign(&prepared.signature_file_digest()); // PKCS#7 over the .SF
 //! prepared.write_signed(jar, &block, SignatureBlockKind::Rsa, jar)?;
@@ -54,7 +54,7 @@ mod verify;
 
 pub use archive::{Archive, Entry, Source};
 pub use block::{SignatureBlock, sign_signature_file_digest};
-pub use digest::{DigestAlgorithm, Hasher};
+pub use digest::{HashAlgorithm, Hasher, JarDigest, from_digest_attribute};
 pub use error::{ArchiveError, JarError, ManifestError};
 pub use manifest::{Attribute, Manifest, Section};
 pub use sign::{DEFAULT_CREATED_BY, PreparedJar, SignOptions, prepare, prepare_archive};

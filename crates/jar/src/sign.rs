@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::archive::write::ZipWriter;
 use crate::archive::{Archive, Entry, MANIFEST_NAME, Source, is_manifest, is_signature_related};
-use crate::digest::{DigestAlgorithm, MultiHasher, base64, unbase64};
+use crate::digest::{HashAlgorithm, JarDigest, MultiHasher, base64, unbase64};
 use crate::error::{ArchiveError, JarError, ManifestError};
 use crate::limits::{MAX_MANIFEST_BYTES, MAX_SIGNATURE_BLOCK_BYTES};
 use crate::manifest::{Manifest, Section, is_valid_value};
@@ -23,14 +23,14 @@ pub struct SignOptions {
     /// Base name of the signature files.
     pub signer: SignerName,
     /// Digest algorithm of the manifest entries, the `.SF` and the signature.
-    pub digest: DigestAlgorithm,
+    pub digest: HashAlgorithm,
     /// `Created-By` of the `.SF` (and of a new manifest).
     pub created_by: String,
 }
 
 impl SignOptions {
     /// Options with the default `Created-By`.
-    pub fn new(signer: SignerName, digest: DigestAlgorithm) -> Self {
+    pub fn new(signer: SignerName, digest: HashAlgorithm) -> Self {
         Self {
             signer,
             digest,
@@ -44,7 +44,7 @@ impl SignOptions {
 #[derive(Clone, Debug)]
 pub struct PreparedJar {
     signer: SignerName,
-    digest: DigestAlgorithm,
+    digest: HashAlgorithm,
     manifest: Vec<u8>,
     signature_file: Vec<u8>,
     fingerprint: Vec<u8>,
@@ -153,7 +153,7 @@ impl PreparedJar {
     }
 
     /// The digest algorithm used throughout.
-    pub fn digest_algorithm(&self) -> DigestAlgorithm {
+    pub fn digest_algorithm(&self) -> HashAlgorithm {
         self.digest
     }
 
@@ -265,12 +265,12 @@ pub(crate) fn is_signature_file(name: &str) -> bool {
 }
 
 /// The supported `<alg>-Digest` attributes of a section, with their values.
-pub(crate) fn digest_attributes(section: &Section) -> Vec<(DigestAlgorithm, Option<Vec<u8>>)> {
+pub(crate) fn digest_attributes(section: &Section) -> Vec<(HashAlgorithm, Option<Vec<u8>>)> {
     section
         .attributes()
         .iter()
         .filter_map(|a| {
-            DigestAlgorithm::from_digest_attribute(&a.name).map(|alg| (alg, unbase64(&a.value)))
+            crate::digest::from_digest_attribute(&a.name).map(|alg| (alg, unbase64(&a.value)))
         })
         .collect()
 }
@@ -279,8 +279,8 @@ pub(crate) fn digest_attributes(section: &Section) -> Vec<(DigestAlgorithm, Opti
 pub(crate) fn digest_entry<S: Source>(
     archive: &Archive<S>,
     entry: &Entry,
-    algorithms: &[DigestAlgorithm],
-) -> Result<Vec<(DigestAlgorithm, Vec<u8>)>, ArchiveError> {
+    algorithms: &[HashAlgorithm],
+) -> Result<Vec<(HashAlgorithm, Vec<u8>)>, ArchiveError> {
     let mut hashers = MultiHasher(algorithms.iter().map(|a| a.hasher()).collect());
     archive.stream_entry(entry, &mut hashers)?;
     Ok(hashers
@@ -295,12 +295,12 @@ pub(crate) fn digest_entry<S: Source>(
 /// digest it holds is right, so rewriting it would only break their signatures.
 fn keep_section(
     section: &Section,
-    digests: &[(DigestAlgorithm, Vec<u8>)],
-    ours: DigestAlgorithm,
+    digests: &[(HashAlgorithm, Vec<u8>)],
+    ours: HashAlgorithm,
     other_signers: bool,
 ) -> bool {
     let present = digest_attributes(section);
-    let correct = |alg: DigestAlgorithm, value: &Option<Vec<u8>>| {
+    let correct = |alg: HashAlgorithm, value: &Option<Vec<u8>>| {
         digests
             .iter()
             .any(|(a, d)| *a == alg && value.as_deref() == Some(d.as_slice()))

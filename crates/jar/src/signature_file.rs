@@ -8,7 +8,7 @@
 //! to the next section, the closing blank line included, as jarsigner computes it.
 
 use crate::archive::is_signature_related;
-use crate::digest::{DigestAlgorithm, base64};
+use crate::digest::{HashAlgorithm, JarDigest, base64};
 use crate::error::ManifestError;
 use crate::manifest::{Manifest, Section};
 
@@ -20,7 +20,7 @@ use crate::manifest::{Manifest, Section};
 pub fn build_signature_file(
     manifest_bytes: &[u8],
     manifest: &Manifest,
-    algorithm: DigestAlgorithm,
+    algorithm: HashAlgorithm,
     created_by: &str,
 ) -> Result<Vec<u8>, ManifestError> {
     let mut main = Section::new();

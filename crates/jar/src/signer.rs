@@ -113,6 +113,16 @@ impl SignatureBlockKind {
         }
     }
 
+    /// The block a key of `algorithm` signs: `.RSA` for RSA, `.EC` for ECDSA; none for
+    /// Ed25519 (no JAR block type carries it).
+    pub fn for_key(algorithm: sigil_keys::KeyAlgorithm) -> Option<Self> {
+        match algorithm.family() {
+            sigil_keys::KeyFamily::Rsa => Some(Self::Rsa),
+            sigil_keys::KeyFamily::Ecdsa => Some(Self::Ec),
+            sigil_keys::KeyFamily::Ed25519 => None,
+        }
+    }
+
     /// The kind named by an extension (ASCII case-insensitive).
     pub fn from_extension(ext: &str) -> Option<Self> {
         [Self::Rsa, Self::Ec, Self::Dsa]
@@ -124,6 +134,20 @@ impl SignatureBlockKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_kind_follows_the_key_family() {
+        use sigil_keys::KeyAlgorithm;
+        assert_eq!(
+            SignatureBlockKind::for_key(KeyAlgorithm::Rsa3072),
+            Some(SignatureBlockKind::Rsa)
+        );
+        assert_eq!(
+            SignatureBlockKind::for_key(KeyAlgorithm::EcdsaP384),
+            Some(SignatureBlockKind::Ec)
+        );
+        assert_eq!(SignatureBlockKind::for_key(KeyAlgorithm::Ed25519), None);
+    }
 
     #[test]
     fn names_follow_jarsigner() {

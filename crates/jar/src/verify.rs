@@ -15,7 +15,7 @@ use der::Encode as _;
 use sigil_pki::cms::{self, CmsError, VerifyContent};
 
 use crate::archive::{Archive, Entry, Source, is_signature_related};
-use crate::digest::{DigestAlgorithm, unbase64};
+use crate::digest::{HashAlgorithm, JarDigest, unbase64};
 use crate::error::{ArchiveError, JarError};
 use crate::limits::{MAX_MANIFEST_BYTES, MAX_SIGNATURE_BLOCK_BYTES, MAX_SIGNATURE_FILE_BYTES};
 use crate::manifest::Manifest;
@@ -66,7 +66,7 @@ pub struct SignerReport {
     /// The block's kind, from its extension.
     pub block_kind: Option<SignatureBlockKind>,
     /// The algorithm of the `.SF`'s digests, when supported.
-    pub digest_algorithm: Option<DigestAlgorithm>,
+    pub digest_algorithm: Option<HashAlgorithm>,
     /// Whether `x-Digest-Manifest` matches the whole manifest.
     pub manifest_digest_matches: bool,
     /// Whether `x-Digest-Manifest-Main-Attributes` matches (`None`: absent).
@@ -218,7 +218,7 @@ pub fn verify_archive<S: Source>(archive: &Archive<S>) -> Result<VerifyReport, J
             report.unsigned_entries.push(entry.name().to_owned());
             continue;
         }
-        let algorithms: Vec<DigestAlgorithm> = expected.iter().map(|(a, _)| *a).collect();
+        let algorithms: Vec<HashAlgorithm> = expected.iter().map(|(a, _)| *a).collect();
         report.entries_checked += 1;
         let actual = match digest_entry(archive, entry, &algorithms) {
             Ok(d) => d,
@@ -291,7 +291,7 @@ fn check_signer<S: Source>(
         ),
     };
 
-    let algorithm = DigestAlgorithm::ALL
+    let algorithm = HashAlgorithm::ALL
         .into_iter()
         .find(|a| sf.main().get(a.manifest_digest_attribute()).is_some())
         .or_else(|| {

@@ -16,7 +16,7 @@ mod zipgen;
 
 use std::path::PathBuf;
 
-use sigil_jar::{ArchiveError, DigestAlgorithm, JarError, SignOptions, SignerName};
+use sigil_jar::{ArchiveError, HashAlgorithm, JarError, SignOptions, SignerName};
 use zipgen::{Spec, build, deflated, local_header, stored};
 
 type Check = fn(&JarError) -> bool;
@@ -205,7 +205,7 @@ fn fixtures_dir() -> PathBuf {
 #[test]
 fn hostile_archives_are_refused_with_typed_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let options = SignOptions::new(SignerName::new("SIGIL").unwrap(), DigestAlgorithm::Sha256);
+    let options = SignOptions::new(SignerName::new("SIGIL").unwrap(), HashAlgorithm::Sha256);
     let regenerate = std::env::var_os("SIGIL_REGENERATE_FIXTURES").is_some();
     for (name, bytes, expected) in catalogue() {
         let committed = fixtures_dir().join(format!("{name}.zip"));
@@ -244,7 +244,7 @@ fn a_well_formed_generated_archive_is_accepted() {
         ),
     )
     .unwrap();
-    let options = SignOptions::new(SignerName::new("SIGIL").unwrap(), DigestAlgorithm::Sha256);
+    let options = SignOptions::new(SignerName::new("SIGIL").unwrap(), HashAlgorithm::Sha256);
     let prepared = sigil_jar::prepare(&path, &options).unwrap();
     let manifest = String::from_utf8(prepared.manifest().to_vec()).unwrap();
     assert!(manifest.starts_with("Manifest-Version: 1.0\r\nCreated-By: Sigil "));

@@ -18,7 +18,7 @@ use common::{
     jarsigner_verify, run,
 };
 use sigil_jar::{
-    Archive, BlockSignatureStatus, DigestAlgorithm, Manifest, SignOptions, SignerName,
+    Archive, BlockSignatureStatus, HashAlgorithm, JarDigest, Manifest, SignOptions, SignerName,
 };
 
 #[test]
@@ -26,12 +26,12 @@ fn signed_jar_verifies_with_jarsigner_for_rsa_and_ecdsa_and_sha2() {
     let tmp = tempfile::tempdir().unwrap();
     let jar = build_app_jar(tmp.path());
     let cases = [
-        (KeyType::Rsa2048, DigestAlgorithm::Sha256),
-        (KeyType::Rsa2048, DigestAlgorithm::Sha384),
-        (KeyType::Rsa2048, DigestAlgorithm::Sha512),
-        (KeyType::EcP256, DigestAlgorithm::Sha256),
-        (KeyType::EcP256, DigestAlgorithm::Sha512),
-        (KeyType::EcP384, DigestAlgorithm::Sha384),
+        (KeyType::Rsa2048, HashAlgorithm::Sha256),
+        (KeyType::Rsa2048, HashAlgorithm::Sha384),
+        (KeyType::Rsa2048, HashAlgorithm::Sha512),
+        (KeyType::EcP256, HashAlgorithm::Sha256),
+        (KeyType::EcP256, HashAlgorithm::Sha512),
+        (KeyType::EcP384, HashAlgorithm::Sha384),
     ];
     let pkis =
         [KeyType::Rsa2048, KeyType::EcP256, KeyType::EcP384].map(|k| Pki::new(tmp.path(), k));
@@ -41,7 +41,7 @@ fn signed_jar_verifies_with_jarsigner_for_rsa_and_ecdsa_and_sha2() {
         pki.sign(&jar, &out, "SIGIL", md);
         let stdout = assert_jarsigner_accepts(&out, &pki.truststore);
         assert!(
-            stdout.contains(&format!("Digest algorithm: {md}")),
+            stdout.contains(&format!("Digest algorithm: {}", md.jar_name())),
             "{stdout}"
         );
 
@@ -62,7 +62,7 @@ fn signed_jar_still_runs_and_trusting_the_signer_leaves_no_warning_at_all() {
     let jar = build_app_jar(tmp.path());
     let pki = Pki::new(tmp.path(), KeyType::Rsa2048);
     let out = tmp.path().join("signed.jar");
-    pki.sign(&jar, &out, "SIGIL", DigestAlgorithm::Sha256);
+    pki.sign(&jar, &out, "SIGIL", HashAlgorithm::Sha256);
 
     let run_out = run(Command::new("java").arg("-jar").arg(&out));
     assert_eq!(
@@ -139,7 +139,7 @@ fn existing_manifest_attributes_and_long_values_are_kept() {
 
     let pki = Pki::new(dir, KeyType::EcP256);
     let out = dir.join("signed.jar");
-    pki.sign(&jar, &out, "SIGIL", DigestAlgorithm::Sha256);
+    pki.sign(&jar, &out, "SIGIL", HashAlgorithm::Sha256);
     assert_jarsigner_accepts(&out, &pki.truststore);
 
     let a = Archive::open(&out).unwrap();
@@ -181,7 +181,7 @@ fn five_thousand_entries() {
         .arg("."));
     let pki = Pki::new(tmp.path(), KeyType::Rsa2048);
     let out = tmp.path().join("signed.jar");
-    pki.sign(&jar, &out, "BIG", DigestAlgorithm::Sha256);
+    pki.sign(&jar, &out, "BIG", HashAlgorithm::Sha256);
     assert_jarsigner_accepts(&out, &pki.truststore);
     let report = sigil_jar::verify(&out).unwrap();
     assert!(report.is_intact());
@@ -224,7 +224,7 @@ public class MakeZip64 { public static void main(String[] a) throws Exception {
 
     let pki = Pki::new(dir, KeyType::EcP256);
     let out = dir.join("signed.jar");
-    pki.sign(&jar, &out, "Z64", DigestAlgorithm::Sha256);
+    pki.sign(&jar, &out, "Z64", HashAlgorithm::Sha256);
     let signed = Archive::open(&out).unwrap();
     assert_eq!(signed.entries().len(), 70_003);
     assert!(
@@ -276,7 +276,7 @@ fn info_zip_zip64_fields_and_stdin_entry() {
 
     let pki = Pki::new(dir, KeyType::Rsa2048);
     let out = dir.join("signed.jar");
-    pki.sign(&jar, &out, "SIGIL", DigestAlgorithm::Sha256);
+    pki.sign(&jar, &out, "SIGIL", HashAlgorithm::Sha256);
     assert_jarsigner_accepts_with(&out, &pki.truststore, &["POSIX file permission"]);
     run(Command::new("unzip").arg("-tq").arg(&out));
     assert!(sigil_jar::verify(&out).unwrap().is_intact());
@@ -343,7 +343,7 @@ fn second_signer_keeps_the_first_signature_valid() {
         .arg("other"));
     assert_jarsigner_accepts(&first, &pki.truststore);
 
-    for md in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha384] {
+    for md in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
         let out = dir.join(format!("both-{md}.jar"));
         pki.sign(&first, &out, "SIGIL", md);
         let stdout = assert_jarsigner_accepts(&out, &pki.truststore);
@@ -376,7 +376,7 @@ fn tampered_entry_fails_jarsigner_and_is_named_by_our_verifier() {
     let jar = build_app_jar(dir);
     let pki = Pki::new(dir, KeyType::Rsa2048);
     let out = dir.join("signed.jar");
-    pki.sign(&jar, &out, "SIGIL", DigestAlgorithm::Sha256);
+    pki.sign(&jar, &out, "SIGIL", HashAlgorithm::Sha256);
 
     // Replace res/data.txt inside the signed JAR with other content.
     let work = dir.join("tamper");
@@ -405,9 +405,9 @@ fn block_from_a_changed_archive_is_refused() {
     let dir = tmp.path();
     let jar = build_app_jar(dir);
     let pki = Pki::new(dir, KeyType::Rsa2048);
-    let options = SignOptions::new(SignerName::new("SIGIL").unwrap(), DigestAlgorithm::Sha256);
+    let options = SignOptions::new(SignerName::new("SIGIL").unwrap(), HashAlgorithm::Sha256);
     let prepared = sigil_jar::prepare(&jar, &options).unwrap();
-    let block = pki.openssl_block(prepared.signature_file(), DigestAlgorithm::Sha256);
+    let block = pki.openssl_block(prepared.signature_file(), HashAlgorithm::Sha256);
     let work = dir.join("w");
     std::fs::create_dir_all(work.join("res")).unwrap();
     std::fs::write(work.join("res/data.txt"), "changed\n").unwrap();

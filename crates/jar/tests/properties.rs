@@ -13,7 +13,7 @@ mod zipgen;
 
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
-use sigil_jar::{Archive, DigestAlgorithm, Manifest, Section, SignOptions, SignerName};
+use sigil_jar::{Archive, HashAlgorithm, Manifest, Section, SignOptions, SignerName};
 
 fn header_name() -> impl Strategy<Value = String> {
     "[A-Za-z0-9][A-Za-z0-9_-]{0,69}".prop_filter("reserved", |n| !n.eq_ignore_ascii_case("Name"))
@@ -99,7 +99,7 @@ proptest! {
     fn archive_reader_never_panics_on_arbitrary_bytes(data in vec(any::<u8>(), 0..4096)) {
         if let Ok(archive) = Archive::from_source(data) {
             for e in archive.entries() {
-                let _ = archive.entry_digest(e, DigestAlgorithm::Sha256);
+                let _ = archive.entry_digest(e, HashAlgorithm::Sha256);
             }
         }
     }
@@ -125,7 +125,7 @@ proptest! {
             bytes.truncate(at.index(bytes.len()));
         }
         if let Ok(archive) = Archive::from_source(bytes) {
-            let options = SignOptions::new(SignerName::new("P").unwrap(), DigestAlgorithm::Sha384);
+            let options = SignOptions::new(SignerName::new("P").unwrap(), HashAlgorithm::Sha384);
             let _ = sigil_jar::prepare_archive(&archive, &options);
             let _ = sigil_jar::verify_archive(&archive);
         }

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use common::{KeyType, Pki, assert_jarsigner_accepts, build_app_jar, run};
 use der::DecodePem;
-use sigil_jar::{DigestAlgorithm, SignOptions, SignatureBlockKind, SignerName};
+use sigil_jar::{HashAlgorithm, SignOptions, SignatureBlockKind, SignerName};
 use sigil_keys::{KeyAlgorithm, RsaPadding, SigningKey, SoftwareKey};
 use sigil_pki::cms::CmsSigner;
 use x509_cert::Certificate;
@@ -44,25 +44,25 @@ fn server_block_from_sf_digest_verifies_with_jarsigner() {
         (
             KeyType::Rsa2048,
             KeyAlgorithm::Rsa2048,
-            DigestAlgorithm::Sha256,
+            HashAlgorithm::Sha256,
             SignatureBlockKind::Rsa,
         ),
         (
             KeyType::Rsa2048,
             KeyAlgorithm::Rsa2048,
-            DigestAlgorithm::Sha512,
+            HashAlgorithm::Sha512,
             SignatureBlockKind::Rsa,
         ),
         (
             KeyType::EcP256,
             KeyAlgorithm::EcdsaP256,
-            DigestAlgorithm::Sha256,
+            HashAlgorithm::Sha256,
             SignatureBlockKind::Ec,
         ),
         (
             KeyType::EcP384,
             KeyAlgorithm::EcdsaP384,
-            DigestAlgorithm::Sha384,
+            HashAlgorithm::Sha384,
             SignatureBlockKind::Ec,
         ),
     ];
@@ -78,14 +78,14 @@ fn server_block_from_sf_digest_verifies_with_jarsigner() {
         let options = SignOptions::new(SignerName::from_alias("release policy").unwrap(), md);
         let prepared = sigil_jar::prepare(&jar, &options).unwrap();
         let digest = prepared.signature_file_digest();
-        assert_eq!(digest.len(), md.output_len());
+        assert_eq!(digest.len(), md.digest_len());
 
         // Server: detached PKCS#7 over the .SF, from its digest alone.
         let signer = CmsSigner {
             key: &key as &dyn SigningKey,
             certificate: &cert,
             chain: std::slice::from_ref(&root),
-            hash: md.into(),
+            hash: md,
             padding: RsaPadding::Pkcs1v15,
         };
         let block =
@@ -119,7 +119,7 @@ fn server_refuses_a_digest_of_the_wrong_length() {
         key: &key as &dyn SigningKey,
         certificate: &cert,
         chain: &[],
-        hash: DigestAlgorithm::Sha384.into(),
+        hash: HashAlgorithm::Sha384,
         padding: RsaPadding::Pkcs1v15,
     };
     let err =

@@ -1,4 +1,12 @@
 //! Names for key, hash and signature algorithms, and their ASN.1 identifiers.
+//!
+//! [`HashAlgorithm`] and [`KeyAlgorithm`] are the one type of each concept across Sigil: the
+//! Host API (`sigil-proto`), the rules (`sigil-domain`), the formats (JAR, Authenticode,
+//! OpenPGP), the client and the CLI use them. They live here because this crate is the lowest
+//! one that needs their behaviour (OIDs, hashing, key generation) and depends on no other
+//! Sigil crate. Each use has its own spelling, kept apart: [`HashAlgorithm::as_str`]
+//! (`SHA256`, the Host API's), [`HashAlgorithm::name`] (`sha256`: configuration, JSON, the
+//! store, the audit log and the CLI's `--hash`); `sigil-jar` adds the JAR names (`SHA-256`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -80,15 +88,6 @@ impl KeyAlgorithm {
             _ => HashAlgorithm::Sha256,
         }
     }
-
-    /// The extension of a JAR signature block file for this key (`RSA`, `EC`).
-    pub fn jar_block_extension(self) -> &'static str {
-        match self.family() {
-            KeyFamily::Rsa => "RSA",
-            KeyFamily::Ecdsa => "EC",
-            KeyFamily::Ed25519 => "EC",
-        }
-    }
 }
 
 impl fmt::Display for KeyAlgorithm {
@@ -110,7 +109,11 @@ impl FromStr for KeyAlgorithm {
 }
 
 /// The hash algorithms Sigil accepts for digests.
+///
+/// Serialized (feature `serde`) as its [`name`](Self::name) (`sha256`), exactly; `--hash`
+/// values (feature `clap`) are the same names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum HashAlgorithm {
     /// SHA-256.
     Sha256,
@@ -128,8 +131,8 @@ impl HashAlgorithm {
         HashAlgorithm::Sha512,
     ];
 
-    /// The stable upper-case name (`SHA256`, `SHA384`, `SHA512`).
-    pub fn as_str(self) -> &'static str {
+    /// The stable upper-case name (`SHA256`, `SHA384`, `SHA512`), as the Host API writes it.
+    pub const fn as_str(self) -> &'static str {
         match self {
             HashAlgorithm::Sha256 => "SHA256",
             HashAlgorithm::Sha384 => "SHA384",
@@ -137,8 +140,23 @@ impl HashAlgorithm {
         }
     }
 
+    /// The stable lower-case name (`sha256`, `sha384`, `sha512`): configuration, JSON bodies,
+    /// the store, the audit log and the CLI.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Sha256 => "sha256",
+            HashAlgorithm::Sha384 => "sha384",
+            HashAlgorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// The algorithm whose [`name`](Self::name) is exactly `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        HashAlgorithm::ALL.into_iter().find(|h| h.name() == name)
+    }
+
     /// The length of a digest in bytes.
-    pub fn digest_len(self) -> usize {
+    pub const fn digest_len(self) -> usize {
         match self {
             HashAlgorithm::Sha256 => 32,
             HashAlgorithm::Sha384 => 48,
@@ -210,6 +228,26 @@ impl FromStr for HashAlgorithm {
             .into_iter()
             .find(|h| h.as_str() == wanted)
             .ok_or_else(|| KeyError::UnknownHash(s.to_owned()))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for HashAlgorithm {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for HashAlgorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        HashAlgorithm::from_name(&text).ok_or_else(|| {
+            serde::de::Error::custom(format_args!(
+                "unknown hash algorithm `{}`: expected one of sha256, sha384, sha512",
+                text.chars().take(64).collect::<String>()
+            ))
+        })
     }
 }
 
@@ -381,6 +419,15 @@ mod tests {
         );
         assert!("md5".parse::<HashAlgorithm>().is_err());
         assert!("dsa-1024".parse::<KeyAlgorithm>().is_err());
+    }
+
+    #[test]
+    fn lower_case_names_round_trip() {
+        for h in HashAlgorithm::ALL {
+            assert_eq!(HashAlgorithm::from_name(h.name()), Some(h));
+            assert_eq!(h.name().to_ascii_uppercase(), h.as_str());
+        }
+        assert_eq!(HashAlgorithm::from_name("SHA256"), None);
     }
 
     #[test]

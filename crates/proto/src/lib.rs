@@ -20,7 +20,7 @@
 //! | framing | [`FrameDecoder`] (incremental, bounded), [`Frame`], [`FrameError`], [`DecodeError`] |
 //! | fields | [`Tag`] table, [`ValueClass`], [`ValueError`], limits (`MAX_*`) |
 //! | messages | [`Request`], [`Response`], [`MessageError`], [`EncodeError`] |
-//! | codes | [`Command`], [`ErrorCode`], [`HashAlgorithm`], [`SignFormat`], [`RequestState`] |
+//! | codes | [`Command`], [`ErrorCode`], [`HashAlgorithm`], [`SigningFormat`], [`KeyAlgorithm`] ([`WireToken`]), [`RequestState`] |
 //!
 //! `docs/host-api.md` in the repository is the protocol reference (framing, escaping, limits,
 //! every command, tag and error code).
@@ -100,8 +100,8 @@ pub use response::{
 };
 pub use tag::Tag;
 pub use types::{
-    AuthenticodeSubject, CorrelationId, HashAlgorithm, IdempotencyKey, Password, ReleaseId,
-    RequestId, RequestState, SignFormat,
+    AuthenticodeSubject, CorrelationId, HashAlgorithm, IdempotencyKey, KeyAlgorithm, Password,
+    ReleaseId, RequestId, RequestState, SigningFormat, WireToken,
 };
 pub use value::{ValueClass, ValueError};
 pub use writer::EncodeError;

@@ -13,7 +13,7 @@ use crate::message::{Fields, MessageError};
 use crate::tag::Tag;
 use crate::types::{
     AuthenticodeSubject, CorrelationId, HashAlgorithm, IdempotencyKey, Password, ReleaseId,
-    RequestId,
+    RequestId, WireToken,
 };
 use crate::value;
 use crate::writer::{EncodeError, FrameWriter};
@@ -313,7 +313,7 @@ impl Request {
                 upload: Upload::read(&mut f)?,
                 program_name: f.optional(Tag::PROGRAM_NAME, value::text)?,
                 program_url: f.optional(Tag::PROGRAM_URL, value::text)?,
-                subject: f.optional(Tag::SUBJECT, AuthenticodeSubject::parse)?,
+                subject: f.optional(Tag::SUBJECT, AuthenticodeSubject::from_wire)?,
             }),
             Command::RetrieveAuthenticode => Self::RetrieveAuthenticode {
                 id: f.required(Tag::REQUEST_ID, RequestId::new)?,
@@ -393,7 +393,7 @@ impl Request {
                     a.upload.write(w)?;
                     w.opt_text(Tag::PROGRAM_NAME, a.program_name.as_deref())?;
                     w.opt_text(Tag::PROGRAM_URL, a.program_url.as_deref())?;
-                    w.opt_token(Tag::SUBJECT, a.subject.map(AuthenticodeSubject::as_str))
+                    w.opt_token(Tag::SUBJECT, a.subject.map(AuthenticodeSubject::to_wire))
                 }
                 Self::UploadJar(j) => {
                     j.upload.write(w)?;
@@ -426,7 +426,7 @@ impl Upload {
     fn read(f: &mut Fields<'_>) -> Result<Self, MessageError> {
         Ok(Self {
             policy: f.required(Tag::POLICY, value::text)?,
-            hash: f.required(Tag::HASH, HashAlgorithm::parse)?,
+            hash: f.required(Tag::HASH, HashAlgorithm::from_wire)?,
             digest: f.required(Tag::DIGEST, value::hex)?,
             metadata: Metadata {
                 file_name: f.optional(Tag::FILE_NAME, value::text)?,
@@ -440,7 +440,7 @@ impl Upload {
 
     fn write(&self, w: &mut FrameWriter<'_>) -> Result<(), EncodeError> {
         w.text(Tag::POLICY, &self.policy)?;
-        w.token(Tag::HASH, self.hash.as_str())?;
+        w.token(Tag::HASH, self.hash.to_wire())?;
         w.hex(Tag::DIGEST, &self.digest)?;
         let m = &self.metadata;
         w.opt_text(Tag::FILE_NAME, m.file_name.as_deref())?;

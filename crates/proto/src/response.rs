@@ -11,7 +11,10 @@ use crate::error_code::ErrorCode;
 use crate::frame::{Direction, Frame};
 use crate::message::{Fields, MessageError};
 use crate::tag::Tag;
-use crate::types::{CorrelationId, HashAlgorithm, ReleaseId, RequestId, RequestState, SignFormat};
+use crate::types::{
+    CorrelationId, HashAlgorithm, KeyAlgorithm, ReleaseId, RequestId, RequestState, SigningFormat,
+    WireToken,
+};
 use crate::value::{self, ValueError};
 use crate::writer::{EncodeError, FrameWriter};
 
@@ -94,14 +97,14 @@ pub struct PolicyInfo {
     /// `PA`: the policy alias.
     pub policy: String,
     /// `KA`: algorithm of the policy's key, e.g. `rsa-3072`, `ecdsa-p256`.
-    pub key_algorithm: String,
+    pub key_algorithm: KeyAlgorithm,
     /// `CC`: the certificate chain, concatenated DER certificates, signer first (DER is
     /// self-delimiting).
     pub certificate_chain: Vec<u8>,
     /// `AH`: hash algorithms the policy allows.
     pub allowed_hashes: Vec<HashAlgorithm>,
     /// `AF`: formats the policy allows.
-    pub allowed_formats: Vec<SignFormat>,
+    pub allowed_formats: Vec<SigningFormat>,
     /// `AR`: approvals required (0: signed at once).
     pub approvals_required: u32,
     /// `TR`: every signature carries a time-stamp from the server's TSA (the server adds it).
@@ -359,13 +362,13 @@ impl Response {
             },
             Command::GetPolicy => Self::GetPolicy(PolicyInfo {
                 policy: f.required(Tag::POLICY, value::text)?,
-                key_algorithm: f.required(Tag::KEY_ALGORITHM, value::token)?,
+                key_algorithm: f.required(Tag::KEY_ALGORITHM, KeyAlgorithm::from_wire)?,
                 certificate_chain: f.required(Tag::CERT_CHAIN, value::hex)?,
                 allowed_hashes: f.required(Tag::ALLOWED_HASHES, |raw| {
-                    value::list(raw, HashAlgorithm::parse)
+                    value::list(raw, HashAlgorithm::from_wire)
                 })?,
                 allowed_formats: f.required(Tag::ALLOWED_FORMATS, |raw| {
-                    value::list(raw, SignFormat::parse)
+                    value::list(raw, SigningFormat::from_wire)
                 })?,
                 approvals_required: f.required(Tag::APPROVALS_REQUIRED, value::decimal_u32)?,
                 timestamp_required: f
@@ -425,14 +428,14 @@ impl Response {
                 Self::ListPolicies { policies } => w.texts(Tag::POLICY_LIST, policies),
                 Self::GetPolicy(p) => {
                     w.text(Tag::POLICY, &p.policy)?;
-                    w.token(Tag::KEY_ALGORITHM, &p.key_algorithm)?;
+                    w.token(Tag::KEY_ALGORITHM, p.key_algorithm.to_wire())?;
                     w.tokens(
                         Tag::ALLOWED_HASHES,
-                        p.allowed_hashes.iter().map(|h| h.as_str()),
+                        p.allowed_hashes.iter().map(|h| h.to_wire()),
                     )?;
                     w.tokens(
                         Tag::ALLOWED_FORMATS,
-                        p.allowed_formats.iter().map(|f| f.as_str()),
+                        p.allowed_formats.iter().map(|f| f.to_wire()),
                     )?;
                     w.decimal(Tag::APPROVALS_REQUIRED, u64::from(p.approvals_required))?;
                     if p.timestamp_required {

@@ -49,59 +49,92 @@ macro_rules! wire_enum {
     };
 }
 
-wire_enum! {
-    /// Hash algorithm of a client-computed digest (`HA`).
-    HashAlgorithm, expected = "SHA256, SHA384, SHA512" {
-        /// SHA-256 (FIPS 180-4), 32-byte digest.
-        Sha256 = "SHA256",
-        /// SHA-384 (FIPS 180-4), 48-byte digest.
-        Sha384 = "SHA384",
-        /// SHA-512 (FIPS 180-4), 64-byte digest.
-        Sha512 = "SHA512",
+/// Signature format a policy allows (`AF`), one per upload command pair: the one type of
+/// `sigil-domain`.
+pub use sigil_domain::SigningFormat;
+/// Hash algorithm of a client-computed digest (`HA`, `AH`): the one type of `sigil-keys`.
+/// Its [`digest_len`](HashAlgorithm::digest_len) is what the server checks `DG` against
+/// (`DIGEST_LENGTH`); the client checks the same before sending.
+pub use sigil_keys::HashAlgorithm;
+/// Key algorithm of a policy's key (`KA`): the one type of `sigil-keys`.
+pub use sigil_keys::KeyAlgorithm;
+
+/// The one conversion between a Sigil type and its token on the wire: `SHA256` (`HA`),
+/// `JAR` (`AF`), `rsa-3072` (`KA`). Reading is exact and case-sensitive.
+pub trait WireToken: Sized + Copy + 'static {
+    /// Every value, in protocol order.
+    const VALUES: &'static [Self];
+    /// The accepted tokens, for the error.
+    const EXPECTED: &'static str;
+
+    /// The token as written on the wire.
+    fn to_wire(self) -> &'static str;
+
+    /// Reads the wire form.
+    fn from_wire(value: &str) -> Result<Self, ValueError> {
+        Self::VALUES
+            .iter()
+            .copied()
+            .find(|v| v.to_wire() == value)
+            .ok_or(ValueError::NotOneOf {
+                expected: Self::EXPECTED,
+            })
     }
 }
 
-impl HashAlgorithm {
-    /// Length of a digest in bytes. The server refuses a `DG` of another length with
-    /// `DIGEST_LENGTH`; the client checks the same before sending.
-    pub const fn digest_len(self) -> usize {
+impl WireToken for HashAlgorithm {
+    const VALUES: &'static [Self] = &HashAlgorithm::ALL;
+    const EXPECTED: &'static str = "SHA256, SHA384, SHA512";
+
+    fn to_wire(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl WireToken for SigningFormat {
+    const VALUES: &'static [Self] = SigningFormat::ALL;
+    const EXPECTED: &'static str = "HASH, AUTHENTICODE, JAR, OPENPGP";
+
+    fn to_wire(self) -> &'static str {
         match self {
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-            Self::Sha512 => 64,
+            // `RAUO`/`RAGO`.
+            SigningFormat::Hash => "HASH",
+            // `RAUZ`/`RAGZ`.
+            SigningFormat::Authenticode => "AUTHENTICODE",
+            // `RAUJ`/`RAGJ`.
+            SigningFormat::Jar => "JAR",
+            // `RAUP`/`RAGP`.
+            SigningFormat::OpenPgp => "OPENPGP",
         }
     }
 }
 
-wire_enum! {
-    /// Signature format a policy allows (`AF`), one per upload command pair.
-    SignFormat, expected = "HASH, AUTHENTICODE, JAR, OPENPGP" {
-        /// Raw signature over a digest (`RAUO`/`RAGO`).
-        Hash = "HASH",
-        /// Authenticode PKCS#7 SignedData for a PE image, an MSI package, a script… (`RAUZ`/`RAGZ`).
-        Authenticode = "AUTHENTICODE",
-        /// PKCS#7 signature block for a JAR's .SF file (`RAUJ`/`RAGJ`).
-        Jar = "JAR",
-        /// OpenPGP v4 detached signature packet (`RAUP`/`RAGP`).
-        OpenPgp = "OPENPGP",
+impl WireToken for KeyAlgorithm {
+    const VALUES: &'static [Self] = &KeyAlgorithm::ALL;
+    const EXPECTED: &'static str = "rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384, ed25519";
+
+    fn to_wire(self) -> &'static str {
+        self.as_str()
     }
 }
 
-wire_enum! {
-    /// What an Authenticode upload (`RAUZ`) signs (`AK`; absent: `PE`). The client computes
-    /// the digest the subject's format defines; the server builds the matching
-    /// `SpcIndirectDataContent`.
-    AuthenticodeSubject, expected = "PE, MSI, CAB, SCRIPT, CATALOG" {
-        /// A PE image (EXE, DLL, SYS, EFI…).
-        Pe = "PE",
-        /// A Windows Installer package.
-        Msi = "MSI",
-        /// A cabinet file.
-        Cab = "CAB",
-        /// A PowerShell script (`.ps1`, `.psm1`, `.psd1`).
-        Script = "SCRIPT",
-        /// A catalog file (`.cat`).
-        Catalog = "CATALOG",
+/// What an Authenticode upload (`RAUZ`) signs (`AK`; absent: `PE`): the one type of
+/// `sigil-domain`. The client computes the digest the subject's format defines; the server
+/// builds the matching `SpcIndirectDataContent`.
+pub use sigil_domain::AuthenticodeSubject;
+
+impl WireToken for AuthenticodeSubject {
+    const VALUES: &'static [Self] = AuthenticodeSubject::ALL;
+    const EXPECTED: &'static str = "PE, MSI, CAB, SCRIPT, CATALOG";
+
+    fn to_wire(self) -> &'static str {
+        match self {
+            AuthenticodeSubject::Pe => "PE",
+            AuthenticodeSubject::Msi => "MSI",
+            AuthenticodeSubject::Cab => "CAB",
+            AuthenticodeSubject::Script => "SCRIPT",
+            AuthenticodeSubject::Catalog => "CATALOG",
+        }
     }
 }
 
@@ -232,18 +265,26 @@ mod tests {
     #[test]
     fn enums_round_trip() {
         for hash in HashAlgorithm::ALL {
-            assert_eq!(HashAlgorithm::parse(hash.as_str()), Ok(*hash));
+            assert_eq!(HashAlgorithm::from_wire(hash.to_wire()), Ok(hash));
         }
-        for format in SignFormat::ALL {
-            assert_eq!(SignFormat::parse(format.as_str()), Ok(*format));
+        for format in SigningFormat::ALL {
+            assert_eq!(SigningFormat::from_wire(format.to_wire()), Ok(*format));
         }
+        for key in KeyAlgorithm::ALL {
+            assert_eq!(KeyAlgorithm::from_wire(key.to_wire()), Ok(key));
+        }
+        assert!(SigningFormat::from_wire("jar").is_err());
+        assert!(KeyAlgorithm::from_wire("RSA-2048").is_err());
         for subject in AuthenticodeSubject::ALL {
-            assert_eq!(AuthenticodeSubject::parse(subject.as_str()), Ok(*subject));
+            assert_eq!(
+                AuthenticodeSubject::from_wire(subject.to_wire()),
+                Ok(*subject)
+            );
         }
         for state in RequestState::ALL {
             assert_eq!(RequestState::parse(state.as_str()), Ok(*state));
         }
-        assert!(HashAlgorithm::parse("sha256").is_err());
+        assert!(HashAlgorithm::from_wire("sha256").is_err());
         assert!(RequestState::parse("SIGNED ").is_err());
     }
 

@@ -11,8 +11,8 @@
 use proptest::prelude::*;
 use sigil_proto::{
     AuthenticodeSubject, AuthenticodeUpload, Command, CorrelationId, Direction, ErrorCode, Frame,
-    FrameDecoder, HashAlgorithm, JarUpload, Login, Metadata, Outcome, Password, PolicyInfo,
-    Request, RequestId, RequestStatus, Response, SignFormat, Tag, ValueClass,
+    FrameDecoder, HashAlgorithm, JarUpload, KeyAlgorithm, Login, Metadata, Outcome, Password,
+    PolicyInfo, Request, RequestId, RequestStatus, Response, SigningFormat, Tag, ValueClass,
 };
 use time::OffsetDateTime;
 
@@ -44,7 +44,7 @@ fn time() -> impl Strategy<Value = OffsetDateTime> {
 }
 
 fn hash() -> impl Strategy<Value = HashAlgorithm> {
-    proptest::sample::select(HashAlgorithm::ALL)
+    proptest::sample::select(&HashAlgorithm::ALL[..])
 }
 
 fn request_id() -> impl Strategy<Value = RequestId> {
@@ -202,10 +202,10 @@ fn response() -> impl Strategy<Value = Response> {
             .prop_map(|policies| Response::ListPolicies { policies }),
         (
             text(),
-            token(),
+            proptest::sample::select(&KeyAlgorithm::ALL[..]),
             blob(),
-            proptest::sample::subsequence(HashAlgorithm::ALL, 0..=3),
-            proptest::sample::subsequence(SignFormat::ALL, 0..=4),
+            proptest::sample::subsequence(&HashAlgorithm::ALL[..], 0..=3),
+            proptest::sample::subsequence(SigningFormat::ALL, 0..=4),
             any::<u32>(),
             any::<bool>(),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 20)),

@@ -347,7 +347,7 @@ async fn hash_signing_with_no_approval_verifies_with_openssl() {
             Response::GetPolicy(info) => info,
             other => panic!("{other:?}"),
         };
-        assert_eq!(info.key_algorithm, algorithm);
+        assert_eq!(info.key_algorithm.as_str(), algorithm);
         assert_eq!(info.approvals_required, 0);
         let public = public_key_pem(dir, &info.certificate_chain, alias);
 
@@ -625,16 +625,27 @@ async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
         .await
         .unwrap()
         .unwrap();
+    // The request is built from an upload the policy accepted, as the service builds it.
+    let mut builder = Session::new(Interface::HostApi);
+    auth::login(
+        &state,
+        &mut builder,
+        "builder2",
+        PASSWORD.as_bytes(),
+        LoginContext::default(),
+    )
+    .await
+    .unwrap();
+    let upload = sigil_domain::Upload {
+        format: SigningFormat::Hash,
+        hash: DomainHash::Sha256,
+        digest: vec![7; 32],
+        metadata: RequestMetadata::default(),
+    };
     let old = SigningRequest::new(
         DomainRequestId(uuid::Uuid::new_v4()),
-        &policy,
         name("jenkins"),
-        sigil_domain::Upload {
-            format: SigningFormat::Hash,
-            hash: DomainHash::Sha256,
-            digest: vec![7; 32],
-            metadata: RequestMetadata::default(),
-        },
+        policy.check_upload(&builder, upload).unwrap(),
         state.now() - time::Duration::hours(2),
     );
     let old_id = RequestId::new(old.id().to_string()).unwrap();

@@ -27,7 +27,7 @@ use sigil_domain::{
     CaName, CertProfile, HashAlgorithm as DomainHash, KeyLocation, PolicyAlias, RsaScheme,
     SigningFormat,
 };
-use sigil_jar::{DigestAlgorithm, SignOptions, SignatureBlockKind, SignerName};
+use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_keys::KeyAlgorithm;
 use sigil_proto::{AuthenticodeUpload, HashAlgorithm, JarUpload, Request};
 use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
@@ -326,7 +326,7 @@ async fn sign_everything(world: &World, tag: &str) {
         let jar = jdk_jar(dir);
         let prepared = sigil_jar::prepare(
             &jar,
-            &SignOptions::new(SignerName::new("SIGIL").unwrap(), DigestAlgorithm::Sha384),
+            &SignOptions::new(SignerName::new("SIGIL").unwrap(), HashAlgorithm::Sha384),
         )
         .unwrap();
         let response = c

@@ -41,14 +41,6 @@ fn all(out: &Output) -> String {
     )
 }
 
-fn keys_hash(hash: HashAlgorithm) -> sigil_keys::HashAlgorithm {
-    match hash {
-        HashAlgorithm::Sha256 => sigil_keys::HashAlgorithm::Sha256,
-        HashAlgorithm::Sha384 => sigil_keys::HashAlgorithm::Sha384,
-        HashAlgorithm::Sha512 => sigil_keys::HashAlgorithm::Sha512,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openpgp_signatures_from_the_server_verify_with_gpg() {
     let world = world().await;
@@ -160,13 +152,13 @@ async fn openpgp_signatures_from_the_server_verify_with_gpg() {
         let template = SignatureTemplate {
             kind: sigil_openpgp::SignatureType::Binary,
             algorithm,
-            hash: keys_hash(hash),
+            hash,
             created: u32::try_from(now.unix_timestamp()).unwrap(),
             issuer: fingerprint,
         };
         let mut message = bytes.clone();
         message.extend_from_slice(&template.trailer_bytes());
-        let digest = keys_hash(hash).digest(&message);
+        let digest = hash.digest(&message);
         let uploaded = c
             .call(Request::UploadOpenPgp(OpenPgpUpload {
                 upload: upload(alias, hash, &digest),

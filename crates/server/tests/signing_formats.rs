@@ -17,7 +17,7 @@ use std::process::Command;
 
 use hostapi_common::*;
 use sigil_authenticode::{EmbedMode, embed_signature, image_digest_file};
-use sigil_jar::{DigestAlgorithm, SignOptions, SignatureBlockKind, SignerName};
+use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_proto::{
     AuthenticodeUpload, ErrorCode, HashAlgorithm, JarUpload, Outcome as Wire, Request, Response,
 };
@@ -27,14 +27,6 @@ fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata")
         .join(name)
-}
-
-fn wire_hash(hash: sigil_keys::HashAlgorithm) -> HashAlgorithm {
-    match hash {
-        sigil_keys::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
-        sigil_keys::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
-        sigil_keys::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
-    }
 }
 
 fn authenticode_upload(policy: &str, hash: HashAlgorithm, digest: &[u8]) -> Request {
@@ -81,9 +73,7 @@ async fn authenticode_through_the_server_verifies_with_osslsigncode() {
         let input = dir.join(format!("in-{i}-{fixture}"));
         std::fs::copy(testdata(&format!("pe/{fixture}")), &input).unwrap();
         let digest = image_digest_file(&input, hash).unwrap().digest;
-        let response = c
-            .call(authenticode_upload(policy, wire_hash(hash), &digest))
-            .await;
+        let response = c.call(authenticode_upload(policy, hash, &digest)).await;
         assert!(
             matches!(response, Response::UploadAuthenticode(_)),
             "{response:?}"
@@ -297,27 +287,13 @@ async fn jar_through_the_server_verifies_with_jarsigner() {
     let store = truststore(dir, &world.root);
 
     let cases = [
-        (
-            "rsa-pkcs1",
-            DigestAlgorithm::Sha256,
-            SignatureBlockKind::Rsa,
-        ),
-        (
-            "rsa-pkcs1",
-            DigestAlgorithm::Sha512,
-            SignatureBlockKind::Rsa,
-        ),
-        ("ec", DigestAlgorithm::Sha384, SignatureBlockKind::Ec),
+        ("rsa-pkcs1", HashAlgorithm::Sha256, SignatureBlockKind::Rsa),
+        ("rsa-pkcs1", HashAlgorithm::Sha512, SignatureBlockKind::Rsa),
+        ("ec", HashAlgorithm::Sha384, SignatureBlockKind::Ec),
     ];
-    for (i, (policy, digest_algorithm, kind)) in cases.into_iter().enumerate() {
+    for (i, (policy, hash, kind)) in cases.into_iter().enumerate() {
         let signer = SignerName::new("SIGIL").unwrap();
-        let prepared =
-            sigil_jar::prepare(&jar, &SignOptions::new(signer, digest_algorithm)).unwrap();
-        let hash = match digest_algorithm {
-            DigestAlgorithm::Sha256 => HashAlgorithm::Sha256,
-            DigestAlgorithm::Sha384 => HashAlgorithm::Sha384,
-            _ => HashAlgorithm::Sha512,
-        };
+        let prepared = sigil_jar::prepare(&jar, &SignOptions::new(signer, hash)).unwrap();
         let response = c
             .call(Request::UploadJar(JarUpload {
                 upload: upload(policy, hash, &prepared.signature_file_digest()),
@@ -350,7 +326,7 @@ async fn jar_through_the_server_verifies_with_jarsigner() {
     // A signer name over the metadata limit is refused before anything is stored.
     let prepared = sigil_jar::prepare(
         &jar,
-        &SignOptions::new(SignerName::new("SIGIL").unwrap(), DigestAlgorithm::Sha256),
+        &SignOptions::new(SignerName::new("SIGIL").unwrap(), HashAlgorithm::Sha256),
     )
     .unwrap();
     let response = c

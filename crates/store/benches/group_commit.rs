@@ -33,6 +33,27 @@ fn policy() -> IssuancePolicy {
     .unwrap()
 }
 
+/// A session of `jenkins` in the `builders` role, which the policy lets upload.
+fn builder_session() -> Session {
+    let builders = Role::new(RoleDraft {
+        name: RoleName::new("builders").unwrap(),
+        role_type: RoleType::Application,
+        class: RoleClass::Principal,
+        logins_required: 1,
+        permissions: [Permission::SigningRequest].into_iter().collect(),
+        interfaces: Interface::ALL.iter().copied().collect(),
+    })
+    .unwrap();
+    let mut jenkins = Identity::new(
+        IdentityName::new("jenkins").unwrap(),
+        IdentityKind::Application,
+    );
+    jenkins.roles.insert(builders.name().clone());
+    let mut session = Session::new(Interface::HostApi);
+    session.login(&jenkins, &[builders]).unwrap();
+    session
+}
+
 async fn setup(store: &SqliteStore) {
     let now = OffsetDateTime::now_utc();
     let changes = vec![
@@ -98,6 +119,7 @@ fn uploads(c: &mut Criterion) {
             Arc::new(store)
         });
         let policy = policy();
+        let session = builder_session();
         let next_id = Arc::new(AtomicU64::new(1));
         group.bench_function(format!("max_batch_{max_batch}"), |b| {
             b.iter_custom(|iters| {
@@ -108,16 +130,16 @@ fn uploads(c: &mut Criterion) {
                             .map(|_| {
                                 let store = store.clone();
                                 let id = next_id.fetch_add(1, Ordering::Relaxed);
+                                let upload = Upload {
+                                    format: SigningFormat::Hash,
+                                    hash: HashAlgorithm::Sha256,
+                                    digest: vec![7; 32],
+                                    metadata: RequestMetadata::default(),
+                                };
                                 let request = SigningRequest::new(
                                     RequestId(uuid::Uuid::from_u128(u128::from(id))),
-                                    &policy,
                                     IdentityName::new("jenkins").unwrap(),
-                                    Upload {
-                                        format: SigningFormat::Hash,
-                                        hash: HashAlgorithm::Sha256,
-                                        digest: vec![7; 32],
-                                        metadata: RequestMetadata::default(),
-                                    },
+                                    policy.check_upload(&session, upload).unwrap(),
                                     OffsetDateTime::now_utc(),
                                 );
                                 tokio::spawn(async move {

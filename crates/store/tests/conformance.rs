@@ -354,11 +354,17 @@ async fn deployment(store: &dyn Store) {
     .await;
 }
 
+/// `upload` as `policy` accepts it from a `builders` session (the only way to a request).
+fn checked(policy: &IssuancePolicy, upload: Upload) -> CheckedUpload<'_> {
+    let builders = role("builders", 1, &[Permission::SigningRequest]);
+    let session = session_of(&identity("jenkins", &[&builders]), &[builders]);
+    policy.check_upload(&session, upload).unwrap()
+}
+
 fn new_request(id: u128, policy_alias: &str, approvals: u32, requester: &str) -> SigningRequest {
-    SigningRequest::new(
-        RequestId(uuid::Uuid::from_u128(id)),
-        &policy(policy_alias, approvals),
-        name(requester),
+    let policy = policy(policy_alias, approvals);
+    let upload = checked(
+        &policy,
         Upload {
             format: SigningFormat::Hash,
             hash: HashAlgorithm::Sha256,
@@ -371,6 +377,11 @@ fn new_request(id: u128, policy_alias: &str, approvals: u32, requester: &str) ->
                 ..RequestMetadata::default()
             },
         },
+    );
+    SigningRequest::new(
+        RequestId(uuid::Uuid::from_u128(id)),
+        name(requester),
+        upload,
         now(),
     )
 }
@@ -1701,14 +1712,16 @@ async fn releases_and_their_requests(mut h: Harness) {
         let upload = new_request(id, "release", 2, "jenkins");
         let member = SigningRequest::new_in_release(
             upload.id(),
-            &release_policy,
             &release,
-            Upload {
-                format: upload.format(),
-                hash: upload.hash(),
-                digest: upload.digest().to_vec(),
-                metadata: upload.metadata().clone(),
-            },
+            checked(
+                &release_policy,
+                Upload {
+                    format: upload.format(),
+                    hash: upload.hash(),
+                    digest: upload.digest().to_vec(),
+                    metadata: upload.metadata().clone(),
+                },
+            ),
             now(),
         );
         ok(
@@ -1755,14 +1768,16 @@ async fn releases_and_their_requests(mut h: Harness) {
     .unwrap();
     let ghost = SigningRequest::new_in_release(
         RequestId(uuid::Uuid::from_u128(78)),
-        &release_policy,
         &ghost_release,
-        Upload {
-            format: SigningFormat::Hash,
-            hash: HashAlgorithm::Sha256,
-            digest: vec![1; 32],
-            metadata: RequestMetadata::default(),
-        },
+        checked(
+            &release_policy,
+            Upload {
+                format: SigningFormat::Hash,
+                hash: HashAlgorithm::Sha256,
+                digest: vec![1; 32],
+                metadata: RequestMetadata::default(),
+            },
+        ),
         now(),
     );
     assert!(

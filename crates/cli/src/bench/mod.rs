@@ -220,8 +220,6 @@ pub(crate) async fn run(args: &BenchArgs) -> Result<BenchReport> {
             args.hash
         )
     })?;
-    let wire_hash = sigil_proto::HashAlgorithm::parse(key_hash.as_str())
-        .map_err(|_| anyhow!("hash {} is not a Host API hash", key_hash.as_str()))?;
     let profile = load_profile(&args.profile, args.identity.as_deref())?;
 
     // Connect and log in everything first, so handshakes and password checks stay out of
@@ -249,8 +247,7 @@ pub(crate) async fn run(args: &BenchArgs) -> Result<BenchReport> {
         let job = Job {
             connection: n,
             policy: policy.clone(),
-            hash: wire_hash,
-            key_hash,
+            hash: key_hash,
             pipeline: args.pipeline,
             deadline,
         };
@@ -364,8 +361,7 @@ fn read_cpu_ticks(pid: u32) -> Result<u64> {
 struct Job {
     connection: usize,
     policy: String,
-    hash: sigil_proto::HashAlgorithm,
-    key_hash: sigil_keys::HashAlgorithm,
+    hash: sigil_keys::HashAlgorithm,
     pipeline: usize,
     deadline: Instant,
 }
@@ -435,7 +431,7 @@ async fn policy_key_algorithm(connection: &mut Connection, policy: &str) -> Resu
             info.approvals_required
         );
     }
-    Ok(info.key_algorithm)
+    Ok(info.key_algorithm.to_string())
 }
 
 /// A request of the current batch: an upload, or the retrieve of one that was not signed
@@ -460,7 +456,7 @@ async fn drive(mut connection: Connection, job: Job) -> Result<Tally> {
             counter += 1;
             // A distinct digest per request, as real builds send.
             let digest = job
-                .key_hash
+                .hash
                 .digest(format!("sigil bench {} {counter}", job.connection).as_bytes());
             batch.push(InFlight {
                 started: now,

@@ -11,7 +11,7 @@ use flate2::read::DeflateDecoder;
 use super::bytes::{Cursor, extra_blocks};
 use super::names::check_entry_name;
 use super::source::{RangeReader, Source, read_exact_at};
-use crate::digest::{DigestAlgorithm, Hasher};
+use crate::digest::{HashAlgorithm, Hasher, JarDigest};
 use crate::error::{ArchiveError, JarError};
 use crate::limits::{
     MAX_CENTRAL_DIRECTORY_BYTES, MAX_COMPRESSION_RATIO, MAX_ENTRIES, MAX_ENTRY_UNCOMPRESSED_BYTES,
@@ -193,7 +193,7 @@ impl<S: Source> Archive<S> {
         }
         // The fingerprint covers the central directory and end records, which
         // name every entry's CRC, sizes and position.
-        let mut fp = DigestAlgorithm::Sha256.hasher();
+        let mut fp = HashAlgorithm::Sha256.hasher();
         fp.update(&cd);
         let mut tail = vec![0u8; usize::try_from(len - end.cd_end).unwrap_or(0)];
         if !read_exact_at(&source, &mut tail, end.cd_end)? {
@@ -310,7 +310,7 @@ impl<S: Source> Archive<S> {
     pub fn entry_digest(
         &self,
         entry: &Entry,
-        algorithm: DigestAlgorithm,
+        algorithm: HashAlgorithm,
     ) -> Result<Vec<u8>, ArchiveError> {
         let mut h: Hasher = algorithm.hasher();
         self.stream_entry(entry, &mut h)?;

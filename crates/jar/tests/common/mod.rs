@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sigil_jar::{DigestAlgorithm, SignOptions, SignatureBlockKind, SignerName};
+use sigil_jar::{HashAlgorithm, SignOptions, SignatureBlockKind, SignerName};
 
 pub(crate) const STOREPASS: &str = "changeit";
 
@@ -171,13 +171,13 @@ impl Pki {
     }
 
     /// A detached PKCS#7 signature over `sf`, made by `openssl cms -sign`.
-    pub(crate) fn openssl_block(&self, sf: &[u8], md: DigestAlgorithm) -> Vec<u8> {
+    pub(crate) fn openssl_block(&self, sf: &[u8], md: HashAlgorithm) -> Vec<u8> {
         let sf_path = self.dir.join("NAME.SF");
         let block_path = self.dir.join("block.der");
         std::fs::write(&sf_path, sf).unwrap();
         let md = match md {
-            DigestAlgorithm::Sha256 => "sha256",
-            DigestAlgorithm::Sha384 => "sha384",
+            HashAlgorithm::Sha256 => "sha256",
+            HashAlgorithm::Sha384 => "sha384",
             _ => "sha512",
         };
         run(Command::new("openssl")
@@ -197,7 +197,7 @@ impl Pki {
     }
 
     /// Signs `jar` into `out` with sigil-jar, the block coming from openssl.
-    pub(crate) fn sign(&self, jar: &Path, out: &Path, signer: &str, md: DigestAlgorithm) {
+    pub(crate) fn sign(&self, jar: &Path, out: &Path, signer: &str, md: HashAlgorithm) {
         let options = SignOptions::new(SignerName::new(signer).unwrap(), md);
         let prepared = sigil_jar::prepare(jar, &options).unwrap();
         let block = self.openssl_block(prepared.signature_file(), md);

@@ -1,52 +1,9 @@
 //! Wire types (`sigil-proto`) ↔ domain types (`sigil-domain`).
 
-use sigil_domain::{HashAlgorithm, RequestMetadata, RequestState, SigningFormat, SigningRequest};
-use sigil_proto::{Metadata, Outcome, RequestStatus, SignFormat};
+use sigil_domain::{RequestMetadata, RequestState, SigningRequest};
+use sigil_proto::{Metadata, Outcome, RequestStatus};
 
 use crate::service::ServiceError;
-
-/// The domain's hash algorithm for a wire one.
-pub(crate) fn hash_from_wire(hash: sigil_proto::HashAlgorithm) -> HashAlgorithm {
-    match hash {
-        sigil_proto::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
-        sigil_proto::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
-        sigil_proto::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
-    }
-}
-
-/// The wire hash algorithm for a domain one.
-pub(crate) fn hash_to_wire(hash: HashAlgorithm) -> sigil_proto::HashAlgorithm {
-    match hash {
-        HashAlgorithm::Sha256 => sigil_proto::HashAlgorithm::Sha256,
-        HashAlgorithm::Sha384 => sigil_proto::HashAlgorithm::Sha384,
-        HashAlgorithm::Sha512 => sigil_proto::HashAlgorithm::Sha512,
-    }
-}
-
-/// The wire format for a domain one.
-pub(crate) fn format_to_wire(format: SigningFormat) -> SignFormat {
-    match format {
-        SigningFormat::Hash => SignFormat::Hash,
-        SigningFormat::Authenticode => SignFormat::Authenticode,
-        SigningFormat::Jar => SignFormat::Jar,
-        SigningFormat::OpenPgp => SignFormat::OpenPgp,
-    }
-}
-
-/// The domain's Authenticode subject for a wire one.
-pub(crate) fn subject_from_wire(
-    subject: sigil_proto::AuthenticodeSubject,
-) -> sigil_domain::AuthenticodeSubject {
-    use sigil_domain::AuthenticodeSubject as Domain;
-    use sigil_proto::AuthenticodeSubject as Wire;
-    match subject {
-        Wire::Pe => Domain::Pe,
-        Wire::Msi => Domain::Msi,
-        Wire::Cab => Domain::Cab,
-        Wire::Script => Domain::Script,
-        Wire::Catalog => Domain::Catalog,
-    }
-}
 
 /// The metadata fields common to every upload.
 pub(crate) fn metadata(wire: Metadata) -> RequestMetadata {

@@ -17,7 +17,7 @@ use sigil_domain::{
     SigningFormat, SigningRequest, Upload,
 };
 use sigil_proto::{
-    Command, CorrelationId, ErrorCode, Extensions, Frame, PolicyInfo, Request, Response, SignFormat,
+    Command, CorrelationId, ErrorCode, Extensions, Frame, PolicyInfo, Request, Response,
 };
 
 use super::convert;
@@ -263,7 +263,7 @@ impl Connection {
                 let extra = sigil_domain::RequestMetadata {
                     program_name: a.program_name,
                     program_url: a.program_url,
-                    subject: a.subject.map(convert::subject_from_wire),
+                    subject: a.subject,
                     ..Default::default()
                 };
                 let request = self
@@ -461,18 +461,8 @@ impl Connection {
             policy: policy.alias().as_str().to_owned(),
             key_algorithm: signing::key_algorithm(state, &policy).await?,
             certificate_chain: chain.der.concat(),
-            allowed_hashes: draft
-                .hashes
-                .iter()
-                .copied()
-                .map(convert::hash_to_wire)
-                .collect(),
-            allowed_formats: draft
-                .formats
-                .iter()
-                .copied()
-                .map(convert::format_to_wire)
-                .collect::<Vec<SignFormat>>(),
+            allowed_hashes: draft.hashes.iter().copied().collect(),
+            allowed_formats: draft.formats.iter().copied().collect(),
             approvals_required: policy.approvals_required(),
             timestamp_required: draft.timestamp_required,
             openpgp_fingerprint: openpgp::fingerprint(state, &policy).await?,
@@ -498,7 +488,7 @@ impl Connection {
         };
         let upload = Upload {
             format,
-            hash: convert::hash_from_wire(wire.hash),
+            hash: wire.hash,
             digest: wire.digest,
             metadata,
         };

@@ -9,9 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sigil_domain::{
-    ApprovalGroup, CommandCode, GroupName, HashAlgorithm, IdentityKind, IdentityName, Interface,
-    Permission, PolicyAlias, Role, RoleClass, RoleDraft, RoleName, RsaScheme, SerialNumber,
-    SigningFormat,
+    ApprovalGroup, CommandCode, GroupName, IdentityKind, IdentityName, Interface, Permission,
+    PolicyAlias, Role, RoleClass, RoleDraft, RoleName, RsaScheme, SerialNumber, SigningFormat,
 };
 use utoipa::{IntoParams, ToSchema};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -853,7 +852,11 @@ fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError
         },
         approvals_required: body.approvals_required,
         approval_group: body.approval_group.as_deref().map(parse).transpose()?,
-        hashes: names::<HashAlgorithm>(&body.hashes)?,
+        hashes: body
+            .hashes
+            .iter()
+            .map(|h| sigil_domain::parse_hash(h).map_err(|e| ApiError::invalid(e.to_string())))
+            .collect::<Result<_, _>>()?,
         formats: names::<SigningFormat>(&body.formats)?,
         request_lifetime_secs: body.request_lifetime_secs,
         roles: names(&body.roles)?,

@@ -37,7 +37,7 @@ impl ReleaseFileView {
             file_name: request.metadata().file_name.clone(),
             file_size: request.metadata().file_size,
             format: request.format().as_str().to_owned(),
-            hash: request.hash().as_str().to_owned(),
+            hash: request.hash().name().to_owned(),
             digest: hex::encode(request.digest()),
             state: request.status().as_str().to_owned(),
         }

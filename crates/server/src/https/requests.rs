@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sigil_domain::{
-    CommandCode, HashAlgorithm, IdentityName, Permission, RequestFilter, RequestId,
-    RequestMetadata, RequestState, SigningFormat, SigningRequest, Upload,
+    CommandCode, IdentityName, Permission, RequestFilter, RequestId, RequestMetadata, RequestState,
+    SigningFormat, SigningRequest, Upload,
 };
 use sigil_proto::ErrorCode;
 use time::OffsetDateTime;
@@ -88,7 +88,7 @@ impl RequestView {
             state: request.status().as_str().to_owned(),
             policy: request.policy().to_string(),
             format: request.format().as_str().to_owned(),
-            hash: request.hash().as_str().to_owned(),
+            hash: request.hash().name().to_owned(),
             digest: hex::encode(request.digest()),
             metadata: request.metadata().clone(),
             requester: request.requester().to_string(),
@@ -173,7 +173,8 @@ pub(crate) async fn submit(
     )
     .await?;
     let format: SigningFormat = parse(&body.format)?;
-    let hash: HashAlgorithm = parse(&body.hash)?;
+    let hash =
+        sigil_domain::parse_hash(&body.hash).map_err(|e| ApiError::invalid(e.to_string()))?;
     if body.digest.len() > MAX_DIGEST_HEX {
         return Err(ApiError::invalid(format!(
             "digest is {} hex characters: at most {MAX_DIGEST_HEX} (a SHA-512 digest)",

@@ -138,7 +138,7 @@ impl From<&IssuancePolicy> for PolicyView {
             rsa_scheme: d.rsa_scheme.as_str().to_owned(),
             approvals_required: d.approvals_required,
             approval_group: d.approval_group.as_ref().map(ToString::to_string),
-            hashes: d.hashes.iter().map(|h| h.as_str().to_owned()).collect(),
+            hashes: d.hashes.iter().map(|h| h.name().to_owned()).collect(),
             formats: d.formats.iter().map(|f| f.as_str().to_owned()).collect(),
             request_lifetime_secs: d.request_lifetime_secs,
             roles: d.roles.iter().map(ToString::to_string).collect(),

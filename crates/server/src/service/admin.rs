@@ -987,7 +987,7 @@ fn policy_audit(draft: AuditDraft, policy: &IssuancePolicy) -> AuditDraft {
             "approval_group",
             d.approval_group.as_ref().map_or("", GroupName::as_str),
         )
-        .detail("hashes", &join(&d.hashes))
+        .detail("hashes", &join(d.hashes.iter().map(|h| h.name())))
         .detail("formats", &join(&d.formats))
         .detail("roles", &join(&d.roles))
         .detail("timestamp_required", &d.timestamp_required.to_string())

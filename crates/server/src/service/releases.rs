@@ -13,9 +13,9 @@
 //! approvers of its group); others get `REQUEST_NOT_FOUND`.
 
 use sigil_domain::{
-    ApprovalProgress, AuditDraft, Change, IdentityName, Outcome, Permission, Release, ReleaseError,
-    ReleaseId, ReleaseMetadata, RequestError, RequestFilter, RequestId, RequestStatus, Session,
-    SigningRequest, StoreError, Upload,
+    ApprovalProgress, AuditDraft, Change, CheckedUpload, IdentityName, Outcome, Permission,
+    Release, ReleaseError, ReleaseId, ReleaseMetadata, RequestError, RequestFilter, RequestId,
+    RequestStatus, Session, SigningRequest, StoreError,
 };
 use sigil_proto::ErrorCode;
 
@@ -107,10 +107,10 @@ async fn refuse_open(
 pub(crate) async fn add_file(
     state: &AppState,
     session: &Session,
-    policy: &sigil_domain::IssuancePolicy,
     id: ReleaseId,
-    upload: Upload,
+    upload: CheckedUpload<'_>,
 ) -> Result<SigningRequest, ServiceError> {
+    let policy = upload.policy();
     let _serialized = state.release_lock.lock().await;
     for _ in 0..MAX_RETRIES {
         let release = state.store.get_release(id).await?;
@@ -133,8 +133,7 @@ pub(crate) async fn add_file(
             return Err(release_error(&refusal));
         }
         let request_id = RequestId::generate(&mut rand::rng());
-        let request =
-            SigningRequest::new_in_release(request_id, policy, &release, upload.clone(), now);
+        let request = SigningRequest::new_in_release(request_id, &release, upload.clone(), now);
         let mut drafts = vec![requests::create_draft(state, session, &request)];
         // With no approval needed the file is signed now, as a single request would be, and
         // stored in its final state with both events.

@@ -74,35 +74,23 @@ async fn upload_unmetered(
         Ok(alias) => state.cache.cached_policy(&alias).await?,
         Err(_) => None,
     };
-    let checked = sigil_domain::check_upload(
-        found.as_ref(),
-        session,
-        upload.format,
-        upload.hash,
-        upload.digest.len(),
-        &upload.metadata,
-    );
-    let now = state.now();
-    let policy = match (found, checked) {
-        (Some(policy), Ok(())) => policy,
-        (_, Err(refusal)) => {
+    let format = upload.format;
+    let checked = match sigil_domain::check_upload(found.as_ref(), session, upload) {
+        Ok(checked) => checked,
+        Err(refusal) => {
             let error = upload_error(&refusal);
             let draft = audit(state, session, "request.create", Outcome::Failure)
                 .detail("policy", policy)
-                .detail("format", upload.format.as_str())
+                .detail("format", format.as_str())
                 .detail("reason", &refusal.to_string());
             state.store.commit(Vec::new(), draft).await?;
             return Err(error);
         }
-        (None, Ok(())) => {
-            return Err(ServiceError::refused(
-                ErrorCode::PolicyNotFound,
-                UploadError::PolicyNotFound.to_string(),
-            ));
-        }
     };
+    let now = state.now();
+    let policy = checked.policy();
     if let Some(release) = release {
-        return releases::add_file(state, session, &policy, release, upload).await;
+        return releases::add_file(state, session, release, checked).await;
     }
     let id = match idempotency_key {
         Some(key) => idempotent_id(&requester, key),
@@ -111,9 +99,9 @@ async fn upload_unmetered(
     if idempotency_key.is_some()
         && let Some(existing) = state.store.get_request(id).await?
     {
-        return repeated(existing, &policy, &upload);
+        return repeated(existing, policy, checked.upload());
     }
-    let request = SigningRequest::new(id, &policy, requester, upload.clone(), now);
+    let request = SigningRequest::new(id, requester, checked.clone(), now);
     let draft = create_draft(state, session, &request);
     if request.status() != RequestStatus::Approved {
         let created = state
@@ -128,7 +116,7 @@ async fn upload_unmetered(
             // The same upload arrived twice at once (e.g. through two nodes): the other won.
             Err(sigil_domain::StoreError::Conflict { .. }) if idempotency_key.is_some() => {
                 match state.store.get_request(id).await? {
-                    Some(existing) => repeated(existing, &policy, &upload),
+                    Some(existing) => repeated(existing, policy, checked.upload()),
                     None => Err(ServiceError::Conflict(format!(
                         "request {id} could not be created: retry the upload"
                     ))),
@@ -140,7 +128,7 @@ async fn upload_unmetered(
     // No approval needed: sign first, then store the request already in its final state
     // (signed, or failed with the reason) with both events, `request.create` then
     // `request.sign`, in one commit; answer only once that is durable.
-    let outcome = signing::sign_under(state, &policy, &request).await;
+    let outcome = signing::sign_under(state, policy, &request).await;
     let (signed, sign_draft) = record_outcome(request, outcome, state.now())?;
     state
         .store
@@ -202,7 +190,7 @@ pub(crate) fn create_draft(
         .object(&request.id().to_string())
         .detail("policy", request.policy().as_str())
         .detail("format", request.format().as_str())
-        .detail("hash", request.hash().as_str())
+        .detail("hash", request.hash().name())
         .detail("digest", &hex::encode(request.digest()))
         .detail(
             "approvals_required",

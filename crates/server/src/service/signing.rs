@@ -28,11 +28,11 @@ use crate::service::pki::Pki;
 #[error("{0}")]
 pub struct SigningError(pub String);
 
-/// The key algorithm name of a policy's key, as `RAGA` reports it (e.g. `rsa-3072`).
+/// The key algorithm of a policy's key, as `RAGA` reports it (e.g. `rsa-3072`).
 pub async fn key_algorithm(
     state: &AppState,
     policy: &IssuancePolicy,
-) -> Result<String, ServiceError> {
+) -> Result<KeyAlgorithm, ServiceError> {
     let sealed = state
         .store
         .get_sealed_key(policy.draft().key_id)
@@ -43,7 +43,14 @@ pub async fn key_algorithm(
                 policy.alias()
             ))
         })?;
-    Ok(sealed.algorithm)
+    // Custody writes the name of a `KeyAlgorithm`: anything else is a damaged store.
+    sealed.algorithm.parse().map_err(|_| {
+        ServiceError::Internal(format!(
+            "the key of policy {} has an unknown algorithm {:?} in the store",
+            policy.alias(),
+            sealed.algorithm
+        ))
+    })
 }
 
 /// The policy's certificate chain, signer first, up to its root, each link's signature
@@ -168,7 +175,7 @@ async fn signature(
         key,
         chain,
         format: request.format(),
-        hash: keys_hash(request.hash()),
+        hash: request.hash(),
         padding: match policy.draft().rsa_scheme {
             RsaScheme::Pkcs1v15 => RsaPadding::Pkcs1v15,
             RsaScheme::Pss => RsaPadding::Pss,
@@ -200,7 +207,7 @@ async fn openpgp_job(
     let public = super::openpgp::public_key(state, policy)
         .await
         .map_err(|e| internal("reading the policy's OpenPGP key", &e))?;
-    let hash = keys_hash(request.hash());
+    let hash = request.hash();
     sigil_openpgp::check_hash(public.algorithm(), hash).map_err(|e| SigningError(e.to_string()))?;
     Ok(OpenPgpJob {
         template: sigil_openpgp::SignatureTemplate::binary(&public, hash, created),
@@ -282,7 +289,7 @@ struct Job {
     key: Arc<dyn SigningKey>,
     chain: Arc<CachedChain>,
     format: SigningFormat,
-    hash: sigil_keys::HashAlgorithm,
+    hash: HashAlgorithm,
     padding: RsaPadding,
     digest: Vec<u8>,
     program_name: Option<String>,
@@ -404,15 +411,6 @@ impl Job {
             hash: self.hash,
             padding: self.padding,
         }
-    }
-}
-
-/// The keys crate's name for a hash algorithm.
-pub fn keys_hash(hash: HashAlgorithm) -> sigil_keys::HashAlgorithm {
-    match hash {
-        HashAlgorithm::Sha256 => sigil_keys::HashAlgorithm::Sha256,
-        HashAlgorithm::Sha384 => sigil_keys::HashAlgorithm::Sha384,
-        HashAlgorithm::Sha512 => sigil_keys::HashAlgorithm::Sha512,
     }
 }
 

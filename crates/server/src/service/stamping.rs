@@ -14,7 +14,7 @@ use sigil_pki::stamp::{
 };
 
 use super::ServiceError;
-use super::signing::{SigningError, keys_hash};
+use super::signing::SigningError;
 use crate::AppState;
 
 /// A signature, and the `TimeStampResp` of a hash-format signature under a policy that
@@ -57,7 +57,7 @@ pub async fn apply(
             state,
             request.requester().as_str(),
             &request.id().to_string(),
-            keys_hash(request.hash()),
+            request.hash(),
             data,
         )
         .await
