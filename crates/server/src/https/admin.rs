@@ -14,13 +14,17 @@ use sigil_domain::{
     SigningFormat,
 };
 use utoipa::{IntoParams, ToSchema};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
-use super::views::{AuditView, GroupView, IdentityView, PolicyView, RoleView};
+use super::views::{AuditView, GroupView, PolicyView, RoleView, identity_view};
 use crate::service::admin as svc;
+use sigil_api::identities::{
+    ApiKeyBody, ApiKeyView, IdentityView, NewIdentityBody, PasswordBody, PasswordSet,
+    UpdateIdentityBody,
+};
 
 fn names<T>(items: &[String]) -> Result<BTreeSet<T>, ApiError>
 where
@@ -31,25 +35,6 @@ where
 }
 
 // ---- identities ---------------------------------------------------------------------------
-
-/// `POST /identities` body.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewIdentityBody {
-    /// 1–64 characters of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
-    name: String,
-    /// `person` or `application`.
-    kind: String,
-    /// Names of existing roles.
-    #[serde(default)]
-    roles: Vec<String>,
-    /// The password; without it the server generates one and answers it once.
-    #[serde(default)]
-    password: Option<String>,
-    /// Log in only with a TLS client certificate whose only CN is the name.
-    #[serde(default)]
-    require_client_certificate: bool,
-}
 
 /// `GET /identities`: every identity.
 #[utoipa::path(
@@ -66,7 +51,7 @@ pub(crate) async fn list_identities(
     caller: Caller,
 ) -> ApiResult<Json<Vec<IdentityView>>> {
     let list = svc::list_identities(&h.app, &caller.actor()).await?;
-    Ok(Json(list.iter().map(IdentityView::from).collect()))
+    Ok(Json(list.iter().map(identity_view).collect()))
 }
 
 /// `GET /identities/{name}`: one identity.
@@ -88,7 +73,7 @@ pub(crate) async fn get_identity(
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
     let identity = svc::get_identity(&h.app, &caller.actor(), &name).await?;
-    Ok(Json(IdentityView::from(&identity)))
+    Ok(Json(identity_view(&identity)))
 }
 
 /// `POST /identities`: the password is returned once when the server generated it.
@@ -116,24 +101,9 @@ pub(crate) async fn create_identity(
         require_client_certificate: body.require_client_certificate,
     };
     let created = svc::create_identity(&h.app, &caller.actor(), args).await?;
-    let mut view = IdentityView::from(&created.identity);
+    let mut view = identity_view(&created.identity);
     view.password = created.generated_password.map(|p| p.to_string());
     Ok((StatusCode::CREATED, Json(view)))
-}
-
-/// `PUT /identities/{name}` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpdateIdentityBody {
-    /// Replaces the roles.
-    #[serde(default)]
-    roles: Option<Vec<String>>,
-    /// A disabled identity cannot log in and drops out of its sessions.
-    #[serde(default)]
-    enabled: Option<bool>,
-    /// Log in only with a TLS client certificate whose only CN is the name.
-    #[serde(default)]
-    require_client_certificate: Option<bool>,
 }
 
 /// `PUT /identities/{name}`: changes the given roles, `enabled` or `require_client_certificate`.
@@ -163,7 +133,7 @@ pub(crate) async fn update_identity(
         require_client_certificate: body.require_client_certificate,
     };
     let identity = svc::update_identity(&h.app, &caller.actor(), &name, update).await?;
-    Ok(Json(IdentityView::from(&identity)))
+    Ok(Json(identity_view(&identity)))
 }
 
 /// `DELETE /identities/{name}`: deletes an identity.
@@ -208,26 +178,7 @@ pub(crate) async fn unlock_identity(
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
     let identity = svc::unlock_identity(&h.app, &caller.actor(), &name).await?;
-    Ok(Json(IdentityView::from(&identity)))
-}
-
-/// `POST /identities/{name}/password` body.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PasswordBody {
-    /// The new password; without it the server generates one and answers it once.
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// `POST /identities/{name}/password` answer.
-#[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-pub(crate) struct PasswordSet {
-    /// The identity.
-    identity: String,
-    /// The generated password, shown this once (absent when one was given).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    password: Option<String>,
+    Ok(Json(identity_view(&identity)))
 }
 
 /// `POST /identities/{name}/password`: sets the given password or generates one (returned once).
@@ -256,28 +207,6 @@ pub(crate) async fn set_password(
         identity: name.to_string(),
         password: generated.map(|p| p.to_string()),
     }))
-}
-
-/// `POST /identities/{name}/api-keys` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApiKeyBody {
-    /// What the key is for (shown in the audit log).
-    #[serde(default)]
-    label: String,
-}
-
-/// A new API key: the token is shown once.
-#[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-pub(crate) struct ApiKeyView {
-    /// The key id.
-    id: String,
-    /// The identity the key logs in as.
-    identity: String,
-    /// The label given.
-    label: String,
-    /// The key, `sigil_<id>_<secret>`: use it as the password; shown this once, only its hash is stored.
-    token: String,
 }
 
 /// `POST /identities/{name}/api-keys`: a new API key (a password for scripts).

@@ -7,6 +7,8 @@ use sigil_domain::{
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use sigil_api::identities::IdentityView;
+
 use super::error::ApiError;
 use crate::service::ServiceError;
 
@@ -16,46 +18,18 @@ pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-/// An identity (never its password hash).
-#[derive(Serialize, ToSchema)]
-pub(crate) struct IdentityView {
-    name: String,
-    /// `person` or `application`.
-    kind: String,
-    enabled: bool,
-    /// Locked after too many failed logins (the lock ends by itself, or `POST /identities/{name}/unlock`).
-    locked: bool,
-    /// Consecutive failed logins (reset by a login or an unlock).
-    failed_logins: u32,
-    roles: Vec<String>,
-    has_password: bool,
-    require_client_certificate: bool,
-    /// The generated password, only in the answer that created it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) password: Option<String>,
-}
-
-impl From<&Identity> for IdentityView {
-    fn from(i: &Identity) -> Self {
-        Self {
-            name: i.name.to_string(),
-            kind: i.kind.as_str().to_owned(),
-            enabled: i.enabled,
-            locked: i.locked,
-            failed_logins: i.failed_logins,
-            roles: i.roles.iter().map(ToString::to_string).collect(),
-            has_password: i.password.is_some(),
-            require_client_certificate: i.require_client_certificate,
-            password: None,
-        }
-    }
-}
-
-impl Drop for IdentityView {
-    fn drop(&mut self) {
-        if let Some(p) = self.password.as_mut() {
-            zeroize::Zeroize::zeroize(p);
-        }
+/// The API view of an identity.
+pub(crate) fn identity_view(i: &Identity) -> IdentityView {
+    IdentityView {
+        name: i.name.to_string(),
+        kind: i.kind.as_str().to_owned(),
+        enabled: i.enabled,
+        locked: i.locked,
+        failed_logins: i.failed_logins,
+        roles: i.roles.iter().map(ToString::to_string).collect(),
+        has_password: i.password.is_some(),
+        require_client_certificate: i.require_client_certificate,
+        password: None,
     }
 }
 
