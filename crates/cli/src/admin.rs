@@ -7,7 +7,12 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use crate::api::{Api, segment};
+use serde::Serialize;
+use sigil_api::identities::{ApiKeyBody, NewIdentityBody, PasswordBody, UpdateIdentityBody};
+use sigil_client::Profile;
+use sigil_client::https::{Client, segment};
+use sigil_client::profile::ProcessSecrets;
+
 use crate::exit;
 
 /// The profile whose identities log in (`--profile`, or `SIGIL_PROFILE`).
@@ -19,27 +24,41 @@ pub(crate) struct ProfileArg {
 }
 
 impl ProfileArg {
-    pub(crate) async fn login(&self) -> Result<Api> {
+    pub(crate) async fn login(&self) -> Result<Client> {
         let path = self
             .profile
             .as_deref()
             .ok_or_else(|| exit::usage("give --profile FILE (or set SIGIL_PROFILE)"))?;
-        Api::login(path).await
+        let profile = Profile::load(path)?;
+        let client = Client::login(&profile, &ProcessSecrets).await?;
+        let remaining = client.logins_still_required();
+        if remaining > 0 {
+            eprintln!(
+                "note: the session still needs {remaining} more login(s) for some role; add \
+                 another [[identity]] holding it to the profile"
+            );
+        }
+        Ok(client)
     }
 }
 
-fn print(value: &Value) -> Result<u8> {
+/// Prints an answer as pretty JSON (nothing for an empty answer).
+fn print(answer: &impl Serialize) -> Result<u8> {
+    let value = serde_json::to_value(answer)?;
     if !value.is_null() {
-        out!("{}", serde_json::to_string_pretty(value)?);
+        out!("{}", serde_json::to_string_pretty(&value)?);
     }
     Ok(exit::OK)
 }
 
 /// Runs one call on a fresh session and prints the answer.
-pub(crate) async fn one(
+pub(crate) async fn one<T: Serialize, E>(
     profile: &ProfileArg,
-    call: impl AsyncFnOnce(&Api) -> Result<Value>,
-) -> Result<u8> {
+    call: impl AsyncFnOnce(&Client) -> Result<T, E>,
+) -> Result<u8>
+where
+    anyhow::Error: From<E>,
+{
     let api = profile.login().await?;
     let answer = call(&api).await;
     api.logout().await;
@@ -159,7 +178,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }) => {
             let path = query_path("/requests", state, policy, requester, limit);
             let api = args.profile.login().await?;
-            let answer = api.get(&path).await;
+            let answer = api.get::<Value>(&path).await;
             api.logout().await;
             let answer = answer?;
             if json {
@@ -206,7 +225,8 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }
         RequestAction::Show { id } => {
             one(&args.profile, async |api| {
-                api.get(&format!("/requests/{}", segment(&id))).await
+                api.get::<Value>(&format!("/requests/{}", segment(&id)))
+                    .await
             })
             .await
         }
@@ -217,7 +237,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment.unwrap_or_default(), as_identity);
             one(&args.profile, async |api| {
-                api.post(&format!("/requests/{}/approve", segment(&id)), &body)
+                api.post::<_, Value>(&format!("/requests/{}/approve", segment(&id)), &body)
                     .await
             })
             .await
@@ -229,7 +249,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment, as_identity);
             one(&args.profile, async |api| {
-                api.post(&format!("/requests/{}/deny", segment(&id)), &body)
+                api.post::<_, Value>(&format!("/requests/{}/deny", segment(&id)), &body)
                     .await
             })
             .await
@@ -311,21 +331,26 @@ enum ResourceAction {
 pub(crate) async fn resource(kind: &str, args: ResourceArgs) -> Result<u8> {
     let base = format!("/{kind}");
     match args.action {
-        ResourceAction::List => one(&args.profile, async |api| api.get(&base).await).await,
+        ResourceAction::List => one(&args.profile, async |api| api.get::<Value>(&base).await).await,
         ResourceAction::Show { name } => {
             one(&args.profile, async |api| {
-                api.get(&format!("{base}/{}", segment(&name))).await
+                api.get::<Value>(&format!("{base}/{}", segment(&name)))
+                    .await
             })
             .await
         }
         ResourceAction::Create { file } => {
             let body = read_json(&file)?;
-            one(&args.profile, async |api| api.post(&base, &body).await).await
+            one(&args.profile, async |api| {
+                api.post::<_, Value>(&base, &body).await
+            })
+            .await
         }
         ResourceAction::Update { name, file } => {
             let body = read_json(&file)?;
             one(&args.profile, async |api| {
-                api.put(&format!("{base}/{}", segment(&name)), &body).await
+                api.put::<_, Value>(&format!("{base}/{}", segment(&name)), &body)
+                    .await
             })
             .await
         }
@@ -421,13 +446,8 @@ const NEW_PASSWORD_ENV: &str = "SIGIL_NEW_PASSWORD";
 pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        IdentityAction::List => one(p, async |api| api.get("/identities").await).await,
-        IdentityAction::Show { name } => {
-            one(p, async |api| {
-                api.get(&format!("/identities/{}", segment(&name))).await
-            })
-            .await
-        }
+        IdentityAction::List => one(p, async |api| api.list_identities().await).await,
+        IdentityAction::Show { name } => one(p, async |api| api.get_identity(&name).await).await,
         IdentityAction::Create {
             name,
             kind,
@@ -435,14 +455,14 @@ pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
             require_client_certificate,
             password_file,
         } => {
-            let mut body = json!({
-                "name": name, "kind": kind, "roles": roles,
-                "require_client_certificate": require_client_certificate,
-            });
-            if let Some(pw) = new_password(password_file.as_deref())? {
-                insert(&mut body, "password", Value::String(pw.to_string()));
-            }
-            one(p, async |api| api.post("/identities", &body).await).await
+            let body = NewIdentityBody {
+                name,
+                kind,
+                roles,
+                password: new_password(password_file.as_deref())?.map(|pw| pw.to_string()),
+                require_client_certificate,
+            };
+            one(p, async |api| api.create_identity(&body).await).await
         }
         IdentityAction::Update {
             name,
@@ -450,27 +470,15 @@ pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
             enabled,
             require_client_certificate,
         } => {
-            let mut body = json!({});
-            if let Some(r) = roles {
-                insert(&mut body, "roles", json!(r));
-            }
-            if let Some(e) = enabled {
-                insert(&mut body, "enabled", json!(e));
-            }
-            if let Some(r) = require_client_certificate {
-                insert(&mut body, "require_client_certificate", json!(r));
-            }
-            one(p, async |api| {
-                api.put(&format!("/identities/{}", segment(&name)), &body)
-                    .await
-            })
-            .await
+            let body = UpdateIdentityBody {
+                roles,
+                enabled,
+                require_client_certificate,
+            };
+            one(p, async |api| api.update_identity(&name, &body).await).await
         }
         IdentityAction::Delete { name } => {
-            one(p, async |api| {
-                api.delete(&format!("/identities/{}", segment(&name))).await
-            })
-            .await
+            one(p, async |api| api.delete_identity(&name).await).await
         }
         IdentityAction::Unlock {
             name,
@@ -478,38 +486,20 @@ pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
             component_files,
         } => crate::serve::offline_unlock(&name, &data, &component_files).await,
         IdentityAction::Unlock { name, .. } => {
-            one(p, async |api| {
-                api.post(
-                    &format!("/identities/{}/unlock", segment(&name)),
-                    &json!({}),
-                )
-                .await
-            })
-            .await
+            one(p, async |api| api.unlock_identity(&name).await).await
         }
         IdentityAction::Password {
             name,
             password_file,
         } => {
-            let body = match new_password(password_file.as_deref())? {
-                Some(pw) => json!({ "password": pw.as_str() }),
-                None => json!({}),
+            let body = PasswordBody {
+                password: new_password(password_file.as_deref())?.map(|pw| pw.to_string()),
             };
-            one(p, async |api| {
-                api.post(&format!("/identities/{}/password", segment(&name)), &body)
-                    .await
-            })
-            .await
+            one(p, async |api| api.set_password(&name, &body).await).await
         }
         IdentityAction::ApiKey { name, label } => {
-            one(p, async |api| {
-                api.post(
-                    &format!("/identities/{}/api-keys", segment(&name)),
-                    &json!({ "label": label }),
-                )
-                .await
-            })
-            .await
+            let body = ApiKeyBody { label };
+            one(p, async |api| api.create_api_key(&name, &body).await).await
         }
     }
 }
@@ -582,10 +572,10 @@ enum CaAction {
 pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        CaAction::List => one(p, async |api| api.get("/cas").await).await,
+        CaAction::List => one(p, async |api| api.get::<Value>("/cas").await).await,
         CaAction::Show { name } => {
             one(p, async |api| {
-                api.get(&format!("/cas/{}", segment(&name))).await
+                api.get::<Value>(&format!("/cas/{}", segment(&name))).await
             })
             .await
         }
@@ -613,13 +603,15 @@ pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
                     (None, Some(parent)) => intermediate_validity_days(api, parent).await?,
                 };
                 insert(&mut body, "validity_days", json!(days));
-                api.post("/cas", &body).await
+                Ok::<_, anyhow::Error>(api.post::<_, Value>("/cas", &body).await?)
             })
             .await
         }
         CaAction::Crl { name, out } => {
             let api = p.login().await?;
-            let answer = api.get(&format!("/cas/{}/crl", segment(&name))).await;
+            let answer = api
+                .get::<Value>(&format!("/cas/{}/crl", segment(&name)))
+                .await;
             api.logout().await;
             let answer = answer?;
             let pem = answer
@@ -636,8 +628,10 @@ const DEFAULT_CA_VALIDITY_DAYS: u32 = 3650;
 
 /// The default validity of an intermediate: [`DEFAULT_CA_VALIDITY_DAYS`], shortened to end
 /// before its parent does (a CA cannot outlive its issuer).
-async fn intermediate_validity_days(api: &Api, parent: &str) -> Result<u32> {
-    let ca = api.get(&format!("/cas/{}", segment(parent))).await?;
+async fn intermediate_validity_days(api: &Client, parent: &str) -> Result<u32> {
+    let ca = api
+        .get::<Value>(&format!("/cas/{}", segment(parent)))
+        .await?;
     let not_after = ca
         .get("not_after")
         .and_then(Value::as_str)
@@ -760,12 +754,12 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
                 Some(i) => format!("/certificates?issuer={}", segment(&i)),
                 None => "/certificates".to_owned(),
             };
-            one(p, async |api| api.get(&path).await).await
+            one(p, async |api| api.get::<Value>(&path).await).await
         }
         CertAction::Show { serial, out } => {
             let api = p.login().await?;
             let answer = api
-                .get(&format!("/certificates/{}", segment(&serial)))
+                .get::<Value>(&format!("/certificates/{}", segment(&serial)))
                 .await;
             api.logout().await;
             let answer = answer?;
@@ -804,7 +798,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
                 insert(&mut body, "key_backend", json!(key_backend));
             }
             let api = p.login().await?;
-            let answer = api.post("/certificates", &body).await;
+            let answer = api.post::<_, Value>("/certificates", &body).await;
             api.logout().await;
             let answer = answer?;
             if let Some(out) = out {
@@ -828,7 +822,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
                 insert(&mut body, "purpose", json!(purpose));
             }
             one(p, async |api| {
-                api.post(&format!("/keys/{}/chain", segment(&key)), &body)
+                api.post::<_, Value>(&format!("/keys/{}/chain", segment(&key)), &body)
                     .await
             })
             .await
@@ -839,7 +833,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
                 None => json!({}),
             };
             one(p, async |api| {
-                api.post(&format!("/certificates/{}/revoke", segment(&serial)), &body)
+                api.post::<_, Value>(&format!("/certificates/{}/revoke", segment(&serial)), &body)
                     .await
             })
             .await
@@ -860,7 +854,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             let body = json!({ "password": password.as_str() });
             let api = p.login().await?;
             let answer = api
-                .post(&format!("/certificates/{}/export", segment(&serial)), &body)
+                .post::<_, Value>(&format!("/certificates/{}/export", segment(&serial)), &body)
                 .await;
             api.logout().await;
             let answer = answer?;
@@ -936,7 +930,7 @@ enum CommandAction {
 pub(crate) async fn command(args: CommandArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        CommandAction::List => one(p, async |api| api.get("/commands").await).await,
+        CommandAction::List => one(p, async |api| api.get::<Value>("/commands").await).await,
         CommandAction::Enable { code } => set_command(p, &code, true).await,
         CommandAction::Disable { code } => set_command(p, &code, false).await,
     }
@@ -944,7 +938,7 @@ pub(crate) async fn command(args: CommandArgs) -> Result<u8> {
 
 async fn set_command(p: &ProfileArg, code: &str, enabled: bool) -> Result<u8> {
     one(p, async |api| {
-        api.put(
+        api.put::<_, Value>(
             &format!("/commands/{}", segment(code)),
             &json!({ "enabled": enabled }),
         )
@@ -987,7 +981,7 @@ enum SettingsAction {
 pub(crate) async fn settings(args: SettingsArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        SettingsAction::Show => one(p, async |api| api.get("/settings").await).await,
+        SettingsAction::Show => one(p, async |api| api.get::<Value>("/settings").await).await,
         SettingsAction::Set {
             allow_export_with_password,
             lockout_threshold,
@@ -1014,7 +1008,7 @@ pub(crate) async fn settings(args: SettingsArgs) -> Result<u8> {
                 ));
             }
             let body = Value::Object(body);
-            one(p, async |api| api.put("/settings", &body).await).await
+            one(p, async |api| api.put::<_, Value>("/settings", &body).await).await
         }
     }
 }
@@ -1073,13 +1067,13 @@ pub(crate) async fn audit(args: AuditArgs) -> Result<u8> {
                 from.unwrap_or(1),
                 limit.unwrap_or(100)
             );
-            one(p, async |api| api.get(&path).await).await
+            one(p, async |api| api.get::<Value>(&path).await).await
         }
         AuditAction::Export { from, out, data } => export(p, from.unwrap_or(1), out, data).await,
         AuditAction::Verify { data: Some(data) } => verify_offline(&data).await,
         AuditAction::Verify { data: None } => {
             let api = p.login().await?;
-            let answer = api.get("/audit/verify").await;
+            let answer = api.get::<Value>("/audit/verify").await;
             api.logout().await;
             let answer = answer?;
             print(&answer)?;
@@ -1135,7 +1129,7 @@ async fn export(
             let result: Result<()> = async {
                 loop {
                     let page = api
-                        .get(&format!("/audit?from={next}&limit={AUDIT_PAGE}"))
+                        .get::<Value>(&format!("/audit?from={next}&limit={AUDIT_PAGE}"))
                         .await?;
                     let events = page.as_array().cloned().unwrap_or_default();
                     let Some(last) = events.last() else { break };
@@ -1311,7 +1305,7 @@ pub(crate) async fn listener(args: ListenerArgs) -> Result<u8> {
             }
             let api = p.login().await?;
             let answer = api
-                .post(&format!("/listeners/{}/csr", segment(&listener)), &body)
+                .post::<_, Value>(&format!("/listeners/{}/csr", segment(&listener)), &body)
                 .await;
             api.logout().await;
             let answer = answer?;
@@ -1339,7 +1333,7 @@ pub(crate) async fn listener(args: ListenerArgs) -> Result<u8> {
                 insert(&mut body, "node", json!(node));
             }
             one(p, async |api| {
-                api.put(&format!("/listeners/{}/chain", segment(&listener)), &body)
+                api.put::<_, Value>(&format!("/listeners/{}/chain", segment(&listener)), &body)
                     .await
             })
             .await

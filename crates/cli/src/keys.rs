@@ -10,8 +10,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::admin::{ProfileArg, insert, one, read_secret, write_or_print};
-use crate::api::segment;
 use crate::exit;
+use sigil_client::https::segment;
 
 /// Environment variable with the password of a PKCS#12 file to import.
 const IMPORT_PASSWORD_ENV: &str = "SIGIL_IMPORT_PASSWORD";
@@ -87,9 +87,9 @@ pub(crate) async fn key(args: KeyArgs) -> Result<u8> {
             let mut body = json!({ "algorithm": algorithm });
             optional(&mut body, "purpose", purpose);
             optional(&mut body, "backend", backend);
-            one(p, async |api| api.post("/keys", &body).await).await
+            one(p, async |api| api.post::<_, Value>("/keys", &body).await).await
         }
-        KeyAction::List => one(p, async |api| api.get("/keys").await).await,
+        KeyAction::List => one(p, async |api| api.get::<Value>("/keys").await).await,
         KeyAction::Csr {
             key,
             subject,
@@ -99,7 +99,7 @@ pub(crate) async fn key(args: KeyArgs) -> Result<u8> {
             let body = json!({ "subject": subject, "sans": sans });
             let api = p.login().await?;
             let answer = api
-                .post(&format!("/keys/{}/csr", segment(&key)), &body)
+                .post::<_, Value>(&format!("/keys/{}/csr", segment(&key)), &body)
                 .await;
             api.logout().await;
             let answer = answer?;
@@ -139,7 +139,10 @@ pub(crate) async fn key(args: KeyArgs) -> Result<u8> {
             }
             optional(&mut body, "purpose", purpose);
             optional(&mut body, "backend", backend);
-            let answer = one(p, async |api| api.post("/keys/import", &body).await).await;
+            let answer = one(p, async |api| {
+                api.post::<_, Value>("/keys/import", &body).await
+            })
+            .await;
             // The JSON body held the password.
             if let Some(Value::String(text)) = body.get_mut("password") {
                 zeroize::Zeroize::zeroize(text);
