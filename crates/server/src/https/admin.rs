@@ -7,14 +7,18 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sigil_domain::{
     ApprovalGroup, CommandCode, GroupName, HashAlgorithm, IdentityKind, IdentityName, Interface,
     Permission, PolicyAlias, Role, RoleClass, RoleDraft, RoleName, RsaScheme, SerialNumber,
     SigningFormat,
 };
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use zeroize::Zeroizing;
+
+use sigil_api::admin::{
+    BreakView, CommandBody, CommandView, GroupBody, PolicyBody, RoleBody, SettingsBody, VerifyView,
+};
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -243,28 +247,6 @@ pub(crate) async fn create_api_key(
 
 // ---- roles --------------------------------------------------------------------------------
 
-/// `POST /roles` and `PUT /roles/{name}` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RoleBody {
-    /// The role name (`POST`; optional on `PUT`, where it must equal the URL's).
-    #[serde(default)]
-    name: Option<String>,
-    /// `administrator`, `application` or `approver`.
-    #[serde(rename = "type")]
-    role_type: String,
-    /// `principal` (the default).
-    #[serde(default)]
-    class: Option<String>,
-    /// Distinct identities holding the role that must log in on one session before it grants its permissions (1–8).
-    logins_required: u32,
-    /// Permissions such as `admin:roles`, `ca:issue`, `signing:approve` (see docs/https-api.md).
-    #[serde(default)]
-    permissions: Vec<String>,
-    /// Where the role may log in: `host-api`, `https`.
-    interfaces: Vec<String>,
-}
-
 fn role_from(body: RoleBody, name: &str) -> Result<Role, ApiError> {
     let permissions: BTreeSet<Permission> = names(&body.permissions)?;
     let interfaces: BTreeSet<Interface> = names(&body.interfaces)?;
@@ -407,13 +389,6 @@ pub(crate) async fn delete_role(
 
 // ---- commands and settings ----------------------------------------------------------------
 
-/// One Host API command.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct CommandView {
-    code: String,
-    enabled: bool,
-}
-
 fn known_commands() -> Vec<CommandCode> {
     sigil_proto::Command::KNOWN
         .iter()
@@ -444,14 +419,6 @@ pub(crate) async fn list_commands(
             })
             .collect(),
     ))
-}
-
-/// `PUT /commands/{code}` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CommandBody {
-    /// Whether the Host API accepts the command.
-    enabled: bool,
 }
 
 /// `PUT /commands/{code}`: enables or disables a Host API command.
@@ -503,21 +470,6 @@ pub(crate) async fn get_settings(
     Ok(Json(svc::get_settings(&h.app, &caller.actor()).await?))
 }
 
-/// `PUT /settings` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SettingsBody {
-    /// Whether a key may be exported as a password-protected PKCS#12.
-    #[serde(default)]
-    allow_export_with_password: Option<bool>,
-    /// Consecutive failed logins that lock an identity (1–100).
-    #[serde(default)]
-    lockout_threshold: Option<u32>,
-    /// Serial of the time-stamping certificate; an empty string disables the TSA.
-    #[serde(default)]
-    timestamp_certificate: Option<String>,
-}
-
 /// `PUT /settings`: changes the given settings.
 #[utoipa::path(
     put,
@@ -554,17 +506,6 @@ pub(crate) async fn update_settings(
 }
 
 // ---- groups -------------------------------------------------------------------------------
-
-/// `POST /groups` and `PUT /groups/{name}` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct GroupBody {
-    /// The group name (`POST`; optional on `PUT`, where it must equal the URL's).
-    #[serde(default)]
-    name: Option<String>,
-    /// Names of existing identities (at most 256).
-    members: Vec<String>,
-}
 
 /// `GET /groups`: every approval group.
 #[utoipa::path(
@@ -695,36 +636,6 @@ pub(crate) async fn delete_group(
 }
 
 // ---- policies -----------------------------------------------------------------------------
-
-/// `POST /policies` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PolicyBody {
-    /// The policy alias (`POST`; optional on `PUT`, where it must equal the URL's).
-    #[serde(default)]
-    alias: Option<String>,
-    /// Serial (hex) of a `code-signing` certificate whose key Sigil holds, not revoked or expired.
-    certificate: String,
-    /// `pkcs1v15` (the default) or `pss`.
-    #[serde(default)]
-    rsa_scheme: Option<String>,
-    /// Approvals before a request is signed (0 signs at once; at most 16).
-    approvals_required: u32,
-    /// The group whose members approve (required when `approvals_required` > 0).
-    #[serde(default)]
-    approval_group: Option<String>,
-    /// Allowed hashes: `sha256`, `sha384`, `sha512`.
-    hashes: Vec<String>,
-    /// Allowed formats: `hash`, `authenticode`, `jar`.
-    formats: Vec<String>,
-    /// How long a request waits for approval (60 s to 30 days).
-    request_lifetime_secs: u32,
-    /// Roles whose sessions may submit under the policy.
-    roles: Vec<String>,
-    /// Every signature carries an RFC 3161 time-stamp from Sigil's TSA.
-    #[serde(default)]
-    timestamp_required: bool,
-}
 
 /// `GET /policies`: every issuance policy.
 #[utoipa::path(
@@ -921,24 +832,6 @@ pub(crate) async fn read_audit(
         }
     };
     Ok(Json(events))
-}
-
-/// A chain break.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct BreakView {
-    seq: u64,
-    kind: String,
-    message: String,
-}
-
-/// `GET /audit/verify` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct VerifyView {
-    ok: bool,
-    events: u64,
-    head_seq: u64,
-    #[serde(rename = "break", skip_serializing_if = "Option::is_none")]
-    broken: Option<BreakView>,
 }
 
 /// `GET /audit/verify`: checks the audit log's hash chain.
