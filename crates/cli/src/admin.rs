@@ -3,12 +3,19 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use base64::Engine;
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use serde::Serialize;
+use sigil_api::admin::{CommandBody, SettingsBody};
 use sigil_api::identities::{ApiKeyBody, NewIdentityBody, PasswordBody, UpdateIdentityBody};
+use sigil_api::keys::ImportChainBody;
+use sigil_api::pki::{
+    ChainBody, CsrBody, ExportBody, IssueBody, NewCaBody, RevokeBody, SOFTWARE_BACKEND,
+};
+use sigil_api::requests::CommentBody;
 use sigil_client::Profile;
 use sigil_client::https::{Client, segment};
 use sigil_client::profile::ProcessSecrets;
@@ -237,8 +244,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment.unwrap_or_default(), as_identity);
             one(&args.profile, async |api| {
-                api.post::<_, Value>(&format!("/requests/{}/approve", segment(&id)), &body)
-                    .await
+                api.approve_request(&id, &body).await
             })
             .await
         }
@@ -249,8 +255,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment, as_identity);
             one(&args.profile, async |api| {
-                api.post::<_, Value>(&format!("/requests/{}/deny", segment(&id)), &body)
-                    .await
+                api.deny_request(&id, &body).await
             })
             .await
         }
@@ -286,10 +291,10 @@ pub(crate) fn query_path(
 }
 
 /// The approve/deny body: the comment and, when given, the identity that acts (`--as`).
-pub(crate) fn acting_body(comment: String, as_identity: Option<String>) -> serde_json::Value {
-    match as_identity {
-        Some(name) => json!({ "comment": comment, "as": name }),
-        None => json!({ "comment": comment }),
+pub(crate) fn acting_body(comment: String, as_identity: Option<String>) -> CommentBody {
+    CommentBody {
+        comment,
+        as_identity,
     }
 }
 
@@ -513,12 +518,6 @@ fn new_password(file: Option<&Path>) -> Result<Option<Zeroizing<String>>> {
     Ok(std::env::var(NEW_PASSWORD_ENV).ok().map(Zeroizing::new))
 }
 
-pub(crate) fn insert(body: &mut Value, key: &str, value: Value) {
-    if let Some(map) = body.as_object_mut() {
-        map.insert(key.to_owned(), value);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // CAs and certificates
 
@@ -553,9 +552,9 @@ enum CaAction {
         /// Parent CA (intermediate).
         #[arg(long)]
         parent: Option<String>,
-        /// Path length constraint.
+        /// Path length constraint (0-255).
         #[arg(long)]
-        path_len: Option<u32>,
+        path_len: Option<u8>,
         /// Where the CA key is generated and held: `software` (sealed under the master key)
         /// or the name of an [[hsm]] in the server's sigil.toml.
         #[arg(long, default_value = "software")]
@@ -588,37 +587,30 @@ pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
             path_len,
             key_backend,
         } => {
-            let mut body = json!({"name": name, "key_algorithm": key_algorithm,
-                "subject": subject, "key_backend": key_backend});
-            if let Some(parent) = &parent {
-                insert(&mut body, "parent", json!(parent));
-            }
-            if let Some(n) = path_len {
-                insert(&mut body, "path_len", json!(n));
-            }
             one(p, async |api| {
-                let days = match (validity_days, &parent) {
+                let validity_days = match (validity_days, &parent) {
                     (Some(days), _) => days,
                     (None, None) => DEFAULT_CA_VALIDITY_DAYS,
                     (None, Some(parent)) => intermediate_validity_days(api, parent).await?,
                 };
-                insert(&mut body, "validity_days", json!(days));
-                Ok::<_, anyhow::Error>(api.post::<_, Value>("/cas", &body).await?)
+                let body = NewCaBody {
+                    name,
+                    key_algorithm,
+                    subject,
+                    validity_days,
+                    parent,
+                    path_len,
+                    key_backend,
+                };
+                Ok::<_, anyhow::Error>(api.create_ca(&body).await?)
             })
             .await
         }
         CaAction::Crl { name, out } => {
             let api = p.login().await?;
-            let answer = api
-                .get::<Value>(&format!("/cas/{}/crl", segment(&name)))
-                .await;
+            let answer = api.ca_crl(&name).await;
             api.logout().await;
-            let answer = answer?;
-            let pem = answer
-                .get("crl_pem")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            write_or_print(out.as_deref(), pem)
+            write_or_print(out.as_deref(), &answer?.crl_pem)
         }
     }
 }
@@ -783,22 +775,29 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             key_backend,
             out,
         } => {
-            let mut body = json!({"issuer": issuer, "profile": profile_name, "subject": subject,
-                "validity_days": validity_days});
-            if !sans.is_empty() {
-                insert(&mut body, "sans", json!(sans));
-            }
-            if let Some(csr) = csr {
-                let pem = std::fs::read_to_string(&csr)
-                    .with_context(|| format!("cannot read {}", csr.display()))?;
-                insert(&mut body, "csr_pem", json!(pem));
-            }
-            if let Some(k) = key_algorithm {
-                insert(&mut body, "key_algorithm", json!(k));
-                insert(&mut body, "key_backend", json!(key_backend));
-            }
+            let csr_pem = match csr {
+                Some(csr) => Some(
+                    std::fs::read_to_string(&csr)
+                        .with_context(|| format!("cannot read {}", csr.display()))?,
+                ),
+                None => None,
+            };
+            let body = IssueBody {
+                issuer,
+                profile: profile_name,
+                subject: Some(subject),
+                sans,
+                validity_days,
+                csr_pem,
+                // The backend only matters for a key Sigil generates.
+                key_backend: match key_algorithm {
+                    Some(_) => key_backend,
+                    None => SOFTWARE_BACKEND.to_owned(),
+                },
+                key_algorithm,
+            };
             let api = p.login().await?;
-            let answer = api.post::<_, Value>("/certificates", &body).await;
+            let answer = api.issue_certificate(&body).await;
             api.logout().await;
             let answer = answer?;
             if let Some(out) = out {
@@ -817,26 +816,15 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
         } => {
             let pem = std::fs::read_to_string(&chain)
                 .with_context(|| format!("cannot read {}", chain.display()))?;
-            let mut body = json!({ "chain_pem": pem });
-            if let Some(purpose) = purpose {
-                insert(&mut body, "purpose", json!(purpose));
-            }
-            one(p, async |api| {
-                api.post::<_, Value>(&format!("/keys/{}/chain", segment(&key)), &body)
-                    .await
-            })
-            .await
+            let body = ImportChainBody {
+                chain_pem: pem,
+                purpose,
+            };
+            one(p, async |api| api.import_chain(&key, &body).await).await
         }
         CertAction::Revoke { serial, reason } => {
-            let body = match reason {
-                Some(r) => json!({ "reason": r }),
-                None => json!({}),
-            };
-            one(p, async |api| {
-                api.post::<_, Value>(&format!("/certificates/{}/revoke", segment(&serial)), &body)
-                    .await
-            })
-            .await
+            let body = RevokeBody { reason };
+            one(p, async |api| api.revoke_certificate(&serial, &body).await).await
         }
         CertAction::Export {
             serial,
@@ -851,58 +839,22 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             .ok_or_else(|| {
                 exit::usage("no export password: give --password-file or set SIGIL_EXPORT_PASSWORD")
             })?;
-            let body = json!({ "password": password.as_str() });
+            let body = ExportBody {
+                password: password.to_string(),
+            };
             let api = p.login().await?;
-            let answer = api
-                .post::<_, Value>(&format!("/certificates/{}/export", segment(&serial)), &body)
-                .await;
+            let answer = api.export_certificate(&serial, &body).await;
             api.logout().await;
-            let answer = answer?;
-            let b64 = answer
-                .get("pkcs12_base64")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let der = base64_decode(b64).context("the server's PKCS#12 is not base64")?;
+            let der = Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(answer?.pkcs12_base64.trim())
+                    .context("the server's PKCS#12 is not base64")?,
+            );
             std::fs::write(&out, der).with_context(|| format!("cannot write {}", out.display()))?;
             eprintln!("wrote {}", out.display());
             Ok(exit::OK)
         }
     }
-}
-
-/// Standard base64 (with padding) decoding.
-fn base64_decode(text: &str) -> Result<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some(u32::from(c - b'A')),
-            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let clean: Vec<u8> = text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            let v = value(*c).ok_or_else(|| anyhow::anyhow!("bad base64 character"))?;
-            acc |= v << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        let take = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => anyhow::bail!("truncated base64"),
-        };
-        out.extend(bytes.iter().skip(1).take(take));
-    }
-    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -930,21 +882,15 @@ enum CommandAction {
 pub(crate) async fn command(args: CommandArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        CommandAction::List => one(p, async |api| api.get::<Value>("/commands").await).await,
+        CommandAction::List => one(p, async |api| api.list_commands().await).await,
         CommandAction::Enable { code } => set_command(p, &code, true).await,
         CommandAction::Disable { code } => set_command(p, &code, false).await,
     }
 }
 
 async fn set_command(p: &ProfileArg, code: &str, enabled: bool) -> Result<u8> {
-    one(p, async |api| {
-        api.put::<_, Value>(
-            &format!("/commands/{}", segment(code)),
-            &json!({ "enabled": enabled }),
-        )
-        .await
-    })
-    .await
+    let body = CommandBody { enabled };
+    one(p, async |api| api.set_command(code, &body).await).await
 }
 
 /// `sigil settings`.
@@ -988,27 +934,25 @@ pub(crate) async fn settings(args: SettingsArgs) -> Result<u8> {
             timestamp_certificate,
             no_timestamp_certificate,
         } => {
-            let mut body = Map::new();
-            if let Some(v) = allow_export_with_password {
-                body.insert("allow_export_with_password".into(), json!(v));
-            }
-            if let Some(v) = lockout_threshold {
-                body.insert("lockout_threshold".into(), json!(v));
-            }
-            if let Some(v) = timestamp_certificate {
-                body.insert("timestamp_certificate".into(), json!(v));
-            }
-            if no_timestamp_certificate {
+            let body = SettingsBody {
+                allow_export_with_password,
+                lockout_threshold,
                 // The API reads an empty serial as "disable the TSA".
-                body.insert("timestamp_certificate".into(), json!(""));
-            }
-            if body.is_empty() {
+                timestamp_certificate: if no_timestamp_certificate {
+                    Some(String::new())
+                } else {
+                    timestamp_certificate
+                },
+            };
+            if body.allow_export_with_password.is_none()
+                && body.lockout_threshold.is_none()
+                && body.timestamp_certificate.is_none()
+            {
                 return Err(exit::usage(
                     "nothing to set: give --allow-export-with-password, --lockout-threshold, --timestamp-certificate or --no-timestamp-certificate",
                 ));
             }
-            let body = Value::Object(body);
-            one(p, async |api| api.put::<_, Value>("/settings", &body).await).await
+            one(p, async |api| api.update_settings(&body).await).await
         }
     }
 }
@@ -1073,11 +1017,11 @@ pub(crate) async fn audit(args: AuditArgs) -> Result<u8> {
         AuditAction::Verify { data: Some(data) } => verify_offline(&data).await,
         AuditAction::Verify { data: None } => {
             let api = p.login().await?;
-            let answer = api.get::<Value>("/audit/verify").await;
+            let answer = api.verify_audit().await;
             api.logout().await;
             let answer = answer?;
             print(&answer)?;
-            if answer.get("ok").and_then(Value::as_bool) == Some(true) {
+            if answer.ok {
                 Ok(exit::OK)
             } else {
                 Err(exit::fail(
@@ -1296,29 +1240,16 @@ pub(crate) async fn listener(args: ListenerArgs) -> Result<u8> {
             sans,
             out,
         } => {
-            let mut body = json!({});
-            if let Some(s) = subject {
-                insert(&mut body, "subject", json!(s));
-            }
-            if !sans.is_empty() {
-                insert(&mut body, "sans", json!(sans));
-            }
+            let body = CsrBody { subject, sans };
             let api = p.login().await?;
-            let answer = api
-                .post::<_, Value>(&format!("/listeners/{}/csr", segment(&listener)), &body)
-                .await;
+            let answer = api.listener_csr(&listener, &body).await;
             api.logout().await;
             let answer = answer?;
-            let key_id = answer
-                .get("key_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            eprintln!("key id: {key_id} (give it to `sigil listener load-chain --key-id`)");
-            let csr = answer
-                .get("csr_pem")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            write_or_print(out.as_deref(), csr)
+            eprintln!(
+                "key id: {} (give it to `sigil listener load-chain --key-id`)",
+                answer.key_id
+            );
+            write_or_print(out.as_deref(), &answer.csr_pem)
         }
         ListenerAction::LoadChain {
             listener,
@@ -1328,15 +1259,12 @@ pub(crate) async fn listener(args: ListenerArgs) -> Result<u8> {
         } => {
             let pem = std::fs::read_to_string(&chain)
                 .with_context(|| format!("cannot read {}", chain.display()))?;
-            let mut body = json!({ "key_id": key_id, "chain_pem": pem });
-            if let Some(node) = node {
-                insert(&mut body, "node", json!(node));
-            }
-            one(p, async |api| {
-                api.put::<_, Value>(&format!("/listeners/{}/chain", segment(&listener)), &body)
-                    .await
-            })
-            .await
+            let body = ChainBody {
+                key_id,
+                chain_pem: pem,
+                node,
+            };
+            one(p, async |api| api.listener_chain(&listener, &body).await).await
         }
     }
 }

@@ -99,8 +99,7 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment.unwrap_or_default(), as_identity);
             one(&args.profile, async |api| {
-                api.post::<_, Value>(&format!("/releases/{}/approve", segment(&id)), &body)
-                    .await
+                api.approve_release(&id, &body).await
             })
             .await
         }
@@ -111,8 +110,7 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment, as_identity);
             one(&args.profile, async |api| {
-                api.post::<_, Value>(&format!("/releases/{}/deny", segment(&id)), &body)
-                    .await
+                api.deny_release(&id, &body).await
             })
             .await
         }

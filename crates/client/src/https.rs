@@ -8,12 +8,20 @@ use std::time::Duration;
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sigil_api::ErrorBody;
+use sigil_api::admin::{CommandBody, CommandView, SettingsBody, VerifyView};
 use sigil_api::identities::{
     ApiKeyBody, ApiKeyView, IdentityView, NewIdentityBody, PasswordBody, PasswordSet,
     UpdateIdentityBody,
 };
+use sigil_api::keys::{ImportChainBody, ImportPkcs12Body, KeyCsrBody, KeyCsrView, NewKeyBody};
 use sigil_api::login::{LoginBody, SessionView};
+use sigil_api::pki::{
+    ChainBody, ChainLoaded, CrlView, CsrBody, CsrView, ExportBody, ExportView, IssueBody,
+    NewCaBody, RevokeBody,
+};
+use sigil_api::requests::CommentBody;
 
 use crate::error::{ClientError, ErrorKind};
 use crate::profile::{Profile, SecretSource};
@@ -250,6 +258,141 @@ impl Client {
     ) -> Result<ApiKeyView, HttpsError> {
         let path = format!("/identities/{}/api-keys", segment(name));
         self.call(Method::POST, &path, Some(body)).await
+    }
+
+    /// `POST /requests/{id}/approve` (the request's view is not typed yet).
+    pub async fn approve_request(&self, id: &str, body: &CommentBody) -> Result<Value, HttpsError> {
+        self.post(&format!("/requests/{}/approve", segment(id)), body)
+            .await
+    }
+
+    /// `POST /requests/{id}/deny` (the request's view is not typed yet).
+    pub async fn deny_request(&self, id: &str, body: &CommentBody) -> Result<Value, HttpsError> {
+        self.post(&format!("/requests/{}/deny", segment(id)), body)
+            .await
+    }
+
+    /// `POST /releases/{id}/approve` (the release's view is not typed yet).
+    pub async fn approve_release(&self, id: &str, body: &CommentBody) -> Result<Value, HttpsError> {
+        self.post(&format!("/releases/{}/approve", segment(id)), body)
+            .await
+    }
+
+    /// `POST /releases/{id}/deny` (the release's view is not typed yet).
+    pub async fn deny_release(&self, id: &str, body: &CommentBody) -> Result<Value, HttpsError> {
+        self.post(&format!("/releases/{}/deny", segment(id)), body)
+            .await
+    }
+
+    /// `GET /commands`.
+    pub async fn list_commands(&self) -> Result<Vec<CommandView>, HttpsError> {
+        self.get("/commands").await
+    }
+
+    /// `PUT /commands/{code}`.
+    pub async fn set_command(
+        &self,
+        code: &str,
+        body: &CommandBody,
+    ) -> Result<CommandView, HttpsError> {
+        self.put(&format!("/commands/{}", segment(code)), body)
+            .await
+    }
+
+    /// `PUT /settings` (the settings' view is not typed yet).
+    pub async fn update_settings(&self, body: &SettingsBody) -> Result<Value, HttpsError> {
+        self.put("/settings", body).await
+    }
+
+    /// `GET /audit/verify`.
+    pub async fn verify_audit(&self) -> Result<VerifyView, HttpsError> {
+        self.get("/audit/verify").await
+    }
+
+    /// `GET /keys` (the key's view is not typed yet).
+    pub async fn list_keys(&self) -> Result<Value, HttpsError> {
+        self.get("/keys").await
+    }
+
+    /// `POST /keys` (the key's view is not typed yet).
+    pub async fn create_key(&self, body: &NewKeyBody) -> Result<Value, HttpsError> {
+        self.post("/keys", body).await
+    }
+
+    /// `POST /keys/{id}/csr`.
+    pub async fn key_csr(&self, key: &str, body: &KeyCsrBody) -> Result<KeyCsrView, HttpsError> {
+        self.post(&format!("/keys/{}/csr", segment(key)), body)
+            .await
+    }
+
+    /// `POST /keys/{id}/chain` (the certificate's view is not typed yet).
+    pub async fn import_chain(
+        &self,
+        key: &str,
+        body: &ImportChainBody,
+    ) -> Result<Value, HttpsError> {
+        self.post(&format!("/keys/{}/chain", segment(key)), body)
+            .await
+    }
+
+    /// `POST /keys/import` (the answer's certificate view is not typed yet).
+    pub async fn import_pkcs12(&self, body: &ImportPkcs12Body) -> Result<Value, HttpsError> {
+        self.post("/keys/import", body).await
+    }
+
+    /// `POST /cas` (the CA's view is not typed yet).
+    pub async fn create_ca(&self, body: &NewCaBody) -> Result<Value, HttpsError> {
+        self.post("/cas", body).await
+    }
+
+    /// `GET /cas/{name}/crl`.
+    pub async fn ca_crl(&self, name: &str) -> Result<CrlView, HttpsError> {
+        self.get(&format!("/cas/{}/crl", segment(name))).await
+    }
+
+    /// `POST /certificates` (the certificate's view is not typed yet).
+    pub async fn issue_certificate(&self, body: &IssueBody) -> Result<Value, HttpsError> {
+        self.post("/certificates", body).await
+    }
+
+    /// `POST /certificates/{serial}/revoke` (the certificate's view is not typed yet).
+    pub async fn revoke_certificate(
+        &self,
+        serial: &str,
+        body: &RevokeBody,
+    ) -> Result<Value, HttpsError> {
+        self.post(&format!("/certificates/{}/revoke", segment(serial)), body)
+            .await
+    }
+
+    /// `POST /certificates/{serial}/export`.
+    pub async fn export_certificate(
+        &self,
+        serial: &str,
+        body: &ExportBody,
+    ) -> Result<ExportView, HttpsError> {
+        self.post(&format!("/certificates/{}/export", segment(serial)), body)
+            .await
+    }
+
+    /// `POST /listeners/{listener}/csr`.
+    pub async fn listener_csr(
+        &self,
+        listener: &str,
+        body: &CsrBody,
+    ) -> Result<CsrView, HttpsError> {
+        self.post(&format!("/listeners/{}/csr", segment(listener)), body)
+            .await
+    }
+
+    /// `PUT /listeners/{listener}/chain`.
+    pub async fn listener_chain(
+        &self,
+        listener: &str,
+        body: &ChainBody,
+    ) -> Result<ChainLoaded, HttpsError> {
+        self.put(&format!("/listeners/{}/chain", segment(listener)), body)
+            .await
     }
 
     // ---- routes not typed yet: the caller names the answer's type ---------------------------
