@@ -129,3 +129,60 @@ pub struct VerifyView {
     #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub broken: Option<BreakView>,
 }
+
+/// A role; `type` as in the contract.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoleView {
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub name: String,
+    /// `administrator`, `application` or `approver`.
+    #[serde(rename = "type")]
+    pub role_type: String,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub class: String,
+    /// Distinct identities holding the role that must log in on one session.
+    pub logins_required: u32,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub permissions: Vec<String>,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub interfaces: Vec<String>,
+}
+
+/// An approval group.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupView {
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub name: String,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub members: Vec<String>,
+}
+
+/// An issuance policy.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyView {
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub alias: String,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub certificate: String,
+    /// The key of `certificate`.
+    pub key_id: String,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub rsa_scheme: String,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub approvals_required: u32,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub approval_group: Option<String>,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub hashes: Vec<String>,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub formats: Vec<String>,
+    /// How long a request waits for approval.
+    pub request_lifetime_secs: u32,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub roles: Vec<String>,
+    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
+    pub timestamp_required: bool,
+}

@@ -17,13 +17,14 @@ use utoipa::IntoParams;
 use zeroize::Zeroizing;
 
 use sigil_api::admin::{
-    BreakView, CommandBody, CommandView, GroupBody, PolicyBody, RoleBody, SettingsBody, VerifyView,
+    BreakView, CommandBody, CommandView, GroupBody, GroupView, PolicyBody, PolicyView, RoleBody,
+    RoleView, SettingsBody, VerifyView,
 };
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
-use super::views::{AuditView, GroupView, PolicyView, RoleView, identity_view};
+use super::views::{AuditView, group_view, identity_view, policy_view, role_view};
 use crate::service::admin as svc;
 use sigil_api::identities::{
     ApiKeyBody, ApiKeyView, IdentityView, NewIdentityBody, PasswordBody, PasswordSet,
@@ -279,7 +280,7 @@ pub(crate) async fn list_roles(
     caller: Caller,
 ) -> ApiResult<Json<Vec<RoleView>>> {
     let roles = svc::list_roles(&h.app, &caller.actor()).await?;
-    Ok(Json(roles.iter().map(RoleView::from).collect()))
+    Ok(Json(roles.iter().map(role_view).collect()))
 }
 
 /// `GET /roles/{name}`: one role.
@@ -305,7 +306,7 @@ pub(crate) async fn get_role(
         .iter()
         .find(|r| r.name() == &name)
         .ok_or_else(|| ApiError::not_found(format!("role {name} does not exist")))?;
-    Ok(Json(RoleView::from(role)))
+    Ok(Json(role_view(role)))
 }
 
 /// `POST /roles`: creates a role.
@@ -331,7 +332,7 @@ pub(crate) async fn create_role(
         .ok_or_else(|| ApiError::invalid("the role needs a \"name\""))?;
     let role = role_from(body, &name)?;
     let role = svc::create_role(&h.app, &caller.actor(), role).await?;
-    Ok((StatusCode::CREATED, Json(RoleView::from(&role))))
+    Ok((StatusCode::CREATED, Json(role_view(&role))))
 }
 
 /// `PUT /roles/{name}`: replaces the definition.
@@ -361,7 +362,7 @@ pub(crate) async fn update_role(
     }
     let role = role_from(body, &name)?;
     let role = svc::update_role(&h.app, &caller.actor(), role).await?;
-    Ok(Json(RoleView::from(&role)))
+    Ok(Json(role_view(&role)))
 }
 
 /// `DELETE /roles/{name}`: deletes a role no identity holds.
@@ -522,7 +523,7 @@ pub(crate) async fn list_groups(
     caller: Caller,
 ) -> ApiResult<Json<Vec<GroupView>>> {
     let groups = svc::list_groups(&h.app, &caller.actor()).await?;
-    Ok(Json(groups.iter().map(GroupView::from).collect()))
+    Ok(Json(groups.iter().map(group_view).collect()))
 }
 
 /// `GET /groups/{name}`: one approval group.
@@ -548,7 +549,7 @@ pub(crate) async fn get_group(
         .iter()
         .find(|g| g.name == name)
         .ok_or_else(|| ApiError::not_found(format!("group {name} does not exist")))?;
-    Ok(Json(GroupView::from(group)))
+    Ok(Json(group_view(group)))
 }
 
 /// `POST /groups`: creates an approval group.
@@ -577,7 +578,7 @@ pub(crate) async fn create_group(
         members: names(&body.members)?,
     };
     let group = svc::create_group(&h.app, &caller.actor(), group).await?;
-    Ok((StatusCode::CREATED, Json(GroupView::from(&group))))
+    Ok((StatusCode::CREATED, Json(group_view(&group))))
 }
 
 /// `PUT /groups/{name}`: replaces the members.
@@ -609,7 +610,7 @@ pub(crate) async fn update_group(
         members: names(&body.members)?,
     };
     let group = svc::update_group(&h.app, &caller.actor(), group).await?;
-    Ok(Json(GroupView::from(&group)))
+    Ok(Json(group_view(&group)))
 }
 
 /// `DELETE /groups/{name}`: deletes a group no policy names.
@@ -652,7 +653,7 @@ pub(crate) async fn list_policies(
     caller: Caller,
 ) -> ApiResult<Json<Vec<PolicyView>>> {
     let list = svc::list_policies(&h.app, &caller.actor()).await?;
-    Ok(Json(list.iter().map(PolicyView::from).collect()))
+    Ok(Json(list.iter().map(policy_view).collect()))
 }
 
 /// `GET /policies/{alias}`: one issuance policy.
@@ -674,7 +675,7 @@ pub(crate) async fn get_policy(
 ) -> ApiResult<Json<PolicyView>> {
     let alias: PolicyAlias = parse(&alias)?;
     let policy = svc::get_policy(&h.app, &caller.actor(), &alias).await?;
-    Ok(Json(PolicyView::from(&policy)))
+    Ok(Json(policy_view(&policy)))
 }
 
 fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError> {
@@ -724,7 +725,7 @@ pub(crate) async fn create_policy(
         .ok_or_else(|| ApiError::invalid("the policy needs an \"alias\""))?;
     let args = policy_args(body, &alias)?;
     let policy = svc::create_policy(&h.app, &caller.actor(), args).await?;
-    Ok((StatusCode::CREATED, Json(PolicyView::from(&policy))))
+    Ok((StatusCode::CREATED, Json(policy_view(&policy))))
 }
 
 /// `PUT /policies/{alias}`: replaces the definition.
@@ -753,7 +754,7 @@ pub(crate) async fn update_policy(
     }
     let args = policy_args(body, &alias)?;
     let policy = svc::update_policy(&h.app, &caller.actor(), args).await?;
-    Ok(Json(PolicyView::from(&policy)))
+    Ok(Json(policy_view(&policy)))
 }
 
 /// `DELETE /policies/{alias}`: deletes a policy no request refers to.
