@@ -28,10 +28,10 @@ pub struct RoleBody {
 /// One Host API command.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct CommandView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub code: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub enabled: bool,
 }
 
@@ -106,83 +106,71 @@ pub struct PolicyBody {
 /// A chain break.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct BreakView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub seq: u64,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub kind: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub message: String,
 }
 
 /// `GET /audit/verify` answer.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct VerifyView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub ok: bool,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub events: u64,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub head_seq: u64,
     #[serde(rename = "break", skip_serializing_if = "Option::is_none")]
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub broken: Option<BreakView>,
 }
 
 /// A role; `type` as in the contract.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct RoleView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub name: String,
     /// `administrator`, `application` or `approver`.
     #[serde(rename = "type")]
     pub role_type: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub class: String,
     /// Distinct identities holding the role that must log in on one session.
     pub logins_required: u32,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub permissions: Vec<String>,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub interfaces: Vec<String>,
 }
 
 /// An approval group.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct GroupView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub name: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub members: Vec<String>,
 }
 
 /// An issuance policy.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct PolicyView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub alias: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub certificate: String,
     /// The key of `certificate`.
     pub key_id: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub rsa_scheme: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub approvals_required: u32,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub approval_group: Option<String>,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub hashes: Vec<String>,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub formats: Vec<String>,
     /// How long a request waits for approval.
     pub request_lifetime_secs: u32,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub roles: Vec<String>,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub timestamp_required: bool,
 }

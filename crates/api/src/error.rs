@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(example = json!({"error": {"code": "NOT_PERMITTED", "message": "this needs permission admin:roles, which the session does not have: log in the identities holding it on this session"}})))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct ErrorBody {
-    // Undocumented on purpose: a doc comment would become a description in the OpenAPI schema.
-    #[allow(missing_docs)]
     pub error: ErrorDetail,
 }
 

@@ -87,22 +87,19 @@ pub struct ApiKeyView {
 /// An identity (never its password hash).
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct IdentityView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub name: String,
     /// `person` or `application`.
     pub kind: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub enabled: bool,
     /// Locked after too many failed logins (the lock ends by itself, or `POST /identities/{name}/unlock`).
     pub locked: bool,
     /// Consecutive failed logins (reset by a login or an unlock).
     pub failed_logins: u32,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub roles: Vec<String>,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub has_password: bool,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub require_client_certificate: bool,
     /// The generated password, only in the answer that created it.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -33,10 +33,10 @@ pub struct KeyCsrBody {
 /// `POST /keys/{id}/csr` answer.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct KeyCsrView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub key_id: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub csr_pem: String,
 }
 

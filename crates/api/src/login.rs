@@ -17,8 +17,9 @@ pub struct LoginBody {
 /// A role still waiting for logins.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct PendingView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub role: String,
     /// Distinct identities holding the role that still have to log in on this session.
     pub more_logins_needed: u32,
@@ -27,6 +28,8 @@ pub struct PendingView {
 /// The state of a session, as login and `GET /session` report it.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct SessionView {
     /// The new session's token, only when the login opened a session: send it as
     /// `Authorization: Bearer <token>`.
@@ -36,7 +39,6 @@ pub struct SessionView {
     pub identities: Vec<String>,
     /// The most logins any held role still needs.
     pub logins_still_required: u32,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub pending: Vec<PendingView>,
     /// The permissions of the session's active roles.
     pub permissions: Vec<String>,

@@ -38,12 +38,11 @@ pub struct NewCaBody {
 /// `GET /cas/{name}/crl` answer.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct CrlView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub ca: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub number: u64,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub crl_pem: String,
 }
 
@@ -120,12 +119,11 @@ pub struct CsrBody {
 /// `POST /listeners/{listener}/csr` answer.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct CsrView {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub listener: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub key_id: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub csr_pem: String,
 }
 
@@ -147,11 +145,10 @@ pub struct ChainBody {
 /// `PUT /listeners/{listener}/chain` answer.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
 pub struct ChainLoaded {
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub listener: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub key_id: String,
-    #[allow(missing_docs)] // a doc comment would change the OpenAPI schema
     pub loaded: bool,
 }
