@@ -5,10 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use base64::Engine;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
-use zeroize::Zeroizing;
-
 use serde::Serialize;
+use serde_json::{Value, json};
 use sigil_api::admin::{CommandBody, SettingsBody};
 use sigil_api::identities::{ApiKeyBody, NewIdentityBody, PasswordBody, UpdateIdentityBody};
 use sigil_api::keys::ImportChainBody;
@@ -19,6 +17,7 @@ use sigil_api::requests::CommentBody;
 use sigil_client::Profile;
 use sigil_client::https::{Client, segment};
 use sigil_client::profile::ProcessSecrets;
+use zeroize::Zeroizing;
 
 use crate::exit;
 
