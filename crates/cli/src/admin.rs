@@ -3,11 +3,22 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use base64::Engine;
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sigil_api::admin::{CommandBody, SettingsBody};
+use sigil_api::identities::{ApiKeyBody, NewIdentityBody, PasswordBody, UpdateIdentityBody};
+use sigil_api::keys::ImportChainBody;
+use sigil_api::pki::{
+    ChainBody, CsrBody, ExportBody, IssueBody, NewCaBody, RevokeBody, SOFTWARE_BACKEND,
+};
+use sigil_api::requests::CommentBody;
+use sigil_client::Profile;
+use sigil_client::https::{Client, segment};
+use sigil_client::profile::ProcessSecrets;
 use zeroize::Zeroizing;
 
-use crate::api::{Api, segment};
 use crate::exit;
 
 /// The profile whose identities log in (`--profile`, or `SIGIL_PROFILE`).
@@ -19,27 +30,41 @@ pub(crate) struct ProfileArg {
 }
 
 impl ProfileArg {
-    pub(crate) async fn login(&self) -> Result<Api> {
+    pub(crate) async fn login(&self) -> Result<Client> {
         let path = self
             .profile
             .as_deref()
             .ok_or_else(|| exit::usage("give --profile FILE (or set SIGIL_PROFILE)"))?;
-        Api::login(path).await
+        let profile = Profile::load(path)?;
+        let client = Client::login(&profile, &ProcessSecrets).await?;
+        let remaining = client.logins_still_required();
+        if remaining > 0 {
+            eprintln!(
+                "note: the session still needs {remaining} more login(s) for some role; add \
+                 another [[identity]] holding it to the profile"
+            );
+        }
+        Ok(client)
     }
 }
 
-fn print(value: &Value) -> Result<u8> {
+/// Prints an answer as pretty JSON (nothing for an empty answer).
+fn print(answer: &impl Serialize) -> Result<u8> {
+    let value = serde_json::to_value(answer)?;
     if !value.is_null() {
-        out!("{}", serde_json::to_string_pretty(value)?);
+        out!("{}", serde_json::to_string_pretty(&value)?);
     }
     Ok(exit::OK)
 }
 
 /// Runs one call on a fresh session and prints the answer.
-pub(crate) async fn one(
+pub(crate) async fn one<T: Serialize, E>(
     profile: &ProfileArg,
-    call: impl AsyncFnOnce(&Api) -> Result<Value>,
-) -> Result<u8> {
+    call: impl AsyncFnOnce(&Client) -> Result<T, E>,
+) -> Result<u8>
+where
+    anyhow::Error: From<E>,
+{
     let api = profile.login().await?;
     let answer = call(&api).await;
     api.logout().await;
@@ -159,7 +184,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }) => {
             let path = query_path("/requests", state, policy, requester, limit);
             let api = args.profile.login().await?;
-            let answer = api.get(&path).await;
+            let answer = api.get::<Value>(&path).await;
             api.logout().await;
             let answer = answer?;
             if json {
@@ -206,7 +231,8 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }
         RequestAction::Show { id } => {
             one(&args.profile, async |api| {
-                api.get(&format!("/requests/{}", segment(&id))).await
+                api.get::<Value>(&format!("/requests/{}", segment(&id)))
+                    .await
             })
             .await
         }
@@ -217,8 +243,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment.unwrap_or_default(), as_identity);
             one(&args.profile, async |api| {
-                api.post(&format!("/requests/{}/approve", segment(&id)), &body)
-                    .await
+                api.approve_request(&id, &body).await
             })
             .await
         }
@@ -229,8 +254,7 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment, as_identity);
             one(&args.profile, async |api| {
-                api.post(&format!("/requests/{}/deny", segment(&id)), &body)
-                    .await
+                api.deny_request(&id, &body).await
             })
             .await
         }
@@ -266,10 +290,10 @@ pub(crate) fn query_path(
 }
 
 /// The approve/deny body: the comment and, when given, the identity that acts (`--as`).
-pub(crate) fn acting_body(comment: String, as_identity: Option<String>) -> serde_json::Value {
-    match as_identity {
-        Some(name) => json!({ "comment": comment, "as": name }),
-        None => json!({ "comment": comment }),
+pub(crate) fn acting_body(comment: String, as_identity: Option<String>) -> CommentBody {
+    CommentBody {
+        comment,
+        as_identity,
     }
 }
 
@@ -311,21 +335,26 @@ enum ResourceAction {
 pub(crate) async fn resource(kind: &str, args: ResourceArgs) -> Result<u8> {
     let base = format!("/{kind}");
     match args.action {
-        ResourceAction::List => one(&args.profile, async |api| api.get(&base).await).await,
+        ResourceAction::List => one(&args.profile, async |api| api.get::<Value>(&base).await).await,
         ResourceAction::Show { name } => {
             one(&args.profile, async |api| {
-                api.get(&format!("{base}/{}", segment(&name))).await
+                api.get::<Value>(&format!("{base}/{}", segment(&name)))
+                    .await
             })
             .await
         }
         ResourceAction::Create { file } => {
             let body = read_json(&file)?;
-            one(&args.profile, async |api| api.post(&base, &body).await).await
+            one(&args.profile, async |api| {
+                api.post::<_, Value>(&base, &body).await
+            })
+            .await
         }
         ResourceAction::Update { name, file } => {
             let body = read_json(&file)?;
             one(&args.profile, async |api| {
-                api.put(&format!("{base}/{}", segment(&name)), &body).await
+                api.put::<_, Value>(&format!("{base}/{}", segment(&name)), &body)
+                    .await
             })
             .await
         }
@@ -421,13 +450,8 @@ const NEW_PASSWORD_ENV: &str = "SIGIL_NEW_PASSWORD";
 pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        IdentityAction::List => one(p, async |api| api.get("/identities").await).await,
-        IdentityAction::Show { name } => {
-            one(p, async |api| {
-                api.get(&format!("/identities/{}", segment(&name))).await
-            })
-            .await
-        }
+        IdentityAction::List => one(p, async |api| api.list_identities().await).await,
+        IdentityAction::Show { name } => one(p, async |api| api.get_identity(&name).await).await,
         IdentityAction::Create {
             name,
             kind,
@@ -435,14 +459,14 @@ pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
             require_client_certificate,
             password_file,
         } => {
-            let mut body = json!({
-                "name": name, "kind": kind, "roles": roles,
-                "require_client_certificate": require_client_certificate,
-            });
-            if let Some(pw) = new_password(password_file.as_deref())? {
-                insert(&mut body, "password", Value::String(pw.to_string()));
-            }
-            one(p, async |api| api.post("/identities", &body).await).await
+            let body = NewIdentityBody {
+                name,
+                kind,
+                roles,
+                password: new_password(password_file.as_deref())?.map(|pw| pw.to_string()),
+                require_client_certificate,
+            };
+            one(p, async |api| api.create_identity(&body).await).await
         }
         IdentityAction::Update {
             name,
@@ -450,27 +474,15 @@ pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
             enabled,
             require_client_certificate,
         } => {
-            let mut body = json!({});
-            if let Some(r) = roles {
-                insert(&mut body, "roles", json!(r));
-            }
-            if let Some(e) = enabled {
-                insert(&mut body, "enabled", json!(e));
-            }
-            if let Some(r) = require_client_certificate {
-                insert(&mut body, "require_client_certificate", json!(r));
-            }
-            one(p, async |api| {
-                api.put(&format!("/identities/{}", segment(&name)), &body)
-                    .await
-            })
-            .await
+            let body = UpdateIdentityBody {
+                roles,
+                enabled,
+                require_client_certificate,
+            };
+            one(p, async |api| api.update_identity(&name, &body).await).await
         }
         IdentityAction::Delete { name } => {
-            one(p, async |api| {
-                api.delete(&format!("/identities/{}", segment(&name))).await
-            })
-            .await
+            one(p, async |api| api.delete_identity(&name).await).await
         }
         IdentityAction::Unlock {
             name,
@@ -478,38 +490,20 @@ pub(crate) async fn identity(args: IdentityArgs) -> Result<u8> {
             component_files,
         } => crate::serve::offline_unlock(&name, &data, &component_files).await,
         IdentityAction::Unlock { name, .. } => {
-            one(p, async |api| {
-                api.post(
-                    &format!("/identities/{}/unlock", segment(&name)),
-                    &json!({}),
-                )
-                .await
-            })
-            .await
+            one(p, async |api| api.unlock_identity(&name).await).await
         }
         IdentityAction::Password {
             name,
             password_file,
         } => {
-            let body = match new_password(password_file.as_deref())? {
-                Some(pw) => json!({ "password": pw.as_str() }),
-                None => json!({}),
+            let body = PasswordBody {
+                password: new_password(password_file.as_deref())?.map(|pw| pw.to_string()),
             };
-            one(p, async |api| {
-                api.post(&format!("/identities/{}/password", segment(&name)), &body)
-                    .await
-            })
-            .await
+            one(p, async |api| api.set_password(&name, &body).await).await
         }
         IdentityAction::ApiKey { name, label } => {
-            one(p, async |api| {
-                api.post(
-                    &format!("/identities/{}/api-keys", segment(&name)),
-                    &json!({ "label": label }),
-                )
-                .await
-            })
-            .await
+            let body = ApiKeyBody { label };
+            one(p, async |api| api.create_api_key(&name, &body).await).await
         }
     }
 }
@@ -521,12 +515,6 @@ fn new_password(file: Option<&Path>) -> Result<Option<Zeroizing<String>>> {
         return Ok(Some(sigil_client::profile::read_secret_file(file)?));
     }
     Ok(std::env::var(NEW_PASSWORD_ENV).ok().map(Zeroizing::new))
-}
-
-pub(crate) fn insert(body: &mut Value, key: &str, value: Value) {
-    if let Some(map) = body.as_object_mut() {
-        map.insert(key.to_owned(), value);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -563,9 +551,9 @@ enum CaAction {
         /// Parent CA (intermediate).
         #[arg(long)]
         parent: Option<String>,
-        /// Path length constraint.
+        /// Path length constraint (0-255).
         #[arg(long)]
-        path_len: Option<u32>,
+        path_len: Option<u8>,
         /// Where the CA key is generated and held: `software` (sealed under the master key)
         /// or the name of an [[hsm]] in the server's sigil.toml.
         #[arg(long, default_value = "software")]
@@ -582,10 +570,10 @@ enum CaAction {
 pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        CaAction::List => one(p, async |api| api.get("/cas").await).await,
+        CaAction::List => one(p, async |api| api.get::<Value>("/cas").await).await,
         CaAction::Show { name } => {
             one(p, async |api| {
-                api.get(&format!("/cas/{}", segment(&name))).await
+                api.get::<Value>(&format!("/cas/{}", segment(&name))).await
             })
             .await
         }
@@ -598,35 +586,30 @@ pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
             path_len,
             key_backend,
         } => {
-            let mut body = json!({"name": name, "key_algorithm": key_algorithm,
-                "subject": subject, "key_backend": key_backend});
-            if let Some(parent) = &parent {
-                insert(&mut body, "parent", json!(parent));
-            }
-            if let Some(n) = path_len {
-                insert(&mut body, "path_len", json!(n));
-            }
             one(p, async |api| {
-                let days = match (validity_days, &parent) {
+                let validity_days = match (validity_days, &parent) {
                     (Some(days), _) => days,
                     (None, None) => DEFAULT_CA_VALIDITY_DAYS,
                     (None, Some(parent)) => intermediate_validity_days(api, parent).await?,
                 };
-                insert(&mut body, "validity_days", json!(days));
-                api.post("/cas", &body).await
+                let body = NewCaBody {
+                    name,
+                    key_algorithm,
+                    subject,
+                    validity_days,
+                    parent,
+                    path_len,
+                    key_backend,
+                };
+                Ok::<_, anyhow::Error>(api.create_ca(&body).await?)
             })
             .await
         }
         CaAction::Crl { name, out } => {
             let api = p.login().await?;
-            let answer = api.get(&format!("/cas/{}/crl", segment(&name))).await;
+            let answer = api.ca_crl(&name).await;
             api.logout().await;
-            let answer = answer?;
-            let pem = answer
-                .get("crl_pem")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            write_or_print(out.as_deref(), pem)
+            write_or_print(out.as_deref(), &answer?.crl_pem)
         }
     }
 }
@@ -636,8 +619,10 @@ const DEFAULT_CA_VALIDITY_DAYS: u32 = 3650;
 
 /// The default validity of an intermediate: [`DEFAULT_CA_VALIDITY_DAYS`], shortened to end
 /// before its parent does (a CA cannot outlive its issuer).
-async fn intermediate_validity_days(api: &Api, parent: &str) -> Result<u32> {
-    let ca = api.get(&format!("/cas/{}", segment(parent))).await?;
+async fn intermediate_validity_days(api: &Client, parent: &str) -> Result<u32> {
+    let ca = api
+        .get::<Value>(&format!("/cas/{}", segment(parent)))
+        .await?;
     let not_after = ca
         .get("not_after")
         .and_then(Value::as_str)
@@ -760,12 +745,12 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
                 Some(i) => format!("/certificates?issuer={}", segment(&i)),
                 None => "/certificates".to_owned(),
             };
-            one(p, async |api| api.get(&path).await).await
+            one(p, async |api| api.get::<Value>(&path).await).await
         }
         CertAction::Show { serial, out } => {
             let api = p.login().await?;
             let answer = api
-                .get(&format!("/certificates/{}", segment(&serial)))
+                .get::<Value>(&format!("/certificates/{}", segment(&serial)))
                 .await;
             api.logout().await;
             let answer = answer?;
@@ -789,22 +774,29 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             key_backend,
             out,
         } => {
-            let mut body = json!({"issuer": issuer, "profile": profile_name, "subject": subject,
-                "validity_days": validity_days});
-            if !sans.is_empty() {
-                insert(&mut body, "sans", json!(sans));
-            }
-            if let Some(csr) = csr {
-                let pem = std::fs::read_to_string(&csr)
-                    .with_context(|| format!("cannot read {}", csr.display()))?;
-                insert(&mut body, "csr_pem", json!(pem));
-            }
-            if let Some(k) = key_algorithm {
-                insert(&mut body, "key_algorithm", json!(k));
-                insert(&mut body, "key_backend", json!(key_backend));
-            }
+            let csr_pem = match csr {
+                Some(csr) => Some(
+                    std::fs::read_to_string(&csr)
+                        .with_context(|| format!("cannot read {}", csr.display()))?,
+                ),
+                None => None,
+            };
+            let body = IssueBody {
+                issuer,
+                profile: profile_name,
+                subject: Some(subject),
+                sans,
+                validity_days,
+                csr_pem,
+                // The backend only matters for a key Sigil generates.
+                key_backend: match key_algorithm {
+                    Some(_) => key_backend,
+                    None => SOFTWARE_BACKEND.to_owned(),
+                },
+                key_algorithm,
+            };
             let api = p.login().await?;
-            let answer = api.post("/certificates", &body).await;
+            let answer = api.issue_certificate(&body).await;
             api.logout().await;
             let answer = answer?;
             if let Some(out) = out {
@@ -823,26 +815,15 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
         } => {
             let pem = std::fs::read_to_string(&chain)
                 .with_context(|| format!("cannot read {}", chain.display()))?;
-            let mut body = json!({ "chain_pem": pem });
-            if let Some(purpose) = purpose {
-                insert(&mut body, "purpose", json!(purpose));
-            }
-            one(p, async |api| {
-                api.post(&format!("/keys/{}/chain", segment(&key)), &body)
-                    .await
-            })
-            .await
+            let body = ImportChainBody {
+                chain_pem: pem,
+                purpose,
+            };
+            one(p, async |api| api.import_chain(&key, &body).await).await
         }
         CertAction::Revoke { serial, reason } => {
-            let body = match reason {
-                Some(r) => json!({ "reason": r }),
-                None => json!({}),
-            };
-            one(p, async |api| {
-                api.post(&format!("/certificates/{}/revoke", segment(&serial)), &body)
-                    .await
-            })
-            .await
+            let body = RevokeBody { reason };
+            one(p, async |api| api.revoke_certificate(&serial, &body).await).await
         }
         CertAction::Export {
             serial,
@@ -857,58 +838,22 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             .ok_or_else(|| {
                 exit::usage("no export password: give --password-file or set SIGIL_EXPORT_PASSWORD")
             })?;
-            let body = json!({ "password": password.as_str() });
+            let body = ExportBody {
+                password: password.to_string(),
+            };
             let api = p.login().await?;
-            let answer = api
-                .post(&format!("/certificates/{}/export", segment(&serial)), &body)
-                .await;
+            let answer = api.export_certificate(&serial, &body).await;
             api.logout().await;
-            let answer = answer?;
-            let b64 = answer
-                .get("pkcs12_base64")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let der = base64_decode(b64).context("the server's PKCS#12 is not base64")?;
+            let der = Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(answer?.pkcs12_base64.trim())
+                    .context("the server's PKCS#12 is not base64")?,
+            );
             std::fs::write(&out, der).with_context(|| format!("cannot write {}", out.display()))?;
             eprintln!("wrote {}", out.display());
             Ok(exit::OK)
         }
     }
-}
-
-/// Standard base64 (with padding) decoding.
-fn base64_decode(text: &str) -> Result<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some(u32::from(c - b'A')),
-            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let clean: Vec<u8> = text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            let v = value(*c).ok_or_else(|| anyhow::anyhow!("bad base64 character"))?;
-            acc |= v << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        let take = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => anyhow::bail!("truncated base64"),
-        };
-        out.extend(bytes.iter().skip(1).take(take));
-    }
-    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -936,21 +881,15 @@ enum CommandAction {
 pub(crate) async fn command(args: CommandArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        CommandAction::List => one(p, async |api| api.get("/commands").await).await,
+        CommandAction::List => one(p, async |api| api.list_commands().await).await,
         CommandAction::Enable { code } => set_command(p, &code, true).await,
         CommandAction::Disable { code } => set_command(p, &code, false).await,
     }
 }
 
 async fn set_command(p: &ProfileArg, code: &str, enabled: bool) -> Result<u8> {
-    one(p, async |api| {
-        api.put(
-            &format!("/commands/{}", segment(code)),
-            &json!({ "enabled": enabled }),
-        )
-        .await
-    })
-    .await
+    let body = CommandBody { enabled };
+    one(p, async |api| api.set_command(code, &body).await).await
 }
 
 /// `sigil settings`.
@@ -987,34 +926,32 @@ enum SettingsAction {
 pub(crate) async fn settings(args: SettingsArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        SettingsAction::Show => one(p, async |api| api.get("/settings").await).await,
+        SettingsAction::Show => one(p, async |api| api.get::<Value>("/settings").await).await,
         SettingsAction::Set {
             allow_export_with_password,
             lockout_threshold,
             timestamp_certificate,
             no_timestamp_certificate,
         } => {
-            let mut body = Map::new();
-            if let Some(v) = allow_export_with_password {
-                body.insert("allow_export_with_password".into(), json!(v));
-            }
-            if let Some(v) = lockout_threshold {
-                body.insert("lockout_threshold".into(), json!(v));
-            }
-            if let Some(v) = timestamp_certificate {
-                body.insert("timestamp_certificate".into(), json!(v));
-            }
-            if no_timestamp_certificate {
+            let body = SettingsBody {
+                allow_export_with_password,
+                lockout_threshold,
                 // The API reads an empty serial as "disable the TSA".
-                body.insert("timestamp_certificate".into(), json!(""));
-            }
-            if body.is_empty() {
+                timestamp_certificate: if no_timestamp_certificate {
+                    Some(String::new())
+                } else {
+                    timestamp_certificate
+                },
+            };
+            if body.allow_export_with_password.is_none()
+                && body.lockout_threshold.is_none()
+                && body.timestamp_certificate.is_none()
+            {
                 return Err(exit::usage(
                     "nothing to set: give --allow-export-with-password, --lockout-threshold, --timestamp-certificate or --no-timestamp-certificate",
                 ));
             }
-            let body = Value::Object(body);
-            one(p, async |api| api.put("/settings", &body).await).await
+            one(p, async |api| api.update_settings(&body).await).await
         }
     }
 }
@@ -1073,17 +1010,17 @@ pub(crate) async fn audit(args: AuditArgs) -> Result<u8> {
                 from.unwrap_or(1),
                 limit.unwrap_or(100)
             );
-            one(p, async |api| api.get(&path).await).await
+            one(p, async |api| api.get::<Value>(&path).await).await
         }
         AuditAction::Export { from, out, data } => export(p, from.unwrap_or(1), out, data).await,
         AuditAction::Verify { data: Some(data) } => verify_offline(&data).await,
         AuditAction::Verify { data: None } => {
             let api = p.login().await?;
-            let answer = api.get("/audit/verify").await;
+            let answer = api.verify_audit().await;
             api.logout().await;
             let answer = answer?;
             print(&answer)?;
-            if answer.get("ok").and_then(Value::as_bool) == Some(true) {
+            if answer.ok {
                 Ok(exit::OK)
             } else {
                 Err(exit::fail(
@@ -1135,7 +1072,7 @@ async fn export(
             let result: Result<()> = async {
                 loop {
                     let page = api
-                        .get(&format!("/audit?from={next}&limit={AUDIT_PAGE}"))
+                        .get::<Value>(&format!("/audit?from={next}&limit={AUDIT_PAGE}"))
                         .await?;
                     let events = page.as_array().cloned().unwrap_or_default();
                     let Some(last) = events.last() else { break };
@@ -1302,29 +1239,16 @@ pub(crate) async fn listener(args: ListenerArgs) -> Result<u8> {
             sans,
             out,
         } => {
-            let mut body = json!({});
-            if let Some(s) = subject {
-                insert(&mut body, "subject", json!(s));
-            }
-            if !sans.is_empty() {
-                insert(&mut body, "sans", json!(sans));
-            }
+            let body = CsrBody { subject, sans };
             let api = p.login().await?;
-            let answer = api
-                .post(&format!("/listeners/{}/csr", segment(&listener)), &body)
-                .await;
+            let answer = api.listener_csr(&listener, &body).await;
             api.logout().await;
             let answer = answer?;
-            let key_id = answer
-                .get("key_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            eprintln!("key id: {key_id} (give it to `sigil listener load-chain --key-id`)");
-            let csr = answer
-                .get("csr_pem")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            write_or_print(out.as_deref(), csr)
+            eprintln!(
+                "key id: {} (give it to `sigil listener load-chain --key-id`)",
+                answer.key_id
+            );
+            write_or_print(out.as_deref(), &answer.csr_pem)
         }
         ListenerAction::LoadChain {
             listener,
@@ -1334,15 +1258,12 @@ pub(crate) async fn listener(args: ListenerArgs) -> Result<u8> {
         } => {
             let pem = std::fs::read_to_string(&chain)
                 .with_context(|| format!("cannot read {}", chain.display()))?;
-            let mut body = json!({ "key_id": key_id, "chain_pem": pem });
-            if let Some(node) = node {
-                insert(&mut body, "node", json!(node));
-            }
-            one(p, async |api| {
-                api.put(&format!("/listeners/{}/chain", segment(&listener)), &body)
-                    .await
-            })
-            .await
+            let body = ChainBody {
+                key_id,
+                chain_pem: pem,
+                node,
+            };
+            one(p, async |api| api.listener_chain(&listener, &body).await).await
         }
     }
 }

@@ -73,8 +73,8 @@ pub(crate) fn code_of(error: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<ClientError>() {
             return of_kind(e.kind());
         }
-        if let Some(e) = cause.downcast_ref::<crate::api::ApiError>() {
-            return e.exit_code();
+        if let Some(e) = cause.downcast_ref::<sigil_client::https::HttpsError>() {
+            return of_kind(e.kind());
         }
     }
     OTHER

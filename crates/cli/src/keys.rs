@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use base64::Engine;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use sigil_api::keys::{ImportPkcs12Body, KeyCsrBody, NewKeyBody};
 
-use crate::admin::{ProfileArg, insert, one, read_secret, write_or_print};
-use crate::api::segment;
+use crate::admin::{ProfileArg, one, read_secret, write_or_print};
 use crate::exit;
 
 /// Environment variable with the password of a PKCS#12 file to import.
@@ -84,30 +83,25 @@ pub(crate) async fn key(args: KeyArgs) -> Result<u8> {
             purpose,
             backend,
         } => {
-            let mut body = json!({ "algorithm": algorithm });
-            optional(&mut body, "purpose", purpose);
-            optional(&mut body, "backend", backend);
-            one(p, async |api| api.post("/keys", &body).await).await
+            let body = NewKeyBody {
+                algorithm,
+                purpose,
+                backend,
+            };
+            one(p, async |api| api.create_key(&body).await).await
         }
-        KeyAction::List => one(p, async |api| api.get("/keys").await).await,
+        KeyAction::List => one(p, async |api| api.list_keys().await).await,
         KeyAction::Csr {
             key,
             subject,
             sans,
             out,
         } => {
-            let body = json!({ "subject": subject, "sans": sans });
+            let body = KeyCsrBody { subject, sans };
             let api = p.login().await?;
-            let answer = api
-                .post(&format!("/keys/{}/csr", segment(&key)), &body)
-                .await;
+            let answer = api.key_csr(&key, &body).await;
             api.logout().await;
-            let answer = answer?;
-            let csr = answer
-                .get("csr_pem")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            write_or_print(out.as_deref(), csr)
+            write_or_print(out.as_deref(), &answer?.csr_pem)
         }
         KeyAction::Import {
             file,
@@ -128,30 +122,23 @@ pub(crate) async fn key(args: KeyArgs) -> Result<u8> {
                     "no PKCS#12 password: give --password-file or set {IMPORT_PASSWORD_ENV}"
                 ))
             })?;
-            let mut body = json!({
-                "pkcs12_base64": base64::engine::general_purpose::STANDARD.encode(der),
-                "password": password.as_str(),
-            });
-            if let Some(chain) = chain {
-                let pem = std::fs::read_to_string(&chain)
-                    .with_context(|| format!("cannot read {}", chain.display()))?;
-                insert(&mut body, "chain_pem", json!(pem));
-            }
-            optional(&mut body, "purpose", purpose);
-            optional(&mut body, "backend", backend);
-            let answer = one(p, async |api| api.post("/keys/import", &body).await).await;
-            // The JSON body held the password.
-            if let Some(Value::String(text)) = body.get_mut("password") {
-                zeroize::Zeroize::zeroize(text);
-            }
-            answer
+            let chain_pem = match chain {
+                Some(chain) => Some(
+                    std::fs::read_to_string(&chain)
+                        .with_context(|| format!("cannot read {}", chain.display()))?,
+                ),
+                None => None,
+            };
+            // Wiped on drop: it holds the password.
+            let body = ImportPkcs12Body {
+                pkcs12_base64: base64::engine::general_purpose::STANDARD.encode(der),
+                password: password.to_string(),
+                chain_pem,
+                purpose,
+                backend,
+            };
+            one(p, async |api| api.import_pkcs12(&body).await).await
         }
-    }
-}
-
-fn optional(body: &mut Value, key: &str, value: Option<String>) {
-    if let Some(value) = value {
-        insert(body, key, json!(value));
     }
 }
 

@@ -15,7 +15,6 @@ macro_rules! out {
 }
 
 mod admin;
-mod api;
 mod backup;
 mod bench;
 mod config;

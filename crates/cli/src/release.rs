@@ -10,8 +10,8 @@ use sigil_client::release::{ReleaseRun, sign_release};
 use sigil_client::{Connection, JobResult, PreparedJob, Progress, SignOptions};
 
 use crate::admin::{ApproveArgs, DenyArgs, ListFilter, ProfileArg, acting_body, one, query_path};
-use crate::api::segment;
 use crate::exit;
+use sigil_client::https::segment;
 
 /// `sigil release`.
 #[derive(Args, Debug)]
@@ -45,7 +45,7 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
         }) => {
             let path = query_path("/releases", state, policy, requester, limit);
             let api = args.profile.login().await?;
-            let answer = api.get(&path).await;
+            let answer = api.get::<Value>(&path).await;
             api.logout().await;
             let answer = answer?;
             if json {
@@ -87,7 +87,8 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
         }
         ReleaseAction::Show { id } => {
             one(&args.profile, async |api| {
-                api.get(&format!("/releases/{}", segment(&id))).await
+                api.get::<Value>(&format!("/releases/{}", segment(&id)))
+                    .await
             })
             .await
         }
@@ -98,8 +99,7 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment.unwrap_or_default(), as_identity);
             one(&args.profile, async |api| {
-                api.post(&format!("/releases/{}/approve", segment(&id)), &body)
-                    .await
+                api.approve_release(&id, &body).await
             })
             .await
         }
@@ -110,8 +110,7 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
         }) => {
             let body = acting_body(comment, as_identity);
             one(&args.profile, async |api| {
-                api.post(&format!("/releases/{}/deny", segment(&id)), &body)
-                    .await
+                api.deny_release(&id, &body).await
             })
             .await
         }

@@ -584,7 +584,8 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
             openpgp_key_out,
         }) => {
             let info = conn.get_policy(&alias).await?;
-            let chain = split_der_chain(&info.certificate_chain);
+            let chain = sigil_pki::pem::parse_der_chain(&info.certificate_chain)
+                .context("the server's certificate chain is not DER certificates")?;
             out!("policy:             {}", info.policy);
             out!("key algorithm:      {}", info.key_algorithm);
             out!(
@@ -617,10 +618,7 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
             }
             out!("certificates:       {}", chain.len());
             if let Some(out) = chain_out {
-                let mut pem = String::new();
-                for der in &chain {
-                    pem.push_str(&to_pem(der));
-                }
+                let pem = sigil_pki::pem::encode_chain(&chain)?;
                 std::fs::write(&out, pem)
                     .with_context(|| format!("cannot write {}", out.display()))?;
                 out!("chain written to {}", out.display());
@@ -641,65 +639,6 @@ pub(crate) async fn policies(args: PoliciesArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Splits concatenated DER certificates (each a SEQUENCE with a definite length).
-fn split_der_chain(mut bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    while let Some(len) = der_len(bytes) {
-        let Some((cert, rest)) = bytes.split_at_checked(len) else {
-            break;
-        };
-        out.push(cert.to_vec());
-        bytes = rest;
-    }
-    out
-}
-
-/// Total length of the DER element at the start of `bytes`.
-fn der_len(bytes: &[u8]) -> Option<usize> {
-    let first = *bytes.get(1)?;
-    if first < 0x80 {
-        return Some(2 + usize::from(first));
-    }
-    let n = usize::from(first & 0x7f);
-    if n == 0 || n > 4 {
-        return None;
-    }
-    let mut len = 0usize;
-    for i in 0..n {
-        len = (len << 8) | usize::from(*bytes.get(2 + i)?);
-    }
-    Some(2 + n + len)
-}
-
-fn to_pem(der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
-    for chunk in der.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let idx = ((n >> (18 - 6 * i)) & 63) as usize;
-                b64.push(char::from(ALPHABET.get(idx).copied().unwrap_or(b'A')));
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    let bytes = b64.as_bytes();
-    for line in bytes.chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -712,20 +651,5 @@ mod tests {
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5w").is_err());
-    }
-
-    #[test]
-    fn der_chain_split() {
-        let a = [0x30, 0x03, 1, 2, 3];
-        let b = [0x30, 0x81, 0x01, 9];
-        let mut both = a.to_vec();
-        both.extend_from_slice(&b);
-        assert_eq!(split_der_chain(&both), vec![a.to_vec(), b.to_vec()]);
-    }
-
-    #[test]
-    fn pem_round_trip_with_base64_padding() {
-        let pem = to_pem(b"abcd");
-        assert!(pem.contains("YWJjZA==\n"));
     }
 }

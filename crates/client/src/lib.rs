@@ -9,6 +9,7 @@
 //! | [`timestamp`] | RFC 3161 time-stamps over the returned signatures (`--timestamp`) |
 //! | [`release`] | several files as one release: checks, `RAUR`, uploads into it, the manifest |
 //! | [`manifest`] | the release manifest: written once every file is signed, verified later |
+//! | [`https`] | the HTTPS JSON API: a logged-in session, one typed method per route |
 //! | [`error`] | [`ClientError`] and its [`ErrorKind`] (which the CLI maps to exit codes) |
 //!
 //! The file never leaves the machine: only its digest (hash, Authenticode image digest, or
@@ -16,6 +17,7 @@
 
 pub mod connection;
 pub mod error;
+pub mod https;
 pub mod job;
 pub mod manifest;
 pub mod openpgp;

@@ -8,7 +8,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use sigil_api::profile::ProfileFile;
 use zeroize::Zeroizing;
 
 use crate::error::{ClientError, Result};
@@ -16,41 +16,10 @@ use crate::error::{ClientError, Result};
 /// Environment variable read for the PKCS#12 password when the profile names no file.
 pub const P12_PASSWORD_ENV: &str = "SIGIL_P12_PASSWORD";
 /// Default environment variable of an identity's password.
-pub const DEFAULT_PASSWORD_ENV: &str = "SIGIL_PASSWORD";
+pub const DEFAULT_PASSWORD_ENV: &str = sigil_api::profile::DEFAULT_PASSWORD_ENV;
 /// Environment variable naming the client PKCS#12 file; when set, it replaces the profile's
 /// `pkcs12` (CI systems hand a certificate credential over as a file whose path they choose).
 pub const PKCS12_ENV: &str = "SIGIL_PKCS12";
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileFile {
-    host_api: Option<String>,
-    https: Option<String>,
-    #[serde(default = "default_server_name")]
-    server_name: String,
-    ca_certificate: PathBuf,
-    pkcs12: Option<PathBuf>,
-    pkcs12_password_file: Option<PathBuf>,
-    #[serde(default)]
-    identity: Vec<IdentityFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IdentityFile {
-    name: String,
-    #[serde(default = "default_password_env")]
-    password_env: String,
-    password_file: Option<PathBuf>,
-}
-
-fn default_server_name() -> String {
-    "localhost".into()
-}
-
-fn default_password_env() -> String {
-    DEFAULT_PASSWORD_ENV.into()
-}
 
 /// A loaded client profile, with every path resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,10 +101,13 @@ impl Profile {
             path: path.to_path_buf(),
             message,
         };
-        let file: ProfileFile =
-            toml::from_str(text).map_err(|e| bad(format!("not a valid client profile: {e}")))?;
+        let file = ProfileFile::from_toml(text)
+            .map_err(|e| bad(format!("not a valid client profile: {e}")))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let resolve = |p: String| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base.join(p) }
+        };
         let mut identities = Vec::with_capacity(file.identity.len());
         for id in file.identity {
             if id.name.is_empty() {

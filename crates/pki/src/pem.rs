@@ -74,6 +74,48 @@ pub fn parse_certificate(input: &[u8]) -> Result<Certificate, PkiError> {
     }
 }
 
+/// Reads concatenated DER certificates (the Host API's `CC` chain, signer first), in order.
+///
+/// Bounded like [`parse_certificates`]: at most [`MAX_CERTIFICATE_INPUT_LEN`] bytes,
+/// [`MAX_CERTIFICATES`] certificates of at most [`MAX_CERTIFICATE_LEN`] bytes each; empty
+/// input and trailing bytes that are no certificate are errors.
+pub fn parse_der_chain(input: &[u8]) -> Result<Vec<Certificate>, PkiError> {
+    let what = "certificate chain";
+    if input.len() > MAX_CERTIFICATE_INPUT_LEN {
+        return Err(PkiError::TooLarge {
+            what,
+            len: input.len(),
+            max: MAX_CERTIFICATE_INPUT_LEN,
+        });
+    }
+    if input.is_empty() {
+        return Err(PkiError::Empty { what });
+    }
+    let mut rest = input;
+    let mut certificates = Vec::new();
+    while !rest.is_empty() {
+        if certificates.len() == MAX_CERTIFICATES {
+            return Err(PkiError::TooMany {
+                what,
+                max: MAX_CERTIFICATES,
+            });
+        }
+        let (certificate, tail) =
+            Certificate::from_der_partial(rest).map_err(|e| decode_error(what, e))?;
+        let len = rest.len() - tail.len();
+        if len > MAX_CERTIFICATE_LEN {
+            return Err(PkiError::TooLarge {
+                what,
+                len,
+                max: MAX_CERTIFICATE_LEN,
+            });
+        }
+        certificates.push(certificate);
+        rest = tail;
+    }
+    Ok(certificates)
+}
+
 /// Encodes one certificate as PEM.
 pub fn encode_certificate(certificate: &Certificate) -> Result<String, PkiError> {
     encode(CERTIFICATE_LABEL, &certificate.to_der()?)

@@ -20,6 +20,8 @@ struct Samples {
     csr_pem: Vec<u8>,
     cert_der: Vec<u8>,
     chain_pem: Vec<u8>,
+    /// The same chain as concatenated DER (the Host API's `CC`).
+    der_chain: Vec<u8>,
 }
 
 fn samples() -> &'static Samples {
@@ -45,6 +47,7 @@ fn samples() -> &'static Samples {
             csr_pem: csr.to_pem().unwrap().into_bytes(),
             cert_der: chain[0].to_der().unwrap(),
             chain_pem: pem::encode_chain(&chain).unwrap().into_bytes(),
+            der_chain: chain.iter().flat_map(|c| c.to_der().unwrap()).collect(),
         }
     })
 }
@@ -87,6 +90,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         check_csr(&bytes);
         let _ = pem::parse_certificates(&bytes);
+        let _ = pem::parse_der_chain(&bytes);
         let _ = Pkcs12File::parse(&bytes);
     }
 
@@ -118,6 +122,14 @@ proptest! {
     }
 
     #[test]
+    fn mutated_der_chains_never_panic_and_intact_ones_round_trip(edits in edits()) {
+        let s = samples();
+        let _ = pem::parse_der_chain(&mutate(&s.der_chain, &edits));
+        let chain = pem::parse_der_chain(&s.der_chain).unwrap();
+        prop_assert_eq!(pem::parse_certificates(&s.chain_pem).unwrap(), chain);
+    }
+
+    #[test]
     fn names_never_panic(dn in "\\PC{0,80}", san in "\\PC{0,80}") {
         let _ = DistinguishedName::parse(&dn);
         let _ = San::parse(&san);
@@ -137,4 +149,10 @@ fn valid_samples_parse() {
         2
     );
     assert_eq!(pem::parse_certificates(&s.chain_pem).unwrap().len(), 2);
+    assert_eq!(pem::parse_der_chain(&s.der_chain).unwrap().len(), 2);
+    assert!(pem::parse_der_chain(&[&s.der_chain[..], &[0x30][..]].concat()).is_err());
+    assert!(
+        pem::parse_der_chain(&s.der_chain.repeat(9)).is_err(),
+        "more than 16"
+    );
 }

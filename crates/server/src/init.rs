@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::paths::{DataLayout, create_private_dir, generate_password, write_new_file};
-use crate::profile::{ClientProfile, ProfileIdentity};
+use crate::profile::{ClientProfile, ProfileIdentity, WriteProfile};
 use crate::service::pki::{IssueArgs, KeySource, LISTENER_VALIDITY_DAYS, NewCaArgs, Pki};
 use sigil_custody::Keystore;
 

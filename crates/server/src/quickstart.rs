@@ -38,7 +38,7 @@ use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::init::{InitOptions, InitReport, SYSTEM_CA_NAME, init, is_empty_dir};
 use crate::paths::{DataLayout, generate_password, write_private_file};
-use crate::profile::{ClientProfile, ProfileIdentity};
+use crate::profile::{ClientProfile, ProfileIdentity, WriteProfile};
 use crate::service::pki::{IssueArgs, KeySource, NewCaArgs, Pki};
 use sigil_custody::Keystore;
 

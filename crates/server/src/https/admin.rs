@@ -7,19 +7,28 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sigil_domain::{
     ApprovalGroup, CommandCode, GroupName, IdentityKind, IdentityName, Interface, Permission,
     PolicyAlias, Role, RoleClass, RoleDraft, RoleName, RsaScheme, SerialNumber, SigningFormat,
 };
-use utoipa::{IntoParams, ToSchema};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use utoipa::IntoParams;
+use zeroize::Zeroizing;
+
+use sigil_api::admin::{
+    BreakView, CommandBody, CommandView, GroupBody, GroupView, PolicyBody, PolicyView, RoleBody,
+    RoleView, SettingsBody, VerifyView,
+};
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
-use super::views::{AuditView, GroupView, IdentityView, PolicyView, RoleView};
+use super::views::{AuditView, group_view, identity_view, policy_view, role_view};
 use crate::service::admin as svc;
+use sigil_api::identities::{
+    ApiKeyBody, ApiKeyView, IdentityView, NewIdentityBody, PasswordBody, PasswordSet,
+    UpdateIdentityBody,
+};
 
 fn names<T>(items: &[String]) -> Result<BTreeSet<T>, ApiError>
 where
@@ -30,25 +39,6 @@ where
 }
 
 // ---- identities ---------------------------------------------------------------------------
-
-/// `POST /identities` body.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewIdentityBody {
-    /// 1–64 characters of `A-Z a-z 0-9 . _ - @`, starting with a letter or digit.
-    name: String,
-    /// `person` or `application`.
-    kind: String,
-    /// Names of existing roles.
-    #[serde(default)]
-    roles: Vec<String>,
-    /// The password; without it the server generates one and answers it once.
-    #[serde(default)]
-    password: Option<String>,
-    /// Log in only with a TLS client certificate whose only CN is the name.
-    #[serde(default)]
-    require_client_certificate: bool,
-}
 
 /// `GET /identities`: every identity.
 #[utoipa::path(
@@ -65,7 +55,7 @@ pub(crate) async fn list_identities(
     caller: Caller,
 ) -> ApiResult<Json<Vec<IdentityView>>> {
     let list = svc::list_identities(&h.app, &caller.actor()).await?;
-    Ok(Json(list.iter().map(IdentityView::from).collect()))
+    Ok(Json(list.iter().map(identity_view).collect()))
 }
 
 /// `GET /identities/{name}`: one identity.
@@ -87,7 +77,7 @@ pub(crate) async fn get_identity(
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
     let identity = svc::get_identity(&h.app, &caller.actor(), &name).await?;
-    Ok(Json(IdentityView::from(&identity)))
+    Ok(Json(identity_view(&identity)))
 }
 
 /// `POST /identities`: the password is returned once when the server generated it.
@@ -115,24 +105,9 @@ pub(crate) async fn create_identity(
         require_client_certificate: body.require_client_certificate,
     };
     let created = svc::create_identity(&h.app, &caller.actor(), args).await?;
-    let mut view = IdentityView::from(&created.identity);
+    let mut view = identity_view(&created.identity);
     view.password = created.generated_password.map(|p| p.to_string());
     Ok((StatusCode::CREATED, Json(view)))
-}
-
-/// `PUT /identities/{name}` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UpdateIdentityBody {
-    /// Replaces the roles.
-    #[serde(default)]
-    roles: Option<Vec<String>>,
-    /// A disabled identity cannot log in and drops out of its sessions.
-    #[serde(default)]
-    enabled: Option<bool>,
-    /// Log in only with a TLS client certificate whose only CN is the name.
-    #[serde(default)]
-    require_client_certificate: Option<bool>,
 }
 
 /// `PUT /identities/{name}`: changes the given roles, `enabled` or `require_client_certificate`.
@@ -162,7 +137,7 @@ pub(crate) async fn update_identity(
         require_client_certificate: body.require_client_certificate,
     };
     let identity = svc::update_identity(&h.app, &caller.actor(), &name, update).await?;
-    Ok(Json(IdentityView::from(&identity)))
+    Ok(Json(identity_view(&identity)))
 }
 
 /// `DELETE /identities/{name}`: deletes an identity.
@@ -207,26 +182,7 @@ pub(crate) async fn unlock_identity(
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
     let identity = svc::unlock_identity(&h.app, &caller.actor(), &name).await?;
-    Ok(Json(IdentityView::from(&identity)))
-}
-
-/// `POST /identities/{name}/password` body.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PasswordBody {
-    /// The new password; without it the server generates one and answers it once.
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// `POST /identities/{name}/password` answer.
-#[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-pub(crate) struct PasswordSet {
-    /// The identity.
-    identity: String,
-    /// The generated password, shown this once (absent when one was given).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    password: Option<String>,
+    Ok(Json(identity_view(&identity)))
 }
 
 /// `POST /identities/{name}/password`: sets the given password or generates one (returned once).
@@ -255,28 +211,6 @@ pub(crate) async fn set_password(
         identity: name.to_string(),
         password: generated.map(|p| p.to_string()),
     }))
-}
-
-/// `POST /identities/{name}/api-keys` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApiKeyBody {
-    /// What the key is for (shown in the audit log).
-    #[serde(default)]
-    label: String,
-}
-
-/// A new API key: the token is shown once.
-#[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-pub(crate) struct ApiKeyView {
-    /// The key id.
-    id: String,
-    /// The identity the key logs in as.
-    identity: String,
-    /// The label given.
-    label: String,
-    /// The key, `sigil_<id>_<secret>`: use it as the password; shown this once, only its hash is stored.
-    token: String,
 }
 
 /// `POST /identities/{name}/api-keys`: a new API key (a password for scripts).
@@ -313,28 +247,6 @@ pub(crate) async fn create_api_key(
 
 // ---- roles --------------------------------------------------------------------------------
 
-/// `POST /roles` and `PUT /roles/{name}` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RoleBody {
-    /// The role name (`POST`; optional on `PUT`, where it must equal the URL's).
-    #[serde(default)]
-    name: Option<String>,
-    /// `administrator`, `application` or `approver`.
-    #[serde(rename = "type")]
-    role_type: String,
-    /// `principal` (the default).
-    #[serde(default)]
-    class: Option<String>,
-    /// Distinct identities holding the role that must log in on one session before it grants its permissions (1–8).
-    logins_required: u32,
-    /// Permissions such as `admin:roles`, `ca:issue`, `signing:approve` (see docs/https-api.md).
-    #[serde(default)]
-    permissions: Vec<String>,
-    /// Where the role may log in: `host-api`, `https`.
-    interfaces: Vec<String>,
-}
-
 fn role_from(body: RoleBody, name: &str) -> Result<Role, ApiError> {
     let permissions: BTreeSet<Permission> = names(&body.permissions)?;
     let interfaces: BTreeSet<Interface> = names(&body.interfaces)?;
@@ -367,7 +279,7 @@ pub(crate) async fn list_roles(
     caller: Caller,
 ) -> ApiResult<Json<Vec<RoleView>>> {
     let roles = svc::list_roles(&h.app, &caller.actor()).await?;
-    Ok(Json(roles.iter().map(RoleView::from).collect()))
+    Ok(Json(roles.iter().map(role_view).collect()))
 }
 
 /// `GET /roles/{name}`: one role.
@@ -393,7 +305,7 @@ pub(crate) async fn get_role(
         .iter()
         .find(|r| r.name() == &name)
         .ok_or_else(|| ApiError::not_found(format!("role {name} does not exist")))?;
-    Ok(Json(RoleView::from(role)))
+    Ok(Json(role_view(role)))
 }
 
 /// `POST /roles`: creates a role.
@@ -419,7 +331,7 @@ pub(crate) async fn create_role(
         .ok_or_else(|| ApiError::invalid("the role needs a \"name\""))?;
     let role = role_from(body, &name)?;
     let role = svc::create_role(&h.app, &caller.actor(), role).await?;
-    Ok((StatusCode::CREATED, Json(RoleView::from(&role))))
+    Ok((StatusCode::CREATED, Json(role_view(&role))))
 }
 
 /// `PUT /roles/{name}`: replaces the definition.
@@ -449,7 +361,7 @@ pub(crate) async fn update_role(
     }
     let role = role_from(body, &name)?;
     let role = svc::update_role(&h.app, &caller.actor(), role).await?;
-    Ok(Json(RoleView::from(&role)))
+    Ok(Json(role_view(&role)))
 }
 
 /// `DELETE /roles/{name}`: deletes a role no identity holds.
@@ -476,13 +388,6 @@ pub(crate) async fn delete_role(
 }
 
 // ---- commands and settings ----------------------------------------------------------------
-
-/// One Host API command.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct CommandView {
-    code: String,
-    enabled: bool,
-}
 
 fn known_commands() -> Vec<CommandCode> {
     sigil_proto::Command::KNOWN
@@ -514,14 +419,6 @@ pub(crate) async fn list_commands(
             })
             .collect(),
     ))
-}
-
-/// `PUT /commands/{code}` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CommandBody {
-    /// Whether the Host API accepts the command.
-    enabled: bool,
 }
 
 /// `PUT /commands/{code}`: enables or disables a Host API command.
@@ -573,21 +470,6 @@ pub(crate) async fn get_settings(
     Ok(Json(svc::get_settings(&h.app, &caller.actor()).await?))
 }
 
-/// `PUT /settings` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SettingsBody {
-    /// Whether a key may be exported as a password-protected PKCS#12.
-    #[serde(default)]
-    allow_export_with_password: Option<bool>,
-    /// Consecutive failed logins that lock an identity (1–100).
-    #[serde(default)]
-    lockout_threshold: Option<u32>,
-    /// Serial of the time-stamping certificate; an empty string disables the TSA.
-    #[serde(default)]
-    timestamp_certificate: Option<String>,
-}
-
 /// `PUT /settings`: changes the given settings.
 #[utoipa::path(
     put,
@@ -625,17 +507,6 @@ pub(crate) async fn update_settings(
 
 // ---- groups -------------------------------------------------------------------------------
 
-/// `POST /groups` and `PUT /groups/{name}` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct GroupBody {
-    /// The group name (`POST`; optional on `PUT`, where it must equal the URL's).
-    #[serde(default)]
-    name: Option<String>,
-    /// Names of existing identities (at most 256).
-    members: Vec<String>,
-}
-
 /// `GET /groups`: every approval group.
 #[utoipa::path(
     get,
@@ -651,7 +522,7 @@ pub(crate) async fn list_groups(
     caller: Caller,
 ) -> ApiResult<Json<Vec<GroupView>>> {
     let groups = svc::list_groups(&h.app, &caller.actor()).await?;
-    Ok(Json(groups.iter().map(GroupView::from).collect()))
+    Ok(Json(groups.iter().map(group_view).collect()))
 }
 
 /// `GET /groups/{name}`: one approval group.
@@ -677,7 +548,7 @@ pub(crate) async fn get_group(
         .iter()
         .find(|g| g.name == name)
         .ok_or_else(|| ApiError::not_found(format!("group {name} does not exist")))?;
-    Ok(Json(GroupView::from(group)))
+    Ok(Json(group_view(group)))
 }
 
 /// `POST /groups`: creates an approval group.
@@ -706,7 +577,7 @@ pub(crate) async fn create_group(
         members: names(&body.members)?,
     };
     let group = svc::create_group(&h.app, &caller.actor(), group).await?;
-    Ok((StatusCode::CREATED, Json(GroupView::from(&group))))
+    Ok((StatusCode::CREATED, Json(group_view(&group))))
 }
 
 /// `PUT /groups/{name}`: replaces the members.
@@ -738,7 +609,7 @@ pub(crate) async fn update_group(
         members: names(&body.members)?,
     };
     let group = svc::update_group(&h.app, &caller.actor(), group).await?;
-    Ok(Json(GroupView::from(&group)))
+    Ok(Json(group_view(&group)))
 }
 
 /// `DELETE /groups/{name}`: deletes a group no policy names.
@@ -766,36 +637,6 @@ pub(crate) async fn delete_group(
 
 // ---- policies -----------------------------------------------------------------------------
 
-/// `POST /policies` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PolicyBody {
-    /// The policy alias (`POST`; optional on `PUT`, where it must equal the URL's).
-    #[serde(default)]
-    alias: Option<String>,
-    /// Serial (hex) of a `code-signing` certificate whose key Sigil holds, not revoked or expired.
-    certificate: String,
-    /// `pkcs1v15` (the default) or `pss`.
-    #[serde(default)]
-    rsa_scheme: Option<String>,
-    /// Approvals before a request is signed (0 signs at once; at most 16).
-    approvals_required: u32,
-    /// The group whose members approve (required when `approvals_required` > 0).
-    #[serde(default)]
-    approval_group: Option<String>,
-    /// Allowed hashes: `sha256`, `sha384`, `sha512`.
-    hashes: Vec<String>,
-    /// Allowed formats: `hash`, `authenticode`, `jar`.
-    formats: Vec<String>,
-    /// How long a request waits for approval (60 s to 30 days).
-    request_lifetime_secs: u32,
-    /// Roles whose sessions may submit under the policy.
-    roles: Vec<String>,
-    /// Every signature carries an RFC 3161 time-stamp from Sigil's TSA.
-    #[serde(default)]
-    timestamp_required: bool,
-}
-
 /// `GET /policies`: every issuance policy.
 #[utoipa::path(
     get,
@@ -811,7 +652,7 @@ pub(crate) async fn list_policies(
     caller: Caller,
 ) -> ApiResult<Json<Vec<PolicyView>>> {
     let list = svc::list_policies(&h.app, &caller.actor()).await?;
-    Ok(Json(list.iter().map(PolicyView::from).collect()))
+    Ok(Json(list.iter().map(policy_view).collect()))
 }
 
 /// `GET /policies/{alias}`: one issuance policy.
@@ -833,7 +674,7 @@ pub(crate) async fn get_policy(
 ) -> ApiResult<Json<PolicyView>> {
     let alias: PolicyAlias = parse(&alias)?;
     let policy = svc::get_policy(&h.app, &caller.actor(), &alias).await?;
-    Ok(Json(PolicyView::from(&policy)))
+    Ok(Json(policy_view(&policy)))
 }
 
 fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError> {
@@ -887,7 +728,7 @@ pub(crate) async fn create_policy(
         .ok_or_else(|| ApiError::invalid("the policy needs an \"alias\""))?;
     let args = policy_args(body, &alias)?;
     let policy = svc::create_policy(&h.app, &caller.actor(), args).await?;
-    Ok((StatusCode::CREATED, Json(PolicyView::from(&policy))))
+    Ok((StatusCode::CREATED, Json(policy_view(&policy))))
 }
 
 /// `PUT /policies/{alias}`: replaces the definition.
@@ -916,7 +757,7 @@ pub(crate) async fn update_policy(
     }
     let args = policy_args(body, &alias)?;
     let policy = svc::update_policy(&h.app, &caller.actor(), args).await?;
-    Ok(Json(PolicyView::from(&policy)))
+    Ok(Json(policy_view(&policy)))
 }
 
 /// `DELETE /policies/{alias}`: deletes a policy no request refers to.
@@ -995,24 +836,6 @@ pub(crate) async fn read_audit(
         }
     };
     Ok(Json(events))
-}
-
-/// A chain break.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct BreakView {
-    seq: u64,
-    kind: String,
-    message: String,
-}
-
-/// `GET /audit/verify` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct VerifyView {
-    ok: bool,
-    events: u64,
-    head_seq: u64,
-    #[serde(rename = "break", skip_serializing_if = "Option::is_none")]
-    broken: Option<BreakView>,
 }
 
 /// `GET /audit/verify`: checks the audit log's hash chain.

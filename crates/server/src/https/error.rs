@@ -5,9 +5,10 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use sigil_proto::ErrorCode;
-use utoipa::ToSchema;
+
+pub(crate) use sigil_api::ErrorBody;
+use sigil_api::ErrorDetail;
 
 use crate::service::ServiceError;
 
@@ -19,23 +20,6 @@ pub(crate) struct ApiError {
     message: String,
     /// Seconds for a `Retry-After` header (throttled calls).
     retry_after: Option<u64>,
-}
-
-/// The body of every JSON error answer.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"error": {"code": "NOT_PERMITTED", "message": "this needs permission admin:roles, which the session does not have: log in the identities holding it on this session"}}))]
-pub(crate) struct ErrorBody {
-    error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct ErrorDetail {
-    /// A stable code: a Host API error code mnemonic (`NOT_PERMITTED`, `AUTH_FAILED`, …, see
-    /// `docs/host-api.md`) or one of the generic `INVALID`, `NOT_FOUND`, `CONFLICT`.
-    code: String,
-    /// What went wrong and what to do, for a person.
-    message: String,
 }
 
 impl ApiError {

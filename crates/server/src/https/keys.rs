@@ -6,10 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sigil_domain::{CertProfile, KeyId, Permission, SOFTWARE_BACKEND};
 use utoipa::ToSchema;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
+
+use sigil_api::keys::{ImportChainBody, ImportPkcs12Body, KeyCsrBody, KeyCsrView, NewKeyBody};
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -29,20 +31,6 @@ fn key_id(text: &str) -> Result<KeyId, ApiError> {
 
 fn purpose(text: Option<&str>) -> Result<CertProfile, ApiError> {
     text.map_or(Ok(CertProfile::CodeSigning), parse::<CertProfile>)
-}
-
-/// `POST /keys` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewKeyBody {
-    /// `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256` or `ec-p384`.
-    algorithm: String,
-    /// `code-signing` (the default), `timestamping`, …: the profile its certificate must have.
-    #[serde(default)]
-    purpose: Option<String>,
-    /// `software` (the default) or the name of an `[[hsm]]` of `sigil.toml`.
-    #[serde(default)]
-    backend: Option<String>,
 }
 
 /// `POST /keys` (`keys:add`): a key without a certificate.
@@ -97,24 +85,6 @@ pub(crate) async fn list_keys(
     ))
 }
 
-/// `POST /keys/{id}/csr` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct KeyCsrBody {
-    /// Distinguished name to request.
-    subject: String,
-    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
-    #[serde(default)]
-    sans: Vec<String>,
-}
-
-/// `POST /keys/{id}/csr` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct KeyCsrView {
-    key_id: String,
-    csr_pem: String,
-}
-
 /// `POST /keys/{id}/csr` (`keys:add`): a PKCS#10 CSR signed by the held key.
 #[utoipa::path(
     post,
@@ -141,17 +111,6 @@ pub(crate) async fn key_csr(
         key_id: id.to_string(),
         csr_pem,
     }))
-}
-
-/// `POST /keys/{id}/chain` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ImportChainBody {
-    /// The certificate another CA issued for the key and its CA certificates, PEM, leaf first.
-    chain_pem: String,
-    /// `code-signing` (the default), `timestamping`, …: the extended key usage the leaf must have.
-    #[serde(default)]
-    purpose: Option<String>,
 }
 
 /// `POST /keys/{id}/chain` (`ca:upload`): the chain another CA issued for the held key.
@@ -197,25 +156,6 @@ pub(crate) async fn import_chain(
         StatusCode::CREATED,
         Json(CertificateView::new(&record, Some(&chain))?),
     ))
-}
-
-/// `POST /keys/import` body. Wiped on drop (it holds the password and the encrypted key).
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ImportPkcs12Body {
-    /// The `.p12` file, base64.
-    pkcs12_base64: String,
-    /// Its password.
-    password: String,
-    /// CA certificates, PEM, when the file has none.
-    #[serde(default)]
-    chain_pem: Option<String>,
-    /// `code-signing` (the default), `timestamping`, ….
-    #[serde(default)]
-    purpose: Option<String>,
-    /// `software` (the default) or the name of an `[[hsm]]` to import the key into.
-    #[serde(default)]
-    backend: Option<String>,
 }
 
 /// `POST /keys/import` answer.

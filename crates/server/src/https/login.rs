@@ -10,11 +10,12 @@ use super::sessions::{CreateError, now_ns};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sigil_domain::{Interface, LoginProgress, Session};
 use sigil_proto::ErrorCode;
 use utoipa::ToSchema;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use sigil_api::login::{LoggedOut, LoginBody, PendingView, SessionView};
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -47,47 +48,6 @@ pub(crate) async fn health() -> Json<Health> {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
     })
-}
-
-/// `POST /login` body. The password is wiped from memory when the body is dropped.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LoginBody {
-    /// The identity's name.
-    identity: String,
-    /// Its password, or one of its API keys (`sigil_<id>_<secret>`).
-    password: String,
-}
-
-/// A role still waiting for logins.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct PendingView {
-    role: String,
-    /// Distinct identities holding the role that still have to log in on this session.
-    more_logins_needed: u32,
-}
-
-/// The state of a session, as login and `GET /session` report it.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct SessionView {
-    /// The new session's token, only when the login opened a session: send it as
-    /// `Authorization: Bearer <token>`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session: Option<String>,
-    /// The identities logged in on the session.
-    identities: Vec<String>,
-    /// The most logins any held role still needs.
-    logins_still_required: u32,
-    pending: Vec<PendingView>,
-    /// The permissions of the session's active roles.
-    permissions: Vec<String>,
-}
-
-/// `POST /logout` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct LoggedOut {
-    /// Always `true`.
-    logged_out: bool,
 }
 
 fn view(session: &Session, token: Option<String>) -> SessionView {

@@ -6,12 +6,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sigil_domain::{
     CaName, CertProfile, Interface, KeyId, Permission, RevocationReason, SerialNumber,
 };
-use utoipa::{IntoParams, ToSchema};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use utoipa::IntoParams;
+
+use sigil_api::pki::{
+    ChainBody, ChainLoaded, CrlView, CsrBody, CsrView, ExportBody, ExportView, IssueBody,
+    NewCaBody, RevokeBody,
+};
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -25,29 +29,6 @@ fn serial(text: &str) -> Result<SerialNumber, ApiError> {
 }
 
 // ---- CAs ----------------------------------------------------------------------------------
-
-/// `POST /cas` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NewCaBody {
-    /// The CA name.
-    name: String,
-    /// Key algorithm: `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256`, `ec-p384` or `ed25519`.
-    key_algorithm: String,
-    /// Distinguished name, e.g. `CN=Example Root CA,O=Example`.
-    subject: String,
-    /// Validity of its certificate in days.
-    validity_days: u32,
-    /// The issuing CA (absent for a root CA).
-    #[serde(default)]
-    parent: Option<String>,
-    /// Path length constraint of its certificate.
-    #[serde(default)]
-    path_len: Option<u8>,
-    /// Where the CA key is held: `software` (default) or an HSM's name.
-    #[serde(default = "software_backend")]
-    key_backend: String,
-}
 
 /// `GET /cas` (`ca:list`): every CA.
 #[utoipa::path(
@@ -122,14 +103,6 @@ pub(crate) async fn create_ca(
     };
     let record = svc::create_ca(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(CaView::new(&record)?)))
-}
-
-/// `GET /cas/{name}/crl` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct CrlView {
-    ca: String,
-    number: u64,
-    crl_pem: String,
 }
 
 /// `GET /cas/{name}/crl` (`ca:export`): a freshly signed CRL.
@@ -234,37 +207,6 @@ pub(crate) async fn get_certificate(
     )?))
 }
 
-/// `POST /certificates` body: either `csr_pem` or `key_algorithm`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct IssueBody {
-    /// The issuing CA.
-    issuer: String,
-    /// `ca`, `tls-server`, `tls-client`, `code-signing` or `timestamping`.
-    profile: String,
-    /// Distinguished name (overrides a CSR's subject).
-    #[serde(default)]
-    subject: Option<String>,
-    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
-    #[serde(default)]
-    sans: Vec<String>,
-    /// Validity in days.
-    validity_days: u32,
-    /// The subject's PKCS#10 CSR (its signature is verified); exactly one of `csr_pem` and `key_algorithm`.
-    #[serde(default)]
-    csr_pem: Option<String>,
-    /// Sigil generates the key and keeps it sealed: key algorithm: `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256`, `ec-p384` or `ed25519`.
-    #[serde(default)]
-    key_algorithm: Option<String>,
-    /// Where a generated key is held: `software` (default) or an HSM's name.
-    #[serde(default = "software_backend")]
-    key_backend: String,
-}
-
-fn software_backend() -> String {
-    sigil_domain::SOFTWARE_BACKEND.to_owned()
-}
-
 /// `POST /certificates` (`ca:issue`; a Sigil-generated key also needs `keys:add`).
 #[utoipa::path(
     post,
@@ -323,15 +265,6 @@ pub(crate) async fn issue_certificate(
     ))
 }
 
-/// `POST /certificates/{serial}/revoke` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RevokeBody {
-    /// `unspecified` (the default), `key-compromise`, `ca-compromise`, `affiliation-changed`, `superseded`, `cessation-of-operation`, `certificate-hold` or `privilege-withdrawn`.
-    #[serde(default)]
-    reason: Option<String>,
-}
-
 /// `POST /certificates/{serial}/revoke` (`ca:revoke`): revokes a certificate.
 #[utoipa::path(
     post,
@@ -365,23 +298,6 @@ pub(crate) async fn revoke(
     };
     let record = svc::revoke_certificate(&h.app, &caller.actor(), &serial(&text)?, reason).await?;
     Ok(Json(CertificateView::new(&record, None)?))
-}
-
-/// `POST /certificates/{serial}/export` body. The password is wiped on drop.
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ExportBody {
-    /// Protects the PKCS#12 (at least 12 characters).
-    password: String,
-}
-
-/// `POST /certificates/{serial}/export` answer.
-#[derive(Serialize, Zeroize, ZeroizeOnDrop, ToSchema)]
-pub(crate) struct ExportView {
-    /// The certificate's serial.
-    serial: String,
-    /// The PKCS#12 file, base64.
-    pkcs12_base64: String,
 }
 
 /// `POST /certificates/{serial}/export` (`ca:export-clear-key`, and the setting
@@ -429,26 +345,6 @@ fn listener(text: &str) -> Result<Interface, ApiError> {
     })
 }
 
-/// `POST /listeners/{listener}/csr` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CsrBody {
-    /// Distinguished name of the listener certificate.
-    #[serde(default)]
-    subject: Option<String>,
-    /// Subject alternative names: `DNS:host`, `IP:127.0.0.1`.
-    #[serde(default)]
-    sans: Vec<String>,
-}
-
-/// `POST /listeners/{listener}/csr` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct CsrView {
-    listener: String,
-    key_id: String,
-    csr_pem: String,
-}
-
 /// `POST /listeners/{listener}/csr` (`keys:add`): a new sealed listener key and its CSR.
 #[utoipa::path(
     post,
@@ -483,28 +379,6 @@ pub(crate) async fn listener_csr(
         key_id: csr.key_id.to_string(),
         csr_pem: csr.csr_pem,
     }))
-}
-
-/// `PUT /listeners/{listener}/chain` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ChainBody {
-    /// The `key_id` the listener CSR returned.
-    key_id: String,
-    /// The signed certificate and its CA certificates, PEM, leaf first.
-    chain_pem: String,
-    /// A node's id (`node_id` in its sigil.toml): replace that node's own chain instead of the
-    /// deployment's.
-    #[serde(default)]
-    node: Option<String>,
-}
-
-/// `PUT /listeners/{listener}/chain` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct ChainLoaded {
-    listener: String,
-    key_id: String,
-    loaded: bool,
 }
 
 /// `PUT /listeners/{listener}/chain` (`ca:upload`): new connections get the chain at once.
@@ -566,4 +440,16 @@ pub(crate) async fn load_chain(
         key_id: key_id.to_string(),
         loaded: true,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    /// `sigil-api` defaults the key backend of new bodies without depending on the domain.
+    #[test]
+    fn the_api_default_backend_is_the_domain_software_backend() {
+        assert_eq!(
+            sigil_api::pki::SOFTWARE_BACKEND,
+            sigil_domain::SOFTWARE_BACKEND
+        );
+    }
 }

@@ -12,9 +12,10 @@ use utoipa::ToSchema;
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg};
-use super::requests::{ApprovalView, CommentBody, ListQuery};
+use super::requests::{ActingIdentity, ApprovalView, ListQuery};
 use super::views::rfc3339;
 use crate::service::releases::{self as svc, ReleaseWithFiles};
+use sigil_api::requests::CommentBody;
 
 /// One file of a release.
 #[derive(Serialize, ToSchema)]

@@ -15,6 +15,8 @@ use sigil_proto::ErrorCode;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+use sigil_api::requests::CommentBody;
+
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
@@ -296,21 +298,14 @@ pub(crate) async fn show_request(
     Ok(Json(RequestView::new(&request, h.app.now())))
 }
 
-/// `POST /requests/{id}/approve` and `/deny` body.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CommentBody {
-    /// Shown with the approval; required to deny (the reason the requester sees).
-    #[serde(default)]
-    pub(crate) comment: String,
-    /// The identity of the session that acts (required when several could).
-    #[serde(default, rename = "as")]
-    as_identity: Option<String>,
+/// The acting identity an approve or deny body names.
+pub(crate) trait ActingIdentity {
+    /// The named acting identity, if any.
+    fn actor(&self) -> Result<Option<IdentityName>, ApiError>;
 }
 
-impl CommentBody {
-    /// The named acting identity, if any.
-    pub(crate) fn actor(&self) -> Result<Option<IdentityName>, ApiError> {
+impl ActingIdentity for CommentBody {
+    fn actor(&self) -> Result<Option<IdentityName>, ApiError> {
         self.as_identity.as_deref().map(parse).transpose()
     }
 }

@@ -7,6 +7,9 @@ use sigil_domain::{
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use sigil_api::admin::{GroupView, PolicyView, RoleView};
+use sigil_api::identities::IdentityView;
+
 use super::error::ApiError;
 use crate::service::ServiceError;
 
@@ -16,134 +19,64 @@ pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-/// An identity (never its password hash).
-#[derive(Serialize, ToSchema)]
-pub(crate) struct IdentityView {
-    name: String,
-    /// `person` or `application`.
-    kind: String,
-    enabled: bool,
-    /// Locked after too many failed logins (the lock ends by itself, or `POST /identities/{name}/unlock`).
-    locked: bool,
-    /// Consecutive failed logins (reset by a login or an unlock).
-    failed_logins: u32,
-    roles: Vec<String>,
-    has_password: bool,
-    require_client_certificate: bool,
-    /// The generated password, only in the answer that created it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) password: Option<String>,
-}
-
-impl From<&Identity> for IdentityView {
-    fn from(i: &Identity) -> Self {
-        Self {
-            name: i.name.to_string(),
-            kind: i.kind.as_str().to_owned(),
-            enabled: i.enabled,
-            locked: i.locked,
-            failed_logins: i.failed_logins,
-            roles: i.roles.iter().map(ToString::to_string).collect(),
-            has_password: i.password.is_some(),
-            require_client_certificate: i.require_client_certificate,
-            password: None,
-        }
+/// The API view of an identity.
+pub(crate) fn identity_view(i: &Identity) -> IdentityView {
+    IdentityView {
+        name: i.name.to_string(),
+        kind: i.kind.as_str().to_owned(),
+        enabled: i.enabled,
+        locked: i.locked,
+        failed_logins: i.failed_logins,
+        roles: i.roles.iter().map(ToString::to_string).collect(),
+        has_password: i.password.is_some(),
+        require_client_certificate: i.require_client_certificate,
+        password: None,
     }
 }
 
-impl Drop for IdentityView {
-    fn drop(&mut self) {
-        if let Some(p) = self.password.as_mut() {
-            zeroize::Zeroize::zeroize(p);
-        }
+/// The API view of a role.
+pub(crate) fn role_view(r: &Role) -> RoleView {
+    RoleView {
+        name: r.name().to_string(),
+        role_type: r.role_type().as_str().to_owned(),
+        class: r.class().as_str().to_owned(),
+        logins_required: r.logins_required(),
+        permissions: r
+            .permissions()
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
+        interfaces: r
+            .interfaces()
+            .iter()
+            .map(|i| i.as_str().to_owned())
+            .collect(),
     }
 }
 
-/// A role; `type` as in the contract.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct RoleView {
-    name: String,
-    /// `administrator`, `application` or `approver`.
-    #[serde(rename = "type")]
-    role_type: String,
-    class: String,
-    /// Distinct identities holding the role that must log in on one session.
-    logins_required: u32,
-    permissions: Vec<String>,
-    interfaces: Vec<String>,
-}
-
-impl From<&Role> for RoleView {
-    fn from(r: &Role) -> Self {
-        Self {
-            name: r.name().to_string(),
-            role_type: r.role_type().as_str().to_owned(),
-            class: r.class().as_str().to_owned(),
-            logins_required: r.logins_required(),
-            permissions: r
-                .permissions()
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect(),
-            interfaces: r
-                .interfaces()
-                .iter()
-                .map(|i| i.as_str().to_owned())
-                .collect(),
-        }
+/// The API view of an approval group.
+pub(crate) fn group_view(g: &ApprovalGroup) -> GroupView {
+    GroupView {
+        name: g.name.to_string(),
+        members: g.members.iter().map(ToString::to_string).collect(),
     }
 }
 
-/// An approval group.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct GroupView {
-    name: String,
-    members: Vec<String>,
-}
-
-impl From<&ApprovalGroup> for GroupView {
-    fn from(g: &ApprovalGroup) -> Self {
-        Self {
-            name: g.name.to_string(),
-            members: g.members.iter().map(ToString::to_string).collect(),
-        }
-    }
-}
-
-/// An issuance policy.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct PolicyView {
-    alias: String,
-    certificate: String,
-    /// The key of `certificate`.
-    key_id: String,
-    rsa_scheme: String,
-    approvals_required: u32,
-    approval_group: Option<String>,
-    hashes: Vec<String>,
-    formats: Vec<String>,
-    /// How long a request waits for approval.
-    request_lifetime_secs: u32,
-    roles: Vec<String>,
-    timestamp_required: bool,
-}
-
-impl From<&IssuancePolicy> for PolicyView {
-    fn from(p: &IssuancePolicy) -> Self {
-        let d = p.draft();
-        Self {
-            alias: d.alias.to_string(),
-            certificate: d.certificate.to_string(),
-            key_id: d.key_id.to_string(),
-            rsa_scheme: d.rsa_scheme.as_str().to_owned(),
-            approvals_required: d.approvals_required,
-            approval_group: d.approval_group.as_ref().map(ToString::to_string),
-            hashes: d.hashes.iter().map(|h| h.name().to_owned()).collect(),
-            formats: d.formats.iter().map(|f| f.as_str().to_owned()).collect(),
-            request_lifetime_secs: d.request_lifetime_secs,
-            roles: d.roles.iter().map(ToString::to_string).collect(),
-            timestamp_required: d.timestamp_required,
-        }
+/// The API view of an issuance policy.
+pub(crate) fn policy_view(p: &IssuancePolicy) -> PolicyView {
+    let d = p.draft();
+    PolicyView {
+        alias: d.alias.to_string(),
+        certificate: d.certificate.to_string(),
+        key_id: d.key_id.to_string(),
+        rsa_scheme: d.rsa_scheme.as_str().to_owned(),
+        approvals_required: d.approvals_required,
+        approval_group: d.approval_group.as_ref().map(ToString::to_string),
+        hashes: d.hashes.iter().map(|h| h.name().to_owned()).collect(),
+        formats: d.formats.iter().map(|f| f.as_str().to_owned()).collect(),
+        request_lifetime_secs: d.request_lifetime_secs,
+        roles: d.roles.iter().map(ToString::to_string).collect(),
+        timestamp_required: d.timestamp_required,
     }
 }
 
