@@ -33,7 +33,7 @@ pub struct Entry {
     pub data: Vec<u8>,
 }
 
-/// A signature header: its entries (without the region, which is rebuilt when written).
+/// A header: its entries (without the region, which is rebuilt when written).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     /// The entries, in index order.
@@ -135,10 +135,27 @@ impl Header {
     /// Reads a signature header: `bytes` holds the intro, the index and the store, nothing
     /// more. The region must come first and cover every entry (what rpm writes).
     pub fn parse_signature(bytes: &[u8]) -> Result<Self, RpmError> {
-        let (count, store_len) = intro(bytes, MAX_SIGNATURE_ENTRIES, MAX_SIGNATURE_HEADER_LEN)?;
+        Self::parse(
+            bytes,
+            REGION_SIGNATURES,
+            MAX_SIGNATURE_ENTRIES,
+            MAX_SIGNATURE_HEADER_LEN,
+        )
+    }
+
+    /// Reads a header whose region is `region` (62 for a signature header, 63 for a main
+    /// header), with at most `max_entries` entries and `max_len` bytes. The region may cover
+    /// fewer entries than the index holds (entries added after the package was built).
+    pub(crate) fn parse(
+        bytes: &[u8],
+        region: u32,
+        max_entries: usize,
+        max_len: usize,
+    ) -> Result<Self, RpmError> {
+        let (count, store_len) = intro(bytes, max_entries, max_len)?;
         if bytes.len() != 16 + count * 16 + store_len {
             return Err(RpmError::malformed(
-                "the signature header's length is not what it announces",
+                "a header's length is not what it announces",
             ));
         }
         let index = bytes.get(16..16 + count * 16).unwrap_or_default();
@@ -154,17 +171,15 @@ impl Header {
         };
         // The region: first entry, its trailer's negative offset covering the whole index.
         let (tag, kind, offset, len) = raw(0)?;
-        if tag != REGION_SIGNATURES || kind != TYPE_BIN || len != REGION_LEN as u32 {
-            return Err(RpmError::malformed(
-                "the signature header does not start with its region",
-            ));
+        if tag != region || kind != TYPE_BIN || len != REGION_LEN as u32 {
+            return Err(RpmError::malformed(format!(
+                "a header does not start with its region (tag {region})"
+            )));
         }
         let trailer_at = offset as usize;
         let trailer = store
             .get(trailer_at..trailer_at + REGION_LEN)
-            .ok_or_else(|| {
-                RpmError::malformed("the signature header's region trailer is outside its store")
-            })?;
+            .ok_or_else(|| RpmError::malformed("a header's region trailer is outside its store"))?;
         let (t_tag, t_kind, t_offset, t_len) = (
             be32(trailer, 0)?,
             be32(trailer, 4)?,
@@ -172,13 +187,14 @@ impl Header {
             be32(trailer, 12)?,
         );
         let covered = (t_offset as i32).checked_neg().map(|n| n as i64);
-        if !matches!(t_tag, REGION_SIGNATURES | REGION_IMAGE)
+        let image_fixup = region == REGION_SIGNATURES && t_tag == REGION_IMAGE;
+        if !(t_tag == region || image_fixup)
             || t_kind != TYPE_BIN
             || t_len != REGION_LEN as u32
-            || covered != Some(count as i64 * 16)
+            || !covered.is_some_and(|c| c >= 16 && c <= count as i64 * 16 && c % 16 == 0)
         {
             return Err(RpmError::malformed(
-                "the signature header's region trailer does not cover its entries",
+                "a header's region trailer does not cover its entries",
             ));
         }
         let mut entries = Vec::with_capacity(count - 1);
@@ -186,15 +202,15 @@ impl Header {
         for i in 1..count {
             let (tag, kind, offset, count) = raw(i)?;
             let offset = offset as usize;
-            if tag == REGION_SIGNATURES || offset < end || !offset.is_multiple_of(alignment(kind)) {
+            if tag == region || offset < end || !offset.is_multiple_of(alignment(kind)) {
                 return Err(RpmError::malformed(format!(
-                    "the signature header's entry {tag} overlaps or is misaligned"
+                    "a header's entry {tag} overlaps or is misaligned"
                 )));
             }
             let len = data_len(kind, count, store, offset)?;
             if offset < trailer_at + REGION_LEN && offset + len > trailer_at {
                 return Err(RpmError::malformed(format!(
-                    "the signature header's entry {tag} overlaps its region trailer"
+                    "a header's entry {tag} overlaps its region trailer"
                 )));
             }
             end = offset + len;

@@ -30,5 +30,6 @@ mod package;
 pub use error::RpmError;
 pub use header::{Entry, Header, MAX_SIGNATURE_HEADER_LEN};
 pub use package::{
-    HeaderSignatureTag, LEAD_LEN, LEAD_MAGIC, Package, is_rpm, read_package, signature_header_bytes,
+    HeaderSignatureTag, LEAD_LEN, LEAD_MAGIC, Package, PayloadDigest, is_rpm, read_package,
+    signature_header_bytes,
 };

@@ -19,6 +19,8 @@ const MAX_HEADER_LEN: usize = 0x0fff_ffff;
 const HEADER_IMMUTABLE: u32 = 63;
 /// `RPMTAG_PAYLOADDIGEST` and `RPMTAG_PAYLOADDIGESTALT`.
 const PAYLOAD_DIGESTS: [u32; 2] = [5092, 5097];
+/// `RPMTAG_PAYLOADDIGESTALGO`: the payload digest's OpenPGP hash algorithm number.
+const PAYLOAD_DIGEST_ALGO: u32 = 5093;
 /// `RPMSIGTAG_RESERVEDSPACE`: room rpmbuild leaves so that a signature fits in place.
 const RESERVED_SPACE: u32 = 1008;
 /// The signature tags `rpmsign` removes before adding its own (`deleteSigs`): DSA, RSA,
@@ -64,6 +66,68 @@ pub struct Package {
     pub header_len: u64,
     /// The file's length.
     pub file_len: u64,
+    /// The payload digest the main header holds (what ties the payload to the signed header).
+    pub payload_digest: PayloadDigest,
+}
+
+/// The digest of the payload (everything after the main header) the main header holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadDigest {
+    /// The OpenPGP hash algorithm number (8 SHA-256, 9 SHA-384, 10 SHA-512).
+    pub algorithm: u32,
+    /// The digest.
+    pub digest: Vec<u8>,
+}
+
+impl PayloadDigest {
+    fn read(digest: &Entry, algorithm: Option<&Entry>) -> Result<Self, RpmError> {
+        let bad = || RpmError::malformed("the payload digest is not a hexadecimal string");
+        // A string array whose first string is the hexadecimal digest.
+        let hex_digest = digest.data.split(|&b| b == 0).next().ok_or_else(bad)?;
+        let digest = hex::decode(hex_digest).map_err(|_| bad())?;
+        // Without the algorithm tag, rpm assumes SHA-256 (`PGPHASHALGO_SHA256`).
+        let algorithm = match algorithm {
+            Some(entry) if entry.kind == 4 => be32(&entry.data, 0)?,
+            Some(_) => {
+                return Err(RpmError::malformed(
+                    "the payload digest algorithm is not a number",
+                ));
+            }
+            None => 8,
+        };
+        Ok(Self { algorithm, digest })
+    }
+
+    /// Whether `payload` (read to its end) has this digest; an error for an algorithm Sigil
+    /// does not compute.
+    pub fn matches(&self, payload: &mut impl Read) -> Result<bool, RpmError> {
+        use sha2::Digest;
+        fn hash<D: Digest>(payload: &mut impl Read) -> Result<Vec<u8>, RpmError> {
+            let mut hasher = D::new();
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = payload
+                    .read(&mut buf)
+                    .map_err(RpmError::io("reading the payload"))?;
+                match buf.get(..n) {
+                    Some(chunk) if n > 0 => hasher.update(chunk),
+                    _ => break,
+                }
+            }
+            Ok(hasher.finalize().to_vec())
+        }
+        let computed = match self.algorithm {
+            8 => hash::<sha2::Sha256>(payload)?,
+            9 => hash::<sha2::Sha384>(payload)?,
+            10 => hash::<sha2::Sha512>(payload)?,
+            other => {
+                return Err(RpmError::Unsupported(format!(
+                    "the payload digest uses OpenPGP hash algorithm {other}, which Sigil does not check: use rpm -K"
+                )));
+            }
+        };
+        Ok(computed == self.digest)
+    }
 }
 
 fn read_exact(reader: &mut impl Read, len: usize, what: &str) -> Result<Vec<u8>, RpmError> {
@@ -136,21 +200,27 @@ pub fn read_package<R: Read + Seek>(reader: &mut R) -> Result<Package, RpmError>
             "the main header runs past the end of the file",
         ));
     }
-    let index = read_exact(reader, entries * 16, "the main header")?;
-    let tags = (0..entries)
-        .map(|i| be32(&index, i * 16))
-        .collect::<Result<Vec<u32>, _>>()?;
-    if tags.first() != Some(&HEADER_IMMUTABLE) {
+    let mut main = main_intro;
+    main.extend(read_exact(reader, entries * 16 + store, "the main header")?);
+    let first = be32(&main, 16)?;
+    if first != HEADER_IMMUTABLE {
         return Err(RpmError::Unsupported(
             "this is an rpm v3 package (its header has no immutable region): rebuild it with rpm 4.4 or later".into(),
         ));
     }
-    if !tags.iter().any(|t| PAYLOAD_DIGESTS.contains(t)) {
+    let main = Header::parse(&main, HEADER_IMMUTABLE, MAX_HEADER_ENTRIES, MAX_HEADER_LEN)?;
+    let payload_digest = PAYLOAD_DIGESTS
+        .iter()
+        .find_map(|tag| main.get(*tag))
+        .map(|digest| PayloadDigest::read(digest, main.get(PAYLOAD_DIGEST_ALGO)))
+        .transpose()?;
+    let Some(payload_digest) = payload_digest else {
         return Err(RpmError::Unsupported(
             "the package has no payload digest (built by rpm older than 4.14): it would need the header+payload signature, which Sigil does not write; rebuild it with rpm 4.14 or later".into(),
         ));
-    }
+    };
     Ok(Package {
+        payload_digest,
         lead,
         signature,
         signature_len,
@@ -161,6 +231,15 @@ pub fn read_package<R: Read + Seek>(reader: &mut R) -> Result<Package, RpmError>
 }
 
 impl Package {
+    /// Whether the payload in `source` (the package's file) has the digest the main header
+    /// holds: with the header signature, what `rpm -K` checks.
+    pub fn payload_matches<R: Read + Seek>(&self, source: &mut R) -> Result<bool, RpmError> {
+        source
+            .seek(SeekFrom::Start(self.header_start + self.header_len))
+            .map_err(RpmError::io("reading the package"))?;
+        self.payload_digest.matches(source)
+    }
+
     /// The header-only signature already in the package, with its tag.
     pub fn header_signature(&self) -> Option<(HeaderSignatureTag, &[u8])> {
         [HeaderSignatureTag::Rsa, HeaderSignatureTag::Dsa]

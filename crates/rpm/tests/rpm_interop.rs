@@ -3,44 +3,23 @@
 //! OpenPGP code), the signature put in by `sigil-rpm`, and `rpm -K` with the key imported.
 //! Needs `rpm`, `rpmbuild` and `gpg` (installed by `scripts/test.sh`; missing, the test fails).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use sigil_rpm::{HeaderSignatureTag, Package, read_package};
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (install it: scripts/test.sh does): {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed: {text}");
-    text
-}
-
-/// Builds `hello-sigil` with rpmbuild in `dir`.
-fn build_package(dir: &Path) -> PathBuf {
-    let specs = dir.join("top/SPECS");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(
-        specs.join("hello.spec"),
-        "Name: hello-sigil\nVersion: 1.0\nRelease: 1\nSummary: test\nLicense: MIT\nBuildArch: noarch\n\
-         %description\ntest\n%install\nmkdir -p %{buildroot}/usr/share/hello-sigil\n\
-         echo hello > %{buildroot}/usr/share/hello-sigil/hello.txt\n%files\n/usr/share/hello-sigil/hello.txt\n",
-    )
-    .unwrap();
-    run(Command::new("rpmbuild")
-        .arg("-bb")
-        .arg("--define")
-        .arg(format!("_topdir {}", dir.join("top").display()))
-        .arg(specs.join("hello.spec")));
-    dir.join("top/RPMS/noarch/hello-sigil-1.0-1.noarch.rpm")
-}
+#[path = "support/build.rs"]
+mod build;
+use build::{build_package, run};
 
 fn header_bytes(path: &Path, package: &Package) -> Vec<u8> {
     let mut file = File::open(path).unwrap();
