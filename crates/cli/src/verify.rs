@@ -347,19 +347,43 @@ fn verify_rpm(file: &Path, certificate: &Path) -> Result<u8> {
     if let Some(fingerprint) = parsed.issuer_fingerprint {
         out!("  issuer fingerprint: {}", hex::encode_upper(fingerprint));
     }
-    match parsed.verify_digest(&spki, &digest) {
+    let signature_ok = match parsed.verify_digest(&spki, &digest) {
         Ok(()) => {
             out!("  header signature ({tag:?}, {}): valid", hash.as_str());
-            out!(
-                "  (the payload is covered through the header's payload digest: rpm -K checks it)"
-            );
-            verdict(Outcome::Valid)
+            true
         }
         Err(e) => {
             out!("  header signature ({tag:?}): INVALID ({e})");
-            verdict(Outcome::Invalid)
+            false
         }
-    }
+    };
+    // The signature covers the header; the header's payload digest covers the rest.
+    let payload = std::fs::File::open(file)
+        .map_err(sigil_rpm::RpmError::io_reading)
+        .and_then(|mut f| package.payload_matches(&mut f));
+    let payload_ok = match payload {
+        Ok(true) => {
+            out!("  payload digest: valid");
+            true
+        }
+        Ok(false) => {
+            out!("  payload digest: INVALID (the payload is not the one the header names)");
+            false
+        }
+        Err(e) => {
+            out!("  payload digest: not checked ({e})");
+            return verdict(if signature_ok {
+                Outcome::NotChecked
+            } else {
+                Outcome::Invalid
+            });
+        }
+    };
+    verdict(if signature_ok && payload_ok {
+        Outcome::Valid
+    } else {
+        Outcome::Invalid
+    })
 }
 
 /// The wire name of an OpenPGP signature's hash algorithm.

@@ -198,7 +198,7 @@ pub fn encode(packet: &[u8], armored: bool) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::job::Job;
-    use sigil_keys::{KeyAlgorithm, SigningKey, SoftwareKey};
+    use sigil_keys::{SigningKey, SoftwareKey};
 
     fn prepared(dir: &Path) -> PreparedJob {
         let path = dir.join("release.tar");
@@ -268,6 +268,14 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("does not allow OpenPGP"), "{e}");
         assert!(job.digest.is_empty());
+    }
+
+    #[test]
+    fn rpm_packages_take_rsa_and_eddsa_keys_only() {
+        assert_eq!(rpm_tag(KeyAlgorithm::Rsa3072), Ok(HeaderSignatureTag::Rsa));
+        assert_eq!(rpm_tag(KeyAlgorithm::Ed25519), Ok(HeaderSignatureTag::Dsa));
+        let e = rpm_tag(KeyAlgorithm::EcdsaP256).unwrap_err();
+        assert!(e.contains("RSA") && e.contains("ecdsa"), "{e}");
     }
 
     #[test]

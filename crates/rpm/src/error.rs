@@ -27,6 +27,14 @@ impl RpmError {
         Self::Malformed(why.into())
     }
 
+    /// An error reading a package.
+    pub fn io_reading(source: std::io::Error) -> Self {
+        Self::Io {
+            operation: "reading the package",
+            source,
+        }
+    }
+
     pub(crate) fn io(operation: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         move |source| Self::Io { operation, source }
     }
