@@ -48,6 +48,7 @@ need jq jq         # the GitHub action's and GitLab template's shell steps
 need haproxy haproxy   # the two-node test (crates/cli/tests/nodes.rs) balances its nodes with it
 # OpenPGP (issue 21): gpg verifies `sigil sign --format openpgp` (crates/openpgp, crates/cli/tests/openpgp.rs)
 need gpg gpg
+need rpmbuild rpm   # RPM packages: built by rpmbuild, checked by rpm -K (crates/rpm, crates/cli/tests/rpm.rs)
 /usr/bin/python3 -c "import yaml" >/dev/null 2>&1 || missing+=(python3-yaml)   # reads their YAML in the tests
 python3 -c "import cryptography" >/dev/null 2>&1 || missing+=(python3-cryptography)
 # The browser test runs Debian's python (its selenium drives the Debian chromium).

@@ -26,7 +26,8 @@ pub(crate) struct VerifyArgs {
     /// signature (`FILE.asc`/`FILE.sig` from `--format openpgp`); needs --certificate.
     #[arg(long, requires = "certificate")]
     signature: Option<PathBuf>,
-    /// Signer certificate (PEM; the first certificate is used) for --signature.
+    /// Signer certificate (PEM; the first certificate is used) for --signature, or to check
+    /// an RPM package's header signature.
     #[arg(long)]
     certificate: Option<PathBuf>,
     /// Time-stamp of a raw signature (a DER TimeStampResp); default FILE.tsr beside
@@ -58,7 +59,16 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<u8> {
     match job.format {
         Format::Authenticode => verify_authenticode(file, job.subject()),
         Format::Jar => verify_jar(file),
-        Format::Hash | Format::OpenPgp => Err(exit::usage(format!(
+        Format::OpenPgp => match &args.certificate {
+            Some(certificate) => verify_rpm(file, certificate),
+            None => Err(exit::usage(format!(
+                "{} is an RPM package: its signature is checked against the signer's \
+                 certificate (give --certificate cert.pem), or by rpm -K with the key from \
+                 `sigil policies show ALIAS --openpgp-key-out`",
+                file.display()
+            ))),
+        },
+        Format::Hash => Err(exit::usage(format!(
             "{} is neither a member of the Authenticode family (PE, MSI, CAB, catalog, \
              PowerShell script) nor a JAR: give --signature FILE.sig --certificate cert.pem",
             file.display()
@@ -226,31 +236,12 @@ fn verify_jar(file: &Path) -> Result<u8> {
     verdict(overall)
 }
 
-fn verify_raw(
-    args: &VerifyArgs,
-    file: &Path,
-    signature: &PathBuf,
-    certificate: &PathBuf,
-) -> Result<u8> {
+fn verify_raw(args: &VerifyArgs, file: &Path, signature: &Path, certificate: &Path) -> Result<u8> {
     let hash = args.hash;
     let sig = std::fs::read(signature)
         .with_context(|| format!("cannot read the signature {}", signature.display()))?;
-    let pem = std::fs::read(certificate)
-        .with_context(|| format!("cannot read the certificate {}", certificate.display()))?;
-    let certs = sigil_pki::pem::parse_certificates(&pem).map_err(|e| {
-        exit::usage(format!(
-            "{}: no PEM certificate: {e}",
-            certificate.display()
-        ))
-    })?;
-    let cert = certs
-        .first()
-        .ok_or_else(|| exit::usage(format!("{} holds no certificate", certificate.display())))?;
-    let spki = cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .context("cannot encode the certificate's public key")?;
+    let (cert, spki) = read_certificate(certificate)?;
+    let cert = &cert;
     if let Some(packet) = openpgp_packet(&sig) {
         return verify_openpgp(file, signature, &packet, &spki, cert);
     }
@@ -292,6 +283,99 @@ fn verify_raw(
             verdict(Outcome::Invalid)
         }
     }
+}
+
+/// The first certificate of a PEM file, and its public key (DER).
+fn read_certificate(certificate: &Path) -> Result<(sigil_pki::x509_cert::Certificate, Vec<u8>)> {
+    let pem = std::fs::read(certificate)
+        .with_context(|| format!("cannot read the certificate {}", certificate.display()))?;
+    let certs = sigil_pki::pem::parse_certificates(&pem).map_err(|e| {
+        exit::usage(format!(
+            "{}: no PEM certificate: {e}",
+            certificate.display()
+        ))
+    })?;
+    let cert = certs
+        .into_iter()
+        .next()
+        .ok_or_else(|| exit::usage(format!("{} holds no certificate", certificate.display())))?;
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .context("cannot encode the certificate's public key")?;
+    Ok((cert, spki))
+}
+
+/// An RPM package's header-only OpenPGP signature, checked against the certificate's key
+/// over the package's main header (what `rpm -K` checks with the exported key).
+fn verify_rpm(file: &Path, certificate: &Path) -> Result<u8> {
+    let (cert, spki) = read_certificate(certificate)?;
+    let package = std::fs::File::open(file)
+        .map_err(|e| exit::usage(format!("{}: cannot read: {e}", file.display())))
+        .and_then(|mut f| {
+            sigil_rpm::read_package(&mut f)
+                .map_err(|e| exit::usage(format!("{}: {e}", file.display())))
+        })?;
+    out!(
+        "{}: RPM package, checked against {}",
+        file.display(),
+        cert.tbs_certificate().subject()
+    );
+    let Some((tag, packet)) = package.header_signature() else {
+        out!("  no header signature (RSA or DSA tag): unsigned");
+        return verdict(Outcome::Invalid);
+    };
+    let parsed = match sigil_openpgp::parse_signature(packet) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            out!("  header signature ({tag:?}): unreadable ({e})");
+            return verdict(Outcome::Invalid);
+        }
+    };
+    let hash = parsed.hash;
+    let (state, _) = sigil_client::job::openpgp_subject_hash(file, hash)?;
+    let digest = state.finish_with(&parsed.trailer_bytes());
+    if let Some(fingerprint) = parsed.issuer_fingerprint {
+        out!("  issuer fingerprint: {}", hex::encode_upper(fingerprint));
+    }
+    let signature_ok = match parsed.verify_digest(&spki, &digest) {
+        Ok(()) => {
+            out!("  header signature ({tag:?}, {}): valid", hash.as_str());
+            true
+        }
+        Err(e) => {
+            out!("  header signature ({tag:?}): INVALID ({e})");
+            false
+        }
+    };
+    // The signature covers the header; the header's payload digest covers the rest.
+    let payload = std::fs::File::open(file)
+        .map_err(sigil_rpm::RpmError::io_reading)
+        .and_then(|mut f| package.payload_matches(&mut f));
+    let payload_ok = match payload {
+        Ok(true) => {
+            out!("  payload digest: valid");
+            true
+        }
+        Ok(false) => {
+            out!("  payload digest: INVALID (the payload is not the one the header names)");
+            false
+        }
+        Err(e) => {
+            out!("  payload digest: not checked ({e})");
+            return verdict(if signature_ok {
+                Outcome::NotChecked
+            } else {
+                Outcome::Invalid
+            });
+        }
+    };
+    verdict(if signature_ok && payload_ok {
+        Outcome::Valid
+    } else {
+        Outcome::Invalid
+    })
 }
 
 fn verdict(outcome: Outcome) -> Result<u8> {

@@ -184,10 +184,23 @@ fn detect_open(path: &Path, file: &mut File, size: u64) -> Result<(Format, Optio
     let ext = extension(path);
     let named = named_subject(&ext);
     let named_jar = JAR_EXTENSIONS.contains(&ext.as_str());
-    if size == 0 && (named.is_some() || named_jar) {
+    if size == 0 && (named.is_some() || named_jar || ext == "rpm") {
         return Err(ClientError::file(
             path,
             format!("is empty (0 bytes): did its build fail? {RAW_HINT}"),
+        ));
+    }
+    // An RPM package carries its OpenPGP signature inside, in its signature header.
+    if is_rpm(file).map_err(read_err)? {
+        return Ok((Format::OpenPgp, None));
+    }
+    if ext == "rpm" {
+        return Err(ClientError::file(
+            path,
+            format!(
+                "is named like an RPM package (.rpm) but has no RPM lead (ED AB EE DB): did \
+                 its build fail? {RAW_HINT}"
+            ),
         ));
     }
     let detected = detect_subject(path, file)?;
@@ -251,6 +264,15 @@ fn is_pe(file: &mut File) -> std::io::Result<bool> {
     Ok(read_full(file, &mut signature)? == 4 && signature == *b"PE\0\0")
 }
 
+/// Whether the file starts with an RPM lead's magic.
+fn is_rpm(file: &mut File) -> std::io::Result<bool> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut magic = [0u8; 4];
+    let rpm = read_full(file, &mut magic)? == 4 && sigil_rpm::is_rpm(&magic);
+    file.seek(SeekFrom::Start(0))?;
+    Ok(rpm)
+}
+
 /// Whether the file starts like a ZIP archive (a local file header, or the end record of
 /// an empty archive).
 fn is_zip(file: &mut File) -> std::io::Result<bool> {
@@ -295,6 +317,9 @@ pub struct PreparedJob {
     pub openpgp: Option<OpenPgpHash>,
     /// For OpenPGP, once the digest is finished: the signature creation time it covers.
     pub openpgp_created: Option<u32>,
+    /// For OpenPGP over an RPM package: its layout (the signature covers its main header and
+    /// goes into its signature header).
+    pub rpm: Option<sigil_rpm::Package>,
 }
 
 /// The hash of a file to sign with OpenPGP, before the signature's hashed part and trailer:
@@ -350,11 +375,14 @@ impl PreparedJob {
             .map_err(|e| ClientError::file(&path, format!("cannot read: {e}")))?
             .len();
         let (mut image, mut staged, mut prepared_file, mut openpgp) = (None, None, None, None);
+        let mut rpm = None;
         let (digest, jar) = match job.format {
             Format::Hash => (file_digest(&path, hash)?, None),
             // The digest is finished once the policy's key is known (see `OpenPgpHash`).
             Format::OpenPgp => {
-                openpgp = Some(openpgp_hash(&path, hash)?);
+                let (state, package) = openpgp_subject_hash(&path, hash)?;
+                openpgp = Some(state);
+                rpm = package;
                 (Vec::new(), None)
             }
             Format::Authenticode if job.subject() != Subject::Pe => {
@@ -417,6 +445,7 @@ impl PreparedJob {
             file: prepared_file,
             openpgp,
             openpgp_created: None,
+            rpm,
         })
     }
 
@@ -441,6 +470,35 @@ pub fn file_digest(path: &Path, hash: HashAlgorithm) -> Result<Vec<u8>> {
 /// The OpenPGP hash state of a file (see [`OpenPgpHash`]).
 pub fn openpgp_hash(path: &Path, hash: HashAlgorithm) -> Result<OpenPgpHash> {
     Ok(OpenPgpHash(file_hasher(path, hash)?.0))
+}
+
+/// The OpenPGP hash state of what is signed in a file: an RPM package's main header (its
+/// layout returned with it), or the whole file.
+pub fn openpgp_subject_hash(
+    path: &Path,
+    hash: HashAlgorithm,
+) -> Result<(OpenPgpHash, Option<sigil_rpm::Package>)> {
+    let mut file =
+        File::open(path).map_err(|e| ClientError::file(path, format!("cannot open: {e}")))?;
+    if !is_rpm(&mut file).map_err(|e| ClientError::file(path, format!("cannot read: {e}")))? {
+        return Ok((openpgp_hash(path, hash)?, None));
+    }
+    let package = sigil_rpm::read_package(&mut file).map_err(|e| ClientError::file(path, e))?;
+    file.seek(SeekFrom::Start(package.header_start))
+        .map_err(|e| ClientError::file(path, format!("cannot read: {e}")))?;
+    let mut hasher = Hasher::new(hash);
+    let mut header = (&mut file).take(package.header_len);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = header
+            .read(&mut buf)
+            .map_err(|e| ClientError::file(path, format!("cannot read: {e}")))?;
+        match buf.get(..n) {
+            Some(chunk) if n > 0 => hasher.update(chunk),
+            _ => break,
+        }
+    }
+    Ok((OpenPgpHash(hasher.0), Some(package)))
 }
 
 /// The hash state after a file's bytes.

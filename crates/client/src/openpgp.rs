@@ -13,8 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
+use sigil_keys::{KeyAlgorithm, KeyFamily};
 use sigil_openpgp::{ArmorKind, SignatureTemplate, parse_signature};
 use sigil_proto::HashAlgorithm;
+use sigil_rpm::HeaderSignatureTag;
 
 use crate::error::{ClientError, Result};
 use crate::job::{Format, PreparedJob};
@@ -50,6 +52,9 @@ pub fn finish_digest(
         .algorithm;
     sigil_openpgp::check_hash(algorithm, hash)
         .map_err(|e| ClientError::file(&path, e.to_string()))?;
+    if job.rpm.is_some() {
+        rpm_tag(algorithm).map_err(|e| ClientError::file(&path, e))?;
+    }
     let created = u32::try_from(time::OffsetDateTime::now_utc().unix_timestamp())
         .map_err(|_| ClientError::file(&path, "the clock is outside OpenPGP's range"))?;
     let template = SignatureTemplate {
@@ -62,6 +67,19 @@ pub fn finish_digest(
     job.digest = state.finish_with(&template.trailer_bytes());
     job.openpgp_created = Some(created);
     Ok(())
+}
+
+/// The signature header tag of an RPM package's header-only signature by a key of
+/// `algorithm`, as rpm 4.18's `rpmsign` chooses it; rpm 4.18 signs with no other key type.
+pub fn rpm_tag(algorithm: KeyAlgorithm) -> std::result::Result<HeaderSignatureTag, String> {
+    match algorithm.family() {
+        KeyFamily::Rsa => Ok(HeaderSignatureTag::Rsa),
+        KeyFamily::Ed25519 => Ok(HeaderSignatureTag::Dsa),
+        KeyFamily::Ecdsa => Err(format!(
+            "rpm 4.18 signs and checks RPM packages with RSA or EdDSA keys only, and this policy's key is {}: sign RPM packages with a policy whose key is RSA",
+            algorithm.as_str()
+        )),
+    }
 }
 
 /// Checks the signature packet the server returned: a binary-document signature whose
@@ -101,6 +119,62 @@ pub fn check_result(job: &PreparedJob, packet: &[u8], facts: &PolicyFacts) -> Re
     Ok(format!("OpenPGP signature by {fingerprint}"))
 }
 
+/// Puts a checked header signature into the RPM package of `job`, written to `output` (the
+/// package itself by default) through a temporary file renamed over it: on any failure the
+/// package is untouched. Returns its description.
+pub fn write_rpm(
+    job: &PreparedJob,
+    packet: &[u8],
+    facts: &PolicyFacts,
+    output: &Path,
+) -> Result<String> {
+    let path = &job.job.path;
+    let package = job
+        .rpm
+        .as_ref()
+        .ok_or_else(|| ClientError::file(path, "the package was not prepared"))?;
+    let spki = facts
+        .signer_spki
+        .as_deref()
+        .ok_or_else(|| ClientError::file(path, "the server sent no certificate for the policy"))?;
+    let algorithm = sigil_keys::inspect_public_key(spki)
+        .map_err(|e| ClientError::file(path, format!("the policy's key: {e}")))?
+        .algorithm;
+    let tag = rpm_tag(algorithm).map_err(|e| ClientError::file(path, e))?;
+    let header = package.signed_signature_header(tag, packet);
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.sigil-tmp"));
+    let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let mut source = std::fs::File::open(path)?;
+        let file = std::fs::File::create(&temp)?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, &file);
+        package.write_with(&header, &mut source, &mut writer)?;
+        std::io::Write::flush(&mut writer)?;
+        drop(writer);
+        // Keep the package's mode, as rpmsign does.
+        file.set_permissions(std::fs::metadata(path)?.permissions())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, output)?;
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        ClientError::file(path, format!("cannot write the signed package: {e}"))
+    })?;
+    let tag = match tag {
+        HeaderSignatureTag::Rsa => "RSA",
+        HeaderSignatureTag::Dsa => "DSA",
+    };
+    Ok(format!("RPM header signature ({tag}) embedded"))
+}
+
 /// `FILE.asc` (armored) or `FILE.sig` (binary) next to `FILE`.
 pub fn signature_path(path: &Path, options: &SignOptions) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -124,7 +198,7 @@ pub fn encode(packet: &[u8], armored: bool) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::job::Job;
-    use sigil_keys::{KeyAlgorithm, SigningKey, SoftwareKey};
+    use sigil_keys::{SigningKey, SoftwareKey};
 
     fn prepared(dir: &Path) -> PreparedJob {
         let path = dir.join("release.tar");
@@ -194,6 +268,14 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("does not allow OpenPGP"), "{e}");
         assert!(job.digest.is_empty());
+    }
+
+    #[test]
+    fn rpm_packages_take_rsa_and_eddsa_keys_only() {
+        assert_eq!(rpm_tag(KeyAlgorithm::Rsa3072), Ok(HeaderSignatureTag::Rsa));
+        assert_eq!(rpm_tag(KeyAlgorithm::Ed25519), Ok(HeaderSignatureTag::Dsa));
+        let e = rpm_tag(KeyAlgorithm::EcdsaP256).unwrap_err();
+        assert!(e.contains("RSA") && e.contains("ecdsa"), "{e}");
     }
 
     #[test]

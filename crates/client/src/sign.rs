@@ -679,6 +679,28 @@ fn write_signature(
         Format::Hash | Format::OpenPgp => {
             let openpgp = job.job.format == Format::OpenPgp;
             let (output, bytes, what) = match openpgp {
+                true if job.rpm.is_some() => {
+                    let checked = crate::openpgp::check_result(job, result, facts)?;
+                    let output = options.output.clone().unwrap_or_else(|| path.clone());
+                    // rpm has no place for a time-stamp token: it goes next to the package.
+                    let tsr = stamped
+                        .tsr
+                        .as_ref()
+                        .map(|t| (crate::timestamp::tsr_path(&output), t));
+                    if let Some((tsr_path, token)) = &tsr {
+                        write_atomic(tsr_path, token)?;
+                    }
+                    let written = crate::openpgp::write_rpm(job, result, facts, &output)
+                        .inspect_err(|_| {
+                            if let Some((tsr_path, _)) = &tsr {
+                                let _ = std::fs::remove_file(tsr_path);
+                            }
+                        })?;
+                    let token = tsr
+                        .map(|(p, _)| format!(", token in {}", p.display()))
+                        .unwrap_or_default();
+                    return Ok((output, format!("{checked}, {written}{token}")));
+                }
                 true => {
                     let checked = crate::openpgp::check_result(job, result, facts)?;
                     let output = options
