@@ -119,10 +119,18 @@ fn main() -> ExitCode {
         Action::Server(_) | Action::Init(_) | Action::Quickstart(_)
     );
     logs::init(cli.log_format, if server_command { "info" } else { "warn" });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A client command makes one connection at a time: one thread is enough, and starting a
+    // worker per core is start-up time every `sigil sign` in a CI job pays.
+    let mut builder = if server_command
+        || matches!(
+            cli.command,
+            Action::Bench(_) | Action::Backup(_) | Action::Restore(_)
+        ) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

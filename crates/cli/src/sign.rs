@@ -313,9 +313,6 @@ fn to_json(result: &JobResult) -> serde_json::Value {
 }
 
 pub(crate) async fn sign(args: SignArgs) -> Result<u8> {
-    // aws-lc's first random bytes cost tens of milliseconds (jitter entropy): start them now,
-    // on their own thread, so that they are ready when the TLS handshake needs them.
-    sigil_client::connection::warm_up_random();
     let env = std::env::var(TIMESTAMP_ENV).ok();
     let (tsa, file_args) = TsaChoice::from_args(
         args.timestamp.as_deref(),

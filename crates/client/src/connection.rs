@@ -61,7 +61,9 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(250);
 /// A random idempotency key for one upload (`IK`).
 pub fn new_idempotency_key() -> Result<IdempotencyKey> {
     let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes)
+    tls_provider()
+        .secure_random
+        .fill(&mut bytes)
         .map_err(|_| ClientError::Protocol("no random bytes for an idempotency key".into()))?;
     IdempotencyKey::new(hex::encode(bytes)).map_err(|e| ClientError::Protocol(e.to_string()))
 }
@@ -118,8 +120,7 @@ pub fn tls_config(profile: &Profile, secrets: &dyn SecretSource) -> Result<rustl
             .add(CertificateDer::from(der))
             .map_err(|e| ClientError::file(&profile.ca_certificate, format!("bad CA: {e}")))?;
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(tls_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::Tls(e.to_string()))?
         .with_root_certificates(roots);
@@ -152,25 +153,14 @@ pub fn tls_config(profile: &Profile, secrets: &dyn SecretSource) -> Result<rustl
     })
 }
 
-/// Starts aws-lc's random generator on a thread of its own, once per process.
+/// The client's TLS provider: ring, not aws-lc (which the server signs with).
 ///
-/// Its first use collects CPU jitter entropy (aws-lc's second entropy source besides the
-/// operating system), which takes tens of milliseconds; the TLS handshake is the first
-/// use. Started here, it runs while the PKCS#12 file is decrypted instead of after.
-pub fn warm_up_random() {
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
-        let spawned = std::thread::Builder::new()
-            .name("sigil-rng-warm-up".into())
-            .spawn(|| {
-                // The bytes are thrown away: only the initialisation matters, and a
-                // failure here shows again (and is reported) in the handshake.
-                let _ = aws_lc_rs::rand::fill(&mut [0u8; 16]);
-            });
-        if let Err(e) = spawned {
-            tracing::debug!("no thread to warm up the random generator: {e}");
-        }
-    });
+/// A `sigil sign` process makes one connection; the first random bytes aws-lc hands out start
+/// its CPU jitter entropy collector (measured: ~50 ms of CPU, more than the rest of the
+/// process), while ring's generator reads the operating system's `getrandom`. The server
+/// keeps aws-lc; TLS 1.3/1.2 between the two is the same protocol.
+fn tls_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 impl Connection {
@@ -185,7 +175,6 @@ impl Connection {
                     .into(),
             });
         }
-        warm_up_random();
         let config = tls_config(profile, secrets)?;
         let server_name = ServerName::try_from(profile.server_name.clone()).map_err(|e| {
             ClientError::Profile {
