@@ -42,7 +42,7 @@ pub use error::KeyError;
 pub use parts::PrivateParts;
 pub use public_key::{PublicKeyInfo, inspect_public_key};
 pub use software::SoftwareKey;
-pub use verify::{verify_digest, verify_message};
+pub use verify::{VerifyingKey, verify_digest, verify_message};
 
 /// A private key that can sign, wherever it lives (memory, HSM).
 ///

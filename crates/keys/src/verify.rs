@@ -4,7 +4,9 @@
 //! `sigil verify` checks embedded signatures; both come here.
 
 use aws_lc_rs::digest as lc_digest;
-use aws_lc_rs::signature::{self as lc_sig, UnparsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::{
+    self as lc_sig, ParsedPublicKey, UnparsedPublicKey, VerificationAlgorithm,
+};
 use der::Decode;
 use spki::SubjectPublicKeyInfoRef;
 
@@ -92,4 +94,95 @@ fn verification_input(
         (KeyFamily::Ed25519, _, _) => &lc_sig::ED25519,
     };
     Ok((algorithm, key_bytes))
+}
+
+/// A certificate's public key parsed once, for checking many digest signatures with it.
+///
+/// [`verify_digest`] parses the `SubjectPublicKeyInfo` and builds aws-lc's key object on every
+/// call (for RSA the modulus and its Montgomery set-up, for EC the point's decoding and curve
+/// check). The server checks every signature it makes against the signer certificate, so it
+/// keeps one `VerifyingKey` per cached certificate chain. aws-lc ties a parsed key to one
+/// verification algorithm (hash and padding), so one parsed key per combination is made the
+/// first time it is used.
+pub struct VerifyingKey {
+    spki_der: Vec<u8>,
+    family: KeyFamily,
+    /// By hash and padding (see [`parsed_slot`]). A failure is kept as its message: the key
+    /// bytes do not change, so neither would it.
+    parsed: ParsedKeys,
+}
+
+impl VerifyingKey {
+    /// Reads a DER `SubjectPublicKeyInfo` (the key is parsed for each algorithm when first used).
+    pub fn from_spki(spki_der: &[u8]) -> Result<Self, KeyError> {
+        let family = inspect_public_key(spki_der)?.algorithm.family();
+        Ok(Self {
+            spki_der: spki_der.to_vec(),
+            family,
+            parsed: Default::default(),
+        })
+    }
+
+    /// The key as DER `SubjectPublicKeyInfo`.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// What [`verify_digest`] checks, without parsing the key again.
+    pub fn verify_digest(
+        &self,
+        hash: HashAlgorithm,
+        padding: RsaPadding,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<(), KeyError> {
+        hash.check_digest(digest)?;
+        if self.family == KeyFamily::Ed25519 {
+            return Err(KeyError::DigestSigningUnsupported(
+                inspect_public_key(&self.spki_der)?.algorithm,
+            ));
+        }
+        let key = parsed_slot(&self.parsed, hash, padding)
+            .get_or_init(|| {
+                let (algorithm, key_bytes) =
+                    verification_input(&self.spki_der, self.family, hash, padding)
+                        .map_err(|e| e.to_string())?;
+                ParsedPublicKey::new(algorithm, key_bytes).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| KeyError::InvalidPublicKey(e.clone()))?;
+        let digest = lc_digest::Digest::import_less_safe(digest, lc_digest_algorithm(hash))
+            .map_err(|_| KeyError::BadSignature)?;
+        key.verify_digest_sig(&digest, signature)
+            .map_err(|_| KeyError::BadSignature)
+    }
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("family", &self.family)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One parsed key per hash and padding (aws-lc ties a parsed key to one algorithm).
+type ParsedKeys = [[std::sync::OnceLock<Result<ParsedPublicKey, String>>; 2]; 3];
+
+/// The slot of a hash/padding pair in [`VerifyingKey::parsed`].
+fn parsed_slot(
+    parsed: &ParsedKeys,
+    hash: HashAlgorithm,
+    padding: RsaPadding,
+) -> &std::sync::OnceLock<Result<ParsedPublicKey, String>> {
+    let [sha256, sha384, sha512] = parsed;
+    let [pkcs1, pss] = match hash {
+        HashAlgorithm::Sha256 => sha256,
+        HashAlgorithm::Sha384 => sha384,
+        HashAlgorithm::Sha512 => sha512,
+    };
+    match padding {
+        RsaPadding::Pkcs1v15 => pkcs1,
+        RsaPadding::Pss => pss,
+    }
 }

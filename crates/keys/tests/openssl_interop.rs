@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use sigil_keys::{
-    HashAlgorithm, KeyAlgorithm, KeyError, RsaPadding, SigningKey, SoftwareKey, inspect_public_key,
-    verify_digest, verify_message,
+    HashAlgorithm, KeyAlgorithm, KeyError, RsaPadding, SigningKey, SoftwareKey, VerifyingKey,
+    inspect_public_key, verify_digest, verify_message,
 };
 
 fn openssl(args: &[&str]) -> std::process::Output {
@@ -69,11 +69,22 @@ fn openssl_verifies_every_algorithm_hash_and_padding() {
         KeyAlgorithm::EcdsaP384,
     ] {
         let key = SoftwareKey::generate(algorithm).unwrap();
+        // One parsed key for every hash and padding, as the server keeps it per chain.
+        let verifying = VerifyingKey::from_spki(key.public_key_der()).unwrap();
+        let stranger = SoftwareKey::generate(algorithm).unwrap();
+        let stranger = VerifyingKey::from_spki(stranger.public_key_der()).unwrap();
         for hash in HashAlgorithm::ALL {
             for padding in [RsaPadding::Pkcs1v15, RsaPadding::Pss] {
                 let digest = hash.digest(b"the artifact");
                 let sig = key.sign_digest(hash, padding, &digest).unwrap();
                 verify_digest(key.public_key_der(), hash, padding, &digest, &sig).unwrap();
+                verifying
+                    .verify_digest(hash, padding, &digest, &sig)
+                    .unwrap();
+                assert!(matches!(
+                    stranger.verify_digest(hash, padding, &digest, &sig),
+                    Err(KeyError::BadSignature)
+                ));
                 assert!(
                     openssl_verifies(dir.path(), &key, hash, padding, &digest, &sig),
                     "openssl rejected {algorithm} {hash} {padding}"
@@ -82,6 +93,10 @@ fn openssl_verifies_every_algorithm_hash_and_padding() {
                 let other = hash.digest(b"another artifact");
                 assert!(matches!(
                     verify_digest(key.public_key_der(), hash, padding, &other, &sig),
+                    Err(KeyError::BadSignature)
+                ));
+                assert!(matches!(
+                    verifying.verify_digest(hash, padding, &other, &sig),
                     Err(KeyError::BadSignature)
                 ));
                 assert!(!openssl_verifies(

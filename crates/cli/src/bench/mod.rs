@@ -13,6 +13,7 @@
 //! (see [`idle`]).
 
 mod idle;
+mod signature;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -89,6 +90,12 @@ pub(crate) struct ServerCpu {
     pub cores_busy: f64,
     /// CPU microseconds per signed request.
     pub cpu_us_per_request: f64,
+    /// A signature and its check timed in this process after the run (software key of the
+    /// policy's algorithm), when the algorithm is known.
+    pub signature: Option<signature::SignatureCost>,
+    /// `cpu_us_per_request` less the signature and its check: what the request around the
+    /// signature costs the server.
+    pub cpu_us_per_request_without_signature: Option<f64>,
 }
 
 /// The result of one `sigil bench` run.
@@ -169,6 +176,15 @@ impl BenchReport {
                 "server cpu    {:.2} s (pid {}): {:.2} cores busy, {:.0} us/request",
                 cpu.cpu_secs, cpu.pid, cpu.cores_busy, cpu.cpu_us_per_request
             )?;
+            if let (Some(sig), Some(rest)) =
+                (&cpu.signature, cpu.cpu_us_per_request_without_signature)
+            {
+                writeln!(
+                    out,
+                    "without sig   {rest:.0} us/request (signature + check in-process: {:.1} us, {} timed)",
+                    sig.cpu_us_per_signature, sig.signatures
+                )?;
+            }
         }
         Ok(out)
     }
@@ -264,15 +280,25 @@ pub(crate) async fn run(args: &BenchArgs) -> Result<BenchReport> {
     let server_cpu = match (args.server_pid, cpu_before) {
         (Some(pid), Some(before)) => {
             let cpu_secs = (read_cpu_ticks(pid)?.saturating_sub(before)) as f64 / USER_HZ;
+            let cpu_us_per_request = if tally.latencies.is_empty() {
+                0.0
+            } else {
+                cpu_secs * 1e6 / tally.latencies.len() as f64
+            };
+            // After the run, so that it does not take CPU from the server while it is measured.
+            let signature = match &key_algorithm {
+                Some(algorithm) => Some(signature::measure(algorithm, key_hash).await?),
+                None => None,
+            };
             Some(ServerCpu {
                 pid,
                 cpu_secs,
                 cores_busy: cpu_secs / elapsed,
-                cpu_us_per_request: if tally.latencies.is_empty() {
-                    0.0
-                } else {
-                    cpu_secs * 1e6 / tally.latencies.len() as f64
-                },
+                cpu_us_per_request,
+                cpu_us_per_request_without_signature: signature
+                    .as_ref()
+                    .map(|s| cpu_us_per_request - s.cpu_us_per_signature),
+                signature,
             })
         }
         _ => None,
@@ -337,10 +363,13 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Reads utime + stime (clock ticks) of a process from /proc/PID/stat.
 fn read_cpu_ticks(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| {
-        format!("cannot read {path}: is the server running on this machine with pid {pid}?")
-    })?;
+    read_cpu_ticks_at(&format!("/proc/{pid}/stat"))
+        .with_context(|| format!("is the server running on this machine with pid {pid}?"))
+}
+
+/// Reads utime + stime (clock ticks) from a /proc `stat` file (a process's or a thread's).
+fn read_cpu_ticks_at(path: &str) -> Result<u64> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
     // The command name (field 2) may hold spaces and parentheses: fields resume after the
     // last ')'. utime and stime are fields 14 and 15, i.e. the 12th and 13th after it.
     let rest = stat
@@ -612,9 +641,16 @@ mod tests {
         assert!(l.max_us as f64 <= report.elapsed_secs * 1e6);
         let cpu = report.server_cpu.as_ref().unwrap();
         assert!(cpu.cpu_secs > 0.0);
+        let signature = cpu.signature.as_ref().unwrap();
+        assert!(signature.signatures > 0);
+        assert_eq!(
+            cpu.cpu_us_per_request_without_signature,
+            Some(cpu.cpu_us_per_request - signature.cpu_us_per_signature)
+        );
 
         let text = report.render(false).unwrap();
         assert!(text.contains("requests/s"), "{text}");
+        assert!(text.contains("without sig"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&report.render(true).unwrap()).unwrap();
         assert_eq!(json["signed"], report.signed);
         assert_eq!(json["errors"], 0);

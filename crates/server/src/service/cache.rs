@@ -57,6 +57,8 @@ pub struct CachedChain {
     pub der: Vec<Vec<u8>>,
     /// The signer certificate's SubjectPublicKeyInfo (DER), to check raw signatures with.
     pub signer_spki: Vec<u8>,
+    /// The same key parsed once, to check each raw signature without parsing it again.
+    pub signer_key: sigil_keys::VerifyingKey,
     /// The signer certificate's validity start.
     pub not_before: time::OffsetDateTime,
     /// The signer certificate's validity end.

@@ -83,11 +83,17 @@ pub async fn certificate_chain(
                 "reading the public key of certificate {serial}: {e}"
             ))
         })?;
+    let signer_key = sigil_keys::VerifyingKey::from_spki(&signer_spki).map_err(|e| {
+        ServiceError::Internal(format!(
+            "reading the public key of certificate {serial}: {e}"
+        ))
+    })?;
     let issuer_revocation = revoked_issuer(state, &der).await?;
     let chain = Arc::new(CachedChain {
         issuer_revocation,
         der,
         signer_spki,
+        signer_key,
         not_before: record.not_before,
         not_after: record.not_after,
         revocation: record.revocation,
@@ -341,19 +347,15 @@ impl Job {
     }
 
     /// A raw signature of the digest, checked against the signer certificate's public key
-    /// (kept with the cached chain: no certificate parsing per request).
+    /// (parsed once and kept with the cached chain: no key parsing per request).
     fn raw_signature(&self) -> Result<Vec<u8>, SigningError> {
         let signature = self
             .key
             .sign_digest(self.hash, self.padding, &self.digest)
             .map_err(|e| SigningError(format!("signing failed: {e}")))?;
-        sigil_keys::verify_digest(
-            &self.chain.signer_spki,
-            self.hash,
-            self.padding,
-            &self.digest,
-            &signature,
-        )
+        self.chain
+            .signer_key
+            .verify_digest(self.hash, self.padding, &self.digest, &signature)
         .map_err(|e| {
             tracing::error!(error = %e, "a signature did not verify against the policy's certificate");
             SigningError(
