@@ -215,3 +215,90 @@ async fn a_broken_package_is_refused_and_left_untouched() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("no RPM lead"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_of_a_package_and_a_tarball_is_signed_with_openpgp_and_its_manifest_verifies() {
+    let world = world().await;
+    let dir = world.dir.path();
+    let package = build::build_package(dir);
+    let tarball = dir.join("hello-1.0.tar.gz");
+    std::fs::write(&tarball, b"release tarball\n".repeat(1000)).unwrap();
+    let key = dir.join("release-key.asc");
+    let out = sigil(
+        args(&[
+            "policies",
+            "--profile",
+            p(&world.jenkins),
+            "show",
+            "release",
+            "--openpgp-key-out",
+            p(&key),
+        ]),
+        dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Two files: one release; the package signed inside, the tarball detached.
+    let out = sigil(
+        args(&[
+            "sign",
+            "--profile",
+            p(&world.jenkins),
+            "--policy",
+            "release",
+            "--format",
+            "openpgp",
+            "--json",
+            p(&package),
+            p(&tarball),
+        ]),
+        dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let last: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .last()
+        .unwrap();
+    assert_eq!(last["files"], 2, "{last}");
+    let manifest = last["manifest"].as_str().unwrap().to_owned();
+
+    let db = dir.join("rpmdb");
+    std::fs::create_dir(&db).unwrap();
+    build::run(
+        Command::new("rpm")
+            .arg("--dbpath")
+            .arg(&db)
+            .arg("--import")
+            .arg(&key),
+    );
+    let (ok, out) = rpm_check(&db, &package);
+    assert!(
+        ok && out.contains("Header V4 RSA/SHA256 Signature"),
+        "{out}"
+    );
+    let home = dir.join("gnupg");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |gpg_args: &[&str]| {
+        Command::new("gpg")
+            .arg("--homedir")
+            .arg(&home)
+            .args(["--batch", "--no-tty"])
+            .args(gpg_args)
+            .output()
+            .expect("gpg must be installed (Debian package gpg)")
+    };
+    assert!(gpg(&["--import", p(&key)]).status.success());
+    let asc = dir.join("hello-1.0.tar.gz.asc");
+    let verified = gpg(&["--verify", p(&asc), p(&tarball)]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let out = sigil(args(&["verify", "--manifest", &manifest]), dir).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
