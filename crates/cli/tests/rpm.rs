@@ -217,7 +217,7 @@ async fn a_broken_package_is_refused_and_left_untouched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_release_of_a_package_and_a_tarball_is_signed_with_openpgp_and_its_manifest_verifies() {
+async fn a_stamped_release_of_a_package_and_a_tarball_is_signed_with_openpgp() {
     let world = world().await;
     let dir = world.dir.path();
     let package = build::build_package(dir);
@@ -250,6 +250,9 @@ async fn a_release_of_a_package_and_a_tarball_is_signed_with_openpgp_and_its_man
             "--format",
             "openpgp",
             "--json",
+            // The server's own TSA: OpenPGP and RPM have no place for the token, it goes
+            // next to each output.
+            "--timestamp",
             p(&package),
             p(&tarball),
         ]),
@@ -301,4 +304,20 @@ async fn a_release_of_a_package_and_a_tarball_is_signed_with_openpgp_and_its_man
     );
     let out = sigil(args(&["verify", "--manifest", &manifest]), dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for token in [
+        dir.join("hello-1.0.tar.gz.asc.tsr"),
+        package.with_extension("rpm.tsr"),
+    ] {
+        let out = Command::new("openssl")
+            .args(["ts", "-reply", "-text", "-in"])
+            .arg(&token)
+            .output()
+            .expect("openssl must be installed");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && shown.contains("Status: Granted."),
+            "{}: {shown}",
+            token.display()
+        );
+    }
 }
