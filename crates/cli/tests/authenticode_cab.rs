@@ -213,6 +213,30 @@ async fn catalog_signed_and_tampered() {
         text(&out)
     );
 
+    // Time-stamped by the server's own TSA (its root is the same as the signing root): the
+    // token is an unsigned attribute of the catalog's SignerInfo, checked by osslsigncode.
+    let out = sign(&world, &["--timestamp", "-o", "stamped.cat", "driver.cat"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = Command::new("osslsigncode")
+        .args([
+            "verify",
+            "-CAfile",
+            p(&root),
+            "-TSA-CAfile",
+            p(&root),
+            "-in",
+        ])
+        .arg(dir.join("stamped.cat"))
+        .output()
+        .expect("osslsigncode is not installed: apt-get install osslsigncode");
+    let checked = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && checked.contains("Signature verification: ok")
+            && checked.contains("Timestamp Server Signature verification: ok"),
+        "{checked}"
+    );
+
     // Re-signing replaces the signature.
     let out = sign(&world, &["--hash", "sha512", "signed.cat"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
