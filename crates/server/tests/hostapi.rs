@@ -1005,3 +1005,31 @@ async fn dual_control_on_one_connection_and_shutdown_closes_it() {
     assert!(fresh.closed().await);
     stopping.await.unwrap();
 }
+
+/// An internal failure answers `INTERNAL` with a generic message and a correlation id, never
+/// its detail: here the `signing_requests` table is dropped behind the running server.
+#[tokio::test]
+async fn an_internal_error_hides_its_detail_behind_an_id() {
+    let world = world().await;
+    let mut c = world.logged_in("builder2").await;
+    let id = RequestId::new(uuid::Uuid::new_v4().to_string()).unwrap();
+    assert_code(&c.retrieve_hash(&id).await, ErrorCode::RequestNotFound);
+    let db = world.data.join("sigil.db");
+    common::run_ok(
+        "sqlite3",
+        &[db.to_str().unwrap(), "DROP TABLE signing_requests"],
+    );
+    let (code, message) = failure(&c.retrieve_hash(&id).await);
+    assert_eq!(code, ErrorCode::Internal, "{message}");
+    let correlation = message
+        .strip_prefix("internal server error (id ")
+        .and_then(|rest| rest.strip_suffix("): the details are in the server's log"))
+        .unwrap_or_else(|| panic!("not the generic message: {message}"));
+    assert!(
+        correlation.len() == 8 && correlation.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{message}"
+    );
+    for detail in ["signing_requests", "no such table", "store", "sqlite"] {
+        assert!(!message.to_lowercase().contains(detail), "{message}");
+    }
+}

@@ -1955,3 +1955,33 @@ async fn the_console_is_served_at_the_root_with_a_strict_content_security_policy
     }
     f.server.shutdown().await;
 }
+
+/// An internal failure answers a generic message with a correlation id, never its detail:
+/// here the `signing_requests` table is dropped behind the running server with `sqlite3`.
+#[tokio::test]
+async fn an_internal_error_hides_its_detail_behind_an_id() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f.client.get("/requests", &admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let db = f.data.join("sigil.db");
+    common::run_ok(
+        "sqlite3",
+        &[db.to_str().unwrap(), "DROP TABLE signing_requests"],
+    );
+    let r = f.client.get("/requests", &admin).await;
+    assert_eq!((r.status, r.code()), (500, "INTERNAL"), "{r:?}");
+    let message = r.message();
+    let id = message
+        .strip_prefix("internal server error (id ")
+        .and_then(|rest| rest.strip_suffix("): the details are in the server's log"))
+        .unwrap_or_else(|| panic!("not the generic message: {message}"));
+    assert!(
+        id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{message}"
+    );
+    for detail in ["signing_requests", "no such table", "store", "sqlite"] {
+        assert!(!message.to_lowercase().contains(detail), "{message}");
+    }
+    f.server.shutdown().await;
+}

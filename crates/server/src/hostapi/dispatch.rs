@@ -184,9 +184,7 @@ impl Connection {
         let response = match answered {
             Ok(response) => response,
             Err(error) => {
-                if let ServiceError::Internal(detail) = &error {
-                    tracing::error!(peer = %self.peer, "Host API command failed: {detail}");
-                }
+                error.log_internal("host-api");
                 context.failure(error.host_api_code(), error.to_string())
             }
         };
