@@ -30,15 +30,17 @@ use crate::service::{openpgp, releases, requests, signing, wait};
 
 /// What a command needs from the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Requirement {
+pub enum Requirement {
     /// Nothing: answered before any login.
     None,
     /// A logged-in identity and one of these permissions.
     AnyOf(&'static [Permission]),
 }
 
-/// The permission table of the Host API.
-pub(crate) fn requirement(command: Command) -> Requirement {
+/// The permission table of the Host API: the one place a command's permission is declared
+/// (and enforced, by `authorize`). `tests/hostapi.rs` checks every command of
+/// [`Command::KNOWN`] against it: refused without the permission, allowed with it.
+pub fn requirement(command: Command) -> Requirement {
     const REQUEST: &[Permission] = &[Permission::SigningRequest];
     const RETRIEVE: &[Permission] = &[Permission::SigningRequest, Permission::SigningReadAll];
     match command {
