@@ -29,6 +29,7 @@ use sigil_domain::{
 use sigil_proto::{
     Command, ErrorCode, HashAlgorithm, Outcome as Wire, Request, RequestId, Response,
 };
+use sigil_server::service::admin::Caller;
 use sigil_server::service::auth::{self, LoginContext};
 use sigil_server::service::requests;
 use tokio::io::AsyncWriteExt;
@@ -509,7 +510,7 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
     let id = domain_id(&st.id);
 
     let alice = approver(&state, "alice").await;
-    let after_one = requests::approve(&state, &alice, id, "looks good")
+    let after_one = requests::approve(&state, &Caller::new(&alice), id, "looks good")
         .await
         .unwrap();
     assert_eq!(after_one.counted_approvals(), 1);
@@ -519,12 +520,14 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
 
     // The same approver twice counts once (refused); a non-member is refused: an approver
     // outside the request's group does not even see it (no signing:read-all).
-    let again = requests::approve(&state, &alice, id, "again")
+    let again = requests::approve(&state, &Caller::new(&alice), id, "again")
         .await
         .unwrap_err();
     assert_eq!(again.host_api_code(), ErrorCode::NotPermitted, "{again}");
     let dave = approver(&state, "dave").await;
-    let err = requests::approve(&state, &dave, id, "").await.unwrap_err();
+    let err = requests::approve(&state, &Caller::new(&dave), id, "")
+        .await
+        .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestNotFound, "{err}");
     // The requester itself (no signing:approve on its session).
     let mut jenkins_https = Session::new(Interface::Https);
@@ -537,7 +540,7 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
     )
     .await
     .unwrap();
-    let err = requests::approve(&state, &jenkins_https, id, "")
+    let err = requests::approve(&state, &Caller::new(&jenkins_https), id, "")
         .await
         .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::NotPermitted, "{err}");
@@ -545,7 +548,9 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
 
     // A second distinct approver: signed within the approval.
     let bob = approver(&state, "bob").await;
-    let signed = requests::approve(&state, &bob, id, "ok").await.unwrap();
+    let signed = requests::approve(&state, &Caller::new(&bob), id, "ok")
+        .await
+        .unwrap();
     assert!(signed.result().is_some(), "{:?}", signed.state());
     let r = c.retrieve_hash(&st.id).await;
     assert_eq!(status(&r).approvals_received, 2);
@@ -564,9 +569,11 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
 
     // Not pending any more.
     let carol = approver(&state, "carol").await;
-    let err = requests::approve(&state, &carol, id, "").await.unwrap_err();
+    let err = requests::approve(&state, &Caller::new(&carol), id, "")
+        .await
+        .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
-    let err = requests::deny(&state, &carol, id, "late")
+    let err = requests::deny(&state, &Caller::new(&carol), id, "late")
         .await
         .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
@@ -580,16 +587,26 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
     )
     .clone();
     let selfie_https = approver(&state, "selfie").await;
-    let err = requests::approve(&state, &selfie_https, domain_id(&own.id), "mine")
-        .await
-        .unwrap_err();
+    let err = requests::approve(
+        &state,
+        &Caller::new(&selfie_https),
+        domain_id(&own.id),
+        "mine",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::NotPermitted, "{err}");
     assert!(err.to_string().contains("own"), "{err}");
 
     // A denial with its reason reaches RAGO.
-    let denied = requests::deny(&state, &carol, domain_id(&own.id), "not a release build")
-        .await
-        .unwrap();
+    let denied = requests::deny(
+        &state,
+        &Caller::new(&carol),
+        domain_id(&own.id),
+        "not a release build",
+    )
+    .await
+    .unwrap();
     assert_eq!(denied.status(), sigil_domain::RequestStatus::Denied);
     match &status(&selfie.retrieve_hash(&own.id).await).outcome {
         Wire::Denied { reason } => assert_eq!(reason.as_deref(), Some("not a release build")),
@@ -660,7 +677,7 @@ async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
     let stored = state.store.get_request(old.id()).await.unwrap().unwrap();
     assert_eq!(stored.status(), sigil_domain::RequestStatus::Expired);
     let alice = approver(&state, "alice").await;
-    let err = requests::approve(&state, &alice, old.id(), "")
+    let err = requests::approve(&state, &Caller::new(&alice), old.id(), "")
         .await
         .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
@@ -678,7 +695,7 @@ async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
     );
     for who in ["alice", "bob"] {
         let session = approver(&state, who).await;
-        requests::approve(&state, &session, domain_id(&st.id), "")
+        requests::approve(&state, &Caller::new(&session), domain_id(&st.id), "")
             .await
             .unwrap();
     }
@@ -699,11 +716,15 @@ async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
         .unwrap();
         s
     };
-    let theirs = requests::list(&state, &jenkins_session, RequestFilter::default())
-        .await
-        .unwrap();
+    let theirs = requests::list(
+        &state,
+        &Caller::new(&jenkins_session),
+        RequestFilter::default(),
+    )
+    .await
+    .unwrap();
     assert!(theirs.is_empty());
-    let all = requests::list(&state, &alice, RequestFilter::default())
+    let all = requests::list(&state, &Caller::new(&alice), RequestFilter::default())
         .await
         .unwrap();
     assert_eq!(all.len(), 2);
@@ -1151,4 +1172,29 @@ async fn every_command_is_refused_without_its_permission_and_allowed_with_it() {
         checked += 1;
     }
     assert_eq!(checked, Command::KNOWN.len());
+}
+
+/// `request.*` audit events carry the Host API peer's address and the interface.
+#[tokio::test]
+async fn request_events_carry_the_source_address() {
+    let world = world().await;
+    let mut c = world.logged_in("builder2").await;
+    let source = c.stream.get_ref().0.local_addr().unwrap().to_string();
+    let up = c.upload_hash("two", HashAlgorithm::Sha256, &[9; 32]).await;
+    let id = status(&up).id.clone();
+    let events = world.state().store.read_audit(0, 1000).await.unwrap();
+    let created = events
+        .iter()
+        .find(|e| e.action == "request.create" && e.object.as_deref() == Some(id.as_str()))
+        .unwrap_or_else(|| panic!("no request.create for {id:?}: {events:?}"));
+    assert_eq!(
+        created.source.as_deref(),
+        Some(source.as_str()),
+        "{created:?}"
+    );
+    assert_eq!(
+        created.interface.as_deref(),
+        Some("host-api"),
+        "{created:?}"
+    );
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sigil_server::RunningServer;
+use sigil_server::service::admin::Caller;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -1216,9 +1217,10 @@ async fn upload(f: &Fixture, identity: &str, password: &str, policy: &str, file:
             ..RequestMetadata::default()
         },
     };
-    let request = sigil_server::service::requests::upload(state, &session, policy, upload)
-        .await
-        .unwrap();
+    let request =
+        sigil_server::service::requests::upload(state, &Caller::new(&session), policy, upload)
+            .await
+            .unwrap();
     request.id().to_string()
 }
 
@@ -1425,7 +1427,7 @@ async fn upload_in_release(
     };
     sigil_server::service::requests::upload_in(
         f.server.state(),
-        session,
+        &Caller::new(session),
         policy,
         upload,
         Some(release),
@@ -1485,15 +1487,27 @@ async fn a_release_is_approved_once_for_all_its_files_and_only_when_complete() {
         build_url: Some("https://ci.example/job/8".to_owned()),
         commit: Some("feedbeef".to_owned()),
     };
-    let err = releases::open(state, &ci, "two-approvals", 0, metadata.clone())
-        .await
-        .unwrap_err();
+    let err = releases::open(
+        state,
+        &Caller::new(&ci),
+        "two-approvals",
+        0,
+        metadata.clone(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "BAD_VALUE", "{err}");
-    let err = releases::open(state, &ci, "two-approvals", 1001, metadata.clone())
-        .await
-        .unwrap_err();
+    let err = releases::open(
+        state,
+        &Caller::new(&ci),
+        "two-approvals",
+        1001,
+        metadata.clone(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "BAD_VALUE", "{err}");
-    let release = releases::open(state, &ci, "two-approvals", 3, metadata)
+    let release = releases::open(state, &Caller::new(&ci), "two-approvals", 3, metadata)
         .await
         .unwrap()
         .id();
@@ -1588,10 +1602,16 @@ async fn a_release_is_approved_once_for_all_its_files_and_only_when_complete() {
     assert_eq!(r.body["approvals"].as_array().unwrap().len(), 2, "{r:?}");
 
     // A denied release denies every file, even one still open for files.
-    let second = releases::open(state, &ci, "two-approvals", 2, ReleaseMetadata::default())
-        .await
-        .unwrap()
-        .id();
+    let second = releases::open(
+        state,
+        &Caller::new(&ci),
+        "two-approvals",
+        2,
+        ReleaseMetadata::default(),
+    )
+    .await
+    .unwrap()
+    .id();
     upload_in_release(&f, &ci, "two-approvals", second, "e.bin")
         .await
         .unwrap();

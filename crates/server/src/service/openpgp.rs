@@ -8,13 +8,14 @@
 //! of data — so it needs its own permission, `signing:openpgp-key`, and is audited
 //! (`policy.openpgp_key`).
 
-use sigil_domain::{IssuancePolicy, Outcome, PolicyAlias, Session, SigningFormat, UploadError};
+use sigil_domain::{IssuancePolicy, Outcome, PolicyAlias, SigningFormat, UploadError};
 use sigil_openpgp::PublicKey;
 use sigil_pki::x509_cert::Certificate;
 use sigil_pki::x509_cert::der::Decode;
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
+use super::admin::Caller;
 use super::requests::{audit, upload_error};
 use super::signing::{self, certificate_chain};
 use crate::AppState;
@@ -70,7 +71,7 @@ pub struct ExportedKey {
 /// session and allow OpenPGP, its certificate usable (as for any signature).
 pub async fn export_key(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     alias: &str,
 ) -> Result<ExportedKey, ServiceError> {
     let policy = match PolicyAlias::new(alias) {
