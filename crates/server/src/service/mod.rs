@@ -110,6 +110,15 @@ impl ServiceError {
         }
     }
 
+    /// The message for the server's operator (a local command, never a peer): an internal
+    /// failure's detail, else the peer's message.
+    pub fn for_operator(&self) -> String {
+        match self {
+            Self::Internal(internal) => format!("internal server error: {}", internal.detail),
+            other => other.to_string(),
+        }
+    }
+
     /// The error code as the HTTPS API reports it.
     pub fn code(&self) -> &str {
         match self {

@@ -65,7 +65,7 @@ pub async fn timestamp(state: &AppState, body: &[u8], source: Option<&str>) -> R
     let tsa = match signer(state).await {
         Ok(tsa) => tsa,
         Err(e) => {
-            tracing::warn!(error = %e, "a time-stamp was requested but the TSA is unavailable");
+            tracing::warn!(error = %e.for_operator(), "a time-stamp was requested but the TSA is unavailable");
             return reject(
                 FailureInfo::SystemFailure,
                 &format!("the time-stamping service is unavailable: {e}"),
