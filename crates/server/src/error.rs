@@ -59,8 +59,9 @@ pub enum ServerError {
     /// The deployment is in a state that does not allow the operation.
     #[error("{0}")]
     State(String),
-    /// A service operation (PKI, identities) failed.
-    #[error(transparent)]
+    /// A service operation (PKI, identities) failed. Shown to the operator (init, start,
+    /// quickstart), so an internal failure shows its detail here, unlike to a peer.
+    #[error("{}", .0.for_operator())]
     Service(#[from] crate::service::ServiceError),
 }
 

@@ -42,6 +42,7 @@ pub mod tls;
 
 pub use config::ServerConfig;
 pub use error::ServerError;
+pub use hostapi::{Requirement, requirement};
 /// The OpenAPI 3.1 document of the HTTPS API as pretty JSON: what `GET /api/v1/openapi.json`
 /// serves and `docs/openapi.json` holds.
 pub use https::openapi::document_json as openapi_json;

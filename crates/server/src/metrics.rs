@@ -388,7 +388,7 @@ pub(crate) async fn scrape(state: &AppState) -> Result<String, ServiceError> {
         .set(i64::try_from(pending.len()).unwrap_or(i64::MAX));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &m.registry)
-        .map_err(|e| ServiceError::Internal(format!("encoding the metrics failed: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("encoding the metrics failed: {e}")))?;
     Ok(text)
 }
 

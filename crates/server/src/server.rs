@@ -322,7 +322,7 @@ async fn follow_other_nodes(state: Arc<AppState>, mut shutdown: watch::Receiver<
         }
         match crate::service::pki::refresh_tls(&state).await {
             Ok(()) => seen = Some(head),
-            Err(e) => tracing::warn!("rebuilding the TLS configurations: {e}"),
+            Err(e) => tracing::warn!("rebuilding the TLS configurations: {}", e.for_operator()),
         }
     }
 }

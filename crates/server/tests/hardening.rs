@@ -26,6 +26,7 @@ use sigil_domain::{
     builtin_roles,
 };
 use sigil_proto::{ErrorCode, HashAlgorithm, Response};
+use sigil_server::service::admin::Caller;
 use sigil_server::service::pki::{self, IssueArgs, KeySource};
 use sigil_server::service::requests;
 use sigil_server::{RunningServer, ServerConfig};
@@ -494,7 +495,7 @@ async fn builtin_approver_role_does_not_read_requests_outside_its_groups() {
         let state = state.clone();
         async move {
             let session = approver(&state, who).await;
-            requests::list(&state, &session, RequestFilter::default())
+            requests::list(&state, &Caller::new(&session), RequestFilter::default())
                 .await
                 .unwrap()
                 .iter()
@@ -507,7 +508,11 @@ async fn builtin_approver_role_does_not_read_requests_outside_its_groups() {
     assert!(visible("dave").await.is_empty());
     assert_eq!(visible("erin").await, [id.as_str().to_owned()]);
     let dave = approver(&state, "dave").await;
-    assert!(requests::get(&state, &dave, domain_id(&id)).await.is_err());
+    assert!(
+        requests::get(&state, &Caller::new(&dave), domain_id(&id))
+            .await
+            .is_err()
+    );
 }
 
 // ---- HTTPS responses, files, console ------------------------------------------------------

@@ -22,11 +22,14 @@ use std::time::Duration;
 use hostapi_common::*;
 use sha2::Digest;
 use sigil_domain::{
-    Change, CommandCode, HashAlgorithm as DomainHash, Interface, PolicyAlias, RequestFilter,
-    RequestId as DomainRequestId, RequestMetadata, Session, Settings, SigningFormat,
-    SigningRequest,
+    Change, CommandCode, HashAlgorithm as DomainHash, Interface, Permission, PolicyAlias,
+    RequestFilter, RequestId as DomainRequestId, RequestMetadata, Role, RoleClass, RoleDraft,
+    RoleName, RoleType, Session, Settings, SigningFormat, SigningRequest,
 };
-use sigil_proto::{ErrorCode, HashAlgorithm, Outcome as Wire, Request, RequestId, Response};
+use sigil_proto::{
+    Command, ErrorCode, HashAlgorithm, Outcome as Wire, Request, RequestId, Response,
+};
+use sigil_server::service::admin::Caller;
 use sigil_server::service::auth::{self, LoginContext};
 use sigil_server::service::requests;
 use tokio::io::AsyncWriteExt;
@@ -507,7 +510,7 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
     let id = domain_id(&st.id);
 
     let alice = approver(&state, "alice").await;
-    let after_one = requests::approve(&state, &alice, id, "looks good")
+    let after_one = requests::approve(&state, &Caller::new(&alice), id, "looks good")
         .await
         .unwrap();
     assert_eq!(after_one.counted_approvals(), 1);
@@ -517,12 +520,14 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
 
     // The same approver twice counts once (refused); a non-member is refused: an approver
     // outside the request's group does not even see it (no signing:read-all).
-    let again = requests::approve(&state, &alice, id, "again")
+    let again = requests::approve(&state, &Caller::new(&alice), id, "again")
         .await
         .unwrap_err();
     assert_eq!(again.host_api_code(), ErrorCode::NotPermitted, "{again}");
     let dave = approver(&state, "dave").await;
-    let err = requests::approve(&state, &dave, id, "").await.unwrap_err();
+    let err = requests::approve(&state, &Caller::new(&dave), id, "")
+        .await
+        .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestNotFound, "{err}");
     // The requester itself (no signing:approve on its session).
     let mut jenkins_https = Session::new(Interface::Https);
@@ -535,7 +540,7 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
     )
     .await
     .unwrap();
-    let err = requests::approve(&state, &jenkins_https, id, "")
+    let err = requests::approve(&state, &Caller::new(&jenkins_https), id, "")
         .await
         .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::NotPermitted, "{err}");
@@ -543,7 +548,9 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
 
     // A second distinct approver: signed within the approval.
     let bob = approver(&state, "bob").await;
-    let signed = requests::approve(&state, &bob, id, "ok").await.unwrap();
+    let signed = requests::approve(&state, &Caller::new(&bob), id, "ok")
+        .await
+        .unwrap();
     assert!(signed.result().is_some(), "{:?}", signed.state());
     let r = c.retrieve_hash(&st.id).await;
     assert_eq!(status(&r).approvals_received, 2);
@@ -562,9 +569,11 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
 
     // Not pending any more.
     let carol = approver(&state, "carol").await;
-    let err = requests::approve(&state, &carol, id, "").await.unwrap_err();
+    let err = requests::approve(&state, &Caller::new(&carol), id, "")
+        .await
+        .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
-    let err = requests::deny(&state, &carol, id, "late")
+    let err = requests::deny(&state, &Caller::new(&carol), id, "late")
         .await
         .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
@@ -578,16 +587,26 @@ async fn two_distinct_approvers_sign_and_a_denial_reaches_the_requester() {
     )
     .clone();
     let selfie_https = approver(&state, "selfie").await;
-    let err = requests::approve(&state, &selfie_https, domain_id(&own.id), "mine")
-        .await
-        .unwrap_err();
+    let err = requests::approve(
+        &state,
+        &Caller::new(&selfie_https),
+        domain_id(&own.id),
+        "mine",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::NotPermitted, "{err}");
     assert!(err.to_string().contains("own"), "{err}");
 
     // A denial with its reason reaches RAGO.
-    let denied = requests::deny(&state, &carol, domain_id(&own.id), "not a release build")
-        .await
-        .unwrap();
+    let denied = requests::deny(
+        &state,
+        &Caller::new(&carol),
+        domain_id(&own.id),
+        "not a release build",
+    )
+    .await
+    .unwrap();
     assert_eq!(denied.status(), sigil_domain::RequestStatus::Denied);
     match &status(&selfie.retrieve_hash(&own.id).await).outcome {
         Wire::Denied { reason } => assert_eq!(reason.as_deref(), Some("not a release build")),
@@ -658,7 +677,7 @@ async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
     let stored = state.store.get_request(old.id()).await.unwrap().unwrap();
     assert_eq!(stored.status(), sigil_domain::RequestStatus::Expired);
     let alice = approver(&state, "alice").await;
-    let err = requests::approve(&state, &alice, old.id(), "")
+    let err = requests::approve(&state, &Caller::new(&alice), old.id(), "")
         .await
         .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestNotPending, "{err}");
@@ -676,7 +695,7 @@ async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
     );
     for who in ["alice", "bob"] {
         let session = approver(&state, who).await;
-        requests::approve(&state, &session, domain_id(&st.id), "")
+        requests::approve(&state, &Caller::new(&session), domain_id(&st.id), "")
             .await
             .unwrap();
     }
@@ -697,11 +716,15 @@ async fn an_overdue_request_expires_and_a_pending_one_survives_a_restart() {
         .unwrap();
         s
     };
-    let theirs = requests::list(&state, &jenkins_session, RequestFilter::default())
-        .await
-        .unwrap();
+    let theirs = requests::list(
+        &state,
+        &Caller::new(&jenkins_session),
+        RequestFilter::default(),
+    )
+    .await
+    .unwrap();
     assert!(theirs.is_empty());
-    let all = requests::list(&state, &alice, RequestFilter::default())
+    let all = requests::list(&state, &Caller::new(&alice), RequestFilter::default())
         .await
         .unwrap();
     assert_eq!(all.len(), 2);
@@ -1004,4 +1027,174 @@ async fn dual_control_on_one_connection_and_shutdown_closes_it() {
     assert!(c.closed().await);
     assert!(fresh.closed().await);
     stopping.await.unwrap();
+}
+
+/// An internal failure answers `INTERNAL` with a generic message and a correlation id, never
+/// its detail: here the `signing_requests` table is dropped behind the running server.
+#[tokio::test]
+async fn an_internal_error_hides_its_detail_behind_an_id() {
+    let world = world().await;
+    let mut c = world.logged_in("builder2").await;
+    let id = RequestId::new(uuid::Uuid::new_v4().to_string()).unwrap();
+    assert_code(&c.retrieve_hash(&id).await, ErrorCode::RequestNotFound);
+    let db = world.data.join("sigil.db");
+    common::run_ok(
+        "sqlite3",
+        &[db.to_str().unwrap(), "DROP TABLE signing_requests"],
+    );
+    let (code, message) = failure(&c.retrieve_hash(&id).await);
+    assert_eq!(code, ErrorCode::Internal, "{message}");
+    let correlation = message
+        .strip_prefix("internal server error (id ")
+        .and_then(|rest| rest.strip_suffix("): the details are in the server's log"))
+        .unwrap_or_else(|| panic!("not the generic message: {message}"));
+    assert!(
+        correlation.len() == 8 && correlation.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{message}"
+    );
+    for detail in ["signing_requests", "no such table", "store", "sqlite"] {
+        assert!(!message.to_lowercase().contains(detail), "{message}");
+    }
+}
+
+fn not_permitted(answer: &Response) -> bool {
+    matches!(answer, Response::Failure(f) if f.code == ErrorCode::NotPermitted)
+}
+
+/// A well-formed request of `command` that passes decoding, so the permission table decides:
+/// the match is exhaustive, so a new command does not compile until it has a sample here.
+fn sample(command: Command) -> Option<Request> {
+    let id = || RequestId::new(uuid::Uuid::new_v4().to_string()).unwrap();
+    let upload = || upload("no-such-policy", HashAlgorithm::Sha256, &[7; 32]);
+    Some(match command {
+        Command::Echo => Request::Echo,
+        Command::Time => Request::Time,
+        Command::Login => Request::Login(sigil_proto::Login {
+            identity: "nobody".into(),
+            password: sigil_proto::Password::new("not the password"),
+        }),
+        Command::Capabilities => Request::Capabilities,
+        Command::ListPolicies => Request::ListPolicies,
+        Command::GetPolicy => Request::GetPolicy {
+            policy: "no-such-policy".into(),
+        },
+        Command::UploadHash => Request::UploadHash(upload()),
+        Command::RetrieveHash => Request::RetrieveHash { id: id() },
+        Command::UploadAuthenticode => {
+            Request::UploadAuthenticode(sigil_proto::AuthenticodeUpload {
+                upload: upload(),
+                program_name: None,
+                program_url: None,
+                subject: None,
+            })
+        }
+        Command::RetrieveAuthenticode => Request::RetrieveAuthenticode { id: id() },
+        Command::UploadJar => Request::UploadJar(sigil_proto::JarUpload {
+            upload: upload(),
+            entry_count: None,
+            signer_name: None,
+        }),
+        Command::RetrieveJar => Request::RetrieveJar { id: id() },
+        Command::OpenRelease => Request::OpenRelease(sigil_proto::OpenRelease {
+            policy: "no-such-policy".into(),
+            files: 1,
+            metadata: Default::default(),
+        }),
+        Command::GetRelease => Request::GetRelease {
+            id: sigil_proto::ReleaseId::new(uuid::Uuid::new_v4().to_string()).unwrap(),
+        },
+        Command::UploadOpenPgp => Request::UploadOpenPgp(sigil_proto::OpenPgpUpload {
+            upload: upload(),
+            created: time::OffsetDateTime::now_utc(),
+        }),
+        Command::RetrieveOpenPgp => Request::RetrieveOpenPgp { id: id() },
+        Command::GetOpenPgpKey => Request::GetOpenPgpKey {
+            policy: "no-such-policy".into(),
+        },
+        Command::Unknown(_) => return None,
+    })
+}
+
+/// The permission table, generated from the list of commands: every command is refused with
+/// `NOT_PERMITTED` to a session without its permission (the watcher holds only
+/// `audit:read`) and not refused for permission reasons to a session holding exactly one of
+/// its permissions; commands that need none are answered to anyone.
+#[tokio::test]
+async fn every_command_is_refused_without_its_permission_and_allowed_with_it() {
+    let world = world_with(|c| c.failure_limit.limit = 100_000).await;
+    let state = world.state();
+    let mut changes = Vec::new();
+    for permission in Permission::ALL {
+        let role = format!("only-{}", permission.as_str().replace(':', "-"));
+        changes.push(Change::CreateRole(
+            Role::new(RoleDraft {
+                name: RoleName::new(role.as_str()).unwrap(),
+                role_type: RoleType::Application,
+                class: RoleClass::Principal,
+                logins_required: 1,
+                permissions: [*permission].into_iter().collect(),
+                interfaces: [Interface::HostApi].into_iter().collect(),
+            })
+            .unwrap(),
+        ));
+        changes.push(Change::CreateIdentity(Box::new(identity(&role, &[&role]))));
+    }
+    commit(&state, changes).await;
+
+    let mut checked = 0;
+    for &command in Command::KNOWN {
+        let Some(request) = sample(command) else {
+            continue;
+        };
+        let mut watcher = world.logged_in("watcher").await;
+        let answer = watcher.call(request.clone()).await;
+        match sigil_server::requirement(command) {
+            sigil_server::Requirement::None => {
+                assert!(
+                    !not_permitted(&answer),
+                    "{command:?} needs no permission: {answer:?}"
+                );
+            }
+            sigil_server::Requirement::AnyOf(permissions) => {
+                assert!(!permissions.is_empty(), "{command:?}");
+                assert_code(&answer, ErrorCode::NotPermitted);
+                for permission in permissions {
+                    let role = format!("only-{}", permission.as_str().replace(':', "-"));
+                    let mut holder = world.logged_in(&role).await;
+                    let answer = holder.call(request.clone()).await;
+                    assert!(
+                        !not_permitted(&answer),
+                        "{command:?} with {permission:?}: {answer:?}"
+                    );
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, Command::KNOWN.len());
+}
+
+/// `request.*` audit events carry the Host API peer's address and the interface.
+#[tokio::test]
+async fn request_events_carry_the_source_address() {
+    let world = world().await;
+    let mut c = world.logged_in("builder2").await;
+    let source = c.stream.get_ref().0.local_addr().unwrap().to_string();
+    let up = c.upload_hash("two", HashAlgorithm::Sha256, &[9; 32]).await;
+    let id = status(&up).id.clone();
+    let events = world.state().store.read_audit(0, 1000).await.unwrap();
+    let created = events
+        .iter()
+        .find(|e| e.action == "request.create" && e.object.as_deref() == Some(id.as_str()))
+        .unwrap_or_else(|| panic!("no request.create for {id:?}: {events:?}"));
+    assert_eq!(
+        created.source.as_deref(),
+        Some(source.as_str()),
+        "{created:?}"
+    );
+    assert_eq!(
+        created.interface.as_deref(),
+        Some("host-api"),
+        "{created:?}"
+    );
 }

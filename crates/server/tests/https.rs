@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sigil_server::RunningServer;
+use sigil_server::service::admin::Caller;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -974,7 +975,7 @@ async fn key_export_is_refused_while_the_setting_is_off_and_opens_with_openssl_w
         .client
         .post(&export, &admin, json!({"password": p12_password}))
         .await;
-    assert!(r.status == 403 || r.status == 400, "{r:?}");
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
     assert!(r.message().contains("allow_export_with_password"), "{r:?}");
 
     let r = f
@@ -1216,9 +1217,10 @@ async fn upload(f: &Fixture, identity: &str, password: &str, policy: &str, file:
             ..RequestMetadata::default()
         },
     };
-    let request = sigil_server::service::requests::upload(state, &session, policy, upload)
-        .await
-        .unwrap();
+    let request =
+        sigil_server::service::requests::upload(state, &Caller::new(&session), policy, upload)
+            .await
+            .unwrap();
     request.id().to_string()
 }
 
@@ -1328,7 +1330,7 @@ async fn approvers_see_what_they_judge_and_approve_or_deny() {
         .client
         .post(&approve, &alice, json!({"comment": "again"}))
         .await;
-    assert!(r.status == 403 || r.status == 409, "{r:?}");
+    assert_eq!((r.status, r.code()), (403, "NOT_PERMITTED"), "{r:?}");
     let r = f
         .client
         .post(&approve, &mallory, json!({"comment": "not a member"}))
@@ -1425,7 +1427,7 @@ async fn upload_in_release(
     };
     sigil_server::service::requests::upload_in(
         f.server.state(),
-        session,
+        &Caller::new(session),
         policy,
         upload,
         Some(release),
@@ -1485,15 +1487,27 @@ async fn a_release_is_approved_once_for_all_its_files_and_only_when_complete() {
         build_url: Some("https://ci.example/job/8".to_owned()),
         commit: Some("feedbeef".to_owned()),
     };
-    let err = releases::open(state, &ci, "two-approvals", 0, metadata.clone())
-        .await
-        .unwrap_err();
+    let err = releases::open(
+        state,
+        &Caller::new(&ci),
+        "two-approvals",
+        0,
+        metadata.clone(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "BAD_VALUE", "{err}");
-    let err = releases::open(state, &ci, "two-approvals", 1001, metadata.clone())
-        .await
-        .unwrap_err();
+    let err = releases::open(
+        state,
+        &Caller::new(&ci),
+        "two-approvals",
+        1001,
+        metadata.clone(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), "BAD_VALUE", "{err}");
-    let release = releases::open(state, &ci, "two-approvals", 3, metadata)
+    let release = releases::open(state, &Caller::new(&ci), "two-approvals", 3, metadata)
         .await
         .unwrap()
         .id();
@@ -1588,10 +1602,16 @@ async fn a_release_is_approved_once_for_all_its_files_and_only_when_complete() {
     assert_eq!(r.body["approvals"].as_array().unwrap().len(), 2, "{r:?}");
 
     // A denied release denies every file, even one still open for files.
-    let second = releases::open(state, &ci, "two-approvals", 2, ReleaseMetadata::default())
-        .await
-        .unwrap()
-        .id();
+    let second = releases::open(
+        state,
+        &Caller::new(&ci),
+        "two-approvals",
+        2,
+        ReleaseMetadata::default(),
+    )
+    .await
+    .unwrap()
+    .id();
     upload_in_release(&f, &ci, "two-approvals", second, "e.bin")
         .await
         .unwrap();
@@ -1952,6 +1972,36 @@ async fn the_console_is_served_at_the_root_with_a_strict_content_security_policy
         assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
         assert!(head.contains("content-type: image/svg+xml"), "{head}");
         assert!(svg.starts_with("<svg "), "{svg}");
+    }
+    f.server.shutdown().await;
+}
+
+/// An internal failure answers a generic message with a correlation id, never its detail:
+/// here the `signing_requests` table is dropped behind the running server with `sqlite3`.
+#[tokio::test]
+async fn an_internal_error_hides_its_detail_behind_an_id() {
+    let f = Fixture::new().await;
+    let admin = f.admin_session().await;
+    let r = f.client.get("/requests", &admin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let db = f.data.join("sigil.db");
+    common::run_ok(
+        "sqlite3",
+        &[db.to_str().unwrap(), "DROP TABLE signing_requests"],
+    );
+    let r = f.client.get("/requests", &admin).await;
+    assert_eq!((r.status, r.code()), (500, "INTERNAL"), "{r:?}");
+    let message = r.message();
+    let id = message
+        .strip_prefix("internal server error (id ")
+        .and_then(|rest| rest.strip_suffix("): the details are in the server's log"))
+        .unwrap_or_else(|| panic!("not the generic message: {message}"));
+    assert!(
+        id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{message}"
+    );
+    for detail in ["signing_requests", "no such table", "store", "sqlite"] {
+        assert!(!message.to_lowercase().contains(detail), "{message}");
     }
     f.server.shutdown().await;
 }

@@ -16,6 +16,7 @@ use sigil_proto::{
     CorrelationId, ErrorCode, Extensions, HashAlgorithm, Metadata, OpenRelease, Outcome as Wire,
     ReleaseId, ReleaseStatus, Request, RequestId, RequestState, Response,
 };
+use sigil_server::service::admin::Caller;
 use sigil_server::service::{releases, requests};
 
 /// Sends `request` with its extension fields and reads the answer.
@@ -72,13 +73,13 @@ async fn a_waiting_retrieve_answers_when_the_request_is_decided() {
     // with the signature once the quorum is reached.
     let task = retrieve_waiting(c, id.clone(), 60);
     let alice = approver(&state, "alice").await;
-    requests::approve(&state, &alice, domain_id(&id), "")
+    requests::approve(&state, &Caller::new(&alice), domain_id(&id), "")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!task.is_finished(), "answered while still pending");
     let bob = approver(&state, "bob").await;
-    requests::approve(&state, &bob, domain_id(&id), "")
+    requests::approve(&state, &Caller::new(&bob), domain_id(&id), "")
         .await
         .unwrap();
     let (mut c, r) = task.await.unwrap();
@@ -176,14 +177,14 @@ async fn a_release_over_the_host_api_is_opened_filled_and_decided_once() {
     let alice = approver(&state, "alice").await;
     let bob = approver(&state, "bob").await;
     // One file cannot be approved on its own.
-    let err = requests::approve(&state, &alice, domain_id(&first), "")
+    let err = requests::approve(&state, &Caller::new(&alice), domain_id(&first), "")
         .await
         .unwrap_err();
     assert_eq!(err.host_api_code(), ErrorCode::RequestInRelease, "{err}");
-    releases::approve_as(&state, &alice, id, "", None)
+    releases::approve_as(&state, &Caller::new(&alice), id, "", None)
         .await
         .unwrap();
-    releases::approve_as(&state, &bob, id, "", None)
+    releases::approve_as(&state, &Caller::new(&bob), id, "", None)
         .await
         .unwrap();
     let (mut c, r) = task.await.unwrap();

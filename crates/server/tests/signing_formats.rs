@@ -21,6 +21,7 @@ use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_proto::{
     AuthenticodeUpload, ErrorCode, HashAlgorithm, JarUpload, Outcome as Wire, Request, Response,
 };
+use sigil_server::service::admin::Caller;
 use sigil_server::service::requests;
 
 fn testdata(name: &str) -> PathBuf {
@@ -114,7 +115,7 @@ async fn authenticode_through_the_server_verifies_with_osslsigncode() {
     let state = world.state();
     for who in ["alice", "bob"] {
         let session = approver(&state, who).await;
-        requests::approve(&state, &session, domain_id(&pending.id), "ok")
+        requests::approve(&state, &Caller::new(&session), domain_id(&pending.id), "ok")
             .await
             .unwrap();
     }
@@ -181,7 +182,7 @@ async fn the_authenticode_subject_reaches_the_signed_content() {
     let state = world.state();
     for who in ["alice", "bob"] {
         let session = approver(&state, who).await;
-        requests::approve(&state, &session, domain_id(&pending.id), "ok")
+        requests::approve(&state, &Caller::new(&session), domain_id(&pending.id), "ok")
             .await
             .unwrap();
     }

@@ -34,7 +34,7 @@ pub(crate) fn entry_count(count: Option<u64>) -> Result<Option<u32>, ServiceErro
 /// The request-status fields of a request.
 pub(crate) fn status(request: &SigningRequest) -> Result<RequestStatus, ServiceError> {
     let id = sigil_proto::RequestId::new(request.id().to_string())
-        .map_err(|e| ServiceError::Internal(format!("request id as a token: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("request id as a token: {e}")))?;
     let outcome = match request.state() {
         RequestState::Pending => Outcome::Pending,
         RequestState::Approved { .. } => Outcome::Approved,
@@ -64,9 +64,9 @@ pub(crate) fn release_status(
 ) -> Result<sigil_proto::ReleaseStatus, ServiceError> {
     use sigil_domain::ReleaseState;
     let id = sigil_proto::ReleaseId::new(release.id().to_string())
-        .map_err(|e| ServiceError::Internal(format!("release id as a token: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("release id as a token: {e}")))?;
     let state = sigil_proto::RequestState::parse(&release.status().as_str().to_ascii_uppercase())
-        .map_err(|e| ServiceError::Internal(format!("release state on the wire: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("release state on the wire: {e}")))?;
     let (state_time, denial_reason) = match release.state() {
         ReleaseState::Open | ReleaseState::Pending => (None, None),
         ReleaseState::Approved { at }

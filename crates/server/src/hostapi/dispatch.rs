@@ -23,6 +23,7 @@ use sigil_proto::{
 use super::convert;
 use crate::AppState;
 use crate::service::ServiceError;
+use crate::service::admin::Caller;
 use crate::service::auth::{self, LoginContext};
 use crate::service::failures;
 use crate::service::session as current;
@@ -30,15 +31,17 @@ use crate::service::{openpgp, releases, requests, signing, wait};
 
 /// What a command needs from the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Requirement {
+pub enum Requirement {
     /// Nothing: answered before any login.
     None,
     /// A logged-in identity and one of these permissions.
     AnyOf(&'static [Permission]),
 }
 
-/// The permission table of the Host API.
-pub(crate) fn requirement(command: Command) -> Requirement {
+/// The permission table of the Host API: the one place a command's permission is declared
+/// (and enforced, by `authorize`). `tests/hostapi.rs` checks every command of
+/// [`Command::KNOWN`] against it: refused without the permission, allowed with it.
+pub fn requirement(command: Command) -> Requirement {
     const REQUEST: &[Permission] = &[Permission::SigningRequest];
     const RETRIEVE: &[Permission] = &[Permission::SigningRequest, Permission::SigningReadAll];
     match command {
@@ -92,6 +95,14 @@ impl Connection {
             source: peer.to_string(),
             peer_cn,
             forgotten: Arc::default(),
+        }
+    }
+
+    /// The session as the services take it: with the peer address for the audit log.
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            session: &self.session,
+            source: Some(&self.source),
         }
     }
 
@@ -184,9 +195,7 @@ impl Connection {
         let response = match answered {
             Ok(response) => response,
             Err(error) => {
-                if let ServiceError::Internal(detail) = &error {
-                    tracing::error!(peer = %self.peer, "Host API command failed: {detail}");
-                }
+                error.log_internal("host-api");
                 context.failure(error.host_api_code(), error.to_string())
             }
         };
@@ -298,7 +307,7 @@ impl Connection {
                     .await?,
             ),
             Request::GetOpenPgpKey { policy } => {
-                let key = openpgp::export_key(state, &self.session, &policy).await?;
+                let key = openpgp::export_key(state, &self.caller(), &policy).await?;
                 Response::GetOpenPgpKey(sigil_proto::OpenPgpKey {
                     policy: key.policy.as_str().to_owned(),
                     fingerprint: key.fingerprint.to_vec(),
@@ -322,14 +331,14 @@ impl Connection {
                     description: open.metadata.description,
                 };
                 let release =
-                    releases::open(state, &self.session, &open.policy, open.files, metadata)
+                    releases::open(state, &self.caller(), &open.policy, open.files, metadata)
                         .await?;
                 Response::OpenRelease(Box::new(convert::release_status(&release)?))
             }
             Request::GetRelease { id } => {
                 let id = release_id(&id)?;
                 let wait = Duration::from_secs(extensions.wait.unwrap_or(0));
-                let release = wait::get_release_waiting(state, &self.session, id, wait).await?;
+                let release = wait::get_release_waiting(state, &self.caller(), id, wait).await?;
                 Response::GetRelease(Box::new(convert::release_status(&release.release)?))
             }
         })
@@ -495,7 +504,7 @@ impl Connection {
         let release = extensions.release.as_ref().map(release_id).transpose()?;
         requests::upload_in(
             self.state.as_ref(),
-            &self.session,
+            &self.caller(),
             &wire.policy,
             upload,
             release,
@@ -526,7 +535,7 @@ impl Connection {
         let uuid = uuid::Uuid::parse_str(id.as_str()).map_err(|_| not_found())?;
         let request = wait::get_waiting(
             self.state.as_ref(),
-            &self.session,
+            &self.caller(),
             sigil_domain::RequestId(uuid),
             Duration::from_secs(extensions.wait.unwrap_or(0)),
         )

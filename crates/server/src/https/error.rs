@@ -96,6 +96,7 @@ fn status_of(code: &ErrorCode) -> StatusCode {
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
+        error.log_internal("https");
         let status = match &error {
             ServiceError::Refused { code, .. } => status_of(code),
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -187,8 +188,10 @@ mod tests {
         assert_eq!((e.status(), e.code()), (StatusCode::CONFLICT, "CONFLICT"));
         let e: ApiError = ServiceError::NotFound("x".into()).into();
         assert_eq!((e.status(), e.code()), (StatusCode::NOT_FOUND, "NOT_FOUND"));
-        let e: ApiError = ServiceError::Internal("x".into()).into();
+        let e: ApiError = ServiceError::internal("secret detail").into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(e.message.starts_with("internal server error (id "));
+        assert!(!e.message.contains("secret detail"));
         let e: ApiError = ServiceError::Invalid("x".into()).into();
         assert_eq!((e.status(), e.code()), (StatusCode::BAD_REQUEST, "INVALID"));
     }

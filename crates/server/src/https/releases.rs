@@ -133,7 +133,7 @@ pub(crate) async fn list_releases(
     caller: Caller,
     QueryArg(q): QueryArg<ListQuery>,
 ) -> ApiResult<Json<Vec<ReleaseView>>> {
-    let list = svc::list(&h.app, &caller.session, q.filter()?).await?;
+    let list = svc::list(&h.app, &caller.actor(), q.filter()?).await?;
     let now = h.app.now();
     Ok(Json(
         list.iter().map(|r| ReleaseView::new(r, now)).collect(),
@@ -156,7 +156,7 @@ pub(crate) async fn show_release(
     caller: Caller,
     PathArg(id): PathArg<String>,
 ) -> ApiResult<Json<ReleaseView>> {
-    let release = svc::get(&h.app, &caller.session, release_id(&id)?).await?;
+    let release = svc::get(&h.app, &caller.actor(), release_id(&id)?).await?;
     Ok(Json(ReleaseView::new(&release, h.app.now())))
 }
 
@@ -185,7 +185,7 @@ pub(crate) async fn approve_release(
     let actor = body.actor()?;
     let release = svc::approve_as(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         release_id(&id)?,
         &body.comment,
         actor.as_ref(),
@@ -223,7 +223,7 @@ pub(crate) async fn deny_release(
     let actor = body.actor()?;
     let release = svc::deny_as(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         release_id(&id)?,
         &body.comment,
         actor.as_ref(),

@@ -218,7 +218,7 @@ pub(crate) async fn submit(
         digest,
         metadata: body.metadata,
     };
-    let request = svc::upload(&h.app, &caller.session, &body.policy, upload).await?;
+    let request = svc::upload(&h.app, &caller.actor(), &body.policy, upload).await?;
     Ok((
         StatusCode::CREATED,
         Json(RequestView::new(&request, h.app.now())),
@@ -271,7 +271,7 @@ pub(crate) async fn list_requests(
     caller: Caller,
     QueryArg(q): QueryArg<ListQuery>,
 ) -> ApiResult<Json<Vec<RequestView>>> {
-    let list = svc::list(&h.app, &caller.session, q.filter()?).await?;
+    let list = svc::list(&h.app, &caller.actor(), q.filter()?).await?;
     let now = h.app.now();
     Ok(Json(
         list.iter().map(|r| RequestView::new(r, now)).collect(),
@@ -294,7 +294,7 @@ pub(crate) async fn show_request(
     caller: Caller,
     PathArg(id): PathArg<String>,
 ) -> ApiResult<Json<RequestView>> {
-    let request = svc::get(&h.app, &caller.session, request_id(&id)?).await?;
+    let request = svc::get(&h.app, &caller.actor(), request_id(&id)?).await?;
     Ok(Json(RequestView::new(&request, h.app.now())))
 }
 
@@ -334,7 +334,7 @@ pub(crate) async fn approve_request(
     let actor = body.actor()?;
     let request = svc::approve_as(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         request_id(&id)?,
         &body.comment,
         actor.as_ref(),
@@ -372,7 +372,7 @@ pub(crate) async fn deny_request(
     let actor = body.actor()?;
     let request = svc::deny_as(
         &h.app,
-        &caller.session,
+        &caller.actor(),
         request_id(&id)?,
         &body.comment,
         actor.as_ref(),

@@ -190,7 +190,7 @@ pub async fn hash_password_blocking(
         hash_password(password.as_bytes(), &params, &mut rand::rng())
     })
     .await
-    .map_err(|e| ServiceError::Internal(format!("password hashing task failed: {e}")))?
+    .map_err(|e| ServiceError::internal(format!("password hashing task failed: {e}")))?
     .map_err(|e| ServiceError::Invalid(e.to_string()))
 }
 

@@ -120,7 +120,7 @@ pub async fn login(
         (identity, roles, decision)
     })
     .await
-    .map_err(|e| ServiceError::Internal(format!("login task failed: {e}")))?;
+    .map_err(|e| ServiceError::internal(format!("login task failed: {e}")))?;
 
     let draft = |outcome: Outcome| {
         let mut draft = AuditDraft::new(state.now(), "login", outcome)

@@ -201,7 +201,7 @@ pub async fn import_pkcs12(
     let contents =
         tokio::task::spawn_blocking(move || sigil_pki::pkcs12::import(&file, password.as_str()))
             .await
-            .map_err(|e| ServiceError::Internal(format!("the PKCS#12 task failed: {e}")))?
+            .map_err(|e| ServiceError::internal(format!("the PKCS#12 task failed: {e}")))?
             .map_err(|e| ServiceError::Invalid(format!("cannot read the PKCS#12 file: {e}")))?;
     let mut certificates = vec![contents.certificate.clone()];
     if contents.chain.is_empty() {

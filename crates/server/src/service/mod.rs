@@ -42,9 +42,41 @@ pub enum ServiceError {
     /// The input is not valid (HTTPS `INVALID`).
     #[error("{0}")]
     Invalid(String),
-    /// Something failed inside the server; details went to the log.
-    #[error("internal server error: {0}")]
-    Internal(String),
+    /// Something failed inside the server. `Display` shows only the correlation id: the
+    /// detail is logged, with the same id, where each listener maps its errors.
+    #[error("{0}")]
+    Internal(Internal),
+}
+
+/// An internal failure: what the log gets (the detail) and what the peer gets (the id).
+#[derive(Debug)]
+pub struct Internal {
+    /// A short random id that ties the peer's answer to the log line.
+    id: String,
+    /// What failed, for the log only.
+    detail: String,
+}
+
+impl Internal {
+    /// The correlation id shown to the peer and logged with the detail.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// What failed: for the server's log only, never for a peer.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl std::fmt::Display for Internal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "internal server error (id {}): the details are in the server's log",
+            self.id
+        )
+    }
 }
 
 impl ServiceError {
@@ -53,6 +85,37 @@ impl ServiceError {
         Self::Refused {
             code,
             message: message.into(),
+        }
+    }
+
+    /// An internal failure with `detail` (logged by the listener) and a fresh correlation id.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let id: [u8; 4] = rand::random();
+        Self::Internal(Internal {
+            id: hex::encode(id),
+            detail: detail.into(),
+        })
+    }
+
+    /// Logs an internal failure's detail with its id (once per answer, by each listener's
+    /// error mapping); other errors are the caller's and are not logged here.
+    pub(crate) fn log_internal(&self, interface: &str) {
+        if let Self::Internal(internal) = self {
+            tracing::error!(
+                id = %internal.id,
+                interface,
+                detail = %internal.detail,
+                "internal server error"
+            );
+        }
+    }
+
+    /// The message for the server's operator (a local command, never a peer): an internal
+    /// failure's detail, else the peer's message.
+    pub fn for_operator(&self) -> String {
+        match self {
+            Self::Internal(internal) => format!("internal server error: {}", internal.detail),
+            other => other.to_string(),
         }
     }
 
@@ -82,10 +145,7 @@ impl From<StoreError> for ServiceError {
         match error {
             StoreError::NotFound { what, key } => Self::NotFound(format!("{what} {key}")),
             StoreError::Conflict { what } => Self::Conflict(what),
-            other => {
-                tracing::error!(error = %other.log_detail(), "store failure");
-                Self::Internal(other.to_string())
-            }
+            other => Self::internal(format!("store failure: {}", other.log_detail())),
         }
     }
 }
@@ -98,10 +158,7 @@ impl From<KeystoreError> for ServiceError {
             e @ (KeystoreError::UnknownBackend { .. } | KeystoreError::NotExportable { .. }) => {
                 Self::Invalid(e.to_string())
             }
-            other => {
-                tracing::error!(error = %other, "key backend failure");
-                Self::Internal(other.to_string())
-            }
+            other => Self::internal(format!("key backend failure: {other}")),
         }
     }
 }
@@ -113,10 +170,7 @@ impl From<crate::ServerError> for ServiceError {
             crate::ServerError::NotFound(what) => Self::NotFound(what),
             crate::ServerError::Service(e) => e,
             crate::ServerError::Keystore(e) => e.into(),
-            other => {
-                tracing::error!(error = %other, "server failure");
-                Self::Internal(other.to_string())
-            }
+            other => Self::internal(format!("server failure: {other}")),
         }
     }
 }

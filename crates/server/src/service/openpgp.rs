@@ -8,13 +8,14 @@
 //! of data — so it needs its own permission, `signing:openpgp-key`, and is audited
 //! (`policy.openpgp_key`).
 
-use sigil_domain::{IssuancePolicy, Outcome, PolicyAlias, Session, SigningFormat, UploadError};
+use sigil_domain::{IssuancePolicy, Outcome, PolicyAlias, SigningFormat, UploadError};
 use sigil_openpgp::PublicKey;
 use sigil_pki::x509_cert::Certificate;
 use sigil_pki::x509_cert::der::Decode;
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
+use super::admin::Caller;
 use super::requests::{audit, upload_error};
 use super::signing::{self, certificate_chain};
 use crate::AppState;
@@ -30,16 +31,16 @@ pub async fn public_key(
         .get_sealed_key(policy.draft().key_id)
         .await?
         .ok_or_else(|| {
-            ServiceError::Internal(format!(
+            ServiceError::internal(format!(
                 "the key of policy {} is missing from the store",
                 policy.alias()
             ))
         })?;
     let created = u32::try_from(sealed.created.unix_timestamp()).map_err(|_| {
-        ServiceError::Internal("the key's creation time is outside OpenPGP's range".into())
+        ServiceError::internal("the key's creation time is outside OpenPGP's range".to_owned())
     })?;
     PublicKey::from_spki(&chain.signer_spki, created)
-        .map_err(|e| ServiceError::Internal(format!("the policy's key as OpenPGP: {e}")))
+        .map_err(|e| ServiceError::internal(format!("the policy's key as OpenPGP: {e}")))
 }
 
 /// `OF` of `RAGA`: the fingerprint when the policy allows OpenPGP.
@@ -70,7 +71,7 @@ pub struct ExportedKey {
 /// session and allow OpenPGP, its certificate usable (as for any signature).
 pub async fn export_key(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     alias: &str,
 ) -> Result<ExportedKey, ServiceError> {
     let policy = match PolicyAlias::new(alias) {
@@ -99,17 +100,17 @@ pub async fn export_key(
         .vault
         .key(state.store.as_ref(), policy.draft().key_id)
         .await
-        .map_err(|e| ServiceError::Internal(format!("opening the policy's key: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("opening the policy's key: {e}")))?;
     let created = u32::try_from(state.now().unix_timestamp())
-        .map_err(|_| ServiceError::Internal("the clock is outside OpenPGP's range".into()))?;
+        .map_err(|_| ServiceError::internal("the clock is outside OpenPGP's range".to_owned()))?;
     let hash = public.algorithm().default_hash();
     let signer = public.clone();
     let transferable = tokio::task::spawn_blocking(move || {
         sigil_openpgp::transferable_public_key(key.as_ref(), &signer, &user_id, hash, created)
     })
     .await
-    .map_err(|e| ServiceError::Internal(format!("the signing task: {e}")))?
-    .map_err(|e| ServiceError::Internal(format!("self-signing the OpenPGP key: {e}")))?;
+    .map_err(|e| ServiceError::internal(format!("the signing task: {e}")))?
+    .map_err(|e| ServiceError::internal(format!("self-signing the OpenPGP key: {e}")))?;
     let fingerprint = public.fingerprint();
     state
         .store

@@ -1131,8 +1131,7 @@ fn pki_reason(reason: RevocationReason) -> sigil_pki::RevocationReason {
 }
 
 fn internal(message: String) -> ServiceError {
-    tracing::error!(error = %message, "PKI failure");
-    ServiceError::Internal(message)
+    ServiceError::internal(format!("PKI failure: {message}"))
 }
 
 /// A PKI error as the caller sees it: bad input is `Invalid`, Sigil's own failures `Internal`.

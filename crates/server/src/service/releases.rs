@@ -20,6 +20,7 @@ use sigil_domain::{
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
+use super::admin::Caller;
 use super::requests::{self, audit, group_approver, principal, request_error};
 use super::signing;
 use crate::AppState;
@@ -42,7 +43,7 @@ pub struct ReleaseWithFiles {
 /// files, more than [`sigil_domain::RELEASE_MAX_FILES`]), `METADATA_TOO_LARGE`.
 pub async fn open(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     policy: &str,
     declared: u64,
     metadata: ReleaseMetadata,
@@ -87,7 +88,7 @@ pub async fn open(
 /// Audits a refused `RAUR` and returns the refusal.
 async fn refuse_open(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     policy: &str,
     error: ServiceError,
 ) -> Result<Release, ServiceError> {
@@ -106,7 +107,7 @@ async fn refuse_open(
 /// Refusals: `REQUEST_NOT_FOUND` (no such release of the caller's), `RELEASE_CLOSED`.
 pub(crate) async fn add_file(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: ReleaseId,
     upload: CheckedUpload<'_>,
 ) -> Result<SigningRequest, ServiceError> {
@@ -188,7 +189,7 @@ pub(crate) async fn add_file(
 /// Refusals: `NOT_LOGGED_IN`, `REQUEST_NOT_FOUND`.
 pub async fn get(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: ReleaseId,
 ) -> Result<ReleaseWithFiles, ServiceError> {
     principal(session)?;
@@ -200,7 +201,7 @@ pub async fn get(
 /// of [`requests::list`]).
 pub async fn list(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     filter: RequestFilter,
 ) -> Result<Vec<ReleaseWithFiles>, ServiceError> {
     let Some(scope) = requests::ListScope::of(state, session, filter).await? else {
@@ -222,7 +223,7 @@ pub async fn list(
 /// Refusals: as for [`requests::approve_as`].
 pub async fn approve_as(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: ReleaseId,
     comment: &str,
     actor: Option<&IdentityName>,
@@ -255,7 +256,7 @@ pub async fn approve_as(
 /// [`requests::deny_as`].
 pub async fn deny_as(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: ReleaseId,
     reason: &str,
     actor: Option<&IdentityName>,
@@ -396,7 +397,7 @@ fn expire_draft(release: &Release, now: time::OffsetDateTime) -> AuditDraft {
 /// revision conflict. Refusals are audited too.
 async fn transition<F>(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: ReleaseId,
     action: &str,
     change: F,
@@ -458,7 +459,7 @@ async fn reload(state: &AppState, id: ReleaseId) -> Result<Release, ServiceError
 /// The release if the session may read it, else `REQUEST_NOT_FOUND`.
 async fn readable(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: ReleaseId,
 ) -> Result<Release, ServiceError> {
     let release = reload(state, id).await?;

@@ -16,6 +16,7 @@ use sigil_domain::{
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
+use super::admin::Caller;
 use super::{releases, signing};
 use crate::AppState;
 
@@ -31,7 +32,7 @@ const MAX_RETRIES: usize = 5;
 /// the answer is `SIGNING_FAILED`.
 pub async fn upload(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     policy: &str,
     upload: Upload,
 ) -> Result<SigningRequest, ServiceError> {
@@ -49,7 +50,7 @@ pub async fn upload(
 /// with another digest, policy or format is a conflict (`BAD_VALUE` on the Host API).
 pub async fn upload_in(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     policy: &str,
     upload: Upload,
     release: Option<ReleaseId>,
@@ -63,7 +64,7 @@ pub async fn upload_in(
 
 async fn upload_unmetered(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     policy: &str,
     upload: Upload,
     release: Option<ReleaseId>,
@@ -183,7 +184,7 @@ fn repeated(
 /// The `request.create` audit event of a new request.
 pub(crate) fn create_draft(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     request: &SigningRequest,
 ) -> AuditDraft {
     let mut draft = audit(state, session, "request.create", Outcome::Success)
@@ -219,7 +220,7 @@ pub(crate) fn create_draft(
 /// Refusals: `NOT_LOGGED_IN`, `REQUEST_NOT_FOUND` (unknown or not readable by the session).
 pub async fn get(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: RequestId,
 ) -> Result<SigningRequest, ServiceError> {
     principal(session)?;
@@ -236,7 +237,7 @@ pub async fn get(
 /// their expiry are reported (and persisted) as expired.
 pub async fn list(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     filter: RequestFilter,
 ) -> Result<Vec<SigningRequest>, ServiceError> {
     let Some(scope) = ListScope::of(state, session, filter).await? else {
@@ -297,7 +298,7 @@ impl ListScope {
 /// [`approve_as`]).
 pub async fn approve(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: RequestId,
     comment: &str,
 ) -> Result<SigningRequest, ServiceError> {
@@ -317,7 +318,7 @@ pub async fn approve(
 /// (comment too long).
 pub async fn approve_as(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: RequestId,
     comment: &str,
     actor: Option<&IdentityName>,
@@ -352,7 +353,7 @@ pub async fn approve_as(
 /// Denies request `id` with `reason` as the one identity of `session` that qualifies.
 pub async fn deny(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: RequestId,
     reason: &str,
 ) -> Result<SigningRequest, ServiceError> {
@@ -366,7 +367,7 @@ pub async fn deny(
 /// Refusals: as for [`approve_as`].
 pub async fn deny_as(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: RequestId,
     reason: &str,
     actor: Option<&IdentityName>,
@@ -384,7 +385,7 @@ pub async fn deny_as(
 /// commits it with an audit event. Refusals are audited too.
 async fn transition<F>(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: RequestId,
     action: &str,
     change: F,
@@ -598,7 +599,7 @@ fn not_found() -> ServiceError {
 
 pub(crate) fn audit(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     action: &str,
     outcome: Outcome,
 ) -> AuditDraft {
@@ -606,7 +607,10 @@ pub(crate) fn audit(
     if let Some(principal) = session.principal() {
         draft = draft.identity(principal.as_str());
     }
-    draft
+    match session.source {
+        Some(source) => draft.source(source),
+        None => draft,
+    }
 }
 
 /// The wire error of an upload refusal.

@@ -38,14 +38,14 @@ pub async fn key_algorithm(
         .get_sealed_key(policy.draft().key_id)
         .await?
         .ok_or_else(|| {
-            ServiceError::Internal(format!(
+            ServiceError::internal(format!(
                 "the key of policy {} is missing from the store",
                 policy.alias()
             ))
         })?;
     // Custody writes the name of a `KeyAlgorithm`: anything else is a damaged store.
     sealed.algorithm.parse().map_err(|_| {
-        ServiceError::Internal(format!(
+        ServiceError::internal(format!(
             "the key of policy {} has an unknown algorithm {:?} in the store",
             policy.alias(),
             sealed.algorithm
@@ -66,7 +66,7 @@ pub async fn certificate_chain(
     }
     let generation = state.cache.generation();
     let record = state.store.get_certificate(serial).await?.ok_or_else(|| {
-        ServiceError::Internal(format!(
+        ServiceError::internal(format!(
             "the certificate {serial} of policy {} is missing from the store",
             policy.alias()
         ))
@@ -75,11 +75,11 @@ pub async fn certificate_chain(
     let der = pki.chain_of_record(&record).await?;
     let signer = der
         .first()
-        .ok_or_else(|| ServiceError::Internal("the certificate chain is empty".to_owned()))?;
+        .ok_or_else(|| ServiceError::internal("the certificate chain is empty".to_owned()))?;
     let signer_spki = Certificate::from_der(signer)
         .and_then(|c| c.tbs_certificate().subject_public_key_info().to_der())
         .map_err(|e| {
-            ServiceError::Internal(format!(
+            ServiceError::internal(format!(
                 "reading the public key of certificate {serial}: {e}"
             ))
         })?;
@@ -111,7 +111,7 @@ async fn revoked_issuer(
 ) -> Result<Option<(sigil_domain::SerialNumber, String, sigil_domain::Revocation)>, ServiceError> {
     for der in chain.iter().skip(1) {
         let certificate = Certificate::from_der(der).map_err(|e| {
-            ServiceError::Internal(format!("reading a CA certificate of the chain: {e}"))
+            ServiceError::internal(format!("reading a CA certificate of the chain: {e}"))
         })?;
         let Ok(serial) = sigil_domain::SerialNumber::from_bytes(
             certificate.tbs_certificate().serial_number().as_bytes(),

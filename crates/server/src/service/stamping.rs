@@ -63,7 +63,7 @@ pub async fn apply(
         .await
         .map_err(|e| match e {
             ServiceError::Invalid(why) => refused(&why),
-            other => fail(&other),
+            other => fail(&other.for_operator()),
         })
     };
     match request.format() {

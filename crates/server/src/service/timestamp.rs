@@ -65,7 +65,7 @@ pub async fn timestamp(state: &AppState, body: &[u8], source: Option<&str>) -> R
     let tsa = match signer(state).await {
         Ok(tsa) => tsa,
         Err(e) => {
-            tracing::warn!(error = %e, "a time-stamp was requested but the TSA is unavailable");
+            tracing::warn!(error = %e.for_operator(), "a time-stamp was requested but the TSA is unavailable");
             return reject(
                 FailureInfo::SystemFailure,
                 &format!("the time-stamping service is unavailable: {e}"),
@@ -129,7 +129,7 @@ pub async fn stamp(
 ) -> Result<Vec<u8>, ServiceError> {
     let tsa = signer(state).await?;
     let digest = OctetString::new(hash.digest(data))
-        .map_err(|e| ServiceError::Internal(format!("encoding the imprint failed: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("encoding the imprint failed: {e}")))?;
     let query = TimeStampRequest {
         message_imprint: MessageImprint {
             hash_algorithm: hash.algorithm_identifier(),
@@ -145,8 +145,8 @@ pub async fn stamp(
     let job = query.clone();
     let issued = tokio::task::spawn_blocking(move || tsa.issue(&job, SystemTime::from(now)))
         .await
-        .map_err(|e| ServiceError::Internal(format!("the time-stamp task failed: {e}")))?
-        .map_err(|e| ServiceError::Internal(format!("issuing the time-stamp failed: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("the time-stamp task failed: {e}")))?
+        .map_err(|e| ServiceError::internal(format!("issuing the time-stamp failed: {e}")))?;
     let draft = audit_draft(state.now(), &serial, &query, &issued, None)
         .identity(requester)
         .detail("request", request);
@@ -235,9 +235,9 @@ async fn signer(state: &AppState) -> Result<TsaSigner, ServiceError> {
         .iter()
         .map(|der| Certificate::from_der(der))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServiceError::Internal(format!("a stored certificate is unreadable: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("a stored certificate is unreadable: {e}")))?;
     if certificates.is_empty() {
-        return Err(ServiceError::Internal(
+        return Err(ServiceError::internal(
             "the time-stamping certificate's chain is empty".to_owned(),
         ));
     }

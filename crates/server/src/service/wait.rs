@@ -8,11 +8,12 @@
 
 use std::time::Duration;
 
-use sigil_domain::{ReleaseId, RequestId, RequestStatus, Session, SigningRequest};
+use sigil_domain::{ReleaseId, RequestId, RequestStatus, SigningRequest};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::ServiceError;
+use super::admin::Caller;
 use super::releases::{self, ReleaseWithFiles};
 use super::requests;
 use crate::AppState;
@@ -59,7 +60,7 @@ pub fn is_final(status: RequestStatus) -> bool {
 /// when the wait ends.
 pub async fn get_waiting(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: RequestId,
     wait: Duration,
 ) -> Result<SigningRequest, ServiceError> {
@@ -74,7 +75,7 @@ pub async fn get_waiting(
 /// [`releases::get`], waiting as [`get_waiting`] does for the release to be final.
 pub async fn get_release_waiting(
     state: &AppState,
-    session: &Session,
+    session: &Caller<'_>,
     id: ReleaseId,
     wait: Duration,
 ) -> Result<ReleaseWithFiles, ServiceError> {
