@@ -84,7 +84,7 @@ pub async fn certificate_chain(
             ))
         })?;
     let signer_key = sigil_keys::VerifyingKey::from_spki(&signer_spki).map_err(|e| {
-        ServiceError::Internal(format!(
+        ServiceError::internal(format!(
             "reading the public key of certificate {serial}: {e}"
         ))
     })?;
