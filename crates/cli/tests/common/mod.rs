@@ -124,20 +124,7 @@ pub(crate) fn text(out: &Output) -> String {
     )
 }
 
-pub(crate) fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let t = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?} failed:\n{t}");
-    t
-}
+pub(crate) use sigil_testkit::run_ok;
 
 /// Saves the policy's chain with `sigil policies show`; returns (chain.pem, root.pem, pub.pem).
 pub(crate) async fn chain(world: &World, policy: &str) -> (PathBuf, PathBuf, PathBuf) {
