@@ -9,6 +9,9 @@
 //!   cabinet by `gcab` ([`gcab_create`], read back by [`gcab_extract`]), an unsigned catalog by
 //!   `openssl asn1parse` ([`unsigned_catalog`]).
 //! - [`gpg`]: GnuPG in a throw-away home ([`gpg()`]).
+//! - `world` (feature `server`): the real-server harness, a quickstart deployment on
+//!   ephemeral loopback ports (`world::World`, `world::world`, `world::world_with`) and the
+//!   `sigil` binary run as a user runs it (`world::run_sigil`).
 //!
 //! Every wrapper **fails** the test with the tool's output (and the Debian package to install)
 //! when the tool is missing or refuses: no test skips. `scripts/test.sh` installs the tools.
@@ -21,6 +24,8 @@ pub mod builders;
 pub mod gpg;
 pub mod osslsigncode;
 pub mod tools;
+#[cfg(feature = "server")]
+pub mod world;
 
 pub use builders::{UNSIGNED_CATALOG, gcab_create, gcab_extract, unsigned_catalog, wixl_msi};
 pub use gpg::gpg;
