@@ -26,6 +26,17 @@ impl OsslVerify {
         !self.output.contains("MISMATCH") && !self.output.contains("Signature verification: failed")
     }
 
+    /// Asserts exit status 0 and a `Signature verification: ok`; returns the output.
+    pub fn assert_verified(self) -> String {
+        assert!(self.success, "osslsigncode verify failed:\n{}", self.output);
+        assert!(
+            self.output.contains("Signature verification: ok"),
+            "{}",
+            self.output
+        );
+        self.output
+    }
+
     /// Asserts success, no digest mismatch and exactly `signatures` verified signatures.
     pub fn assert_signatures(&self, signatures: usize) {
         let out = &self.output;
