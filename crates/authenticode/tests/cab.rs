@@ -13,7 +13,7 @@ use std::process::Command;
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::SignedData;
-use common::{TestPki, entries, openssl_sign, osslsigncode_sign, require, run};
+use common::{TestPki, entries, openssl_sign, osslsigncode_sign, run};
 use der::{Decode, Encode, SliceReader};
 use sigil_authenticode::cab::{CabLayout, embed_cab_signature, prepare_cab, verify_cab_file};
 use sigil_authenticode::{
@@ -21,33 +21,13 @@ use sigil_authenticode::{
     Subject, prepare_file, sign_subject_digest, verify_subject_file,
 };
 use sigil_keys::HashAlgorithm;
+use sigil_testkit::{OsslVerify, gcab_create, gcab_extract, osslsigncode_verify};
 
 const HASHES: [(HashAlgorithm, &str); 3] = [
     (HashAlgorithm::Sha256, "sha256"),
     (HashAlgorithm::Sha384, "sha384"),
     (HashAlgorithm::Sha512, "sha512"),
 ];
-
-/// Builds a cabinet with gcab from a few files (compressed with MSZIP when `compress`).
-fn gcab(dir: &Path, name: &str, compress: bool) -> PathBuf {
-    require("gcab", "gcab");
-    let src = dir.join(format!("{name}-files"));
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("readme.txt"), "Sigil cabinet test\n".repeat(50)).unwrap();
-    let noise: Vec<u8> = (0..70_001u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    fs::write(src.join("data.bin"), noise).unwrap();
-    fs::write(src.join("empty.txt"), "").unwrap();
-    let cab = dir.join(format!("{name}.cab"));
-    let mut cmd = Command::new("gcab");
-    cmd.current_dir(&src).arg("--create").arg("--nopath");
-    if compress {
-        cmd.arg("--zip");
-    }
-    run(cmd.arg(&cab).args(["readme.txt", "data.bin", "empty.txt"]));
-    cab
-}
 
 /// The digest algorithm and digest in a DER `SpcIndirectDataContent`, and its data type.
 fn content_digest(content: &[u8]) -> (String, Vec<u8>) {
@@ -80,6 +60,26 @@ fn osslsigncode_content(dir: &Path, cab: &Path, hash: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// Builds a cabinet with gcab from a few files (compressed with MSZIP when `compress`).
+fn gcab(dir: &Path, name: &str, compress: bool) -> PathBuf {
+    let src = dir.join(format!("{name}-files"));
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("readme.txt"), "Sigil cabinet test\n".repeat(50)).unwrap();
+    let noise: Vec<u8> = (0..70_001u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(src.join("data.bin"), noise).unwrap();
+    fs::write(src.join("empty.txt"), "").unwrap();
+    let cab = dir.join(format!("{name}.cab"));
+    gcab_create(
+        &src,
+        &cab,
+        &["readme.txt", "data.bin", "empty.txt"],
+        compress,
+    );
+    cab
+}
+
 /// A signature made by openssl cms over the content osslsigncode builds for `cab`.
 fn openssl_signature(
     dir: &Path,
@@ -95,53 +95,6 @@ fn openssl_signature(
         &AuthenticodeContent::from_der(content).unwrap(),
         hash,
     )
-}
-
-/// `osslsigncode verify` output and success.
-fn ossl_verify(file: &Path, pki: &TestPki) -> (bool, String) {
-    let out = Command::new("osslsigncode")
-        .args(["verify", "-verbose", "-CAfile"])
-        .arg(&pki.root_pem)
-        .arg("-in")
-        .arg(file)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn assert_ossl_valid(file: &Path, pki: &TestPki, signatures: usize) {
-    let (ok, out) = ossl_verify(file, pki);
-    assert!(ok, "osslsigncode verify failed:\n{out}");
-    assert!(!out.contains("MISMATCH"), "{out}");
-    assert_eq!(
-        out.matches("Signature verification: ok").count(),
-        signatures,
-        "{out}"
-    );
-}
-
-/// The files gcab extracts from `cab` (name → contents).
-fn gcab_extract(dir: &Path, cab: &Path) -> Vec<(String, Vec<u8>)> {
-    let out = dir.join(format!("{}-x", cab.file_name().unwrap().to_string_lossy()));
-    let _ = fs::remove_dir_all(&out);
-    fs::create_dir_all(&out).unwrap();
-    run(Command::new("gcab")
-        .arg("--extract")
-        .arg("--directory")
-        .arg(&out)
-        .arg(cab));
-    entries(&out)
-        .into_iter()
-        .map(|name| {
-            let bytes = fs::read(out.join(&name)).unwrap();
-            (name, bytes)
-        })
-        .collect()
 }
 
 #[test]
@@ -198,7 +151,7 @@ fn embedded_signatures_verify_with_osslsigncode_and_gcab() {
             );
             assert_eq!(fs::read(&cab).unwrap(), original, "the input is untouched");
 
-            assert_ossl_valid(&signed, &pki, 1);
+            osslsigncode_verify(&signed, &pki.root_pem).assert_signatures(1);
             let ours = verify_cab_file(&signed).unwrap();
             assert!(ours.is_valid(), "{ours:#?}");
             assert_eq!(ours.signatures[0].algorithm, Ok(hash));
@@ -231,7 +184,10 @@ fn one_byte_changed_fails_both_verifiers() {
         bytes[offset as usize] ^= 0x01;
         let tampered = dir.path().join(format!("tampered-{offset}.cab"));
         fs::write(&tampered, &bytes).unwrap();
-        let (ok, out) = ossl_verify(&tampered, &pki);
+        let OsslVerify {
+            success: ok,
+            output: out,
+        } = osslsigncode_verify(&tampered, &pki.root_pem);
         assert!(!ok, "osslsigncode accepted a modified cabinet:\n{out}");
         let ours = verify_cab_file(&tampered).unwrap();
         assert!(!ours.is_valid(), "{ours:#?}");
@@ -254,7 +210,7 @@ fn replace_and_nest_over_an_osslsigncode_signature() {
     let pkcs7 = openssl_signature(dir.path(), &pki, &signed, HashAlgorithm::Sha384, "sha384");
     let report = embed_cab_signature(&in_place, &in_place, &pkcs7, EmbedMode::Replace).unwrap();
     assert_eq!(report.placement, Placement::Replaced);
-    assert_ossl_valid(&in_place, &pki, 1);
+    osslsigncode_verify(&in_place, &pki.root_pem).assert_signatures(1);
     let replaced = fs::read(&in_place).unwrap();
     let area = verify_cab_file(&signed).unwrap().layout.signature.unwrap();
     assert_eq!(replaced[..44], before[..44]);
@@ -268,9 +224,9 @@ fn replace_and_nest_over_an_osslsigncode_signature() {
     let pkcs7 = openssl_signature(dir.path(), &pki, &signed, HashAlgorithm::Sha512, "sha512");
     let report = embed_cab_signature(&signed, &nested, &pkcs7, EmbedMode::Append).unwrap();
     assert_eq!(report.placement, Placement::Nested);
-    assert_ossl_valid(&nested, &pki, 2);
+    osslsigncode_verify(&nested, &pki.root_pem).assert_signatures(2);
     embed_cab_signature(&nested, &nested, &pkcs7, EmbedMode::Append).unwrap();
-    assert_ossl_valid(&nested, &pki, 3);
+    osslsigncode_verify(&nested, &pki.root_pem).assert_signatures(3);
     let ours = verify_cab_file(&nested).unwrap();
     assert!(ours.is_valid(), "{ours:#?}");
     assert_eq!(ours.signatures.len(), 3);
@@ -516,7 +472,7 @@ fn sigil_signature_matches_osslsigncode_content_and_verifies() {
             .embed(&cab, &signed, &pkcs7, EmbedMode::Replace)
             .unwrap();
         assert_eq!(placement, Placement::Primary);
-        assert_ossl_valid(&signed, &pki, 1);
+        osslsigncode_verify(&signed, &pki.root_pem).assert_signatures(1);
         let report = verify_subject_file(Subject::Cab, &signed).unwrap();
         assert!(report.is_valid(), "{report:#?}");
 

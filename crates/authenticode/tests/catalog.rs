@@ -1,4 +1,4 @@
-//! Catalog files: an unsigned catalog built by the test (a certificate trust list encoded
+//! Catalog files: an unsigned catalog built by `sigil-testkit` (a certificate trust list encoded
 //! with `openssl asn1parse -genconf`, wrapped in a signer-less SignedData as makecat writes
 //! it), signed through Sigil's detached-signature path and checked by `osslsigncode verify`
 //! and our verifier; replace over an osslsigncode signature; tampering; hostile inputs
@@ -9,86 +9,21 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use common::{TestPki, entries, osslsigncode_sign, require, run};
+use common::{TestPki, entries, osslsigncode_sign, unsigned_catalog};
 use sigil_authenticode::catalog::{Catalog, prepare_catalog, verify_catalog_file};
 use sigil_authenticode::{
     AuthenticodeError, CatalogError, EmbedMode, Placement, Subject, prepare_file,
     sign_subject_digest, verify_subject_file,
 };
 use sigil_keys::HashAlgorithm;
+use sigil_testkit::osslsigncode_verify_with;
 
-/// `openssl asn1parse -genconf` for an unsigned catalog: ContentInfo { signedData,
-/// SignedData { 1, {}, { szOID_CTL, CTL }, {} } } with two members.
-const UNSIGNED_CATALOG: &str = "\
-asn1=SEQUENCE:content_info
-[content_info]
-type=OID:pkcs7-signedData
-content=EXPLICIT:0,SEQUENCE:signed_data
-[signed_data]
-version=INTEGER:1
-digest_algorithms=SET:empty
-encap=SEQUENCE:encap
-signer_infos=SET:empty
-[empty]
-[encap]
-type=OID:1.3.6.1.4.1.311.10.1
-content=EXPLICIT:0,SEQUENCE:ctl
-[ctl]
-usage=SEQUENCE:usage
-identifier=FORMAT:HEX,OCTETSTRING:5349474c434154414c4f472d54455354
-this_update=UTCTIME:261204101500Z
-member_algorithm=SEQUENCE:member_algorithm
-members=SEQUENCE:members
-[usage]
-catalog_list=OID:1.3.6.1.4.1.311.12.1.1
-[member_algorithm]
-catalog_list_member=OID:1.3.6.1.4.1.311.12.1.2
-parameters=NULL
-[members]
-first=SEQUENCE:first
-second=SEQUENCE:second
-[first]
-tag=FORMAT:HEX,OCTETSTRING:410042004300440045004600
-attributes=SET:empty
-[second]
-tag=FORMAT:HEX,OCTETSTRING:310032003300340035003600
-attributes=SET:empty
-";
-
-/// Writes the unsigned catalog (with `edit` applied to the genconf text) to `dir/name`.
-fn unsigned_catalog(dir: &Path, name: &str, edit: impl Fn(&str) -> String) -> PathBuf {
-    require("openssl", "openssl");
-    let conf = dir.join(format!("{name}.cnf"));
-    fs::write(&conf, edit(UNSIGNED_CATALOG)).unwrap();
-    let out = dir.join(name);
-    run(Command::new("openssl")
-        .args(["asn1parse", "-noout", "-genconf"])
-        .arg(&conf)
-        .arg("-out")
-        .arg(&out));
-    out
-}
-
+/// `osslsigncode verify -CAfile root`: accepted (exit 0, a signature verified), and its output.
 fn ossl_verify(file: &Path, pki: &TestPki) -> (bool, String) {
-    let out = Command::new("osslsigncode")
-        .args(["verify", "-CAfile"])
-        .arg(&pki.root_pem)
-        .arg("-in")
-        .arg(file)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        out.status.success() && text.contains("Signature verification: ok"),
-        text,
-    )
+    let verify = osslsigncode_verify_with(file, &[Path::new("-CAfile"), &pki.root_pem]);
+    (verify.verified(), verify.output)
 }
 
 /// Signs `cat` through Sigil's path (prepare, server signature, embed) into `out`.

@@ -10,10 +10,11 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
-use common::{World, args, chain, p, run_ok, sigil, text, world};
+use common::{World, args, chain, p, sigil, text, world};
+use sigil_testkit::{gcab_create, osslsigncode_verify_with, unsigned_catalog};
 
 /// `sigil sign --policy release` with `extra` arguments, in the world's directory.
 async fn sign(world: &World, extra: &[&str]) -> Output {
@@ -28,24 +29,11 @@ async fn sign(world: &World, extra: &[&str]) -> Output {
     sigil(args(&items), world.dir.path()).await
 }
 
-/// Whether `osslsigncode verify -CAfile root` accepts `file`, and its output.
+/// Whether `osslsigncode verify -CAfile root` accepts `file` (a failure anywhere counts: a
+/// nested signature may verify while another does not), and its output.
 fn osslsigncode_verify(root: &Path, file: &Path) -> (bool, String) {
-    let out = Command::new("osslsigncode")
-        .args(["verify", "-CAfile", p(root), "-in", p(file)])
-        .output()
-        .expect("osslsigncode is not installed: apt-get install osslsigncode");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // osslsigncode prints MISMATCH for a bad digest yet may still exit 0 when another
-    // (nested) signature verifies: a failure anywhere counts.
-    let ok = out.status.success()
-        && all.contains("Signature verification: ok")
-        && !all.contains("MISMATCH")
-        && !all.contains("Signature verification: failed");
-    (ok, all)
+    let verify = osslsigncode_verify_with(file, &[Path::new("-CAfile"), root]);
+    (verify.verified() && verify.nothing_failed(), verify.output)
 }
 
 /// Flips one bit of `file` at `offset` into a copy named `name`.
@@ -72,19 +60,7 @@ async fn cabinet_signed_nested_and_tampered() {
     .unwrap();
     std::fs::write(files.join("data.bin"), vec![0x5a; 40_000]).unwrap();
     let cab = dir.join("setup.cab");
-    let out = Command::new("gcab")
-        .current_dir(&files)
-        .args([
-            "--create",
-            "--zip",
-            "--nopath",
-            p(&cab),
-            "readme.txt",
-            "data.bin",
-        ])
-        .output()
-        .expect("gcab is not installed: apt-get install gcab");
-    assert!(out.status.success(), "{}", text(&out));
+    gcab_create(&files, &cab, &["readme.txt", "data.bin"], true);
 
     // Detected by content (MSCF), signed in place with SHA-384.
     let out = sign(&world, &["--hash", "sha384", "setup.cab"]).await;
@@ -149,53 +125,13 @@ async fn cabinet_signed_nested_and_tampered() {
     );
 }
 
-/// `openssl asn1parse -genconf` for an unsigned catalog (a signer-less SignedData over a
-/// certificate trust list, as makecat writes it) with one member.
-const UNSIGNED_CATALOG: &str = "\
-asn1=SEQUENCE:content_info
-[content_info]
-type=OID:pkcs7-signedData
-content=EXPLICIT:0,SEQUENCE:signed_data
-[signed_data]
-version=INTEGER:1
-digest_algorithms=SET:empty
-encap=SEQUENCE:encap
-signer_infos=SET:empty
-[empty]
-[encap]
-type=OID:1.3.6.1.4.1.311.10.1
-content=EXPLICIT:0,SEQUENCE:ctl
-[ctl]
-usage=SEQUENCE:usage
-identifier=FORMAT:HEX,OCTETSTRING:00112233445566778899aabbccddeeff
-this_update=UTCTIME:261204101500Z
-member_algorithm=SEQUENCE:member_algorithm
-members=SEQUENCE:members
-[usage]
-catalog_list=OID:1.3.6.1.4.1.311.12.1.1
-[member_algorithm]
-catalog_list_member=OID:1.3.6.1.4.1.311.12.1.2
-parameters=NULL
-[members]
-first=SEQUENCE:first
-[first]
-tag=FORMAT:HEX,OCTETSTRING:410042004300440045004600
-attributes=SET:empty
-";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_signed_and_tampered() {
     let world = world().await;
     let dir = world.dir.path();
     let (_, root, _) = chain(&world, "release").await;
 
-    let conf = dir.join("catalog.cnf");
-    std::fs::write(&conf, UNSIGNED_CATALOG).unwrap();
-    let cat = dir.join("driver.cat");
-    run_ok(
-        "openssl",
-        &["asn1parse", "-noout", "-genconf", p(&conf), "-out", p(&cat)],
-    );
+    let cat = unsigned_catalog(dir, "driver.cat", str::to_owned);
 
     // Detected by content (PKCS#7 SignedData), signed to a new file; the input is untouched.
     let unsigned = std::fs::read(&cat).unwrap();

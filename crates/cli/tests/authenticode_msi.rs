@@ -10,78 +10,28 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+
+use sigil_testkit::{osslsigncode_verify_with, wixl_msi};
 
 mod common;
 use common::{args, chain, p, sigil, text, world};
 
-/// An MSI holding a `payload_len`-byte file, built by `wixl` in `dir`.
-fn wixl_msi(dir: &Path, name: &str, payload_len: usize) -> PathBuf {
-    let work = dir.join(format!("{name}-src"));
-    std::fs::create_dir_all(&work).unwrap();
-    let payload: Vec<u8> = (0..payload_len).map(|i| (i * 13 % 251) as u8).collect();
-    std::fs::write(work.join("payload.bin"), payload).unwrap();
-    std::fs::write(
-        work.join("app.wxs"),
-        r#"<?xml version="1.0" encoding="utf-8"?>
-<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
-  <Product Id="*" Name="Sigil CLI Test" Language="1033" Version="1.2.3" Manufacturer="Sigil"
-           UpgradeCode="0b7a3c1e-2f4d-4e5a-8b6c-9d0e1f2a3b4c">
-    <Package InstallerVersion="200" Compressed="yes" />
-    <Media Id="1" Cabinet="app.cab" EmbedCab="yes" />
-    <Directory Id="TARGETDIR" Name="SourceDir">
-      <Directory Id="ProgramFilesFolder">
-        <Directory Id="INSTALLDIR" Name="SigilCliTest">
-          <Component Id="Payload" Guid="0b7a3c1e-2f4d-4e5a-8b6c-9d0e1f2a3b4d">
-            <File Id="PayloadFile" Source="payload.bin" KeyPath="yes" />
-          </Component>
-        </Directory>
-      </Directory>
-    </Directory>
-    <Feature Id="Main" Level="1"><ComponentRef Id="Payload" /></Feature>
-  </Product>
-</Wix>
-"#,
-    )
-    .unwrap();
-    let msi = dir.join(name);
-    let out = Command::new("wixl")
-        .current_dir(&work)
-        .arg("-o")
-        .arg(&msi)
-        .arg("app.wxs")
-        .output()
-        .expect("wixl must be installed (apt-get install wixl)");
-    assert!(out.status.success(), "wixl failed: {out:?}");
-    std::fs::remove_dir_all(work).unwrap();
-    msi
-}
-
 /// `osslsigncode verify -CAfile root -TSA-CAfile root`: success, signatures and stamps checked.
 fn osslsigncode_verify(file: &Path, root: &Path) -> (bool, usize, usize, String) {
-    let out = Command::new("osslsigncode")
-        .args([
-            "verify",
-            "-CAfile",
-            p(root),
-            "-TSA-CAfile",
-            p(root),
-            "-in",
-            p(file),
-        ])
-        .output()
-        .expect("osslsigncode must be installed (apt-get install osslsigncode)");
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let verify = osslsigncode_verify_with(
+        file,
+        &[Path::new("-CAfile"), root, Path::new("-TSA-CAfile"), root],
     );
-    let signatures = output.matches("\nSignature verification: ok").count();
-    let stamps = output
+    let signatures = verify
+        .output
+        .matches("\nSignature verification: ok")
+        .count();
+    let stamps = verify
+        .output
         .matches("Timestamp Server Signature verification: ok")
         .count();
-    (out.status.success(), signatures, stamps, output)
+    (verify.success, signatures, stamps, verify.output)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,24 +11,17 @@
 )]
 
 use std::path::Path;
-use std::process::Command;
+
+use sigil_testkit::osslsigncode_verify_with;
 
 mod common;
 use common::{args, chain, p, sigil, text, world};
 
 /// `osslsigncode verify -CAfile root`: whether it succeeded, and how many signatures it checked.
 fn osslsigncode_verify(file: &Path, root: &Path) -> (bool, usize, String) {
-    let out = Command::new("osslsigncode")
-        .args(["verify", "-CAfile", p(root), "-in", p(file)])
-        .output()
-        .expect("osslsigncode must be installed (apt-get install osslsigncode)");
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ok = output.matches("Signature verification: ok").count();
-    (out.status.success(), ok, output)
+    let verify = osslsigncode_verify_with(file, &[Path::new("-CAfile"), root]);
+    let ok = verify.output.matches("Signature verification: ok").count();
+    (verify.success, ok, verify.output)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

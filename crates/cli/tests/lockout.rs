@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use sigil_domain::PasswordParams;
 use sigil_server::paths::DataLayout;
 use sigil_server::{InitOptions, ServerConfig};
+use sigil_testkit::world::text;
 
 /// A deployment made by `sigil init` (development key file), its administrators' passwords.
 struct Deployment {
@@ -134,15 +135,6 @@ async fn sigil(args: &[&str]) -> Output {
     })
     .await
     .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Wrong passwords for `who` until the server answers `IDENTITY_LOCKED` for the right one.

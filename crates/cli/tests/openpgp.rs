@@ -10,29 +10,10 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
-use std::process::{Command, Output};
+use sigil_testkit::{gpg, output_text as all};
 
 mod common;
 use common::{args, chain, p, sigil, text, world};
-
-fn gpg(home: &Path, gpg_args: &[&str]) -> Output {
-    Command::new("gpg")
-        .arg("--homedir")
-        .arg(home)
-        .args(["--batch", "--no-tty", "--status-fd", "1"])
-        .args(gpg_args)
-        .output()
-        .expect("gpg must be installed (Debian package gpg)")
-}
-
-fn all(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openpgp_signatures_verify_with_gpg_and_sigil() {

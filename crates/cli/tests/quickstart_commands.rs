@@ -13,8 +13,9 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
+use sigil_testkit::world::text;
 /// Kills the server when the test ends, passed or not.
 struct Server(Child);
 
@@ -53,15 +54,6 @@ fn run(line: &str, dir: &Path) -> String {
     let out = shell(line, dir).output().unwrap();
     assert!(out.status.success(), "{line}\n{}", text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The Host API connection against the real server (quickstart deployment, ephemeral ports).
+//! The Host API connection against the real server (`sigil-testkit`'s quickstart deployment,
+//! ephemeral ports).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -6,18 +7,15 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
-
 use sigil_client::profile::SecretSource;
 use sigil_client::sign::{NoProgress, prepare_jobs, sign_jobs};
 use sigil_client::{
     ClientError, Connection, ErrorKind, Format, Job, JobOutcome, Profile, SignOptions,
 };
-use sigil_domain::PasswordParams;
 use sigil_proto::{
     Command, ErrorCode, HashAlgorithm, Metadata, Outcome, Request, Response, Upload,
 };
-use sigil_server::{InitOptions, RunningServer, ServerConfig};
+use sigil_testkit::world::{World, world};
 use zeroize::Zeroizing;
 
 /// No environment, no terminal: only the profile's files.
@@ -31,29 +29,6 @@ impl SecretSource for FilesOnly {
     }
 }
 
-async fn deployment(dir: &Path) -> (RunningServer, Profile) {
-    let data = dir.join("data");
-    let mut options = InitOptions::new(&data);
-    options.password_params = PasswordParams::INSECURE_FOR_TESTS;
-    options.host_api = "127.0.0.1:0".parse().unwrap();
-    options.https = "127.0.0.1:0".parse().unwrap();
-    let report = sigil_server::quickstart::provision_with(&options)
-        .await
-        .unwrap();
-    let mut config = ServerConfig::load(&data.join("sigil.toml")).unwrap();
-    config.host_api = "127.0.0.1:0".parse().unwrap();
-    config.https = "127.0.0.1:0".parse().unwrap();
-    config.password_params = PasswordParams::INSECURE_FOR_TESTS;
-    // Every test client comes from 127.0.0.1: the per-address login throttle has its own tests.
-    config.lockout.address_limit = 1_000;
-    // The rate limit on failed calls has its own tests (security_regression.rs).
-    config.failure_limit.limit = 1_000_000;
-    let server = sigil_server::start(config).await.unwrap();
-    let mut profile = Profile::load(&report.jenkins_profile).unwrap();
-    profile.host_api = Some(server.host_api_addr().to_string());
-    (server, profile)
-}
-
 fn upload(policy: &str, digest: Vec<u8>) -> Request {
     Request::UploadHash(Upload {
         policy: policy.into(),
@@ -65,8 +40,14 @@ fn upload(policy: &str, digest: Vec<u8>) -> Request {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_calls_pipelining_and_errors_over_one_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, profile) = deployment(dir.path()).await;
+    // `_dir` keeps the deployment's directory (the server's data) alive until the end.
+    let World {
+        dir: _dir,
+        server,
+        jenkins,
+        ..
+    } = world().await;
+    let profile = Profile::load(&jenkins).unwrap();
 
     let mut conn = Connection::connect(&profile, &FilesOnly).await.unwrap();
     assert!(!conn.echo().await.unwrap().is_empty());
@@ -131,8 +112,13 @@ async fn typed_calls_pipelining_and_errors_over_one_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_jobs_writes_results_and_reports_refusals_per_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, profile) = deployment(dir.path()).await;
+    let World {
+        dir,
+        server,
+        jenkins,
+        ..
+    } = world().await;
+    let profile = Profile::load(&jenkins).unwrap();
     let files: Vec<_> = (0..3)
         .map(|i| {
             let f = dir.path().join(format!("f{i}.txt"));

@@ -12,33 +12,19 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use sigil_custody::pkcs11::{HsmConfig, Pkcs11Custody};
 use sigil_custody::{Keystore, KeystoreError, MasterKey};
 use sigil_domain::{CertProfile, KeyLocation};
 use sigil_keys::{HashAlgorithm, KeyAlgorithm, RsaPadding, SigningKey};
+use sigil_testkit::run_ok;
 use time::OffsetDateTime;
 
 mod softhsm_harness;
 use softhsm_harness::{MODULE, in_softhsm, softhsm_dir};
 
 const PIN: &str = "4711-import";
-
-fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
-}
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()

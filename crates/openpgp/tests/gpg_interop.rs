@@ -8,29 +8,10 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
-use std::process::{Command, Output};
+use sigil_testkit::{gpg, output_text as text};
 
 use sigil_keys::{HashAlgorithm, Hasher, KeyAlgorithm, SigningKey, SoftwareKey};
 use sigil_openpgp::{ArmorKind, PublicKey, SignatureTemplate, armor, transferable_public_key};
-
-fn gpg(home: &Path, args: &[&str]) -> Output {
-    Command::new("gpg")
-        .arg("--homedir")
-        .arg(home)
-        .args(["--batch", "--no-tty", "--status-fd", "1"])
-        .args(args)
-        .output()
-        .expect("gpg must be installed (Debian package gpg)")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn gpg_imports_the_key_and_verifies_detached_signatures() {

@@ -31,6 +31,7 @@ use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_keys::KeyAlgorithm;
 use sigil_proto::{AuthenticodeUpload, HashAlgorithm, JarUpload, Request};
 use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+use sigil_testkit::osslsigncode_verify;
 
 #[path = "../../custody/tests/softhsm_harness/mod.rs"]
 mod softhsm_harness;
@@ -197,23 +198,6 @@ fn openssl_verify_digest(dir: &Path, cert_der: &Path, pss: bool, digest: &[u8], 
     assert!(out.contains("Signature Verified Successfully"), "{out}");
 }
 
-fn osslsigncode_verify(file: &Path, root: &Path) {
-    let out = Command::new("osslsigncode")
-        .args(["verify", "-verbose", "-CAfile"])
-        .arg(root)
-        .arg("-in")
-        .arg(file)
-        .output()
-        .expect("osslsigncode must be installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "osslsigncode verify failed:\n{text}");
-    assert!(text.contains("Signature verification: ok"), "{text}");
-}
-
 fn jdk_jar(dir: &Path) -> PathBuf {
     let content = dir.join("jar-content");
     std::fs::create_dir_all(content.join("com/example")).unwrap();
@@ -321,7 +305,7 @@ async fn sign_everything(world: &World, tag: &str) {
             .await;
         let signed = dir.join(format!("{tag}-{alias}-signed.exe"));
         embed_signature(&input, &signed, &signature(&response), EmbedMode::Replace).unwrap();
-        osslsigncode_verify(&signed, &world.root);
+        osslsigncode_verify(&signed, &world.root).assert_verified();
 
         let jar = jdk_jar(dir);
         let prepared = sigil_jar::prepare(

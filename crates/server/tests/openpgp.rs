@@ -12,8 +12,7 @@
 mod common;
 mod hostapi_common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use sigil_testkit::{gpg, output_text as all};
 
 use hostapi_common::*;
 use sigil_domain::{
@@ -22,24 +21,6 @@ use sigil_domain::{
 };
 use sigil_openpgp::{ArmorKind, SignatureTemplate, armor, parse_signature};
 use sigil_proto::{ErrorCode, HashAlgorithm, OpenPgpUpload, Request, Response};
-
-fn gpg(home: &Path, gpg_args: &[&str]) -> Output {
-    Command::new("gpg")
-        .arg("--homedir")
-        .arg(home)
-        .args(["--batch", "--no-tty", "--status-fd", "1"])
-        .args(gpg_args)
-        .output()
-        .expect("gpg must be installed (Debian package gpg)")
-}
-
-fn all(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openpgp_signatures_from_the_server_verify_with_gpg() {

@@ -23,6 +23,7 @@ use sigil_proto::{
 };
 use sigil_server::service::admin::Caller;
 use sigil_server::service::requests;
+use sigil_testkit::osslsigncode_verify;
 
 fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,25 +38,6 @@ fn authenticode_upload(policy: &str, hash: HashAlgorithm, digest: &[u8]) -> Requ
         program_url: Some("https://example.com/sigil".into()),
         subject: None,
     })
-}
-
-/// `osslsigncode verify` against the deployment's root; returns its output.
-fn osslsigncode_verify(file: &Path, root: &Path) -> String {
-    let out = Command::new("osslsigncode")
-        .args(["verify", "-verbose", "-CAfile"])
-        .arg(root)
-        .arg("-in")
-        .arg(file)
-        .output()
-        .expect("osslsigncode must be installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "osslsigncode verify failed:\n{text}");
-    assert!(text.contains("Signature verification: ok"), "{text}");
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +64,7 @@ async fn authenticode_through_the_server_verifies_with_osslsigncode() {
         let pkcs7 = signature(&response);
         let output = dir.join(format!("signed-{i}-{fixture}"));
         embed_signature(&input, &output, &pkcs7, EmbedMode::Replace).unwrap();
-        let text = osslsigncode_verify(&output, &world.root);
+        let text = osslsigncode_verify(&output, &world.root).assert_verified();
         assert!(text.contains("Sigil test program"), "{text}");
 
         // RAGZ gives the same; RAGO and RAGJ do not know the request.
@@ -124,7 +106,7 @@ async fn authenticode_through_the_server_verifies_with_osslsigncode() {
         .await;
     let output = dir.join("approved-signed.exe");
     embed_signature(&input, &output, &signature(&done), EmbedMode::Replace).unwrap();
-    osslsigncode_verify(&output, &world.root);
+    osslsigncode_verify(&output, &world.root).assert_verified();
 
     // A policy without the Authenticode format refuses it.
     assert_code(

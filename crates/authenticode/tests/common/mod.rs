@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests: build PE files with mingw-w64, make
 //! a throw-away PKI with openssl, sign with independent tools (openssl cms,
-//! osslsigncode) and verify with osslsigncode.
+//! osslsigncode) and verify with osslsigncode (the tool wrappers shared with other crates
+//! are in `sigil-testkit`).
 //!
 //! A missing tool fails the test with the package to install; nothing is skipped.
 
@@ -14,7 +15,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::SignedData;
@@ -25,38 +26,16 @@ use sigil_keys::{HashAlgorithm, KeyAlgorithm, RsaPadding, SigningKey, SoftwareKe
 use sigil_pki::cms::CmsSigner;
 use x509_cert::Certificate;
 
+// The shared tool wrappers, re-exported so a test file imports its helpers from one place
+// (not every test binary uses each one).
+#[allow(unused_imports)]
+pub use sigil_testkit::{
+    OsslVerify, entries, osslsigncode_verify, require, run, unsigned_catalog, wixl_msi,
+};
+
 /// The fixtures directory.
 pub fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pe")
-}
-
-/// Fails with the Debian package to install when `tool` is not on the PATH.
-pub fn require(tool: &str, package: &str) {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{tool}` is not installed: run `apt-get install -y {package}` (this test never skips)"
-    );
-}
-
-/// Runs a command, failing the test with its output when it fails.
-pub fn run(cmd: &mut Command) -> Output {
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 /// Which PE file to compile.
@@ -349,104 +328,4 @@ pub fn osslsigncode_content(dir: &Path, input: &Path, hash: &str) -> Vec<u8> {
         .unwrap()
         .to_der()
         .unwrap()
-}
-
-/// What `osslsigncode verify -verbose -CAfile root` said.
-pub struct OsslVerify {
-    /// Exit status was 0.
-    pub success: bool,
-    /// stdout and stderr.
-    pub output: String,
-}
-
-impl OsslVerify {
-    /// Asserts a fully valid result: `signatures` signatures, all verified, digests and checksum matching.
-    pub fn assert_valid(&self, signatures: usize, checksum: u32) {
-        let out = &self.output;
-        assert!(self.success, "osslsigncode verify failed:\n{out}");
-        assert!(!out.contains("MISMATCH"), "digest mismatch:\n{out}");
-        assert!(!out.contains("invalid PE checksum"), "bad checksum:\n{out}");
-        assert!(
-            out.contains(&format!("PE checksum   : {checksum:08X}")),
-            "checksum {checksum:08X} not reported:\n{out}"
-        );
-        assert_eq!(
-            out.matches("Signature verification: ok").count(),
-            signatures,
-            "{out}"
-        );
-        assert!(
-            out.contains(&format!("Number of verified signatures: {signatures}")),
-            "{out}"
-        );
-    }
-}
-
-/// Runs `osslsigncode verify` against the PKI's root.
-pub fn osslsigncode_verify(file: &Path, root_pem: &Path) -> OsslVerify {
-    require("osslsigncode", "osslsigncode");
-    let output = Command::new("osslsigncode")
-        .args(["verify", "-verbose", "-CAfile"])
-        .arg(root_pem)
-        .arg("-in")
-        .arg(file)
-        .output()
-        .unwrap();
-    OsslVerify {
-        success: output.status.success(),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    }
-}
-
-/// Lists a directory's entries (to check that no temporary file was left behind).
-pub fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Builds an MSI holding a `payload_len`-byte file with `wixl`.
-pub fn wixl_msi(dir: &Path, name: &str, payload_len: usize) -> PathBuf {
-    require("wixl", "wixl");
-    let work = dir.join(format!("{name}-src"));
-    fs::create_dir_all(&work).unwrap();
-    let payload: Vec<u8> = (0..payload_len).map(|i| (i * 7 % 251) as u8).collect();
-    fs::write(work.join("payload.bin"), payload).unwrap();
-    fs::write(
-        work.join("app.wxs"),
-        r#"<?xml version="1.0" encoding="utf-8"?>
-<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
-  <Product Id="*" Name="Sigil Test" Language="1033" Version="1.0.0" Manufacturer="Sigil"
-           UpgradeCode="5e1a0e0a-6a1c-4d0f-9d3a-0c6b1b0f7a11">
-    <Package InstallerVersion="200" Compressed="yes" />
-    <Media Id="1" Cabinet="app.cab" EmbedCab="yes" />
-    <Directory Id="TARGETDIR" Name="SourceDir">
-      <Directory Id="ProgramFilesFolder">
-        <Directory Id="INSTALLDIR" Name="SigilTest">
-          <Component Id="Payload" Guid="5e1a0e0a-6a1c-4d0f-9d3a-0c6b1b0f7a12">
-            <File Id="PayloadFile" Source="payload.bin" KeyPath="yes" />
-          </Component>
-        </Directory>
-      </Directory>
-    </Directory>
-    <Feature Id="Main" Level="1"><ComponentRef Id="Payload" /></Feature>
-  </Product>
-</Wix>
-"#,
-    )
-    .unwrap();
-    let msi = dir.join(name);
-    run(Command::new("wixl")
-        .current_dir(&work)
-        .arg("-o")
-        .arg(&msi)
-        .arg("app.wxs"));
-    msi
 }

@@ -11,19 +11,7 @@ use sigil_jar::{HashAlgorithm, SignOptions, SignatureBlockKind, SignerName};
 
 pub(crate) const STOREPASS: &str = "changeit";
 
-/// Runs a command and panics with its output when it fails.
-pub(crate) fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+pub(crate) use sigil_testkit::run;
 
 /// Key types for the test code-signing certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
