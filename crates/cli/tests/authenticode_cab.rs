@@ -153,24 +153,18 @@ async fn catalog_signed_and_tampered() {
     // token is an unsigned attribute of the catalog's SignerInfo, checked by osslsigncode.
     let out = sign(&world, &["--timestamp", "-o", "stamped.cat", "driver.cat"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = Command::new("osslsigncode")
-        .args([
-            "verify",
-            "-CAfile",
-            p(&root),
-            "-TSA-CAfile",
-            p(&root),
-            "-in",
-        ])
-        .arg(dir.join("stamped.cat"))
-        .output()
-        .expect("osslsigncode is not installed: apt-get install osslsigncode");
-    let checked = String::from_utf8_lossy(&out.stdout);
+    let checked = osslsigncode_verify_with(
+        &dir.join("stamped.cat"),
+        &[Path::new("-CAfile"), &root, Path::new("-TSA-CAfile"), &root],
+    );
     assert!(
-        out.status.success()
-            && checked.contains("Signature verification: ok")
-            && checked.contains("Timestamp Server Signature verification: ok"),
-        "{checked}"
+        checked.verified()
+            && checked.nothing_failed()
+            && checked
+                .output
+                .contains("Timestamp Server Signature verification: ok"),
+        "{}",
+        checked.output
     );
 
     // Re-signing replaces the signature.
