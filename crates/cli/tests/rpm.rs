@@ -262,8 +262,8 @@ async fn a_stamped_release_of_a_package_and_a_tarball_is_signed_with_openpgp() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let last: serde_json::Value = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .last()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
         .unwrap();
     assert_eq!(last["files"], 2, "{last}");
     let manifest = last["manifest"].as_str().unwrap().to_owned();
