@@ -11,11 +11,12 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{args, chain, p, sigil, text, world};
+use common::{World, args, chain, p, sigil, text, world};
+use sigil_testkit::gpg;
 
 #[path = "../../rpm/tests/support/build.rs"]
 mod build;
@@ -37,17 +38,23 @@ fn rpm_check(db: &Path, package: &Path) -> (bool, String) {
     (out.status.success(), all)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
-    let world = world().await;
-    let dir = world.dir.path();
-    let (chain_pem, _, _) = chain(&world, "release").await;
-    let package = build::build_package(dir);
-    let original = std::fs::read(&package).unwrap();
-    let verify = |file: &Path| args(&["verify", p(file), "--certificate", p(&chain_pem)]);
+/// Runs `sigil sign --profile jenkins --policy release EXTRA…` in the world's directory.
+async fn sign(world: &World, extra: &[&str]) -> std::process::Output {
+    let mut a = vec![
+        "sign",
+        "--profile",
+        p(&world.jenkins),
+        "--policy",
+        "release",
+    ];
+    a.extend_from_slice(extra);
+    sigil(args(&a), world.dir.path()).await
+}
 
-    // The quickstart's `release` key is RSA-3072, exported with its self-signature.
-    let key = dir.join("release-key.asc");
+/// Exports the `release` policy's OpenPGP key to `release-key.asc`; the key file and the
+/// fingerprint `sigil policies show` printed (lower case).
+async fn export_key(world: &World) -> (PathBuf, String) {
+    let key = world.dir.path().join("release-key.asc");
     let out = sigil(
         args(&[
             "policies",
@@ -58,7 +65,7 @@ async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
             "--openpgp-key-out",
             p(&key),
         ]),
-        dir,
+        world.dir.path(),
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -67,6 +74,20 @@ async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
         .find_map(|l| l.strip_prefix("openpgp key:"))
         .map(|f| f.trim().to_lowercase())
         .unwrap();
+    (key, fingerprint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
+    let world = world().await;
+    let dir = world.dir.path();
+    let (chain_pem, _, _) = chain(&world, "release").await;
+    let package = build::build_package(dir);
+    let original = std::fs::read(&package).unwrap();
+    let verify = |file: &Path| args(&["verify", p(file), "--certificate", p(&chain_pem)]);
+
+    // The quickstart's `release` key is RSA-3072, exported with its self-signature.
+    let (key, fingerprint) = export_key(&world).await;
     let key_id = &fingerprint[fingerprint.len() - 8..];
 
     // Unsigned: sigil verify says so.
@@ -75,18 +96,7 @@ async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
     assert!(text(&out).contains("unsigned"), "{}", text(&out));
 
     // `--format auto` recognises the package by its lead and signs it in place.
-    let out = sigil(
-        args(&[
-            "sign",
-            "--profile",
-            p(&world.jenkins),
-            "--policy",
-            "release",
-            p(&package),
-        ]),
-        dir,
-    )
-    .await;
+    let out = sign(&world, &[p(&package)]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         text(&out).contains("RPM header signature (RSA) embedded"),
@@ -126,20 +136,9 @@ async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
     );
 
     // Signing again replaces the signature (SHA-512 now); rpm still accepts it.
-    let out = sigil(
-        args(&[
-            "sign",
-            "--profile",
-            p(&world.jenkins),
-            "--policy",
-            "release",
-            "--format",
-            "openpgp",
-            "--hash",
-            "sha512",
-            p(&package),
-        ]),
-        dir,
+    let out = sign(
+        &world,
+        &["--format", "openpgp", "--hash", "sha512", p(&package)],
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -177,18 +176,7 @@ async fn a_broken_package_is_refused_and_left_untouched() {
     // The signature header announces more entries than the file holds.
     bytes[96 + 8..96 + 12].copy_from_slice(&30_000u32.to_be_bytes());
     std::fs::write(&package, &bytes).unwrap();
-    let out = sigil(
-        args(&[
-            "sign",
-            "--profile",
-            p(&world.jenkins),
-            "--policy",
-            "release",
-            p(&package),
-        ]),
-        dir,
-    )
-    .await;
+    let out = sign(&world, &[p(&package)]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("not a signable RPM package"),
@@ -200,18 +188,7 @@ async fn a_broken_package_is_refused_and_left_untouched() {
     // Named .rpm but not one: refused before anything is sent.
     let fake = dir.join("fake.rpm");
     std::fs::write(&fake, b"#!/bin/sh\necho not a package\n").unwrap();
-    let out = sigil(
-        args(&[
-            "sign",
-            "--profile",
-            p(&world.jenkins),
-            "--policy",
-            "release",
-            p(&fake),
-        ]),
-        dir,
-    )
-    .await;
+    let out = sign(&world, &[p(&fake)]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("no RPM lead"), "{}", text(&out));
 }
@@ -223,30 +200,12 @@ async fn a_stamped_release_of_a_package_and_a_tarball_is_signed_with_openpgp() {
     let package = build::build_package(dir);
     let tarball = dir.join("hello-1.0.tar.gz");
     std::fs::write(&tarball, b"release tarball\n".repeat(1000)).unwrap();
-    let key = dir.join("release-key.asc");
-    let out = sigil(
-        args(&[
-            "policies",
-            "--profile",
-            p(&world.jenkins),
-            "show",
-            "release",
-            "--openpgp-key-out",
-            p(&key),
-        ]),
-        dir,
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (key, _) = export_key(&world).await;
 
     // Two files: one release; the package signed inside, the tarball detached.
-    let out = sigil(
-        args(&[
-            "sign",
-            "--profile",
-            p(&world.jenkins),
-            "--policy",
-            "release",
+    let out = sign(
+        &world,
+        &[
             "--format",
             "openpgp",
             "--json",
@@ -255,8 +214,7 @@ async fn a_stamped_release_of_a_package_and_a_tarball_is_signed_with_openpgp() {
             "--timestamp",
             p(&package),
             p(&tarball),
-        ]),
-        dir,
+        ],
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -285,18 +243,9 @@ async fn a_stamped_release_of_a_package_and_a_tarball_is_signed_with_openpgp() {
     let home = dir.join("gnupg");
     std::fs::create_dir(&home).unwrap();
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |gpg_args: &[&str]| {
-        Command::new("gpg")
-            .arg("--homedir")
-            .arg(&home)
-            .args(["--batch", "--no-tty"])
-            .args(gpg_args)
-            .output()
-            .expect("gpg must be installed (Debian package gpg)")
-    };
-    assert!(gpg(&["--import", p(&key)]).status.success());
+    assert!(gpg(&home, &["--import", p(&key)]).status.success());
     let asc = dir.join("hello-1.0.tar.gz.asc");
-    let verified = gpg(&["--verify", p(&asc), p(&tarball)]);
+    let verified = gpg(&home, &["--verify", p(&asc), p(&tarball)]);
     assert!(
         verified.status.success(),
         "{}",
