@@ -2,7 +2,6 @@
 //! (dual control: the identities log in one after the other on the same session token), and
 //! one typed method per route, with the bodies of `sigil-api`.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -24,7 +23,7 @@ use sigil_api::pki::{
 use sigil_api::requests::CommentBody;
 
 use crate::error::{ClientError, ErrorKind};
-use crate::profile::{Profile, SecretSource};
+use crate::profile::{HttpsSetupError, Profile, SecretSource};
 
 /// How long one HTTPS call may take.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -105,52 +104,17 @@ impl Client {
                 "{path} has no https address: add https = \"https://HOST:PORT\""
             ))
         })?;
-        // Check the certificate for `server_name` (as the Host API does) while connecting to
-        // the address in the URL.
-        let mut url = reqwest::Url::parse(&base)
-            .map_err(|e| config(format!("{path}: https {base:?} is not a URL: {e}")))?;
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_owned();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let mut resolve = None;
-        if !host.eq_ignore_ascii_case(&profile.server_name) {
-            let addrs: Vec<SocketAddr> = (host.as_str(), port)
-                .to_socket_addrs()
-                .map_err(|e| HttpsError::Connection {
+        let (builder, url) = profile
+            .https_client(&base, reqwest::Client::builder())
+            .map_err(|e| match e {
+                HttpsSetupError::Config(message) => config(format!("{path}: {message}")),
+                HttpsSetupError::Resolve(detail) => HttpsError::Connection {
                     url: base.clone(),
-                    detail: format!("cannot resolve {host}: {e}"),
-                })?
-                .collect();
-            url.set_host(Some(&profile.server_name)).map_err(|e| {
-                config(format!(
-                    "{path}: server_name {:?} cannot be a URL host: {e}",
-                    profile.server_name
-                ))
+                    detail,
+                },
             })?;
-            resolve = Some(addrs);
-        }
         let base = format!("{}/api/v1", url.as_str().trim_end_matches('/'));
-        let pem = std::fs::read(&profile.ca_certificate).map_err(|e| {
-            config(format!(
-                "cannot read the CA certificate {}: {e}",
-                profile.ca_certificate.display()
-            ))
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            config(format!(
-                "no PEM certificate in {}: {e}",
-                profile.ca_certificate.display()
-            ))
-        })?;
-        let mut builder = reqwest::Client::builder();
-        if let Some(addrs) = &resolve {
-            builder = builder.resolve_to_addrs(&profile.server_name, addrs);
-        }
         let http = builder
-            .tls_certs_only(certs)
             .timeout(TIMEOUT)
             .build()
             .map_err(|e| config(format!("cannot set up the HTTPS client: {e}")))?;

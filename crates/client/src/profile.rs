@@ -209,3 +209,55 @@ pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>> {
         text.trim_end_matches(['\r', '\n']).to_owned(),
     ))
 }
+
+/// Why the HTTPS client of a profile could not be set up (each caller words it for its
+/// command: an HTTPS API command or the server's TSA).
+#[derive(Debug)]
+pub enum HttpsSetupError {
+    /// The `https` address, the `server_name` or the CA file is wrong (a configuration error).
+    Config(String),
+    /// The `https` host does not resolve (a connection error).
+    Resolve(String),
+}
+
+impl Profile {
+    /// `builder` set up for the server's HTTPS listener at `base` (the profile's `https`):
+    /// it connects to the address in the URL but checks the certificate for `server_name`
+    /// (as the Host API does), trusting only the profile's CA. Returns the builder and the
+    /// URL with `server_name` as its host.
+    pub fn https_client(
+        &self,
+        base: &str,
+        mut builder: reqwest::ClientBuilder,
+    ) -> std::result::Result<(reqwest::ClientBuilder, reqwest::Url), HttpsSetupError> {
+        use std::net::{SocketAddr, ToSocketAddrs};
+        let config = HttpsSetupError::Config;
+        let mut url = reqwest::Url::parse(base)
+            .map_err(|e| config(format!("https {base:?} is not a URL: {e}")))?;
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        if !host.eq_ignore_ascii_case(&self.server_name) {
+            let addrs: Vec<SocketAddr> = (host.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| HttpsSetupError::Resolve(format!("cannot resolve {host}: {e}")))?
+                .collect();
+            url.set_host(Some(&self.server_name)).map_err(|e| {
+                config(format!(
+                    "server_name {:?} cannot be a URL host: {e}",
+                    self.server_name
+                ))
+            })?;
+            builder = builder.resolve_to_addrs(&self.server_name, &addrs);
+        }
+        let ca = self.ca_certificate.display();
+        let pem = std::fs::read(&self.ca_certificate)
+            .map_err(|e| config(format!("cannot read the CA certificate {ca}: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| config(format!("no PEM certificate in {ca}: {e}")))?;
+        Ok((builder.tls_certs_only(certs), url))
+    }
+}

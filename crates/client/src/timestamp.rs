@@ -12,7 +12,6 @@
 //! with its own TSA (for the hash format it sends the `TimeStampResp` along): the client
 //! checks that stamp and writes it, and does not stamp a second time.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use sigil_proto::HashAlgorithm;
 
 use crate::error::{ClientError, Result};
 use crate::job::Format;
-use crate::profile::Profile;
+use crate::profile::{HttpsSetupError, Profile};
 
 /// The path of Sigil's TSA under the profile's `https` base.
 pub const SERVER_TSA_PATH: &str = "/api/v1/timestamp";
@@ -274,42 +273,15 @@ fn server_tsa(
                 .into(),
         )
     })?;
-    let mut url =
-        reqwest::Url::parse(base).map_err(|e| bad(format!("https {base:?} is not a URL: {e}")))?;
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let mut builder = builder;
-    if !host.eq_ignore_ascii_case(&profile.server_name) {
-        // Connect to the address in the URL, check the certificate for `server_name`.
-        let addrs: Vec<SocketAddr> = (host.as_str(), port)
-            .to_socket_addrs()
-            .map_err(|e| ClientError::Timestamp {
-                url: base.to_owned(),
-                message: format!("cannot resolve {host}: {e}"),
-            })?
-            .collect();
-        url.set_host(Some(&profile.server_name))
-            .map_err(|e| bad(format!("server_name cannot be a URL host: {e}")))?;
-        builder = builder.resolve_to_addrs(&profile.server_name, &addrs);
-    }
-    let pem = std::fs::read(&profile.ca_certificate).map_err(|e| {
-        bad(format!(
-            "cannot read the CA certificate {}: {e}",
-            profile.ca_certificate.display()
-        ))
-    })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        bad(format!(
-            "no PEM certificate in {}: {e}",
-            profile.ca_certificate.display()
-        ))
+    let (builder, url) = profile.https_client(base, builder).map_err(|e| match e {
+        HttpsSetupError::Config(message) => bad(message),
+        HttpsSetupError::Resolve(message) => ClientError::Timestamp {
+            url: base.to_owned(),
+            message,
+        },
     })?;
     let url = format!("{}{SERVER_TSA_PATH}", url.as_str().trim_end_matches('/'));
-    Ok((builder.tls_certs_only(certs), url))
+    Ok((builder, url))
 }
 
 /// Where the time-stamp of the raw signature `signature` goes: `FILE.sig` → `FILE.tsr`
