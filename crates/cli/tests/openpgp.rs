@@ -13,7 +13,7 @@
 use sigil_testkit::{gpg, output_text as all};
 
 mod common;
-use common::{args, chain, p, sigil, text, world};
+use common::{args, chain, export_openpgp_key, p, sigil, text, world};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openpgp_signatures_verify_with_gpg_and_sigil() {
@@ -22,28 +22,7 @@ async fn openpgp_signatures_verify_with_gpg_and_sigil() {
     let (chain_pem, _, _) = chain(&world, "release").await;
 
     // The key, self-signed by the server, imported into a fresh keyring.
-    let key = dir.join("release-key.asc");
-    let out = sigil(
-        args(&[
-            "policies",
-            "--profile",
-            p(&world.jenkins),
-            "show",
-            "release",
-            "--openpgp-key-out",
-            p(&key),
-        ]),
-        dir,
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
-    let fingerprint = shown
-        .lines()
-        .find_map(|l| l.strip_prefix("openpgp key:"))
-        .map(|f| f.trim().to_owned())
-        .unwrap_or_else(|| panic!("no fingerprint shown: {shown}"));
-    assert_eq!(fingerprint.len(), 40, "{shown}");
+    let (key, fingerprint) = export_openpgp_key(&world, "release").await;
     let home = dir.join("gnupg");
     std::fs::create_dir(&home).unwrap();
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();

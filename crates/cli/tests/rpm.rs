@@ -11,11 +11,11 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{World, args, chain, p, sigil, text, world};
+use common::{World, args, chain, export_openpgp_key, p, sigil, text, world};
 use sigil_testkit::gpg;
 
 #[path = "../../rpm/tests/support/build.rs"]
@@ -51,32 +51,6 @@ async fn sign(world: &World, extra: &[&str]) -> std::process::Output {
     sigil(args(&a), world.dir.path()).await
 }
 
-/// Exports the `release` policy's OpenPGP key to `release-key.asc`; the key file and the
-/// fingerprint `sigil policies show` printed (lower case).
-async fn export_key(world: &World) -> (PathBuf, String) {
-    let key = world.dir.path().join("release-key.asc");
-    let out = sigil(
-        args(&[
-            "policies",
-            "--profile",
-            p(&world.jenkins),
-            "show",
-            "release",
-            "--openpgp-key-out",
-            p(&key),
-        ]),
-        world.dir.path(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let fingerprint = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("openpgp key:"))
-        .map(|f| f.trim().to_lowercase())
-        .unwrap();
-    (key, fingerprint)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
     let world = world().await;
@@ -87,8 +61,8 @@ async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
     let verify = |file: &Path| args(&["verify", p(file), "--certificate", p(&chain_pem)]);
 
     // The quickstart's `release` key is RSA-3072, exported with its self-signature.
-    let (key, fingerprint) = export_key(&world).await;
-    let key_id = &fingerprint[fingerprint.len() - 8..];
+    let (key, fingerprint) = export_openpgp_key(&world, "release").await;
+    let key_id = fingerprint[fingerprint.len() - 8..].to_lowercase();
 
     // Unsigned: sigil verify says so.
     let out = sigil(verify(&package), dir).await;
@@ -200,7 +174,7 @@ async fn a_stamped_release_of_a_package_and_a_tarball_is_signed_with_openpgp() {
     let package = build::build_package(dir);
     let tarball = dir.join("hello-1.0.tar.gz");
     std::fs::write(&tarball, b"release tarball\n".repeat(1000)).unwrap();
-    let (key, _) = export_key(&world).await;
+    let (key, _) = export_openpgp_key(&world, "release").await;
 
     // Two files: one release; the package signed inside, the tarball detached.
     let out = sign(

@@ -51,3 +51,34 @@ pub(crate) async fn chain(world: &World, policy: &str) -> (PathBuf, PathBuf, Pat
     std::fs::write(&public, key).unwrap();
     (chain, root, public)
 }
+
+/// Exports the OpenPGP key of `policy` with `sigil policies show --openpgp-key-out` into
+/// `POLICY-key.asc`; returns the file and the fingerprint printed (`openpgp key:`, 40 hex
+/// digits).
+#[allow(dead_code)]
+pub(crate) async fn export_openpgp_key(world: &World, policy: &str) -> (PathBuf, String) {
+    let dir = world.dir.path();
+    let key = dir.join(format!("{policy}-key.asc"));
+    let out = sigil(
+        args(&[
+            "policies",
+            "--profile",
+            p(&world.jenkins),
+            "show",
+            policy,
+            "--openpgp-key-out",
+            p(&key),
+        ]),
+        dir,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fingerprint = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("openpgp key:"))
+        .map(|f| f.trim().to_owned())
+        .unwrap_or_else(|| panic!("no fingerprint shown: {shown}"));
+    assert_eq!(fingerprint.len(), 40, "{shown}");
+    (key, fingerprint)
+}
