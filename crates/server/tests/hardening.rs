@@ -26,7 +26,7 @@ use sigil_domain::{
     builtin_roles,
 };
 use sigil_proto::{ErrorCode, HashAlgorithm, Response};
-use sigil_server::service::admin::Caller;
+use sigil_server::service::authorize::Caller;
 use sigil_server::service::pki::{self, IssueArgs, KeySource};
 use sigil_server::service::requests;
 use sigil_server::{RunningServer, ServerConfig};

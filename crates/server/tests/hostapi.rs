@@ -29,8 +29,8 @@ use sigil_domain::{
 use sigil_proto::{
     Command, ErrorCode, HashAlgorithm, Outcome as Wire, Request, RequestId, Response,
 };
-use sigil_server::service::admin::Caller;
 use sigil_server::service::auth::{self, LoginContext};
+use sigil_server::service::authorize::Caller;
 use sigil_server::service::requests;
 use tokio::io::AsyncWriteExt;
 

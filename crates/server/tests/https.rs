@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sigil_server::RunningServer;
-use sigil_server::service::admin::Caller;
+use sigil_server::service::authorize::Caller;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;

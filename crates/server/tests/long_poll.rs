@@ -16,7 +16,7 @@ use sigil_proto::{
     CorrelationId, ErrorCode, Extensions, HashAlgorithm, Metadata, OpenRelease, Outcome as Wire,
     ReleaseId, ReleaseStatus, Request, RequestId, RequestState, Response,
 };
-use sigil_server::service::admin::Caller;
+use sigil_server::service::authorize::Caller;
 use sigil_server::service::{releases, requests};
 
 /// Sends `request` with its extension fields and reads the answer.

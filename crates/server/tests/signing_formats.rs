@@ -21,7 +21,7 @@ use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_proto::{
     AuthenticodeUpload, ErrorCode, HashAlgorithm, JarUpload, Outcome as Wire, Request, Response,
 };
-use sigil_server::service::admin::Caller;
+use sigil_server::service::authorize::Caller;
 use sigil_server::service::requests;
 use sigil_testkit::osslsigncode_verify;
 

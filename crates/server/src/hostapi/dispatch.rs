@@ -23,8 +23,8 @@ use sigil_proto::{
 use super::convert;
 use crate::AppState;
 use crate::service::ServiceError;
-use crate::service::admin::Caller;
 use crate::service::auth::{self, LoginContext};
+use crate::service::authorize::Caller;
 use crate::service::failures;
 use crate::service::session as current;
 use crate::service::{openpgp, releases, requests, signing, wait};

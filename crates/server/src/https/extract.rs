@@ -54,8 +54,8 @@ pub(crate) struct Caller {
 
 impl Caller {
     /// The caller as the administration service takes it.
-    pub(crate) fn actor(&self) -> crate::service::admin::Caller<'_> {
-        crate::service::admin::Caller {
+    pub(crate) fn actor(&self) -> crate::service::authorize::Caller<'_> {
+        crate::service::authorize::Caller {
             session: &self.session,
             source: self.source.as_deref(),
         }

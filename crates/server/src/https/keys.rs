@@ -17,7 +17,7 @@ use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, parse};
 use super::views::{CertificateView, KeyView};
-use crate::service::admin::require;
+use crate::service::authorize::require;
 use crate::service::keys as svc;
 use crate::service::pki::parse_key_algorithm;
 

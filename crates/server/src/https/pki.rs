@@ -21,7 +21,7 @@ use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::{CaView, CertificateView};
-use crate::service::admin::require;
+use crate::service::authorize::require;
 use crate::service::pki as svc;
 
 fn serial(text: &str) -> Result<SerialNumber, ApiError> {

@@ -22,7 +22,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::rfc3339;
 use crate::service::ServiceError;
-use crate::service::admin::require;
+use crate::service::authorize::require;
 use crate::service::requests as svc;
 
 /// One approval.

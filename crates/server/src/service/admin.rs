@@ -2,7 +2,7 @@
 //! approval groups, issuance policies, Host API commands, settings, and reading and verifying
 //! the audit log.
 //!
-//! Every function takes the caller's [`Session`], checks the permission it needs first (an
+//! Every function takes the [`Caller`], checks the permission it needs first (an
 //! administrator role with logins-required 2 grants nothing until a second administrator has
 //! logged in on the same session), validates, and commits its change together with an audit
 //! event. Refusals of a permission are audited too.
@@ -15,171 +15,18 @@ use sigil_domain::store::MAX_PAGE;
 use sigil_domain::{
     ApprovalGroup, AuditDraft, AuditEvent, CertProfile, ChainHead, ChainVerifier, Change,
     CommandCode, GroupName, HashAlgorithm, Identity, IdentityKind, IdentityName, IssuancePolicy,
-    NewApiKey, Outcome, PasswordParams, Permission, PolicyAlias, PolicyDraft, RefusalAudit, Role,
-    RoleName, RsaScheme, SerialNumber, Session, Settings, SigningFormat, generate_api_key,
-    hash_password,
+    NewApiKey, Outcome, PasswordParams, Permission, PolicyAlias, PolicyDraft, Role, RoleName,
+    RsaScheme, SerialNumber, Settings, SigningFormat, generate_api_key, hash_password,
 };
-use sigil_proto::ErrorCode;
 use zeroize::Zeroizing;
 
 use crate::paths::generate_password;
 use crate::service::ServiceError;
+use crate::service::authorize::{Caller, audit, require};
 use crate::state::AppState;
 
 /// Length of generated identity passwords (letters and digits, about 143 bits).
 pub const GENERATED_PASSWORD_LEN: usize = 24;
-
-/// Who calls an administration function: the session, and where the request came from (for
-/// the audit log). Dereferences to the [`Session`].
-#[derive(Debug, Clone, Copy)]
-pub struct Caller<'a> {
-    /// The caller's session.
-    pub session: &'a Session,
-    /// The peer address, when known.
-    pub source: Option<&'a str>,
-}
-
-impl<'a> Caller<'a> {
-    /// A caller without a known source address.
-    pub fn new(session: &'a Session) -> Self {
-        Self {
-            session,
-            source: None,
-        }
-    }
-}
-
-impl std::ops::Deref for Caller<'_> {
-    type Target = Session;
-
-    fn deref(&self) -> &Session {
-        self.session
-    }
-}
-
-/// The name audit events carry for the session's principal.
-pub fn actor(session: &Session) -> &str {
-    session
-        .principal()
-        .map_or("anonymous", IdentityName::as_str)
-}
-
-/// An audit event by the session's principal on its interface.
-pub fn audit(state: &AppState, session: &Caller<'_>, action: &str, outcome: Outcome) -> AuditDraft {
-    let draft = AuditDraft::new(state.now(), action, outcome)
-        .identity(actor(session))
-        .interface(session.interface());
-    match session.source {
-        Some(source) => draft.source(source),
-        None => draft,
-    }
-}
-
-/// Refuses (and audits the refusal) unless an active role of the session grants `permission`.
-/// The message says what is missing, including logins still needed for dual control.
-pub async fn require(
-    state: &AppState,
-    session: &Caller<'_>,
-    permission: Permission,
-    action: &str,
-) -> Result<(), ServiceError> {
-    if session.principal().is_none() {
-        return Err(ServiceError::refused(
-            ErrorCode::NotLoggedIn,
-            "not logged in: log in first (POST /api/v1/login)",
-        ));
-    }
-    if session.has(permission) {
-        return Ok(());
-    }
-    let pending: Vec<String> = session
-        .pending()
-        .iter()
-        .map(|p| {
-            format!(
-                "role {} needs {} more login(s) by other identities holding it on this session",
-                p.role, p.more_logins_needed
-            )
-        })
-        .collect();
-    let hint = if pending.is_empty() {
-        "ask an administrator for a role that grants it".to_owned()
-    } else {
-        format!(
-            "{}; log them in with this session's token",
-            pending.join("; ")
-        )
-    };
-    let draft = audit(state, session, action, Outcome::Failure)
-        .detail("reason", "not permitted")
-        .detail("permission", permission.as_str());
-    audit_refusal(state, session, draft).await?;
-    Err(ServiceError::refused(
-        ErrorCode::NotPermitted,
-        format!("this needs permission {permission}, which the session does not have: {hint}"),
-    ))
-}
-
-/// Audits a refusal within the budget of its connection and its identity
-/// ([`sigil_domain::RefusalBudget`]): past the limit of a window a refusal is only counted;
-/// the first one over the limit writes one `audit.refusals-counted` event, and the next
-/// audited refusal carries how many were counted in the previous window.
-async fn audit_refusal(
-    state: &AppState,
-    session: &Caller<'_>,
-    draft: sigil_domain::AuditDraft,
-) -> Result<(), ServiceError> {
-    let policy = state.config.refusal_audit;
-    let now = std::time::Instant::now();
-    let keys = [
-        session
-            .source
-            .map(|s| ("connection", format!("connection {s}"))),
-        Some(("identity", format!("identity {}", actor(session.session)))),
-    ];
-    let verdicts: Vec<(&str, String, RefusalAudit)> = {
-        let mut budget = state
-            .refusals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        keys.into_iter()
-            .flatten()
-            .map(|(kind, key)| {
-                let verdict = budget.take(&key, now, &policy);
-                (kind, key, verdict)
-            })
-            .collect()
-    };
-    let mut draft = Some(draft);
-    for (kind, key, verdict) in &verdicts {
-        match verdict {
-            RefusalAudit::Audit { suppressed_before } if *suppressed_before > 0 => {
-                // Refusals of the previous window that were counted, not audited.
-                draft = draft.map(|d| {
-                    d.detail(
-                        &format!("counted_before_{kind}"),
-                        &suppressed_before.to_string(),
-                    )
-                });
-            }
-            RefusalAudit::Audit { .. } => {}
-            RefusalAudit::Count { first } => {
-                draft = None;
-                if *first {
-                    let summary = audit(state, session, "audit.refusals-counted", Outcome::Failure)
-                        .detail("key", key)
-                        .detail("limit", &policy.limit.to_string())
-                        .detail("window_secs", &policy.window.as_secs().to_string());
-                    state.store.commit(Vec::new(), summary).await?;
-                }
-            }
-        }
-    }
-    if let Some(draft) = draft {
-        state.store.commit(Vec::new(), draft).await?;
-    }
-    Ok(())
-}
 
 /// Hashes a password off the async runtime (argon2id is deliberately slow).
 pub async fn hash_password_blocking(

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod authorize;
 pub mod cache;
 pub mod failures;
 pub mod keys;

@@ -15,7 +15,7 @@ use sigil_pki::x509_cert::der::Decode;
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
-use super::admin::Caller;
+use super::authorize::Caller;
 use super::requests::{audit, upload_error};
 use super::signing::{self, certificate_chain};
 use crate::AppState;

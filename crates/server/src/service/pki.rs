@@ -430,10 +430,10 @@ impl<'a> From<&'a str> for Actor<'a> {
     }
 }
 
-impl<'a> From<&super::admin::Caller<'a>> for Actor<'a> {
-    fn from(caller: &super::admin::Caller<'a>) -> Self {
+impl<'a> From<&super::authorize::Caller<'a>> for Actor<'a> {
+    fn from(caller: &super::authorize::Caller<'a>) -> Self {
         Self {
-            name: super::admin::actor(caller.session),
+            name: super::authorize::actor(caller.session),
             source: caller.source,
             interface: Some(caller.session.interface()),
         }

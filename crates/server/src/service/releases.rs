@@ -20,7 +20,7 @@ use sigil_domain::{
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
-use super::admin::Caller;
+use super::authorize::Caller;
 use super::requests::{self, audit, group_approver, principal, request_error};
 use super::signing;
 use crate::AppState;

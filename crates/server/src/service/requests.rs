@@ -16,7 +16,7 @@ use sigil_domain::{
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
-use super::admin::Caller;
+use super::authorize::Caller;
 use super::{releases, signing};
 use crate::AppState;
 

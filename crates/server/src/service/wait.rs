@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::ServiceError;
-use super::admin::Caller;
+use super::authorize::Caller;
 use super::releases::{self, ReleaseWithFiles};
 use super::requests;
 use crate::AppState;
