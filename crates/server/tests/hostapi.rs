@@ -30,7 +30,7 @@ use sigil_proto::{
     Command, ErrorCode, HashAlgorithm, Outcome as Wire, Request, RequestId, Response,
 };
 use sigil_server::service::auth::{self, LoginContext};
-use sigil_server::service::authorize::Caller;
+use sigil_server::service::authorize::{Caller, Need};
 use sigil_server::service::requests;
 use tokio::io::AsyncWriteExt;
 
@@ -1149,13 +1149,13 @@ async fn every_command_is_refused_without_its_permission_and_allowed_with_it() {
         let mut watcher = world.logged_in("watcher").await;
         let answer = watcher.call(request.clone()).await;
         match sigil_server::requirement(command) {
-            sigil_server::Requirement::None => {
+            Need::Nothing => {
                 assert!(
                     !not_permitted(&answer),
                     "{command:?} needs no permission: {answer:?}"
                 );
             }
-            sigil_server::Requirement::AnyOf(permissions) => {
+            Need::AnyOf(permissions) => {
                 assert!(!permissions.is_empty(), "{command:?}");
                 assert_code(&answer, ErrorCode::NotPermitted);
                 for permission in permissions {
@@ -1167,6 +1167,9 @@ async fn every_command_is_refused_without_its_permission_and_allowed_with_it() {
                         "{command:?} with {permission:?}: {answer:?}"
                     );
                 }
+            }
+            other => {
+                panic!("{command:?}: the Host API table uses only Nothing and AnyOf, not {other:?}")
             }
         }
         checked += 1;

@@ -2005,3 +2005,191 @@ async fn an_internal_error_hides_its_detail_behind_an_id() {
     }
     f.server.shutdown().await;
 }
+
+/// Every route of the HTTPS API, generated from the router's own table
+/// (`sigil_server::API_ROUTES`, where a route cannot be declared without its operation), is
+/// refused with `403 NOT_PERMITTED` to a session that lacks its permission (every other
+/// permission granted) before its path or body is read, and is not refused for permission
+/// reasons to a session holding just that permission (each one of an `AnyOf`, all of an
+/// `AllOf`). Routes that need only a login answer `401` without a session; routes that need
+/// nothing are not refused to a session without permissions.
+#[tokio::test]
+async fn every_route_is_refused_without_its_permission_and_allowed_with_it() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use sigil_domain::{
+        Change, Identity, IdentityKind, IdentityName, Interface, PasswordParams, Permission, Role,
+        RoleClass, RoleDraft, RoleName, RoleType, hash_password,
+    };
+    use sigil_server::service::authorize::Need;
+
+    const PASSWORD: &str = "permission test password";
+    let f = Fixture::new().await;
+    let state = f.server.state().clone();
+
+    // One role (and one identity holding it) per permission set the table needs.
+    let mut sets: BTreeSet<BTreeSet<Permission>> = BTreeSet::new();
+    let everything: BTreeSet<Permission> = Permission::ALL.iter().copied().collect();
+    let without = |gone: &[Permission]| -> BTreeSet<Permission> {
+        everything
+            .iter()
+            .copied()
+            .filter(|p| !gone.contains(p))
+            .collect()
+    };
+    let mut cases: Vec<(&sigil_server::ApiRoute, BTreeSet<Permission>, bool)> = Vec::new();
+    for route in sigil_server::API_ROUTES {
+        match route.operation.need {
+            Need::Nothing | Need::Login => cases.push((route, BTreeSet::new(), true)),
+            Need::AnyOf(permissions) => {
+                assert!(!permissions.is_empty(), "{route:?}");
+                cases.push((route, without(permissions), false));
+                for p in permissions {
+                    cases.push((route, [*p].into_iter().collect(), true));
+                }
+            }
+            Need::AllOf(permissions) => {
+                assert!(!permissions.is_empty(), "{route:?}");
+                for p in permissions {
+                    cases.push((route, without(&[*p]), false));
+                }
+                cases.push((route, permissions.iter().copied().collect(), true));
+            }
+        }
+    }
+    for (_, set, _) in &cases {
+        sets.insert(set.clone());
+    }
+    let mut holders: BTreeMap<BTreeSet<Permission>, String> = BTreeMap::new();
+    let mut changes = Vec::new();
+    for (i, set) in sets.iter().enumerate() {
+        let name = format!("perm-set-{i}");
+        changes.push(Change::CreateRole(
+            Role::new(RoleDraft {
+                name: RoleName::new(name.as_str()).unwrap(),
+                role_type: RoleType::Application,
+                class: RoleClass::Principal,
+                logins_required: 1,
+                permissions: set.clone(),
+                interfaces: [Interface::Https].into_iter().collect(),
+            })
+            .unwrap(),
+        ));
+        let mut identity = Identity::new(
+            IdentityName::new(name.as_str()).unwrap(),
+            IdentityKind::Person,
+        );
+        identity.roles = [RoleName::new(name.as_str()).unwrap()]
+            .into_iter()
+            .collect();
+        identity.password = Some(
+            hash_password(
+                PASSWORD.as_bytes(),
+                &PasswordParams::INSECURE_FOR_TESTS,
+                &mut rand::rng(),
+            )
+            .unwrap(),
+        );
+        changes.push(Change::CreateIdentity(Box::new(identity)));
+        holders.insert(set.clone(), name);
+    }
+    state
+        .store
+        .commit(
+            changes,
+            sigil_domain::AuditDraft::new(
+                state.now(),
+                "test.setup",
+                sigil_domain::Outcome::Success,
+            )
+            .identity("test"),
+        )
+        .await
+        .unwrap();
+
+    let mut checked = BTreeSet::new();
+    for (route, set, allowed) in &cases {
+        let path: String = route
+            .path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "0000"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = route.method.to_ascii_uppercase();
+        let what = format!("{method} {} ({set:?})", route.path);
+        if route.operation.need == Need::Login {
+            let anonymous = f.client.call(&method, &path, None, Some(json!({}))).await;
+            assert_eq!(
+                anonymous.status, 401,
+                "{what} without a session: {anonymous:?}"
+            );
+            assert_eq!(anonymous.code(), "NOT_LOGGED_IN", "{what}: {anonymous:?}");
+        }
+        // A fresh session for every call: `logout` ends the one it is given.
+        let holder = &holders[set];
+        let login = f.client.login(None, holder, PASSWORD).await;
+        assert_eq!(login.status, 200, "login of {holder}: {login:?}");
+        let token = login.body["session"].as_str().unwrap().to_owned();
+        // A body no handler accepts: a refusal must come before the body is read.
+        let bytes = f
+            .client
+            .raw_bytes(
+                &method,
+                &format!("/api/v1{path}"),
+                Some(&token),
+                br#"{"unexpected": true}"#,
+            )
+            .await;
+        // The time-stamping route answers DER, not JSON: only a JSON body has an error code.
+        let reply = if route.path == "/timestamp" {
+            let status = String::from_utf8_lossy(&bytes)
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap();
+            Reply {
+                status,
+                body: Value::Null,
+            }
+        } else {
+            parse_reply(&bytes)
+        };
+        if *allowed {
+            assert!(
+                reply.status != 401 && reply.status != 403 && reply.code() != "NOT_PERMITTED",
+                "{what} must not be refused for permission: {reply:?}"
+            );
+        } else {
+            assert_eq!(reply.status, 403, "{what} must be refused: {reply:?}");
+            assert_eq!(reply.code(), "NOT_PERMITTED", "{what}: {reply:?}");
+            assert!(
+                reply.message().contains("needs permission")
+                    || reply.message().contains("needs one of the permissions"),
+                "{what}: {reply:?}"
+            );
+        }
+        checked.insert((route.method, route.path));
+    }
+    assert_eq!(checked.len(), sigil_server::API_ROUTES.len());
+
+    // Each refusal is in the audit log under the route's action.
+    let events = state.store.read_audit(0, 100_000).await.unwrap();
+    for (route, _, allowed) in &cases {
+        if !allowed {
+            assert!(
+                events.iter().any(|e| e.action == route.operation.action
+                    && e.outcome == "failure"
+                    && e.interface.as_deref() == Some("https")),
+                "no audited refusal of {} {}",
+                route.method,
+                route.path
+            );
+        }
+    }
+}

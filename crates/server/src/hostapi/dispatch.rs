@@ -24,43 +24,35 @@ use super::convert;
 use crate::AppState;
 use crate::service::ServiceError;
 use crate::service::auth::{self, LoginContext};
-use crate::service::authorize::Caller;
+use crate::service::authorize::{Caller, Need};
 use crate::service::failures;
 use crate::service::session as current;
 use crate::service::{openpgp, releases, requests, signing, wait};
 
-/// What a command needs from the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requirement {
-    /// Nothing: answered before any login.
-    None,
-    /// A logged-in identity and one of these permissions.
-    AnyOf(&'static [Permission]),
-}
-
 /// The permission table of the Host API: the one place a command's permission is declared
 /// (and enforced, by `authorize`). `tests/hostapi.rs` checks every command of
-/// [`Command::KNOWN`] against it: refused without the permission, allowed with it.
-pub fn requirement(command: Command) -> Requirement {
+/// [`Command::KNOWN`] against it: refused without the permission, allowed with it. The
+/// HTTPS API's operations use the same [`Need`] (`service/operations.rs`).
+pub fn requirement(command: Command) -> Need {
     const REQUEST: &[Permission] = &[Permission::SigningRequest];
     const RETRIEVE: &[Permission] = &[Permission::SigningRequest, Permission::SigningReadAll];
     match command {
-        Command::Echo | Command::Time | Command::Login | Command::Capabilities => Requirement::None,
+        Command::Echo | Command::Time | Command::Login | Command::Capabilities => Need::Nothing,
         Command::ListPolicies
         | Command::GetPolicy
         | Command::UploadHash
         | Command::UploadAuthenticode
         | Command::UploadJar
         | Command::UploadOpenPgp
-        | Command::OpenRelease => Requirement::AnyOf(REQUEST),
+        | Command::OpenRelease => Need::AnyOf(REQUEST),
         Command::RetrieveHash
         | Command::RetrieveAuthenticode
         | Command::RetrieveJar
         | Command::RetrieveOpenPgp
-        | Command::GetRelease => Requirement::AnyOf(RETRIEVE),
-        Command::GetOpenPgpKey => Requirement::AnyOf(&[Permission::SigningOpenPgpKey]),
+        | Command::GetRelease => Need::AnyOf(RETRIEVE),
+        Command::GetOpenPgpKey => Need::AnyOf(&[Permission::SigningOpenPgpKey]),
         // Unknown commands never get here (the decoder refuses them); refuse anyway.
-        Command::Unknown(_) => Requirement::AnyOf(&[]),
+        Command::Unknown(_) => Need::AnyOf(&[]),
     }
 }
 
@@ -376,19 +368,20 @@ impl Connection {
 
     /// [`authorize`](Self::authorize) without the audit event.
     fn permitted(&self, command: Command) -> Result<(), ServiceError> {
-        let Requirement::AnyOf(permissions) = requirement(command) else {
+        let need = requirement(command);
+        if need == Need::Nothing {
             return Ok(());
-        };
+        }
         if self.session.principal().is_none() {
             return Err(ServiceError::refused(
                 ErrorCode::NotLoggedIn,
                 format!("command {command} needs a logged-in identity: log in with RKLO first"),
             ));
         }
-        if permissions.iter().any(|p| self.session.has(*p)) {
+        if need.met_by(&self.session) {
             return Ok(());
         }
-        let needed: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+        let needed: Vec<&str> = need.permissions().iter().map(|p| p.as_str()).collect();
         let pending = self
             .session
             .pending()

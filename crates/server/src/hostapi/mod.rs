@@ -11,4 +11,4 @@ mod convert;
 mod dispatch;
 
 pub(crate) use connection::serve_connection;
-pub use dispatch::{Requirement, requirement};
+pub use dispatch::requirement;

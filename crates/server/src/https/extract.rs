@@ -44,7 +44,10 @@ pub(crate) fn bearer(parts: &Parts) -> Result<Option<Zeroizing<String>>, ApiErro
 }
 
 /// A logged-in caller: the session of the request's bearer token (refreshed on use), re-checked
-/// against the identities and roles as they stand now ([`current_session`]).
+/// against the identities and roles as they stand now ([`current_session`]). Behind a route
+/// whose operation needs a login, the permission gate (`https/authorize.rs`) has resolved it
+/// already and the extractor takes that one.
+#[derive(Clone)]
 pub(crate) struct Caller {
     /// The session as of this request.
     pub(crate) session: Session,
@@ -66,6 +69,9 @@ impl FromRequestParts<Https> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Https) -> Result<Self, ApiError> {
+        if let Some(super::authorize::Authorized(caller)) = parts.extensions.remove() {
+            return Ok(caller);
+        }
         let token = bearer(parts)?.ok_or_else(|| {
             ApiError::not_logged_in(
                 "not logged in: POST /api/v1/login, then send Authorization: Bearer <session token>",

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use serde::Serialize;
-use sigil_domain::{CertProfile, KeyId, Permission, SOFTWARE_BACKEND};
+use sigil_domain::{CertProfile, KeyId, SOFTWARE_BACKEND};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
@@ -17,7 +17,6 @@ use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, parse};
 use super::views::{CertificateView, KeyView};
-use crate::service::authorize::require;
 use crate::service::keys as svc;
 use crate::service::pki::parse_key_algorithm;
 
@@ -49,7 +48,6 @@ pub(crate) async fn create_key(
     caller: Caller,
     Body(body): Body<NewKeyBody>,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
-    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.create").await?;
     let args = svc::NewKeyArgs {
         algorithm: parse_key_algorithm(&body.algorithm)?,
         purpose: purpose(body.purpose.as_deref())?,
@@ -72,11 +70,7 @@ pub(crate) async fn create_key(
         (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
     )
 )]
-pub(crate) async fn list_keys(
-    State(h): State<Https>,
-    caller: Caller,
-) -> ApiResult<Json<Vec<KeyView>>> {
-    require(&h.app, &caller.actor(), Permission::CaList, "key.list").await?;
+pub(crate) async fn list_keys(State(h): State<Https>) -> ApiResult<Json<Vec<KeyView>>> {
     let keys = svc::list_keys(&h.app).await?;
     Ok(Json(
         keys.iter()
@@ -104,7 +98,6 @@ pub(crate) async fn key_csr(
     PathArg(text): PathArg<String>,
     Body(body): Body<KeyCsrBody>,
 ) -> ApiResult<Json<KeyCsrView>> {
-    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.csr").await?;
     let id = key_id(&text)?;
     let csr_pem = svc::key_csr(&h.app, &caller.actor(), id, &body.subject, &body.sans).await?;
     Ok(Json(KeyCsrView {
@@ -133,13 +126,6 @@ pub(crate) async fn import_chain(
     PathArg(text): PathArg<String>,
     Body(body): Body<ImportChainBody>,
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::CaUpload,
-        "certificate.import",
-    )
-    .await?;
     let id = key_id(&text)?;
     let record = svc::import_chain(
         &h.app,
@@ -182,8 +168,6 @@ pub(crate) async fn import_pkcs12(
     caller: Caller,
     Body(body): Body<ImportPkcs12Body>,
 ) -> ApiResult<(StatusCode, Json<ImportedView>)> {
-    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.import").await?;
-    require(&h.app, &caller.actor(), Permission::CaUpload, "key.import").await?;
     let file = base64::engine::general_purpose::STANDARD
         .decode(body.pkcs12_base64.trim())
         .map_err(|_| ApiError::invalid("pkcs12_base64 is not base64: encode the .p12 file"))?;

@@ -245,8 +245,9 @@ mod tests {
     fn every_route_of_the_router_is_documented_at_its_method_and_path() {
         let document = serde_json::to_value(document()).unwrap();
         let documented = operations_of(&document);
-        for (method, path, handler) in super::super::API_ROUTES {
-            let handler = handler.rsplit(':').next().unwrap_or_default().trim();
+        for route in super::super::API_ROUTES {
+            let (method, path) = (&route.method, &route.path);
+            let handler = route.handler.rsplit(':').next().unwrap_or_default().trim();
             let operation = documented
                 .iter()
                 .find(|(m, p, _)| m == method && p == path)

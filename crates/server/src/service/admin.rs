@@ -22,7 +22,8 @@ use zeroize::Zeroizing;
 
 use crate::paths::generate_password;
 use crate::service::ServiceError;
-use crate::service::authorize::{Caller, audit, require};
+use crate::service::authorize::{Caller, audit, authorize};
+use crate::service::operations;
 use crate::state::AppState;
 
 /// Length of generated identity passwords (letters and digits, about 143 bits).
@@ -105,7 +106,7 @@ pub async fn list_identities(
     state: &AppState,
     session: &Caller<'_>,
 ) -> Result<Vec<Identity>, ServiceError> {
-    require(state, session, Permission::AdminIdentities, "identity.list").await?;
+    authorize(state, session, &operations::IDENTITY_LIST).await?;
     Ok(state.store.list_identities().await?)
 }
 
@@ -115,7 +116,7 @@ pub async fn get_identity(
     session: &Caller<'_>,
     name: &IdentityName,
 ) -> Result<Identity, ServiceError> {
-    require(state, session, Permission::AdminIdentities, "identity.show").await?;
+    authorize(state, session, &operations::IDENTITY_SHOW).await?;
     load_identity(state, name).await
 }
 
@@ -125,13 +126,7 @@ pub async fn create_identity(
     session: &Caller<'_>,
     args: NewIdentity,
 ) -> Result<CreatedIdentity, ServiceError> {
-    require(
-        state,
-        session,
-        Permission::AdminIdentities,
-        "identity.create",
-    )
-    .await?;
+    authorize(state, session, &operations::IDENTITY_CREATE).await?;
     check_roles_exist(state, &args.roles).await?;
     let (password, generated) = match args.password {
         Some(password) => (password, false),
@@ -171,13 +166,7 @@ pub async fn update_identity(
     name: &IdentityName,
     update: IdentityUpdate,
 ) -> Result<Identity, ServiceError> {
-    require(
-        state,
-        session,
-        Permission::AdminIdentities,
-        "identity.update",
-    )
-    .await?;
+    authorize(state, session, &operations::IDENTITY_UPDATE).await?;
     let mut identity = load_identity(state, name).await?;
     let mut draft =
         audit(state, session, "identity.update", Outcome::Success).object(name.as_str());
@@ -212,13 +201,7 @@ pub async fn delete_identity(
     session: &Caller<'_>,
     name: &IdentityName,
 ) -> Result<(), ServiceError> {
-    require(
-        state,
-        session,
-        Permission::AdminIdentities,
-        "identity.delete",
-    )
-    .await?;
+    authorize(state, session, &operations::IDENTITY_DELETE).await?;
     if session.has_identity(name) {
         return Err(ServiceError::Conflict(format!(
             "identity {name} is logged in on this session: another administrator must delete it"
@@ -240,13 +223,7 @@ pub async fn unlock_identity(
     session: &Caller<'_>,
     name: &IdentityName,
 ) -> Result<Identity, ServiceError> {
-    require(
-        state,
-        session,
-        Permission::AdminIdentities,
-        "identity.unlock",
-    )
-    .await?;
+    authorize(state, session, &operations::IDENTITY_UNLOCK).await?;
     let mut identity = load_identity(state, name).await?;
     identity.unlock();
     let draft = audit(state, session, "identity.unlock", Outcome::Success).object(name.as_str());
@@ -267,13 +244,7 @@ pub async fn set_password(
     name: &IdentityName,
     password: Option<Zeroizing<String>>,
 ) -> Result<Option<Zeroizing<String>>, ServiceError> {
-    require(
-        state,
-        session,
-        Permission::AdminIdentities,
-        "identity.password",
-    )
-    .await?;
+    authorize(state, session, &operations::IDENTITY_PASSWORD).await?;
     let mut identity = load_identity(state, name).await?;
     let (password, generated) = match password {
         Some(password) => (password, false),
@@ -299,13 +270,7 @@ pub async fn create_api_key(
     name: &IdentityName,
     label: &str,
 ) -> Result<NewApiKey, ServiceError> {
-    require(
-        state,
-        session,
-        Permission::AdminIdentities,
-        "identity.api-key",
-    )
-    .await?;
+    authorize(state, session, &operations::IDENTITY_API_KEY).await?;
     if label.len() > API_KEY_LABEL_MAX {
         return Err(ServiceError::Invalid(format!(
             "API key label is {} bytes: use at most {API_KEY_LABEL_MAX}",
@@ -390,7 +355,7 @@ fn role_audit(draft: AuditDraft, role: &Role) -> AuditDraft {
 
 /// All roles (`admin:roles`).
 pub async fn list_roles(state: &AppState, session: &Caller<'_>) -> Result<Vec<Role>, ServiceError> {
-    require(state, session, Permission::AdminRoles, "role.list").await?;
+    authorize(state, session, &operations::ROLE_LIST).await?;
     Ok(state.store.list_roles().await?)
 }
 
@@ -400,7 +365,7 @@ pub async fn create_role(
     session: &Caller<'_>,
     role: Role,
 ) -> Result<Role, ServiceError> {
-    require(state, session, Permission::AdminRoles, "role.create").await?;
+    authorize(state, session, &operations::ROLE_CREATE).await?;
     let draft = role_audit(
         audit(state, session, "role.create", Outcome::Success),
         &role,
@@ -419,7 +384,7 @@ pub async fn update_role(
     session: &Caller<'_>,
     role: Role,
 ) -> Result<Role, ServiceError> {
-    require(state, session, Permission::AdminRoles, "role.update").await?;
+    authorize(state, session, &operations::ROLE_UPDATE).await?;
     load_role(state, role.name()).await?;
     keep_administrable(state, None, Some(&role)).await?;
     let draft = role_audit(
@@ -439,7 +404,7 @@ pub async fn delete_role(
     session: &Caller<'_>,
     name: &RoleName,
 ) -> Result<(), ServiceError> {
-    require(state, session, Permission::AdminRoles, "role.delete").await?;
+    authorize(state, session, &operations::ROLE_DELETE).await?;
     load_role(state, name).await?;
     let holders: Vec<String> = state
         .store
@@ -472,7 +437,7 @@ pub async fn list_commands(
     session: &Caller<'_>,
     known: &[CommandCode],
 ) -> Result<Vec<(CommandCode, bool)>, ServiceError> {
-    require(state, session, Permission::AdminCommands, "command.list").await?;
+    authorize(state, session, &operations::COMMAND_LIST).await?;
     let enabled = state.store.enabled_commands().await?;
     let mut all: BTreeSet<CommandCode> = known.iter().copied().collect();
     all.extend(enabled.iter().copied());
@@ -489,7 +454,7 @@ pub async fn set_command(
     code: CommandCode,
     enabled: bool,
 ) -> Result<(), ServiceError> {
-    require(state, session, Permission::AdminCommands, "command.set").await?;
+    authorize(state, session, &operations::COMMAND_SET).await?;
     let draft = audit(state, session, "command.set", Outcome::Success)
         .object(code.as_str())
         .detail("enabled", &enabled.to_string());
@@ -505,7 +470,7 @@ pub async fn get_settings(
     state: &AppState,
     session: &Caller<'_>,
 ) -> Result<Settings, ServiceError> {
-    require(state, session, Permission::AdminSettings, "settings.show").await?;
+    authorize(state, session, &operations::SETTINGS_SHOW).await?;
     Ok(state.store.settings().await?)
 }
 
@@ -526,7 +491,7 @@ pub async fn update_settings(
     session: &Caller<'_>,
     update: SettingsUpdate,
 ) -> Result<Settings, ServiceError> {
-    require(state, session, Permission::AdminSettings, "settings.update").await?;
+    authorize(state, session, &operations::SETTINGS_UPDATE).await?;
     let mut settings = state.store.settings().await?;
     if let Some(allow) = update.allow_export_with_password {
         settings.allow_export_with_password = allow;
@@ -582,7 +547,7 @@ pub async fn list_groups(
     state: &AppState,
     session: &Caller<'_>,
 ) -> Result<Vec<ApprovalGroup>, ServiceError> {
-    require(state, session, Permission::AdminGroups, "group.list").await?;
+    authorize(state, session, &operations::GROUP_LIST).await?;
     Ok(state.store.list_groups().await?)
 }
 
@@ -592,7 +557,7 @@ pub async fn create_group(
     session: &Caller<'_>,
     group: ApprovalGroup,
 ) -> Result<ApprovalGroup, ServiceError> {
-    require(state, session, Permission::AdminGroups, "group.create").await?;
+    authorize(state, session, &operations::GROUP_CREATE).await?;
     check_members(state, &group).await?;
     let draft = audit(state, session, "group.create", Outcome::Success)
         .object(group.name.as_str())
@@ -610,7 +575,7 @@ pub async fn update_group(
     session: &Caller<'_>,
     group: ApprovalGroup,
 ) -> Result<ApprovalGroup, ServiceError> {
-    require(state, session, Permission::AdminGroups, "group.update").await?;
+    authorize(state, session, &operations::GROUP_UPDATE).await?;
     if state.store.get_group(&group.name).await?.is_none() {
         return Err(ServiceError::NotFound(format!("group {}", group.name)));
     }
@@ -631,7 +596,7 @@ pub async fn delete_group(
     session: &Caller<'_>,
     name: &GroupName,
 ) -> Result<(), ServiceError> {
-    require(state, session, Permission::AdminGroups, "group.delete").await?;
+    authorize(state, session, &operations::GROUP_DELETE).await?;
     if state.store.get_group(name).await?.is_none() {
         return Err(ServiceError::NotFound(format!("group {name}")));
     }
@@ -764,7 +729,7 @@ pub async fn list_policies(
     state: &AppState,
     session: &Caller<'_>,
 ) -> Result<Vec<IssuancePolicy>, ServiceError> {
-    require(state, session, Permission::AdminPolicies, "policy.list").await?;
+    authorize(state, session, &operations::POLICY_LIST).await?;
     Ok(state.store.list_policies().await?)
 }
 
@@ -774,7 +739,7 @@ pub async fn get_policy(
     session: &Caller<'_>,
     alias: &PolicyAlias,
 ) -> Result<IssuancePolicy, ServiceError> {
-    require(state, session, Permission::AdminPolicies, "policy.show").await?;
+    authorize(state, session, &operations::POLICY_SHOW).await?;
     state
         .store
         .get_policy(alias)
@@ -788,7 +753,7 @@ pub async fn create_policy(
     session: &Caller<'_>,
     args: NewPolicy,
 ) -> Result<IssuancePolicy, ServiceError> {
-    require(state, session, Permission::AdminPolicies, "policy.create").await?;
+    authorize(state, session, &operations::POLICY_CREATE).await?;
     let policy = validate_policy(state, args).await?;
     let draft = policy_audit(
         audit(state, session, "policy.create", Outcome::Success),
@@ -808,7 +773,7 @@ pub async fn update_policy(
     session: &Caller<'_>,
     args: NewPolicy,
 ) -> Result<IssuancePolicy, ServiceError> {
-    require(state, session, Permission::AdminPolicies, "policy.update").await?;
+    authorize(state, session, &operations::POLICY_UPDATE).await?;
     if state.store.get_policy(&args.alias).await?.is_none() {
         return Err(ServiceError::NotFound(format!("policy {}", args.alias)));
     }
@@ -846,7 +811,7 @@ pub async fn delete_policy(
     session: &Caller<'_>,
     alias: &PolicyAlias,
 ) -> Result<(), ServiceError> {
-    require(state, session, Permission::AdminPolicies, "policy.delete").await?;
+    authorize(state, session, &operations::POLICY_DELETE).await?;
     if state.store.get_policy(alias).await?.is_none() {
         return Err(ServiceError::NotFound(format!("policy {alias}")));
     }
@@ -867,7 +832,7 @@ pub async fn read_audit(
     from: u64,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, ServiceError> {
-    require(state, session, Permission::AuditRead, "audit.read").await?;
+    authorize(state, session, &operations::AUDIT_READ).await?;
     let limit = if limit == 0 {
         MAX_PAGE
     } else {
@@ -882,7 +847,7 @@ pub async fn read_audit_last(
     session: &Caller<'_>,
     last: u32,
 ) -> Result<Vec<AuditEvent>, ServiceError> {
-    require(state, session, Permission::AuditRead, "audit.read").await?;
+    authorize(state, session, &operations::AUDIT_READ).await?;
     let last = last.clamp(1, MAX_PAGE);
     let head = state.store.audit_head().await?.seq;
     let from = head.saturating_sub(u64::from(last) - 1).max(1);
@@ -905,7 +870,7 @@ pub async fn verify_audit(
     state: &AppState,
     session: &Caller<'_>,
 ) -> Result<ChainReport, ServiceError> {
-    require(state, session, Permission::AuditRead, "audit.verify").await?;
+    authorize(state, session, &operations::AUDIT_VERIFY).await?;
     // Read to the end, then the head; events appended meanwhile are read on the next pass,
     // so a head beyond the last event read means events are missing at the end.
     let mut verifier = ChainVerifier::new(ChainHead::GENESIS);

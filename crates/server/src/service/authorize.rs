@@ -30,6 +30,15 @@ impl Need {
             Self::AnyOf(p) | Self::AllOf(p) => p,
         }
     }
+
+    /// Whether the session's active roles meet it (the login is checked apart).
+    pub fn met_by(self, session: &Session) -> bool {
+        match self {
+            Self::Nothing | Self::Login => true,
+            Self::AnyOf(p) => p.iter().any(|p| session.has(*p)),
+            Self::AllOf(p) => p.iter().all(|p| session.has(*p)),
+        }
+    }
 }
 
 /// One operation of the service: the audit action it is recorded as and what it needs.
@@ -104,61 +113,58 @@ pub async fn require(
     permission: Permission,
     action: &str,
 ) -> Result<(), ServiceError> {
-    check(
-        state,
-        session,
-        action,
-        std::slice::from_ref(&permission),
-        false,
-    )
-    .await
+    if session.principal().is_none() {
+        return Err(not_logged_in());
+    }
+    if session.has(permission) {
+        return Ok(());
+    }
+    refuse(state, session, action, &[permission], false).await
 }
 
 /// Refuses (and audits the refusal) unless the session meets what `operation` needs: the one
-/// permission check of a use case, on both listeners.
+/// permission check of the HTTPS routes and the services.
 pub async fn authorize(
     state: &AppState,
     caller: &Caller<'_>,
     operation: &Operation,
 ) -> Result<(), ServiceError> {
-    match operation.need {
-        Need::Nothing => Ok(()),
-        Need::Login => check(state, caller, operation.action, &[], true).await,
-        Need::AnyOf(permissions) => {
-            check(state, caller, operation.action, permissions, false).await
-        }
-        Need::AllOf(permissions) => check(state, caller, operation.action, permissions, true).await,
+    let need = operation.need;
+    if need == Need::Nothing {
+        return Ok(());
     }
+    if caller.principal().is_none() {
+        return Err(not_logged_in());
+    }
+    if need.met_by(caller.session) {
+        return Ok(());
+    }
+    let all = matches!(need, Need::AllOf(_));
+    let missing: Vec<Permission> = need
+        .permissions()
+        .iter()
+        .copied()
+        .filter(|p| !caller.has(*p))
+        .collect();
+    refuse(state, caller, operation.action, &missing, all).await
 }
 
-/// The login check, then the permissions: any one of `permissions` (or every one when
-/// `all`; an empty list with `all` needs only the login).
-async fn check(
+fn not_logged_in() -> ServiceError {
+    ServiceError::refused(
+        ErrorCode::NotLoggedIn,
+        "not logged in: log in first (POST /api/v1/login)",
+    )
+}
+
+/// Audits the refusal of `action` for want of `missing` (every one of them when `all`, else
+/// any one) and says what is missing, including logins still needed for dual control.
+async fn refuse(
     state: &AppState,
     session: &Caller<'_>,
     action: &str,
-    permissions: &[Permission],
+    missing: &[Permission],
     all: bool,
 ) -> Result<(), ServiceError> {
-    if session.principal().is_none() {
-        return Err(ServiceError::refused(
-            ErrorCode::NotLoggedIn,
-            "not logged in: log in first (POST /api/v1/login)",
-        ));
-    }
-    let missing: Vec<Permission> = permissions
-        .iter()
-        .copied()
-        .filter(|p| !session.has(*p))
-        .collect();
-    let granted = if all {
-        missing.is_empty()
-    } else {
-        missing.len() < permissions.len()
-    };
-    if granted {
-        return Ok(());
-    }
     let pending: Vec<String> = session
         .pending()
         .iter()

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod failures;
 pub mod keys;
 pub mod openpgp;
+pub mod operations;
 pub mod pki;
 pub mod releases;
 pub mod requests;
