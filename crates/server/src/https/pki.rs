@@ -13,14 +13,14 @@ use sigil_domain::{
 use utoipa::IntoParams;
 
 use sigil_api::pki::{
-    ChainBody, ChainLoaded, CrlView, CsrBody, CsrView, ExportBody, ExportView, IssueBody,
-    NewCaBody, RevokeBody,
+    CaView, CertificateView, ChainBody, ChainLoaded, CrlView, CsrBody, CsrView, ExportBody,
+    ExportView, IssueBody, NewCaBody, RevokeBody,
 };
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
-use super::views::{CaView, CertificateView};
+use super::views::{ca_view, certificate_view};
 use crate::service::authorize::require;
 use crate::service::pki as svc;
 
@@ -47,7 +47,7 @@ pub(crate) async fn list_cas(
     require(&h.app, &caller.actor(), Permission::CaList, "ca.list").await?;
     let cas = svc::list_cas(&h.app).await?;
     Ok(Json(
-        cas.iter().map(CaView::new).collect::<Result<Vec<_>, _>>()?,
+        cas.iter().map(ca_view).collect::<Result<Vec<_>, _>>()?,
     ))
 }
 
@@ -70,7 +70,7 @@ pub(crate) async fn get_ca(
 ) -> ApiResult<Json<CaView>> {
     require(&h.app, &caller.actor(), Permission::CaList, "ca.show").await?;
     let name: CaName = parse(&name)?;
-    Ok(Json(CaView::new(&svc::get_ca(&h.app, &name).await?)?))
+    Ok(Json(ca_view(&svc::get_ca(&h.app, &name).await?)?))
 }
 
 /// `POST /cas` (`ca:add`): a new root or intermediate CA with its key.
@@ -102,7 +102,7 @@ pub(crate) async fn create_ca(
         key_backend: body.key_backend,
     };
     let record = svc::create_ca(&h.app, &caller.actor(), args).await?;
-    Ok((StatusCode::CREATED, Json(CaView::new(&record)?)))
+    Ok((StatusCode::CREATED, Json(ca_view(&record)?)))
 }
 
 /// `GET /cas/{name}/crl` (`ca:export`): a freshly signed CRL.
@@ -171,7 +171,7 @@ pub(crate) async fn list_certificates(
     let list = svc::list_certificates(&h.app, issuer.as_ref()).await?;
     Ok(Json(
         list.iter()
-            .map(|r| CertificateView::new(r, None))
+            .map(|r| certificate_view(r, None))
             .collect::<Result<Vec<_>, _>>()?,
     ))
 }
@@ -201,10 +201,7 @@ pub(crate) async fn get_certificate(
     )
     .await?;
     let issued = svc::get_certificate(&h.app, &serial(&text)?).await?;
-    Ok(Json(CertificateView::new(
-        &issued.record,
-        Some(&issued.chain),
-    )?))
+    Ok(Json(certificate_view(&issued.record, Some(&issued.chain))?))
 }
 
 /// `POST /certificates` (`ca:issue`; a Sigil-generated key also needs `keys:add`).
@@ -261,7 +258,7 @@ pub(crate) async fn issue_certificate(
     let issued = svc::issue_certificate(&h.app, &caller.actor(), args).await?;
     Ok((
         StatusCode::CREATED,
-        Json(CertificateView::new(&issued.record, Some(&issued.chain))?),
+        Json(certificate_view(&issued.record, Some(&issued.chain))?),
     ))
 }
 
@@ -297,7 +294,7 @@ pub(crate) async fn revoke(
         None => RevocationReason::Unspecified,
     };
     let record = svc::revoke_certificate(&h.app, &caller.actor(), &serial(&text)?, reason).await?;
-    Ok(Json(CertificateView::new(&record, None)?))
+    Ok(Json(certificate_view(&record, None)?))
 }
 
 /// `POST /certificates/{serial}/export` (`ca:export-clear-key`, and the setting
