@@ -1032,9 +1032,8 @@ async fn export(
                     .context("cannot read the audit log")?;
                 let Some(last) = events.last() else { break };
                 next = last.seq.saturating_add(1);
-                for event in &events {
-                    let view = sigil_server::audit_view(event.clone());
-                    writeln!(sink, "{}", json_line(&view)?)?;
+                for event in events {
+                    writeln!(sink, "{}", json_line(&sigil_server::audit_view(event))?)?;
                     count += 1;
                 }
             }
