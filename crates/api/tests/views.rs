@@ -18,6 +18,14 @@ fn round_trip<T: DeserializeOwned + Serialize>(sent: Value) {
     assert_eq!(serde_json::to_value(&view).ok(), Some(sent));
 }
 
+/// `value` with `key` set (`value` is an object).
+fn with(mut value: Value, key: &str, field: Value) -> Value {
+    if let Some(map) = value.as_object_mut() {
+        map.insert(key.to_owned(), field);
+    }
+    value
+}
+
 fn certificate(chain: bool) -> Value {
     let mut c = json!({
         "serial": "1f", "subject": "CN=a", "issuer": "root", "external": false,
@@ -27,7 +35,7 @@ fn certificate(chain: bool) -> Value {
         "pem": "-----BEGIN CERTIFICATE-----\n",
     });
     if chain {
-        c["chain_pem"] = json!("-----BEGIN CERTIFICATE-----\n");
+        c = with(c, "chain_pem", json!("-----BEGIN CERTIFICATE-----\n"));
     }
     c
 }
@@ -68,10 +76,12 @@ fn request(decided: bool) -> Value {
             ("result", "00"),
             ("timestamp", "00"),
         ] {
-            r[k] = json!(v);
+            r = with(r, k, json!(v));
         }
-        r["metadata"]["subject"] = json!("msi");
-        r["metadata"]["openpgp_created"] = json!(1_700_000_000);
+        let metadata = r.get("metadata").cloned().unwrap_or_default();
+        let metadata = with(metadata, "subject", json!("msi"));
+        let metadata = with(metadata, "openpgp_created", json!(1_700_000_000));
+        r = with(r, "metadata", metadata);
     }
     r
 }
@@ -80,7 +90,7 @@ fn request(decided: bool) -> Value {
 fn request_and_release_views() {
     round_trip::<RequestView>(request(false));
     round_trip::<RequestView>(request(true));
-    let mut release = json!({
+    let release = json!({
         "id": "l", "state": "pending", "policy": "p", "requester": "ci", "description": null,
         "build_url": null, "commit": "c", "created": "t", "expires": "t", "age_secs": 0,
         "files_declared": 2, "files_received": 1, "approvals_required": 1,
@@ -91,9 +101,8 @@ fn request_and_release_views() {
         }],
     });
     round_trip::<ReleaseView>(release.clone());
-    release["denied_by"] = json!("b");
-    release["reason"] = json!("no");
-    round_trip::<ReleaseView>(release);
+    let release = with(release, "denied_by", json!("b"));
+    round_trip::<ReleaseView>(with(release, "reason", json!("no")));
 }
 
 #[test]
