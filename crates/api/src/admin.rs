@@ -1,4 +1,4 @@
-//! Administration: roles, approval groups, policies, Host API commands, settings, the audit check.
+//! Administration: roles, approval groups, policies, Host API commands, settings, the audit log.
 
 use serde::{Deserialize, Serialize};
 
@@ -173,4 +173,62 @@ pub struct PolicyView {
     pub request_lifetime_secs: u32,
     pub roles: Vec<String>,
     pub timestamp_required: bool,
+}
+
+/// Global settings. Stored as one row per key so that adding a setting needs no migration; a
+/// missing key takes its default.
+// `GET /settings` and `PUT /settings` answer: the server's `sigil_domain::Settings` as the API
+// shows it (a server test keeps the two serialising alike). Not in the doc comment, which is
+// the OpenAPI schema's description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Settings {
+    /// Whether a private key may be exported at all (as an encrypted PKCS#12, and only with
+    /// `ca:export-clear-key`). Default **false**.
+    pub allow_export_with_password: bool,
+    /// Consecutive failed logins that lock an identity (1 to [`MAX_LOCKOUT_THRESHOLD`]).
+    pub lockout_threshold: u32,
+    /// Serial of the `timestamping` certificate (whose key Sigil holds) that signs RFC 3161
+    /// time-stamp tokens at `POST /api/v1/timestamp`. `None` (the default) disables the TSA.
+    #[serde(default)]
+    pub timestamp_certificate: Option<String>,
+}
+
+/// Largest lockout threshold the server accepts (its `sigil_domain::MAX_LOCKOUT_THRESHOLD`).
+pub const MAX_LOCKOUT_THRESHOLD: u32 = 100;
+
+/// A chained event, as stored. Text fields hold exactly what was recorded (interface and
+/// outcome as their stable strings), so that verification works on whatever is in the
+/// database, even values a tamperer made unparsable.
+// `GET /audit` answers a list of these: the server's `sigil_domain::AuditEvent` as the API
+// shows it (a server test keeps the two serialising alike). Not in the doc comment, which is
+// the OpenAPI schema's description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEvent {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// When (RFC 3339).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub time: String,
+    /// Who.
+    pub identity: Option<String>,
+    /// Peer address.
+    pub source: Option<String>,
+    /// Interface (`host-api`, `https`), if any.
+    pub interface: Option<String>,
+    /// Action.
+    pub action: String,
+    /// Object.
+    pub object: Option<String>,
+    /// Outcome (`success`, `failure`).
+    pub outcome: String,
+    /// Details.
+    pub details: std::collections::BTreeMap<String, String>,
+    /// Hash of the previous event (zeros for the first), hex.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]{64}$"))]
+    pub prev_hash: String,
+    /// Hash of this event, hex.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]{64}$"))]
+    pub hash: String,
 }

@@ -71,3 +71,30 @@ pub struct ImportPkcs12Body {
     #[serde(default)]
     pub backend: Option<String>,
 }
+
+/// A held key (public parts) and the certificates stored for it.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
+pub struct KeyView {
+    pub key_id: String,
+    pub algorithm: String,
+    pub purpose: String,
+    /// `software` or the name of an `[[hsm]]`.
+    pub backend: String,
+    pub created: String,
+    pub public_key_pem: String,
+    /// Serials of the certificates stored for the key.
+    pub certificates: Vec<String>,
+}
+
+/// `POST /keys/import` answer.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
+pub struct ImportedView {
+    pub key_id: String,
+    pub certificate: crate::pki::CertificateView,
+}

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod login;
 pub mod pki;
 pub mod profile;
+pub mod releases;
 pub mod requests;
 
 pub use error::{ErrorBody, ErrorDetail};

@@ -51,3 +51,13 @@ pub struct LoggedOut {
     /// Always `true`.
     pub logged_out: bool,
 }
+
+/// `GET /health` answer.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// The server's version.
+    pub version: String,
+}

@@ -152,3 +152,54 @@ pub struct ChainLoaded {
     pub key_id: String,
     pub loaded: bool,
 }
+
+/// A revocation.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
+pub struct RevocationView {
+    pub at: String,
+    pub reason: String,
+}
+
+/// A certificate, with PEM and (when known) its chain.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
+pub struct CertificateView {
+    /// Lowercase hex, no leading zeros.
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    /// Issued by a CA outside Sigil (imported with its chain); `issuer` is then its DN.
+    pub external: bool,
+    /// `ca`, `tls-server`, `tls-client`, `code-signing` or `timestamping`.
+    pub profile: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// The held key, when Sigil holds it.
+    pub key_id: Option<String>,
+    /// When and why it was revoked, or `null`.
+    pub revocation: Option<RevocationView>,
+    /// The certificate, PEM.
+    pub pem: String,
+    /// The certificate and its CA certificates, PEM, leaf first (when showing one certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_pem: Option<String>,
+}
+
+/// A CA container.
+#[derive(Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Some fields are undocumented: a doc comment would change the OpenAPI schema.
+#[allow(missing_docs)]
+pub struct CaView {
+    pub name: String,
+    pub parent: Option<String>,
+    pub key_id: String,
+    pub certificate_pem: String,
+    pub subject: Option<String>,
+    pub not_after: Option<String>,
+}

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
 use sigil_api::admin::{CommandBody, SettingsBody};
 use sigil_api::identities::{ApiKeyBody, NewIdentityBody, PasswordBody, UpdateIdentityBody};
 use sigil_api::keys::ImportChainBody;
@@ -15,7 +15,7 @@ use sigil_api::pki::{
 };
 use sigil_api::requests::CommentBody;
 use sigil_client::Profile;
-use sigil_client::https::{Client, segment};
+use sigil_client::https::{Client, Verbatim, segment};
 use sigil_client::profile::ProcessSecrets;
 use zeroize::Zeroizing;
 
@@ -48,7 +48,8 @@ impl ProfileArg {
     }
 }
 
-/// Prints an answer as pretty JSON (nothing for an empty answer).
+/// Prints an answer as pretty JSON (nothing for an empty answer). Through `serde_json`'s
+/// value, whose objects sort their keys: the CLI's output does not depend on field order.
 fn print(answer: &impl Serialize) -> Result<u8> {
     let value = serde_json::to_value(answer)?;
     if !value.is_null() {
@@ -71,8 +72,9 @@ where
     print(&answer?)
 }
 
-/// Reads a JSON body from a file (`-`: standard input).
-fn read_json(path: &Path) -> Result<Value> {
+/// Reads a JSON body from a file (`-`: standard input). Kept as the user wrote it (not read
+/// into the body's type): the server checks it and names what is wrong, as it always has.
+fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
     } else {
@@ -182,9 +184,9 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
             limit,
             json,
         }) => {
-            let path = query_path("/requests", state, policy, requester, limit);
+            let query = query_path("", state, policy, requester, limit);
             let api = args.profile.login().await?;
-            let answer = api.get::<Value>(&path).await;
+            let answer = api.list_requests(&query).await;
             api.logout().await;
             let answer = answer?;
             if json {
@@ -200,41 +202,24 @@ pub(crate) async fn request(args: RequestArgs) -> Result<u8> {
                 "APPROVALS",
                 "RELEASE"
             );
-            for r in answer.as_array().map(Vec::as_slice).unwrap_or_default() {
-                let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
-                let approvals = format!(
-                    "{}/{}",
-                    r.get("approvals")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len),
-                    r.get("approvals_required")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0)
-                );
-                let file = r
-                    .get("metadata")
-                    .and_then(|m| m.get("file_name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+            for r in answer.iter() {
+                let approvals = format!("{}/{}", r.approvals.len(), r.approvals_required);
+                let file = r.metadata.file_name.as_deref().unwrap_or("");
                 out!(
                     "{:<36} {:<9} {:<18} {:<13} {:<12} {:>9}  {:<36}  {file}",
-                    s("id"),
-                    s("state"),
-                    s("policy"),
-                    s("format"),
-                    s("requester"),
+                    r.id,
+                    r.state,
+                    r.policy,
+                    r.format,
+                    r.requester,
                     approvals,
-                    s("release_id")
+                    r.release_id.as_deref().unwrap_or("-")
                 );
             }
             Ok(exit::OK)
         }
         RequestAction::Show { id } => {
-            one(&args.profile, async |api| {
-                api.get::<Value>(&format!("/requests/{}", segment(&id)))
-                    .await
-            })
-            .await
+            one(&args.profile, async |api| api.get_request(&id).await).await
         }
         RequestAction::Approve(ApproveArgs {
             id,
@@ -332,13 +317,19 @@ enum ResourceAction {
     Delete { name: String },
 }
 
-pub(crate) async fn resource(kind: &str, args: ResourceArgs) -> Result<u8> {
+/// `sigil role|group|policy`: the routes under `/{kind}`, whose records read as `View`.
+pub(crate) async fn resource<View: DeserializeOwned>(kind: &str, args: ResourceArgs) -> Result<u8> {
     let base = format!("/{kind}");
     match args.action {
-        ResourceAction::List => one(&args.profile, async |api| api.get::<Value>(&base).await).await,
+        ResourceAction::List => {
+            one(&args.profile, async |api| {
+                api.get::<Vec<Verbatim<View>>>(&base).await
+            })
+            .await
+        }
         ResourceAction::Show { name } => {
             one(&args.profile, async |api| {
-                api.get::<Value>(&format!("{base}/{}", segment(&name)))
+                api.get::<Verbatim<View>>(&format!("{base}/{}", segment(&name)))
                     .await
             })
             .await
@@ -346,14 +337,14 @@ pub(crate) async fn resource(kind: &str, args: ResourceArgs) -> Result<u8> {
         ResourceAction::Create { file } => {
             let body = read_json(&file)?;
             one(&args.profile, async |api| {
-                api.post::<_, Value>(&base, &body).await
+                api.post::<_, Verbatim<View>>(&base, &body).await
             })
             .await
         }
         ResourceAction::Update { name, file } => {
             let body = read_json(&file)?;
             one(&args.profile, async |api| {
-                api.put::<_, Value>(&format!("{base}/{}", segment(&name)), &body)
+                api.put::<_, Verbatim<View>>(&format!("{base}/{}", segment(&name)), &body)
                     .await
             })
             .await
@@ -570,13 +561,8 @@ enum CaAction {
 pub(crate) async fn ca(args: CaArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        CaAction::List => one(p, async |api| api.get::<Value>("/cas").await).await,
-        CaAction::Show { name } => {
-            one(p, async |api| {
-                api.get::<Value>(&format!("/cas/{}", segment(&name))).await
-            })
-            .await
-        }
+        CaAction::List => one(p, async |api| api.list_cas().await).await,
+        CaAction::Show { name } => one(p, async |api| api.get_ca(&name).await).await,
         CaAction::Create {
             name,
             key_algorithm,
@@ -620,12 +606,10 @@ const DEFAULT_CA_VALIDITY_DAYS: u32 = 3650;
 /// The default validity of an intermediate: [`DEFAULT_CA_VALIDITY_DAYS`], shortened to end
 /// before its parent does (a CA cannot outlive its issuer).
 async fn intermediate_validity_days(api: &Client, parent: &str) -> Result<u32> {
-    let ca = api
-        .get::<Value>(&format!("/cas/{}", segment(parent)))
-        .await?;
+    let ca = api.get_ca(parent).await?;
     let not_after = ca
-        .get("not_after")
-        .and_then(Value::as_str)
+        .not_after
+        .as_deref()
         .and_then(|t| {
             time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
         })
@@ -741,24 +725,18 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
         CertAction::List { issuer } => {
-            let path = match issuer {
-                Some(i) => format!("/certificates?issuer={}", segment(&i)),
-                None => "/certificates".to_owned(),
-            };
-            one(p, async |api| api.get::<Value>(&path).await).await
+            one(p, async |api| {
+                api.list_certificates(issuer.as_deref()).await
+            })
+            .await
         }
         CertAction::Show { serial, out } => {
             let api = p.login().await?;
-            let answer = api
-                .get::<Value>(&format!("/certificates/{}", segment(&serial)))
-                .await;
+            let answer = api.get_certificate(&serial).await;
             api.logout().await;
             let answer = answer?;
             if let Some(out) = out {
-                let chain = answer
-                    .get("chain_pem")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let chain = answer.chain_pem.as_deref().unwrap_or_default();
                 write_or_print(Some(&out), chain)?;
             }
             print(&answer)
@@ -800,10 +778,7 @@ pub(crate) async fn cert(args: CertArgs) -> Result<u8> {
             api.logout().await;
             let answer = answer?;
             if let Some(out) = out {
-                let chain = answer
-                    .get("chain_pem")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let chain = answer.chain_pem.as_deref().unwrap_or_default();
                 write_or_print(Some(&out), chain)?;
             }
             print(&answer)
@@ -926,7 +901,7 @@ enum SettingsAction {
 pub(crate) async fn settings(args: SettingsArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
-        SettingsAction::Show => one(p, async |api| api.get::<Value>("/settings").await).await,
+        SettingsAction::Show => one(p, async |api| api.get_settings().await).await,
         SettingsAction::Set {
             allow_export_with_password,
             lockout_threshold,
@@ -1005,12 +980,8 @@ pub(crate) async fn audit(args: AuditArgs) -> Result<u8> {
     let p = &args.profile;
     match args.action {
         AuditAction::List { from, limit } => {
-            let path = format!(
-                "/audit?from={}&limit={}",
-                from.unwrap_or(1),
-                limit.unwrap_or(100)
-            );
-            one(p, async |api| api.get::<Value>(&path).await).await
+            let (from, limit) = (from.unwrap_or(1), limit.unwrap_or(100));
+            one(p, async |api| api.read_audit(from, limit).await).await
         }
         AuditAction::Export { from, out, data } => export(p, from.unwrap_or(1), out, data).await,
         AuditAction::Verify { data: Some(data) } => verify_offline(&data).await,
@@ -1061,8 +1032,8 @@ async fn export(
                     .context("cannot read the audit log")?;
                 let Some(last) = events.last() else { break };
                 next = last.seq.saturating_add(1);
-                for event in &events {
-                    writeln!(sink, "{}", serde_json::to_string(&event_json(event))?)?;
+                for event in events {
+                    writeln!(sink, "{}", json_line(&sigil_server::audit_view(event))?)?;
                     count += 1;
                 }
             }
@@ -1071,17 +1042,10 @@ async fn export(
             let api = p.login().await?;
             let result: Result<()> = async {
                 loop {
-                    let page = api
-                        .get::<Value>(&format!("/audit?from={next}&limit={AUDIT_PAGE}"))
-                        .await?;
-                    let events = page.as_array().cloned().unwrap_or_default();
-                    let Some(last) = events.last() else { break };
-                    let seq = last
-                        .get("seq")
-                        .and_then(Value::as_u64)
-                        .ok_or_else(|| anyhow::anyhow!("the server's audit events have no seq"))?;
-                    next = seq.saturating_add(1);
-                    for event in &events {
+                    let page = api.read_audit(next, AUDIT_PAGE).await?;
+                    let Some(last) = page.last() else { break };
+                    next = last.seq.saturating_add(1);
+                    for event in &page {
                         writeln!(sink, "{}", serde_json::to_string(event)?)?;
                         count += 1;
                     }
@@ -1100,21 +1064,9 @@ async fn export(
     Ok(exit::OK)
 }
 
-/// An audit event as JSON (hashes as lowercase hex).
-fn event_json(e: &sigil_domain::AuditEvent) -> Value {
-    json!({
-        "seq": e.seq,
-        "time": e.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "identity": e.identity,
-        "source": e.source,
-        "interface": e.interface,
-        "action": e.action,
-        "object": e.object,
-        "outcome": e.outcome,
-        "details": e.details,
-        "prev_hash": hex::encode(e.prev_hash),
-        "hash": hex::encode(e.hash),
-    })
+/// One line of JSON with sorted keys (as [`print`]), the form `audit export` has always written.
+fn json_line(value: &impl Serialize) -> Result<String> {
+    Ok(serde_json::to_string(&serde_json::to_value(value)?)?)
 }
 
 async fn open_store(data: &Path) -> Result<std::sync::Arc<dyn sigil_domain::Store>> {

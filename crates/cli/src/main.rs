@@ -158,9 +158,11 @@ async fn run(command: Action) -> anyhow::Result<u8> {
         Action::Request(args) => admin::request(args).await,
         Action::Release(args) => release::release(args).await,
         Action::Identity(args) => admin::identity(args).await,
-        Action::Role(args) => admin::resource("roles", args).await,
-        Action::Group(args) => admin::resource("groups", args).await,
-        Action::Policy(args) => admin::resource("policies", args).await,
+        Action::Role(args) => admin::resource::<sigil_api::admin::RoleView>("roles", args).await,
+        Action::Group(args) => admin::resource::<sigil_api::admin::GroupView>("groups", args).await,
+        Action::Policy(args) => {
+            admin::resource::<sigil_api::admin::PolicyView>("policies", args).await
+        }
         Action::Ca(args) => admin::ca(args).await,
         Action::Cert(args) => admin::cert(args).await,
         Action::Key(args) => keys::key(args).await,

@@ -11,7 +11,6 @@ use sigil_client::{Connection, JobResult, PreparedJob, Progress, SignOptions};
 
 use crate::admin::{ApproveArgs, DenyArgs, ListFilter, ProfileArg, acting_body, one, query_path};
 use crate::exit;
-use sigil_client::https::segment;
 
 /// `sigil release`.
 #[derive(Args, Debug)]
@@ -43,9 +42,9 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
             limit,
             json,
         }) => {
-            let path = query_path("/releases", state, policy, requester, limit);
+            let query = query_path("", state, policy, requester, limit);
             let api = args.profile.login().await?;
-            let answer = api.get::<Value>(&path).await;
+            let answer = api.list_releases(&query).await;
             api.logout().await;
             let answer = answer?;
             if json {
@@ -61,36 +60,24 @@ pub(crate) async fn release(args: ReleaseArgs) -> Result<u8> {
                 "FILES",
                 "APPROVALS"
             );
-            for r in answer.as_array().map(Vec::as_slice).unwrap_or_default() {
-                let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
-                let n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
-                let approvals = format!(
-                    "{}/{}",
-                    r.get("approvals")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len),
-                    n("approvals_required")
-                );
-                let files = format!("{}/{}", n("files_received"), n("files_declared"));
+            for r in answer.iter() {
+                let approvals = format!("{}/{}", r.approvals.len(), r.approvals_required);
+                let files = format!("{}/{}", r.files_received, r.files_declared);
                 out!(
                     "{:<36} {:<9} {:<18} {:<12} {:>5} {:>9}  {}",
-                    s("id"),
-                    s("state"),
-                    s("policy"),
-                    s("requester"),
+                    r.id,
+                    r.state,
+                    r.policy,
+                    r.requester,
                     files,
                     approvals,
-                    r.get("description").and_then(Value::as_str).unwrap_or("")
+                    r.description.as_deref().unwrap_or("")
                 );
             }
             Ok(exit::OK)
         }
         ReleaseAction::Show { id } => {
-            one(&args.profile, async |api| {
-                api.get::<Value>(&format!("/releases/{}", segment(&id)))
-                    .await
-            })
-            .await
+            one(&args.profile, async |api| api.get_release(&id).await).await
         }
         ReleaseAction::Approve(ApproveArgs {
             id,

@@ -7,20 +7,24 @@ use std::time::Duration;
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use sigil_api::ErrorBody;
-use sigil_api::admin::{CommandBody, CommandView, SettingsBody, VerifyView};
+use sigil_api::admin::{AuditEvent, CommandBody, CommandView, Settings, SettingsBody, VerifyView};
 use sigil_api::identities::{
     ApiKeyBody, ApiKeyView, IdentityView, NewIdentityBody, PasswordBody, PasswordSet,
     UpdateIdentityBody,
 };
-use sigil_api::keys::{ImportChainBody, ImportPkcs12Body, KeyCsrBody, KeyCsrView, NewKeyBody};
+use sigil_api::keys::{
+    ImportChainBody, ImportPkcs12Body, ImportedView, KeyCsrBody, KeyCsrView, KeyView, NewKeyBody,
+};
 use sigil_api::login::{LoginBody, SessionView};
 use sigil_api::pki::{
-    ChainBody, ChainLoaded, CrlView, CsrBody, CsrView, ExportBody, ExportView, IssueBody,
-    NewCaBody, RevokeBody,
+    CaView, CertificateView, ChainBody, ChainLoaded, CrlView, CsrBody, CsrView, ExportBody,
+    ExportView, IssueBody, NewCaBody, RevokeBody,
 };
-use sigil_api::requests::CommentBody;
+use sigil_api::releases::ReleaseView;
+use sigil_api::requests::{CommentBody, RequestView};
+
+pub use crate::verbatim::Verbatim;
 
 use crate::error::{ClientError, ErrorKind};
 use crate::profile::{HttpsSetupError, Profile, SecretSource};
@@ -224,26 +228,68 @@ impl Client {
         self.call(Method::POST, &path, Some(body)).await
     }
 
-    /// `POST /requests/{id}/approve` (the request's view is not typed yet).
-    pub async fn approve_request(&self, id: &str, body: &CommentBody) -> Result<Value, HttpsError> {
+    /// `GET /requests` with `query` (`""` or `?state=…&…`).
+    pub async fn list_requests(
+        &self,
+        query: &str,
+    ) -> Result<Verbatim<Vec<RequestView>>, HttpsError> {
+        self.get(&format!("/requests{query}")).await
+    }
+
+    /// `GET /requests/{id}`.
+    pub async fn get_request(&self, id: &str) -> Result<Verbatim<RequestView>, HttpsError> {
+        self.get(&format!("/requests/{}", segment(id))).await
+    }
+
+    /// `POST /requests/{id}/approve`.
+    pub async fn approve_request(
+        &self,
+        id: &str,
+        body: &CommentBody,
+    ) -> Result<Verbatim<RequestView>, HttpsError> {
         self.post(&format!("/requests/{}/approve", segment(id)), body)
             .await
     }
 
-    /// `POST /requests/{id}/deny` (the request's view is not typed yet).
-    pub async fn deny_request(&self, id: &str, body: &CommentBody) -> Result<Value, HttpsError> {
+    /// `POST /requests/{id}/deny`.
+    pub async fn deny_request(
+        &self,
+        id: &str,
+        body: &CommentBody,
+    ) -> Result<Verbatim<RequestView>, HttpsError> {
         self.post(&format!("/requests/{}/deny", segment(id)), body)
             .await
     }
 
-    /// `POST /releases/{id}/approve` (the release's view is not typed yet).
-    pub async fn approve_release(&self, id: &str, body: &CommentBody) -> Result<Value, HttpsError> {
+    /// `GET /releases` with `query` (`""` or `?state=…&…`).
+    pub async fn list_releases(
+        &self,
+        query: &str,
+    ) -> Result<Verbatim<Vec<ReleaseView>>, HttpsError> {
+        self.get(&format!("/releases{query}")).await
+    }
+
+    /// `GET /releases/{id}`.
+    pub async fn get_release(&self, id: &str) -> Result<Verbatim<ReleaseView>, HttpsError> {
+        self.get(&format!("/releases/{}", segment(id))).await
+    }
+
+    /// `POST /releases/{id}/approve`.
+    pub async fn approve_release(
+        &self,
+        id: &str,
+        body: &CommentBody,
+    ) -> Result<Verbatim<ReleaseView>, HttpsError> {
         self.post(&format!("/releases/{}/approve", segment(id)), body)
             .await
     }
 
-    /// `POST /releases/{id}/deny` (the release's view is not typed yet).
-    pub async fn deny_release(&self, id: &str, body: &CommentBody) -> Result<Value, HttpsError> {
+    /// `POST /releases/{id}/deny`.
+    pub async fn deny_release(
+        &self,
+        id: &str,
+        body: &CommentBody,
+    ) -> Result<Verbatim<ReleaseView>, HttpsError> {
         self.post(&format!("/releases/{}/deny", segment(id)), body)
             .await
     }
@@ -263,9 +309,34 @@ impl Client {
             .await
     }
 
-    /// `PUT /settings` (the settings' view is not typed yet).
-    pub async fn update_settings(&self, body: &SettingsBody) -> Result<Value, HttpsError> {
+    /// `GET /settings`.
+    pub async fn get_settings(&self) -> Result<Verbatim<Settings>, HttpsError> {
+        self.get("/settings").await
+    }
+
+    /// `PUT /settings`.
+    pub async fn update_settings(
+        &self,
+        body: &SettingsBody,
+    ) -> Result<Verbatim<Settings>, HttpsError> {
         self.put("/settings", body).await
+    }
+
+    /// `GET /audit?from=&limit=`: at most `limit` events from sequence number `from`.
+    pub async fn read_audit(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<Verbatim<AuditEvent>>, HttpsError> {
+        self.get(&format!("/audit?from={from}&limit={limit}")).await
+    }
+
+    /// `GET /audit?last=N`: the newest `last` events, oldest first.
+    pub async fn read_audit_last(
+        &self,
+        last: u32,
+    ) -> Result<Vec<Verbatim<AuditEvent>>, HttpsError> {
+        self.get(&format!("/audit?last={last}")).await
     }
 
     /// `GET /audit/verify`.
@@ -273,13 +344,13 @@ impl Client {
         self.get("/audit/verify").await
     }
 
-    /// `GET /keys` (the key's view is not typed yet).
-    pub async fn list_keys(&self) -> Result<Value, HttpsError> {
+    /// `GET /keys`.
+    pub async fn list_keys(&self) -> Result<Verbatim<Vec<KeyView>>, HttpsError> {
         self.get("/keys").await
     }
 
-    /// `POST /keys` (the key's view is not typed yet).
-    pub async fn create_key(&self, body: &NewKeyBody) -> Result<Value, HttpsError> {
+    /// `POST /keys`.
+    pub async fn create_key(&self, body: &NewKeyBody) -> Result<Verbatim<KeyView>, HttpsError> {
         self.post("/keys", body).await
     }
 
@@ -289,23 +360,36 @@ impl Client {
             .await
     }
 
-    /// `POST /keys/{id}/chain` (the certificate's view is not typed yet).
+    /// `POST /keys/{id}/chain`.
     pub async fn import_chain(
         &self,
         key: &str,
         body: &ImportChainBody,
-    ) -> Result<Value, HttpsError> {
+    ) -> Result<Verbatim<CertificateView>, HttpsError> {
         self.post(&format!("/keys/{}/chain", segment(key)), body)
             .await
     }
 
-    /// `POST /keys/import` (the answer's certificate view is not typed yet).
-    pub async fn import_pkcs12(&self, body: &ImportPkcs12Body) -> Result<Value, HttpsError> {
+    /// `POST /keys/import`.
+    pub async fn import_pkcs12(
+        &self,
+        body: &ImportPkcs12Body,
+    ) -> Result<Verbatim<ImportedView>, HttpsError> {
         self.post("/keys/import", body).await
     }
 
-    /// `POST /cas` (the CA's view is not typed yet).
-    pub async fn create_ca(&self, body: &NewCaBody) -> Result<Value, HttpsError> {
+    /// `GET /cas`.
+    pub async fn list_cas(&self) -> Result<Verbatim<Vec<CaView>>, HttpsError> {
+        self.get("/cas").await
+    }
+
+    /// `GET /cas/{name}`.
+    pub async fn get_ca(&self, name: &str) -> Result<Verbatim<CaView>, HttpsError> {
+        self.get(&format!("/cas/{}", segment(name))).await
+    }
+
+    /// `POST /cas`.
+    pub async fn create_ca(&self, body: &NewCaBody) -> Result<Verbatim<CaView>, HttpsError> {
         self.post("/cas", body).await
     }
 
@@ -314,17 +398,43 @@ impl Client {
         self.get(&format!("/cas/{}/crl", segment(name))).await
     }
 
-    /// `POST /certificates` (the certificate's view is not typed yet).
-    pub async fn issue_certificate(&self, body: &IssueBody) -> Result<Value, HttpsError> {
+    /// `GET /certificates`, those `issuer` issued when given.
+    pub async fn list_certificates(
+        &self,
+        issuer: Option<&str>,
+    ) -> Result<Verbatim<Vec<CertificateView>>, HttpsError> {
+        match issuer {
+            Some(issuer) => {
+                self.get(&format!("/certificates?issuer={}", segment(issuer)))
+                    .await
+            }
+            None => self.get("/certificates").await,
+        }
+    }
+
+    /// `GET /certificates/{serial}`: with `chain_pem`.
+    pub async fn get_certificate(
+        &self,
+        serial: &str,
+    ) -> Result<Verbatim<CertificateView>, HttpsError> {
+        self.get(&format!("/certificates/{}", segment(serial)))
+            .await
+    }
+
+    /// `POST /certificates`.
+    pub async fn issue_certificate(
+        &self,
+        body: &IssueBody,
+    ) -> Result<Verbatim<CertificateView>, HttpsError> {
         self.post("/certificates", body).await
     }
 
-    /// `POST /certificates/{serial}/revoke` (the certificate's view is not typed yet).
+    /// `POST /certificates/{serial}/revoke`.
     pub async fn revoke_certificate(
         &self,
         serial: &str,
         body: &RevokeBody,
-    ) -> Result<Value, HttpsError> {
+    ) -> Result<Verbatim<CertificateView>, HttpsError> {
         self.post(&format!("/certificates/{}/revoke", segment(serial)), body)
             .await
     }
@@ -359,7 +469,7 @@ impl Client {
             .await
     }
 
-    // ---- routes not typed yet: the caller names the answer's type ---------------------------
+    // ---- any route: the caller names the answer's type --------------------------------------
 
     /// `GET path`, the answer as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HttpsError> {

@@ -25,6 +25,7 @@ pub mod profile;
 pub mod release;
 pub mod sign;
 pub mod timestamp;
+pub mod verbatim;
 
 pub use connection::Connection;
 pub use error::{ClientError, ErrorKind};

@@ -46,6 +46,7 @@ pub use hostapi::requirement;
 /// The OpenAPI 3.1 document of the HTTPS API as pretty JSON: what `GET /api/v1/openapi.json`
 /// serves and `docs/openapi.json` holds.
 pub use https::openapi::document_json as openapi_json;
+pub use https::views::audit_view;
 pub use https::{API_ROUTES, ApiRoute};
 pub use init::{InitOptions, InitReport, MasterKeySource, init};
 pub use join::{JoinOptions, JoinReport, join};

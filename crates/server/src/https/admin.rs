@@ -16,14 +16,14 @@ use utoipa::IntoParams;
 use zeroize::Zeroizing;
 
 use sigil_api::admin::{
-    BreakView, CommandBody, CommandView, GroupBody, GroupView, PolicyBody, PolicyView, RoleBody,
-    RoleView, SettingsBody, VerifyView,
+    AuditEvent, BreakView, CommandBody, CommandView, GroupBody, GroupView, PolicyBody, PolicyView,
+    RoleBody, RoleView, Settings, SettingsBody, VerifyView,
 };
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
-use super::views::{AuditView, group_view, identity_view, policy_view, role_view};
+use super::views::{audit_view, group_view, identity_view, policy_view, role_view, settings_view};
 use crate::service::admin as svc;
 use sigil_api::identities::{
     ApiKeyBody, ApiKeyView, IdentityView, NewIdentityBody, PasswordBody, PasswordSet,
@@ -459,15 +459,17 @@ pub(crate) async fn set_command(
     path = "/settings",
     tag = "settings",
     responses(
-        (status = 200, description = "The settings.", body = sigil_domain::Settings),
+        (status = 200, description = "The settings.", body = Settings),
         (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:settings`.", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_settings(
     State(h): State<Https>,
     caller: Caller,
-) -> ApiResult<Json<sigil_domain::Settings>> {
-    Ok(Json(svc::get_settings(&h.app, &caller.actor()).await?))
+) -> ApiResult<Json<Settings>> {
+    Ok(Json(settings_view(
+        &svc::get_settings(&h.app, &caller.actor()).await?,
+    )))
 }
 
 /// `PUT /settings`: changes the given settings.
@@ -477,7 +479,7 @@ pub(crate) async fn get_settings(
     tag = "settings",
     request_body = SettingsBody,
     responses(
-        (status = 200, description = "The settings as changed.", body = sigil_domain::Settings),
+        (status = 200, description = "The settings as changed.", body = Settings),
         (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `admin:settings`.", body = ErrorBody),
     )
 )]
@@ -485,7 +487,7 @@ pub(crate) async fn update_settings(
     State(h): State<Https>,
     caller: Caller,
     Body(body): Body<SettingsBody>,
-) -> ApiResult<Json<sigil_domain::Settings>> {
+) -> ApiResult<Json<Settings>> {
     let timestamp_certificate = match body.timestamp_certificate.as_deref() {
         None => None,
         Some("") => Some(None),
@@ -500,9 +502,9 @@ pub(crate) async fn update_settings(
         lockout_threshold: body.lockout_threshold,
         timestamp_certificate,
     };
-    Ok(Json(
-        svc::update_settings(&h.app, &caller.actor(), update).await?,
-    ))
+    Ok(Json(settings_view(
+        &svc::update_settings(&h.app, &caller.actor(), update).await?,
+    )))
 }
 
 // ---- groups -------------------------------------------------------------------------------
@@ -809,7 +811,7 @@ pub(crate) struct AuditQuery {
     tag = "audit",
     params(AuditQuery),
     responses(
-        (status = 200, description = "The events, oldest first.", body = Vec<sigil_domain::AuditEvent>),
+        (status = 200, description = "The events, oldest first.", body = Vec<AuditEvent>),
         (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `audit:read`.", body = ErrorBody),
     )
 )]
@@ -817,7 +819,7 @@ pub(crate) async fn read_audit(
     State(h): State<Https>,
     caller: Caller,
     QueryArg(q): QueryArg<AuditQuery>,
-) -> ApiResult<Json<Vec<AuditView>>> {
+) -> ApiResult<Json<Vec<AuditEvent>>> {
     let events = match (q.last, q.from, q.limit) {
         (Some(last), None, None) => svc::read_audit_last(&h.app, &caller.actor(), last).await?,
         (Some(_), _, _) => {
@@ -835,7 +837,7 @@ pub(crate) async fn read_audit(
             .await?
         }
     };
-    Ok(Json(events))
+    Ok(Json(events.into_iter().map(audit_view).collect()))
 }
 
 /// `GET /audit/verify`: checks the audit log's hash chain.

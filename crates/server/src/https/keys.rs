@@ -6,17 +6,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
-use serde::Serialize;
 use sigil_domain::{CertProfile, KeyId, SOFTWARE_BACKEND};
-use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
-use sigil_api::keys::{ImportChainBody, ImportPkcs12Body, KeyCsrBody, KeyCsrView, NewKeyBody};
+use sigil_api::keys::{
+    ImportChainBody, ImportPkcs12Body, ImportedView, KeyCsrBody, KeyCsrView, KeyView, NewKeyBody,
+};
+use sigil_api::pki::CertificateView;
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, parse};
-use super::views::{CertificateView, KeyView};
+use super::views::{certificate_view, key_view};
 use crate::service::keys as svc;
 use crate::service::pki::parse_key_algorithm;
 
@@ -57,7 +58,7 @@ pub(crate) async fn create_key(
             .unwrap_or_else(|| SOFTWARE_BACKEND.to_owned()),
     };
     let key = svc::create_key(&h.app, &caller.actor(), args).await?;
-    Ok((StatusCode::CREATED, Json(KeyView::new(&key, &[])?)))
+    Ok((StatusCode::CREATED, Json(key_view(&key, &[])?)))
 }
 
 /// `GET /keys` (`ca:list`): every held key with its certificates.
@@ -74,7 +75,7 @@ pub(crate) async fn list_keys(State(h): State<Https>) -> ApiResult<Json<Vec<KeyV
     let keys = svc::list_keys(&h.app).await?;
     Ok(Json(
         keys.iter()
-            .map(|k| KeyView::new(&k.key, &k.certificates))
+            .map(|k| key_view(&k.key, &k.certificates))
             .collect::<Result<Vec<_>, _>>()?,
     ))
 }
@@ -140,15 +141,8 @@ pub(crate) async fn import_chain(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CertificateView::new(&record, Some(&chain))?),
+        Json(certificate_view(&record, Some(&chain))?),
     ))
-}
-
-/// `POST /keys/import` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct ImportedView {
-    key_id: String,
-    certificate: CertificateView,
 }
 
 /// `POST /keys/import` (`keys:add` and `ca:upload`): a key and its certificate from PKCS#12.
@@ -188,7 +182,7 @@ pub(crate) async fn import_pkcs12(
         StatusCode::CREATED,
         Json(ImportedView {
             key_id: imported.key_id.to_string(),
-            certificate: CertificateView::new(&imported.certificate, Some(&chain))?,
+            certificate: certificate_view(&imported.certificate, Some(&chain))?,
         }),
     ))
 }

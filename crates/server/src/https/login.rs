@@ -10,12 +10,10 @@ use super::sessions::{CreateError, now_ns};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use serde::Serialize;
 use sigil_domain::{Interface, LoginProgress, Session};
 use sigil_proto::ErrorCode;
-use utoipa::ToSchema;
 
-use sigil_api::login::{LoggedOut, LoginBody, PendingView, SessionView};
+use sigil_api::login::{Health, LoggedOut, LoginBody, PendingView, SessionView};
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -23,15 +21,6 @@ use super::extract::{Body, Caller, bearer, current_session, source, store_error}
 use crate::server::PeerInfo;
 use crate::service::ServiceError;
 use crate::service::auth::LoginContext;
-
-/// `GET /health` answer.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Health {
-    /// Always `ok`.
-    status: &'static str,
-    /// The server's version.
-    version: &'static str,
-}
 
 /// `GET /api/v1/health`: no session needed.
 ///
@@ -45,8 +34,8 @@ pub(crate) struct Health {
 )]
 pub(crate) async fn health() -> Json<Health> {
     Json(Health {
-        status: "ok",
-        version: env!("CARGO_PKG_VERSION"),
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
     })
 }
 

@@ -36,7 +36,7 @@ mod releases;
 mod requests;
 mod sessions;
 mod timestamp;
-mod views;
+pub(crate) mod views;
 
 use std::sync::Arc;
 

@@ -13,14 +13,14 @@ use sigil_domain::{
 use utoipa::IntoParams;
 
 use sigil_api::pki::{
-    ChainBody, ChainLoaded, CrlView, CsrBody, CsrView, ExportBody, ExportView, IssueBody,
-    NewCaBody, RevokeBody,
+    CaView, CertificateView, ChainBody, ChainLoaded, CrlView, CsrBody, CsrView, ExportBody,
+    ExportView, IssueBody, NewCaBody, RevokeBody,
 };
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
-use super::views::{CaView, CertificateView};
+use super::views::{ca_view, certificate_view};
 use crate::service::authorize::require;
 use crate::service::pki as svc;
 
@@ -43,7 +43,7 @@ fn serial(text: &str) -> Result<SerialNumber, ApiError> {
 pub(crate) async fn list_cas(State(h): State<Https>) -> ApiResult<Json<Vec<CaView>>> {
     let cas = svc::list_cas(&h.app).await?;
     Ok(Json(
-        cas.iter().map(CaView::new).collect::<Result<Vec<_>, _>>()?,
+        cas.iter().map(ca_view).collect::<Result<Vec<_>, _>>()?,
     ))
 }
 
@@ -64,7 +64,7 @@ pub(crate) async fn get_ca(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<CaView>> {
     let name: CaName = parse(&name)?;
-    Ok(Json(CaView::new(&svc::get_ca(&h.app, &name).await?)?))
+    Ok(Json(ca_view(&svc::get_ca(&h.app, &name).await?)?))
 }
 
 /// `POST /cas` (`ca:add`): a new root or intermediate CA with its key.
@@ -95,7 +95,7 @@ pub(crate) async fn create_ca(
         key_backend: body.key_backend,
     };
     let record = svc::create_ca(&h.app, &caller.actor(), args).await?;
-    Ok((StatusCode::CREATED, Json(CaView::new(&record)?)))
+    Ok((StatusCode::CREATED, Json(ca_view(&record)?)))
 }
 
 /// `GET /cas/{name}/crl` (`ca:export`): a freshly signed CRL.
@@ -155,7 +155,7 @@ pub(crate) async fn list_certificates(
     let list = svc::list_certificates(&h.app, issuer.as_ref()).await?;
     Ok(Json(
         list.iter()
-            .map(|r| CertificateView::new(r, None))
+            .map(|r| certificate_view(r, None))
             .collect::<Result<Vec<_>, _>>()?,
     ))
 }
@@ -177,10 +177,7 @@ pub(crate) async fn get_certificate(
     PathArg(text): PathArg<String>,
 ) -> ApiResult<Json<CertificateView>> {
     let issued = svc::get_certificate(&h.app, &serial(&text)?).await?;
-    Ok(Json(CertificateView::new(
-        &issued.record,
-        Some(&issued.chain),
-    )?))
+    Ok(Json(certificate_view(&issued.record, Some(&issued.chain))?))
 }
 
 /// `POST /certificates` (`ca:issue`; a Sigil-generated key also needs `keys:add`).
@@ -230,7 +227,7 @@ pub(crate) async fn issue_certificate(
     let issued = svc::issue_certificate(&h.app, &caller.actor(), args).await?;
     Ok((
         StatusCode::CREATED,
-        Json(CertificateView::new(&issued.record, Some(&issued.chain))?),
+        Json(certificate_view(&issued.record, Some(&issued.chain))?),
     ))
 }
 
@@ -259,7 +256,7 @@ pub(crate) async fn revoke(
         None => RevocationReason::Unspecified,
     };
     let record = svc::revoke_certificate(&h.app, &caller.actor(), &serial(&text)?, reason).await?;
-    Ok(Json(CertificateView::new(&record, None)?))
+    Ok(Json(certificate_view(&record, None)?))
 }
 
 /// `POST /certificates/{serial}/export` (`ca:export-clear-key`, and the setting

@@ -6,119 +6,22 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sigil_domain::{
-    CommandCode, IdentityName, RequestFilter, RequestId, RequestMetadata, RequestState,
-    SigningFormat, SigningRequest, Upload,
+    CommandCode, IdentityName, RequestFilter, RequestId, RequestMetadata,
+    SigningFormat, Upload,
 };
 use sigil_proto::ErrorCode;
-use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use sigil_api::requests::CommentBody;
+use sigil_api::requests::{CommentBody, RequestView};
 
 use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
-use super::views::rfc3339;
+use super::views::request_view;
 use crate::service::ServiceError;
 use crate::service::requests as svc;
-
-/// One approval.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct ApprovalView {
-    pub(crate) approver: String,
-    pub(crate) at: String,
-    pub(crate) comment: String,
-}
-
-/// A signing request as approvers and requesters see it.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct RequestView {
-    id: String,
-    /// `pending`, `approved`, `signed`, `denied`, `expired` or `failed`.
-    state: String,
-    policy: String,
-    format: String,
-    hash: String,
-    /// The digest to sign, hex.
-    digest: String,
-    metadata: RequestMetadata,
-    requester: String,
-    created: String,
-    expires: String,
-    /// Seconds since `created`.
-    age_secs: i64,
-    approvals_required: u32,
-    /// The group whose members approve.
-    approval_group: Option<String>,
-    approvals: Vec<ApprovalView>,
-    /// Who denied it (for a denied request).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    denied_by: Option<String>,
-    /// The denial or failure reason.
-    reason: Option<String>,
-    /// When it reached its current state (not for pending requests).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    state_at: Option<String>,
-    /// The signature (raw) or signature block (PKCS#7 DER), hex, once signed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<String>,
-    /// Hash format under a policy that requires time-stamps: the DER `TimeStampResp` over
-    /// `result`, hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timestamp: Option<String>,
-    /// The release the request belongs to (`null` for a request on its own).
-    release_id: Option<String>,
-}
-
-impl RequestView {
-    fn new(request: &SigningRequest, now: OffsetDateTime) -> Self {
-        let (denied_by, reason, state_at) = match request.state() {
-            RequestState::Pending => (None, None, None),
-            RequestState::Approved { at }
-            | RequestState::Signed { at, .. }
-            | RequestState::Expired { at } => (None, None, Some(*at)),
-            RequestState::Denied { by, at, reason } => {
-                (Some(by.to_string()), Some(reason.clone()), Some(*at))
-            }
-            RequestState::Failed { at, reason } => (None, Some(reason.clone()), Some(*at)),
-        };
-        Self {
-            id: request.id().to_string(),
-            state: request.status().as_str().to_owned(),
-            policy: request.policy().to_string(),
-            format: request.format().as_str().to_owned(),
-            hash: request.hash().name().to_owned(),
-            digest: hex::encode(request.digest()),
-            metadata: request.metadata().clone(),
-            requester: request.requester().to_string(),
-            created: rfc3339(request.created()),
-            expires: rfc3339(request.expires()),
-            age_secs: (now - request.created()).whole_seconds().max(0),
-            approvals_required: request.approvals_required(),
-            approval_group: request.approval_group().map(ToString::to_string),
-            approvals: request
-                .approvals()
-                .iter()
-                .map(|a| ApprovalView {
-                    approver: a.approver.to_string(),
-                    at: rfc3339(a.at),
-                    comment: a.comment.clone(),
-                })
-                .collect(),
-            denied_by,
-            reason,
-            state_at: state_at.map(rfc3339),
-            result: match request.state() {
-                RequestState::Signed { result, .. } => Some(hex::encode(result)),
-                _ => None,
-            },
-            timestamp: request.timestamp().map(hex::encode),
-            release_id: request.release().map(|r| r.to_string()),
-        }
-    }
-}
 
 fn request_id(text: &str) -> Result<RequestId, ApiError> {
     text.parse::<uuid::Uuid>()
@@ -213,7 +116,7 @@ pub(crate) async fn submit(
     let request = svc::upload(&h.app, &caller.actor(), &body.policy, upload).await?;
     Ok((
         StatusCode::CREATED,
-        Json(RequestView::new(&request, h.app.now())),
+        Json(request_view(&request, h.app.now())),
     ))
 }
 
@@ -265,9 +168,7 @@ pub(crate) async fn list_requests(
 ) -> ApiResult<Json<Vec<RequestView>>> {
     let list = svc::list(&h.app, &caller.actor(), q.filter()?).await?;
     let now = h.app.now();
-    Ok(Json(
-        list.iter().map(|r| RequestView::new(r, now)).collect(),
-    ))
+    Ok(Json(list.iter().map(|r| request_view(r, now)).collect()))
 }
 
 /// `GET /requests/{id}`: one signing request.
@@ -287,7 +188,7 @@ pub(crate) async fn show_request(
     PathArg(id): PathArg<String>,
 ) -> ApiResult<Json<RequestView>> {
     let request = svc::get(&h.app, &caller.actor(), request_id(&id)?).await?;
-    Ok(Json(RequestView::new(&request, h.app.now())))
+    Ok(Json(request_view(&request, h.app.now())))
 }
 
 /// The acting identity an approve or deny body names.
@@ -332,7 +233,7 @@ pub(crate) async fn approve_request(
         actor.as_ref(),
     )
     .await?;
-    Ok(Json(RequestView::new(&request, h.app.now())))
+    Ok(Json(request_view(&request, h.app.now())))
 }
 
 /// `POST /requests/{id}/deny`: the comment is the reason the requester sees.
@@ -370,5 +271,5 @@ pub(crate) async fn deny_request(
         actor.as_ref(),
     )
     .await?;
-    Ok(Json(RequestView::new(&request, h.app.now())))
+    Ok(Json(request_view(&request, h.app.now())))
 }
