@@ -8,8 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use sigil_domain::{
-    CommandCode, IdentityName, RequestFilter, RequestId, RequestMetadata,
-    SigningFormat, Upload,
+    CommandCode, IdentityName, RequestFilter, RequestId, RequestMetadata, SigningFormat, Upload,
 };
 use sigil_proto::ErrorCode;
 use utoipa::{IntoParams, ToSchema};
