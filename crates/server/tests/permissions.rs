@@ -5,7 +5,7 @@
 //! permission granted) and is not refused for permission reasons to a session holding just
 //! that (each one of an `AnyOf`, all of an `AllOf`).
 //!
-//! One deployment per listener (the Host API test world, whose HTTPS listener runs too), with
+//! One deployment per test (the Host API test world, whose HTTPS listener runs too), with
 //! one role and one identity per permission set the table needs, usable on both listeners.
 #![allow(
     clippy::unwrap_used,
