@@ -22,15 +22,13 @@ use std::time::Duration;
 use hostapi_common::*;
 use sha2::Digest;
 use sigil_domain::{
-    Change, CommandCode, HashAlgorithm as DomainHash, Interface, Permission, PolicyAlias,
-    RequestFilter, RequestId as DomainRequestId, RequestMetadata, Role, RoleClass, RoleDraft,
-    RoleName, RoleType, Session, Settings, SigningFormat, SigningRequest,
+    Change, CommandCode, HashAlgorithm as DomainHash, Interface, PolicyAlias, RequestFilter,
+    RequestId as DomainRequestId, RequestMetadata, Session, Settings, SigningFormat,
+    SigningRequest,
 };
-use sigil_proto::{
-    Command, ErrorCode, HashAlgorithm, Outcome as Wire, Request, RequestId, Response,
-};
+use sigil_proto::{ErrorCode, HashAlgorithm, Outcome as Wire, Request, RequestId, Response};
 use sigil_server::service::auth::{self, LoginContext};
-use sigil_server::service::authorize::{Caller, Need};
+use sigil_server::service::authorize::Caller;
 use sigil_server::service::requests;
 use tokio::io::AsyncWriteExt;
 
@@ -1055,126 +1053,6 @@ async fn an_internal_error_hides_its_detail_behind_an_id() {
     for detail in ["signing_requests", "no such table", "store", "sqlite"] {
         assert!(!message.to_lowercase().contains(detail), "{message}");
     }
-}
-
-fn not_permitted(answer: &Response) -> bool {
-    matches!(answer, Response::Failure(f) if f.code == ErrorCode::NotPermitted)
-}
-
-/// A well-formed request of `command` that passes decoding, so the permission table decides:
-/// the match is exhaustive, so a new command does not compile until it has a sample here.
-fn sample(command: Command) -> Option<Request> {
-    let id = || RequestId::new(uuid::Uuid::new_v4().to_string()).unwrap();
-    let upload = || upload("no-such-policy", HashAlgorithm::Sha256, &[7; 32]);
-    Some(match command {
-        Command::Echo => Request::Echo,
-        Command::Time => Request::Time,
-        Command::Login => Request::Login(sigil_proto::Login {
-            identity: "nobody".into(),
-            password: sigil_proto::Password::new("not the password"),
-        }),
-        Command::Capabilities => Request::Capabilities,
-        Command::ListPolicies => Request::ListPolicies,
-        Command::GetPolicy => Request::GetPolicy {
-            policy: "no-such-policy".into(),
-        },
-        Command::UploadHash => Request::UploadHash(upload()),
-        Command::RetrieveHash => Request::RetrieveHash { id: id() },
-        Command::UploadAuthenticode => {
-            Request::UploadAuthenticode(sigil_proto::AuthenticodeUpload {
-                upload: upload(),
-                program_name: None,
-                program_url: None,
-                subject: None,
-            })
-        }
-        Command::RetrieveAuthenticode => Request::RetrieveAuthenticode { id: id() },
-        Command::UploadJar => Request::UploadJar(sigil_proto::JarUpload {
-            upload: upload(),
-            entry_count: None,
-            signer_name: None,
-        }),
-        Command::RetrieveJar => Request::RetrieveJar { id: id() },
-        Command::OpenRelease => Request::OpenRelease(sigil_proto::OpenRelease {
-            policy: "no-such-policy".into(),
-            files: 1,
-            metadata: Default::default(),
-        }),
-        Command::GetRelease => Request::GetRelease {
-            id: sigil_proto::ReleaseId::new(uuid::Uuid::new_v4().to_string()).unwrap(),
-        },
-        Command::UploadOpenPgp => Request::UploadOpenPgp(sigil_proto::OpenPgpUpload {
-            upload: upload(),
-            created: time::OffsetDateTime::now_utc(),
-        }),
-        Command::RetrieveOpenPgp => Request::RetrieveOpenPgp { id: id() },
-        Command::GetOpenPgpKey => Request::GetOpenPgpKey {
-            policy: "no-such-policy".into(),
-        },
-        Command::Unknown(_) => return None,
-    })
-}
-
-/// The permission table, generated from the list of commands: every command is refused with
-/// `NOT_PERMITTED` to a session without its permission (the watcher holds only
-/// `audit:read`) and not refused for permission reasons to a session holding exactly one of
-/// its permissions; commands that need none are answered to anyone.
-#[tokio::test]
-async fn every_command_is_refused_without_its_permission_and_allowed_with_it() {
-    let world = world_with(|c| c.failure_limit.limit = 100_000).await;
-    let state = world.state();
-    let mut changes = Vec::new();
-    for permission in Permission::ALL {
-        let role = format!("only-{}", permission.as_str().replace(':', "-"));
-        changes.push(Change::CreateRole(
-            Role::new(RoleDraft {
-                name: RoleName::new(role.as_str()).unwrap(),
-                role_type: RoleType::Application,
-                class: RoleClass::Principal,
-                logins_required: 1,
-                permissions: [*permission].into_iter().collect(),
-                interfaces: [Interface::HostApi].into_iter().collect(),
-            })
-            .unwrap(),
-        ));
-        changes.push(Change::CreateIdentity(Box::new(identity(&role, &[&role]))));
-    }
-    commit(&state, changes).await;
-
-    let mut checked = 0;
-    for &command in Command::KNOWN {
-        let Some(request) = sample(command) else {
-            continue;
-        };
-        let mut watcher = world.logged_in("watcher").await;
-        let answer = watcher.call(request.clone()).await;
-        match sigil_server::requirement(command) {
-            Need::Nothing => {
-                assert!(
-                    !not_permitted(&answer),
-                    "{command:?} needs no permission: {answer:?}"
-                );
-            }
-            Need::AnyOf(permissions) => {
-                assert!(!permissions.is_empty(), "{command:?}");
-                assert_code(&answer, ErrorCode::NotPermitted);
-                for permission in permissions {
-                    let role = format!("only-{}", permission.as_str().replace(':', "-"));
-                    let mut holder = world.logged_in(&role).await;
-                    let answer = holder.call(request.clone()).await;
-                    assert!(
-                        !not_permitted(&answer),
-                        "{command:?} with {permission:?}: {answer:?}"
-                    );
-                }
-            }
-            other => {
-                panic!("{command:?}: the Host API table uses only Nothing and AnyOf, not {other:?}")
-            }
-        }
-        checked += 1;
-    }
-    assert_eq!(checked, Command::KNOWN.len());
 }
 
 /// `request.*` audit events carry the Host API peer's address and the interface.

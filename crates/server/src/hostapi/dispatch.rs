@@ -30,7 +30,7 @@ use crate::service::session as current;
 use crate::service::{openpgp, releases, requests, signing, wait};
 
 /// The permission table of the Host API: the one place a command's permission is declared
-/// (and enforced, by `authorize`). `tests/hostapi.rs` checks every command of
+/// (and enforced, by `authorize`). `tests/permissions.rs` checks every command of
 /// [`Command::KNOWN`] against it: refused without the permission, allowed with it. The
 /// HTTPS API's operations use the same [`Need`] (`service/operations.rs`).
 pub fn requirement(command: Command) -> Need {
