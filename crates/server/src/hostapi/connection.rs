@@ -282,10 +282,10 @@ pub(crate) async fn serve_connection(
 /// slot is done (its answer, and any after it that are done, can go out).
 fn poll_running(slots: &mut VecDeque<Slot>, cx: &mut Context<'_>) -> Poll<()> {
     for slot in slots.iter_mut() {
-        if let Slot::Running(work, context) = slot {
-            if let Poll::Ready(answer) = poll_work(work, context, cx) {
-                *slot = Slot::Done(answer);
-            }
+        if let Slot::Running(work, context) = slot
+            && let Poll::Ready(answer) = poll_work(work, context, cx)
+        {
+            *slot = Slot::Done(answer);
         }
     }
     match slots.front() {
