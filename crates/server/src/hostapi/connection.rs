@@ -9,8 +9,8 @@
 //!   wake-up of another worker and a join hand-off per request (13 % of the server's CPU per
 //!   P-256 request). Connections still run in parallel; a slow signature (RSA, an HSM) goes
 //!   to the blocking pool inside the frame's future, so it does not hold the others up. When
-//!   the connection ends, frames still running are dropped unanswered (a commit is atomic:
-//!   a dropped frame's request is stored whole or not at all, as on HTTPS).
+//!   the connection ends with frames still running, they are finished on tasks of their own
+//!   (unanswered), as before: a request stored is also signed.
 //! - A frame that changes the session (`RKLO`, see [`is_barrier`]) is a barrier: it starts
 //!   once every frame before it is answered, runs alone, and the frames after it start after
 //!   it with its effect. The others work on a snapshot of the session.
@@ -275,6 +275,12 @@ pub(crate) async fn serve_connection(
                     buf.resize(READ_CHUNK, 0);
                 }
             }
+        }
+    }
+    // Frames started but not answered (the peer left, a write failed) still finish.
+    for slot in slots {
+        if let Slot::Running(work, _) = slot {
+            tokio::spawn(work);
         }
     }
     let _ = stream.shutdown().await;
