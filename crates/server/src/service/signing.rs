@@ -64,6 +64,11 @@ pub async fn certificate_chain(
     if let Some(chain) = state.cache.chain(serial) {
         return Ok(chain);
     }
+    // One build at a time: the requests that missed together use the first one's chain.
+    let _turn = state.cache.chain_build_turn().await;
+    if let Some(chain) = state.cache.chain(serial) {
+        return Ok(chain);
+    }
     let generation = state.cache.generation();
     let record = state.store.get_certificate(serial).await?.ok_or_else(|| {
         ServiceError::internal(format!(
