@@ -16,7 +16,7 @@ use sigil_domain::{
     ExternalIssuer, GroupName, Identity, IdentityName, Interface, IssuancePolicy, KeyId,
     KeyLocation, ListenerChain, PolicyAlias, Release, ReleaseId, RequestFilter, RequestId,
     Revocation, Role, RoleName, SOFTWARE_BACKEND, SealedKey, SerialNumber, SessionRecord, Settings,
-    SigningRequest, Store,
+    SigningRequest, Store, StoreError,
 };
 use sqlx::Row;
 
@@ -36,7 +36,15 @@ fn query_owned(sql: String) -> Query<'static> {
 
 #[path = "writes.rs"]
 mod writes;
-pub(crate) use writes::{apply_and_audit, read_head, single, write_head};
+pub(crate) use writes::{apply_and_audit, read_head, write_head};
+
+/// The one event of a single-event commit.
+pub(crate) fn single(events: StoreResult<Vec<AuditEvent>>) -> StoreResult<AuditEvent> {
+    events?.pop().ok_or_else(|| StoreError::Database {
+        operation: "committing",
+        detail: "the commit returned no audit event".to_owned(),
+    })
+}
 
 fn get<'r, T>(row: &'r DbRow, column: &'static str) -> StoreResult<T>
 where

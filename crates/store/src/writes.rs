@@ -12,11 +12,11 @@ use sigil_domain::{
 
 use super::{Conn, Query, READ_HEAD, get, query, query_owned};
 use crate::convert::{constraint, corrupt, db, hash32, to_i64, to_json, to_ns, to_u64};
-pub(super) fn flag(value: bool) -> i64 {
+fn flag(value: bool) -> i64 {
     i64::from(value)
 }
 
-pub(super) fn not_found(what: &'static str, key: impl std::fmt::Display) -> StoreError {
+fn not_found(what: &'static str, key: impl std::fmt::Display) -> StoreError {
     StoreError::NotFound {
         what,
         key: key.to_string(),
@@ -51,14 +51,6 @@ pub(crate) async fn apply_and_audit(
     }
     insert_events(conn, &events).await?;
     Ok(events)
-}
-
-/// The one event of a single-event commit.
-pub(crate) fn single(events: StoreResult<Vec<AuditEvent>>) -> StoreResult<AuditEvent> {
-    events?.pop().ok_or_else(|| StoreError::Database {
-        operation: "committing",
-        detail: "the commit returned no audit event".to_owned(),
-    })
 }
 
 pub(crate) async fn read_head(conn: &mut Conn) -> StoreResult<ChainHead> {
