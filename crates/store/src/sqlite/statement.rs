@@ -152,3 +152,58 @@ pub(super) fn run_now<F: Future>(future: F) -> F::Output {
         std::thread::yield_now();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().expect("in-memory database");
+        conn.execute_batch("CREATE TABLE t (a INTEGER, b TEXT, c BLOB)")
+            .expect("table");
+        conn
+    }
+
+    #[test]
+    fn dollar_n_binds_the_nth_value_whatever_the_order_and_repeats() {
+        let mut conn = table();
+        // `$2` appears first and `$1` twice: SQLite would number them 1 and 2 by appearance.
+        let insert = query("INSERT INTO t (b, a, c) VALUES ($2, $1 + $1, $3)")
+            .bind(21_i64)
+            .bind("text")
+            .bind(vec![1_u8, 2]);
+        let done = run_now(insert.execute(&mut conn)).expect("insert");
+        assert_eq!(done.rows_affected(), 1);
+        let row = run_now(query("SELECT a, b, c FROM t").fetch_one(&mut conn)).expect("row");
+        assert_eq!(get::<i64>(&row, "a").expect("a"), 42);
+        assert_eq!(get::<String>(&row, "b").expect("b"), "text");
+        assert_eq!(get::<Vec<u8>>(&row, "c").expect("c"), vec![1, 2]);
+        assert!(get::<i64>(&row, "missing").is_err());
+    }
+
+    #[test]
+    fn too_few_values_is_an_error_not_a_null() {
+        let mut conn = table();
+        let result = run_now(
+            query("INSERT INTO t (a, b) VALUES ($1, $2)")
+                .bind(1_i64)
+                .execute(&mut conn),
+        );
+        assert!(matches!(result, Err(Error::InvalidParameterCount(2, 1))));
+    }
+
+    #[test]
+    fn fetch_optional_without_rows_is_none_and_fetch_one_an_error() {
+        let mut conn = table();
+        let select = || query("SELECT a FROM t WHERE a = $1").bind(7_i64);
+        assert!(
+            run_now(select().fetch_optional(&mut conn))
+                .expect("select")
+                .is_none()
+        );
+        assert!(matches!(
+            run_now(select().fetch_one(&mut conn)),
+            Err(Error::QueryReturnedNoRows)
+        ));
+    }
+}
