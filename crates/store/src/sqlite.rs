@@ -101,9 +101,8 @@ impl Default for SqliteOptions {
     }
 }
 
-/// SQLite store. Writes are queued to one writer thread (a rusqlite connection, see
-/// [`writer`]) that group-commits them: it takes every
-/// queued call (up to `max_batch`), applies them in one transaction (when one fails, the
+/// SQLite store. Writes are queued to one writer thread (its own rusqlite connection, see
+/// `writer.rs`) that group-commits them: it takes every queued call (up to `max_batch`), applies them in one transaction (when one fails, the
 /// attempt is rolled back and the batch applied again with a savepoint per call, so a failing
 /// call is rolled back alone and fails only its caller), chains the audit events in apply order,
 /// commits once with `synchronous=FULL`, and only then acknowledges the callers. So every

@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::statement::{Query, get, query, query_owned, run_now};
 use crate::convert::db;
 
-type Conn = Connection;
 use super::READ_HEAD;
+type Conn = Connection;
 
 #[expect(
     clippy::duplicate_mod,
@@ -41,7 +41,6 @@ pub(super) struct Job {
 /// store's other connections: WAL, `synchronous=FULL` (a commit is on disk before it returns),
 /// foreign keys, and the busy timeout.
 pub(super) fn connect(path: &Path, busy_timeout: Duration) -> StoreResult<Connection> {
-    let opening = db("opening the SQLite writer connection");
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -53,7 +52,7 @@ pub(super) fn connect(path: &Path, busy_timeout: Duration) -> StoreResult<Connec
         })
         .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
         .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
-        .map_err(opening)?;
+        .map_err(db("setting up the SQLite writer connection"))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
