@@ -3,8 +3,46 @@
 use sigil_domain::StoreError;
 use time::OffsetDateTime;
 
+/// A constraint a statement broke.
+pub(crate) enum Violation {
+    Unique,
+    ForeignKey,
+}
+
+/// An error of one of the drivers (sqlx, or rusqlite in the SQLite writer thread).
+pub(crate) trait DriverError: std::fmt::Display {
+    /// The constraint the statement broke, if that is why it failed.
+    fn violation(&self) -> Option<Violation>;
+}
+
+impl DriverError for sqlx::Error {
+    fn violation(&self) -> Option<Violation> {
+        match self {
+            sqlx::Error::Database(d) => match d.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => Some(Violation::Unique),
+                sqlx::error::ErrorKind::ForeignKeyViolation => Some(Violation::ForeignKey),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+impl DriverError for rusqlite::Error {
+    fn violation(&self) -> Option<Violation> {
+        use rusqlite::ffi;
+        match self.sqlite_error().map(|e| e.extended_code) {
+            Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                Some(Violation::Unique)
+            }
+            Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => Some(Violation::ForeignKey),
+            _ => None,
+        }
+    }
+}
+
 /// A driver error with what the store was doing. The detail goes to logs only.
-pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn db<E: DriverError>(operation: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::Database {
         operation,
         detail: e.to_string(),
@@ -20,24 +58,15 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 }
 
 /// Maps unique and foreign-key violations to `Conflict` with a message for the user.
-pub(crate) fn constraint(
+pub(crate) fn constraint<E: DriverError>(
     operation: &'static str,
     unique: impl FnOnce() -> String,
     reference: impl FnOnce() -> String,
-) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| {
-        if let sqlx::Error::Database(d) = &e {
-            match d.kind() {
-                sqlx::error::ErrorKind::UniqueViolation => {
-                    return StoreError::Conflict { what: unique() };
-                }
-                sqlx::error::ErrorKind::ForeignKeyViolation => {
-                    return StoreError::Conflict { what: reference() };
-                }
-                _ => {}
-            }
-        }
-        db(operation)(e)
+) -> impl FnOnce(E) -> StoreError {
+    move |e| match e.violation() {
+        Some(Violation::Unique) => StoreError::Conflict { what: unique() },
+        Some(Violation::ForeignKey) => StoreError::Conflict { what: reference() },
+        None => db(operation)(e),
     }
 }
 

@@ -1,7 +1,7 @@
 //! # sigil-store: SQLite and PostgreSQL behind the domain's `Store` trait
 //!
 //! - [`SqliteStore`]: the embedded default. One file in the data directory, WAL mode,
-//!   `synchronous=FULL`; all writes go through one writer task that **group-commits** whatever
+//!   `synchronous=FULL`; all writes go through one writer thread that **group-commits** whatever
 //!   is queued in one transaction (one fsync for many requests), then acknowledges each caller;
 //!   reads use a separate pool of read-only connections.
 //! - [`PgStore`]: several Sigil nodes sharing one PostgreSQL database. Every write transaction

@@ -1,4 +1,4 @@
-//! The SQLite backend: one writer task with group commit, a pool of read-only readers.
+//! The SQLite backend: one writer thread with group commit, a pool of read-only readers.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,10 +12,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Sqlite};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::convert::db;
 use crate::snapshot::{Cell, Snapshot};
+
+mod statement;
+mod writer;
+
+use writer::Job;
 
 type Db = Sqlite;
 type Backend = SqliteStore;
@@ -97,14 +101,8 @@ impl Default for SqliteOptions {
     }
 }
 
-struct Job {
-    changes: Vec<Change>,
-    audits: Vec<AuditDraft>,
-    reply: oneshot::Sender<StoreResult<Vec<AuditEvent>>>,
-}
-
-/// SQLite store. Writes are queued to one writer task that group-commits them: it takes every
-/// queued call (up to `max_batch`), applies them in one transaction (when one fails, the
+/// SQLite store. Writes are queued to one writer thread (its own rusqlite connection, see
+/// `writer.rs`) that group-commits them: it takes every queued call (up to `max_batch`), applies them in one transaction (when one fails, the
 /// attempt is rolled back and the batch applied again with a savepoint per call, so a failing
 /// call is rolled back alone and fails only its caller), chains the audit events in apply order,
 /// commits once with `synchronous=FULL`, and only then acknowledges the callers. So every
@@ -116,7 +114,7 @@ pub struct SqliteStore {
     /// writes are small, unaudited and must not queue behind signing requests (the busy
     /// timeout covers the moments the two connections want the write lock together).
     sessions: SqlitePool,
-    writer: JoinHandle<()>,
+    writer: std::thread::JoinHandle<()>,
 }
 
 fn connect_options(path: &Path, busy_timeout: Duration) -> SqliteConnectOptions {
@@ -188,16 +186,21 @@ impl SqliteStore {
     pub async fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
         private_files(path)?;
         let base = connect_options(path, options.busy_timeout);
-        let mut writer = SqliteConnection::connect_with(&base.clone().create_if_missing(true))
+        let mut migrator = SqliteConnection::connect_with(&base.clone().create_if_missing(true))
             .await
             .map_err(db("opening the SQLite database"))?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&mut writer)
+            .run(&mut migrator)
             .await
             .map_err(|e| StoreError::Database {
                 operation: "migrating the SQLite database",
                 detail: e.to_string(),
             })?;
+        migrator
+            .close()
+            .await
+            .map_err(db("closing the SQLite migration connection"))?;
+        let writer = writer::connect(path, options.busy_timeout)?;
         let sessions = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(base.clone())
@@ -209,7 +212,12 @@ impl SqliteStore {
             .await
             .map_err(db("opening SQLite readers"))?;
         let (jobs, queue) = mpsc::channel(options.queue.max(1));
-        let writer = tokio::spawn(run_writer(writer, queue, options.max_batch.max(1)));
+        let writer = writer::spawn(writer, queue, options.max_batch.max(1)).map_err(|e| {
+            StoreError::Database {
+                operation: "starting the SQLite writer thread",
+                detail: e.to_string(),
+            }
+        })?;
         Ok(Self {
             jobs,
             readers,
@@ -271,8 +279,11 @@ impl SqliteStore {
     /// Finishes queued writes and closes every connection.
     pub async fn close(self) {
         drop(self.jobs);
-        if let Err(e) = self.writer.await {
-            tracing::error!("SQLite writer task ended abnormally: {e}");
+        let writer = self.writer;
+        match tokio::task::spawn_blocking(move || writer.join()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => tracing::error!("the SQLite writer thread ended abnormally"),
+            Err(e) => tracing::error!("waiting for the SQLite writer thread: {e}"),
         }
         self.sessions.close().await;
         self.readers.close().await;
@@ -300,7 +311,7 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Database {
             operation: "writing",
-            detail: "the SQLite writer task has stopped".to_owned(),
+            detail: "the SQLite writer thread has stopped".to_owned(),
         };
         self.jobs
             .send(Job {
@@ -312,133 +323,4 @@ impl SqliteStore {
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
-}
-
-async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Some(first) = queue.recv().await {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut work = Vec::with_capacity(batch.len());
-        for job in batch.drain(..) {
-            replies.push(job.reply);
-            work.push((job.changes, job.audits));
-        }
-        match write_batch(&mut conn, work).await {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    // A caller that went away does not undo a committed write.
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) => {
-                tracing::error!("SQLite batch commit failed: {}", e.log_detail());
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
-    }
-    if let Err(e) = conn.close().await {
-        tracing::warn!("closing the SQLite writer connection: {e}");
-    }
-}
-
-/// One transaction for the whole batch. Returns each call's result, or an error for all of
-/// them if the transaction itself failed (nothing was committed then).
-///
-/// Calls rarely fail, so the batch is first applied without a savepoint per call (two
-/// statements, i.e. two hand-offs to the driver's thread, fewer per call); if any call fails,
-/// that attempt is rolled back whole and the batch is applied again call by call, each in its
-/// own savepoint, so that a failing call fails only its caller.
-async fn write_batch(
-    conn: &mut SqliteConnection,
-    work: Vec<(Vec<Change>, Vec<AuditDraft>)>,
-) -> StoreResult<Vec<StoreResult<Vec<AuditEvent>>>> {
-    if let Some(all) = write_all_or_nothing(conn, &work).await? {
-        return Ok(all.into_iter().map(Ok).collect());
-    }
-    write_each(conn, work).await
-}
-
-/// The batch in one transaction without savepoints; `None` (rolled back) when a call failed.
-async fn write_all_or_nothing(
-    conn: &mut SqliteConnection,
-    work: &[(Vec<Change>, Vec<AuditDraft>)],
-) -> StoreResult<Option<Vec<Vec<AuditEvent>>>> {
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(db("starting a write transaction"))?;
-    let start = queries::read_head(&mut tx).await?;
-    let mut head = start;
-    let mut all = Vec::with_capacity(work.len());
-    for (changes, audits) in work {
-        match queries::apply_and_audit(&mut tx, changes, audits.clone(), &head).await {
-            Ok(events) => {
-                if let Some(last) = events.last() {
-                    head = last.head();
-                }
-                all.push(events);
-            }
-            Err(_) => {
-                tx.rollback()
-                    .await
-                    .map_err(db("rolling back a write batch"))?;
-                return Ok(None);
-            }
-        }
-    }
-    if head != start {
-        queries::write_head(&mut tx, &head).await?;
-    }
-    tx.commit().await.map_err(db("committing a write batch"))?;
-    Ok(Some(all))
-}
-
-/// The batch in one transaction, one savepoint per call.
-async fn write_each(
-    conn: &mut SqliteConnection,
-    work: Vec<(Vec<Change>, Vec<AuditDraft>)>,
-) -> StoreResult<Vec<StoreResult<Vec<AuditEvent>>>> {
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(db("starting a write transaction"))?;
-    let start = queries::read_head(&mut tx).await?;
-    let mut head = start;
-    let mut results = Vec::with_capacity(work.len());
-    for (changes, audits) in work {
-        let mut savepoint = tx.begin().await.map_err(db("creating a savepoint"))?;
-        match queries::apply_and_audit(&mut savepoint, &changes, audits, &head).await {
-            Ok(events) => {
-                savepoint
-                    .commit()
-                    .await
-                    .map_err(db("releasing a savepoint"))?;
-                if let Some(last) = events.last() {
-                    head = last.head();
-                }
-                results.push(Ok(events));
-            }
-            Err(e) => {
-                savepoint
-                    .rollback()
-                    .await
-                    .map_err(db("rolling back a savepoint"))?;
-                results.push(Err(e));
-            }
-        }
-    }
-    if head != start {
-        queries::write_head(&mut tx, &head).await?;
-    }
-    tx.commit().await.map_err(db("committing a write batch"))?;
-    Ok(results)
 }
