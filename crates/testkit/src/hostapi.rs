@@ -1,6 +1,7 @@
 //! The Host API test deployment and client of the server's tests (`hostapi.rs`,
-//! `signing_formats.rs`, `hsm.rs`, …): `init` + `start` on 127.0.0.1:0, identities, a code-signing CA with RSA and ECDSA keys,
-//! policies, and a rustls + `sigil-proto` client with a client certificate.
+//! `signing_formats.rs`, `hsm.rs`, …): `init` + `start` on 127.0.0.1:0, identities, a
+//! code-signing CA with RSA and ECDSA keys, policies, and a rustls + `sigil-proto` client with a
+//! client certificate.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
