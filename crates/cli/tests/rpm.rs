@@ -18,8 +18,7 @@ mod common;
 use common::{World, args, chain, export_openpgp_key, p, sigil, text, world};
 use sigil_testkit::gpg;
 
-#[path = "../../rpm/tests/support/build.rs"]
-mod build;
+use sigil_testkit::builders as build;
 
 /// `rpm -Kv` against the keys in `db`: (passed, output).
 fn rpm_check(db: &Path, package: &Path) -> (bool, String) {
@@ -56,7 +55,7 @@ async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
     let world = world().await;
     let dir = world.dir.path();
     let (chain_pem, _, _) = chain(&world, "release").await;
-    let package = build::build_package(dir);
+    let package = build::rpmbuild_package(dir);
     let original = std::fs::read(&package).unwrap();
     let verify = |file: &Path| args(&["verify", p(file), "--certificate", p(&chain_pem)]);
 
@@ -86,7 +85,7 @@ async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
     std::fs::create_dir(&db).unwrap();
     let (ok, out) = rpm_check(&db, &package);
     assert!(!ok, "rpm -K passed without the key: {out}");
-    build::run(
+    sigil_testkit::run(
         Command::new("rpm")
             .arg("--dbpath")
             .arg(&db)
@@ -145,7 +144,7 @@ async fn rpm_packages_signed_by_sigil_pass_rpm_k() {
 async fn a_broken_package_is_refused_and_left_untouched() {
     let world = world().await;
     let dir = world.dir.path();
-    let package = build::build_package(dir);
+    let package = build::rpmbuild_package(dir);
     let mut bytes = std::fs::read(&package).unwrap();
     // The signature header announces more entries than the file holds.
     bytes[96 + 8..96 + 12].copy_from_slice(&30_000u32.to_be_bytes());
@@ -171,7 +170,7 @@ async fn a_broken_package_is_refused_and_left_untouched() {
 async fn a_stamped_release_of_a_package_and_a_tarball_is_signed_with_openpgp() {
     let world = world().await;
     let dir = world.dir.path();
-    let package = build::build_package(dir);
+    let package = build::rpmbuild_package(dir);
     let tarball = dir.join("hello-1.0.tar.gz");
     std::fs::write(&tarball, b"release tarball\n".repeat(1000)).unwrap();
     let (key, _) = export_openpgp_key(&world, "release").await;
@@ -202,7 +201,7 @@ async fn a_stamped_release_of_a_package_and_a_tarball_is_signed_with_openpgp() {
 
     let db = dir.join("rpmdb");
     std::fs::create_dir(&db).unwrap();
-    build::run(
+    sigil_testkit::run(
         Command::new("rpm")
             .arg("--dbpath")
             .arg(&db)

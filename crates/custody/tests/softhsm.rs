@@ -10,7 +10,6 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use sigil_custody::pkcs11::{HsmConfig, Pkcs11Custody};
@@ -21,30 +20,19 @@ use sigil_keys::{
 };
 use time::OffsetDateTime;
 
-mod softhsm_harness;
-use softhsm_harness::{MODULE, in_softhsm, softhsm_dir};
+use sigil_testkit::softhsm::{MODULE, Token, in_softhsm, init_token, softhsm_dir};
 
 const PIN: &str = "4711-test";
 
 /// Initialises a fresh token labelled `label` with the test PIN.
 fn token(label: &str) {
-    let status = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
+    init_token(
+        None,
+        &Token {
             label,
-            "--pin",
-            PIN,
-            "--so-pin",
-            "so-pin-1",
-        ])
-        .output()
-        .expect("softhsm2-util must be installed (Debian package softhsm2)");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+            pin: PIN,
+            so_pin: "so-pin-1",
+        },
     );
 }
 

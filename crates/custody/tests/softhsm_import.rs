@@ -21,8 +21,7 @@ use sigil_keys::{HashAlgorithm, KeyAlgorithm, RsaPadding, SigningKey};
 use sigil_testkit::run_ok;
 use time::OffsetDateTime;
 
-mod softhsm_harness;
-use softhsm_harness::{MODULE, in_softhsm, softhsm_dir};
+use sigil_testkit::softhsm::{MODULE, Token, in_softhsm, init_token, softhsm_dir};
 
 const PIN: &str = "4711-import";
 
@@ -32,18 +31,13 @@ fn p(path: &Path) -> &str {
 
 /// A token labelled `label` and a keystore with it as backend `hsm1`.
 fn keystore(label: &str) -> Keystore {
-    run_ok(
-        "softhsm2-util",
-        &[
-            "--init-token",
-            "--free",
-            "--label",
+    init_token(
+        None,
+        &Token {
             label,
-            "--pin",
-            PIN,
-            "--so-pin",
-            "so-pin-2",
-        ],
+            pin: PIN,
+            so_pin: "so-pin-2",
+        },
     );
     let pin_file = softhsm_dir().join("pin");
     std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();

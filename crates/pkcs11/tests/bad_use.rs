@@ -15,7 +15,7 @@ use std::ptr::null_mut;
 
 use cryptoki_sys::*;
 
-mod support;
+use sigil_testkit::pkcs11 as support;
 use support::{module_path, p, run_ok};
 
 struct Lib(Pkcs11);

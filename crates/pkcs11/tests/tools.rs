@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::process::Command;
 
-mod support;
+use sigil_testkit::pkcs11 as support;
 use support::{World, module_path, ok, output, p, run_ok, text, world};
 
 /// libp11's OpenSSL engine (Debian's libengine-pkcs11-openssl).

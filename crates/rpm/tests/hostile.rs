@@ -13,8 +13,7 @@ use std::io::Cursor;
 use proptest::prelude::*;
 use sigil_rpm::{Entry, Header, RpmError, read_package, signature_header_bytes};
 
-#[path = "support/build.rs"]
-mod build;
+use sigil_testkit::builders as build;
 
 fn refused(bytes: Vec<u8>) -> String {
     match read_package(&mut Cursor::new(bytes)) {
@@ -26,7 +25,7 @@ fn refused(bytes: Vec<u8>) -> String {
 #[test]
 fn broken_packages_are_refused_with_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let good = std::fs::read(build::build_package(dir.path())).unwrap();
+    let good = std::fs::read(build::rpmbuild_package(dir.path())).unwrap();
     read_package(&mut Cursor::new(good.clone())).unwrap();
 
     // A truncated lead, a bad magic, a lead of another format.

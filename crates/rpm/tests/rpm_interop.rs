@@ -17,9 +17,8 @@ use std::process::Command;
 
 use sigil_rpm::{HeaderSignatureTag, Package, read_package};
 
-#[path = "support/build.rs"]
-mod build;
-use build::{build_package, run};
+use sigil_testkit::builders::rpmbuild_package as build_package;
+use sigil_testkit::run;
 
 fn header_bytes(path: &Path, package: &Package) -> Vec<u8> {
     let mut file = File::open(path).unwrap();

@@ -14,13 +14,11 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hostapi_common::*;
 use sigil_domain::{
     Change, Interface, Permission, RequestFilter, Role, RoleClass, RoleDraft, RoleName, RoleType,
     builtin_roles,
@@ -30,6 +28,7 @@ use sigil_server::service::authorize::Caller;
 use sigil_server::service::pki::{self, IssueArgs, KeySource};
 use sigil_server::service::requests;
 use sigil_server::{RunningServer, ServerConfig};
+use sigil_testkit::hostapi::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;

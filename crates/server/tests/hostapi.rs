@@ -14,12 +14,10 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hostapi_common::*;
 use sha2::Digest;
 use sigil_domain::{
     Change, CommandCode, HashAlgorithm as DomainHash, Interface, PolicyAlias, RequestFilter,
@@ -30,6 +28,7 @@ use sigil_proto::{ErrorCode, HashAlgorithm, Outcome as Wire, Request, RequestId,
 use sigil_server::service::auth::{self, LoginContext};
 use sigil_server::service::authorize::Caller;
 use sigil_server::service::requests;
+use sigil_testkit::hostapi::*;
 use tokio::io::AsyncWriteExt;
 
 // ---- framing and commands -----------------------------------------------------------------

@@ -9,12 +9,10 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hostapi_common::*;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::Digest;
@@ -22,6 +20,7 @@ use sigil_domain::{CaName, CertProfile, RevocationReason};
 use sigil_proto::{Direction, FrameDecoder, HashAlgorithm, Password, Request, Response};
 use sigil_server::AppState;
 use sigil_server::service::pki::{self, IssueArgs, KeySource};
+use sigil_testkit::hostapi::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;

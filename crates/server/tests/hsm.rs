@@ -16,12 +16,9 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use hostapi_common::*;
 use sigil_authenticode::{EmbedMode, embed_signature, image_digest_file};
 use sigil_domain::{
     CaName, CertProfile, HashAlgorithm as DomainHash, KeyLocation, PolicyAlias, RsaScheme,
@@ -31,11 +28,10 @@ use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_keys::KeyAlgorithm;
 use sigil_proto::{AuthenticodeUpload, HashAlgorithm, JarUpload, Request};
 use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+use sigil_testkit::hostapi::*;
 use sigil_testkit::osslsigncode_verify;
 
-#[path = "../../custody/tests/softhsm_harness/mod.rs"]
-mod softhsm_harness;
-use softhsm_harness::{MODULE, Token, in_softhsm, softhsm_dir};
+use sigil_testkit::softhsm::{MODULE, Token, in_softhsm, softhsm_dir};
 
 const TOKEN: &str = "sigil-test";
 const PIN: &str = "hsm-user-pin-1";
@@ -241,20 +237,7 @@ fn jarsigner_verify(dir: &Path, jar: &Path, root: &Path) {
             ],
         );
     }
-    let out = Command::new("jarsigner")
-        .args([
-            "-verify",
-            "-strict",
-            "-verbose",
-            "-certs",
-            "-storepass",
-            "changeit",
-            "-keystore",
-        ])
-        .arg(&store)
-        .arg(jar)
-        .output()
-        .expect("jarsigner must be installed");
+    let out = sigil_testkit::jarsigner::jarsigner_verify(jar, &store);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -15,12 +15,10 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use std::path::Path;
 use std::process::Command;
 
-use hostapi_common::*;
 use sigil_authenticode::{EmbedMode, embed_signature, image_digest_file};
 use sigil_domain::{
     CertProfile, HashAlgorithm as DomainHash, KeyLocation, RsaScheme, SigningFormat,
@@ -28,11 +26,10 @@ use sigil_domain::{
 use sigil_keys::KeyAlgorithm;
 use sigil_proto::{AuthenticodeUpload, HashAlgorithm, Request};
 use sigil_server::service::keys::{self, NewKeyArgs};
+use sigil_testkit::hostapi::*;
 use zeroize::Zeroizing;
 
-#[path = "../../custody/tests/softhsm_harness/mod.rs"]
-mod softhsm_harness;
-use softhsm_harness::{MODULE, Token, in_softhsm, softhsm_dir};
+use sigil_testkit::softhsm::{MODULE, Token, in_softhsm, softhsm_dir};
 
 const TOKEN: &str = "sigil-external";
 const PIN: &str = "hsm-user-pin-2";

@@ -7,17 +7,16 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use std::time::Duration;
 
-use hostapi_common::*;
 use sigil_proto::{
     CorrelationId, ErrorCode, Extensions, HashAlgorithm, Metadata, OpenRelease, Outcome as Wire,
     ReleaseId, ReleaseStatus, Request, RequestId, RequestState, Response,
 };
 use sigil_server::service::authorize::Caller;
 use sigil_server::service::{releases, requests};
+use sigil_testkit::hostapi::*;
 
 /// Sends `request` with its extension fields and reads the answer.
 async fn call_with(client: &mut Client, request: Request, extensions: Extensions) -> Response {
@@ -134,7 +133,7 @@ async fn a_release_over_the_host_api_is_opened_filled_and_decided_once() {
         ..Extensions::default()
     };
     let upload = |digest: u8| {
-        Request::UploadHash(hostapi_common::upload(
+        Request::UploadHash(sigil_testkit::hostapi::upload(
             "two",
             HashAlgorithm::Sha256,
             &[digest; 32],
@@ -211,7 +210,7 @@ async fn a_repeated_upload_with_its_idempotency_key_returns_the_same_request() {
         ..Extensions::default()
     };
     let upload = |policy: &str, digest: u8| {
-        Request::UploadHash(hostapi_common::upload(
+        Request::UploadHash(sigil_testkit::hostapi::upload(
             policy,
             HashAlgorithm::Sha256,
             &[digest; 32],

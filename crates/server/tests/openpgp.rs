@@ -10,17 +10,16 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use sigil_testkit::{gpg, output_text as all};
 
-use hostapi_common::*;
 use sigil_domain::{
     Change, HashAlgorithm as DomainHash, Interface, Permission, Role, RoleClass, RoleDraft,
     RoleName, RoleType, RsaScheme, SigningFormat,
 };
 use sigil_openpgp::{ArmorKind, SignatureTemplate, armor, parse_signature};
 use sigil_proto::{ErrorCode, HashAlgorithm, OpenPgpUpload, Request, Response};
+use sigil_testkit::hostapi::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openpgp_signatures_from_the_server_verify_with_gpg() {

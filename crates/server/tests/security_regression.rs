@@ -13,13 +13,11 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hostapi_common::*;
 use serde_json::{Value, json};
 use sigil_domain::{
     ApprovalGroup, CaName, CertProfile, Change, GroupName, Identity, RevocationReason, RoleName,
@@ -28,6 +26,7 @@ use sigil_domain::{
 use sigil_proto::{ErrorCode, HashAlgorithm, Request, RequestId, Response};
 use sigil_server::AppState;
 use sigil_server::service::pki::{self, IssueArgs, KeySource};
+use sigil_testkit::hostapi::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;

@@ -10,12 +10,10 @@
 )]
 
 mod common;
-mod hostapi_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hostapi_common::*;
 use sigil_authenticode::{EmbedMode, embed_signature, image_digest_file};
 use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_proto::{
@@ -23,6 +21,8 @@ use sigil_proto::{
 };
 use sigil_server::service::authorize::Caller;
 use sigil_server::service::requests;
+use sigil_testkit::hostapi::*;
+use sigil_testkit::jarsigner::jarsigner_verify;
 use sigil_testkit::osslsigncode_verify;
 
 fn testdata(name: &str) -> PathBuf {
@@ -242,23 +242,6 @@ fn truststore(dir: &Path, root: &Path) -> PathBuf {
         ],
     );
     store
-}
-
-fn jarsigner_verify(jar: &Path, store: &Path) -> std::process::Output {
-    Command::new("jarsigner")
-        .args([
-            "-verify",
-            "-strict",
-            "-verbose",
-            "-certs",
-            "-storepass",
-            "changeit",
-        ])
-        .arg("-keystore")
-        .arg(store)
-        .arg(jar)
-        .output()
-        .expect("jarsigner must be installed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

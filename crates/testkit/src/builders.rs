@@ -1,5 +1,5 @@
 //! Inputs built by independent tools: MSI packages (`wixl`), cabinets (`gcab`), unsigned
-//! catalog files (`openssl asn1parse -genconf`).
+//! catalog files (`openssl asn1parse -genconf`), RPM packages (`rpmbuild`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -132,4 +132,27 @@ pub fn unsigned_catalog(dir: &Path, name: &str, edit: impl Fn(&str) -> String) -
         .arg("-out")
         .arg(&out));
     out
+}
+
+/// Builds the package `hello-sigil` 1.0 (one text file) with rpmbuild
+/// under `dir`; returns its path.
+pub fn rpmbuild_package(dir: &Path) -> PathBuf {
+    let specs = dir.join("top/SPECS");
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::write(
+        specs.join("hello.spec"),
+        "Name: hello-sigil\nVersion: 1.0\nRelease: 1\nSummary: test\nLicense: MIT\n\
+         BuildArch: noarch\n%description\ntest\n%install\n\
+         mkdir -p %{buildroot}/usr/share/hello-sigil\n\
+         seq 1 20000 > %{buildroot}/usr/share/hello-sigil/hello.txt\n\
+         %files\n/usr/share/hello-sigil/hello.txt\n",
+    )
+    .unwrap();
+    require("rpmbuild", "rpm");
+    run(Command::new("rpmbuild")
+        .arg("-bb")
+        .arg("--define")
+        .arg(format!("_topdir {}", dir.join("top").display()))
+        .arg(specs.join("hello.spec")));
+    dir.join("top/RPMS/noarch/hello-sigil-1.0-1.noarch.rpm")
 }

@@ -33,17 +33,35 @@ pub fn run(cmd: &mut Command) -> Output {
     output
 }
 
-/// Runs `program args` with no input; fails the test unless it succeeds; returns stdout and
-/// stderr.
-pub fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
+/// Runs `program args` with no input (stdin closed) and returns what it did; the caller checks
+/// the exit status. Fails the test only when the program cannot start.
+pub fn output(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+/// Runs `program args` with no input; fails the test unless it succeeds; returns stdout and
+/// stderr.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = output(program, args);
     let t = output_text(&out);
     assert!(out.status.success(), "{program} {args:?} failed:\n{t}");
     t
+}
+
+/// Runs `program args` with no input; fails the test unless it succeeds; returns stdout only
+/// (for a tool whose stdout is parsed, e.g. a PEM).
+pub fn stdout_ok(program: &str, args: &[&str]) -> String {
+    let out = output(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{}",
+        output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A tool's stdout followed by its stderr.
@@ -63,4 +81,10 @@ pub fn entries(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Mode bits of a file (`0o600` …).
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
 }

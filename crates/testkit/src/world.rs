@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use sigil_domain::PasswordParams;
 use sigil_server::quickstart::QuickstartReport;
-use sigil_server::{InitOptions, RunningServer, ServerConfig};
+use sigil_server::{RunningServer, ServerConfig};
+
+pub use crate::server::point_profile;
+use crate::server::{config, options};
 
 /// A quickstart deployment with its server running.
 pub struct World {
@@ -27,24 +29,6 @@ pub struct World {
     pub admin: PathBuf,
 }
 
-/// Rewrites the addresses of a profile written for the configured ports.
-pub fn point_profile(profile: &Path, server: &RunningServer) {
-    let text = std::fs::read_to_string(profile).unwrap();
-    let text: Vec<String> = text
-        .lines()
-        .map(|line| {
-            if line.starts_with("host_api") {
-                format!("host_api = \"{}\"", server.host_api_addr())
-            } else if line.starts_with("https") {
-                format!("https = \"https://{}\"", server.https_addr())
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect();
-    std::fs::write(profile, text.join("\n") + "\n").unwrap();
-}
-
 /// A quickstart deployment with the test configuration.
 pub async fn world() -> World {
     world_with(|_| {}).await
@@ -54,21 +38,10 @@ pub async fn world() -> World {
 pub async fn world_with(adjust: impl FnOnce(&mut ServerConfig)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut options = InitOptions::new(&data);
-    options.password_params = PasswordParams::INSECURE_FOR_TESTS;
-    options.host_api = "127.0.0.1:0".parse().unwrap();
-    options.https = "127.0.0.1:0".parse().unwrap();
-    let report = sigil_server::quickstart::provision_with(&options)
+    let report = sigil_server::quickstart::provision_with(&options(&data))
         .await
         .unwrap();
-    let mut config = ServerConfig::load(&data.join("sigil.toml")).unwrap();
-    config.host_api = "127.0.0.1:0".parse().unwrap();
-    config.https = "127.0.0.1:0".parse().unwrap();
-    config.password_params = PasswordParams::INSECURE_FOR_TESTS;
-    // Every test client comes from 127.0.0.1: the per-address login throttle has its own tests.
-    config.lockout.address_limit = 1_000;
-    // The rate limit on failed calls has its own tests (security_regression.rs).
-    config.failure_limit.limit = 1_000_000;
+    let mut config = config(&data);
     adjust(&mut config);
     let server = sigil_server::start(config).await.unwrap();
     let jenkins = report.jenkins_profile.clone();

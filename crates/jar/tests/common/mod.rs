@@ -1,16 +1,19 @@
-//! Helpers shared by the integration tests: a temporary PKI made with
-//! `openssl`, JARs made with `javac` + `jar`, signature blocks made with
-//! `openssl cms`, and `jarsigner -verify`.
+//! Fixtures of this crate's integration tests: a temporary PKI made with
+//! `openssl` and `keytool`, JARs made with `javac` + `jar`, signature blocks made
+//! with `openssl cms`. `jarsigner -verify` is `sigil-testkit`'s.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use sigil_jar::{HashAlgorithm, SignOptions, SignatureBlockKind, SignerName};
 
-pub(crate) const STOREPASS: &str = "changeit";
-
+// Not every test file verifies with jarsigner.
+#[allow(unused_imports)]
+pub(crate) use sigil_testkit::jarsigner::{
+    STOREPASS, assert_jarsigner_accepts, assert_jarsigner_accepts_with, jarsigner_verify,
+};
 pub(crate) use sigil_testkit::run;
 
 /// Key types for the test code-signing certificate.
@@ -193,74 +196,6 @@ impl Pki {
             .write_signed(jar, &block, self.key_type.block_kind(), out)
             .unwrap();
     }
-}
-
-/// `jarsigner -verify -strict -verbose -certs` against a truststore.
-pub(crate) fn jarsigner_verify(jar: &Path, truststore: &Path) -> Output {
-    Command::new("jarsigner")
-        .args([
-            "-verify",
-            "-strict",
-            "-verbose",
-            "-certs",
-            "-storepass",
-            STOREPASS,
-        ])
-        .arg("-keystore")
-        .arg(truststore)
-        .arg(jar)
-        .output()
-        .expect("jarsigner must be installed (OpenJDK)")
-}
-
-/// The only warning jarsigner prints for a good signature made without a
-/// timestamp authority (it drops it when the signer certificate itself is in
-/// the keystore).
-pub(crate) const NO_TIMESTAMP: &str =
-    "This jar contains signatures that do not include a timestamp";
-
-/// Asserts that jarsigner accepts the JAR with exit 0, no error, and no
-/// warning except the no-timestamp notice; returns its output.
-pub(crate) fn assert_jarsigner_accepts(jar: &Path, truststore: &Path) -> String {
-    assert_jarsigner_accepts_with(jar, truststore, &[])
-}
-
-/// [`assert_jarsigner_accepts`], also allowing warnings that start with one of `allowed`.
-pub(crate) fn assert_jarsigner_accepts_with(
-    jar: &Path,
-    truststore: &Path,
-    allowed: &[&str],
-) -> String {
-    let out = jarsigner_verify(jar, truststore);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    // The per-entry listing can be 70,000 lines: report the summary only.
-    let summary: String = stdout
-        .lines()
-        .filter(|l| !l.starts_with("sm") && !l.starts_with("      "))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let report = format!("{summary}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "jarsigner rejected {jar:?}:\n{report}"
-    );
-    assert!(stdout.contains("jar verified."), "{report}");
-    assert!(!stdout.contains("Error:"), "{report}");
-    assert!(!stdout.contains("unsigned entries"), "{report}");
-    if let Some((_, warnings)) = stdout.split_once("Warning:") {
-        for line in warnings.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            assert!(
-                line.starts_with(NO_TIMESTAMP)
-                    // Informational, follows the no-timestamp notice (certificates
-                    // here are valid for ten years).
-                    || line.starts_with("The signer certificate will expire on")
-                    || line.starts_with("Re-run with")
-                    || allowed.iter().any(|a| line.starts_with(a)),
-                "unexpected jarsigner warning {line:?}:\n{report}"
-            );
-        }
-    }
-    stdout
 }
 
 /// Compiles a small program and packs it with `jar` (Main-Class set).

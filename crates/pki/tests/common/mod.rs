@@ -1,14 +1,18 @@
-//! Helpers shared by the integration tests: a test PKI and the openssl command line.
+//! Fixtures of this crate's integration tests: a test PKI and its files; the openssl command line
+//! is `sigil-testkit`'s.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use sigil_keys::{KeyAlgorithm, SigningKey, SoftwareKey};
 use sigil_pki::ca::{CaCertificate, IssueRequest, NewCa, issue};
 use sigil_pki::x509_cert::Certificate;
 use sigil_pki::{DistinguishedName, Profile, San, ValidityPeriod, pem};
+
+// Not every test file runs openssl.
+#[allow(unused_imports)]
+pub(crate) use sigil_testkit::openssl::openssl;
 
 pub(crate) fn dn(s: &str) -> DistinguishedName {
     DistinguishedName::parse(s).unwrap()
@@ -104,22 +108,4 @@ pub(crate) fn write_key(dir: &Path, name: &str, key: &SoftwareKey) -> String {
         name,
         pem::encode(pem::PRIVATE_KEY_LABEL, &key.to_pkcs8_der()).unwrap(),
     )
-}
-
-/// Runs `openssl` with `args`; returns the output (stdout and stderr joined) and whether it succeeded.
-pub(crate) fn openssl<I, S>(args: I) -> (bool, String)
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let output: Output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl must be installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
 }

@@ -1,20 +1,14 @@
-//! The Host API test deployment and client shared by `hostapi.rs` and `signing_formats.rs`:
-//! `init` + `start` on 127.0.0.1:0, identities, a code-signing CA with RSA and ECDSA keys,
-//! policies, and a rustls + `sigil-proto` client with a client certificate.
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+//! The Host API test deployment and client of the server's tests (`hostapi.rs`,
+//! `signing_formats.rs`, `hsm.rs`, …): `init` + `start` on 127.0.0.1:0, identities, a
+//! code-signing CA with RSA and ECDSA keys, policies, and a rustls + `sigil-proto` client with a
+//! client certificate.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::common;
+use crate::openssl::openssl_csr;
+use crate::server::options;
 use sigil_domain::{
     ApprovalGroup, AuditDraft, CaName, CertProfile, Change, GroupName, HashAlgorithm as DomainHash,
     Identity, IdentityKind, IdentityName, Interface, IssuancePolicy, Outcome, PasswordParams,
@@ -33,34 +27,44 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+/// The password of every identity the deployment makes.
 pub const PASSWORD: &str = "correct horse; battery";
 
 // ---- the deployment -------------------------------------------------------------------
 
 /// A running deployment with identities, a code-signing CA, keys and policies.
 pub struct World {
+    /// Holds everything the test writes.
     pub dir: tempfile::TempDir,
+    /// The server's data directory.
     pub data: PathBuf,
+    /// The running server (`None` only while [`World::restart`] restarts it).
     pub server: Option<RunningServer>,
+    /// The deployment's root CA (PEM), to verify the server against.
     pub root: PathBuf,
     /// (cert chain PEM, key PEM) paths per client certificate CN.
     pub jenkins: (PathBuf, PathBuf),
+    /// A second client certificate (CN `other`), bound to no identity.
     pub other: (PathBuf, PathBuf),
 }
 
 impl World {
+    /// The running server.
     pub fn server(&self) -> &RunningServer {
         self.server.as_ref().unwrap()
     }
 
+    /// The server's state (store, clock, configuration).
     pub fn state(&self) -> Arc<AppState> {
         self.server().state().clone()
     }
 
+    /// A Host API connection with the `jenkins` client certificate.
     pub async fn connect(&self) -> Client {
         Client::connect(self.server(), &self.root, &self.jenkins).await
     }
 
+    /// A Host API connection with another client certificate.
     pub async fn connect_as(&self, cert: &(PathBuf, PathBuf)) -> Client {
         Client::connect(self.server(), &self.root, cert).await
     }
@@ -79,20 +83,21 @@ impl World {
         client
     }
 
+    /// Stops the server and starts it again on the same data (new ports).
     pub async fn restart(&mut self) {
         self.server.take().unwrap().shutdown().await;
         self.server = Some(sigil_server::start(config(&self.data)).await.unwrap());
     }
 }
 
-pub fn config(data: &Path) -> ServerConfig {
-    common::config(data)
-}
+pub use crate::server::config;
 
+/// An identity name (valid by construction in the tests).
 pub fn name(n: &str) -> IdentityName {
     IdentityName::new(n).unwrap()
 }
 
+/// A person with `roles` and the password [`PASSWORD`] (cheap hash).
 pub fn identity(n: &str, roles: &[&str]) -> Identity {
     let mut id = Identity::new(name(n), IdentityKind::Person);
     id.roles = roles.iter().map(|r| RoleName::new(*r).unwrap()).collect();
@@ -107,6 +112,7 @@ pub fn identity(n: &str, roles: &[&str]) -> Identity {
     id
 }
 
+/// Commits `changes` to the store directly, audited as `test.setup`.
 pub async fn commit(state: &AppState, changes: Vec<Change>) {
     state
         .store
@@ -120,7 +126,7 @@ pub async fn commit(state: &AppState, changes: Vec<Change>) {
 
 /// A `tls-client` certificate for an openssl-made key with CN `cn`.
 pub async fn client_certificate(state: &AppState, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
-    let (key, csr) = common::openssl_csr(dir, cn);
+    let (key, csr) = openssl_csr(dir, cn);
     let issued = pki::issue_certificate(
         state,
         "test",
@@ -165,6 +171,7 @@ pub async fn code_signing(
     (issued.record.serial, issued.record.key_id.unwrap())
 }
 
+/// A policy on `cert` (serial, key id) for `roles`; approvals come from `release-approvers`.
 #[allow(clippy::too_many_arguments)]
 pub fn policy(
     alias: &str,
@@ -193,14 +200,16 @@ pub fn policy(
     ))
 }
 
+/// The deployment with the test configuration.
 pub async fn world() -> World {
     world_with(|_| {}).await
 }
 
+/// [`world`] with the server configuration changed by `adjust` first.
 pub async fn world_with(adjust: impl FnOnce(&mut ServerConfig)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let report = sigil_server::init(&common::options(&data)).await.unwrap();
+    let report = sigil_server::init(&options(&data)).await.unwrap();
     let mut cfg = config(&data);
     adjust(&mut cfg);
     let server = sigil_server::start(cfg).await.unwrap();
@@ -337,13 +346,18 @@ pub async fn world_with(adjust: impl FnOnce(&mut ServerConfig)) -> World {
 
 /// A Host API client: rustls with a client certificate, the proto codec, nothing else.
 pub struct Client {
+    /// The TLS stream to the Host API.
     pub stream: TlsStream<TcpStream>,
+    /// Decodes the server's frames.
     pub decoder: FrameDecoder,
+    /// Frames decoded and not read yet.
     pub frames: VecDeque<Frame>,
+    /// The next correlation id (`AG`) to send.
     pub next_ag: u64,
 }
 
 impl Client {
+    /// Connects to the server's Host API, verifying it against `root`, presenting `cert` (chain, key).
     pub async fn connect(server: &RunningServer, root: &Path, cert: &(PathBuf, PathBuf)) -> Client {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -378,6 +392,7 @@ impl Client {
         }
     }
 
+    /// Writes raw bytes (hostile or hand-built frames).
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.unwrap();
         self.stream.flush().await.unwrap();
@@ -398,6 +413,7 @@ impl Client {
         self.frames.pop_front()
     }
 
+    /// The next response, decoded; fails the test when the server closed.
     pub async fn recv(&mut self) -> Response {
         let frame = self
             .recv_frame()
@@ -421,6 +437,7 @@ impl Client {
         self.recv_frame().await.is_none()
     }
 
+    /// Sends `request` with a fresh correlation id and returns the response that echoes it.
     pub async fn call(&mut self, request: Request) -> Response {
         let ag = sigil_proto::CorrelationId::new(self.next_ag.to_string()).unwrap();
         self.next_ag += 1;
@@ -432,6 +449,7 @@ impl Client {
         response
     }
 
+    /// `LOGIN identity password`.
     pub async fn login(&mut self, identity: &str, password: &str) -> Response {
         self.call(Request::Login(sigil_proto::Login {
             identity: identity.into(),
@@ -440,6 +458,7 @@ impl Client {
         .await
     }
 
+    /// `UPLOAD_HASH` of `digest` for `policy`.
     pub async fn upload_hash(
         &mut self,
         policy: &str,
@@ -450,11 +469,13 @@ impl Client {
             .await
     }
 
+    /// `RETRIEVE_HASH` of request `id`.
     pub async fn retrieve_hash(&mut self, id: &RequestId) -> Response {
         self.call(Request::RetrieveHash { id: id.clone() }).await
     }
 }
 
+/// An upload of `digest` for `policy` with a file name and size.
 pub fn upload(policy: &str, hash: HashAlgorithm, digest: &[u8]) -> Upload {
     Upload {
         policy: policy.into(),
@@ -468,6 +489,7 @@ pub fn upload(policy: &str, hash: HashAlgorithm, digest: &[u8]) -> Upload {
     }
 }
 
+/// The code and message of a failure response; fails the test on anything else.
 #[track_caller]
 pub fn failure(response: &Response) -> (ErrorCode, String) {
     match response {
@@ -476,6 +498,7 @@ pub fn failure(response: &Response) -> (ErrorCode, String) {
     }
 }
 
+/// Asserts a failure with `code` and a message.
 #[track_caller]
 pub fn assert_code(response: &Response, code: ErrorCode) {
     let (got, message) = failure(response);
@@ -483,6 +506,7 @@ pub fn assert_code(response: &Response, code: ErrorCode) {
     assert!(!message.is_empty());
 }
 
+/// The request status of an upload or retrieve response; fails the test on anything else.
 #[track_caller]
 pub fn status(response: &Response) -> &RequestStatus {
     match response {
@@ -498,6 +522,7 @@ pub fn status(response: &Response) -> &RequestStatus {
     }
 }
 
+/// The signature of a `SIGNED` request status; fails the test on anything else.
 #[track_caller]
 pub fn signature(response: &Response) -> Vec<u8> {
     match &status(response).outcome {
@@ -521,6 +546,7 @@ pub async fn approver(state: &AppState, who: &str) -> Session {
     session
 }
 
+/// The domain's request id of a wire request id.
 pub fn domain_id(id: &RequestId) -> DomainRequestId {
     DomainRequestId(uuid::Uuid::parse_str(id.as_str()).unwrap())
 }
@@ -532,7 +558,7 @@ pub fn public_key_pem(dir: &Path, chain: &[u8], file: &str) -> PathBuf {
     let leaf = sigil_pki::x509_cert::Certificate::decode(&mut reader).unwrap();
     let der_path = dir.join(format!("{file}.der"));
     std::fs::write(&der_path, leaf.to_der().unwrap()).unwrap();
-    let pem = common::run_ok(
+    let pem = crate::tools::stdout_ok(
         "openssl",
         &[
             "x509",
@@ -567,10 +593,11 @@ pub fn openssl_verify(hash: &str, public: &Path, sig: &[u8], file: &Path, sigopt
     }
     args.push(file.display().to_string());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = common::run_ok("openssl", &args);
+    let out = crate::tools::stdout_ok("openssl", &args);
     assert!(out.contains("Verified OK"), "{out}");
 }
 
+/// How many requests the store holds.
 pub async fn request_count(state: &AppState) -> usize {
     state
         .store

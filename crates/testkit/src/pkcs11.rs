@@ -1,18 +1,6 @@
-//! What the module's tests share, on top of the server tests' harness (included from
-//! `crates/server/tests/common`): a quickstart deployment served on ephemeral loopback ports,
-//! the built `libsigil_pkcs11.so`, an EC and a PSS policy, and the HTTPS API through `curl`
-//! (another process, as an approver's tool would be).
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-#[path = "../../../server/tests/common/mod.rs"]
-pub mod common;
+//! The PKCS#11 module's harness: a quickstart deployment served on ephemeral loopback ports
+//! (built on [`crate::world`]), the built `libsigil_pkcs11.so`, an EC and a PSS policy, and the
+//! HTTPS API through `curl` (another process, as an approver's tool would be).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -21,7 +9,8 @@ use serde_json::{Value, json};
 use sigil_server::RunningServer;
 use sigil_server::quickstart::QuickstartReport;
 
-pub use common::run_ok;
+pub use crate::tools::stdout_ok as run_ok;
+pub use crate::world::{p, text};
 
 /// The module as Cargo built it for this test run: `cargo test` leaves the cdylib in
 /// `target/<profile>/deps/`, next to the test executable (only `cargo build` copies it up to
@@ -35,8 +24,11 @@ pub fn module_path() -> PathBuf {
 
 /// A running quickstart deployment.
 pub struct World {
+    /// Holds everything the test writes.
     pub dir: tempfile::TempDir,
+    /// The running server.
     pub server: RunningServer,
+    /// What provisioning made: profiles, password files, certificates.
     pub report: QuickstartReport,
     /// The jenkins client profile (pointing at the running server).
     pub jenkins: PathBuf,
@@ -46,40 +38,20 @@ pub struct World {
     pub code_signing_root: PathBuf,
 }
 
-/// Rewrites the addresses of a profile written for the configured ports.
-fn point_profile(profile: &Path, server: &RunningServer) {
-    let text = std::fs::read_to_string(profile).unwrap();
-    let text: Vec<String> = text
-        .lines()
-        .map(|line| {
-            if line.starts_with("host_api") {
-                format!("host_api = \"{}\"", server.host_api_addr())
-            } else if line.starts_with("https") {
-                format!("https = \"https://{}\"", server.https_addr())
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect();
-    std::fs::write(profile, text.join("\n") + "\n").unwrap();
-}
-
+/// A running quickstart deployment with the `ec-release` and `pss-release` policies.
 pub async fn world() -> World {
     world_with(|_| {}).await
 }
 
 /// A world whose server configuration `adjust` changes first.
 pub async fn world_with(adjust: impl FnOnce(&mut sigil_server::ServerConfig)) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let report = sigil_server::quickstart::provision_with(&common::options(&data))
-        .await
-        .unwrap();
-    let mut config = common::config(&data);
-    adjust(&mut config);
-    let server = sigil_server::start(config).await.unwrap();
-    let jenkins = report.jenkins_profile.clone();
-    point_profile(&jenkins, &server);
+    let crate::world::World {
+        dir,
+        server,
+        report,
+        jenkins,
+        ..
+    } = crate::world::world_with(adjust).await;
     let pin = std::fs::read_to_string(&report.jenkins_password_file)
         .unwrap()
         .trim_end()
@@ -257,6 +229,7 @@ impl World {
         command
     }
 
+    /// A file in the world's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -269,26 +242,9 @@ pub async fn output(mut command: Command) -> Output {
         .unwrap()
 }
 
-pub fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Runs a command that must succeed; returns stdout and stderr.
 pub async fn ok(command: Command) -> String {
     let out = output(command).await;
     assert!(out.status.success(), "{}", text(&out));
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-pub fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+    crate::tools::output_text(&out)
 }
