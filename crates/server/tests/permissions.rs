@@ -15,17 +15,16 @@
 )]
 
 mod common;
-mod hostapi_common;
 mod https_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hostapi_common::{PASSWORD, World, assert_code, commit, identity, upload, world_with};
 use https_common::{Client, Reply, parse_reply};
 use serde_json::{Value, json};
 use sigil_domain::{Change, Interface, Permission, Role, RoleClass, RoleDraft, RoleName, RoleType};
 use sigil_proto::{Command, ErrorCode, HashAlgorithm, Request, RequestId, Response};
 use sigil_server::service::authorize::Need;
+use sigil_testkit::hostapi::{PASSWORD, World, assert_code, commit, identity, upload, world_with};
 
 /// The permission sets to log in with for an operation that needs `need`, each with whether
 /// the operation must be allowed: for `AnyOf`, every permission but those is refused and each
