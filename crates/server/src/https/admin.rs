@@ -1,6 +1,6 @@
 //! Administration routes: identities, roles, commands, settings, groups, policies, audit.
-//! Each decodes its input, calls [`crate::service::admin`] (which checks the permission and
-//! audits), and encodes the result.
+//! Each decodes its input, calls the use case's `run` in [`crate::service`] (which checks the
+//! permission and audits), and encodes the result.
 
 use std::collections::BTreeSet;
 
@@ -24,7 +24,8 @@ use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::{audit_view, group_view, identity_view, policy_view, role_view, settings_view};
-use crate::service::admin as svc;
+use crate::service::audit::read::Window;
+use crate::service::{audit, commands, groups, identities, policies, roles, settings};
 use sigil_api::identities::{
     ApiKeyBody, ApiKeyView, IdentityView, NewIdentityBody, PasswordBody, PasswordSet,
     UpdateIdentityBody,
@@ -54,7 +55,7 @@ pub(crate) async fn list_identities(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<IdentityView>>> {
-    let list = svc::list_identities(&h.app, &caller.actor()).await?;
+    let list = identities::list::run(&h.app, &caller.actor()).await?;
     Ok(Json(list.iter().map(identity_view).collect()))
 }
 
@@ -76,7 +77,7 @@ pub(crate) async fn get_identity(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
-    let identity = svc::get_identity(&h.app, &caller.actor(), &name).await?;
+    let identity = identities::show::run(&h.app, &caller.actor(), &name).await?;
     Ok(Json(identity_view(&identity)))
 }
 
@@ -97,14 +98,14 @@ pub(crate) async fn create_identity(
     caller: Caller,
     Body(body): Body<NewIdentityBody>,
 ) -> ApiResult<(StatusCode, Json<IdentityView>)> {
-    let args = svc::NewIdentity {
+    let args = identities::NewIdentity {
         name: parse(&body.name)?,
         kind: parse::<IdentityKind>(&body.kind)?,
         roles: names(&body.roles)?,
         password: body.password.as_ref().map(|p| Zeroizing::new(p.clone())),
         require_client_certificate: body.require_client_certificate,
     };
-    let created = svc::create_identity(&h.app, &caller.actor(), args).await?;
+    let created = identities::create::run(&h.app, &caller.actor(), args).await?;
     let mut view = identity_view(&created.identity);
     view.password = created.generated_password.map(|p| p.to_string());
     Ok((StatusCode::CREATED, Json(view)))
@@ -131,12 +132,12 @@ pub(crate) async fn update_identity(
     Body(body): Body<UpdateIdentityBody>,
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
-    let update = svc::IdentityUpdate {
+    let update = identities::IdentityUpdate {
         roles: body.roles.as_deref().map(names).transpose()?,
         enabled: body.enabled,
         require_client_certificate: body.require_client_certificate,
     };
-    let identity = svc::update_identity(&h.app, &caller.actor(), &name, update).await?;
+    let identity = identities::update::run(&h.app, &caller.actor(), &name, update).await?;
     Ok(Json(identity_view(&identity)))
 }
 
@@ -159,7 +160,7 @@ pub(crate) async fn delete_identity(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<StatusCode> {
     let name: IdentityName = parse(&name)?;
-    svc::delete_identity(&h.app, &caller.actor(), &name).await?;
+    identities::delete::run(&h.app, &caller.actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -181,7 +182,7 @@ pub(crate) async fn unlock_identity(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<IdentityView>> {
     let name: IdentityName = parse(&name)?;
-    let identity = svc::unlock_identity(&h.app, &caller.actor(), &name).await?;
+    let identity = identities::unlock::run(&h.app, &caller.actor(), &name).await?;
     Ok(Json(identity_view(&identity)))
 }
 
@@ -206,7 +207,7 @@ pub(crate) async fn set_password(
 ) -> ApiResult<Json<PasswordSet>> {
     let name: IdentityName = parse(&name)?;
     let password = body.password.as_ref().map(|p| Zeroizing::new(p.clone()));
-    let generated = svc::set_password(&h.app, &caller.actor(), &name, password).await?;
+    let generated = identities::set_password::run(&h.app, &caller.actor(), &name, password).await?;
     Ok(Json(PasswordSet {
         identity: name.to_string(),
         password: generated.map(|p| p.to_string()),
@@ -233,7 +234,7 @@ pub(crate) async fn create_api_key(
     Body(body): Body<ApiKeyBody>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyView>)> {
     let name: IdentityName = parse(&name)?;
-    let key = svc::create_api_key(&h.app, &caller.actor(), &name, &body.label).await?;
+    let key = identities::create_api_key::run(&h.app, &caller.actor(), &name, &body.label).await?;
     Ok((
         StatusCode::CREATED,
         Json(ApiKeyView {
@@ -278,7 +279,7 @@ pub(crate) async fn list_roles(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<RoleView>>> {
-    let roles = svc::list_roles(&h.app, &caller.actor()).await?;
+    let roles = roles::list::run(&h.app, &caller.actor()).await?;
     Ok(Json(roles.iter().map(role_view).collect()))
 }
 
@@ -300,7 +301,7 @@ pub(crate) async fn get_role(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<RoleView>> {
     let name: RoleName = parse(&name)?;
-    let roles = svc::list_roles(&h.app, &caller.actor()).await?;
+    let roles = roles::list::run(&h.app, &caller.actor()).await?;
     let role = roles
         .iter()
         .find(|r| r.name() == &name)
@@ -330,7 +331,7 @@ pub(crate) async fn create_role(
         .take()
         .ok_or_else(|| ApiError::invalid("the role needs a \"name\""))?;
     let role = role_from(body, &name)?;
-    let role = svc::create_role(&h.app, &caller.actor(), role).await?;
+    let role = roles::create::run(&h.app, &caller.actor(), role).await?;
     Ok((StatusCode::CREATED, Json(role_view(&role))))
 }
 
@@ -360,7 +361,7 @@ pub(crate) async fn update_role(
         ));
     }
     let role = role_from(body, &name)?;
-    let role = svc::update_role(&h.app, &caller.actor(), role).await?;
+    let role = roles::update::run(&h.app, &caller.actor(), role).await?;
     Ok(Json(role_view(&role)))
 }
 
@@ -383,7 +384,7 @@ pub(crate) async fn delete_role(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<StatusCode> {
     let name: RoleName = parse(&name)?;
-    svc::delete_role(&h.app, &caller.actor(), &name).await?;
+    roles::delete::run(&h.app, &caller.actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -410,7 +411,7 @@ pub(crate) async fn list_commands(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<CommandView>>> {
-    let list = svc::list_commands(&h.app, &caller.actor(), &known_commands()).await?;
+    let list = commands::list::run(&h.app, &caller.actor(), &known_commands()).await?;
     Ok(Json(
         list.into_iter()
             .map(|(code, enabled)| CommandView {
@@ -446,7 +447,7 @@ pub(crate) async fn set_command(
             "the Host API has no command {code}: GET /api/v1/commands lists them"
         )));
     }
-    svc::set_command(&h.app, &caller.actor(), code, body.enabled).await?;
+    commands::set::run(&h.app, &caller.actor(), code, body.enabled).await?;
     Ok(Json(CommandView {
         code: code.to_string(),
         enabled: body.enabled,
@@ -468,7 +469,7 @@ pub(crate) async fn get_settings(
     caller: Caller,
 ) -> ApiResult<Json<Settings>> {
     Ok(Json(settings_view(
-        &svc::get_settings(&h.app, &caller.actor()).await?,
+        &settings::show::run(&h.app, &caller.actor()).await?,
     )))
 }
 
@@ -497,13 +498,13 @@ pub(crate) async fn update_settings(
             ))
         })?)),
     };
-    let update = svc::SettingsUpdate {
+    let update = settings::SettingsUpdate {
         allow_export_with_password: body.allow_export_with_password,
         lockout_threshold: body.lockout_threshold,
         timestamp_certificate,
     };
     Ok(Json(settings_view(
-        &svc::update_settings(&h.app, &caller.actor(), update).await?,
+        &settings::update::run(&h.app, &caller.actor(), update).await?,
     )))
 }
 
@@ -523,7 +524,7 @@ pub(crate) async fn list_groups(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<GroupView>>> {
-    let groups = svc::list_groups(&h.app, &caller.actor()).await?;
+    let groups = groups::list::run(&h.app, &caller.actor()).await?;
     Ok(Json(groups.iter().map(group_view).collect()))
 }
 
@@ -545,7 +546,7 @@ pub(crate) async fn get_group(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<GroupView>> {
     let name: GroupName = parse(&name)?;
-    let groups = svc::list_groups(&h.app, &caller.actor()).await?;
+    let groups = groups::list::run(&h.app, &caller.actor()).await?;
     let group = groups
         .iter()
         .find(|g| g.name == name)
@@ -578,7 +579,7 @@ pub(crate) async fn create_group(
         name: parse(name)?,
         members: names(&body.members)?,
     };
-    let group = svc::create_group(&h.app, &caller.actor(), group).await?;
+    let group = groups::create::run(&h.app, &caller.actor(), group).await?;
     Ok((StatusCode::CREATED, Json(group_view(&group))))
 }
 
@@ -610,7 +611,7 @@ pub(crate) async fn update_group(
         name: parse(&name)?,
         members: names(&body.members)?,
     };
-    let group = svc::update_group(&h.app, &caller.actor(), group).await?;
+    let group = groups::update::run(&h.app, &caller.actor(), group).await?;
     Ok(Json(group_view(&group)))
 }
 
@@ -633,7 +634,7 @@ pub(crate) async fn delete_group(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<StatusCode> {
     let name: GroupName = parse(&name)?;
-    svc::delete_group(&h.app, &caller.actor(), &name).await?;
+    groups::delete::run(&h.app, &caller.actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -653,7 +654,7 @@ pub(crate) async fn list_policies(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<PolicyView>>> {
-    let list = svc::list_policies(&h.app, &caller.actor()).await?;
+    let list = policies::list::run(&h.app, &caller.actor()).await?;
     Ok(Json(list.iter().map(policy_view).collect()))
 }
 
@@ -675,17 +676,17 @@ pub(crate) async fn get_policy(
     PathArg(alias): PathArg<String>,
 ) -> ApiResult<Json<PolicyView>> {
     let alias: PolicyAlias = parse(&alias)?;
-    let policy = svc::get_policy(&h.app, &caller.actor(), &alias).await?;
+    let policy = policies::show::run(&h.app, &caller.actor(), &alias).await?;
     Ok(Json(policy_view(&policy)))
 }
 
-fn policy_args(body: PolicyBody, alias: &str) -> Result<svc::NewPolicy, ApiError> {
+fn policy_args(body: PolicyBody, alias: &str) -> Result<policies::NewPolicy, ApiError> {
     if body.hashes.is_empty() || body.formats.is_empty() {
         return Err(ApiError::invalid(
             "a policy must allow at least one hash (sha256, sha384, sha512) and one format (hash, authenticode, jar, openpgp)",
         ));
     }
-    Ok(svc::NewPolicy {
+    Ok(policies::NewPolicy {
         alias: parse(alias)?,
         certificate: SerialNumber::from_hex(&body.certificate)
             .map_err(|e| ApiError::invalid(e.to_string()))?,
@@ -729,7 +730,7 @@ pub(crate) async fn create_policy(
         .take()
         .ok_or_else(|| ApiError::invalid("the policy needs an \"alias\""))?;
     let args = policy_args(body, &alias)?;
-    let policy = svc::create_policy(&h.app, &caller.actor(), args).await?;
+    let policy = policies::create::run(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(policy_view(&policy))))
 }
 
@@ -758,7 +759,7 @@ pub(crate) async fn update_policy(
         ));
     }
     let args = policy_args(body, &alias)?;
-    let policy = svc::update_policy(&h.app, &caller.actor(), args).await?;
+    let policy = policies::update::run(&h.app, &caller.actor(), args).await?;
     Ok(Json(policy_view(&policy)))
 }
 
@@ -781,7 +782,7 @@ pub(crate) async fn delete_policy(
     PathArg(alias): PathArg<String>,
 ) -> ApiResult<StatusCode> {
     let alias: PolicyAlias = parse(&alias)?;
-    svc::delete_policy(&h.app, &caller.actor(), &alias).await?;
+    policies::delete::run(&h.app, &caller.actor(), &alias).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -821,20 +822,20 @@ pub(crate) async fn read_audit(
     QueryArg(q): QueryArg<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEvent>>> {
     let events = match (q.last, q.from, q.limit) {
-        (Some(last), None, None) => svc::read_audit_last(&h.app, &caller.actor(), last).await?,
+        (Some(last), None, None) => {
+            audit::read::run(&h.app, &caller.actor(), Window::Last(last)).await?
+        }
         (Some(_), _, _) => {
             return Err(ApiError::invalid(
                 "last reads the newest events and takes neither from nor limit: use one or the other",
             ));
         }
         (None, from, limit) => {
-            svc::read_audit(
-                &h.app,
-                &caller.actor(),
-                from.unwrap_or(1),
-                limit.unwrap_or(100),
-            )
-            .await?
+            let window = Window::From {
+                from: from.unwrap_or(1),
+                limit: limit.unwrap_or(100),
+            };
+            audit::read::run(&h.app, &caller.actor(), window).await?
         }
     };
     Ok(Json(events.into_iter().map(audit_view).collect()))
@@ -854,7 +855,7 @@ pub(crate) async fn verify_audit(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<VerifyView>> {
-    let report = svc::verify_audit(&h.app, &caller.actor()).await?;
+    let report = audit::verify::run(&h.app, &caller.actor()).await?;
     Ok(Json(VerifyView {
         ok: report.broken.is_none(),
         events: report.events,

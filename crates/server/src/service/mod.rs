@@ -1,19 +1,39 @@
 //! The service layer: every operation both interfaces offer (Host API and HTTPS), written
 //! once. Handlers decode their wire format, call a service function with the caller's
 //! session, and encode the result or the [`ServiceError`].
+//!
+//! Administration is one module per use case, grouped by area: each declares its
+//! `OPERATION` (audit action and [`authorize::Need`]) and one `run` that starts with
+//! [`authorize::authorize`]; an area's `mod.rs` holds what its use cases share.
+//!
+//! | area | use cases |
+//! |---|---|
+//! | [`identities`] | `list`, `show`, `create`, `update`, `delete`, `unlock`, `set_password`, `create_api_key` |
+//! | [`roles`] | `list`, `create`, `update`, `delete` |
+//! | [`groups`] | `list`, `create`, `update`, `delete` (approval groups) |
+//! | [`policies`] | `list`, `show`, `create`, `update`, `delete` (issuance policies) |
+//! | [`commands`] | `list`, `set` (Host API commands) |
+//! | [`settings`] | `show`, `update` |
+//! | [`audit`] | `read`, `verify` (the audit log) |
 
-pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod authorize;
 pub mod cache;
+pub mod commands;
 pub mod failures;
+pub mod groups;
+pub mod identities;
 pub mod keys;
 pub mod openpgp;
 pub mod operations;
 pub mod pki;
+pub mod policies;
 pub mod releases;
 pub mod requests;
+pub mod roles;
 pub mod session;
+pub mod settings;
 pub mod signing;
 pub mod stamping;
 pub mod timestamp;
