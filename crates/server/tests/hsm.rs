@@ -30,7 +30,8 @@ use sigil_domain::{
 use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_keys::KeyAlgorithm;
 use sigil_proto::{AuthenticodeUpload, HashAlgorithm, JarUpload, Request};
-use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::pki::{IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::{cas, certificates};
 use sigil_testkit::osslsigncode_verify;
 
 #[path = "../../custody/tests/softhsm_harness/mod.rs"]
@@ -65,7 +66,7 @@ async fn hsm_world() -> World {
     std::fs::write(&toml, text).unwrap();
     world.restart().await;
     let state = world.state();
-    pki::create_ca(
+    cas::create::perform(
         &state,
         "test",
         NewCaArgs {
@@ -85,7 +86,7 @@ async fn hsm_world() -> World {
         ("hsm-rsa", "HSM RSA signer", KeyAlgorithm::Rsa3072),
         ("hsm-ec", "HSM EC signer", KeyAlgorithm::EcdsaP256),
     ] {
-        let issued = pki::issue_certificate(
+        let issued = certificates::issue::perform(
             &state,
             "test",
             IssueArgs {
@@ -514,7 +515,7 @@ async fn hsm_key_export_is_refused_whatever_the_setting() {
         .await
         .unwrap()
         .unwrap();
-    let error = pki::export_pkcs12(
+    let error = certificates::export::perform(
         &state,
         "test",
         &policy.draft().certificate,
@@ -533,7 +534,7 @@ async fn hsm_key_export_is_refused_whatever_the_setting() {
         .await
         .unwrap()
         .unwrap();
-    pki::export_pkcs12(
+    certificates::export::perform(
         &state,
         "test",
         &software.draft().certificate,

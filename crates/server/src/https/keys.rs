@@ -1,13 +1,14 @@
 //! Held keys and certificates from any CA: create a key, make a CSR with it, import the chain
-//! another CA issued for it, import a key and certificate from PKCS#12. The permission is
-//! checked here; the work is [`crate::service::keys`]'s.
+//! another CA issued for it, import a key and certificate from PKCS#12. The use cases
+//! ([`crate::service::keys`], [`crate::service::certificates::import_chain`]) check the
+//! permission and do the work.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use serde::Serialize;
-use sigil_domain::{CertProfile, KeyId, Permission, SOFTWARE_BACKEND};
+use sigil_domain::{CertProfile, KeyId, SOFTWARE_BACKEND};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
@@ -17,9 +18,8 @@ use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, parse};
 use super::views::{CertificateView, KeyView};
-use crate::service::authorize::require;
 use crate::service::keys as svc;
-use crate::service::pki::parse_key_algorithm;
+use crate::service::pki::{Pki, SYSTEM_ACTOR, parse_key_algorithm};
 
 fn key_id(text: &str) -> Result<KeyId, ApiError> {
     text.parse::<uuid::Uuid>().map(KeyId).map_err(|_| {
@@ -49,7 +49,6 @@ pub(crate) async fn create_key(
     caller: Caller,
     Body(body): Body<NewKeyBody>,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
-    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.create").await?;
     let args = svc::NewKeyArgs {
         algorithm: parse_key_algorithm(&body.algorithm)?,
         purpose: purpose(body.purpose.as_deref())?,
@@ -58,7 +57,7 @@ pub(crate) async fn create_key(
             .clone()
             .unwrap_or_else(|| SOFTWARE_BACKEND.to_owned()),
     };
-    let key = svc::create_key(&h.app, &caller.actor(), args).await?;
+    let key = svc::create::run(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(KeyView::new(&key, &[])?)))
 }
 
@@ -76,8 +75,7 @@ pub(crate) async fn list_keys(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<KeyView>>> {
-    require(&h.app, &caller.actor(), Permission::CaList, "key.list").await?;
-    let keys = svc::list_keys(&h.app).await?;
+    let keys = svc::list::run(&h.app, &caller.actor()).await?;
     Ok(Json(
         keys.iter()
             .map(|k| KeyView::new(&k.key, &k.certificates))
@@ -104,9 +102,8 @@ pub(crate) async fn key_csr(
     PathArg(text): PathArg<String>,
     Body(body): Body<KeyCsrBody>,
 ) -> ApiResult<Json<KeyCsrView>> {
-    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.csr").await?;
     let id = key_id(&text)?;
-    let csr_pem = svc::key_csr(&h.app, &caller.actor(), id, &body.subject, &body.sans).await?;
+    let csr_pem = svc::csr::run(&h.app, &caller.actor(), id, &body.subject, &body.sans).await?;
     Ok(Json(KeyCsrView {
         key_id: id.to_string(),
         csr_pem,
@@ -133,15 +130,8 @@ pub(crate) async fn import_chain(
     PathArg(text): PathArg<String>,
     Body(body): Body<ImportChainBody>,
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::CaUpload,
-        "certificate.import",
-    )
-    .await?;
     let id = key_id(&text)?;
-    let record = svc::import_chain(
+    let record = crate::service::certificates::import_chain::run(
         &h.app,
         &caller.actor(),
         id,
@@ -149,7 +139,7 @@ pub(crate) async fn import_chain(
         purpose(body.purpose.as_deref())?,
     )
     .await?;
-    let chain = crate::service::pki::Pki::new(&h.app, crate::service::pki::SYSTEM_ACTOR)
+    let chain = Pki::new(&h.app, SYSTEM_ACTOR)
         .chain_of_record(&record)
         .await?;
     Ok((
@@ -182,12 +172,10 @@ pub(crate) async fn import_pkcs12(
     caller: Caller,
     Body(body): Body<ImportPkcs12Body>,
 ) -> ApiResult<(StatusCode, Json<ImportedView>)> {
-    require(&h.app, &caller.actor(), Permission::KeysAdd, "key.import").await?;
-    require(&h.app, &caller.actor(), Permission::CaUpload, "key.import").await?;
     let file = base64::engine::general_purpose::STANDARD
         .decode(body.pkcs12_base64.trim())
         .map_err(|_| ApiError::invalid("pkcs12_base64 is not base64: encode the .p12 file"))?;
-    let imported = svc::import_pkcs12(
+    let imported = svc::import_pkcs12::run(
         &h.app,
         &caller.actor(),
         file,
@@ -197,7 +185,7 @@ pub(crate) async fn import_pkcs12(
         body.backend.as_deref().unwrap_or(SOFTWARE_BACKEND),
     )
     .await?;
-    let chain = crate::service::pki::Pki::new(&h.app, crate::service::pki::SYSTEM_ACTOR)
+    let chain = Pki::new(&h.app, SYSTEM_ACTOR)
         .chain_of_record(&imported.certificate)
         .await?;
     Ok((

@@ -1,15 +1,14 @@
 //! PKI routes: CA containers, certificates, revocation, CRLs, PKCS#12 export, and the
 //! listener-certificate flow (CSR → sign → load chain, swapped in without a restart). The
-//! permission is checked here; the work is [`crate::service::pki`]'s.
+//! use cases ([`crate::service::cas`], [`crate::service::certificates`],
+//! [`crate::service::listeners`]) check the permission and do the work.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use serde::Deserialize;
-use sigil_domain::{
-    CaName, CertProfile, Interface, KeyId, Permission, RevocationReason, SerialNumber,
-};
+use sigil_domain::{CaName, CertProfile, Interface, KeyId, RevocationReason, SerialNumber};
 use utoipa::IntoParams;
 
 use sigil_api::pki::{
@@ -21,8 +20,8 @@ use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::{CaView, CertificateView};
-use crate::service::authorize::require;
 use crate::service::pki as svc;
+use crate::service::{cas, certificates, listeners};
 
 fn serial(text: &str) -> Result<SerialNumber, ApiError> {
     SerialNumber::from_hex(text).map_err(|e| ApiError::invalid(e.to_string()))
@@ -44,8 +43,7 @@ pub(crate) async fn list_cas(
     State(h): State<Https>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<CaView>>> {
-    require(&h.app, &caller.actor(), Permission::CaList, "ca.list").await?;
-    let cas = svc::list_cas(&h.app).await?;
+    let cas = cas::list::run(&h.app, &caller.actor()).await?;
     Ok(Json(
         cas.iter().map(CaView::new).collect::<Result<Vec<_>, _>>()?,
     ))
@@ -68,9 +66,10 @@ pub(crate) async fn get_ca(
     caller: Caller,
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<CaView>> {
-    require(&h.app, &caller.actor(), Permission::CaList, "ca.show").await?;
     let name: CaName = parse(&name)?;
-    Ok(Json(CaView::new(&svc::get_ca(&h.app, &name).await?)?))
+    Ok(Json(CaView::new(
+        &cas::show::run(&h.app, &caller.actor(), &name).await?,
+    )?))
 }
 
 /// `POST /cas` (`ca:add`): a new root or intermediate CA with its key.
@@ -91,7 +90,6 @@ pub(crate) async fn create_ca(
     caller: Caller,
     Body(body): Body<NewCaBody>,
 ) -> ApiResult<(StatusCode, Json<CaView>)> {
-    require(&h.app, &caller.actor(), Permission::CaAdd, "ca.create").await?;
     let args = svc::NewCaArgs {
         name: parse(&body.name)?,
         key_algorithm: svc::parse_key_algorithm(&body.key_algorithm)?,
@@ -101,7 +99,7 @@ pub(crate) async fn create_ca(
         path_len: body.path_len,
         key_backend: body.key_backend,
     };
-    let record = svc::create_ca(&h.app, &caller.actor(), args).await?;
+    let record = cas::create::run(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(CaView::new(&record)?)))
 }
 
@@ -122,9 +120,8 @@ pub(crate) async fn crl(
     caller: Caller,
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<CrlView>> {
-    require(&h.app, &caller.actor(), Permission::CaExport, "ca.crl").await?;
     let name: CaName = parse(&name)?;
-    let crl = svc::crl(&h.app, &caller.actor(), &name).await?;
+    let crl = cas::crl::run(&h.app, &caller.actor(), &name).await?;
     Ok(Json(CrlView {
         ca: crl.ca.to_string(),
         number: crl.number,
@@ -160,15 +157,8 @@ pub(crate) async fn list_certificates(
     caller: Caller,
     QueryArg(q): QueryArg<CertificateQuery>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::CaList,
-        "certificate.list",
-    )
-    .await?;
     let issuer: Option<CaName> = q.issuer.as_deref().map(parse).transpose()?;
-    let list = svc::list_certificates(&h.app, issuer.as_ref()).await?;
+    let list = certificates::list::run(&h.app, &caller.actor(), issuer.as_ref()).await?;
     Ok(Json(
         list.iter()
             .map(|r| CertificateView::new(r, None))
@@ -193,14 +183,7 @@ pub(crate) async fn get_certificate(
     caller: Caller,
     PathArg(text): PathArg<String>,
 ) -> ApiResult<Json<CertificateView>> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::CaList,
-        "certificate.show",
-    )
-    .await?;
-    let issued = svc::get_certificate(&h.app, &serial(&text)?).await?;
+    let issued = certificates::show::run(&h.app, &caller.actor(), &serial(&text)?).await?;
     Ok(Json(CertificateView::new(
         &issued.record,
         Some(&issued.chain),
@@ -224,25 +207,9 @@ pub(crate) async fn issue_certificate(
     caller: Caller,
     Body(body): Body<IssueBody>,
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::CaIssue,
-        "certificate.issue",
-    )
-    .await?;
     let key = match (body.csr_pem, body.key_algorithm.as_deref()) {
         (Some(csr), None) => svc::KeySource::Csr(csr.into_bytes()),
-        (None, Some(algorithm)) => {
-            require(
-                &h.app,
-                &caller.actor(),
-                Permission::KeysAdd,
-                "certificate.issue",
-            )
-            .await?;
-            svc::KeySource::Generate(svc::parse_key_algorithm(algorithm)?)
-        }
+        (None, Some(algorithm)) => svc::KeySource::Generate(svc::parse_key_algorithm(algorithm)?),
         _ => {
             return Err(ApiError::invalid(
                 "give exactly one of \"csr_pem\" (the subject's CSR) or \"key_algorithm\" (Sigil generates and keeps the key)",
@@ -258,7 +225,7 @@ pub(crate) async fn issue_certificate(
         key,
         key_backend: body.key_backend,
     };
-    let issued = svc::issue_certificate(&h.app, &caller.actor(), args).await?;
+    let issued = certificates::issue::run(&h.app, &caller.actor(), args).await?;
     Ok((
         StatusCode::CREATED,
         Json(CertificateView::new(&issued.record, Some(&issued.chain))?),
@@ -285,18 +252,12 @@ pub(crate) async fn revoke(
     PathArg(text): PathArg<String>,
     Body(body): Body<RevokeBody>,
 ) -> ApiResult<Json<CertificateView>> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::CaRevoke,
-        "certificate.revoke",
-    )
-    .await?;
     let reason = match &body.reason {
         Some(r) => parse::<RevocationReason>(r)?,
         None => RevocationReason::Unspecified,
     };
-    let record = svc::revoke_certificate(&h.app, &caller.actor(), &serial(&text)?, reason).await?;
+    let record =
+        certificates::revoke::run(&h.app, &caller.actor(), &serial(&text)?, reason).await?;
     Ok(Json(CertificateView::new(&record, None)?))
 }
 
@@ -320,15 +281,8 @@ pub(crate) async fn export(
     PathArg(text): PathArg<String>,
     Body(body): Body<ExportBody>,
 ) -> ApiResult<Json<ExportView>> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::CaExportClearKey,
-        "certificate.export",
-    )
-    .await?;
     let serial = serial(&text)?;
-    let p12 = svc::export_pkcs12(&h.app, &caller.actor(), &serial, &body.password).await?;
+    let p12 = certificates::export::run(&h.app, &caller.actor(), &serial, &body.password).await?;
     Ok(Json(ExportView {
         serial: serial.to_string(),
         pkcs12_base64: base64::engine::general_purpose::STANDARD.encode(p12.as_slice()),
@@ -364,9 +318,8 @@ pub(crate) async fn listener_csr(
     PathArg(which): PathArg<String>,
     Body(body): Body<CsrBody>,
 ) -> ApiResult<Json<CsrView>> {
-    require(&h.app, &caller.actor(), Permission::KeysAdd, "listener.csr").await?;
     let interface = listener(&which)?;
-    let csr = svc::listener_csr(
+    let csr = listeners::csr::run(
         &h.app,
         &caller.actor(),
         interface,
@@ -400,13 +353,6 @@ pub(crate) async fn load_chain(
     PathArg(which): PathArg<String>,
     Body(body): Body<ChainBody>,
 ) -> ApiResult<Json<ChainLoaded>> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::CaUpload,
-        "listener.chain",
-    )
-    .await?;
     let interface = listener(&which)?;
     let key_id = body
         .key_id
@@ -426,7 +372,7 @@ pub(crate) async fn load_chain(
                 })
         })
         .transpose()?;
-    svc::load_listener_chain(
+    listeners::load_chain::run(
         &h.app,
         &caller.actor(),
         node.as_deref(),
