@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sigil_domain::{
-    CommandCode, IdentityName, Permission, RequestFilter, RequestId, RequestMetadata, RequestState,
+    CommandCode, IdentityName, RequestFilter, RequestId, RequestMetadata, RequestState,
     SigningFormat, SigningRequest, Upload,
 };
 use sigil_proto::ErrorCode;
@@ -22,7 +22,6 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::rfc3339;
 use crate::service::ServiceError;
-use crate::service::authorize::require;
 use crate::service::requests as svc;
 
 /// One approval.
@@ -167,13 +166,6 @@ pub(crate) async fn submit(
     caller: Caller,
     Body(body): Body<SubmitBody>,
 ) -> ApiResult<(StatusCode, Json<RequestView>)> {
-    require(
-        &h.app,
-        &caller.actor(),
-        Permission::SigningRequest,
-        "request.create",
-    )
-    .await?;
     let format: SigningFormat = parse(&body.format)?;
     let hash =
         sigil_domain::parse_hash(&body.hash).map_err(|e| ApiError::invalid(e.to_string()))?;

@@ -1,6 +1,18 @@
 //! The service layer: every operation both interfaces offer (Host API and HTTPS), written
 //! once. Handlers decode their wire format, call a service function with the caller's
 //! session, and encode the result or the [`ServiceError`].
+//!
+//! A use case is a module of its own under its area: it declares `pub const OPERATION`
+//! (audit action and [`authorize::Need`]) and `pub async fn run(state, caller, …)`, which
+//! starts with [`authorize::authorize`]. Where the server itself or a test acts without a
+//! session, `perform(state, actor, …)` does the same work unchecked.
+//!
+//! | area | use cases | engine |
+//! |---|---|---|
+//! | [`cas`] | `list`, `show`, `create`, `crl` | [`pki::Pki`] |
+//! | [`certificates`] | `list`, `show`, `issue`, `revoke`, `export`, `import_chain` | [`pki::Pki`] |
+//! | [`keys`] | `list`, `create`, `csr`, `import_pkcs12` | [`pki::Pki`], the key vault |
+//! | [`listeners`] | `csr`, `load_chain` | [`pki::Pki`] |
 
 pub mod admin;
 pub mod auth;

@@ -1,4 +1,5 @@
-//! PKI operations: CA containers, certificates, revocation, CRLs, PKCS#12 export, listener chains.
+//! The PKI engine behind the PKI use cases: CA containers, certificates, revocation, CRLs,
+//! PKCS#12 export, listener chains.
 //!
 //! The use cases are in [`super::cas`], [`super::certificates`], [`super::keys`] and
 //! [`super::listeners`]: each checks its permission and calls the engine here.
