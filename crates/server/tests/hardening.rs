@@ -25,7 +25,8 @@ use sigil_domain::{
 };
 use sigil_proto::{ErrorCode, HashAlgorithm, Response};
 use sigil_server::service::authorize::Caller;
-use sigil_server::service::pki::{self, IssueArgs, KeySource};
+use sigil_server::service::certificates;
+use sigil_server::service::pki::{IssueArgs, KeySource};
 use sigil_server::service::requests;
 use sigil_server::{RunningServer, ServerConfig};
 use sigil_testkit::hostapi::*;
@@ -199,7 +200,7 @@ async fn client_certificate_with_subject(
             csr.to_str().unwrap(),
         ],
     );
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         &world.state(),
         "test",
         IssueArgs {

@@ -846,6 +846,20 @@ async fn policy_changes_apply_at_once_and_a_failed_signature_is_stored() {
         [("request.create", "success"), ("request.sign", "failure")]
     );
     assert_eq!(events[1].seq, events[0].seq + 1, "one commit, chained");
+    // The signing outcome is recorded on the interface, and from the address, of the upload.
+    let source = c.stream.get_ref().0.local_addr().unwrap().to_string();
+    assert_eq!(
+        events[1].source.as_deref(),
+        Some(source.as_str()),
+        "{:?}",
+        events[1]
+    );
+    assert_eq!(
+        events[1].interface.as_deref(),
+        Some("host-api"),
+        "{:?}",
+        events[1]
+    );
 
     // Closed to the requester's role: not found at once.
     let mut closed = ec.draft().clone();

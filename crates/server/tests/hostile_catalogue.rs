@@ -19,7 +19,8 @@ use sha2::Digest;
 use sigil_domain::{CaName, CertProfile, RevocationReason};
 use sigil_proto::{Direction, FrameDecoder, HashAlgorithm, Password, Request, Response};
 use sigil_server::AppState;
-use sigil_server::service::pki::{self, IssueArgs, KeySource};
+use sigil_server::service::certificates;
+use sigil_server::service::pki::{IssueArgs, KeySource};
 use sigil_testkit::hostapi::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -543,7 +544,7 @@ async fn setup() -> Bench {
     );
     // One the server issued, then revoked.
     let (rkey, csr) = common::openssl_csr(dir, "revokee");
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         &state,
         "test",
         IssueArgs {
@@ -560,7 +561,7 @@ async fn setup() -> Bench {
     .unwrap();
     let rcert = dir.join("revokee.pem");
     std::fs::write(&rcert, issued.chain_pem().unwrap()).unwrap();
-    pki::revoke_certificate(
+    certificates::revoke::perform(
         &state,
         "test",
         &issued.record.serial,

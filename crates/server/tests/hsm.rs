@@ -27,7 +27,8 @@ use sigil_domain::{
 use sigil_jar::{SignOptions, SignatureBlockKind, SignerName};
 use sigil_keys::KeyAlgorithm;
 use sigil_proto::{AuthenticodeUpload, HashAlgorithm, JarUpload, Request};
-use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::pki::{IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::{cas, certificates};
 use sigil_testkit::hostapi::*;
 use sigil_testkit::osslsigncode_verify;
 
@@ -61,7 +62,7 @@ async fn hsm_world() -> World {
     std::fs::write(&toml, text).unwrap();
     world.restart().await;
     let state = world.state();
-    pki::create_ca(
+    cas::create::perform(
         &state,
         "test",
         NewCaArgs {
@@ -81,7 +82,7 @@ async fn hsm_world() -> World {
         ("hsm-rsa", "HSM RSA signer", KeyAlgorithm::Rsa3072),
         ("hsm-ec", "HSM EC signer", KeyAlgorithm::EcdsaP256),
     ] {
-        let issued = pki::issue_certificate(
+        let issued = certificates::issue::perform(
             &state,
             "test",
             IssueArgs {
@@ -497,7 +498,7 @@ async fn hsm_key_export_is_refused_whatever_the_setting() {
         .await
         .unwrap()
         .unwrap();
-    let error = pki::export_pkcs12(
+    let error = certificates::export::perform(
         &state,
         "test",
         &policy.draft().certificate,
@@ -516,7 +517,7 @@ async fn hsm_key_export_is_refused_whatever_the_setting() {
         .await
         .unwrap()
         .unwrap();
-    pki::export_pkcs12(
+    certificates::export::perform(
         &state,
         "test",
         &software.draft().certificate,

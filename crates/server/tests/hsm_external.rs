@@ -25,6 +25,7 @@ use sigil_domain::{
 };
 use sigil_keys::KeyAlgorithm;
 use sigil_proto::{AuthenticodeUpload, HashAlgorithm, Request};
+use sigil_server::service::certificates;
 use sigil_server::service::keys::{self, NewKeyArgs};
 use sigil_testkit::hostapi::*;
 use zeroize::Zeroizing;
@@ -142,7 +143,7 @@ async fn hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably() {
     };
 
     // 1. Key on the token → CSR → the CA → chain imported → policy → Authenticode.
-    let key = keys::create_key(
+    let key = keys::create::perform(
         &state,
         "test",
         NewKeyArgs {
@@ -154,7 +155,7 @@ async fn hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably() {
     .await
     .unwrap();
     assert!(matches!(key.location, KeyLocation::Hsm { .. }), "{key:?}");
-    let csr_pem = keys::key_csr(&state, "test", key.id, "CN=HSM Publisher,O=Example", &[])
+    let csr_pem = keys::csr::perform(&state, "test", key.id, "CN=HSM Publisher,O=Example", &[])
         .await
         .unwrap();
     let csr = dir.join("hsm.csr");
@@ -166,7 +167,7 @@ async fn hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably() {
         std::fs::read_to_string(&root).unwrap(),
     ]
     .concat();
-    let record = keys::import_chain(
+    let record = certificates::import_chain::perform(
         &state,
         "test",
         key.id,
@@ -263,7 +264,7 @@ async fn hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably() {
             p(&p12),
         ],
     );
-    let imported = keys::import_pkcs12(
+    let imported = keys::import_pkcs12::perform(
         &state,
         "test",
         std::fs::read(&p12).unwrap(),
@@ -332,7 +333,7 @@ async fn hsm_key_csr_external_ca_chain_and_pkcs12_import_sign_verifiably() {
     let mut settings = state.store.settings().await.unwrap();
     settings.allow_export_with_password = true;
     commit(&state, vec![sigil_domain::Change::PutSettings(settings)]).await;
-    let error = sigil_server::service::pki::export_pkcs12(
+    let error = sigil_server::service::certificates::export::perform(
         &state,
         "test",
         &imported.certificate.serial,

@@ -16,6 +16,7 @@ use sigil_domain::{CaName, CertProfile, Change, Settings};
 use sigil_keys::KeyAlgorithm;
 use sigil_server::service::ServiceError;
 use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::{cas, certificates};
 
 fn ca_args(name: &str, parent: Option<&str>) -> NewCaArgs {
     NewCaArgs {
@@ -41,10 +42,10 @@ async fn cas_and_certificates_verify_with_openssl() {
     let server = sigil_server::start(common::config(&data)).await.unwrap();
     let state = server.state();
 
-    let root = pki::create_ca(state, "admin1", ca_args("test-root", None))
+    let root = cas::create::perform(state, "admin1", ca_args("test-root", None))
         .await
         .unwrap();
-    let inter = pki::create_ca(state, "admin1", ca_args("test-inter", Some("test-root")))
+    let inter = cas::create::perform(state, "admin1", ca_args("test-inter", Some("test-root")))
         .await
         .unwrap();
     assert_eq!(inter.parent, Some(root.name.clone()));
@@ -64,29 +65,29 @@ async fn cas_and_certificates_verify_with_openssl() {
     );
     assert!(out.contains("OK"), "{out}");
     // The intermediate is also recorded as a certificate of its parent.
-    let of_root = pki::list_certificates(state, Some(&root.name))
+    let of_root = certificates::list::perform(state, Some(&root.name))
         .await
         .unwrap();
     assert_eq!(of_root.len(), 1);
     assert_eq!(of_root[0].profile, CertProfile::Ca);
 
     // A duplicate name is a conflict, an unknown parent not found; nothing is stored.
-    let cas_before = pki::list_cas(state).await.unwrap().len();
+    let cas_before = cas::list::perform(state).await.unwrap().len();
     assert!(matches!(
-        pki::create_ca(state, "admin1", ca_args("test-root", None)).await,
+        cas::create::perform(state, "admin1", ca_args("test-root", None)).await,
         Err(ServiceError::Conflict(_))
     ));
     assert!(matches!(
-        pki::create_ca(state, "admin1", ca_args("orphan", Some("nope"))).await,
+        cas::create::perform(state, "admin1", ca_args("orphan", Some("nope"))).await,
         Err(ServiceError::NotFound(_))
     ));
     let mut bad_subject = ca_args("bad-subject", None);
     bad_subject.subject = "/CN=openssl-style".into();
     assert!(matches!(
-        pki::create_ca(state, "admin1", bad_subject).await,
+        cas::create::perform(state, "admin1", bad_subject).await,
         Err(ServiceError::Invalid(_))
     ));
-    assert_eq!(pki::list_cas(state).await.unwrap().len(), cas_before);
+    assert_eq!(cas::list::perform(state).await.unwrap().len(), cas_before);
 
     // tls-server from an openssl CSR under the intermediate, with the CSR's SANs.
     let key = dir.path().join("web.key");
@@ -109,7 +110,7 @@ async fn cas_and_certificates_verify_with_openssl() {
             csr.to_str().unwrap(),
         ],
     );
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         state,
         "admin1",
         IssueArgs {
@@ -150,13 +151,13 @@ async fn cas_and_certificates_verify_with_openssl() {
         text.contains("DNS:web.example") && text.contains("IP Address:10.0.0.7"),
         "{text}"
     );
-    let shown = pki::get_certificate(state, &issued.record.serial)
+    let shown = certificates::show::perform(state, &issued.record.serial)
         .await
         .unwrap();
     assert_eq!(shown.chain, issued.chain);
 
     // code-signing with a key Sigil generates: sealed, recorded with the certificate.
-    let signing = pki::issue_certificate(
+    let signing = certificates::issue::perform(
         state,
         "admin1",
         IssueArgs {
@@ -186,7 +187,12 @@ async fn bad_requests_are_refused_and_change_nothing() {
     let server = sigil_server::start(common::config(&data)).await.unwrap();
     let state = server.state();
     let root = CaName::new("system-tls-root").unwrap();
-    let count = || async { pki::list_certificates(state, None).await.unwrap().len() };
+    let count = || async {
+        certificates::list::perform(state, None)
+            .await
+            .unwrap()
+            .len()
+    };
     let before = count().await;
     let args = |key: KeySource| IssueArgs {
         issuer: root.clone(),
@@ -201,7 +207,7 @@ async fn bad_requests_are_refused_and_change_nothing() {
     // Garbage, a truncated CSR, a CSR with a broken signature.
     let (_key, csr) = common::openssl_csr(dir.path(), "client");
     for bad in [b"not a csr".to_vec(), csr[..csr.len() / 2].to_vec()] {
-        let err = pki::issue_certificate(state, "admin1", args(KeySource::Csr(bad))).await;
+        let err = certificates::issue::perform(state, "admin1", args(KeySource::Csr(bad))).await;
         assert!(matches!(err, Err(ServiceError::Invalid(_))), "{err:?}");
     }
     let der_csr = dir.path().join("client.der");
@@ -222,24 +228,24 @@ async fn bad_requests_are_refused_and_change_nothing() {
     let mut tampered = std::fs::read(&der_csr).unwrap();
     let last = tampered.len() - 3;
     tampered[last] ^= 0x01;
-    let err = pki::issue_certificate(state, "admin1", args(KeySource::Csr(tampered))).await;
+    let err = certificates::issue::perform(state, "admin1", args(KeySource::Csr(tampered))).await;
     assert!(matches!(err, Err(ServiceError::Invalid(_))), "{err:?}");
 
     // Unknown issuer; a CA profile; a generated key without a subject; Ed25519 for code signing.
     let mut unknown = args(KeySource::Csr(csr.clone()));
     unknown.issuer = CaName::new("nope").unwrap();
     assert!(matches!(
-        pki::issue_certificate(state, "admin1", unknown).await,
+        certificates::issue::perform(state, "admin1", unknown).await,
         Err(ServiceError::NotFound(_))
     ));
     let mut ca = args(KeySource::Csr(csr.clone()));
     ca.profile = CertProfile::Ca;
     assert!(matches!(
-        pki::issue_certificate(state, "admin1", ca).await,
+        certificates::issue::perform(state, "admin1", ca).await,
         Err(ServiceError::Invalid(_))
     ));
     let no_subject = args(KeySource::Generate(KeyAlgorithm::EcdsaP256));
-    let err = pki::issue_certificate(state, "admin1", no_subject)
+    let err = certificates::issue::perform(state, "admin1", no_subject)
         .await
         .unwrap_err()
         .to_string();
@@ -248,13 +254,13 @@ async fn bad_requests_are_refused_and_change_nothing() {
     ed.profile = CertProfile::CodeSigning;
     ed.subject = Some("CN=x".into());
     assert!(matches!(
-        pki::issue_certificate(state, "admin1", ed).await,
+        certificates::issue::perform(state, "admin1", ed).await,
         Err(ServiceError::Invalid(_))
     ));
     // Longer than the issuing CA lives.
     let mut long = args(KeySource::Csr(csr.clone()));
     long.validity_days = 36_500;
-    let err = pki::issue_certificate(state, "admin1", long)
+    let err = certificates::issue::perform(state, "admin1", long)
         .await
         .unwrap_err()
         .to_string();
@@ -270,7 +276,7 @@ async fn pkcs12_export_needs_the_setting_and_opens_with_openssl_and_keytool() {
     let (dir, data, _report) = common::deployment().await;
     let server = sigil_server::start(common::config(&data)).await.unwrap();
     let state = server.state();
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         state,
         "admin1",
         IssueArgs {
@@ -289,7 +295,7 @@ async fn pkcs12_export_needs_the_setting_and_opens_with_openssl_and_keytool() {
     let password = "correct horse battery";
 
     let audit_before = state.store.audit_head().await.unwrap();
-    let err = pki::export_pkcs12(state, "admin1", serial, password)
+    let err = certificates::export::perform(state, "admin1", serial, password)
         .await
         .unwrap_err();
     assert!(
@@ -320,9 +326,9 @@ async fn pkcs12_export_needs_the_setting_and_opens_with_openssl_and_keytool() {
         )
         .await
         .unwrap();
-    let short = pki::export_pkcs12(state, "admin1", serial, "short").await;
+    let short = certificates::export::perform(state, "admin1", serial, "short").await;
     assert!(matches!(short, Err(ServiceError::Invalid(_))), "{short:?}");
-    let file = pki::export_pkcs12(state, "admin1", serial, password)
+    let file = certificates::export::perform(state, "admin1", serial, password)
         .await
         .unwrap();
     let p12 = dir.path().join("builder.p12");
@@ -374,7 +380,7 @@ async fn pkcs12_export_needs_the_setting_and_opens_with_openssl_and_keytool() {
 
     // A certificate from a CSR has no key in Sigil: nothing to export.
     let (_key, csr) = common::openssl_csr(dir.path(), "csr-client");
-    let from_csr = pki::issue_certificate(
+    let from_csr = certificates::issue::perform(
         state,
         "admin1",
         IssueArgs {
@@ -389,7 +395,8 @@ async fn pkcs12_export_needs_the_setting_and_opens_with_openssl_and_keytool() {
     )
     .await
     .unwrap();
-    let err = pki::export_pkcs12(state, "admin1", &from_csr.record.serial, password).await;
+    let err =
+        certificates::export::perform(state, "admin1", &from_csr.record.serial, password).await;
     assert!(matches!(err, Err(ServiceError::Invalid(_))), "{err:?}");
     server.shutdown().await;
 }

@@ -25,7 +25,8 @@ use sigil_domain::{
 };
 use sigil_proto::{ErrorCode, HashAlgorithm, Request, RequestId, Response};
 use sigil_server::AppState;
-use sigil_server::service::pki::{self, IssueArgs, KeySource};
+use sigil_server::service::certificates;
+use sigil_server::service::pki::{IssueArgs, KeySource};
 use sigil_testkit::hostapi::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -734,7 +735,7 @@ async fn revocable_certificate(
     cn: &str,
 ) -> ((PathBuf, PathBuf), SerialNumber) {
     let (key, csr) = common::openssl_csr(dir, cn);
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         state,
         "test",
         IssueArgs {
@@ -784,7 +785,7 @@ async fn a_revoked_client_certificate_keeps_working_on_open_connections() {
         .unwrap();
     assert_eq!(Web::receive(&mut https).await.unwrap().status, 200);
 
-    pki::revoke_certificate(&state, "test", &serial, RevocationReason::KeyCompromise)
+    certificates::revoke::perform(&state, "test", &serial, RevocationReason::KeyCompromise)
         .await
         .unwrap();
 
@@ -852,7 +853,7 @@ async fn a_certificate_under_a_revoked_intermediate_ca_still_signed() {
         .find(|c| c.der == ca.certificate_der)
         .unwrap()
         .serial;
-    pki::revoke_certificate(&state, "test", &ca_serial, RevocationReason::CaCompromise)
+    certificates::revoke::perform(&state, "test", &ca_serial, RevocationReason::CaCompromise)
         .await
         .unwrap();
     let refused = upload(&mut jenkins).await;

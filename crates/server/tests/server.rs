@@ -14,7 +14,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use sigil_domain::{CaName, CertProfile, Interface, RevocationReason};
-use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::pki::{IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::{cas, certificates, listeners};
 use sigil_server::{MasterKeySource, RunningServer};
 
 /// Issues a `tls-client` certificate for an openssl-made key; returns (cert path, key path,
@@ -26,7 +27,7 @@ async fn client_certificate(
     cn: &str,
 ) -> (PathBuf, PathBuf, sigil_domain::SerialNumber) {
     let (key, csr) = common::openssl_csr(dir, cn);
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         server.state(),
         "test",
         IssueArgs {
@@ -150,7 +151,7 @@ async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revo
     assert!(!ok, "a certificate from another CA was accepted:\n{text}");
 
     // Revoked: refused from the next handshake on, and listed in the CRL.
-    pki::revoke_certificate(
+    certificates::revoke::perform(
         server.state(),
         "test",
         &serial,
@@ -166,7 +167,7 @@ async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revo
         "answered a revoked certificate: {out}"
     );
     assert!(err.contains("alert"), "{err}");
-    let again = pki::revoke_certificate(
+    let again = certificates::revoke::perform(
         server.state(),
         "test",
         &serial,
@@ -177,7 +178,7 @@ async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revo
     .to_string();
     assert!(again.contains("already revoked"), "{again}");
 
-    let crl = pki::crl(
+    let crl = cas::crl::perform(
         server.state(),
         "test",
         &CaName::new("system-tls-root").unwrap(),
@@ -232,7 +233,7 @@ async fn host_api_requires_a_client_certificate_from_a_sigil_ca_and_honours_revo
     );
 
     // A CA container created while the server runs is a client CA from then on.
-    pki::create_ca(
+    cas::create::perform(
         server.state(),
         "test",
         NewCaArgs {
@@ -282,7 +283,7 @@ async fn a_new_listener_chain_takes_effect_without_a_restart() {
     let (dir, data, report) = common::deployment().await;
     let server = sigil_server::start(common::config(&data)).await.unwrap();
     let state = server.state();
-    let csr = pki::listener_csr(
+    let csr = listeners::csr::perform(
         state,
         "test",
         Interface::Https,
@@ -291,7 +292,7 @@ async fn a_new_listener_chain_takes_effect_without_a_restart() {
     )
     .await
     .unwrap();
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         state,
         "test",
         IssueArgs {
@@ -308,7 +309,7 @@ async fn a_new_listener_chain_takes_effect_without_a_restart() {
     .unwrap();
 
     // A chain for another key is refused and changes nothing.
-    let wrong = pki::load_listener_chain(
+    let wrong = listeners::load_chain::perform(
         state,
         "test",
         None,
@@ -319,7 +320,7 @@ async fn a_new_listener_chain_takes_effect_without_a_restart() {
     .await;
     assert!(wrong.is_err());
 
-    pki::load_listener_chain(
+    listeners::load_chain::perform(
         state,
         "test",
         None,
@@ -415,7 +416,7 @@ async fn the_data_directory_holds_no_clear_private_key() {
     let server = sigil_server::start(common::config(&data)).await.unwrap();
     let state = server.state().clone();
     // A CA under the root, and a code-signing key Sigil generates.
-    let ca = pki::create_ca(
+    let ca = cas::create::perform(
         &state,
         "test",
         NewCaArgs {
@@ -430,7 +431,7 @@ async fn the_data_directory_holds_no_clear_private_key() {
     )
     .await
     .unwrap();
-    pki::issue_certificate(
+    certificates::issue::perform(
         &state,
         "test",
         IssueArgs {

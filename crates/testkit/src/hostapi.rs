@@ -20,7 +20,8 @@ use sigil_proto::{
     Request, RequestId, RequestStatus, Response, Upload,
 };
 use sigil_server::service::auth::{self, LoginContext};
-use sigil_server::service::pki::{self, IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::pki::{IssueArgs, KeySource, NewCaArgs};
+use sigil_server::service::{cas, certificates};
 use sigil_server::{AppState, RunningServer, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -127,7 +128,7 @@ pub async fn commit(state: &AppState, changes: Vec<Change>) {
 /// A `tls-client` certificate for an openssl-made key with CN `cn`.
 pub async fn client_certificate(state: &AppState, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
     let (key, csr) = openssl_csr(dir, cn);
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         state,
         "test",
         IssueArgs {
@@ -153,7 +154,7 @@ pub async fn code_signing(
     cn: &str,
     algorithm: sigil_keys::KeyAlgorithm,
 ) -> (sigil_domain::SerialNumber, sigil_domain::KeyId) {
-    let issued = pki::issue_certificate(
+    let issued = certificates::issue::perform(
         state,
         "test",
         IssueArgs {
@@ -218,7 +219,7 @@ pub async fn world_with(adjust: impl FnOnce(&mut ServerConfig)) -> World {
     let jenkins = client_certificate(&state, dir.path(), "jenkins").await;
     let other = client_certificate(&state, dir.path(), "other").await;
 
-    pki::create_ca(
+    cas::create::perform(
         &state,
         "test",
         NewCaArgs {

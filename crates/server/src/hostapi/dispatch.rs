@@ -117,8 +117,7 @@ impl Connection {
             return Ok(Cow::Borrowed(self));
         }
         let forgotten = self.forgotten().clone();
-        let revalidation =
-            current::revalidate(&self.state, &self.session, &forgotten, Some(&self.source)).await?;
+        let revalidation = current::revalidate(&self.state, &self.caller(), &forgotten).await?;
         if !revalidation.dropped.is_empty() {
             self.forgotten()
                 .extend(revalidation.dropped.iter().map(|(name, _)| name.clone()));

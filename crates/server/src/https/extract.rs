@@ -113,9 +113,12 @@ pub(crate) async fn current_session(
     source: Option<&str>,
     now: i64,
 ) -> Result<Session, ApiError> {
-    let revalidation =
-        crate::service::session::revalidate(&state.app, session, &Default::default(), source)
-            .await?;
+    let revalidation = crate::service::session::revalidate(
+        &state.app,
+        &crate::service::authorize::Caller { session, source },
+        &Default::default(),
+    )
+    .await?;
     if revalidation.ended() {
         state.sessions.remove(token).await.map_err(store_error)?;
         let error = crate::service::session::ended_error(&revalidation);

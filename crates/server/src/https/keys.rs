@@ -1,6 +1,7 @@
 //! Held keys and certificates from any CA: create a key, make a CSR with it, import the chain
-//! another CA issued for it, import a key and certificate from PKCS#12. The permission is
-//! checked here; the work is [`crate::service::keys`]'s.
+//! another CA issued for it, import a key and certificate from PKCS#12. The use cases
+//! ([`crate::service::keys`], [`crate::service::certificates::import_chain`]) check the
+//! permission and do the work.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,7 +20,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, parse};
 use super::views::{certificate_view, key_view};
 use crate::service::keys as svc;
-use crate::service::pki::parse_key_algorithm;
+use crate::service::pki::{Pki, SYSTEM_ACTOR, parse_key_algorithm};
 
 fn key_id(text: &str) -> Result<KeyId, ApiError> {
     text.parse::<uuid::Uuid>().map(KeyId).map_err(|_| {
@@ -57,7 +58,7 @@ pub(crate) async fn create_key(
             .clone()
             .unwrap_or_else(|| SOFTWARE_BACKEND.to_owned()),
     };
-    let key = svc::create_key(&h.app, &caller.actor(), args).await?;
+    let key = svc::create::run(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(key_view(&key, &[])?)))
 }
 
@@ -71,8 +72,11 @@ pub(crate) async fn create_key(
         (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
     )
 )]
-pub(crate) async fn list_keys(State(h): State<Https>) -> ApiResult<Json<Vec<KeyView>>> {
-    let keys = svc::list_keys(&h.app).await?;
+pub(crate) async fn list_keys(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<KeyView>>> {
+    let keys = svc::list::run(&h.app, &caller.actor()).await?;
     Ok(Json(
         keys.iter()
             .map(|k| key_view(&k.key, &k.certificates))
@@ -100,7 +104,7 @@ pub(crate) async fn key_csr(
     Body(body): Body<KeyCsrBody>,
 ) -> ApiResult<Json<KeyCsrView>> {
     let id = key_id(&text)?;
-    let csr_pem = svc::key_csr(&h.app, &caller.actor(), id, &body.subject, &body.sans).await?;
+    let csr_pem = svc::csr::run(&h.app, &caller.actor(), id, &body.subject, &body.sans).await?;
     Ok(Json(KeyCsrView {
         key_id: id.to_string(),
         csr_pem,
@@ -128,7 +132,7 @@ pub(crate) async fn import_chain(
     Body(body): Body<ImportChainBody>,
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     let id = key_id(&text)?;
-    let record = svc::import_chain(
+    let record = crate::service::certificates::import_chain::run(
         &h.app,
         &caller.actor(),
         id,
@@ -136,7 +140,7 @@ pub(crate) async fn import_chain(
         purpose(body.purpose.as_deref())?,
     )
     .await?;
-    let chain = crate::service::pki::Pki::new(&h.app, crate::service::pki::SYSTEM_ACTOR)
+    let chain = Pki::new(&h.app, SYSTEM_ACTOR)
         .chain_of_record(&record)
         .await?;
     Ok((
@@ -165,7 +169,7 @@ pub(crate) async fn import_pkcs12(
     let file = base64::engine::general_purpose::STANDARD
         .decode(body.pkcs12_base64.trim())
         .map_err(|_| ApiError::invalid("pkcs12_base64 is not base64: encode the .p12 file"))?;
-    let imported = svc::import_pkcs12(
+    let imported = svc::import_pkcs12::run(
         &h.app,
         &caller.actor(),
         file,
@@ -175,7 +179,7 @@ pub(crate) async fn import_pkcs12(
         body.backend.as_deref().unwrap_or(SOFTWARE_BACKEND),
     )
     .await?;
-    let chain = crate::service::pki::Pki::new(&h.app, crate::service::pki::SYSTEM_ACTOR)
+    let chain = Pki::new(&h.app, SYSTEM_ACTOR)
         .chain_of_record(&imported.certificate)
         .await?;
     Ok((

@@ -1,15 +1,14 @@
 //! PKI routes: CA containers, certificates, revocation, CRLs, PKCS#12 export, and the
 //! listener-certificate flow (CSR → sign → load chain, swapped in without a restart). The
-//! permission is checked here; the work is [`crate::service::pki`]'s.
+//! use cases ([`crate::service::cas`], [`crate::service::certificates`],
+//! [`crate::service::listeners`]) check the permission and do the work.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use serde::Deserialize;
-use sigil_domain::{
-    CaName, CertProfile, Interface, KeyId, Permission, RevocationReason, SerialNumber,
-};
+use sigil_domain::{CaName, CertProfile, Interface, KeyId, RevocationReason, SerialNumber};
 use utoipa::IntoParams;
 
 use sigil_api::pki::{
@@ -21,8 +20,8 @@ use super::Https;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Caller, PathArg, QueryArg, parse};
 use super::views::{ca_view, certificate_view};
-use crate::service::authorize::require;
 use crate::service::pki as svc;
+use crate::service::{cas, certificates, listeners};
 
 fn serial(text: &str) -> Result<SerialNumber, ApiError> {
     SerialNumber::from_hex(text).map_err(|e| ApiError::invalid(e.to_string()))
@@ -40,8 +39,11 @@ fn serial(text: &str) -> Result<SerialNumber, ApiError> {
         (status = 403, description = "`NOT_PERMITTED`: the session's active roles lack `ca:list`.", body = ErrorBody),
     )
 )]
-pub(crate) async fn list_cas(State(h): State<Https>) -> ApiResult<Json<Vec<CaView>>> {
-    let cas = svc::list_cas(&h.app).await?;
+pub(crate) async fn list_cas(
+    State(h): State<Https>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<CaView>>> {
+    let cas = cas::list::run(&h.app, &caller.actor()).await?;
     Ok(Json(
         cas.iter().map(ca_view).collect::<Result<Vec<_>, _>>()?,
     ))
@@ -61,10 +63,13 @@ pub(crate) async fn list_cas(State(h): State<Https>) -> ApiResult<Json<Vec<CaVie
 )]
 pub(crate) async fn get_ca(
     State(h): State<Https>,
+    caller: Caller,
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<CaView>> {
     let name: CaName = parse(&name)?;
-    Ok(Json(ca_view(&svc::get_ca(&h.app, &name).await?)?))
+    Ok(Json(ca_view(
+        &cas::show::run(&h.app, &caller.actor(), &name).await?,
+    )?))
 }
 
 /// `POST /cas` (`ca:add`): a new root or intermediate CA with its key.
@@ -94,7 +99,7 @@ pub(crate) async fn create_ca(
         path_len: body.path_len,
         key_backend: body.key_backend,
     };
-    let record = svc::create_ca(&h.app, &caller.actor(), args).await?;
+    let record = cas::create::run(&h.app, &caller.actor(), args).await?;
     Ok((StatusCode::CREATED, Json(ca_view(&record)?)))
 }
 
@@ -116,7 +121,7 @@ pub(crate) async fn crl(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<CrlView>> {
     let name: CaName = parse(&name)?;
-    let crl = svc::crl(&h.app, &caller.actor(), &name).await?;
+    let crl = cas::crl::run(&h.app, &caller.actor(), &name).await?;
     Ok(Json(CrlView {
         ca: crl.ca.to_string(),
         number: crl.number,
@@ -149,10 +154,11 @@ pub(crate) struct CertificateQuery {
 )]
 pub(crate) async fn list_certificates(
     State(h): State<Https>,
+    caller: Caller,
     QueryArg(q): QueryArg<CertificateQuery>,
 ) -> ApiResult<Json<Vec<CertificateView>>> {
     let issuer: Option<CaName> = q.issuer.as_deref().map(parse).transpose()?;
-    let list = svc::list_certificates(&h.app, issuer.as_ref()).await?;
+    let list = certificates::list::run(&h.app, &caller.actor(), issuer.as_ref()).await?;
     Ok(Json(
         list.iter()
             .map(|r| certificate_view(r, None))
@@ -174,9 +180,10 @@ pub(crate) async fn list_certificates(
 )]
 pub(crate) async fn get_certificate(
     State(h): State<Https>,
+    caller: Caller,
     PathArg(text): PathArg<String>,
 ) -> ApiResult<Json<CertificateView>> {
-    let issued = svc::get_certificate(&h.app, &serial(&text)?).await?;
+    let issued = certificates::show::run(&h.app, &caller.actor(), &serial(&text)?).await?;
     Ok(Json(certificate_view(&issued.record, Some(&issued.chain))?))
 }
 
@@ -199,16 +206,7 @@ pub(crate) async fn issue_certificate(
 ) -> ApiResult<(StatusCode, Json<CertificateView>)> {
     let key = match (body.csr_pem, body.key_algorithm.as_deref()) {
         (Some(csr), None) => svc::KeySource::Csr(csr.into_bytes()),
-        (None, Some(algorithm)) => {
-            require(
-                &h.app,
-                &caller.actor(),
-                Permission::KeysAdd,
-                "certificate.issue",
-            )
-            .await?;
-            svc::KeySource::Generate(svc::parse_key_algorithm(algorithm)?)
-        }
+        (None, Some(algorithm)) => svc::KeySource::Generate(svc::parse_key_algorithm(algorithm)?),
         _ => {
             return Err(ApiError::invalid(
                 "give exactly one of \"csr_pem\" (the subject's CSR) or \"key_algorithm\" (Sigil generates and keeps the key)",
@@ -224,7 +222,7 @@ pub(crate) async fn issue_certificate(
         key,
         key_backend: body.key_backend,
     };
-    let issued = svc::issue_certificate(&h.app, &caller.actor(), args).await?;
+    let issued = certificates::issue::run(&h.app, &caller.actor(), args).await?;
     Ok((
         StatusCode::CREATED,
         Json(certificate_view(&issued.record, Some(&issued.chain))?),
@@ -255,7 +253,8 @@ pub(crate) async fn revoke(
         Some(r) => parse::<RevocationReason>(r)?,
         None => RevocationReason::Unspecified,
     };
-    let record = svc::revoke_certificate(&h.app, &caller.actor(), &serial(&text)?, reason).await?;
+    let record =
+        certificates::revoke::run(&h.app, &caller.actor(), &serial(&text)?, reason).await?;
     Ok(Json(certificate_view(&record, None)?))
 }
 
@@ -280,7 +279,7 @@ pub(crate) async fn export(
     Body(body): Body<ExportBody>,
 ) -> ApiResult<Json<ExportView>> {
     let serial = serial(&text)?;
-    let p12 = svc::export_pkcs12(&h.app, &caller.actor(), &serial, &body.password).await?;
+    let p12 = certificates::export::run(&h.app, &caller.actor(), &serial, &body.password).await?;
     Ok(Json(ExportView {
         serial: serial.to_string(),
         pkcs12_base64: base64::engine::general_purpose::STANDARD.encode(p12.as_slice()),
@@ -317,7 +316,7 @@ pub(crate) async fn listener_csr(
     Body(body): Body<CsrBody>,
 ) -> ApiResult<Json<CsrView>> {
     let interface = listener(&which)?;
-    let csr = svc::listener_csr(
+    let csr = listeners::csr::run(
         &h.app,
         &caller.actor(),
         interface,
@@ -370,7 +369,7 @@ pub(crate) async fn load_chain(
                 })
         })
         .transpose()?;
-    svc::load_listener_chain(
+    listeners::load_chain::run(
         &h.app,
         &caller.actor(),
         node.as_deref(),

@@ -96,10 +96,17 @@ pub fn actor(session: &Session) -> &str {
 
 /// An audit event by the session's principal on its interface, with its source address.
 pub fn audit(state: &AppState, session: &Caller<'_>, action: &str, outcome: Outcome) -> AuditDraft {
-    let draft = AuditDraft::new(state.now(), action, outcome)
-        .identity(actor(session))
-        .interface(session.interface());
-    match session.source {
+    located(
+        AuditDraft::new(state.now(), action, outcome).identity(actor(session)),
+        session,
+    )
+}
+
+/// `draft` with the interface and source address of `caller`, for an event written on a
+/// caller's behalf under another identity (a request signed for its requester, say).
+pub fn located(draft: AuditDraft, caller: &Caller<'_>) -> AuditDraft {
+    let draft = draft.interface(caller.interface());
+    match caller.source {
         Some(source) => draft.source(source),
         None => draft,
     }

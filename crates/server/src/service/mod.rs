@@ -2,9 +2,11 @@
 //! once. Handlers decode their wire format, call a service function with the caller's
 //! session, and encode the result or the [`ServiceError`].
 //!
-//! Administration is one module per use case, grouped by area: each declares its
-//! `OPERATION` (audit action and [`authorize::Need`]) and one `run` that starts with
-//! [`authorize::authorize`]; an area's `mod.rs` holds what its use cases share.
+//! A use case is a module of its own under its area: it declares `pub const OPERATION`
+//! (audit action and [`authorize::Need`]) and `pub async fn run(state, caller, …)`, which
+//! starts with [`authorize::authorize`]; an area's `mod.rs` holds what its use cases share.
+//! Where the server itself or a test acts without a session, `perform(state, actor, …)` does
+//! the same work unchecked.
 //!
 //! | area | use cases |
 //! |---|---|
@@ -15,16 +17,23 @@
 //! | [`commands`] | `list`, `set` (Host API commands) |
 //! | [`settings`] | `show`, `update` |
 //! | [`audit`] | `read`, `verify` (the audit log) |
+//! | [`cas`] | `list`, `show`, `create`, `crl` (over the [`pki::Pki`] engine) |
+//! | [`certificates`] | `list`, `show`, `issue`, `revoke`, `export`, `import_chain` (over [`pki::Pki`]) |
+//! | [`keys`] | `list`, `create`, `csr`, `import_pkcs12` (over [`pki::Pki`] and the key vault) |
+//! | [`listeners`] | `csr`, `load_chain` (over [`pki::Pki`]) |
 
 pub mod audit;
 pub mod auth;
 pub mod authorize;
 pub mod cache;
+pub mod cas;
+pub mod certificates;
 pub mod commands;
 pub mod failures;
 pub mod groups;
 pub mod identities;
 pub mod keys;
+pub mod listeners;
 pub mod openpgp;
 pub mod operations;
 pub mod pki;

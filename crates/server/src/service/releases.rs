@@ -140,7 +140,8 @@ pub(crate) async fn add_file(
         // stored in its final state with both events.
         let request = if request.status() == RequestStatus::Approved {
             let outcome = signing::sign_under(state, policy, &request).await;
-            let (signed, sign_draft) = requests::record_outcome(request, outcome, state.now())?;
+            let (signed, sign_draft) =
+                requests::record_outcome(session, request, outcome, state.now())?;
             drafts.push(sign_draft);
             signed
         } else {
@@ -148,11 +149,14 @@ pub(crate) async fn add_file(
         };
         if release.received() == release.declared() {
             drafts.push(
-                AuditDraft::new(now, "release.complete", Outcome::Success)
-                    .identity(release.requester().as_str())
-                    .object(&id.to_string())
-                    .detail("files", &release.declared().to_string())
-                    .detail("state", release.status().as_str()),
+                super::authorize::located(
+                    AuditDraft::new(now, "release.complete", Outcome::Success),
+                    session,
+                )
+                .identity(release.requester().as_str())
+                .object(&id.to_string())
+                .detail("files", &release.declared().to_string())
+                .detail("state", release.status().as_str()),
             );
         }
         let complete_and_approved = release.status() == RequestStatus::Approved;
@@ -174,7 +178,7 @@ pub(crate) async fn add_file(
         state.changes.notify();
         if complete_and_approved {
             drop(_serialized);
-            sign_files(state, id).await?;
+            sign_files(state, session, id).await?;
             return requests::load(state, request_id).await;
         }
         return Ok(request);
@@ -194,7 +198,7 @@ pub async fn get(
 ) -> Result<ReleaseWithFiles, ServiceError> {
     principal(session)?;
     let release = readable(state, session, id).await?;
-    settle(state, release).await
+    settle(state, session, release).await
 }
 
 /// Releases matching `filter` that the session may read, newest first (the visibility rule
@@ -210,7 +214,7 @@ pub async fn list(
     let mut out = Vec::new();
     for release in state.store.list_releases(&scope.filter).await? {
         if scope.read_all || may_read(session, &release, &scope.groups) {
-            out.push(settle(state, release).await?);
+            out.push(settle(state, session, release).await?);
         }
     }
     Ok(out)
@@ -249,7 +253,7 @@ pub async fn approve_as(
         },
     )
     .await?;
-    get_unchecked(state, id).await
+    get_unchecked(state, session, id).await
 }
 
 /// Denies release `id` with `reason` (every file of it is denied): as for
@@ -268,13 +272,14 @@ pub async fn deny_as(
             .map(|()| (by, "denied".to_owned()))
     })
     .await?;
-    get_unchecked(state, id).await
+    get_unchecked(state, session, id).await
 }
 
 /// Expires a pending member's release when it is due (a member expires only with its
 /// release); returns the member as it is then.
 pub(crate) async fn settle_member(
     state: &AppState,
+    session: &Caller<'_>,
     request: SigningRequest,
 ) -> Result<SigningRequest, ServiceError> {
     let Some(id) = request.release() else {
@@ -284,22 +289,30 @@ pub(crate) async fn settle_member(
         return Ok(request);
     }
     if let Some(release) = state.store.get_release(id).await? {
-        settle(state, release).await?;
+        settle(state, session, release).await?;
     }
     requests::load(state, request.id()).await
 }
 
-async fn get_unchecked(state: &AppState, id: ReleaseId) -> Result<ReleaseWithFiles, ServiceError> {
+async fn get_unchecked(
+    state: &AppState,
+    session: &Caller<'_>,
+    id: ReleaseId,
+) -> Result<ReleaseWithFiles, ServiceError> {
     let release = state
         .store
         .get_release(id)
         .await?
         .ok_or_else(release_not_found)?;
-    settle(state, release).await
+    settle(state, session, release).await
 }
 
 /// Expires a due release, signs the missing files of an approved one, and reads its files.
-async fn settle(state: &AppState, release: Release) -> Result<ReleaseWithFiles, ServiceError> {
+async fn settle(
+    state: &AppState,
+    caller: &Caller<'_>,
+    release: Release,
+) -> Result<ReleaseWithFiles, ServiceError> {
     let id = release.id();
     let mut release = release;
     let now = state.now();
@@ -311,7 +324,7 @@ async fn settle(state: &AppState, release: Release) -> Result<ReleaseWithFiles, 
         release = reload(state, id).await?;
     }
     if release.status() == RequestStatus::Approved {
-        sign_files(state, id).await?;
+        sign_files(state, caller, id).await?;
         release = reload(state, id).await?;
     }
     let files = state.store.list_release_requests(id).await?;
@@ -320,11 +333,15 @@ async fn settle(state: &AppState, release: Release) -> Result<ReleaseWithFiles, 
 
 /// Signs every approved file of approved release `id`, then records the release `signed`
 /// (or `failed`) once every file is final.
-async fn sign_files(state: &AppState, id: ReleaseId) -> Result<(), ServiceError> {
+async fn sign_files(
+    state: &AppState,
+    caller: &Caller<'_>,
+    id: ReleaseId,
+) -> Result<(), ServiceError> {
     let mut all_signed = true;
     for file in state.store.list_release_requests(id).await? {
         let file = match file.status() {
-            RequestStatus::Approved => requests::sign_approved(state, file).await?,
+            RequestStatus::Approved => requests::sign_approved(state, caller, file).await?,
             RequestStatus::Pending => {
                 // Cannot happen (the decision moves every file in its own commit); never
                 // record a release signed with a file left undecided.
@@ -344,14 +361,17 @@ async fn sign_files(state: &AppState, id: ReleaseId) -> Result<(), ServiceError>
         release
             .finish(all_signed, now)
             .map_err(|e| request_error(&e))?;
-        let draft = AuditDraft::new(
-            now,
-            "release.sign",
-            if all_signed {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            },
+        let draft = super::authorize::located(
+            AuditDraft::new(
+                now,
+                "release.sign",
+                if all_signed {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                },
+            ),
+            caller,
         )
         .identity(release.requester().as_str())
         .object(&id.to_string())
@@ -418,7 +438,7 @@ where
     }
     for _ in 0..MAX_RETRIES {
         let release = readable(state, session, id).await?;
-        let mut release = settle(state, release).await?.release;
+        let mut release = settle(state, session, release).await?.release;
         let group = match release.approval_group() {
             Some(name) => state.store.get_group(name).await?,
             None => None,

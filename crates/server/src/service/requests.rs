@@ -16,9 +16,14 @@ use sigil_domain::{
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
-use super::authorize::Caller;
+use super::authorize::{Caller, Need, Operation, authorize};
 use super::{releases, signing};
 use crate::AppState;
+
+/// Submitting a request needs `signing:request` (the Host API's table asks the same of its
+/// upload commands).
+pub const OPERATION: Operation =
+    Operation::new("request.create", Need::AnyOf(&[Permission::SigningRequest]));
 
 /// How often a transition is retried after losing a revision race.
 const MAX_RETRIES: usize = 5;
@@ -70,6 +75,7 @@ async fn upload_unmetered(
     release: Option<ReleaseId>,
     idempotency_key: Option<&str>,
 ) -> Result<SigningRequest, ServiceError> {
+    authorize(state, session, &OPERATION).await?;
     let requester = principal(session)?.clone();
     let found = match sigil_domain::PolicyAlias::new(policy) {
         Ok(alias) => state.cache.cached_policy(&alias).await?,
@@ -130,7 +136,7 @@ async fn upload_unmetered(
     // (signed, or failed with the reason) with both events, `request.create` then
     // `request.sign`, in one commit; answer only once that is durable.
     let outcome = signing::sign_under(state, policy, &request).await;
-    let (signed, sign_draft) = record_outcome(request, outcome, state.now())?;
+    let (signed, sign_draft) = record_outcome(session, request, outcome, state.now())?;
     state
         .store
         .commit_events(
@@ -226,9 +232,9 @@ pub async fn get(
     principal(session)?;
     let request = readable(state, session, id).await?;
     let request = expire_if_due(state, request).await?;
-    let request = releases::settle_member(state, request).await?;
+    let request = releases::settle_member(state, session, request).await?;
     if request.status() == RequestStatus::Approved {
-        return sign_approved(state, request).await;
+        return sign_approved(state, session, request).await;
     }
     Ok(request)
 }
@@ -345,7 +351,7 @@ pub async fn approve_as(
     )
     .await?;
     if updated.status() == RequestStatus::Approved {
-        return sign_approved(state, updated).await;
+        return sign_approved(state, session, updated).await;
     }
     Ok(updated)
 }
@@ -449,11 +455,12 @@ where
 /// request; when another task stored a result first, that one.
 pub(crate) async fn sign_approved(
     state: &AppState,
+    caller: &Caller<'_>,
     request: SigningRequest,
 ) -> Result<SigningRequest, ServiceError> {
     let id = request.id();
     let outcome = signing::sign(state, &request).await;
-    let (mut request, draft) = record_outcome(request, outcome, state.now())?;
+    let (mut request, draft) = record_outcome(caller, request, outcome, state.now())?;
     match state
         .store
         .commit(
@@ -475,8 +482,10 @@ pub(crate) async fn sign_approved(
 }
 
 /// The request with a signing outcome applied (signed, or failed with the reason) and the
-/// `request.sign` audit event describing it.
+/// `request.sign` audit event describing it: by the requester, on the interface and from the
+/// source of the call that got it signed.
 pub(crate) fn record_outcome(
+    caller: &Caller<'_>,
     mut request: SigningRequest,
     outcome: Result<super::stamping::Signed, signing::SigningError>,
     now: time::OffsetDateTime,
@@ -487,20 +496,26 @@ pub(crate) fn record_outcome(
             request
                 .mark_signed_stamped(signed.result, signed.timestamp, now)
                 .map_err(|e| request_error(&e))?;
-            AuditDraft::new(now, "request.sign", Outcome::Success)
-                .identity(request.requester().as_str())
-                .object(&id)
-                .detail("policy", request.policy().as_str())
+            super::authorize::located(
+                AuditDraft::new(now, "request.sign", Outcome::Success),
+                caller,
+            )
+            .identity(request.requester().as_str())
+            .object(&id)
+            .detail("policy", request.policy().as_str())
         }
         Err(failure) => {
             tracing::warn!(request = %id, error = %failure, "signing failed");
             request
                 .mark_failed(&failure.to_string(), now)
                 .map_err(|e| request_error(&e))?;
-            AuditDraft::new(now, "request.sign", Outcome::Failure)
-                .identity(request.requester().as_str())
-                .object(&id)
-                .detail("reason", &failure.to_string())
+            super::authorize::located(
+                AuditDraft::new(now, "request.sign", Outcome::Failure),
+                caller,
+            )
+            .identity(request.requester().as_str())
+            .object(&id)
+            .detail("reason", &failure.to_string())
         }
     };
     Ok((request, draft))
@@ -603,14 +618,12 @@ pub(crate) fn audit(
     action: &str,
     outcome: Outcome,
 ) -> AuditDraft {
-    let mut draft = AuditDraft::new(state.now(), action, outcome).interface(session.interface());
-    if let Some(principal) = session.principal() {
-        draft = draft.identity(principal.as_str());
-    }
-    match session.source {
-        Some(source) => draft.source(source),
+    let draft = AuditDraft::new(state.now(), action, outcome);
+    let draft = match session.principal() {
+        Some(principal) => draft.identity(principal.as_str()),
         None => draft,
-    }
+    };
+    super::authorize::located(draft, session)
 }
 
 /// The wire error of an upload refusal.

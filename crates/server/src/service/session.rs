@@ -1,7 +1,7 @@
 //! Re-checking a session on every request (both interfaces): the identities logged in on it
 //! are read again — through the read cache, which a change on this node clears at once and
 //! another node's change reaches within [`super::cache::TTL`] — and the session is rebuilt
-//! from them as they stand now ([`Session::revalidate`]).
+//! from them as they stand now ([`sigil_domain::Session::revalidate`]).
 //!
 //! An identity that was deleted, disabled or locked, or whose login used an API key that was
 //! deleted since, drops out; the roles of the others are recomputed (a removed role, a changed role, dual control that no longer holds). When no
@@ -11,21 +11,22 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sigil_domain::{AuditDraft, Dropped, Identity, IdentityName, Outcome, Revalidation, Session};
+use sigil_domain::{AuditDraft, Dropped, Identity, IdentityName, Outcome, Revalidation};
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
+use super::authorize::{Caller, located};
 use crate::AppState;
 
 /// `session` as it stands now (see the module docs). Identities in `forgotten` already
 /// dropped out earlier on this connection: they count as gone and are not reported again.
-/// `source` is the peer address, for the audit event of a drop.
+/// The audit event of a drop carries the caller's interface and source address.
 pub async fn revalidate(
     state: &AppState,
-    session: &Session,
+    caller: &Caller<'_>,
     forgotten: &BTreeSet<IdentityName>,
-    source: Option<&str>,
 ) -> Result<Revalidation, ServiceError> {
+    let session = caller.session;
     if session.identities().is_empty() {
         return Ok(Revalidation {
             session: session.clone(),
@@ -59,22 +60,21 @@ pub async fn revalidate(
         .dropped
         .retain(|(name, _)| !forgotten.contains(name));
     if !revalidation.dropped.is_empty() {
-        let mut draft = AuditDraft::new(state.now(), "session.drop", Outcome::Success)
-            .interface(session.interface())
-            .detail("dropped", &describe(&revalidation.dropped))
-            .detail(
-                "ended",
-                if revalidation.ended() {
-                    "true"
-                } else {
-                    "false"
-                },
-            );
+        let mut draft = located(
+            AuditDraft::new(state.now(), "session.drop", Outcome::Success),
+            caller,
+        )
+        .detail("dropped", &describe(&revalidation.dropped))
+        .detail(
+            "ended",
+            if revalidation.ended() {
+                "true"
+            } else {
+                "false"
+            },
+        );
         if let Some((first, _)) = revalidation.dropped.first() {
             draft = draft.identity(first.as_str());
-        }
-        if let Some(source) = source {
-            draft = draft.source(source);
         }
         state.store.commit(Vec::new(), draft).await?;
     }
