@@ -1,11 +1,14 @@
-//! The catalogue of operations the HTTPS API offers: for each, the action its audit events
-//! carry and what the caller's session needs ([`Need`]), declared once.
+//! The catalogue of operations the HTTPS API offers: for each route, the action its audit
+//! events carry and what the caller's session needs ([`Need`]).
 //!
-//! The HTTPS router attaches one to every route and checks it before the handler reads the
-//! request (`https/authorize.rs`); the administration services check theirs again with
-//! [`authorize`](super::authorize::authorize), so a service is safe whoever calls it. The Host
-//! API's commands have their own table (`hostapi::dispatch::requirement`), in the same
-//! [`Need`] type.
+//! A use case declares its own `OPERATION` in its module (`service/policies/create.rs`, …);
+//! the entries here refer to those, so each is declared once. Only the operations that have
+//! no use-case module of their own (health, login, the request and release views and
+//! decisions, which `service/requests.rs` and `service/releases.rs` serve) are declared here.
+//! The HTTPS router attaches one entry to every route and checks it before the handler reads
+//! the request (`https/authorize.rs`); the use case checks it again with
+//! [`authorize`](super::authorize::authorize), so it is safe whoever calls it. The Host API's
+//! commands have their own table (`hostapi::dispatch::requirement`) in the same [`Need`] type.
 
 use sigil_domain::Permission as P;
 
@@ -38,105 +41,104 @@ pub const SESSION_SHOW: Operation = login("session.show");
 pub const TIMESTAMP: Operation = open("timestamp");
 
 /// List identities.
-pub const IDENTITY_LIST: Operation = any_of("identity.list", &[P::AdminIdentities]);
+pub const IDENTITY_LIST: Operation = super::identities::list::OPERATION;
 /// Show one identity.
-pub const IDENTITY_SHOW: Operation = any_of("identity.show", &[P::AdminIdentities]);
+pub const IDENTITY_SHOW: Operation = super::identities::show::OPERATION;
 /// Create an identity.
-pub const IDENTITY_CREATE: Operation = any_of("identity.create", &[P::AdminIdentities]);
+pub const IDENTITY_CREATE: Operation = super::identities::create::OPERATION;
 /// Change an identity.
-pub const IDENTITY_UPDATE: Operation = any_of("identity.update", &[P::AdminIdentities]);
+pub const IDENTITY_UPDATE: Operation = super::identities::update::OPERATION;
 /// Delete an identity.
-pub const IDENTITY_DELETE: Operation = any_of("identity.delete", &[P::AdminIdentities]);
+pub const IDENTITY_DELETE: Operation = super::identities::delete::OPERATION;
 /// Unlock an identity locked by failed logins.
-pub const IDENTITY_UNLOCK: Operation = any_of("identity.unlock", &[P::AdminIdentities]);
+pub const IDENTITY_UNLOCK: Operation = super::identities::unlock::OPERATION;
 /// Set or generate an identity's password.
-pub const IDENTITY_PASSWORD: Operation = any_of("identity.password", &[P::AdminIdentities]);
+pub const IDENTITY_PASSWORD: Operation = super::identities::set_password::OPERATION;
 /// Create an API key for an identity.
-pub const IDENTITY_API_KEY: Operation = any_of("identity.api-key", &[P::AdminIdentities]);
+pub const IDENTITY_API_KEY: Operation = super::identities::create_api_key::OPERATION;
 
 /// List roles (and show one).
-pub const ROLE_LIST: Operation = any_of("role.list", &[P::AdminRoles]);
+pub const ROLE_LIST: Operation = super::roles::list::OPERATION;
 /// Create a role.
-pub const ROLE_CREATE: Operation = any_of("role.create", &[P::AdminRoles]);
+pub const ROLE_CREATE: Operation = super::roles::create::OPERATION;
 /// Change a role.
-pub const ROLE_UPDATE: Operation = any_of("role.update", &[P::AdminRoles]);
+pub const ROLE_UPDATE: Operation = super::roles::update::OPERATION;
 /// Delete a role.
-pub const ROLE_DELETE: Operation = any_of("role.delete", &[P::AdminRoles]);
+pub const ROLE_DELETE: Operation = super::roles::delete::OPERATION;
 
 /// List the Host API commands and whether each is enabled.
-pub const COMMAND_LIST: Operation = any_of("command.list", &[P::AdminCommands]);
+pub const COMMAND_LIST: Operation = super::commands::list::OPERATION;
 /// Enable or disable a Host API command.
-pub const COMMAND_SET: Operation = any_of("command.set", &[P::AdminCommands]);
+pub const COMMAND_SET: Operation = super::commands::set::OPERATION;
 
 /// Show the global settings.
-pub const SETTINGS_SHOW: Operation = any_of("settings.show", &[P::AdminSettings]);
+pub const SETTINGS_SHOW: Operation = super::settings::show::OPERATION;
 /// Change the global settings.
-pub const SETTINGS_UPDATE: Operation = any_of("settings.update", &[P::AdminSettings]);
+pub const SETTINGS_UPDATE: Operation = super::settings::update::OPERATION;
 
 /// List approval groups (and show one).
-pub const GROUP_LIST: Operation = any_of("group.list", &[P::AdminGroups]);
+pub const GROUP_LIST: Operation = super::groups::list::OPERATION;
 /// Create an approval group.
-pub const GROUP_CREATE: Operation = any_of("group.create", &[P::AdminGroups]);
+pub const GROUP_CREATE: Operation = super::groups::create::OPERATION;
 /// Change an approval group.
-pub const GROUP_UPDATE: Operation = any_of("group.update", &[P::AdminGroups]);
+pub const GROUP_UPDATE: Operation = super::groups::update::OPERATION;
 /// Delete an approval group.
-pub const GROUP_DELETE: Operation = any_of("group.delete", &[P::AdminGroups]);
+pub const GROUP_DELETE: Operation = super::groups::delete::OPERATION;
 
 /// List issuance policies.
-pub const POLICY_LIST: Operation = any_of("policy.list", &[P::AdminPolicies]);
+pub const POLICY_LIST: Operation = super::policies::list::OPERATION;
 /// Show one issuance policy.
-pub const POLICY_SHOW: Operation = any_of("policy.show", &[P::AdminPolicies]);
+pub const POLICY_SHOW: Operation = super::policies::show::OPERATION;
 /// Create an issuance policy.
-pub const POLICY_CREATE: Operation = any_of("policy.create", &[P::AdminPolicies]);
+pub const POLICY_CREATE: Operation = super::policies::create::OPERATION;
 /// Change an issuance policy.
-pub const POLICY_UPDATE: Operation = any_of("policy.update", &[P::AdminPolicies]);
+pub const POLICY_UPDATE: Operation = super::policies::update::OPERATION;
 /// Delete an issuance policy.
-pub const POLICY_DELETE: Operation = any_of("policy.delete", &[P::AdminPolicies]);
+pub const POLICY_DELETE: Operation = super::policies::delete::OPERATION;
 
 /// Read the audit log.
-pub const AUDIT_READ: Operation = any_of("audit.read", &[P::AuditRead]);
+pub const AUDIT_READ: Operation = super::audit::read::OPERATION;
 /// Verify the audit chain.
-pub const AUDIT_VERIFY: Operation = any_of("audit.verify", &[P::AuditRead]);
+pub const AUDIT_VERIFY: Operation = super::audit::verify::OPERATION;
 
 /// List CAs.
-pub const CA_LIST: Operation = any_of("ca.list", &[P::CaList]);
+pub const CA_LIST: Operation = super::cas::list::OPERATION;
 /// Show one CA.
-pub const CA_SHOW: Operation = any_of("ca.show", &[P::CaList]);
+pub const CA_SHOW: Operation = super::cas::show::OPERATION;
 /// Create a CA.
-pub const CA_CREATE: Operation = any_of("ca.create", &[P::CaAdd]);
+pub const CA_CREATE: Operation = super::cas::create::OPERATION;
 /// Issue a CA's CRL.
-pub const CA_CRL: Operation = any_of("ca.crl", &[P::CaExport]);
+pub const CA_CRL: Operation = super::cas::crl::OPERATION;
 
 /// List certificates.
-pub const CERTIFICATE_LIST: Operation = any_of("certificate.list", &[P::CaList]);
+pub const CERTIFICATE_LIST: Operation = super::certificates::list::OPERATION;
 /// Show one certificate.
-pub const CERTIFICATE_SHOW: Operation = any_of("certificate.show", &[P::CaList]);
+pub const CERTIFICATE_SHOW: Operation = super::certificates::show::OPERATION;
 /// Issue a certificate (with a new key, `keys:add` as well: checked by the service).
-pub const CERTIFICATE_ISSUE: Operation = any_of("certificate.issue", &[P::CaIssue]);
+pub const CERTIFICATE_ISSUE: Operation = super::certificates::issue::OPERATION;
 /// Revoke a certificate.
-pub const CERTIFICATE_REVOKE: Operation = any_of("certificate.revoke", &[P::CaRevoke]);
+pub const CERTIFICATE_REVOKE: Operation = super::certificates::revoke::OPERATION;
 /// Export a certificate with its private key as PKCS#12.
-pub const CERTIFICATE_EXPORT: Operation = any_of("certificate.export", &[P::CaExportClearKey]);
+pub const CERTIFICATE_EXPORT: Operation = super::certificates::export::OPERATION;
 /// Import a certificate chain for a held key.
-pub const CERTIFICATE_IMPORT: Operation = any_of("certificate.import", &[P::CaUpload]);
+pub const CERTIFICATE_IMPORT: Operation = super::certificates::import_chain::OPERATION;
 
 /// List held keys.
-pub const KEY_LIST: Operation = any_of("key.list", &[P::CaList]);
+pub const KEY_LIST: Operation = super::keys::list::OPERATION;
 /// Create a key.
-pub const KEY_CREATE: Operation = any_of("key.create", &[P::KeysAdd]);
+pub const KEY_CREATE: Operation = super::keys::create::OPERATION;
 /// Make a CSR for a held key.
-pub const KEY_CSR: Operation = any_of("key.csr", &[P::KeysAdd]);
+pub const KEY_CSR: Operation = super::keys::csr::OPERATION;
 /// Import a key and its chain from a PKCS#12 file.
-pub const KEY_IMPORT: Operation =
-    Operation::new("key.import", Need::AllOf(&[P::KeysAdd, P::CaUpload]));
+pub const KEY_IMPORT: Operation = super::keys::import_pkcs12::OPERATION;
 
 /// Make a CSR for a listener's key.
-pub const LISTENER_CSR: Operation = any_of("listener.csr", &[P::KeysAdd]);
+pub const LISTENER_CSR: Operation = super::listeners::csr::OPERATION;
 /// Load a listener's certificate chain.
-pub const LISTENER_CHAIN: Operation = any_of("listener.chain", &[P::CaUpload]);
+pub const LISTENER_CHAIN: Operation = super::listeners::load_chain::OPERATION;
 
 /// Submit a signing request.
-pub const REQUEST_CREATE: Operation = any_of("request.create", &[P::SigningRequest]);
+pub const REQUEST_CREATE: Operation = super::requests::OPERATION;
 /// List signing requests (one's own; every one with `signing:read-all` or `signing:approve`).
 pub const REQUEST_LIST: Operation = login("request.list");
 /// Show one signing request (the same visibility).
