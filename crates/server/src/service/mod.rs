@@ -21,6 +21,8 @@
 //! | [`certificates`] | `list`, `show`, `issue`, `revoke`, `export`, `import_chain` (over [`pki::Pki`]) |
 //! | [`keys`] | `list`, `create`, `csr`, `import_pkcs12` (over [`pki::Pki`] and the key vault) |
 //! | [`listeners`] | `csr`, `load_chain` (over [`pki::Pki`]) |
+//! | [`requests`] | `upload`, `show`, `list`, `approve`, `deny` (signing requests) |
+//! | [`releases`] | `open`, `show`, `list`, `approve`, `deny` (one decision for many files) |
 
 pub mod audit;
 pub mod auth;

@@ -3,21 +3,15 @@
 //!
 //! A use case declares its own `OPERATION` in its module (`service/policies/create.rs`, …);
 //! the entries here refer to those, so each is declared once. Only the operations that have
-//! no use-case module of their own (health, login, the request and release views and
-//! decisions, which `service/requests.rs` and `service/releases.rs` serve) are declared here.
+//! no use-case module of their own (health, login, logout, the session, time-stamps) are
+//! declared here.
+//!
 //! The HTTPS router attaches one entry to every route and checks it before the handler reads
 //! the request (`https/authorize.rs`); the use case checks it again with
 //! [`authorize`](super::authorize::authorize), so it is safe whoever calls it. The Host API's
 //! commands have their own table (`hostapi::dispatch::requirement`) in the same [`Need`] type.
 
-use sigil_domain::Permission as P;
-
 use super::authorize::{Need, Operation};
-
-/// An operation that needs one of `permissions`.
-const fn any_of(action: &'static str, permissions: &'static [P]) -> Operation {
-    Operation::new(action, Need::AnyOf(permissions))
-}
 
 /// An operation that needs a logged-in session and decides the rest from the record it reads.
 const fn login(action: &'static str) -> Operation {
@@ -138,21 +132,21 @@ pub const LISTENER_CSR: Operation = super::listeners::csr::OPERATION;
 pub const LISTENER_CHAIN: Operation = super::listeners::load_chain::OPERATION;
 
 /// Submit a signing request.
-pub const REQUEST_CREATE: Operation = super::requests::OPERATION;
+pub const REQUEST_CREATE: Operation = super::requests::upload::OPERATION;
 /// List signing requests (one's own; every one with `signing:read-all` or `signing:approve`).
-pub const REQUEST_LIST: Operation = login("request.list");
+pub const REQUEST_LIST: Operation = super::requests::list::OPERATION;
 /// Show one signing request (the same visibility).
-pub const REQUEST_SHOW: Operation = login("request.show");
+pub const REQUEST_SHOW: Operation = super::requests::show::OPERATION;
 /// Approve a signing request (as a member of its approval group).
-pub const REQUEST_APPROVE: Operation = any_of("request.approve", &[P::SigningApprove]);
+pub const REQUEST_APPROVE: Operation = super::requests::approve::OPERATION;
 /// Deny a signing request (as a member of its approval group).
-pub const REQUEST_DENY: Operation = any_of("request.deny", &[P::SigningApprove]);
+pub const REQUEST_DENY: Operation = super::requests::deny::OPERATION;
 
 /// List releases (the same visibility as requests).
-pub const RELEASE_LIST: Operation = login("release.list");
+pub const RELEASE_LIST: Operation = super::releases::list::OPERATION;
 /// Show one release.
-pub const RELEASE_SHOW: Operation = login("release.show");
+pub const RELEASE_SHOW: Operation = super::releases::show::OPERATION;
 /// Approve a release (as a member of its approval group).
-pub const RELEASE_APPROVE: Operation = any_of("release.approve", &[P::SigningApprove]);
+pub const RELEASE_APPROVE: Operation = super::releases::approve::OPERATION;
 /// Deny a release (as a member of its approval group).
-pub const RELEASE_DENY: Operation = any_of("release.deny", &[P::SigningApprove]);
+pub const RELEASE_DENY: Operation = super::releases::deny::OPERATION;

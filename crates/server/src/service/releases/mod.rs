@@ -11,17 +11,32 @@
 //!
 //! Who may read a release: as for a request (its requester, `signing:read-all`, and the
 //! approvers of its group); others get `REQUEST_NOT_FOUND`.
+//!
+//! Each use case is a module of its own with its `OPERATION` (`upload`, `show`, `list`,
+//! `approve`, `deny`, …); this module keeps what they share and re-exports their functions
+//! under the names the listeners call.
+
+pub mod approve;
+pub mod deny;
+pub mod list;
+pub mod open;
+pub mod show;
+
+pub use approve::approve_as;
+pub use deny::deny_as;
+pub use list::list;
+pub use open::open;
+pub use show::get;
 
 use sigil_domain::{
-    ApprovalProgress, AuditDraft, Change, CheckedUpload, IdentityName, Outcome, Permission,
-    Release, ReleaseError, ReleaseId, ReleaseMetadata, RequestError, RequestFilter, RequestId,
-    RequestStatus, Session, SigningRequest, StoreError,
+    AuditDraft, Change, CheckedUpload, IdentityName, Outcome, Permission, Release, ReleaseError,
+    ReleaseId, RequestError, RequestId, RequestStatus, Session, SigningRequest, StoreError,
 };
 use sigil_proto::ErrorCode;
 
 use super::ServiceError;
-use super::authorize::Caller;
-use super::requests::{self, audit, group_approver, principal, request_error};
+use super::authorize::{Caller, Operation, authorize};
+use super::requests::{self, audit, group_approver, request_error};
 use super::signing;
 use crate::AppState;
 
@@ -35,68 +50,6 @@ pub struct ReleaseWithFiles {
     pub release: Release,
     /// Its requests.
     pub files: Vec<SigningRequest>,
-}
-
-/// Opens a release of `declared` files under `policy` for the session's principal.
-///
-/// Refusals: `NOT_LOGGED_IN`, `POLICY_NOT_FOUND` (unknown or not visible), `BAD_VALUE` (no
-/// files, more than [`sigil_domain::RELEASE_MAX_FILES`]), `METADATA_TOO_LARGE`.
-pub async fn open(
-    state: &AppState,
-    session: &Caller<'_>,
-    policy: &str,
-    declared: u64,
-    metadata: ReleaseMetadata,
-) -> Result<Release, ServiceError> {
-    let requester = principal(session)?.clone();
-    let found = match sigil_domain::PolicyAlias::new(policy) {
-        Ok(alias) => state.cache.cached_policy(&alias).await?,
-        Err(_) => None,
-    }
-    .filter(|p| p.visible_to(session) && session.has(Permission::SigningRequest));
-    let Some(found) = found else {
-        let error = requests::upload_error(&sigil_domain::UploadError::PolicyNotFound);
-        return refuse_open(state, session, policy, error).await;
-    };
-    let id = ReleaseId::generate(&mut rand::rng());
-    let release = match Release::open(id, &found, requester, declared, metadata, state.now()) {
-        Ok(release) => release,
-        Err(e) => return refuse_open(state, session, policy, release_error(&e)).await,
-    };
-    let policy = found;
-    let mut draft = audit(state, session, "release.create", Outcome::Success)
-        .object(&id.to_string())
-        .detail("policy", policy.alias().as_str())
-        .detail("files", &declared.to_string())
-        .detail(
-            "approvals_required",
-            &release.approvals_required().to_string(),
-        );
-    if let Some(description) = &release.metadata().description {
-        draft = draft.detail("description", description);
-    }
-    state
-        .store
-        .commit(
-            vec![Change::CreateRelease(Box::new(release.clone()))],
-            draft,
-        )
-        .await?;
-    Ok(release)
-}
-
-/// Audits a refused `RAUR` and returns the refusal.
-async fn refuse_open(
-    state: &AppState,
-    session: &Caller<'_>,
-    policy: &str,
-    error: ServiceError,
-) -> Result<Release, ServiceError> {
-    let draft = audit(state, session, "release.create", Outcome::Failure)
-        .detail("policy", policy)
-        .detail("reason", &error.to_string());
-    state.store.commit(Vec::new(), draft).await?;
-    Err(error)
 }
 
 /// Adds one file to release `id` (the caller's own, open, under the same policy): the
@@ -184,95 +137,6 @@ pub(crate) async fn add_file(
         return Ok(request);
     }
     Err(busy())
-}
-
-/// Release `id` with its files, as the session may see it: an open or pending release past
-/// its expiry is expired first (with its files), an approved one has its missing signatures
-/// made (see the module documentation).
-///
-/// Refusals: `NOT_LOGGED_IN`, `REQUEST_NOT_FOUND`.
-pub async fn get(
-    state: &AppState,
-    session: &Caller<'_>,
-    id: ReleaseId,
-) -> Result<ReleaseWithFiles, ServiceError> {
-    principal(session)?;
-    let release = readable(state, session, id).await?;
-    settle(state, session, release).await
-}
-
-/// Releases matching `filter` that the session may read, newest first (the visibility rule
-/// of [`requests::list`]).
-pub async fn list(
-    state: &AppState,
-    session: &Caller<'_>,
-    filter: RequestFilter,
-) -> Result<Vec<ReleaseWithFiles>, ServiceError> {
-    let Some(scope) = requests::ListScope::of(state, session, filter).await? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for release in state.store.list_releases(&scope.filter).await? {
-        if scope.read_all || may_read(session, &release, &scope.groups) {
-            out.push(settle(state, session, release).await?);
-        }
-    }
-    Ok(out)
-}
-
-/// Approves release `id` as `actor` (or the one identity of the session that qualifies),
-/// under the rule of a single request; only a release whose files all arrived can be
-/// approved. When the quorum is reached every file is signed before this returns.
-///
-/// Refusals: as for [`requests::approve_as`].
-pub async fn approve_as(
-    state: &AppState,
-    session: &Caller<'_>,
-    id: ReleaseId,
-    comment: &str,
-    actor: Option<&IdentityName>,
-) -> Result<ReleaseWithFiles, ServiceError> {
-    transition(
-        state,
-        session,
-        id,
-        "release.approve",
-        |release, group, now| {
-            let approver = release.acting_identity(session, group, actor, true)?;
-            release
-                .approve(&approver, session, group, comment, now)
-                .map(|progress| {
-                    let detail = match progress {
-                        ApprovalProgress::QuorumReached => "quorum reached".to_owned(),
-                        ApprovalProgress::Recorded { remaining } => {
-                            format!("{remaining} more approval(s) needed")
-                        }
-                    };
-                    (approver, detail)
-                })
-        },
-    )
-    .await?;
-    get_unchecked(state, session, id).await
-}
-
-/// Denies release `id` with `reason` (every file of it is denied): as for
-/// [`requests::deny_as`].
-pub async fn deny_as(
-    state: &AppState,
-    session: &Caller<'_>,
-    id: ReleaseId,
-    reason: &str,
-    actor: Option<&IdentityName>,
-) -> Result<ReleaseWithFiles, ServiceError> {
-    transition(state, session, id, "release.deny", |release, group, now| {
-        let by = release.acting_identity(session, group, actor, false)?;
-        release
-            .deny(&by, session, group, reason, now)
-            .map(|()| (by, "denied".to_owned()))
-    })
-    .await?;
-    get_unchecked(state, session, id).await
 }
 
 /// Expires a pending member's release when it is due (a member expires only with its
@@ -419,7 +283,7 @@ async fn transition<F>(
     state: &AppState,
     session: &Caller<'_>,
     id: ReleaseId,
-    action: &str,
+    operation: &Operation,
     change: F,
 ) -> Result<(), ServiceError>
 where
@@ -429,13 +293,8 @@ where
         time::OffsetDateTime,
     ) -> Result<(IdentityName, String), RequestError>,
 {
-    principal(session)?;
-    if !session.has(Permission::SigningApprove) {
-        return Err(ServiceError::refused(
-            ErrorCode::NotPermitted,
-            "approving and denying need the signing:approve permission: log in as an approver",
-        ));
-    }
+    authorize(state, session, operation).await?;
+    let action = operation.action;
     for _ in 0..MAX_RETRIES {
         let release = readable(state, session, id).await?;
         let mut release = settle(state, session, release).await?.release;
