@@ -112,23 +112,6 @@ pub fn located(draft: AuditDraft, caller: &Caller<'_>) -> AuditDraft {
     }
 }
 
-/// Refuses (and audits the refusal) unless an active role of the session grants `permission`.
-/// The message says what is missing, including logins still needed for dual control.
-pub async fn require(
-    state: &AppState,
-    session: &Caller<'_>,
-    permission: Permission,
-    action: &str,
-) -> Result<(), ServiceError> {
-    if session.principal().is_none() {
-        return Err(not_logged_in());
-    }
-    if session.has(permission) {
-        return Ok(());
-    }
-    refuse(state, session, action, &[permission], false).await
-}
-
 /// Refuses (and audits the refusal) unless the session meets what `operation` needs: the one
 /// permission check of the HTTPS routes and the services.
 pub async fn authorize(
