@@ -16,11 +16,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::Digest;
-use sigil_domain::{CaName, CertProfile, RevocationReason};
+use sigil_domain::{CaName, RevocationReason};
 use sigil_proto::{Direction, FrameDecoder, HashAlgorithm, Password, Request, Response};
 use sigil_server::AppState;
 use sigil_server::service::certificates;
-use sigil_server::service::pki::{IssueArgs, KeySource};
 use sigil_testkit::hostapi::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -543,32 +542,11 @@ async fn setup() -> Bench {
         ],
     );
     // One the server issued, then revoked.
-    let (rkey, csr) = common::openssl_csr(dir, "revokee");
-    let issued = certificates::issue::perform(
-        &state,
-        "test",
-        IssueArgs {
-            issuer: CaName::new("system-tls-root").unwrap(),
-            profile: CertProfile::TlsClient,
-            subject: None,
-            sans: vec![],
-            validity_days: 30,
-            key: KeySource::Csr(csr),
-            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
-        },
-    )
-    .await
-    .unwrap();
-    let rcert = dir.join("revokee.pem");
-    std::fs::write(&rcert, issued.chain_pem().unwrap()).unwrap();
-    certificates::revoke::perform(
-        &state,
-        "test",
-        &issued.record.serial,
-        RevocationReason::KeyCompromise,
-    )
-    .await
-    .unwrap();
+    let (rcert, rkey, serial) =
+        issued_client_certificate(&state, dir, "system-tls-root", "revokee").await;
+    certificates::revoke::perform(&state, "test", &serial, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
 
     // A client certificate for jenkins from the server's own CA whose validity has ended
     // (openssl ca with dates in the past; the CA key is taken from the test's vault).

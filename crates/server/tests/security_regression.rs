@@ -20,13 +20,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sigil_domain::{
-    ApprovalGroup, CaName, CertProfile, Change, GroupName, Identity, RevocationReason, RoleName,
-    SerialNumber,
+    ApprovalGroup, CaName, Change, GroupName, Identity, RevocationReason, RoleName, SerialNumber,
 };
 use sigil_proto::{ErrorCode, HashAlgorithm, Request, RequestId, Response};
 use sigil_server::AppState;
 use sigil_server::service::certificates;
-use sigil_server::service::pki::{IssueArgs, KeySource};
 use sigil_testkit::hostapi::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -734,25 +732,8 @@ async fn revocable_certificate(
     dir: &Path,
     cn: &str,
 ) -> ((PathBuf, PathBuf), SerialNumber) {
-    let (key, csr) = common::openssl_csr(dir, cn);
-    let issued = certificates::issue::perform(
-        state,
-        "test",
-        IssueArgs {
-            issuer: CaName::new("system-tls-root").unwrap(),
-            profile: CertProfile::TlsClient,
-            subject: None,
-            sans: vec![],
-            validity_days: 30,
-            key: KeySource::Csr(csr),
-            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
-        },
-    )
-    .await
-    .unwrap();
-    let cert = dir.join(format!("{cn}.pem"));
-    std::fs::write(&cert, issued.chain_pem().unwrap()).unwrap();
-    ((cert, key), issued.record.serial)
+    let (cert, key, serial) = issued_client_certificate(state, dir, "system-tls-root", cn).await;
+    ((cert, key), serial)
 }
 
 #[tokio::test]

@@ -26,25 +26,7 @@ async fn client_certificate(
     issuer: &str,
     cn: &str,
 ) -> (PathBuf, PathBuf, sigil_domain::SerialNumber) {
-    let (key, csr) = common::openssl_csr(dir, cn);
-    let issued = certificates::issue::perform(
-        server.state(),
-        "test",
-        IssueArgs {
-            issuer: CaName::new(issuer).unwrap(),
-            profile: CertProfile::TlsClient,
-            subject: None,
-            sans: vec![],
-            validity_days: 30,
-            key_backend: sigil_domain::SOFTWARE_BACKEND.into(),
-            key: KeySource::Csr(csr),
-        },
-    )
-    .await
-    .unwrap();
-    let cert = dir.join(format!("{cn}.pem"));
-    std::fs::write(&cert, issued.chain_pem().unwrap()).unwrap();
-    (cert, key, issued.record.serial)
+    sigil_testkit::hostapi::issued_client_certificate(server.state(), dir, issuer, cn).await
 }
 
 /// A TLS 1.2 handshake: the server checks the client certificate before its Finished, so

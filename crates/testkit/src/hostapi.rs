@@ -125,14 +125,26 @@ pub async fn commit(state: &AppState, changes: Vec<Change>) {
         .unwrap();
 }
 
-/// A `tls-client` certificate for an openssl-made key with CN `cn`.
+/// A `tls-client` certificate from `system-tls-root` for an openssl-made key with CN `cn`.
 pub async fn client_certificate(state: &AppState, dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
+    let (cert, key, _) = issued_client_certificate(state, dir, "system-tls-root", cn).await;
+    (cert, key)
+}
+
+/// A `tls-client` certificate from the CA `issuer` for an openssl-made key with CN `cn`:
+/// (certificate chain path, key path, serial).
+pub async fn issued_client_certificate(
+    state: &AppState,
+    dir: &Path,
+    issuer: &str,
+    cn: &str,
+) -> (PathBuf, PathBuf, sigil_domain::SerialNumber) {
     let (key, csr) = openssl_csr(dir, cn);
     let issued = certificates::issue::perform(
         state,
         "test",
         IssueArgs {
-            issuer: CaName::new("system-tls-root").unwrap(),
+            issuer: CaName::new(issuer).unwrap(),
             profile: CertProfile::TlsClient,
             subject: None,
             sans: vec![],
@@ -145,7 +157,7 @@ pub async fn client_certificate(state: &AppState, dir: &Path, cn: &str) -> (Path
     .unwrap();
     let cert = dir.join(format!("{cn}.pem"));
     std::fs::write(&cert, issued.chain_pem().unwrap()).unwrap();
-    (cert, key)
+    (cert, key, issued.record.serial)
 }
 
 /// A code-signing certificate with a Sigil-held key of `algorithm`; returns (serial, key id).
