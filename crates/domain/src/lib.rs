@@ -120,3 +120,20 @@ pub(crate) fn random_uuid<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> uuid
     rng.fill_bytes(&mut bytes);
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
+
+/// A time-ordered (version 7) UUID: the millisecond of `at`, then 74 random bits from `rng`.
+///
+/// For the ids of records created at a high rate (signing requests, releases): consecutive ids
+/// land next to each other in the primary-key index, so a batch of inserts changes one index
+/// page instead of one page per row (random v4 ids cost one page written to the WAL per
+/// request). Still unguessable: the random part is as long as a v4 id's but for 48 bits.
+pub(crate) fn time_ordered_uuid<R: rand_core::CryptoRng + ?Sized>(
+    rng: &mut R,
+    at: time::OffsetDateTime,
+) -> uuid::Uuid {
+    let mut random = [0u8; 10];
+    rng.fill_bytes(&mut random);
+    // Before 1970 (a broken clock) the id is still valid, just not ordered.
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+}

@@ -30,15 +30,16 @@ use crate::session::Session;
 /// Most files one release holds.
 pub const RELEASE_MAX_FILES: u32 = 1000;
 
-/// A release id (random UUID v4).
+/// A release id (a UUID: version 7, time-ordered, for new releases; version 4 for older ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ReleaseId(pub Uuid);
 
 impl ReleaseId {
-    /// A fresh random id.
-    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self(crate::random_uuid(rng))
+    /// A fresh id for a release created at `at`: time-ordered (UUID v7), random beyond the
+    /// millisecond.
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, at: OffsetDateTime) -> Self {
+        Self(crate::time_ordered_uuid(rng, at))
     }
 }
 

@@ -23,15 +23,17 @@ use crate::strenum::str_enum;
 /// Longest approval comment, denial reason or failure reason, in bytes.
 pub const COMMENT_MAX: usize = 1024;
 
-/// A signing request id (random UUID v4).
+/// A signing request id (a UUID: version 7, time-ordered, for ids Sigil generates; version 4 for
+/// older records, and derived from the idempotency key when the client gives one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RequestId(pub Uuid);
 
 impl RequestId {
-    /// A fresh random id.
-    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self(crate::random_uuid(rng))
+    /// A fresh id for a signing request created at `at`: time-ordered (UUID v7), random beyond the
+    /// millisecond.
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, at: OffsetDateTime) -> Self {
+        Self(crate::time_ordered_uuid(rng, at))
     }
 }
 
