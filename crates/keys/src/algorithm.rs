@@ -58,6 +58,17 @@ impl KeyAlgorithm {
         KeyAlgorithm::Ed25519,
     ];
 
+    /// Whether a fault while signing can give the key away in a way that checking the
+    /// signature catches, so that every signature must be verified before it is released:
+    /// RSA (one faulty RSA-CRT signature factors the modulus) and Ed25519 (deterministic: a
+    /// faulty and a correct signature of one message give the key). Not ECDSA: its nonce is
+    /// fresh for every signature, and the fault that leaks an ECDSA key, a biased nonce,
+    /// yields signatures that verify. Checking one ECDSA signature proves the key matches
+    /// its certificate; a P-256 check costs three times the signature.
+    pub fn verify_each_signature(self) -> bool {
+        !matches!(self, KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384)
+    }
+
     /// The stable name used in configuration, the CLI and the Host API.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -23,7 +23,7 @@
 //! cleared the cache in between.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use sigil_domain::store::{BoxFuture, StoreResult};
@@ -68,6 +68,10 @@ pub struct CachedChain {
     /// The first CA certificate above the signer that its parent revoked (serial, subject,
     /// revocation), if any: nothing is signed under a revoked intermediate either.
     pub issuer_revocation: Option<(sigil_domain::SerialNumber, String, sigil_domain::Revocation)>,
+    /// The opened key one of whose signatures was checked against this chain's signer
+    /// certificate (compared by identity; weak, so that it does not keep a key alive). See
+    /// `signing::Job::raw_signature` for which signatures are checked every time.
+    pub checked_key: Mutex<Option<Weak<dyn sigil_keys::SigningKey>>>,
 }
 
 #[derive(Default)]
