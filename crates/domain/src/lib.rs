@@ -121,19 +121,19 @@ pub(crate) fn random_uuid<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> uuid
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
-/// A time-ordered (version 7) UUID: the millisecond of `at`, then 74 random bits from `rng`.
+/// A time-ordered (version 7) UUID: the current millisecond, then 74 random bits from `rng`.
 ///
-/// For the ids of records created at a high rate (signing requests, releases): consecutive ids
-/// land next to each other in the primary-key index, so a batch of inserts changes one index
-/// page instead of one page per row (random v4 ids cost one page written to the WAL per
-/// request). Still unguessable: the random part is as long as a v4 id's but for 48 bits.
-pub(crate) fn time_ordered_uuid<R: rand_core::CryptoRng + ?Sized>(
-    rng: &mut R,
-    at: time::OffsetDateTime,
-) -> uuid::Uuid {
+/// For the ids of records created at a high rate (signing requests, releases): ids made close
+/// in time land next to each other in the primary-key index, so a batch of inserts changes a
+/// page or two of it instead of one random page per row. The millisecond comes from the clock
+/// itself, not from the record's creation time (whole seconds): within a second the ids would
+/// be random again. Still unguessable: 74 random bits.
+pub(crate) fn time_ordered_uuid<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> uuid::Uuid {
     let mut random = [0u8; 10];
     rng.fill_bytes(&mut random);
-    // Before 1970 (a broken clock) the id is still valid, just not ordered.
-    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    // A clock before 1970 still gives a valid id, just not an ordered one.
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
 }

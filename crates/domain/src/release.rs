@@ -36,10 +36,9 @@ pub const RELEASE_MAX_FILES: u32 = 1000;
 pub struct ReleaseId(pub Uuid);
 
 impl ReleaseId {
-    /// A fresh id for a release created at `at`: time-ordered (UUID v7), random beyond the
-    /// millisecond.
-    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, at: OffsetDateTime) -> Self {
-        Self(crate::time_ordered_uuid(rng, at))
+    /// A fresh id: time-ordered (UUID v7), random beyond the millisecond.
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self(crate::time_ordered_uuid(rng))
     }
 }
 

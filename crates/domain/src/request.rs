@@ -30,10 +30,9 @@ pub const COMMENT_MAX: usize = 1024;
 pub struct RequestId(pub Uuid);
 
 impl RequestId {
-    /// A fresh id for a signing request created at `at`: time-ordered (UUID v7), random beyond the
-    /// millisecond.
-    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R, at: OffsetDateTime) -> Self {
-        Self(crate::time_ordered_uuid(rng, at))
+    /// A fresh id: time-ordered (UUID v7), random beyond the millisecond.
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self(crate::time_ordered_uuid(rng))
     }
 }
 
@@ -748,6 +747,18 @@ pub(crate) mod tests {
     use crate::policy::tests::{checked, policy};
     use crate::role::tests::role;
     use proptest::prelude::*;
+
+    #[test]
+    fn ids_made_a_millisecond_apart_sort_in_the_order_they_were_made() {
+        let mut rng = rand::rng();
+        let first = RequestId::generate(&mut rng);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = RequestId::generate(&mut rng);
+        assert_eq!(first.0.get_version_num(), 7);
+        // The store's primary key is the text form: that is the order that matters.
+        assert!(first.to_string() < second.to_string(), "{first} {second}");
+        assert_ne!(RequestId::generate(&mut rng), RequestId::generate(&mut rng));
+    }
 
     pub(crate) fn t(secs: i64) -> OffsetDateTime {
         OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_700_000_000 + secs)

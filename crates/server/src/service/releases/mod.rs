@@ -86,7 +86,7 @@ pub(crate) async fn add_file(
             state.store.commit(Vec::new(), draft).await?;
             return Err(release_error(&refusal));
         }
-        let request_id = RequestId::generate(&mut rand::rng(), now);
+        let request_id = RequestId::generate(&mut rand::rng());
         let request = SigningRequest::new_in_release(request_id, &release, upload.clone(), now);
         let mut drafts = vec![requests::create_draft(state, session, &request)];
         // With no approval needed the file is signed now, as a single request would be, and

@@ -34,9 +34,8 @@ pub async fn open(
         let error = requests::upload_error(&sigil_domain::UploadError::PolicyNotFound);
         return refuse_open(state, session, policy, error).await;
     };
-    let now = state.now();
-    let id = ReleaseId::generate(&mut rand::rng(), now);
-    let release = match Release::open(id, &found, requester, declared, metadata, now) {
+    let id = ReleaseId::generate(&mut rand::rng());
+    let release = match Release::open(id, &found, requester, declared, metadata, state.now()) {
         Ok(release) => release,
         Err(e) => return refuse_open(state, session, policy, release_error(&e)).await,
     };

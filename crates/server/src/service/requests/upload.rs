@@ -90,7 +90,7 @@ async fn upload_unmetered(
     }
     let id = match idempotency_key {
         Some(key) => idempotent_id(&requester, key),
-        None => RequestId::generate(&mut rand::rng(), now),
+        None => RequestId::generate(&mut rand::rng()),
     };
     if idempotency_key.is_some()
         && let Some(existing) = state.store.get_request(id).await?
