@@ -88,14 +88,14 @@ async fn insert_events(conn: &mut Conn, events: &[AuditEvent]) -> StoreResult<()
          outcome, details, prev_hash, hash) VALUES ",
     );
     for row in 0..events.len() {
-        if row > 0 {
-            sql.push_str(", ");
+        sql.push_str(if row > 0 { ", (" } else { "(" });
+        for column in 1..=EVENT_COLUMNS {
+            if column > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * EVENT_COLUMNS + column).to_string());
         }
-        let params: Vec<String> = (1..=EVENT_COLUMNS)
-            .map(|column| format!("${}", row * EVENT_COLUMNS + column))
-            .collect();
-        sql.push('(');
-        sql.push_str(&params.join(", "));
         sql.push(')');
     }
     // Only placeholders are generated; every value is bound.

@@ -79,7 +79,8 @@ struct Entries {
     /// Bumped by every clearing commit.
     generation: u64,
     policies: HashMap<PolicyAlias, Entry<Option<IssuancePolicy>>>,
-    enabled: Option<Entry<EnabledCommands>>,
+    /// Shared, not copied: every Host API frame reads it.
+    enabled: Option<Entry<Arc<EnabledCommands>>>,
     settings: Option<Entry<Settings>>,
     chains: HashMap<SerialNumber, Entry<Arc<CachedChain>>>,
     /// Bumped by every commit that clears the identities (a clearing commit or a login
@@ -248,7 +249,7 @@ impl CachedStore {
     }
 
     /// The enabled Host API commands, read through the cache.
-    pub async fn cached_enabled_commands(&self) -> StoreResult<EnabledCommands> {
+    pub async fn cached_enabled_commands(&self) -> StoreResult<Arc<EnabledCommands>> {
         let now = Instant::now();
         let generation = {
             let entries = self.entries();
@@ -257,7 +258,7 @@ impl CachedStore {
             }
             entries.generation
         };
-        let enabled = self.inner.enabled_commands().await?;
+        let enabled = Arc::new(self.inner.enabled_commands().await?);
         let mut entries = self.entries();
         if entries.generation == generation {
             entries.enabled = Some(Entry::new(enabled.clone()));

@@ -121,20 +121,18 @@ impl<'q> Query<'q> {
 
     /// The cached prepared statement with every parameter bound.
     fn prepare(self, conn: &mut Connection) -> Result<CachedStatement<'_>, Error> {
-        let mut statement = conn.prepare_cached(&self.sql)?;
-        for index in 1..=statement.parameter_count() {
-            // SQLite numbers `$n` parameters in order of appearance; sqlx (and this adapter)
-            // binds `$n` to the n-th value whatever the order, as PostgreSQL does.
-            let position = statement
-                .parameter_name(index)
-                .and_then(|name| name.strip_prefix('$'))
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(index);
-            let value = position
-                .checked_sub(1)
-                .and_then(|i| self.values.get(i))
-                .ok_or(Error::InvalidParameterCount(position, self.values.len()))?;
-            statement.raw_bind_parameter(index, &**value)?;
+        // sqlx (and this adapter) binds `$n` to the n-th value whatever the order, as
+        // PostgreSQL does; SQLite numbers `$n` names by appearance, but `?n` is parameter n
+        // itself. Rewriting the text is cheaper than looking each name up (SQLite scans its
+        // list of names for each, which for a 22-value audit insert was 1 % of the server).
+        let sql = self.sql.replace('$', "?");
+        let mut statement = conn.prepare_cached(&sql)?;
+        let count = statement.parameter_count();
+        if count > self.values.len() {
+            return Err(Error::InvalidParameterCount(count, self.values.len()));
+        }
+        for (index, value) in self.values.iter().enumerate().take(count) {
+            statement.raw_bind_parameter(index + 1, &**value)?;
         }
         Ok(statement)
     }
