@@ -298,19 +298,14 @@ where
     for _ in 0..MAX_RETRIES {
         let release = readable(state, session, id).await?;
         let mut release = settle(state, session, release).await?.release;
-        let group = match release.approval_group() {
-            Some(name) => state.store.get_group(name).await?,
-            None => None,
-        };
+        let group = requests::approval_group(state, release.approval_group()).await?;
         let now = state.now();
         let (actor, detail) = match change(&mut release, group.as_ref(), now) {
             Ok(done) => done,
             Err(refusal) => {
-                let draft = audit(state, session, action, Outcome::Failure)
-                    .object(&id.to_string())
-                    .detail("reason", &refusal.to_string());
-                state.store.commit(Vec::new(), draft).await?;
-                return Err(request_error(&refusal));
+                return Err(
+                    requests::refused(state, session, action, &id.to_string(), &refusal).await?,
+                );
             }
         };
         let draft = audit(state, session, action, Outcome::Success)

@@ -81,6 +81,33 @@ impl ListScope {
     }
 }
 
+/// The approval group `name` names, if any (a decision is checked against its members).
+pub(crate) async fn approval_group(
+    state: &AppState,
+    name: Option<&sigil_domain::GroupName>,
+) -> Result<Option<sigil_domain::ApprovalGroup>, ServiceError> {
+    Ok(match name {
+        Some(name) => state.store.get_group(name).await?,
+        None => None,
+    })
+}
+
+/// Audits a refused decision on `object` (a request or a release) and returns the error the
+/// caller answers with.
+pub(crate) async fn refused(
+    state: &AppState,
+    session: &Caller<'_>,
+    action: &str,
+    object: &str,
+    refusal: &RequestError,
+) -> Result<ServiceError, ServiceError> {
+    let draft = audit(state, session, action, Outcome::Failure)
+        .object(object)
+        .detail("reason", &refusal.to_string());
+    state.store.commit(Vec::new(), draft).await?;
+    Ok(request_error(refusal))
+}
+
 /// Loads, checks and applies an approve/deny `change`, retrying on a revision conflict, and
 /// commits it with an audit event. Refusals are audited too.
 async fn transition<F>(
@@ -102,19 +129,12 @@ where
     for _ in 0..MAX_RETRIES {
         let request = readable(state, session, id).await?;
         let mut request = expire_if_due(state, request).await?;
-        let group = match request.approval_group() {
-            Some(name) => state.store.get_group(name).await?,
-            None => None,
-        };
+        let group = approval_group(state, request.approval_group()).await?;
         let now = state.now();
         let (actor, detail) = match change(&mut request, group.as_ref(), now) {
             Ok(done) => done,
             Err(refusal) => {
-                let draft = audit(state, session, action, Outcome::Failure)
-                    .object(&id.to_string())
-                    .detail("reason", &refusal.to_string());
-                state.store.commit(Vec::new(), draft).await?;
-                return Err(request_error(&refusal));
+                return Err(refused(state, session, action, &id.to_string(), &refusal).await?);
             }
         };
         let draft = audit(state, session, action, Outcome::Success)
