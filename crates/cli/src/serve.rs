@@ -434,12 +434,13 @@ fn print_quickstart(report: &sigil_server::quickstart::QuickstartReport, data: &
     out!("  CI profile:       {}", report.jenkins_profile.display());
     out!("  approver profile: {}", report.approver_profile.display());
     out!();
-    out!("The profiles read their passwords from files next to them; to use the environment");
-    out!("instead (as a CI job would), remove password_file / pkcs12_password_file and:");
+    out!("The profiles read their secrets from files next to them (the CI profile an API key,");
+    out!("jenkins.api-key); to use the environment instead (as a CI job would), remove");
+    out!("password_file / pkcs12_password_file and:");
     out!();
     out!(
         "  export SIGIL_PASSWORD={}",
-        quote_str(report.jenkins_password.as_str())
+        quote_str(report.jenkins_api_key.as_str())
     );
     out!(
         "  export SIGIL_P12_PASSWORD={}",

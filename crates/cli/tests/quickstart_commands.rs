@@ -123,11 +123,11 @@ fn every_printed_command_works_as_printed() {
     let mut request_id = String::new();
     for line in &commands {
         if line.starts_with("export ") {
-            // The variable holds the password of the file next to the profile.
+            // The variable holds the secret of the file next to the profile.
             let name = &line["export ".len()..line.find('=').unwrap()];
             let value = run(&format!("{line}; printf %s \"${name}\""), cwd);
             let file = match name {
-                "SIGIL_PASSWORD" => "jenkins.password",
+                "SIGIL_PASSWORD" => "jenkins.api-key",
                 "SIGIL_P12_PASSWORD" => "jenkins.p12.password",
                 other => panic!("unexpected export {other}"),
             };
@@ -213,6 +213,7 @@ fn every_printed_command_works_as_printed() {
     let mut secrets = vec![wrong.to_owned()];
     for file in [
         "clients/jenkins.password",
+        "clients/jenkins.api-key",
         "clients/jenkins.p12.password",
         "clients/approver.password",
         "admin/admin1.password",

@@ -6,9 +6,9 @@
 //! | what | details |
 //! |---|---|
 //! | role `jenkins` | application, principal, logins required 1, `signing:request`, Host API only |
-//! | identity `jenkins` | application, bound to its client certificate (CN must be `jenkins`), generated password |
+//! | identity `jenkins` | application, bound to its client certificate (CN must be `jenkins`), generated password in `clients/jenkins.password` (the PKCS#11 PIN) and an API key in `clients/jenkins.api-key` (what its profile logs in with) |
 //! | `clients/jenkins.p12` | `tls-client` certificate CN=jenkins from the System TLS CA Root with its key and chain; the key is made here and never stored by Sigil |
-//! | `clients/jenkins.toml` | client profile with `password_file` entries (works without environment variables) |
+//! | `clients/jenkins.toml` | client profile with `password_file` entries (works without environment variables); the jenkins entry names the API key file |
 //! | identity `approver` | person, builtin role `approver` (`signing:approve` over HTTPS), member of group `release-approvers`, `clients/approver.toml` |
 //! | CA `jenkins-code-signing-ca` | "Jenkins Code Signing CA", a root with an ECDSA P-384 key |
 //! | code-signing certificate | `CN=Jenkins Release Signing`, RSA-3072 key sealed by Sigil |
@@ -16,7 +16,13 @@
 //! | time-stamping | `timestamping` certificate `CN=Sigil Timestamping` from the code-signing CA (one root to trust for signatures and their time-stamps), RSA-3072 key sealed by Sigil, set as the `timestamp_certificate` setting: the TSA answers at `https://HOST:PORT/api/v1/timestamp` |
 //!
 //! Secrets are written to files of mode 0600 and returned in the report so that the CLI can
-//! print the `export SIGIL_PASSWORD=…` and `export SIGIL_P12_PASSWORD=…` lines.
+//! print the `export SIGIL_PASSWORD=…` (the API key) and `export SIGIL_P12_PASSWORD=…` lines.
+//!
+//! Why the CI profile logs in with an API key rather than the password: a person's password
+//! needs argon2id (about 20 ms of server CPU per login, by design, against guessing), while an
+//! API key carries 256 random bits and is checked with one SHA-256. A CI job logs in once per
+//! `sigil sign`, so the key halves the fixed cost of each run, and it can be revoked on its
+//! own without touching the identity.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -26,7 +32,7 @@ use sigil_domain::{
     ApprovalGroup, AuditDraft, CaName, CertProfile, Change, GroupName, HashAlgorithm, Identity,
     IdentityKind, IdentityName, Interface, IssuancePolicy, Outcome, PasswordParams, Permission,
     PolicyAlias, PolicyDraft, Role, RoleClass, RoleDraft, RoleName, RoleType, RsaScheme,
-    SerialNumber, SigningFormat, Store, hash_password,
+    SerialNumber, SigningFormat, Store, api_key_id, generate_api_key, hash_password,
 };
 use sigil_keys::{KeyAlgorithm, SoftwareKey};
 use sigil_pki::x509_cert::Certificate;
@@ -67,6 +73,10 @@ pub const POLICY_RELEASE: &str = "release";
 pub const POLICY_RELEASE_APPROVED: &str = "release-approved";
 /// Requests of the demo policies expire after a day.
 pub const REQUEST_LIFETIME_SECS: u32 = 24 * 3600;
+/// The jenkins API key's file in `DATA/clients`.
+pub const JENKINS_API_KEY_FILE: &str = "jenkins.api-key";
+/// Its label, shown in the key's audit event.
+const JENKINS_API_KEY_LABEL: &str = "quickstart: clients/jenkins.api-key";
 /// Length of the generated identity passwords.
 const PASSWORD_LEN: usize = 24;
 /// Length of the generated PKCS#12 password.
@@ -101,12 +111,16 @@ pub struct QuickstartReport {
     pub jenkins_p12_password_file: PathBuf,
     /// `DATA/clients/jenkins.password`.
     pub jenkins_password_file: PathBuf,
+    /// `DATA/clients/jenkins.api-key`.
+    pub jenkins_api_key_file: PathBuf,
     /// `DATA/clients/approver.toml`.
     pub approver_profile: PathBuf,
     /// `DATA/clients/approver.password`.
     pub approver_password_file: PathBuf,
-    /// The jenkins identity's password (`SIGIL_PASSWORD`).
+    /// The jenkins identity's password (the PKCS#11 PIN, and a login for any client).
     pub jenkins_password: Zeroizing<String>,
+    /// The jenkins identity's API key (`SIGIL_PASSWORD` of the CI profile).
+    pub jenkins_api_key: Zeroizing<String>,
     /// The PKCS#12 password (`SIGIL_P12_PASSWORD`).
     pub jenkins_p12_password: Zeroizing<String>,
     /// The approver's password.
@@ -154,8 +168,7 @@ pub async fn provision_with(options: &InitOptions) -> Result<QuickstartReport, S
         now: now(),
         created: false,
     };
-    let (jenkins_password, jenkins_p12_password, approver_password, serial) =
-        demo.run(&config).await?;
+    let secrets = demo.run(&config).await?;
     let timestamp_serial = demo.timestamping().await?;
     let clients = layout.clients_dir();
     Ok(QuickstartReport {
@@ -171,12 +184,14 @@ pub async fn provision_with(options: &InitOptions) -> Result<QuickstartReport, S
         jenkins_p12: clients.join("jenkins.p12"),
         jenkins_p12_password_file: clients.join("jenkins.p12.password"),
         jenkins_password_file: clients.join("jenkins.password"),
+        jenkins_api_key_file: clients.join(JENKINS_API_KEY_FILE),
         approver_profile: clients.join("approver.toml"),
         approver_password_file: clients.join("approver.password"),
-        jenkins_password,
-        jenkins_p12_password,
-        approver_password,
-        code_signing_serial: serial,
+        jenkins_password: secrets.jenkins_password,
+        jenkins_api_key: secrets.jenkins_api_key,
+        jenkins_p12_password: secrets.jenkins_p12_password,
+        approver_password: secrets.approver_password,
+        code_signing_serial: secrets.code_signing_serial,
         policies: vec![
             POLICY_RELEASE.to_owned(),
             POLICY_RELEASE_APPROVED.to_owned(),
@@ -214,12 +229,14 @@ struct Demo<'a> {
     created: bool,
 }
 
-type Secrets = (
-    Zeroizing<String>,
-    Zeroizing<String>,
-    Zeroizing<String>,
-    SerialNumber,
-);
+/// What [`Demo::run`] hands to the report.
+struct Secrets {
+    jenkins_password: Zeroizing<String>,
+    jenkins_api_key: Zeroizing<String>,
+    jenkins_p12_password: Zeroizing<String>,
+    approver_password: Zeroizing<String>,
+    code_signing_serial: SerialNumber,
+}
 
 impl Demo<'_> {
     fn audit(&self, action: &str, object: &str) -> AuditDraft {
@@ -269,14 +286,23 @@ impl Demo<'_> {
             )
             .await?;
         self.group().await?;
+        let jenkins_api_key = self
+            .jenkins_api_key(&clients.join(JENKINS_API_KEY_FILE))
+            .await?;
 
         // The client certificate and profiles.
-        let p12_password = self.jenkins_p12(&clients).await?;
+        let jenkins_p12_password = self.jenkins_p12(&clients).await?;
         self.profiles(config, &clients)?;
 
         // Code signing: CA, certificate, policies.
-        let serial = self.code_signing().await?;
-        Ok((jenkins_password, p12_password, approver_password, serial))
+        let code_signing_serial = self.code_signing().await?;
+        Ok(Secrets {
+            jenkins_password,
+            jenkins_api_key,
+            jenkins_p12_password,
+            approver_password,
+            code_signing_serial,
+        })
     }
 
     async fn jenkins_role(&mut self) -> Result<RoleName, ServerError> {
@@ -358,6 +384,42 @@ impl Demo<'_> {
         write_private_file(password_file, password.as_bytes())?;
         self.created = true;
         Ok(password)
+    }
+
+    /// The jenkins identity's API key in `file`: reused while the file holds a key that is
+    /// still stored for jenkins, else a new key (the old file is replaced).
+    async fn jenkins_api_key(&mut self, file: &Path) -> Result<Zeroizing<String>, ServerError> {
+        let jenkins = IdentityName::new(JENKINS).map_err(name_error)?;
+        if file.is_file() {
+            let token = Zeroizing::new(
+                std::fs::read_to_string(file)
+                    .map_err(|e| ServerError::io(file, e))?
+                    .trim_end()
+                    .to_owned(),
+            );
+            if let Ok(id) = api_key_id(&token)
+                && let Some(record) = self.store.get_api_key(&id).await?
+                && record.identity == jenkins
+                && record.matches(&token)
+            {
+                return Ok(token);
+            }
+        }
+        let key = generate_api_key(jenkins, JENKINS_API_KEY_LABEL, self.now, &mut rand::rng());
+        self.store
+            .commit(
+                vec![Change::AddApiKey(key.record.clone())],
+                self.audit("identity.api-key", JENKINS)
+                    .detail("key_id", key.record.id.as_str())
+                    .detail("label", JENKINS_API_KEY_LABEL),
+            )
+            .await?;
+        if file.exists() {
+            std::fs::remove_file(file).map_err(|e| ServerError::io(file, e))?;
+        }
+        write_private_file(file, key.token.as_bytes())?;
+        self.created = true;
+        Ok(key.token)
     }
 
     async fn group(&mut self) -> Result<(), ServerError> {
@@ -445,7 +507,7 @@ impl Demo<'_> {
             profile.identity.push(ProfileIdentity {
                 name: JENKINS.into(),
                 password_env: "SIGIL_PASSWORD".into(),
-                password_file: Some("jenkins.password".into()),
+                password_file: Some(JENKINS_API_KEY_FILE.into()),
             });
             profile.write(&jenkins)?;
             self.created = true;

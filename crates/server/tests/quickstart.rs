@@ -40,6 +40,7 @@ async fn provisions_the_demo_and_reuses_it() {
         &report.jenkins_p12,
         &report.jenkins_p12_password_file,
         &report.jenkins_password_file,
+        &report.jenkins_api_key_file,
         &report.approver_password_file,
         &report.jenkins_profile,
         &report.approver_profile,
@@ -51,6 +52,10 @@ async fn provisions_the_demo_and_reuses_it() {
     assert_eq!(
         std::fs::read_to_string(&report.jenkins_password_file).unwrap(),
         *report.jenkins_password
+    );
+    assert_eq!(
+        std::fs::read_to_string(&report.jenkins_api_key_file).unwrap(),
+        *report.jenkins_api_key
     );
 
     // The PKCS#12 opens with openssl and keytool with its password, not without.
@@ -146,7 +151,8 @@ async fn provisions_the_demo_and_reuses_it() {
     );
     assert_eq!(
         profile["identity"][0]["password_file"].as_str(),
-        Some("jenkins.password")
+        Some("jenkins.api-key"),
+        "the CI profile logs in with the API key"
     );
     let approver: toml::Table =
         toml::from_str(&std::fs::read_to_string(&report.approver_profile).unwrap()).unwrap();
@@ -173,6 +179,10 @@ async fn provisions_the_demo_and_reuses_it() {
         report.jenkins_password.as_bytes(),
         jenkins.password.as_ref().unwrap()
     ));
+    let key_id = sigil_domain::api_key_id(&report.jenkins_api_key).unwrap();
+    let key = db.get_api_key(&key_id).await.unwrap().unwrap();
+    assert_eq!(key.identity.as_str(), "jenkins");
+    assert!(key.matches(&report.jenkins_api_key));
     let group = db
         .get_group(&GroupName::new("release-approvers").unwrap())
         .await
@@ -238,6 +248,7 @@ async fn provisions_the_demo_and_reuses_it() {
     assert_eq!(again.code_signing_serial, report.code_signing_serial);
     assert_eq!(again.timestamp_serial, report.timestamp_serial);
     assert_eq!(*again.jenkins_password, *report.jenkins_password);
+    assert_eq!(*again.jenkins_api_key, *report.jenkins_api_key);
     assert_eq!(*again.jenkins_p12_password, *report.jenkins_p12_password);
     assert_eq!(*again.approver_password, *report.approver_password);
     assert_eq!(std::fs::read(&report.jenkins_p12).unwrap(), p12_before);
@@ -246,6 +257,31 @@ async fn provisions_the_demo_and_reuses_it() {
         db.list_certificates(None).await.unwrap().len(),
         4,
         "listener, jenkins, code signing, time-stamping"
+    );
+    drop(db);
+
+    // An API key file that no longer holds a stored key of jenkins gets a new key.
+    std::fs::write(
+        &report.jenkins_api_key_file,
+        format!("sigil_{}_{}", "0".repeat(16), "1".repeat(64)),
+    )
+    .unwrap();
+    let third = provision(&data).await;
+    assert!(third.created_anything);
+    assert_ne!(*third.jenkins_api_key, *report.jenkins_api_key);
+    assert_eq!(
+        std::fs::read_to_string(&third.jenkins_api_key_file).unwrap(),
+        *third.jenkins_api_key
+    );
+    assert_eq!(common::mode(&third.jenkins_api_key_file), 0o600);
+    let db = store(&data).await;
+    let id = sigil_domain::api_key_id(&third.jenkins_api_key).unwrap();
+    assert!(
+        db.get_api_key(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .matches(&third.jenkins_api_key)
     );
 }
 
