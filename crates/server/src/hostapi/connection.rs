@@ -134,7 +134,10 @@ pub(crate) async fn serve_connection(
                         }
                         // Every frame before it is answered: run it alone, on the session itself
                         // (copied first if an earlier frame's task still holds it).
-                        let answer = Arc::make_mut(&mut connection).handle_barrier(frame).await;
+                        // Boxed: inline, a login's future made every connection's state
+                        // machine that much larger for as long as it lives.
+                        let barrier = Arc::make_mut(&mut connection).handle_barrier(frame);
+                        let answer = Box::pin(barrier).await;
                         slots.push_back(Slot::Done(answer));
                     }
                     Pending::Frame(frame) => {
