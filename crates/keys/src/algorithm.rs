@@ -59,7 +59,8 @@ impl KeyAlgorithm {
     ];
 
     /// Whether a fault while signing can give the key away in a way that checking the
-    /// signature catches, so that every signature must be verified before it is released:
+    /// signature catches, so that every signature must be verified before it is released,
+    /// by the signer itself or by its caller ([`crate::SigningKey::signatures_need_checking`]):
     /// RSA (one faulty RSA-CRT signature factors the modulus) and Ed25519 (deterministic: a
     /// faulty and a correct signature of one message give the key). Not ECDSA: its nonce is
     /// fresh for every signature, and the fault that leaks an ECDSA key, a biased nonce,

@@ -73,6 +73,14 @@ pub trait SigningKey: Send + Sync {
         false
     }
 
+    /// Whether a caller must check each signature before releasing it: a fault while signing
+    /// could give the key away ([`KeyAlgorithm::verify_each_signature`]) and this
+    /// implementation does not check its own results. Signatures of a key that answers false
+    /// still need one check to prove the key matches its certificate.
+    fn signatures_need_checking(&self) -> bool {
+        self.algorithm().verify_each_signature()
+    }
+
     /// Signs a message: hashes it with `hash`, then signs the digest.
     ///
     /// Ed25519 keys sign the message itself (PureEdDSA) and ignore `hash`.

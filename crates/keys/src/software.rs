@@ -200,6 +200,18 @@ impl SigningKey for SoftwareKey {
             _ => self.sign_digest(hash, padding, &hash.digest(message)),
         }
     }
+
+    /// Not for RSA: aws-lc checks every RSA private-key result itself before returning it
+    /// (`rsa_default_private_transform` in `crypto/fipsmodule/rsa/rsa_impl.c` recomputes
+    /// s^e mod n and fails unless it equals the input, against the RSA-CRT fault attack of
+    /// Boneh, DeMillo and Lipton), so a second check here would find nothing new. Ed25519 is
+    /// not checked by aws-lc; ECDSA faults do not show in a check.
+    fn signatures_need_checking(&self) -> bool {
+        match self.pair {
+            Pair::Rsa(_) => false,
+            _ => self.algorithm.verify_each_signature(),
+        }
+    }
 }
 
 fn ecdsa_native(algorithm: KeyAlgorithm) -> &'static EcdsaSigningAlgorithm {
@@ -224,4 +236,23 @@ fn public_der(
     der.map(|d| d.as_ref().to_vec()).map_err(|_| {
         KeyError::InvalidPrivateKey(format!("cannot encode the {algorithm} public key"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which software signatures the caller must check each of: only Ed25519's (aws-lc
+    /// checks its RSA results itself; ECDSA faults do not show in a check).
+    #[test]
+    fn only_ed25519_signatures_need_a_check_by_the_caller() {
+        for algorithm in KeyAlgorithm::ALL {
+            let key = SoftwareKey::generate(algorithm).expect("generating a test key");
+            assert_eq!(
+                key.signatures_need_checking(),
+                algorithm == KeyAlgorithm::Ed25519,
+                "{algorithm:?}"
+            );
+        }
+    }
 }

@@ -1,9 +1,10 @@
 //! The CPU a signature and its check cost in this process, to subtract from the server's CPU
 //! per request: what remains is what the request around the signature costs.
 //!
-//! It signs distinct digests with a fresh software key of the policy's algorithm and, for an
-//! algorithm whose every signature the server checks (`KeyAlgorithm::verify_each_signature`:
-//! RSA, Ed25519; an ECDSA key is checked once per cached chain), checks each signature against
+//! It signs distinct digests with a fresh software key of the policy's algorithm and, for a
+//! key whose every signature the server checks (`SigningKey::signatures_need_checking`:
+//! Ed25519; ECDSA and RSA software keys are checked once per cached chain, and aws-lc checks
+//! each RSA result itself, inside the signature timed here), checks each signature against
 //! the public key parsed once, as the server does with a software key (`SoftwareKey`, aws-lc),
 //! on one thread, and reads that thread's CPU time from /proc. A
 //! policy whose key lives in an HSM costs what the HSM costs: the figure then only tells what
@@ -49,7 +50,7 @@ fn sample(algorithm: KeyAlgorithm, hash: HashAlgorithm) -> Result<SignatureCost>
     while start.elapsed() < SAMPLE {
         let digest = hash.digest(&signatures.to_le_bytes());
         let signature = key.sign_digest(hash, padding, &digest)?;
-        if algorithm.verify_each_signature() {
+        if key.signatures_need_checking() {
             verifying.verify_digest(hash, padding, &digest, &signature)?;
         }
         signatures += 1;
