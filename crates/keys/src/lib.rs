@@ -73,6 +73,13 @@ pub trait SigningKey: Send + Sync {
         false
     }
 
+    /// The pool of sessions this key signs through, by name and size, when its signatures
+    /// wait for a free session (an HSM): a caller can then queue the signatures beyond the
+    /// pool's size itself instead of parking a thread on each. `None` for keys in memory.
+    fn session_pool(&self) -> Option<(&str, usize)> {
+        None
+    }
+
     /// Whether a caller must check each signature before releasing it: a fault while signing
     /// could give the key away ([`KeyAlgorithm::verify_each_signature`]) and this
     /// implementation does not check its own results. Signatures of a key that answers false

@@ -43,6 +43,8 @@ pub struct AppState {
     pub refusals: std::sync::Mutex<sigil_domain::RefusalBudget>,
     /// Failed calls per address, connection and identity on this node (rate limit).
     pub failures: std::sync::Mutex<sigil_domain::FailureLimiter>,
+    /// What a signature waits for before it takes a thread of the blocking pool.
+    pub signing_slots: crate::service::slots::SigningSlots,
 }
 
 impl AppState {
@@ -71,6 +73,9 @@ impl AppState {
             login_throttle: std::sync::Mutex::default(),
             refusals: std::sync::Mutex::default(),
             failures: std::sync::Mutex::default(),
+            signing_slots: crate::service::slots::SigningSlots::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            ),
         }
     }
 

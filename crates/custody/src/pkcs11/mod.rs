@@ -434,6 +434,10 @@ impl SigningKey for Pkcs11Key {
         true
     }
 
+    fn session_pool(&self) -> Option<(&str, usize)> {
+        Some((self.pool.name(), self.pool.size()))
+    }
+
     fn sign_digest(
         &self,
         hash: HashAlgorithm,

@@ -46,6 +46,7 @@ pub mod roles;
 pub mod session;
 pub mod settings;
 pub mod signing;
+pub mod slots;
 pub mod stamping;
 pub mod timestamp;
 pub mod wait;

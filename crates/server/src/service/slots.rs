@@ -1,0 +1,115 @@
+//! How many signatures go to the blocking pool at once.
+//!
+//! Unbounded, the blocking pool grew a thread per request in flight: 74 threads under 64
+//! pipelined RSA requests, 160 for an HSM with two sessions, each thread keeping its stack and
+//! allocator pages afterwards, and a hung HSM could take every thread of the pool (password
+//! checks included). A signature now first takes a slot, waiting without a thread:
+//!
+//! - software keys share [`SLOTS_PER_CORE`] slots per core: CPU work that more threads
+//!   cannot speed up;
+//! - an HSM's keys share as many slots as its session pool has sessions, so a slow or hung
+//!   HSM holds up only its own signatures.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sigil_keys::SigningKey;
+use tokio::sync::Semaphore;
+
+/// Software signatures at once per CPU core: two, so that a core is not left idle while one
+/// signature's thread is preempted.
+pub const SLOTS_PER_CORE: usize = 2;
+
+/// The slots of the software keys and of each HSM.
+#[derive(Debug)]
+pub struct SigningSlots {
+    software: Arc<Semaphore>,
+    hsm: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl SigningSlots {
+    /// Slots for a machine with `cores` cores.
+    pub fn new(cores: usize) -> Self {
+        Self {
+            software: Arc::new(Semaphore::new(SLOTS_PER_CORE * cores.max(1))),
+            hsm: Mutex::default(),
+        }
+    }
+
+    /// The slots a signature of `key` takes.
+    pub fn for_key(&self, key: &dyn SigningKey) -> Arc<Semaphore> {
+        let Some((hsm, sessions)) = key.session_pool() else {
+            return self.software.clone();
+        };
+        // A poisoned lock only means a panic elsewhere: the map is still whole.
+        let mut slots = self
+            .hsm
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slots
+            .entry(hsm.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(sessions.max(1))))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sigil_keys::{HashAlgorithm, KeyAlgorithm, KeyError, RsaPadding, SoftwareKey};
+
+    use super::*;
+
+    /// A key that says it signs through the pool `name` of `size` sessions (it never signs).
+    struct PooledKey {
+        name: &'static str,
+        size: usize,
+    }
+
+    impl SigningKey for PooledKey {
+        fn algorithm(&self) -> KeyAlgorithm {
+            KeyAlgorithm::EcdsaP256
+        }
+        fn public_key_der(&self) -> &[u8] {
+            &[]
+        }
+        fn sign_digest(
+            &self,
+            _: HashAlgorithm,
+            _: RsaPadding,
+            _: &[u8],
+        ) -> Result<Vec<u8>, KeyError> {
+            Err(KeyError::Sign(KeyAlgorithm::EcdsaP256))
+        }
+        fn is_remote(&self) -> bool {
+            true
+        }
+        fn session_pool(&self) -> Option<(&str, usize)> {
+            Some((self.name, self.size))
+        }
+    }
+
+    #[test]
+    fn software_keys_share_two_slots_per_core_and_each_hsm_has_its_sessions() {
+        let slots = SigningSlots::new(3);
+        let one = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let two = SoftwareKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+        assert!(Arc::ptr_eq(&slots.for_key(&one), &slots.for_key(&two)));
+        assert_eq!(slots.for_key(&one).available_permits(), 6);
+
+        let a1 = PooledKey { name: "a", size: 4 };
+        let a2 = PooledKey { name: "a", size: 4 };
+        let b = PooledKey { name: "b", size: 1 };
+        assert!(Arc::ptr_eq(&slots.for_key(&a1), &slots.for_key(&a2)));
+        assert!(!Arc::ptr_eq(&slots.for_key(&a1), &slots.for_key(&b)));
+        assert!(!Arc::ptr_eq(&slots.for_key(&a1), &slots.for_key(&one)));
+        assert_eq!(slots.for_key(&a1).available_permits(), 4);
+
+        // A signature of HSM b waiting for its one slot does not hold up HSM a or software.
+        let held = slots.for_key(&b).try_acquire_owned().unwrap();
+        assert!(slots.for_key(&b).try_acquire_owned().is_err());
+        assert!(slots.for_key(&a1).try_acquire_owned().is_ok());
+        assert!(slots.for_key(&one).try_acquire_owned().is_ok());
+        drop(held);
+        assert!(slots.for_key(&b).try_acquire_owned().is_ok());
+    }
+}
