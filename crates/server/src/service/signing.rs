@@ -202,16 +202,21 @@ async fn signature(
         // Tens of microseconds: a hand-off to the blocking pool and back costs about as much.
         return job.run();
     }
-    // Waits here, not on a thread of its own, for one of the few slots.
-    let _slot = state
+    // Waits here, not on a thread of its own, for one of the few slots, and gives it back as
+    // soon as the signature is made (not once this task runs again) for the next to start.
+    let slot = state
         .signing_slots
         .for_key(job.key.as_ref())
         .acquire_owned()
         .await
         .map_err(|e| internal("waiting for a signing slot", &e))?;
-    tokio::task::spawn_blocking(move || job.run())
-        .await
-        .map_err(|e| internal("the signing task", &e))?
+    tokio::task::spawn_blocking(move || {
+        let signed = job.run();
+        drop(slot);
+        signed
+    })
+    .await
+    .map_err(|e| internal("the signing task", &e))?
 }
 
 /// What an OpenPGP signature needs beyond the digest: the key as OpenPGP writes it and the
