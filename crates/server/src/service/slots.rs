@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 /// Software signatures at once per CPU core. More than one, so that a core always has the
 /// next signature on a thread when one ends (each start is a hand-off: the slot, then a
 /// thread of the pool); A/B under 64 pipelined RSA-2048 requests on 2 cores, 2 per core lost
-/// about 5 % against the unbounded pool, 4 per core matched it with 41 threads instead of 110.
+/// 3-5 % against the unbounded pool, 4 per core matched it with 41 threads instead of 110.
 pub const SLOTS_PER_CORE: usize = 4;
 
 /// An HSM's signatures at once per session of its pool, for the same reason: a signature is
