@@ -53,10 +53,13 @@ impl SigningSlots {
             .hsm
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slots
-            .entry(hsm.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(SLOTS_PER_SESSION * sessions.max(1))))
-            .clone()
+        // Looked up by `&str` first: `entry` would copy the name on every signature.
+        if let Some(found) = slots.get(hsm) {
+            return found.clone();
+        }
+        let created = Arc::new(Semaphore::new(SLOTS_PER_SESSION * sessions.max(1)));
+        slots.insert(hsm.to_owned(), created.clone());
+        created
     }
 }
 
